@@ -1,0 +1,551 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
+import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IdentityRegistry} from "./IdentityRegistry.sol";
+import {ShareCompliance} from "./ShareCompliance.sol";
+import {ReasonCodes} from "./ReasonCodes.sol";
+
+/// @title PropertyShares
+/// @notice The fractional-share token of one property (ERC-20, 18 decimals) with ERC-3643 style
+/// controls. Every mint and every transfer is checked against the identity registry and the
+/// property's compliance rules; the verdict is a stable reason code (`canTransfer`, `canMint`).
+/// Agents can pause, freeze an address or part of its balance, force a transfer and recover a
+/// lost wallet. Checkpoints record balances at a record date for payouts.
+///
+/// Shares held by a wallet are attributed to the investor the wallet belonged to when it first
+/// received them; caps and minimum holdings apply to investors, not wallets.
+///
+/// The ERC-20 storage is written here rather than inherited so that a wallet's balance, investor
+/// attribution, freeze flags and checkpoint marker share one storage slot: a compliant transfer then
+/// touches one slot per wallet, as a plain ERC-20 does.
+contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
+    /// @notice Role that pauses, freezes, force-transfers, recovers and burns (the transfer agent).
+    bytes32 public constant AGENT_ROLE = keccak256("AGENT_ROLE");
+    /// @notice Role that issues new shares (the offering).
+    bytes32 public constant MINTER_ROLE = keccak256("MINTER_ROLE");
+    /// @notice Role that creates balance checkpoints (the distributor).
+    bytes32 public constant CHECKPOINT_ROLE = keccak256("CHECKPOINT_ROLE");
+
+    /// @notice The shared investor registry.
+    IdentityRegistry public immutable registry;
+    /// @notice This token's compliance rules.
+    ShareCompliance public immutable compliance;
+    /// @notice The id of the property this token represents (the deed's token id).
+    uint256 public immutable propertyId;
+
+    /// @notice Per-wallet state, one storage slot.
+    struct Holder {
+        uint128 balance;
+        uint64 investorNo; // investor the wallet's shares are attributed to
+        uint32 lastCheckpoint; // latest checkpoint id whose balance has been recorded
+        bool frozen; // whole address frozen
+        bool hasFrozenTokens; // part of the balance is frozen (see `frozenTokens`)
+    }
+
+    /// @notice Token-wide state, one storage slot.
+    struct State {
+        uint128 totalSupply;
+        bool paused;
+        uint32 checkpointId; // latest checkpoint created (0 = none yet)
+        uint32 supplyCheckpoint; // latest checkpoint id whose total supply has been recorded
+        uint32 investorCount; // investors with a non-zero holding
+    }
+
+    struct Recorded {
+        uint32 id;
+        uint224 value;
+    }
+
+    string private _name;
+    string private _symbol;
+    State private _state;
+    mapping(address => Holder) private _holders;
+    mapping(address => uint256) private _frozenAmount;
+    mapping(address owner => mapping(address spender => uint256)) private _allowances;
+    mapping(uint64 investorNo => uint256) private _investorBalance;
+    mapping(address => Recorded[]) private _balanceHistory;
+    Recorded[] private _supplyHistory;
+    mapping(uint32 id => uint64) private _checkpointTime;
+
+    /// @notice The token was paused or unpaused.
+    event PauseSet(bool paused, address indexed agent);
+    /// @notice A whole address was frozen or unfrozen.
+    event AddressFrozen(address indexed wallet, bool frozen, address indexed agent);
+    /// @notice Part of a balance was frozen (`amount` added to the frozen amount).
+    event TokensFrozen(address indexed wallet, uint256 amount);
+    /// @notice Part of a frozen amount was released.
+    event TokensUnfrozen(address indexed wallet, uint256 amount);
+    /// @notice An agent moved shares without the holder's consent.
+    event ForcedTransfer(address indexed from, address indexed to, uint256 amount, address indexed agent);
+    /// @notice A lost wallet's shares and freezes were moved to a new wallet of the same investor.
+    event RecoverySuccess(address indexed lostWallet, address indexed newWallet, uint64 indexed investorNo);
+    /// @notice New shares were issued.
+    event Issued(address indexed to, uint64 indexed investorNo, uint256 amount);
+    /// @notice Shares were burned by an agent.
+    event Redeemed(address indexed from, uint64 indexed investorNo, uint256 amount, address indexed agent);
+    /// @notice A balance checkpoint (record date) was created.
+    event CheckpointCreated(uint32 indexed checkpointId, uint64 timestamp);
+
+    /// @notice The transfer or mint is not allowed; `code` is a `ReasonCodes` value.
+    error TransferRestricted(uint8 code);
+    /// @notice An amount to freeze or unfreeze is larger than allowed.
+    error InvalidFreezeAmount(address wallet, uint256 amount);
+    /// @notice The recovery target does not belong to the lost wallet's investor, or holds shares.
+    error InvalidRecovery(address lostWallet, address newWallet);
+    /// @notice The checkpoint id does not exist yet.
+    error UnknownCheckpoint(uint32 checkpointId);
+    /// @notice Total supply is limited to 2**128 - 1 share units.
+    error SupplyOverflow();
+
+    constructor(
+        string memory name_,
+        string memory symbol_,
+        uint256 propertyId_,
+        IdentityRegistry registry_,
+        ShareCompliance compliance_,
+        address admin
+    ) {
+        _name = name_;
+        _symbol = symbol_;
+        registry = registry_;
+        compliance = compliance_;
+        propertyId = propertyId_;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(AGENT_ROLE, admin);
+    }
+
+    // ---------------------------------------------------------------- compliance checks
+
+    /// @notice The reason code for a transfer of `amount` from `from` to `to` (0 = allowed).
+    function canTransfer(address from, address to, uint256 amount) external view returns (uint8 code) {
+        (code,) = _checkTransfer(from, to, amount);
+    }
+
+    /// @notice The reason code for issuing `amount` new shares to `to` (0 = allowed).
+    function canMint(address to, uint256 amount) external view returns (uint8 code) {
+        (code,) = _checkMint(to, amount);
+    }
+
+    /// @notice ERC-1404: same as `canTransfer`.
+    function detectTransferRestriction(address from, address to, uint256 amount) external view returns (uint8 code) {
+        (code,) = _checkTransfer(from, to, amount);
+    }
+
+    /// @notice ERC-1404: a short text for a reason code.
+    function messageForTransferRestriction(uint8 code) external pure returns (string memory) {
+        return ReasonCodes.message(code);
+    }
+
+    // The order of the checks below is part of the contract with the API (REASON_CODES.md).
+
+    function _checkTransfer(address from, address to, uint256 amount) private view returns (uint8, uint64) {
+        State memory st = _state;
+        if (st.paused) return (ReasonCodes.PAUSED, 0);
+        Holder memory sender = _holders[from];
+        if (sender.frozen) return (ReasonCodes.SENDER_FROZEN, 0);
+        (bool senderInvestorFrozen, IdentityRegistry.WalletStatus memory r) =
+            registry.transferStatus(sender.investorNo, to);
+        if (senderInvestorFrozen) return (ReasonCodes.SENDER_FROZEN, 0);
+        Holder memory recipient = _holders[to];
+        if (recipient.frozen || r.frozen) return (ReasonCodes.RECIPIENT_FROZEN, 0);
+        uint8 code = _recipientCode(r, recipient);
+        if (code != 0) return (code, 0);
+        if (sender.balance < amount) return (ReasonCodes.INSUFFICIENT_BALANCE, 0);
+        if (sender.hasFrozenTokens && sender.balance - _frozenAmount[from] < amount) {
+            return (ReasonCodes.INSUFFICIENT_UNFROZEN_BALANCE, 0);
+        }
+        code = compliance.check(_facts(st, sender.investorNo, r, amount, false, true));
+        return (code, r.investorNo);
+    }
+
+    function _checkMint(address to, uint256 amount) private view returns (uint8, uint64) {
+        State memory st = _state;
+        if (st.paused) return (ReasonCodes.PAUSED, 0);
+        IdentityRegistry.WalletStatus memory r = registry.walletStatus(to);
+        Holder memory recipient = _holders[to];
+        if (recipient.frozen || r.frozen) return (ReasonCodes.RECIPIENT_FROZEN, 0);
+        uint8 code = _recipientCode(r, recipient);
+        if (code != 0) return (code, 0);
+        code = compliance.check(_facts(st, 0, r, amount, true, false));
+        return (code, r.investorNo);
+    }
+
+    /// Recipient-side checks for forced transfers and recoveries: the agent may override the sender's
+    /// restrictions (frozen, lock-up, minimum holding) but never deliver shares to an ineligible investor.
+    function _checkForced(address from, address to, uint256 amount) private view returns (uint8, uint64) {
+        Holder memory sender = _holders[from];
+        IdentityRegistry.WalletStatus memory r = registry.walletStatus(to);
+        Holder memory recipient = _holders[to];
+        if (recipient.frozen || r.frozen) return (ReasonCodes.RECIPIENT_FROZEN, 0);
+        uint8 code = _recipientCode(r, recipient);
+        if (code != 0) return (code, 0);
+        if (sender.balance < amount) return (ReasonCodes.INSUFFICIENT_BALANCE, 0);
+        ShareCompliance.TransferFacts memory f = _facts(_state, sender.investorNo, r, amount, true, true);
+        f.senderBalanceAfter = 0; // the sender-side minimum holding does not bind an agent
+        return (compliance.check(f), r.investorNo);
+    }
+
+    function _recipientCode(IdentityRegistry.WalletStatus memory r, Holder memory recipient)
+        private
+        pure
+        returns (uint8)
+    {
+        if (!r.verified) return ReasonCodes.RECIPIENT_NOT_VERIFIED;
+        // A wallet still holding shares attributed to another investor cannot receive more.
+        if (recipient.balance != 0 && recipient.investorNo != r.investorNo) return ReasonCodes.RECIPIENT_NOT_VERIFIED;
+        return ReasonCodes.SUCCESS;
+    }
+
+    function _facts(
+        State memory st,
+        uint64 senderNo,
+        IdentityRegistry.WalletStatus memory r,
+        uint256 amount,
+        bool lockupExempt,
+        bool isTransfer
+    ) private view returns (ShareCompliance.TransferFacts memory f) {
+        bool same = isTransfer && senderNo == r.investorNo;
+        uint256 recipientBefore = _investorBalance[r.investorNo];
+        f.lockupExempt = lockupExempt;
+        f.sameInvestor = same;
+        f.recipientCountry = r.country;
+        f.recipientAccredited = r.accredited;
+        f.recipientIsNewInvestor = recipientBefore == 0;
+        f.investorCount = st.investorCount;
+        if (same) {
+            f.recipientBalanceAfter = recipientBefore;
+            f.senderBalanceAfter = recipientBefore;
+        } else {
+            // Saturating: amounts beyond any real supply simply exceed every cap.
+            f.recipientBalanceAfter =
+                amount > type(uint256).max - recipientBefore ? type(uint256).max : recipientBefore + amount;
+            if (isTransfer) {
+                f.senderBalanceAfter = _investorBalance[senderNo] - amount;
+                f.senderExits = f.senderBalanceAfter == 0;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- ERC-20
+
+    /// @inheritdoc IERC20Metadata
+    function name() external view returns (string memory) {
+        return _name;
+    }
+
+    /// @inheritdoc IERC20Metadata
+    function symbol() external view returns (string memory) {
+        return _symbol;
+    }
+
+    /// @inheritdoc IERC20Metadata
+    function decimals() external pure returns (uint8) {
+        return 18;
+    }
+
+    /// @inheritdoc IERC20
+    function totalSupply() public view returns (uint256) {
+        return _state.totalSupply;
+    }
+
+    /// @inheritdoc IERC20
+    function balanceOf(address account) public view returns (uint256) {
+        return _holders[account].balance;
+    }
+
+    /// @inheritdoc IERC20
+    function allowance(address owner, address spender) external view returns (uint256) {
+        return _allowances[owner][spender];
+    }
+
+    /// @inheritdoc IERC20
+    function approve(address spender, uint256 value) external returns (bool) {
+        if (spender == address(0)) revert ERC20InvalidSpender(address(0));
+        _allowances[msg.sender][spender] = value;
+        emit Approval(msg.sender, spender, value);
+        return true;
+    }
+
+    /// @inheritdoc IERC20
+    function transfer(address to, uint256 value) external returns (bool) {
+        _transferChecked(msg.sender, to, value);
+        return true;
+    }
+
+    /// @inheritdoc IERC20
+    function transferFrom(address from, address to, uint256 value) external returns (bool) {
+        uint256 allowed = _allowances[from][msg.sender];
+        if (allowed != type(uint256).max) {
+            if (allowed < value) revert ERC20InsufficientAllowance(msg.sender, allowed, value);
+            _allowances[from][msg.sender] = allowed - value;
+        }
+        _transferChecked(from, to, value);
+        return true;
+    }
+
+    function _transferChecked(address from, address to, uint256 value) private {
+        if (to == address(0)) revert ERC20InvalidReceiver(address(0));
+        (uint8 code, uint64 toNo) = _checkTransfer(from, to, value);
+        if (code != 0) revert TransferRestricted(code);
+        _move(from, to, value, toNo);
+    }
+
+    // ---------------------------------------------------------------- issuance and agent actions
+
+    /// @notice Issues new shares to a verified, eligible investor wallet; returns the investor number
+    /// the shares are attributed to.
+    function mint(address to, uint256 amount) external onlyRole(MINTER_ROLE) returns (uint64 investorNo) {
+        if (to == address(0)) revert ERC20InvalidReceiver(address(0));
+        uint8 code;
+        (code, investorNo) = _checkMint(to, amount);
+        if (code != 0) revert TransferRestricted(code);
+        _move(address(0), to, amount, investorNo);
+        emit Issued(to, investorNo, amount);
+    }
+
+    /// @notice Burns shares (redemption at exit by an agent, or the refund of a failed offering by a
+    /// minter). Frozen amounts are released as needed.
+    function burn(address from, uint256 amount) external {
+        if (!hasRole(AGENT_ROLE, msg.sender) && !hasRole(MINTER_ROLE, msg.sender)) {
+            revert AccessControlUnauthorizedAccount(msg.sender, AGENT_ROLE);
+        }
+        uint64 no = _holders[from].investorNo;
+        _releaseFrozenFor(from, amount);
+        _move(from, address(0), amount, 0);
+        emit Redeemed(from, no, amount, msg.sender);
+    }
+
+    /// @notice Moves shares on an agent's authority (court order, estate, error correction).
+    /// The recipient must still be an eligible investor; lock-up and sender freezes are overridden.
+    function forcedTransfer(address from, address to, uint256 amount) external onlyRole(AGENT_ROLE) {
+        if (to == address(0)) revert ERC20InvalidReceiver(address(0));
+        (uint8 code, uint64 toNo) = _checkForced(from, to, amount);
+        if (code != 0) revert TransferRestricted(code);
+        _releaseFrozenFor(from, amount);
+        _move(from, to, amount, toNo);
+        emit ForcedTransfer(from, to, amount, msg.sender);
+    }
+
+    /// @notice Moves everything a lost wallet holds, with its freezes, to a new wallet registered
+    /// to the same investor. The lost wallet stays frozen.
+    function recoverWallet(address lostWallet, address newWallet) external onlyRole(AGENT_ROLE) {
+        Holder memory lost = _holders[lostWallet];
+        IdentityRegistry.WalletStatus memory r = registry.walletStatus(newWallet);
+        if (
+            lost.balance == 0 || newWallet == lostWallet || r.investorNo != lost.investorNo
+                || _holders[newWallet].balance != 0
+        ) revert InvalidRecovery(lostWallet, newWallet);
+        (uint8 code, uint64 toNo) = _checkForced(lostWallet, newWallet, lost.balance);
+        if (code != 0) revert TransferRestricted(code);
+        uint256 frozenAmount = _frozenAmount[lostWallet];
+        _move(lostWallet, newWallet, lost.balance, toNo);
+        Holder storage moved = _holders[newWallet];
+        moved.frozen = moved.frozen || lost.frozen;
+        if (frozenAmount != 0) {
+            _frozenAmount[newWallet] = frozenAmount;
+            moved.hasFrozenTokens = true;
+            delete _frozenAmount[lostWallet];
+        }
+        Holder storage old = _holders[lostWallet];
+        old.hasFrozenTokens = false;
+        old.frozen = true; // the lost key must never move shares again
+        emit AddressFrozen(lostWallet, true, msg.sender);
+        emit RecoverySuccess(lostWallet, newWallet, toNo);
+    }
+
+    /// @notice Pauses or unpauses all transfers and mints.
+    function setPaused(bool paused_) external onlyRole(AGENT_ROLE) {
+        _state.paused = paused_;
+        emit PauseSet(paused_, msg.sender);
+    }
+
+    /// @notice Freezes or unfreezes a whole address.
+    function setAddressFrozen(address wallet, bool frozen_) external onlyRole(AGENT_ROLE) {
+        _holders[wallet].frozen = frozen_;
+        emit AddressFrozen(wallet, frozen_, msg.sender);
+    }
+
+    /// @notice Freezes `amount` more of a wallet's balance.
+    function freezePartialTokens(address wallet, uint256 amount) external onlyRole(AGENT_ROLE) {
+        Holder storage h = _holders[wallet];
+        uint256 newFrozen = _frozenAmount[wallet] + amount;
+        if (amount == 0 || newFrozen > h.balance) revert InvalidFreezeAmount(wallet, amount);
+        _frozenAmount[wallet] = newFrozen;
+        h.hasFrozenTokens = true;
+        emit TokensFrozen(wallet, amount);
+    }
+
+    /// @notice Releases `amount` of a wallet's frozen balance.
+    function unfreezePartialTokens(address wallet, uint256 amount) external onlyRole(AGENT_ROLE) {
+        uint256 frozenAmount = _frozenAmount[wallet];
+        if (amount == 0 || amount > frozenAmount) revert InvalidFreezeAmount(wallet, amount);
+        _setFrozenAmount(wallet, frozenAmount - amount);
+        emit TokensUnfrozen(wallet, amount);
+    }
+
+    function _releaseFrozenFor(address wallet, uint256 amount) private {
+        uint256 frozenAmount = _frozenAmount[wallet];
+        if (frozenAmount == 0) return;
+        uint256 balance = _holders[wallet].balance;
+        uint256 free = balance - frozenAmount;
+        if (amount > free) {
+            uint256 release = amount - free;
+            if (release > frozenAmount) release = frozenAmount;
+            _setFrozenAmount(wallet, frozenAmount - release);
+            emit TokensUnfrozen(wallet, release);
+        }
+    }
+
+    function _setFrozenAmount(address wallet, uint256 amount) private {
+        _frozenAmount[wallet] = amount;
+        if (amount == 0) _holders[wallet].hasFrozenTokens = false;
+    }
+
+    // ---------------------------------------------------------------- checkpoints
+
+    /// @notice Creates a balance checkpoint at the current block (a record date) and returns its id.
+    function createCheckpoint() external onlyRole(CHECKPOINT_ROLE) returns (uint32 id) {
+        id = ++_state.checkpointId;
+        _checkpointTime[id] = uint64(block.timestamp);
+        emit CheckpointCreated(id, uint64(block.timestamp));
+    }
+
+    /// @notice The latest checkpoint id (0 = none).
+    function currentCheckpoint() external view returns (uint32) {
+        return _state.checkpointId;
+    }
+
+    /// @notice When a checkpoint was taken.
+    function checkpointTime(uint32 id) external view returns (uint64) {
+        return _checkpointTime[id];
+    }
+
+    /// @notice A wallet's balance at a checkpoint.
+    function balanceOfAt(address account, uint32 id) external view returns (uint256) {
+        (bool found, uint256 value) = _valueAt(_balanceHistory[account], id);
+        return found ? value : balanceOf(account);
+    }
+
+    /// @notice The total supply at a checkpoint.
+    function totalSupplyAt(uint32 id) external view returns (uint256) {
+        (bool found, uint256 value) = _valueAt(_supplyHistory, id);
+        return found ? value : totalSupply();
+    }
+
+    // A value is recorded (with the then-latest checkpoint id) just before it first changes after a
+    // checkpoint, so the value at checkpoint `id` is the first record with an id >= `id`, or the
+    // current value when nothing changed since.
+    function _valueAt(Recorded[] storage history, uint32 id) private view returns (bool, uint256) {
+        if (id == 0 || id > _state.checkpointId) revert UnknownCheckpoint(id);
+        uint256 lo = 0;
+        uint256 hi = history.length;
+        while (lo < hi) {
+            uint256 mid = (lo + hi) / 2;
+            if (history[mid].id < id) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo == history.length) return (false, 0);
+        return (true, history[lo].value);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @notice Shares held by all wallets of an investor (by registry investor number).
+    function investorBalance(uint64 investorNo) external view returns (uint256) {
+        return _investorBalance[investorNo];
+    }
+
+    /// @notice Number of investors with a non-zero holding.
+    function investorCount() external view returns (uint32) {
+        return _state.investorCount;
+    }
+
+    /// @notice Whether transfers and mints are paused.
+    function paused() external view returns (bool) {
+        return _state.paused;
+    }
+
+    /// @notice A wallet's packed state: balance, investor attribution and freeze flags.
+    function holder(address wallet) external view returns (Holder memory) {
+        return _holders[wallet];
+    }
+
+    /// @notice Frozen part of a wallet's balance.
+    function frozenTokens(address wallet) external view returns (uint256) {
+        return _frozenAmount[wallet];
+    }
+
+    /// @notice Whether a whole address is frozen.
+    function isFrozen(address wallet) external view returns (bool) {
+        return _holders[wallet].frozen;
+    }
+
+    // ---------------------------------------------------------------- balance movement
+
+    /// Every balance change goes through here: checkpoints, investor attribution and counts.
+    /// `toNo` is the investor the recipient was verified as by one of the checks above.
+    function _move(address from, address to, uint256 value, uint64 toNo) private {
+        State memory s = _state;
+        bool stateChanged;
+        if (from == address(0) || to == address(0)) {
+            if (s.supplyCheckpoint < s.checkpointId) {
+                _supplyHistory.push(Recorded(s.checkpointId, s.totalSupply));
+                s.supplyCheckpoint = s.checkpointId;
+            }
+            if (from == address(0)) {
+                uint256 supply = uint256(s.totalSupply) + value;
+                if (supply > type(uint128).max) revert SupplyOverflow();
+                s.totalSupply = uint128(supply);
+            } else {
+                s.totalSupply -= uint128(value); // cannot underflow: the burned balance is part of it
+            }
+            stateChanged = true;
+        }
+        if (from != address(0)) {
+            Holder storage h = _holders[from];
+            uint128 balance = h.balance;
+            if (balance < value) revert ERC20InsufficientBalance(from, balance, value);
+            if (h.lastCheckpoint < s.checkpointId) {
+                _balanceHistory[from].push(Recorded(s.checkpointId, balance));
+                h.lastCheckpoint = s.checkpointId;
+            }
+            h.balance = balance - uint128(value);
+            uint64 fromNo = h.investorNo;
+            uint256 before = _investorBalance[fromNo];
+            _investorBalance[fromNo] = before - value;
+            if (value != 0 && before == value) {
+                s.investorCount -= 1;
+                stateChanged = true;
+            }
+        }
+        if (to != address(0)) {
+            // Invariant: shares only reach a wallet whose investor passed a compliance check.
+            assert(toNo != 0);
+            Holder storage h = _holders[to];
+            uint128 balance = h.balance;
+            if (h.lastCheckpoint < s.checkpointId) {
+                _balanceHistory[to].push(Recorded(s.checkpointId, balance));
+                h.lastCheckpoint = s.checkpointId;
+            }
+            if (balance == 0) h.investorNo = toNo;
+            h.balance = balance + uint128(value); // bounded by the total supply check above
+            uint256 before = _investorBalance[toNo];
+            _investorBalance[toNo] = before + value;
+            if (value != 0 && before == 0) {
+                s.investorCount += 1;
+                stateChanged = true;
+            }
+        }
+        if (stateChanged) _state = s;
+        emit Transfer(from, to, value);
+    }
+
+    /// @inheritdoc AccessControl
+    function supportsInterface(bytes4 interfaceId) public view override returns (bool) {
+        return interfaceId == type(IERC20).interfaceId || super.supportsInterface(interfaceId);
+    }
+}
