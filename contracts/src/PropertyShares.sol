@@ -288,6 +288,7 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
     }
 
     function _transferChecked(address from, address to, uint256 value) private {
+        if (from == address(0)) revert ERC20InvalidSender(address(0));
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
         (uint8 code, uint64 toNo) = _checkTransfer(from, to, value);
         if (code != 0) revert TransferRestricted(code);
@@ -313,6 +314,8 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
         if (!hasRole(AGENT_ROLE, msg.sender) && !hasRole(MINTER_ROLE, msg.sender)) {
             revert AccessControlUnauthorizedAccount(msg.sender, AGENT_ROLE);
         }
+        // `_move` treats a zero `from` as a mint: burning "from" it would inflate the total supply.
+        if (from == address(0)) revert ERC20InvalidSender(address(0));
         uint64 no = _holders[from].investorNo;
         _releaseFrozenFor(from, amount);
         _move(from, address(0), amount, 0);
@@ -322,6 +325,7 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
     /// @notice Moves shares on an agent's authority (court order, estate, error correction).
     /// The recipient must still be an eligible investor; lock-up and sender freezes are overridden.
     function forcedTransfer(address from, address to, uint256 amount) external onlyRole(AGENT_ROLE) {
+        if (from == address(0)) revert ERC20InvalidSender(address(0));
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
         (uint8 code, uint64 toNo) = _checkForced(from, to, amount);
         if (code != 0) revert TransferRestricted(code);
@@ -344,11 +348,17 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
         uint256 frozenAmount = _frozenAmount[lostWallet];
         _move(lostWallet, newWallet, lost.balance, toNo);
         Holder storage moved = _holders[newWallet];
-        moved.frozen = moved.frozen || lost.frozen;
+        if (lost.frozen && !moved.frozen) {
+            moved.frozen = true;
+            emit AddressFrozen(newWallet, true, msg.sender);
+        }
         if (frozenAmount != 0) {
+            // The freeze moves with the shares; both sides are announced so indexers can follow it.
             _frozenAmount[newWallet] = frozenAmount;
             moved.hasFrozenTokens = true;
             delete _frozenAmount[lostWallet];
+            emit TokensUnfrozen(lostWallet, frozenAmount);
+            emit TokensFrozen(newWallet, frozenAmount);
         }
         Holder storage old = _holders[lostWallet];
         old.hasFrozenTokens = false;
@@ -501,7 +511,10 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
                 if (supply > type(uint128).max) revert SupplyOverflow();
                 s.totalSupply = uint128(supply);
             } else {
-                s.totalSupply -= uint128(value); // cannot underflow: the burned balance is part of it
+                // More than the whole supply is more than the balance: fail as the balance check below
+                // would, not with an arithmetic panic (or a uint128 truncation).
+                if (value > s.totalSupply) revert ERC20InsufficientBalance(from, _holders[from].balance, value);
+                s.totalSupply -= uint128(value);
             }
             stateChanged = true;
         }

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Distributor} from "./Distributor.sol";
 
 /// @title PropertyTreasury
@@ -127,7 +128,7 @@ contract PropertyTreasury is AccessControl {
     function setBudgetLine(bytes32 line, uint256 budget) external onlyRole(TREASURER_ROLE) {
         BudgetLine storage b = _budget[line];
         if (budget < b.drawn) revert BudgetBelowDrawn(line, b.drawn);
-        b.budget = uint128(budget);
+        b.budget = SafeCast.toUint128(budget); // a silent truncation would disagree with the event
         emit BudgetLineSet(line, budget);
     }
 

@@ -18,7 +18,7 @@ contract ShareCompliance is AccessControl {
         bool accreditedOnly;
         bool countriesRestricted; // when false every country is allowed
         uint32 maxInvestors;
-        uint64 lockupUntil; // transfers between investors are blocked while block.timestamp < lockupUntil
+        uint64 lockupUntil; // transfers (not mints) are blocked while block.timestamp < lockupUntil
         uint128 maxBalancePerInvestor; // in share base units
         uint128 minHolding; // in share base units; a holding must be zero or at least this
     }
