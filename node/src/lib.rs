@@ -1,1 +1,21 @@
-//! PropLedger node.
+//! # propledger-node
+//!
+//! The PropLedger node: it brings up a chain (a local development chain, or any EVM chain over
+//! JSON-RPC), makes sure the platform contracts are deployed there exactly once, and keeps running
+//! until stopped. The `propledger` binary (`src/bin/propledger.rs`) is a thin shell over this crate.
+//!
+//! Map:
+//! - [`config`]: command-line and environment options of the binary.
+//! - [`devchain`]: the local development chain process and its on-disk state.
+//! - [`deployment`]: the record of deployed contract addresses kept in the data directory.
+//! - [`node`]: start-up and shutdown of a node ([`Node::start`]).
+
+pub mod config;
+pub mod deployment;
+pub mod devchain;
+pub mod node;
+
+mod error;
+
+pub use error::{Error, Result};
+pub use node::{Node, NodeConfig};

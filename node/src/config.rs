@@ -1,0 +1,72 @@
+//! Command-line and environment configuration of the `propledger` binary.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// PropLedger: tokenization and ledger node for real-estate investing.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "propledger", version, about)]
+pub struct Cli {
+    /// Where the node keeps its chain state and deployment record.
+    #[arg(
+        long,
+        env = "PROPLEDGER_DATA_DIR",
+        default_value = "propledger-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// JSON-RPC endpoint of an external EVM chain; without it the node runs a local chain.
+    #[arg(long, env = "PROPLEDGER_RPC_URL", global = true)]
+    pub rpc_url: Option<String>,
+
+    /// Hex private key of the deployer and platform admin. Defaults to the first dev account of
+    /// the standard test mnemonic, which is only accepted on the local chain.
+    #[arg(
+        long,
+        env = "PROPLEDGER_PRIVATE_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub private_key: Option<String>,
+
+    /// Address of the USD stablecoin to settle in; without it a TestStablecoin is deployed.
+    #[arg(long, env = "PROPLEDGER_SETTLEMENT_TOKEN", global = true)]
+    pub settlement_token: Option<String>,
+
+    /// Loopback port of the local chain's JSON-RPC.
+    #[arg(
+        long,
+        env = "PROPLEDGER_CHAIN_PORT",
+        default_value_t = 8545,
+        global = true
+    )]
+    pub chain_port: u16,
+
+    /// Chain id of the local chain.
+    #[arg(
+        long,
+        env = "PROPLEDGER_CHAIN_ID",
+        default_value_t = 31337,
+        global = true
+    )]
+    pub chain_id: u64,
+
+    /// Seconds between blocks on the local chain; without it every transaction is mined at once.
+    #[arg(long, env = "PROPLEDGER_BLOCK_TIME", global = true)]
+    pub block_time: Option<u64>,
+
+    /// What to do (default: run).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run the node until interrupted (the default).
+    Run,
+    /// Print the recorded deployment as JSON.
+    Status,
+}

@@ -1,0 +1,66 @@
+//! The node's error type.
+
+use std::path::PathBuf;
+
+/// Errors of the node library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file or directory could not be read or written.
+    #[error("i/o error at {path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The local chain process could not be started.
+    #[error("could not start the local chain ({program}): {reason}")]
+    ChainStart {
+        /// The executable.
+        program: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The deployment record is not valid JSON of the expected shape.
+    #[error("deployment record {path} is unreadable: {reason}")]
+    BadRecord {
+        /// The record file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The data directory records a deployment on a different chain.
+    #[error(
+        "the data directory belongs to chain {recorded}, but the rpc endpoint is chain {actual}"
+    )]
+    ChainMismatch {
+        /// Chain id in the record.
+        recorded: u64,
+        /// Chain id reported by the endpoint.
+        actual: u64,
+    },
+    /// The recorded contracts have no code on the external chain.
+    #[error(
+        "the recorded contract {address} has no code on chain {chain_id}; remove {record} to deploy anew"
+    )]
+    MissingContracts {
+        /// A recorded address without code.
+        address: alloy::primitives::Address,
+        /// The chain.
+        chain_id: u64,
+        /// The record file.
+        record: PathBuf,
+    },
+    /// A configuration value is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A JSON-RPC request failed.
+    #[error("rpc error: {0}")]
+    Rpc(#[from] alloy::transports::TransportError),
+    /// Deploying the contracts failed.
+    #[error(transparent)]
+    Deploy(#[from] propledger_contracts::Error),
+}
+
+/// Result alias of the node library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

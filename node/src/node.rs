@@ -1,0 +1,198 @@
+//! Start-up and shutdown of a node: bring up the chain, make sure the platform contracts are
+//! deployed there exactly once, and keep the record of where they are.
+
+use std::path::PathBuf;
+
+use alloy::transports::http::reqwest::Url as ReqwestUrl;
+use alloy::{
+    primitives::Address,
+    providers::{Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use propledger_contracts::deploy::{self, Platform, SettlementToken};
+use tracing::{info, warn};
+
+use crate::{
+    Error, Result,
+    deployment::DeploymentRecord,
+    devchain::{DevChain, DevChainOptions},
+};
+
+/// The first account of the standard test mnemonic ("test test ... junk"), funded on every
+/// development chain. Never accepted on a chain that is not a known development chain.
+pub const DEV_PRIVATE_KEY: &str =
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+/// Chain ids of local development chains (anvil/Hardhat and geth --dev).
+const DEV_CHAIN_IDS: [u64; 2] = [31337, 1337];
+
+/// What a node needs to start.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Where the chain state and the deployment record live.
+    pub data_dir: PathBuf,
+    /// An external JSON-RPC endpoint; `None` runs the local chain.
+    pub rpc_url: Option<String>,
+    /// The deployer/admin key (hex); `None` uses [`DEV_PRIVATE_KEY`] on development chains.
+    pub private_key: Option<String>,
+    /// An existing settlement token; `None` deploys a test stablecoin.
+    pub settlement_token: Option<Address>,
+    /// Options of the local chain (ignored with `rpc_url`).
+    pub dev_chain: DevChainOptions,
+}
+
+impl NodeConfig {
+    /// Defaults for a data directory: local chain, dev key, test stablecoin.
+    pub fn new(data_dir: PathBuf) -> Self {
+        let dev_chain = DevChainOptions::new(&data_dir);
+        Self {
+            data_dir,
+            rpc_url: None,
+            private_key: None,
+            settlement_token: None,
+            dev_chain,
+        }
+    }
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct Node {
+    chain: Option<DevChain>,
+    rpc_url: String,
+    record: DeploymentRecord,
+}
+
+impl Node {
+    /// Starts the chain (or connects to the external one) and deploys the platform contracts if
+    /// the data directory has no valid record of them yet.
+    pub async fn start(config: NodeConfig) -> Result<Self> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| Error::Io {
+            path: config.data_dir.clone(),
+            source: e,
+        })?;
+        let chain = match &config.rpc_url {
+            Some(_) => None,
+            None => Some(DevChain::start(&config.dev_chain).await?),
+        };
+        let rpc_url = match (&config.rpc_url, &chain) {
+            (Some(url), _) => url.clone(),
+            (None, Some(chain)) => chain.url(),
+            (None, None) => unreachable!("a local chain is started whenever no rpc url is given"),
+        };
+        let url: ReqwestUrl = rpc_url
+            .parse()
+            .map_err(|e| Error::Config(format!("bad rpc url {rpc_url:?}: {e}")))?;
+        let read_only = ProviderBuilder::new().connect_http(url.clone());
+        let chain_id = read_only.get_chain_id().await?;
+
+        let key = match (&config.private_key, DEV_CHAIN_IDS.contains(&chain_id)) {
+            (Some(key), _) => key.clone(),
+            (None, true) => DEV_PRIVATE_KEY.to_owned(),
+            (None, false) => {
+                return Err(Error::Config(format!(
+                    "chain {chain_id} is not a development chain: pass --private-key"
+                )));
+            }
+        };
+        let signer: PrivateKeySigner = key
+            .parse()
+            .map_err(|_| Error::Config("the private key is not 32 bytes of hex".to_owned()))?;
+        let admin = signer.address();
+        let provider = ProviderBuilder::new().wallet(signer).connect_http(url);
+
+        let record = match DeploymentRecord::load(&config.data_dir)? {
+            Some(record) => {
+                let platform = &record.platform;
+                if platform.chain_id != chain_id {
+                    return Err(Error::ChainMismatch {
+                        recorded: platform.chain_id,
+                        actual: chain_id,
+                    });
+                }
+                match missing_contract(&provider, platform).await? {
+                    None => {
+                        info!(directory = %platform.directory.address, "platform contracts found");
+                        Some(record)
+                    }
+                    Some(address) if chain.is_some() => {
+                        warn!(%address, "local chain lost the recorded contracts; deploying again");
+                        None
+                    }
+                    Some(address) => {
+                        return Err(Error::MissingContracts {
+                            address,
+                            chain_id,
+                            record: DeploymentRecord::path(&config.data_dir),
+                        });
+                    }
+                }
+            }
+            None => None,
+        };
+        let record = match record {
+            Some(record) => record,
+            None => {
+                let settlement = config.settlement_token.map_or(
+                    SettlementToken::DeployTestStablecoin,
+                    SettlementToken::Existing,
+                );
+                let platform = deploy::deploy_platform(&provider, admin, settlement).await?;
+                info!(
+                    chain_id,
+                    directory = %platform.directory.address,
+                    registry = %platform.identity_registry.address,
+                    deed = %platform.deed.address,
+                    settlement = %platform.settlement_token,
+                    "platform contracts deployed"
+                );
+                let record = DeploymentRecord::new(platform);
+                record.save(&config.data_dir)?;
+                record
+            }
+        };
+        Ok(Self {
+            chain,
+            rpc_url,
+            record,
+        })
+    }
+
+    /// The JSON-RPC endpoint the node uses.
+    pub fn rpc_url(&self) -> &str {
+        &self.rpc_url
+    }
+
+    /// The platform contracts.
+    pub fn platform(&self) -> &Platform {
+        &self.record.platform
+    }
+
+    /// Stops the node; the local chain writes its state before exiting.
+    pub async fn shutdown(self) -> Result<()> {
+        match self.chain {
+            Some(chain) => chain.stop().await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// The first recorded contract without code on chain, if any.
+async fn missing_contract<P: Provider>(
+    provider: &P,
+    platform: &Platform,
+) -> Result<Option<Address>> {
+    let mut addresses = vec![
+        platform.identity_registry.address,
+        platform.deed.address,
+        platform.directory.address,
+        platform.settlement_token,
+    ];
+    addresses.extend(platform.test_stablecoin.map(|d| d.address));
+    for address in addresses {
+        if provider.get_code_at(address).await?.is_empty() {
+            return Ok(Some(address));
+        }
+    }
+    Ok(None)
+}

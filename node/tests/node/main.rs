@@ -1,0 +1,3 @@
+//! Integration tests of the node crate (one test binary).
+
+mod run;

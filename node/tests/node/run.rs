@@ -1,0 +1,115 @@
+//! The node against a real local chain: first start deploys, a restart reuses the same contracts
+//! and chain state, and misconfigurations fail with clear errors before anything is deployed.
+
+use alloy::providers::{Provider, ProviderBuilder};
+use propledger_node::{
+    Error, Node, NodeConfig,
+    deployment::DeploymentRecord,
+    devchain::{DevChain, DevChainOptions},
+};
+
+fn config(dir: &std::path::Path) -> NodeConfig {
+    let mut config = NodeConfig::new(dir.to_path_buf());
+    config.dev_chain.port = 0;
+    config
+}
+
+#[tokio::test]
+async fn first_start_deploys_and_restart_reuses_the_same_chain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::start(config(dir.path())).await.expect("first start");
+    let first = node.platform().clone();
+    let provider = ProviderBuilder::new().connect_http(node.rpc_url().parse().expect("url"));
+    let height = provider.get_block_number().await.expect("block number");
+    assert!(
+        height >= 4,
+        "deploying the platform mines blocks, got height {height}"
+    );
+    assert!(
+        !provider
+            .get_code_at(first.directory.address)
+            .await
+            .expect("code")
+            .is_empty()
+    );
+    let recorded = DeploymentRecord::load(dir.path())
+        .expect("load")
+        .expect("record written");
+    assert_eq!(recorded.platform, first);
+    node.shutdown().await.expect("shutdown");
+
+    let node = Node::start(config(dir.path())).await.expect("restart");
+    assert_eq!(node.platform(), &first, "a restart must not deploy again");
+    let provider = ProviderBuilder::new().connect_http(node.rpc_url().parse().expect("url"));
+    assert_eq!(
+        provider.get_block_number().await.expect("block number"),
+        height
+    );
+    let code = provider
+        .get_code_at(first.identity_registry.address)
+        .await
+        .expect("code");
+    assert!(!code.is_empty(), "the chain state survived the restart");
+    node.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_record_from_another_chain_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::start(config(dir.path())).await.expect("start");
+    let mut record = DeploymentRecord::new(node.platform().clone());
+    node.shutdown().await.expect("shutdown");
+    record.platform.chain_id = 1;
+    record.save(dir.path()).expect("save");
+
+    let err = Node::start(config(dir.path()))
+        .await
+        .expect_err("must refuse");
+    assert!(
+        matches!(
+            err,
+            Error::ChainMismatch {
+                recorded: 1,
+                actual: 31337
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_external_chain_needs_a_key_unless_it_is_a_dev_chain() {
+    let chain_dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = DevChainOptions::new(chain_dir.path());
+    opts.port = 0;
+    opts.chain_id = 4242;
+    let chain = DevChain::start(&opts).await.expect("chain");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = NodeConfig::new(dir.path().to_path_buf());
+    cfg.rpc_url = Some(chain.url());
+    let err = Node::start(cfg.clone())
+        .await
+        .expect_err("no key on a non-dev chain");
+    assert!(matches!(err, Error::Config(_)), "{err}");
+    assert!(
+        DeploymentRecord::load(dir.path()).expect("load").is_none(),
+        "nothing recorded"
+    );
+
+    // The second dev account, passed explicitly, becomes the admin.
+    cfg.private_key =
+        Some("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d".to_owned());
+    let node = Node::start(cfg.clone()).await.expect("start with a key");
+    assert_eq!(node.platform().chain_id, 4242);
+    assert_eq!(
+        node.platform().admin.to_string(),
+        "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    );
+    node.shutdown().await.expect("shutdown");
+
+    cfg.private_key = Some("0xnot-a-key".to_owned());
+    let err = Node::start(cfg).await.expect_err("bad key");
+    assert!(matches!(err, Error::Config(_)), "{err}");
+    chain.stop().await.expect("stop chain");
+}
