@@ -17,12 +17,12 @@ pub struct Cli {
     )]
     pub data_dir: PathBuf,
 
-    /// JSON-RPC endpoint of an external EVM chain; without it the node runs a local chain.
+    /// JSON-RPC endpoint of an external EVM chain; without it the node runs its embedded chain.
     #[arg(long, env = "PROPLEDGER_RPC_URL", global = true)]
     pub rpc_url: Option<String>,
 
     /// Hex private key of the deployer and platform admin. Defaults to the first dev account of
-    /// the standard test mnemonic, which is only accepted on the local chain.
+    /// the standard test mnemonic, which is only accepted on development chains (ids 31337, 1337).
     #[arg(
         long,
         env = "PROPLEDGER_PRIVATE_KEY",
@@ -35,7 +35,7 @@ pub struct Cli {
     #[arg(long, env = "PROPLEDGER_SETTLEMENT_TOKEN", global = true)]
     pub settlement_token: Option<String>,
 
-    /// Loopback port of the local chain's JSON-RPC.
+    /// Loopback port of the embedded chain's JSON-RPC (HTTP and WebSocket).
     #[arg(
         long,
         env = "PROPLEDGER_CHAIN_PORT",
@@ -44,7 +44,7 @@ pub struct Cli {
     )]
     pub chain_port: u16,
 
-    /// Chain id of the local chain.
+    /// Chain id of the embedded chain.
     #[arg(
         long,
         env = "PROPLEDGER_CHAIN_ID",
@@ -53,7 +53,7 @@ pub struct Cli {
     )]
     pub chain_id: u64,
 
-    /// Seconds between blocks on the local chain; without it every transaction is mined at once.
+    /// Seconds between blocks on the embedded chain; without it every transaction is mined at once.
     #[arg(long, env = "PROPLEDGER_BLOCK_TIME", global = true)]
     pub block_time: Option<u64>,
 

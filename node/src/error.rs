@@ -13,14 +13,9 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// The local chain process could not be started.
-    #[error("could not start the local chain ({program}): {reason}")]
-    ChainStart {
-        /// The executable.
-        program: PathBuf,
-        /// Why.
-        reason: String,
-    },
+    /// The embedded chain failed to start or stop.
+    #[error("embedded chain: {0}")]
+    Chain(#[from] crate::chain::Error),
     /// The deployment record is not valid JSON of the expected shape.
     #[error("deployment record {path} is unreadable: {reason}")]
     BadRecord {

@@ -1,18 +1,19 @@
 //! # propledger-node
 //!
-//! The PropLedger node: it brings up a chain (a local development chain, or any EVM chain over
+//! The PropLedger node: it brings up a chain (its own embedded chain, or any EVM chain over
 //! JSON-RPC), makes sure the platform contracts are deployed there exactly once, and keeps running
 //! until stopped. The `propledger` binary (`src/bin/propledger.rs`) is a thin shell over this crate.
 //!
 //! Map:
 //! - [`config`]: command-line and environment options of the binary.
-//! - [`devchain`]: the local development chain process and its on-disk state.
+//! - [`chain`]: the embedded chain: a persistent single-node EVM chain on revm with standard
+//!   JSON-RPC over HTTP and WebSocket.
 //! - [`deployment`]: the record of deployed contract addresses kept in the data directory.
 //! - [`node`]: start-up and shutdown of a node ([`Node::start`]).
 
+pub mod chain;
 pub mod config;
 pub mod deployment;
-pub mod devchain;
 pub mod node;
 
 mod error;

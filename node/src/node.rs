@@ -1,4 +1,4 @@
-//! Start-up and shutdown of a node: bring up the chain, make sure the platform contracts are
+//! Start-up and shutdown of a node: bring up the chain (embedded, or external over JSON-RPC), make sure the platform contracts are
 //! deployed there exactly once, and keep the record of where they are.
 
 use std::path::PathBuf;
@@ -14,8 +14,8 @@ use tracing::{info, warn};
 
 use crate::{
     Error, Result,
+    chain::{ChainConfig, EmbeddedChain},
     deployment::DeploymentRecord,
-    devchain::{DevChain, DevChainOptions},
 };
 
 /// The first account of the standard test mnemonic ("test test ... junk"), funded on every
@@ -37,20 +37,21 @@ pub struct NodeConfig {
     pub private_key: Option<String>,
     /// An existing settlement token; `None` deploys a test stablecoin.
     pub settlement_token: Option<Address>,
-    /// Options of the local chain (ignored with `rpc_url`).
-    pub dev_chain: DevChainOptions,
+    /// Options of the embedded chain (ignored with `rpc_url`).
+    pub chain: ChainConfig,
 }
 
 impl NodeConfig {
-    /// Defaults for a data directory: local chain, dev key, test stablecoin.
+    /// Defaults for a data directory: the embedded chain in `<data-dir>/chain`, the dev key, a
+    /// test stablecoin.
     pub fn new(data_dir: PathBuf) -> Self {
-        let dev_chain = DevChainOptions::new(&data_dir);
+        let chain = ChainConfig::new(data_dir.join("chain"));
         Self {
             data_dir,
             rpc_url: None,
             private_key: None,
             settlement_token: None,
-            dev_chain,
+            chain,
         }
     }
 }
@@ -58,7 +59,7 @@ impl NodeConfig {
 /// A running node.
 #[derive(Debug)]
 pub struct Node {
-    chain: Option<DevChain>,
+    chain: Option<EmbeddedChain>,
     rpc_url: String,
     record: DeploymentRecord,
 }
@@ -73,7 +74,7 @@ impl Node {
         })?;
         let chain = match &config.rpc_url {
             Some(_) => None,
-            None => Some(DevChain::start(&config.dev_chain).await?),
+            None => Some(EmbeddedChain::start(config.chain.clone()).await?),
         };
         let rpc_url = match (&config.rpc_url, &chain) {
             (Some(url), _) => url.clone(),
@@ -116,7 +117,7 @@ impl Node {
                         Some(record)
                     }
                     Some(address) if chain.is_some() => {
-                        warn!(%address, "local chain lost the recorded contracts; deploying again");
+                        warn!(%address, "the embedded chain lost the recorded contracts; deploying again");
                         None
                     }
                     Some(address) => {
@@ -168,10 +169,10 @@ impl Node {
         &self.record.platform
     }
 
-    /// Stops the node; the local chain writes its state before exiting.
+    /// Stops the node and the embedded chain (everything it acknowledged is already on disk).
     pub async fn shutdown(self) -> Result<()> {
         match self.chain {
-            Some(chain) => chain.stop().await,
+            Some(chain) => Ok(chain.shutdown().await?),
             None => Ok(()),
         }
     }

@@ -37,9 +37,10 @@ async fn main() -> anyhow::Result<()> {
         .map(Address::from_str)
         .transpose()
         .context("--settlement-token is not an address")?;
-    config.dev_chain.port = cli.chain_port;
-    config.dev_chain.chain_id = cli.chain_id;
-    config.dev_chain.block_time_secs = cli.block_time;
+    config.chain.listen =
+        std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, cli.chain_port));
+    config.chain.chain_id = cli.chain_id;
+    config.chain.block_time = cli.block_time.map(std::time::Duration::from_secs);
 
     let node = Node::start(config).await?;
     tracing::info!(rpc = node.rpc_url(), data_dir = %cli.data_dir.display(), "node running; Ctrl-C or SIGTERM stops it");

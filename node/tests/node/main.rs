@@ -1,3 +1,4 @@
 //! Integration tests of the node crate (one test binary).
 
+mod chain;
 mod run;

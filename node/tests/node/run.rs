@@ -1,16 +1,18 @@
-//! The node against a real local chain: first start deploys, a restart reuses the same contracts
+//! The node against its real embedded chain: first start deploys, a restart reuses the same contracts
 //! and chain state, and misconfigurations fail with clear errors before anything is deployed.
 
 use alloy::providers::{Provider, ProviderBuilder};
+use std::net::{Ipv4Addr, SocketAddr};
+
 use propledger_node::{
     Error, Node, NodeConfig,
+    chain::{ChainConfig, EmbeddedChain},
     deployment::DeploymentRecord,
-    devchain::{DevChain, DevChainOptions},
 };
 
 fn config(dir: &std::path::Path) -> NodeConfig {
     let mut config = NodeConfig::new(dir.to_path_buf());
-    config.dev_chain.port = 0;
+    config.chain.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     config
 }
 
@@ -79,11 +81,12 @@ async fn a_record_from_another_chain_is_refused() {
 
 #[tokio::test]
 async fn an_external_chain_needs_a_key_unless_it_is_a_dev_chain() {
+    // An embedded chain started on its own stands in for an external network.
     let chain_dir = tempfile::tempdir().expect("tempdir");
-    let mut opts = DevChainOptions::new(chain_dir.path());
-    opts.port = 0;
-    opts.chain_id = 4242;
-    let chain = DevChain::start(&opts).await.expect("chain");
+    let mut chain_config = ChainConfig::new(chain_dir.path());
+    chain_config.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    chain_config.chain_id = 4242;
+    let chain = EmbeddedChain::start(chain_config).await.expect("chain");
 
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = NodeConfig::new(dir.path().to_path_buf());
@@ -111,5 +114,5 @@ async fn an_external_chain_needs_a_key_unless_it_is_a_dev_chain() {
     cfg.private_key = Some("0xnot-a-key".to_owned());
     let err = Node::start(cfg).await.expect_err("bad key");
     assert!(matches!(err, Error::Config(_)), "{err}");
-    chain.stop().await.expect("stop chain");
+    chain.shutdown().await.expect("stop chain");
 }
