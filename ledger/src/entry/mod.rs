@@ -1,0 +1,651 @@
+//! Entries: recording (single and batched, idempotent), finality (post, void), reversal, lookup.
+//!
+//! Every write runs in one transaction under the head-row lock (see [`crate::store`]): it checks
+//! the drafts against accounts and balances, assigns ids and chain links, inserts entries and
+//! postings with multi-row statements, writes back the touched balances and the head. Any
+//! refusal rolls the whole transaction back, so a batch is stored entirely or not at all.
+//!
+//! Recording first assumes every key is new and skips looking keys up; a key already stored
+//! then trips the unique index on `idempotency_key`, and any refusal on that optimistic attempt
+//! sends the request down the authoritative path, which looks keys up first and answers with a
+//! replay or [`Error::IdempotencyConflict`]. Unknown accounts, currency mismatches, balance
+//! limits and reversal rules are checked explicitly under the lock, so each refusal is its own
+//! typed error naming the entry and account; the schema's constraints stay as a backstop.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::account::Loaded;
+use crate::account::{load_with_totals, store_totals};
+use crate::core::{
+    Account, AccountId, Amount, ChainLink, Direction, Entry, EntryDraft, EntryHash, EntryId,
+    EntryStatus, Finality, IdempotencyKey, Posting, Receipt, Source, Totals, chain_hash,
+};
+use crate::error::{Error, Result};
+use crate::store::{Head, Ledger, MAX_BINDS, Row, Sql, Tx, list, placeholders};
+
+/// Most entries one batch may hold.
+pub const MAX_BATCH_ENTRIES: usize = 10_000;
+
+/// The entry columns [`entry_header_from_row`] reads, from `ledger_entries e`.
+pub(crate) const ENTRY_COLUMNS: &str = "e.id, e.idempotency_key, e.effective_date, e.description, \
+     e.source, e.status, e.reverses_entry_id, e.content_hash, e.chain_seq, e.prev_hash, e.hash";
+
+/// An entry without its postings.
+pub(crate) struct EntryHeader {
+    pub(crate) entry: Entry,
+}
+
+pub(crate) fn entry_header_from_row(row: &Row) -> Result<EntryHeader> {
+    let key_text = row.text(1)?;
+    let source_text = row.text(4)?;
+    let chain = match (row.opt_int(8)?, row.opt_blob(9)?, row.opt_blob(10)?) {
+        (Some(seq), Some(prev), Some(hash)) => Some(ChainLink {
+            seq: u64::try_from(seq).map_err(|_| Error::Corrupt(format!("chain seq {seq}")))?,
+            prev_hash: EntryHash::from_stored(&prev)?,
+            hash: EntryHash::from_stored(&hash)?,
+        }),
+        _ => None,
+    };
+    Ok(EntryHeader {
+        entry: Entry {
+            id: EntryId::new(row.int(0)?),
+            key: IdempotencyKey::parse(&key_text)
+                .map_err(|_| Error::Corrupt(format!("idempotency key {key_text:?}")))?,
+            effective_date: row.date(2)?,
+            description: row.text(3)?,
+            source: source_text
+                .parse::<Source>()
+                .map_err(|_| Error::Corrupt(format!("source {source_text:?}")))?,
+            status: EntryStatus::parse_stored(&row.text(5)?)?,
+            reverses: row.opt_int(6)?.map(EntryId::new),
+            content_hash: EntryHash::from_stored(&row.blob(7)?)?,
+            chain,
+            postings: Vec::new(),
+        },
+    })
+}
+
+/// Loads the postings of the given entries, grouped by entry, in posting order.
+pub(crate) async fn load_postings(
+    tx: &mut Tx,
+    ids: &[EntryId],
+) -> Result<HashMap<EntryId, Vec<Posting>>> {
+    let mut out: HashMap<EntryId, Vec<Posting>> = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(MAX_BINDS) {
+        let mut sql = Sql::assembled(format!(
+            "SELECT p.entry_id, p.account_id, p.direction, p.amount, p.currency, c.scale \
+             FROM ledger_postings p JOIN ledger_currencies c ON c.code = p.currency \
+             WHERE p.entry_id IN ({}) ORDER BY p.entry_id, p.idx",
+            list(chunk.len())
+        ));
+        for id in chunk {
+            sql.push(id.get());
+        }
+        for row in tx.fetch_all(sql).await? {
+            let currency = crate::account::currency_from(&row.text(4)?, row.int(5)?)?;
+            out.entry(EntryId::new(row.int(0)?))
+                .or_default()
+                .push(Posting {
+                    account: AccountId::new(row.int(1)?),
+                    direction: Direction::parse_stored(&row.text(2)?)?,
+                    amount: Amount::from_storage_text(&row.text(3)?, currency)?,
+                });
+        }
+    }
+    Ok(out)
+}
+
+/// Loads full entries by id (missing ids are skipped).
+pub(crate) async fn load_entries(tx: &mut Tx, ids: &[EntryId]) -> Result<Vec<Entry>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(MAX_BINDS) {
+        let mut sql = Sql::assembled(format!(
+            "SELECT {ENTRY_COLUMNS} FROM ledger_entries e WHERE e.id IN ({}) ORDER BY e.id",
+            list(chunk.len())
+        ));
+        for id in chunk {
+            sql.push(id.get());
+        }
+        let headers = tx
+            .fetch_all(sql)
+            .await?
+            .iter()
+            .map(entry_header_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let entry_ids: Vec<EntryId> = headers.iter().map(|h| h.entry.id).collect();
+        let mut postings = load_postings(tx, &entry_ids).await?;
+        for h in headers {
+            let mut entry = h.entry;
+            entry.postings = postings.remove(&entry.id).unwrap_or_default();
+            out.push(entry);
+        }
+    }
+    Ok(out)
+}
+
+fn receipt(entry: &Entry, replayed: bool) -> Receipt {
+    Receipt {
+        id: entry.id,
+        key: entry.key.clone(),
+        status: entry.status,
+        replayed,
+        chain: entry.chain,
+    }
+}
+
+/// A new entry as it will be inserted.
+struct NewRow {
+    id: EntryId,
+    status: EntryStatus,
+    content_hash: EntryHash,
+    chain: Option<ChainLink>,
+    draft: EntryDraft,
+}
+
+/// What an existing key holds, for idempotency checks.
+struct Known {
+    id: EntryId,
+    content_hash: EntryHash,
+    status: EntryStatus,
+    chain: Option<ChainLink>,
+}
+
+/// How [`record_in`] learns which keys are already recorded.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum KeyLookup {
+    /// Look the keys up first (authoritative).
+    Full,
+    /// Assume every key is new; a stored key then fails the insert on its unique index and
+    /// the caller retries with [`KeyLookup::Full`]. Saves a round trip on the common path.
+    Optimistic,
+}
+
+/// The accounts the drafts post to, sorted and without repeats.
+fn accounts_of(drafts: &[EntryDraft]) -> Vec<AccountId> {
+    let mut ids: Vec<AccountId> = drafts
+        .iter()
+        .flat_map(|d| d.postings().iter().map(|p| p.account))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Checks `drafts` inside `tx`, given their accounts as loaded under the lock, and returns the
+/// receipts and the statements that store them; the caller adds the head update, executes them
+/// and commits.
+pub(crate) async fn record_in(
+    tx: &mut Tx,
+    head: &mut Head,
+    loaded: Loaded,
+    mut drafts: Vec<EntryDraft>,
+    lookup: KeyLookup,
+) -> Result<(Vec<Receipt>, Vec<Sql>)> {
+    let accounts: HashMap<AccountId, Account> =
+        loaded.iter().map(|(id, (a, _))| (*id, a.clone())).collect();
+    let mut totals: HashMap<AccountId, Totals> =
+        loaded.into_iter().map(|(id, (_, t))| (id, t)).collect();
+    for draft in &mut drafts {
+        draft.bind_accounts(&accounts)?;
+    }
+    let hashes: Vec<EntryHash> = drafts.iter().map(EntryDraft::content_hash).collect();
+
+    // Keys already recorded.
+    let mut known: HashMap<IdempotencyKey, Known> = HashMap::new();
+    let keys: Vec<&IdempotencyKey> = match lookup {
+        KeyLookup::Full => drafts.iter().map(EntryDraft::key).collect(),
+        KeyLookup::Optimistic => Vec::new(),
+    };
+    for chunk in keys.chunks(MAX_BINDS) {
+        let mut sql = Sql::assembled(format!(
+            "SELECT idempotency_key, id, content_hash, status, chain_seq, prev_hash, hash \
+             FROM ledger_entries WHERE idempotency_key IN ({})",
+            list(chunk.len())
+        ));
+        for k in chunk {
+            sql.push(k.as_str());
+        }
+        for row in tx.fetch_all(sql).await? {
+            let key_text = row.text(0)?;
+            let key = IdempotencyKey::parse(&key_text)
+                .map_err(|_| Error::Corrupt(format!("idempotency key {key_text:?}")))?;
+            let chain = match (row.opt_int(4)?, row.opt_blob(5)?, row.opt_blob(6)?) {
+                (Some(seq), Some(prev), Some(hash)) => Some(ChainLink {
+                    seq: u64::try_from(seq).map_err(|_| Error::Corrupt("chain seq".into()))?,
+                    prev_hash: EntryHash::from_stored(&prev)?,
+                    hash: EntryHash::from_stored(&hash)?,
+                }),
+                _ => None,
+            };
+            known.insert(
+                key,
+                Known {
+                    id: EntryId::new(row.int(1)?),
+                    content_hash: EntryHash::from_stored(&row.blob(2)?)?,
+                    status: EntryStatus::parse_stored(&row.text(3)?)?,
+                    chain,
+                },
+            );
+        }
+    }
+
+    // Originals of reversals that are new in this call.
+    let reversal_targets: Vec<EntryId> = drafts
+        .iter()
+        .filter(|d| !known.contains_key(d.key()))
+        .filter_map(EntryDraft::reverses)
+        .collect();
+    let mut originals: HashMap<EntryId, Entry> = HashMap::new();
+    let mut reversed_by: HashMap<EntryId, EntryId> = HashMap::new();
+    if !reversal_targets.is_empty() {
+        for e in load_entries(tx, &reversal_targets).await? {
+            originals.insert(e.id, e);
+        }
+        for chunk in reversal_targets.chunks(MAX_BINDS) {
+            let mut sql = Sql::assembled(format!(
+                "SELECT id, reverses_entry_id FROM ledger_entries WHERE reverses_entry_id IN ({})",
+                list(chunk.len())
+            ));
+            for id in chunk {
+                sql.push(id.get());
+            }
+            for row in tx.fetch_all(sql).await? {
+                reversed_by.insert(EntryId::new(row.int(1)?), EntryId::new(row.int(0)?));
+            }
+        }
+    }
+
+    let mut receipts = Vec::with_capacity(drafts.len());
+    let mut new_rows: Vec<NewRow> = Vec::new();
+    let mut in_batch: HashMap<IdempotencyKey, usize> = HashMap::new();
+    let mut touched: HashSet<AccountId> = HashSet::new();
+    for (draft, content_hash) in drafts.into_iter().zip(hashes) {
+        let key = draft.key().clone();
+        if let Some(k) = known.get(&key) {
+            if k.content_hash != content_hash {
+                return Err(Error::IdempotencyConflict {
+                    key,
+                    existing: k.id,
+                });
+            }
+            receipts.push(Receipt {
+                id: k.id,
+                key,
+                status: k.status,
+                replayed: true,
+                chain: k.chain,
+            });
+            continue;
+        }
+        if let Some(&i) = in_batch.get(&key) {
+            let first = &new_rows[i];
+            if first.content_hash != content_hash {
+                return Err(Error::IdempotencyConflict {
+                    key,
+                    existing: first.id,
+                });
+            }
+            receipts.push(Receipt {
+                id: first.id,
+                key,
+                status: first.status,
+                replayed: true,
+                chain: first.chain,
+            });
+            continue;
+        }
+        if let Some(original_id) = draft.reverses() {
+            let original = originals
+                .get(&original_id)
+                .ok_or(Error::UnknownEntry(original_id))?;
+            draft.check_reversal_of(original)?;
+            if let Some(&reversal) = reversed_by.get(&original_id) {
+                return Err(Error::AlreadyReversed {
+                    entry: original_id,
+                    reversal,
+                });
+            }
+        }
+
+        let id = EntryId::new(head.next_entry_id);
+        let status = match draft.finality() {
+            Finality::Pending => EntryStatus::Pending,
+            Finality::Posted => EntryStatus::Posted,
+        };
+        for p in draft.postings() {
+            let t = totals.get_mut(&p.account).ok_or(Error::UnknownAccount {
+                key: Some(key.clone()),
+                account: p.account,
+            })?;
+            t.add(p.direction, p.amount, status)?;
+            touched.insert(p.account);
+        }
+        for p in draft.postings() {
+            let account = &accounts[&p.account];
+            let t = &totals[&p.account];
+            let side = account.account_type.normal_side();
+            if !t.within(account.limit, side)? {
+                return Err(Error::NegativeBalance {
+                    key,
+                    account: p.account,
+                    available: t.available(side)?.to_string(),
+                });
+            }
+        }
+        let chain = if status == EntryStatus::Posted {
+            let seq = head.chain_seq + 1;
+            let hash = chain_hash(seq, &head.chain_hash, id, &content_hash);
+            let link = ChainLink {
+                seq,
+                prev_hash: head.chain_hash,
+                hash,
+            };
+            head.chain_seq = seq;
+            head.chain_hash = hash;
+            Some(link)
+        } else {
+            None
+        };
+        head.next_entry_id += 1;
+        if let Some(original) = draft.reverses() {
+            reversed_by.insert(original, id);
+        }
+        receipts.push(Receipt {
+            id,
+            key: key.clone(),
+            status,
+            replayed: false,
+            chain,
+        });
+        in_batch.insert(key, new_rows.len());
+        new_rows.push(NewRow {
+            id,
+            status,
+            content_hash,
+            chain,
+            draft,
+        });
+    }
+
+    let mut writes = Vec::new();
+    insert_entries(&mut writes, &new_rows)?;
+    insert_postings(&mut writes, &new_rows);
+    let mut changed: Vec<(AccountId, Totals)> =
+        touched.into_iter().map(|id| (id, totals[&id])).collect();
+    changed.sort_unstable_by_key(|(id, _)| *id);
+    store_totals(&mut writes, &changed);
+    Ok((receipts, writes))
+}
+
+fn insert_entries(writes: &mut Vec<Sql>, rows: &[NewRow]) -> Result<()> {
+    const COLS: usize = 11;
+    for chunk in rows.chunks(MAX_BINDS / COLS) {
+        let mut sql = Sql::assembled(format!(
+            "INSERT INTO ledger_entries (id, idempotency_key, content_hash, effective_date, description, \
+             source, reverses_entry_id, status, chain_seq, prev_hash, hash) VALUES {}",
+            placeholders(chunk.len(), COLS)
+        ));
+        for r in chunk {
+            let d = &r.draft;
+            sql.push(r.id.get());
+            sql.push(d.key().as_str());
+            sql.push(r.content_hash.as_bytes().to_vec());
+            sql.push(d.effective_date());
+            sql.push(d.description());
+            sql.push(d.source().to_string());
+            sql.push(d.reverses().map(EntryId::get));
+            sql.push(r.status.as_str());
+            match &r.chain {
+                Some(link) => {
+                    sql.push(Some(
+                        i64::try_from(link.seq)
+                            .map_err(|_| Error::Corrupt("chain sequence overflow".into()))?,
+                    ));
+                    sql.push(Some(link.prev_hash.as_bytes().to_vec()));
+                    sql.push(Some(link.hash.as_bytes().to_vec()));
+                }
+                None => {
+                    sql.push(None::<i64>);
+                    sql.push(None::<Vec<u8>>);
+                    sql.push(None::<Vec<u8>>);
+                }
+            }
+        }
+        writes.push(sql);
+    }
+    Ok(())
+}
+
+fn insert_postings(writes: &mut Vec<Sql>, rows: &[NewRow]) {
+    const COLS: usize = 6;
+    let postings: Vec<(EntryId, usize, &Posting)> = rows
+        .iter()
+        .flat_map(|r| {
+            r.draft
+                .postings()
+                .iter()
+                .enumerate()
+                .map(move |(i, p)| (r.id, i, p))
+        })
+        .collect();
+    for chunk in postings.chunks(MAX_BINDS / COLS) {
+        let mut sql = Sql::assembled(format!(
+            "INSERT INTO ledger_postings (entry_id, idx, account_id, direction, amount, currency) VALUES {}",
+            placeholders(chunk.len(), COLS)
+        ));
+        for (id, i, p) in chunk {
+            sql.push(id.get());
+            sql.push(*i as i64);
+            sql.push(p.account.get());
+            sql.push(p.direction.as_str());
+            sql.push(p.amount.to_storage_text());
+            sql.push(p.amount.currency().code().as_str());
+        }
+        writes.push(sql);
+    }
+}
+
+/// Entries of a [`Ledger`].
+#[derive(Clone, Copy, Debug)]
+pub struct Entries<'a> {
+    ledger: &'a Ledger,
+}
+
+impl<'a> Entries<'a> {
+    pub(crate) fn new(ledger: &'a Ledger) -> Self {
+        Entries { ledger }
+    }
+
+    /// Records one entry in its own transaction. A replay (same key, same content) returns the
+    /// entry on record with `replayed` set and writes nothing.
+    pub async fn record(&self, draft: EntryDraft) -> Result<Receipt> {
+        let mut receipts = self.record_batch(vec![draft]).await?;
+        receipts
+            .pop()
+            .ok_or_else(|| Error::Corrupt("no receipt for a recorded entry".into()))
+    }
+
+    /// Records many entries in one transaction: all of them or, on any refusal, none. Returns
+    /// one receipt per draft, in order. Replays inside the batch are allowed.
+    pub async fn record_batch(&self, drafts: Vec<EntryDraft>) -> Result<Vec<Receipt>> {
+        if drafts.len() > MAX_BATCH_ENTRIES {
+            return Err(Error::BatchTooLarge {
+                count: drafts.len(),
+                max: MAX_BATCH_ENTRIES,
+            });
+        }
+        if drafts.is_empty() {
+            return Ok(Vec::new());
+        }
+        // First assume all keys are new (one round trip fewer); on any refusal, including a
+        // stored key, start over with the authoritative path, which also decides replays.
+        if let Ok(receipts) = self.try_record(drafts.clone(), KeyLookup::Optimistic).await {
+            return Ok(receipts);
+        }
+        self.try_record(drafts, KeyLookup::Full).await
+    }
+
+    async fn try_record(&self, drafts: Vec<EntryDraft>, lookup: KeyLookup) -> Result<Vec<Receipt>> {
+        let (mut tx, mut head, loaded) = self.ledger.write_loading(&accounts_of(&drafts)).await?;
+        let (receipts, mut writes) = record_in(&mut tx, &mut head, loaded, drafts, lookup).await?;
+        writes.push(head.update()?);
+        tx.commit_with(writes).await?;
+        Ok(receipts)
+    }
+
+    /// Posts a pending entry: its amounts move from pending to posted balances and it joins the
+    /// hash chain. Posting an entry that is already posted is a replay.
+    pub async fn post(&self, id: EntryId) -> Result<Receipt> {
+        self.settle(id, EntryStatus::Posted).await
+    }
+
+    /// Voids a pending entry: its pending amounts are dropped. Voiding a voided entry is a
+    /// replay; a posted entry cannot be voided (reverse it instead).
+    pub async fn void(&self, id: EntryId) -> Result<Receipt> {
+        self.settle(id, EntryStatus::Voided).await
+    }
+
+    async fn settle(&self, id: EntryId, to: EntryStatus) -> Result<Receipt> {
+        let (mut tx, mut head) = self.ledger.write().await?;
+        let mut entry = load_entries(&mut tx, &[id])
+            .await?
+            .pop()
+            .ok_or(Error::UnknownEntry(id))?;
+        if entry.status == to {
+            return Ok(receipt(&entry, true));
+        }
+        if entry.status != EntryStatus::Pending {
+            return Err(Error::NotPending {
+                entry: id,
+                status: entry.status,
+            });
+        }
+        let account_ids: Vec<AccountId> = entry.postings.iter().map(|p| p.account).collect();
+        let mut loaded = load_with_totals(&mut tx, &account_ids).await?;
+        for p in &entry.postings {
+            let (_, t) = loaded.get_mut(&p.account).ok_or(Error::UnknownAccount {
+                key: Some(entry.key.clone()),
+                account: p.account,
+            })?;
+            t.settle(p.direction, p.amount, to)?;
+        }
+        let mut changed: Vec<(AccountId, Totals)> =
+            loaded.iter().map(|(id, (_, t))| (*id, *t)).collect();
+        changed.sort_unstable_by_key(|(id, _)| *id);
+        let mut writes = Vec::new();
+        store_totals(&mut writes, &changed);
+
+        let mut sql = Sql::assembled(
+            "UPDATE ledger_entries SET status = ?, chain_seq = ?, prev_hash = ?, hash = ? \
+             WHERE id = ? AND status = 'pending'"
+                .to_owned(),
+        )
+        .bind(to.as_str());
+        if to == EntryStatus::Posted {
+            let seq = head.chain_seq + 1;
+            let hash = chain_hash(seq, &head.chain_hash, id, &entry.content_hash);
+            let link = ChainLink {
+                seq,
+                prev_hash: head.chain_hash,
+                hash,
+            };
+            sql = sql
+                .bind(Some(i64::try_from(seq).map_err(|_| {
+                    Error::Corrupt("chain sequence overflow".into())
+                })?))
+                .bind(Some(link.prev_hash.as_bytes().to_vec()))
+                .bind(Some(link.hash.as_bytes().to_vec()));
+            head.chain_seq = seq;
+            head.chain_hash = hash;
+            entry.chain = Some(link);
+        } else {
+            sql = sql
+                .bind(None::<i64>)
+                .bind(None::<Vec<u8>>)
+                .bind(None::<Vec<u8>>);
+        }
+        writes.push(head.update()?);
+        tx.execute_all(writes).await?;
+        let updated = tx.execute(sql.bind(id.get())).await?;
+        if updated != 1 {
+            return Err(Error::Corrupt(format!(
+                "entry {id} changed under the head lock"
+            )));
+        }
+        tx.commit().await?;
+        entry.status = to;
+        Ok(receipt(&entry, false))
+    }
+
+    /// Reverses a posted entry with a new posted entry that mirrors it and refers to it.
+    /// Idempotent on `key`; an entry can be reversed once.
+    pub async fn reverse(
+        &self,
+        id: EntryId,
+        key: IdempotencyKey,
+        effective_date: chrono::NaiveDate,
+        description: &str,
+        source: Source,
+    ) -> Result<Receipt> {
+        let (mut tx, mut head) = self.ledger.write().await?;
+        let original = load_entries(&mut tx, &[id])
+            .await?
+            .pop()
+            .ok_or(Error::UnknownEntry(id))?;
+        let draft = EntryDraft::reversal_of(&original, key, effective_date, description, source)?;
+        let drafts = vec![draft];
+        let loaded = load_with_totals(&mut tx, &accounts_of(&drafts)).await?;
+        let (mut receipts, mut writes) =
+            record_in(&mut tx, &mut head, loaded, drafts, KeyLookup::Full).await?;
+        writes.push(head.update()?);
+        tx.commit_with(writes).await?;
+        receipts
+            .pop()
+            .ok_or_else(|| Error::Corrupt("no receipt for a reversal".into()))
+    }
+
+    /// The entry with this id.
+    pub async fn get(&self, id: EntryId) -> Result<Entry> {
+        let mut tx = self.ledger.read().await?;
+        load_entries(&mut tx, &[id])
+            .await?
+            .pop()
+            .ok_or(Error::UnknownEntry(id))
+    }
+
+    /// The entry recorded under this key, if any.
+    pub async fn by_key(&self, key: &IdempotencyKey) -> Result<Option<Entry>> {
+        let mut tx = self.ledger.read().await?;
+        let row = tx
+            .fetch_optional(
+                Sql::new("SELECT id FROM ledger_entries WHERE idempotency_key = $1")
+                    .bind(key.as_str()),
+            )
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(load_entries(&mut tx, &[EntryId::new(row.int(0)?)])
+            .await?
+            .pop())
+    }
+
+    /// Entries with ids after `after` (all when `None`), in id order, at most `limit`
+    /// (capped at 1,000): a cursor for listing the whole ledger page by page.
+    pub async fn page(&self, after: Option<EntryId>, limit: usize) -> Result<Vec<Entry>> {
+        let mut tx = self.ledger.read().await?;
+        let limit = limit.clamp(1, 1_000) as i64;
+        let rows = tx
+            .fetch_all(
+                Sql::new("SELECT id FROM ledger_entries WHERE id > $1 ORDER BY id LIMIT $2")
+                    .bind(after.map_or(0, EntryId::get))
+                    .bind(limit),
+            )
+            .await?;
+        let ids = rows
+            .iter()
+            .map(|r| r.int(0).map(EntryId::new))
+            .collect::<Result<Vec<_>>>()?;
+        load_entries(&mut tx, &ids).await
+    }
+}

@@ -1,0 +1,420 @@
+//! Storage: the [`Ledger`] handle over a SQLite or PostgreSQL pool, and the small layer that lets
+//! the aggregate modules (`account`, `entry`, `report`, `export`, `verify`) write each query once.
+//!
+//! Both engines take the same SQL text: `$1`-style placeholders work in SQLite too, and the
+//! schemas (`migrations/sqlite`, `migrations/postgres`) keep the same tables and columns. The only
+//! differences live here: how a write transaction begins and locks the head row, and how reads
+//! get a consistent snapshot.
+//!
+//! Writers serialize on the single `ledger_head` row: on SQLite the transaction begins with
+//! `BEGIN IMMEDIATE` (one writer at a time, the others wait on the busy timeout); on PostgreSQL
+//! the first statement is `SELECT ... FROM ledger_head ... FOR UPDATE` in a READ COMMITTED
+//! transaction, so every later statement of the transaction sees all commits made before the lock
+//! was granted. Balances are read and written under that lock, so there are no lost updates.
+
+mod sql;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::account::{Accounts, Loaded, load_accounts, load_with_totals, totals_from_row};
+use crate::budget::Budgets;
+use crate::core::{Account, AccountId, EntryHash};
+use crate::entry::Entries;
+use crate::error::{Error, Result};
+use crate::export::Exports;
+use crate::report::Reports;
+use crate::verify::Verifier;
+
+pub(crate) use sql::{Row, Sql, Tx, WriteConn, list, placeholders};
+
+/// Most rows bound in one statement, below both SQLite's and PostgreSQL's parameter limits.
+pub(crate) const MAX_BINDS: usize = 30_000;
+
+/// Most rows read per page when scanning the whole ledger (verification, exports).
+pub(crate) const PAGE_ROWS: i64 = 2_000;
+
+/// How durable a SQLite commit is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum SqliteDurability {
+    /// `synchronous=FULL`: a commit is on disk when it returns (survives power loss).
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: commits survive a process crash but the last ones may be lost on
+    /// power loss; the database stays consistent either way.
+    Normal,
+}
+
+/// Options for a SQLite ledger.
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    /// Database file; created when missing.
+    pub path: PathBuf,
+    /// Commit durability.
+    pub durability: SqliteDurability,
+    /// Pool size (readers run in parallel under WAL; writers take turns).
+    pub max_connections: u32,
+    /// How long a writer waits for another writer before giving up.
+    pub busy_timeout: Duration,
+}
+
+impl SqliteOptions {
+    /// Defaults for a file: durable commits, 4 connections, 30 s busy timeout.
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        SqliteOptions {
+            path: path.as_ref().to_owned(),
+            durability: SqliteDurability::Full,
+            max_connections: 4,
+            busy_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Options for a PostgreSQL ledger.
+#[derive(Clone, Debug)]
+pub struct PostgresOptions {
+    /// Connection URL, `postgres://user@host:port/db`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl PostgresOptions {
+    /// Defaults: 8 connections.
+    pub fn new(url: &str) -> Self {
+        PostgresOptions {
+            url: url.to_owned(),
+            max_connections: 8,
+        }
+    }
+}
+
+/// Which engine a ledger runs on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Backend {
+    /// Embedded SQLite in WAL mode.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The ledger: a handle over one database. Cheap to clone; clones share the pool.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    pool: Pool,
+    accounts: Arc<AccountCache>,
+}
+
+/// Most accounts kept in the in-process cache; past that it starts over.
+const ACCOUNT_CACHE_MAX: usize = 100_000;
+
+/// Accounts by id, as read from the database. Sound to cache and share between clones (and
+/// safe next to other processes) because accounts are immutable once opened: the schema
+/// refuses updates and deletes of `ledger_accounts`.
+#[derive(Debug, Default)]
+pub(crate) struct AccountCache {
+    by_id: RwLock<HashMap<AccountId, Account>>,
+}
+
+impl Ledger {
+    /// Opens (creating if needed) a SQLite ledger with default options and applies migrations.
+    pub async fn open_sqlite(path: impl AsRef<Path>) -> Result<Ledger> {
+        Self::open_sqlite_with(SqliteOptions::new(path)).await
+    }
+
+    /// Opens a SQLite ledger and applies migrations.
+    pub async fn open_sqlite_with(options: SqliteOptions) -> Result<Ledger> {
+        let connect = SqliteConnectOptions::new()
+            .filename(&options.path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match options.durability {
+                SqliteDurability::Full => SqliteSynchronous::Full,
+                SqliteDurability::Normal => SqliteSynchronous::Normal,
+            })
+            .foreign_keys(true)
+            .busy_timeout(options.busy_timeout);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            // A ping per acquire would cost as much as a statement; a broken connection fails
+            // its statement instead and is replaced.
+            .test_before_acquire(false)
+            .connect_with(connect)
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        Ok(Ledger {
+            pool: Pool::Sqlite(pool),
+            accounts: Arc::default(),
+        })
+    }
+
+    /// Connects to PostgreSQL with default options and applies migrations.
+    pub async fn connect_postgres(url: &str) -> Result<Ledger> {
+        Self::connect_postgres_with(PostgresOptions::new(url)).await
+    }
+
+    /// Connects to PostgreSQL and applies migrations (under PostgreSQL's advisory lock, so
+    /// several processes may start at once).
+    pub async fn connect_postgres_with(options: PostgresOptions) -> Result<Ledger> {
+        let connect = PgConnectOptions::from_str(&options.url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            // A ping per acquire is a round trip per transaction; a broken connection fails its
+            // statement instead and is replaced.
+            .test_before_acquire(false)
+            .connect_with(connect)
+            .await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Ok(Ledger {
+            pool: Pool::Postgres(pool),
+            accounts: Arc::default(),
+        })
+    }
+
+    /// Opens a ledger from a URL: `sqlite:<path>` or `postgres://...`.
+    pub async fn connect(url: &str) -> Result<Ledger> {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            return Self::open_sqlite(path).await;
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Self::connect_postgres(url).await;
+        }
+        Err(Error::invalid(
+            "database url",
+            "expected sqlite:<path> or postgres://...",
+        ))
+    }
+
+    /// The engine in use.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// Accounts and currencies.
+    pub fn accounts(&self) -> Accounts<'_> {
+        Accounts::new(self)
+    }
+
+    /// Rehab budgets.
+    pub fn budgets(&self) -> Budgets<'_> {
+        Budgets::new(self)
+    }
+
+    /// Entries: recording, finality, reversal, lookup.
+    pub fn entries(&self) -> Entries<'_> {
+        Entries::new(self)
+    }
+
+    /// Reports and balances.
+    pub fn reports(&self) -> Reports<'_> {
+        Reports::new(self)
+    }
+
+    /// CSV and Beancount exports.
+    pub fn exports(&self) -> Exports<'_> {
+        Exports::new(self)
+    }
+
+    /// The auditor's checks: hash chain and balances.
+    pub fn verifier(&self) -> Verifier<'_> {
+        Verifier::new(self)
+    }
+
+    /// Begins a write transaction holding the writers' lock and reads the head, in one round
+    /// trip: on SQLite `BEGIN IMMEDIATE` and the read as one request; on PostgreSQL `BEGIN` and
+    /// `SELECT ... FOR UPDATE` of the head row as one simple query. Every statement after the
+    /// lock sees all commits made before it was granted.
+    pub(crate) async fn write(&self) -> Result<(Tx, Head)> {
+        const HEAD: &str =
+            "SELECT next_entry_id, chain_seq, chain_hash FROM ledger_head WHERE id = 1";
+        let (tx, rows) = match &self.pool {
+            Pool::Sqlite(p) => {
+                let conn = WriteConn::Sqlite(p.acquire().await?);
+                Tx::begin_write_with(conn, "BEGIN IMMEDIATE", Sql::new(HEAD)).await?
+            }
+            Pool::Postgres(p) => {
+                let conn = WriteConn::Postgres(p.acquire().await?);
+                let first = Sql::new(
+                    "SELECT next_entry_id, chain_seq, chain_hash FROM ledger_head WHERE id = 1 FOR UPDATE",
+                );
+                Tx::begin_write_with(conn, "BEGIN", first).await?
+            }
+        };
+        let head = Head::from_row(
+            rows.first()
+                .ok_or_else(|| Error::Corrupt("no head row".into()))?,
+        )?;
+        Ok((tx, head))
+    }
+
+    /// Begins a write transaction and reads, under the lock and in the same round trip, the
+    /// head and the stored totals of the given accounts; the accounts themselves come from the
+    /// cache (read inside the transaction on a miss). Missing accounts are left out. On
+    /// PostgreSQL the totals are read by a second statement of the simple query, which starts
+    /// after the head-row lock is granted and so sees the latest balances.
+    pub(crate) async fn write_loading(&self, ids: &[AccountId]) -> Result<(Tx, Head, Loaded)> {
+        if ids.is_empty() || ids.len() > MAX_BINDS {
+            let (mut tx, head) = self.write().await?;
+            let loaded = load_with_totals(&mut tx, ids).await?;
+            return Ok((tx, head, loaded));
+        }
+        const TOTALS: &str =
+            "b.account_id, b.posted_debit, b.posted_credit, b.pending_debit, b.pending_credit";
+        let (mut tx, rows) = match &self.pool {
+            Pool::Sqlite(p) => {
+                let mut first = Sql::assembled(format!(
+                    "SELECT h.next_entry_id, h.chain_seq, h.chain_hash, {TOTALS} FROM ledger_head h \
+                     LEFT JOIN ledger_balances b ON b.account_id IN ({}) WHERE h.id = 1",
+                    list(ids.len())
+                ));
+                for id in ids {
+                    first.push(id.get());
+                }
+                let conn = WriteConn::Sqlite(p.acquire().await?);
+                Tx::begin_write_with(conn, "BEGIN IMMEDIATE", first).await?
+            }
+            Pool::Postgres(p) => {
+                // Ids are integers, inlined as literals: a simple query carries no binds.
+                let literal: Vec<String> = ids.iter().map(|id| id.get().to_string()).collect();
+                let first = Sql::assembled(format!(
+                    "SELECT next_entry_id, chain_seq, chain_hash FROM ledger_head WHERE id = 1 FOR UPDATE; \
+                     SELECT NULL, NULL, NULL, {TOTALS} FROM ledger_balances b WHERE b.account_id IN ({})",
+                    literal.join(",")
+                ));
+                let conn = WriteConn::Postgres(p.acquire().await?);
+                Tx::begin_write_with(conn, "BEGIN", first).await?
+            }
+        };
+        let first = rows
+            .first()
+            .ok_or_else(|| Error::Corrupt("no head row".into()))?;
+        let head = Head::from_row(first)?;
+        let accounts = self.cached_accounts(&mut tx, ids).await?;
+        let mut loaded = Loaded::with_capacity(ids.len());
+        // On PostgreSQL the first row is the head alone (three columns).
+        for row in rows.iter().filter(|r| r.width() > 3) {
+            let Some(id) = row.opt_int(3)? else { continue };
+            let id = AccountId::new(id);
+            let Some(account) = accounts.get(&id) else {
+                continue;
+            };
+            let totals = totals_from_row(row, 4, account.currency)?;
+            loaded.insert(id, (account.clone(), totals));
+        }
+        Ok((tx, head, loaded))
+    }
+
+    /// The accounts with these ids that exist: from the cache, the rest read inside `tx`.
+    async fn cached_accounts(
+        &self,
+        tx: &mut Tx,
+        ids: &[AccountId],
+    ) -> Result<HashMap<AccountId, Account>> {
+        let mut found = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        {
+            let cache = self
+                .accounts
+                .by_id
+                .read()
+                .map_err(|_| Error::Corrupt("account cache poisoned".into()))?;
+            for id in ids {
+                match cache.get(id) {
+                    Some(a) => {
+                        found.insert(*id, a.clone());
+                    }
+                    None => missing.push(*id),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let loaded = load_accounts(tx, &missing).await?;
+        let mut cache = self
+            .accounts
+            .by_id
+            .write()
+            .map_err(|_| Error::Corrupt("account cache poisoned".into()))?;
+        if cache.len() + loaded.len() > ACCOUNT_CACHE_MAX {
+            cache.clear();
+        }
+        for a in loaded {
+            cache.insert(a.id, a.clone());
+            found.insert(a.id, a);
+        }
+        Ok(found)
+    }
+
+    /// Begins a read-only transaction that sees one consistent snapshot.
+    pub(crate) async fn read(&self) -> Result<Tx> {
+        Ok(match &self.pool {
+            // In WAL mode a deferred transaction reads one snapshot from its first read on.
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Postgres(p) => Tx::Postgres(
+                p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .await?,
+            ),
+        })
+    }
+}
+
+/// The head row as read under the write lock; written back before commit.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Head {
+    pub(crate) next_entry_id: i64,
+    pub(crate) chain_seq: u64,
+    pub(crate) chain_hash: EntryHash,
+}
+
+impl Head {
+    fn from_row(row: &Row) -> Result<Head> {
+        Ok(Head {
+            next_entry_id: row.int(0)?,
+            chain_seq: u64::try_from(row.int(1)?)
+                .map_err(|_| Error::Corrupt("negative chain sequence".into()))?,
+            chain_hash: EntryHash::from_stored(&row.blob(2)?)?,
+        })
+    }
+
+    /// The statement that writes the head back.
+    pub(crate) fn update(&self) -> Result<Sql> {
+        let seq = i64::try_from(self.chain_seq)
+            .map_err(|_| Error::Corrupt("chain sequence overflow".into()))?;
+        Ok(Sql::assembled(
+            "UPDATE ledger_head SET next_entry_id = ?, chain_seq = ?, chain_hash = ? WHERE id = 1"
+                .to_owned(),
+        )
+        .bind(self.next_entry_id)
+        .bind(seq)
+        .bind(self.chain_hash.as_bytes().to_vec()))
+    }
+}

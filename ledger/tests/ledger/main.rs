@@ -1,0 +1,12 @@
+//! Ledger integration tests: every test in the engine modules runs on SQLite and on a throwaway
+//! PostgreSQL cluster (see `support::pg`).
+
+mod support;
+
+mod accounts;
+mod chain;
+mod crash;
+mod entries;
+mod export;
+mod props;
+mod reports;
