@@ -8,6 +8,10 @@
 //! (b) one entry per durable transaction through the ledger against one bare INSERT per durable
 //!     transaction.
 //!
+//! Both sides use a sqlx pool with the ledger's own settings (SQLite: WAL, synchronous=FULL;
+//! PostgreSQL: default durable configuration) on a fresh database with the ledger's schema, and
+//! take turns in rounds so that changing load or disk latency falls on both alike.
+//!
 //! Each engine runs in a child process so its peak memory (VmHWM) is its own. Run with
 //! `scripts/bench ledger` or `cargo bench -p propledger-ledger --bench ledger`; set
 //! `LEDGER_BENCH_ENTRIES` / `LEDGER_BENCH_SINGLE` to change the sizes.
@@ -156,7 +160,7 @@ macro_rules! baseline_impl {
         /// Plain multi-row inserts of entries `from..to` and their postings, one transaction
         /// per batch.
         pub(crate) async fn batched(
-            c: &mut $conn,
+            c: &$conn,
             prefix: &str,
             cash: i64,
             capital: i64,
@@ -205,7 +209,7 @@ macro_rules! baseline_impl {
         }
 
         /// One bare INSERT of an entry row per transaction, for entries `from..to`.
-        pub(crate) async fn single(c: &mut $conn, prefix: &str, from: usize, to: usize) {
+        pub(crate) async fn single(c: &$conn, prefix: &str, from: usize, to: usize) {
             let hash = vec![7u8; 32];
             for r in rows(prefix, from, to) {
                 let mut tx = c.begin().await.unwrap();
@@ -236,22 +240,37 @@ macro_rules! baseline_impl {
 
 mod sqlite_baseline {
     use super::*;
-    baseline_impl!(sqlx::SqliteConnection, sqlx::Sqlite);
+    baseline_impl!(sqlx::SqlitePool, sqlx::Sqlite);
 }
 
 mod postgres_baseline {
     use super::*;
-    baseline_impl!(sqlx::PgConnection, sqlx::Postgres);
+    baseline_impl!(sqlx::PgPool, sqlx::Postgres);
 }
 
-async fn baseline_connection_sqlite(url: &str) -> sqlx::SqliteConnection {
-    use sqlx::ConnectOptions;
-    sqlx::sqlite::SqliteConnectOptions::from_str(url)
+/// The baseline's SQLite pool: the ledger's own settings (WAL, synchronous=FULL, foreign
+/// keys, 4 connections, no ping on acquire).
+async fn baseline_pool_sqlite(url: &str) -> sqlx::SqlitePool {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
         .unwrap()
         .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
         .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
-        .foreign_keys(true)
-        .connect()
+        .foreign_keys(true);
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(4)
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+        .unwrap()
+}
+
+/// The baseline's PostgreSQL pool: the ledger's own settings (8 connections, no ping on
+/// acquire).
+async fn baseline_pool_postgres(url: &str) -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .test_before_acquire(false)
+        .connect(url)
         .await
         .unwrap()
 }
@@ -261,27 +280,26 @@ fn report(key: &str, value: impl std::fmt::Display) {
 }
 
 /// Rounds per measurement: baseline and ledger take turns, so that load from anything else on
-/// the machine falls on both alike.
-const ROUNDS: usize = 4;
+/// the machine (and the disk's changing fsync latency) falls on both alike.
+const BATCH_ROUNDS: usize = 10;
+const SINGLE_ROUNDS: usize = 40;
 
-/// A baseline connection on either engine.
+/// A baseline pool on either engine.
 enum Baseline {
-    Sqlite(sqlx::SqliteConnection),
-    Postgres(sqlx::PgConnection),
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
 }
 
 impl Baseline {
     async fn connect(engine: &Engine, name: &str) -> Baseline {
         let url = engine.url(name);
         match engine {
-            Engine::Sqlite(_) => Baseline::Sqlite(baseline_connection_sqlite(&url).await),
-            Engine::Postgres(_) => {
-                Baseline::Postgres(sqlx::PgConnection::connect(&url).await.unwrap())
-            }
+            Engine::Sqlite(_) => Baseline::Sqlite(baseline_pool_sqlite(&url).await),
+            Engine::Postgres(_) => Baseline::Postgres(baseline_pool_postgres(&url).await),
         }
     }
 
-    async fn batched(&mut self, cash: i64, capital: i64, from: usize, to: usize) {
+    async fn batched(&self, cash: i64, capital: i64, from: usize, to: usize) {
         match self {
             Baseline::Sqlite(c) => sqlite_baseline::batched(c, "e", cash, capital, from, to).await,
             Baseline::Postgres(c) => {
@@ -290,7 +308,7 @@ impl Baseline {
         }
     }
 
-    async fn single(&mut self, from: usize, to: usize) {
+    async fn single(&self, from: usize, to: usize) {
         match self {
             Baseline::Sqlite(c) => sqlite_baseline::single(c, "s", from, to).await,
             Baseline::Postgres(c) => postgres_baseline::single(c, "s", from, to).await,
@@ -307,12 +325,12 @@ async fn run_engine(engine: Engine) {
     let schema = engine.ledger("bench_baseline_batch").await;
     let (base_cash, base_capital) = accounts(&schema).await;
     schema.close().await;
-    let mut baseline = Baseline::connect(&engine, "bench_baseline_batch").await;
+    let baseline = Baseline::connect(&engine, "bench_baseline_batch").await;
     let ledger = engine.ledger("bench_ledger_batch").await;
     let (cash, capital) = accounts(&ledger).await;
     let (mut baseline_s, mut ledger_s) = (0.0, 0.0);
-    let per_round = total.div_ceil(ROUNDS).div_ceil(BATCH) * BATCH;
-    for round in 0..ROUNDS {
+    let per_round = total.div_ceil(BATCH_ROUNDS).div_ceil(BATCH) * BATCH;
+    for round in 0..BATCH_ROUNDS {
         let (from, to) = (
             (round * per_round).min(total),
             ((round + 1) * per_round).min(total),
@@ -340,12 +358,12 @@ async fn run_engine(engine: Engine) {
     // (b) one entry per durable transaction against one bare insert per durable transaction.
     let schema = engine.ledger("bench_baseline_single").await;
     schema.close().await;
-    let mut baseline = Baseline::connect(&engine, "bench_baseline_single").await;
+    let baseline = Baseline::connect(&engine, "bench_baseline_single").await;
     let ledger = engine.ledger("bench_ledger_single").await;
     let (cash, capital) = accounts(&ledger).await;
     let (mut baseline_s, mut ledger_s) = (0.0, 0.0);
-    let per_round = singles.div_ceil(ROUNDS);
-    for round in 0..ROUNDS {
+    let per_round = singles.div_ceil(SINGLE_ROUNDS);
+    for round in 0..SINGLE_ROUNDS {
         let (from, to) = (
             (round * per_round).min(singles),
             ((round + 1) * per_round).min(singles),

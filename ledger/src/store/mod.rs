@@ -1,16 +1,24 @@
 //! Storage: the [`Ledger`] handle over a SQLite or PostgreSQL pool, and the small layer that lets
 //! the aggregate modules (`account`, `entry`, `report`, `export`, `verify`) write each query once.
 //!
-//! Both engines take the same SQL text: `$1`-style placeholders work in SQLite too, and the
-//! schemas (`migrations/sqlite`, `migrations/postgres`) keep the same tables and columns. The only
-//! differences live here: how a write transaction begins and locks the head row, and how reads
-//! get a consistent snapshot.
+//! Both engines take the same SQL text: `$1`-style placeholders work in SQLite too (statements
+//! assembled at run time use `?`, numbered for PostgreSQL), and the schemas
+//! (`migrations/sqlite`, `migrations/postgres`) keep the same tables and columns. The
+//! differences live here and in `sql`: how a write transaction begins and locks the head row,
+//! how several statements share a round trip, and how reads get a consistent snapshot.
 //!
 //! Writers serialize on the single `ledger_head` row: on SQLite the transaction begins with
 //! `BEGIN IMMEDIATE` (one writer at a time, the others wait on the busy timeout); on PostgreSQL
-//! the first statement is `SELECT ... FROM ledger_head ... FOR UPDATE` in a READ COMMITTED
-//! transaction, so every later statement of the transaction sees all commits made before the lock
-//! was granted. Balances are read and written under that lock, so there are no lost updates.
+//! it begins with `BEGIN; SELECT ... FROM ledger_head ... FOR UPDATE` in READ COMMITTED, and the
+//! balances are read by a later statement, which sees every commit made before the lock was
+//! granted. Balances are read and written under that lock, so there are no lost updates.
+//!
+//! A write costs few round trips: `BEGIN`, the lock and the balance read travel together; the
+//! inserts and updates go as one request (a multi-statement request on SQLite, data-modifying
+//! CTEs on PostgreSQL), with `COMMIT` on SQLite. Accounts are immutable, so their attributes
+//! come from an in-process cache rather than a read per write. Write transactions are begun and
+//! ended by this crate (not sqlx's `Transaction`), and roll back when dropped, including when a
+//! caller is cancelled mid-statement.
 
 mod sql;
 
