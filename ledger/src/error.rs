@@ -157,6 +157,9 @@ pub enum Error {
     /// No entry has this id.
     #[error("unknown entry {0}")]
     UnknownEntry(EntryId),
+    /// No entry was recorded under this idempotency key.
+    #[error("no entry is recorded under key {0}")]
+    UnknownKey(IdempotencyKey),
     /// A finality change was asked for an entry that is no longer pending.
     #[error("entry {entry} is {status}, not pending")]
     NotPending {

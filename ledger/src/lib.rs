@@ -14,6 +14,8 @@
 //! - [`report`]: trial balance, balance sheet, income statement, rehab budget vs actual,
 //!   investor capital accounts.
 //! - [`export`]: CSV and Beancount.
+//! - [`ext`]: tables other crates keep in the same database, and [`Ledger::apply`], which
+//!   commits entry changes and their statements in one transaction.
 //! - [`error`]: the one error enum and the `Result` alias.
 //!
 //! ```no_run
@@ -65,6 +67,7 @@ pub mod core;
 pub mod entry;
 pub mod error;
 pub mod export;
+pub mod ext;
 pub mod report;
 pub mod store;
 pub mod verify;

@@ -11,7 +11,7 @@
 //! - [`deployment`]: the record of deployed contract addresses kept in the data directory.
 //! - [`node`]: start-up and shutdown of a node ([`Node::start`]).
 
-pub mod chain;
+pub use propledger_chain as chain;
 pub mod config;
 pub mod deployment;
 pub mod node;

@@ -133,6 +133,27 @@ fn receipt(entry: &Entry, replayed: bool) -> Receipt {
     }
 }
 
+/// For each of `originals` that was reversed, the id of its reversing entry.
+pub(crate) async fn reversal_map(
+    tx: &mut Tx,
+    originals: &[EntryId],
+) -> Result<HashMap<EntryId, EntryId>> {
+    let mut out = HashMap::new();
+    for chunk in originals.chunks(MAX_BINDS) {
+        let mut sql = Sql::assembled(format!(
+            "SELECT id, reverses_entry_id FROM ledger_entries WHERE reverses_entry_id IN ({})",
+            list(chunk.len())
+        ));
+        for id in chunk {
+            sql.push(id.get());
+        }
+        for row in tx.fetch_all(sql).await? {
+            out.insert(EntryId::new(row.int(1)?), EntryId::new(row.int(0)?));
+        }
+    }
+    Ok(out)
+}
+
 /// A new entry as it will be inserted.
 struct NewRow {
     id: EntryId,
@@ -241,18 +262,7 @@ pub(crate) async fn record_in(
         for e in load_entries(tx, &reversal_targets).await? {
             originals.insert(e.id, e);
         }
-        for chunk in reversal_targets.chunks(MAX_BINDS) {
-            let mut sql = Sql::assembled(format!(
-                "SELECT id, reverses_entry_id FROM ledger_entries WHERE reverses_entry_id IN ({})",
-                list(chunk.len())
-            ));
-            for id in chunk {
-                sql.push(id.get());
-            }
-            for row in tx.fetch_all(sql).await? {
-                reversed_by.insert(EntryId::new(row.int(1)?), EntryId::new(row.int(0)?));
-            }
-        }
+        reversed_by = reversal_map(tx, &reversal_targets).await?;
     }
 
     let mut receipts = Vec::with_capacity(drafts.len());

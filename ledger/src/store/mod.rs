@@ -42,7 +42,7 @@ use crate::export::Exports;
 use crate::report::Reports;
 use crate::verify::Verifier;
 
-pub(crate) use sql::{Row, Sql, Tx, WriteConn, list, placeholders};
+pub(crate) use sql::{Arg, Row, Sql, Tx, WriteConn, list, placeholders};
 
 /// Most rows bound in one statement, below both SQLite's and PostgreSQL's parameter limits.
 pub(crate) const MAX_BINDS: usize = 30_000;

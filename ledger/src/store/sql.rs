@@ -17,6 +17,7 @@ pub(crate) enum Arg {
     Int(i64),
     OptInt(Option<i64>),
     Text(String),
+    OptText(Option<String>),
     Blob(Vec<u8>),
     OptBlob(Option<Vec<u8>>),
     Date(NaiveDate),
@@ -186,6 +187,7 @@ macro_rules! bound {
                 Arg::Int(v) => q.bind(v),
                 Arg::OptInt(v) => q.bind(v),
                 Arg::Text(v) => q.bind(v),
+                Arg::OptText(v) => q.bind(v),
                 Arg::Blob(v) => q.bind(v),
                 Arg::OptBlob(v) => q.bind(v),
                 Arg::Date(v) => q.bind(v),
@@ -472,6 +474,7 @@ impl Row {
     getter!(int, i64);
     getter!(opt_int, Option<i64>);
     getter!(text, String);
+    getter!(opt_text, Option<String>);
     getter!(blob, Vec<u8>);
     getter!(opt_blob, Option<Vec<u8>>);
     getter!(date, NaiveDate);

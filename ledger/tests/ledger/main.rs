@@ -8,5 +8,6 @@ mod chain;
 mod crash;
 mod entries;
 mod export;
+mod ext;
 mod props;
 mod reports;

@@ -19,7 +19,7 @@ use super::{
     jsonrpc::{Error, Params, Result, to_raw},
     ws,
 };
-use crate::chain::{
+use crate::{
     block::StoredTx,
     chaindata::{self, ChainData},
     exec::{self, BlockParams, CallOutcome, CallRequest, EstimateError},
@@ -1001,7 +1001,7 @@ impl Rpc {
 
 /// Effective tips at the given percentiles of a block's gas, as geth computes them.
 fn block_rewards(
-    block: &crate::chain::block::StoredBlock,
+    block: &crate::block::StoredBlock,
     base_fee: u64,
     percentiles: &[f64],
 ) -> Vec<u128> {

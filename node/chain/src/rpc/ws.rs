@@ -21,7 +21,7 @@ use super::{
     Rpc,
     jsonrpc::{Error, Params, Result, to_raw},
 };
-use crate::chain::{filters::LogFilter, service::ChainEvent};
+use crate::{filters::LogFilter, service::ChainEvent};
 
 /// Messages queued for one connection before it counts as too slow.
 const OUTBOX: usize = 4_096;

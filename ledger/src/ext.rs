@@ -1,0 +1,478 @@
+//! Tables kept beside the books, and changes that commit with them.
+//!
+//! A crate that keeps its own tables in the ledger's database (the indexer keeps raw chain
+//! events and its checkpoint there) needs its rows and the ledger entries they cause to commit
+//! together: a block's events, their entries and the checkpoint are all there after a crash, or
+//! none of them. [`Ledger::apply`] does that: one write transaction, under the same writers'
+//! lock as every other ledger write, that settles and retracts entries by key, records new
+//! entries, then runs the caller's statements, and commits.
+//!
+//! The caller's statements are SQL that runs on both engines, with values always passed as
+//! binds (never formatted into the text). They may not touch the `ledger_*` tables; the
+//! append-only triggers refuse updates and deletes there anyway.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+
+use crate::account::{load_with_totals, store_totals};
+use crate::core::{
+    AccountId, EntryDraft, EntryId, EntryStatus, IdempotencyKey, Receipt, Source, Totals,
+    chain_hash,
+};
+use crate::entry::{KeyLookup, load_entries, record_in, reversal_map};
+use crate::error::{Error, Result};
+use crate::store::{Arg, Ledger, MAX_BINDS, Sql, Tx, list};
+
+/// Most statements, entries and key changes one [`Changes`] may carry, each.
+pub const MAX_CHANGES: usize = crate::entry::MAX_BATCH_ENTRIES;
+
+/// A bind value of a [`Statement`].
+#[derive(Clone, Debug)]
+pub struct Value(Arg);
+
+macro_rules! value_from {
+    ($($ty:ty => $arm:ident),* $(,)?) => {
+        $(impl From<$ty> for Value {
+            fn from(v: $ty) -> Self {
+                Value(Arg::$arm(v.into()))
+            }
+        })*
+    };
+}
+
+value_from!(
+    i64 => Int,
+    Option<i64> => OptInt,
+    String => Text,
+    &str => Text,
+    Option<String> => OptText,
+    Vec<u8> => Blob,
+    &[u8] => Blob,
+    Option<Vec<u8>> => OptBlob,
+    NaiveDate => Date,
+);
+
+/// One SQL statement with its bind values, for tables kept beside the books.
+#[derive(Debug)]
+pub struct Statement(Sql);
+
+impl Statement {
+    /// A fixed statement with `$1`-style placeholders (both engines accept them).
+    pub fn new(text: &'static str) -> Self {
+        Statement(Sql::new(text))
+    }
+
+    /// A statement assembled at run time with anonymous `?` markers in bind order (rewritten
+    /// for PostgreSQL). Build the text only from fixed fragments and [`placeholders`]; values
+    /// travel as binds.
+    pub fn assembled(text: String) -> Self {
+        Statement(Sql::assembled(text))
+    }
+
+    /// Adds a bind value.
+    pub fn bind(mut self, value: impl Into<Value>) -> Self {
+        self.0.push(value.into().0);
+        self
+    }
+
+    /// Adds a bind value in place.
+    pub fn push(&mut self, value: impl Into<Value>) {
+        self.0.push(value.into().0);
+    }
+}
+
+/// `(?,?,..),(..)`: markers for a multi-row `VALUES` list of `rows` rows of `cols` columns.
+pub fn placeholders(rows: usize, cols: usize) -> String {
+    crate::store::placeholders(rows, cols)
+}
+
+/// Most bind values one statement may carry (below both engines' limits).
+pub const MAX_STATEMENT_BINDS: usize = MAX_BINDS;
+
+/// A row read by [`Ledger::query`].
+pub struct Row(crate::store::Row);
+
+impl std::fmt::Debug for Row {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Row").finish_non_exhaustive()
+    }
+}
+
+impl Row {
+    /// An integer column.
+    pub fn int(&self, i: usize) -> Result<i64> {
+        self.0.int(i)
+    }
+    /// A nullable integer column.
+    pub fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        self.0.opt_int(i)
+    }
+    /// A text column.
+    pub fn text(&self, i: usize) -> Result<String> {
+        self.0.text(i)
+    }
+    /// A nullable text column.
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        self.0.opt_text(i)
+    }
+    /// A blob (`BYTEA`) column.
+    pub fn blob(&self, i: usize) -> Result<Vec<u8>> {
+        self.0.blob(i)
+    }
+    /// A nullable blob column.
+    pub fn opt_blob(&self, i: usize) -> Result<Option<Vec<u8>>> {
+        self.0.opt_blob(i)
+    }
+    /// A date column.
+    pub fn date(&self, i: usize) -> Result<NaiveDate> {
+        self.0.date(i)
+    }
+}
+
+/// How [`Changes::retract`] undoes an entry whose cause went away (a chain event removed by a
+/// reorg): a pending entry is voided; a posted one is reversed by a new posted entry.
+#[derive(Clone, Debug)]
+pub struct Retraction {
+    /// Key of the entry to undo.
+    pub key: IdempotencyKey,
+    /// Key of the reversing entry, used when the entry was already posted.
+    pub reversal_key: IdempotencyKey,
+    /// Effective date of the reversal.
+    pub effective_date: NaiveDate,
+    /// Description of the reversal.
+    pub description: String,
+    /// Source of the reversal.
+    pub source: Source,
+}
+
+/// Changes that commit together in one transaction: see [`Ledger::apply`].
+#[derive(Debug, Default)]
+pub struct Changes {
+    post: Vec<IdempotencyKey>,
+    retract: Vec<Retraction>,
+    record: Vec<EntryDraft>,
+    statements: Vec<Statement>,
+}
+
+impl Changes {
+    /// No changes yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Posts the pending entry recorded under `key` (a replay when already posted).
+    pub fn post(&mut self, key: IdempotencyKey) -> &mut Self {
+        self.post.push(key);
+        self
+    }
+
+    /// Undoes the entry recorded under `retraction.key`: see [`Retraction`]. Undoing an entry
+    /// that is already voided or reversed changes nothing.
+    pub fn retract(&mut self, retraction: Retraction) -> &mut Self {
+        self.retract.push(retraction);
+        self
+    }
+
+    /// Records a new entry (idempotent on its key, as [`crate::entry::Entries::record`]).
+    pub fn record(&mut self, draft: EntryDraft) -> &mut Self {
+        self.record.push(draft);
+        self
+    }
+
+    /// Runs a statement after the ledger's own writes.
+    pub fn statement(&mut self, statement: Statement) -> &mut Self {
+        self.statements.push(statement);
+        self
+    }
+
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.post.is_empty()
+            && self.retract.is_empty()
+            && self.record.is_empty()
+            && self.statements.is_empty()
+    }
+}
+
+/// What [`Ledger::apply`] did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// One receipt per posted key, in order.
+    pub posted: Vec<Receipt>,
+    /// One receipt per retraction, in order: the voided entry, or the reversing entry.
+    pub retracted: Vec<Receipt>,
+    /// One receipt per recorded draft, in order.
+    pub recorded: Vec<Receipt>,
+    /// Rows affected by each statement, in order.
+    pub rows_affected: Vec<u64>,
+}
+
+impl Ledger {
+    /// Applies `changes` in one write transaction: first posts, then retractions, then new
+    /// entries, then the statements; all of it commits or, on any error (a refused entry, an
+    /// unknown key, a failing statement), none of it.
+    pub async fn apply(&self, changes: Changes) -> Result<Applied> {
+        let Changes {
+            post,
+            retract,
+            record,
+            statements,
+        } = changes;
+        for (what, n) in [
+            ("posts", post.len()),
+            ("retractions", retract.len()),
+            ("entries", record.len()),
+            ("statements", statements.len()),
+        ] {
+            if n > MAX_CHANGES {
+                return Err(Error::invalid(
+                    "changes",
+                    format!("{n} {what} exceed the limit of {MAX_CHANGES}"),
+                ));
+            }
+        }
+        let (mut tx, mut head) = self.write().await?;
+
+        // Entries named by key, with their postings.
+        let keys: Vec<&IdempotencyKey> =
+            post.iter().chain(retract.iter().map(|r| &r.key)).collect();
+        let by_key = ids_by_key(&mut tx, &keys).await?;
+        let id_of = |key: &IdempotencyKey| {
+            by_key
+                .get(key)
+                .copied()
+                .ok_or_else(|| Error::UnknownKey(key.clone()))
+        };
+        let mut wanted: Vec<EntryId> = keys.iter().map(|k| id_of(k)).collect::<Result<_>>()?;
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut entries: HashMap<EntryId, crate::core::Entry> = load_entries(&mut tx, &wanted)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect();
+        let reversed = reversal_map(&mut tx, &wanted).await?;
+
+        // Which entries settle, and which posted ones get a reversal.
+        let mut settle: Vec<(EntryId, EntryStatus)> = Vec::new();
+        let mut out = Applied::default();
+        for key in &post {
+            let e = &entries[&id_of(key)?];
+            match e.status {
+                EntryStatus::Pending => settle.push((e.id, EntryStatus::Posted)),
+                EntryStatus::Posted => {}
+                status => {
+                    return Err(Error::NotPending {
+                        entry: e.id,
+                        status,
+                    });
+                }
+            }
+            out.posted.push(receipt_as(
+                e,
+                EntryStatus::Posted,
+                e.status == EntryStatus::Posted,
+            ));
+        }
+        let mut reversals: Vec<EntryDraft> = Vec::new();
+        let mut retract_slots: Vec<Option<usize>> = Vec::new();
+        for r in &retract {
+            let e = &entries[&id_of(&r.key)?];
+            if settle.iter().any(|(id, _)| *id == e.id) {
+                return Err(Error::invalid(
+                    "changes",
+                    format!("entry {} is both posted and retracted", e.id),
+                ));
+            }
+            match e.status {
+                EntryStatus::Pending => {
+                    settle.push((e.id, EntryStatus::Voided));
+                    out.retracted
+                        .push(receipt_as(e, EntryStatus::Voided, false));
+                    retract_slots.push(None);
+                }
+                EntryStatus::Voided => {
+                    out.retracted.push(receipt_as(e, EntryStatus::Voided, true));
+                    retract_slots.push(None);
+                }
+                EntryStatus::Posted if reversed.contains_key(&e.id) => {
+                    // Already undone: answer with the reversal on record (a replay).
+                    let reversal = load_entries(&mut tx, &[reversed[&e.id]])
+                        .await?
+                        .pop()
+                        .ok_or(Error::UnknownEntry(reversed[&e.id]))?;
+                    out.retracted
+                        .push(receipt_as(&reversal, reversal.status, true));
+                    retract_slots.push(None);
+                }
+                EntryStatus::Posted => {
+                    reversals.push(EntryDraft::reversal_of(
+                        e,
+                        r.reversal_key.clone(),
+                        r.effective_date,
+                        &r.description,
+                        r.source.clone(),
+                    )?);
+                    out.retracted
+                        .push(receipt_as(e, EntryStatus::Posted, false));
+                    retract_slots.push(Some(reversals.len() - 1));
+                }
+            }
+        }
+
+        // Balances of every account touched by a settlement or a new entry, loaded once.
+        let drafts: Vec<EntryDraft> = reversals.iter().cloned().chain(record).collect();
+        let mut accounts: Vec<AccountId> = settle
+            .iter()
+            .flat_map(|(id, _)| entries[id].postings.iter().map(|p| p.account))
+            .chain(
+                drafts
+                    .iter()
+                    .flat_map(|d| d.postings().iter().map(|p| p.account)),
+            )
+            .collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        let mut loaded = load_with_totals(&mut tx, &accounts).await?;
+
+        let mut writes: Vec<Sql> = Vec::new();
+        let mut settled_totals: Vec<(AccountId, Totals)> = Vec::new();
+        for (id, to) in &settle {
+            let entry = entries.get_mut(id).ok_or(Error::UnknownEntry(*id))?;
+            for p in &entry.postings {
+                let (_, t) = loaded.get_mut(&p.account).ok_or(Error::UnknownAccount {
+                    key: Some(entry.key.clone()),
+                    account: p.account,
+                })?;
+                t.settle(p.direction, p.amount, *to)?;
+            }
+            let mut sql = Sql::assembled(
+                "UPDATE ledger_entries SET status = ?, chain_seq = ?, prev_hash = ?, hash = ? \
+                 WHERE id = ? AND status = 'pending'"
+                    .to_owned(),
+            )
+            .bind(to.as_str());
+            if *to == EntryStatus::Posted {
+                let seq = head.chain_seq + 1;
+                let hash = chain_hash(seq, &head.chain_hash, *id, &entry.content_hash);
+                sql = sql
+                    .bind(Some(i64::try_from(seq).map_err(|_| {
+                        Error::Corrupt("chain sequence overflow".into())
+                    })?))
+                    .bind(Some(head.chain_hash.as_bytes().to_vec()))
+                    .bind(Some(hash.as_bytes().to_vec()));
+                head.chain_seq = seq;
+                head.chain_hash = hash;
+            } else {
+                sql = sql
+                    .bind(None::<i64>)
+                    .bind(None::<Vec<u8>>)
+                    .bind(None::<Vec<u8>>);
+            }
+            writes.push(sql.bind(id.get()));
+        }
+        for (id, _) in &settle {
+            for p in &entries[id].postings {
+                settled_totals.push((p.account, loaded[&p.account].1));
+            }
+        }
+        settled_totals.sort_unstable_by_key(|(id, _)| *id);
+        settled_totals.dedup_by_key(|(id, _)| *id);
+        store_totals(&mut writes, &settled_totals);
+        // Settlements go first, as their own statements: PostgreSQL must not see one balance
+        // row updated twice by one statement. The updates are guarded by `status = 'pending'`,
+        // which under the lock always matches.
+        tx.execute_all(writes).await?;
+
+        let (receipts, mut writes) =
+            record_in(&mut tx, &mut head, loaded, drafts, KeyLookup::Full).await?;
+        let (reversal_receipts, recorded) = receipts.split_at(reversals.len());
+        for (slot, receipt) in retract_slots.iter().zip(out.retracted.iter_mut()) {
+            if let Some(i) = slot {
+                *receipt = reversal_receipts[*i].clone();
+            }
+        }
+        out.recorded = recorded.to_vec();
+        writes.push(head.update()?);
+        tx.execute_all(writes).await?;
+        for statement in statements {
+            out.rows_affected.push(tx.execute(statement.0).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Runs a read-only query on a consistent snapshot.
+    pub async fn query(&self, statement: Statement) -> Result<Vec<Row>> {
+        let mut tx = self.read().await?;
+        Ok(tx
+            .fetch_all(statement.0)
+            .await?
+            .into_iter()
+            .map(Row)
+            .collect())
+    }
+
+    /// Runs several read-only queries on one consistent snapshot.
+    pub async fn query_many(&self, statements: Vec<Statement>) -> Result<Vec<Vec<Row>>> {
+        let mut tx = self.read().await?;
+        let mut out = Vec::with_capacity(statements.len());
+        for s in statements {
+            out.push(tx.fetch_all(s.0).await?.into_iter().map(Row).collect());
+        }
+        Ok(out)
+    }
+
+    /// Creates tables kept beside the books: runs `schema` (statements such as
+    /// `CREATE TABLE IF NOT EXISTS`, which must be safe to run again) in one write transaction.
+    pub async fn ensure_schema(&self, schema: &[&'static str]) -> Result<()> {
+        let (mut tx, _head) = self.write().await?;
+        for s in schema {
+            tx.execute(Sql::new(s)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn receipt_as(e: &crate::core::Entry, status: EntryStatus, replayed: bool) -> Receipt {
+    Receipt {
+        id: e.id,
+        key: e.key.clone(),
+        status,
+        replayed,
+        chain: e.chain,
+    }
+}
+
+/// The ids of the entries recorded under these keys.
+async fn ids_by_key(
+    tx: &mut Tx,
+    keys: &[&IdempotencyKey],
+) -> Result<HashMap<IdempotencyKey, EntryId>> {
+    let mut out = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(MAX_BINDS) {
+        let mut sql = Sql::assembled(format!(
+            "SELECT idempotency_key, id FROM ledger_entries WHERE idempotency_key IN ({})",
+            list(chunk.len())
+        ));
+        for k in chunk {
+            sql.push(k.as_str());
+        }
+        for row in tx.fetch_all(sql).await? {
+            let text = row.text(0)?;
+            let key = IdempotencyKey::parse(&text)
+                .map_err(|_| Error::Corrupt(format!("idempotency key {text:?}")))?;
+            out.insert(key, EntryId::new(row.int(1)?));
+        }
+    }
+    Ok(out)
+}
+
+impl From<Cow<'static, str>> for Value {
+    fn from(v: Cow<'static, str>) -> Self {
+        Value(Arg::Text(v.into_owned()))
+    }
+}

@@ -1,0 +1,220 @@
+//! Changes that commit with the caller's own tables: [`Ledger::apply`], `query`,
+//! `ensure_schema`.
+
+use propledger_ledger::Error;
+use propledger_ledger::core::{EntryStatus, Source};
+use propledger_ledger::ext::{Changes, Retraction, Statement};
+
+use crate::support::{
+    Basic, TestDb, amt, assert_invariants, basic, both_engines, date, entry, key, transfer,
+};
+
+both_engines!(
+    entries_and_statements_commit_together,
+    a_failing_statement_rolls_everything_back,
+    retraction_voids_pending_and_reverses_posted,
+    posting_by_key_and_unknown_keys,
+);
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS ext_marks (n BIGINT PRIMARY KEY, label TEXT NOT NULL, note TEXT)",
+];
+
+async fn marks(db: &TestDb) -> Vec<(i64, String, Option<String>)> {
+    db.ledger
+        .query(Statement::new(
+            "SELECT n, label, note FROM ext_marks ORDER BY n",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.int(0).unwrap(),
+                r.text(1).unwrap(),
+                r.opt_text(2).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn retraction(of: &str) -> Retraction {
+    Retraction {
+        key: key(of),
+        reversal_key: key(&format!("undo-{of}")),
+        effective_date: date(2024, 3, 2),
+        description: format!("{of} went away"),
+        source: Source::operator("reorg").unwrap(),
+    }
+}
+
+async fn entries_and_statements_commit_together(db: TestDb) {
+    let Basic { cash, capital, .. } = basic(&db.ledger).await;
+    db.ledger.ensure_schema(SCHEMA).await.unwrap();
+    db.ledger.ensure_schema(SCHEMA).await.unwrap();
+    let mut changes = Changes::new();
+    changes
+        .record(transfer("a", cash, capital, "10.00"))
+        .record(transfer("b", cash, capital, "5.00"))
+        .statement(
+            Statement::assembled(format!(
+                "INSERT INTO ext_marks (n, label, note) VALUES {}",
+                propledger_ledger::ext::placeholders(2, 3)
+            ))
+            .bind(1)
+            .bind("one")
+            .bind(None::<String>)
+            .bind(2)
+            .bind("two")
+            .bind(Some("x".to_owned())),
+        )
+        .statement(
+            Statement::new("UPDATE ext_marks SET note = $1 WHERE n = $2")
+                .bind("y")
+                .bind(1),
+        );
+    let applied = db.ledger.apply(changes).await.unwrap();
+    assert_eq!(applied.recorded.len(), 2);
+    assert_eq!(applied.rows_affected, vec![2, 1]);
+    assert_eq!(
+        marks(&db).await,
+        vec![
+            (1, "one".into(), Some("y".into())),
+            (2, "two".into(), Some("x".into()))
+        ]
+    );
+    let b = db.ledger.accounts().balance(cash, None).await.unwrap();
+    assert_eq!(b.posted().unwrap(), amt("15.00"));
+    assert_invariants(&db.ledger).await;
+}
+
+async fn a_failing_statement_rolls_everything_back(db: TestDb) {
+    let Basic { cash, capital, .. } = basic(&db.ledger).await;
+    db.ledger.ensure_schema(SCHEMA).await.unwrap();
+    db.ledger
+        .entries()
+        .record(
+            entry("p")
+                .debit(cash, amt("3.00"))
+                .credit(capital, amt("3.00"))
+                .pending()
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut changes = Changes::new();
+    changes
+        .post(key("p"))
+        .record(transfer("a", cash, capital, "10.00"))
+        .statement(Statement::new(
+            "INSERT INTO ext_marks (n, label) VALUES (1, 'one')",
+        ))
+        // Same primary key again: the statement fails, and so does the whole change.
+        .statement(Statement::new(
+            "INSERT INTO ext_marks (n, label) VALUES (1, 'again')",
+        ));
+    assert!(matches!(
+        db.ledger.apply(changes).await,
+        Err(Error::Database(_))
+    ));
+    assert!(marks(&db).await.is_empty());
+    assert_eq!(db.ledger.entries().by_key(&key("a")).await.unwrap(), None);
+    let p = db
+        .ledger
+        .entries()
+        .by_key(&key("p"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.status, EntryStatus::Pending);
+    assert_invariants(&db.ledger).await;
+}
+
+async fn retraction_voids_pending_and_reverses_posted(db: TestDb) {
+    let Basic { cash, capital, .. } = basic(&db.ledger).await;
+    let entries = db.ledger.entries();
+    entries
+        .record(transfer("posted", cash, capital, "7.00"))
+        .await
+        .unwrap();
+    entries
+        .record(
+            entry("pending")
+                .debit(cash, amt("2.00"))
+                .credit(capital, amt("2.00"))
+                .pending()
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut changes = Changes::new();
+    changes
+        .retract(retraction("posted"))
+        .retract(retraction("pending"))
+        // A replacement recorded in the same transaction, as after a reorg.
+        .record(transfer("replacement", cash, capital, "1.00"));
+    let applied = db.ledger.apply(changes).await.unwrap();
+    assert_eq!(applied.retracted[0].key, key("undo-posted"));
+    assert_eq!(applied.retracted[0].status, EntryStatus::Posted);
+    assert!(!applied.retracted[0].replayed);
+    assert_eq!(applied.retracted[1].key, key("pending"));
+    assert_eq!(applied.retracted[1].status, EntryStatus::Voided);
+    let b = db.ledger.accounts().balance(cash, None).await.unwrap();
+    assert_eq!(b.posted().unwrap(), amt("1.00"));
+    assert_eq!(b.pending().unwrap(), amt("0.00"));
+
+    // Retracting again changes nothing.
+    let mut again = Changes::new();
+    again
+        .retract(retraction("posted"))
+        .retract(retraction("pending"));
+    let applied = db.ledger.apply(again).await.unwrap();
+    assert!(applied.retracted.iter().all(|r| r.replayed));
+    let b = db.ledger.accounts().balance(cash, None).await.unwrap();
+    assert_eq!(b.posted().unwrap(), amt("1.00"));
+    assert!(db.ledger.verifier().chain().await.unwrap().is_intact());
+    assert_invariants(&db.ledger).await;
+}
+
+async fn posting_by_key_and_unknown_keys(db: TestDb) {
+    let Basic { cash, capital, .. } = basic(&db.ledger).await;
+    for k in ["x", "y"] {
+        db.ledger
+            .entries()
+            .record(
+                entry(k)
+                    .debit(cash, amt("4.00"))
+                    .credit(capital, amt("4.00"))
+                    .pending()
+                    .build()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let mut changes = Changes::new();
+    changes.post(key("x")).post(key("nope"));
+    assert!(matches!(
+        db.ledger.apply(changes).await,
+        Err(Error::UnknownKey(k)) if k == key("nope")
+    ));
+    let mut changes = Changes::new();
+    changes.post(key("x")).post(key("y"));
+    let applied = db.ledger.apply(changes).await.unwrap();
+    assert!(
+        applied
+            .posted
+            .iter()
+            .all(|r| r.status == EntryStatus::Posted && !r.replayed)
+    );
+    let b = db.ledger.accounts().balance(cash, None).await.unwrap();
+    assert_eq!(b.posted().unwrap(), amt("8.00"));
+    // Posting again is a replay; retracting a posted entry reverses it.
+    let mut changes = Changes::new();
+    changes.post(key("x"));
+    assert!(db.ledger.apply(changes).await.unwrap().posted[0].replayed);
+    assert!(db.ledger.verifier().chain().await.unwrap().is_intact());
+    assert_invariants(&db.ledger).await;
+}
