@@ -15,6 +15,29 @@ mod reason;
 
 pub mod deploy;
 
+/// The committed artifacts' JSON (ABI, bytecode, compiler settings), for code that works with
+/// the ABI at run time (event decoding into JSON, for instance).
+pub mod artifacts {
+    /// `IdentityRegistry.json`.
+    pub const IDENTITY_REGISTRY: &str = include_str!("../artifacts/IdentityRegistry.json");
+    /// `PropertyDeed.json`.
+    pub const PROPERTY_DEED: &str = include_str!("../artifacts/PropertyDeed.json");
+    /// `PropertyDirectory.json`.
+    pub const PROPERTY_DIRECTORY: &str = include_str!("../artifacts/PropertyDirectory.json");
+    /// `ShareCompliance.json`.
+    pub const SHARE_COMPLIANCE: &str = include_str!("../artifacts/ShareCompliance.json");
+    /// `PropertyShares.json`.
+    pub const PROPERTY_SHARES: &str = include_str!("../artifacts/PropertyShares.json");
+    /// `ShareOffering.json`.
+    pub const SHARE_OFFERING: &str = include_str!("../artifacts/ShareOffering.json");
+    /// `PropertyTreasury.json`.
+    pub const PROPERTY_TREASURY: &str = include_str!("../artifacts/PropertyTreasury.json");
+    /// `Distributor.json`.
+    pub const DISTRIBUTOR: &str = include_str!("../artifacts/Distributor.json");
+    /// `TestStablecoin.json`.
+    pub const TEST_STABLECOIN: &str = include_str!("../artifacts/TestStablecoin.json");
+}
+
 pub use error::Error;
 pub use reason::ReasonCode;
 

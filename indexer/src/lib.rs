@@ -1,8 +1,27 @@
 //! # propledger-indexer
 //!
-//! Follows an EVM chain over JSON-RPC and records the events of the PropLedger contracts in the
-//! database, booking them into the ledger with finality and reorg handling.
+//! Follows an EVM chain over JSON-RPC, records every event of the platform's contracts exactly
+//! once in canonical order, books the events that move money into the ledger with finality,
+//! survives reorgs and crashes, and reconciles the books against chain state.
 //!
-//! Map: this crate is the home of the chain follower. It holds no code yet; the contract bindings
-//! it will decode with live in `propledger-contracts` (`contracts/bindings`) and the books it will
-//! write in `propledger-ledger`.
+//! Map:
+//! - [`source`]: the chain side: JSON-RPC reads with adaptive `eth_getLogs` ranges, bounded
+//!   concurrency, and retries with backoff.
+//! - [`decode`]: every event of every platform contract, decoded by the committed ABIs.
+//! - [`books`]: which events make which ledger entries.
+//! - [`follow`]: the [`Indexer`]: backfill, following the head, reorg rollback, and the
+//!   one-transaction commit of a range of blocks (events, entries, window, checkpoint).
+//! - [`audit`]: the cap table at any block and the reconciliation of books against chain.
+//! - `schema`: the indexer's tables, kept in the ledger's database.
+//! - [`error`]: the error type.
+
+pub mod audit;
+pub mod books;
+pub mod decode;
+pub mod error;
+pub mod follow;
+mod schema;
+pub mod source;
+
+pub use error::{Error, Result};
+pub use follow::{Indexer, IndexerConfig, Step};

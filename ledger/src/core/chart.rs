@@ -14,6 +14,8 @@ pub mod codes {
     pub const TREASURY_CASH: &str = "1000";
     /// Fiat operating cash.
     pub const OPERATING_CASH: &str = "1010";
+    /// Settlement-token funds held by the property's distributor contract, awaiting claims.
+    pub const DISTRIBUTOR_CASH: &str = "1020";
     /// Rent and other amounts owed to the property.
     pub const RECEIVABLES: &str = "1100";
     /// Purchase price of the property.
@@ -93,6 +95,12 @@ pub const PROPERTY_TEMPLATE: &[TemplateLine] = &[
         NonNegative,
     ),
     line(codes::OPERATING_CASH, "Operating cash", Asset, NonNegative),
+    line(
+        codes::DISTRIBUTOR_CASH,
+        "Distributor cash (on-chain)",
+        Asset,
+        NonNegative,
+    ),
     line(codes::RECEIVABLES, "Receivables", Asset, Unlimited),
     line(
         codes::PROPERTY_AT_COST,

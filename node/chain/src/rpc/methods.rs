@@ -692,8 +692,15 @@ impl Rpc {
                 to_raw(&serde_json::json!({ "depth": depth.0, "blocks": hashes }))
             }
             "anvil_reorg" => {
-                p.at_most(1)?;
-                let opts: AnvilReorg = p.required(0)?;
+                // anvil takes `[depth, [[tx, offset], ...]]`; an options object is accepted too.
+                p.at_most(2)?;
+                let opts: AnvilReorg = match p.required::<u64>(0) {
+                    Ok(depth) => AnvilReorg {
+                        depth,
+                        tx_block_pairs: p.optional(1)?.unwrap_or_default(),
+                    },
+                    Err(_) => p.required(0)?,
+                };
                 let depth = opts.depth;
                 let mut blocks: Vec<Vec<ReorgTx>> = Vec::new();
                 for (tx, offset) in opts.tx_block_pairs {

@@ -1,0 +1,1145 @@
+//! The chain follower: backfill, head following, reorgs, and the one-transaction commit of a
+//! range of blocks.
+//!
+//! Two modes, chosen per step by the distance to the head:
+//! - **Backfill** (more than `reorg_window` blocks behind): log chunks are fetched ahead with
+//!   bounded concurrency while earlier ones are committed; blocks this deep are taken as final.
+//!   Each commit also stores the header of its last block, so following can link to it.
+//! - **Following** (within the window): headers and logs of the next blocks are fetched, the
+//!   headers must link to each other and to the stored window, and every log must name the
+//!   header's hash. A parent-hash mismatch walks back through the window to the fork point,
+//!   rolls back what was indexed past it (events, transfers, discovered contracts, blocks) and
+//!   retracts its entries (pending ones are voided, posted ones reversed), in one transaction.
+//!
+//! Every commit holds whole blocks: their events, the entries they make, the entries that
+//! became final, the window and the checkpoint. A crash between commits resumes from the
+//! checkpoint; a crash inside one loses the whole commit and nothing else.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::sol_types::{SolCall, SolEvent};
+use chrono::NaiveDate;
+use propledger_contracts::deploy::Platform;
+use propledger_contracts::{PropertyDirectory, PropertyShares, TestStablecoin};
+use propledger_ledger::Ledger;
+use propledger_ledger::core::chart::{codes, template_line};
+use propledger_ledger::core::{
+    AccountCode, AccountId, Amount, Currency, DimValue, Dimensions, EntryDraft, Finality,
+    IdempotencyKey, NewAccount, Source,
+};
+use propledger_ledger::ext::{Changes, MAX_STATEMENT_BINDS, Retraction, Statement, placeholders};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+use crate::books::{self, Target};
+use crate::decode::{self, ContractKind};
+use crate::error::{Error, Result};
+use crate::schema::SCHEMA;
+use crate::source::{BlockHeader, LogChunk, RawLog, RpcSource, SourceConfig};
+
+/// How the indexer follows one chain.
+#[derive(Clone, Debug)]
+pub struct IndexerConfig {
+    /// The JSON-RPC endpoint and how to read it.
+    pub source: SourceConfig,
+    /// The platform's shared contracts (from the node's deployment record).
+    pub platform: Platform,
+    /// Blocks on top of an event's block before its entry is posted (0: at once).
+    pub confirmations: u64,
+    /// Recent blocks whose hashes are kept to detect reorgs; deeper reorgs stop the indexer.
+    pub reorg_window: u64,
+    /// How often to look for a new head when caught up.
+    pub poll_interval: Duration,
+    /// Most events in one commit (whole blocks are never split).
+    pub max_events_per_commit: usize,
+    /// Most blocks fetched per step while following the head.
+    pub follow_batch: u64,
+}
+
+impl IndexerConfig {
+    /// Defaults: 12 confirmations, a window of 128 blocks, 250 ms polling.
+    pub fn new(source: SourceConfig, platform: Platform) -> Self {
+        IndexerConfig {
+            source,
+            platform,
+            confirmations: 12,
+            reorg_window: 128,
+            poll_interval: Duration::from_millis(250),
+            max_events_per_commit: 5_000,
+            follow_batch: 100,
+        }
+    }
+}
+
+/// What one [`Indexer::step`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing new: the checkpoint is past the head.
+    Idle {
+        /// The head seen.
+        head: u64,
+    },
+    /// Blocks were indexed up to and including `to`.
+    Indexed {
+        /// Last block indexed.
+        to: u64,
+    },
+    /// A reorg was rolled back to `fork` (the last common block).
+    RolledBack {
+        /// The fork point.
+        fork: u64,
+    },
+    /// The chain moved while a range was read; it will be read again.
+    Retry,
+}
+
+#[derive(Clone, Debug)]
+struct Watched {
+    kind: ContractKind,
+    property: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+struct PropertyBooks {
+    dim: DimValue,
+    chart: HashMap<String, AccountId>,
+    investors: HashMap<Address, AccountId>,
+    lines: HashMap<B256, AccountId>,
+}
+
+/// The indexer of one chain into one ledger database.
+pub struct Indexer {
+    cfg: IndexerConfig,
+    source: RpcSource,
+    ledger: Ledger,
+    chain_id: u64,
+    currency: Currency,
+    token_decimals: u8,
+    next_block: u64,
+    contracts: HashMap<Address, Watched>,
+    properties: HashMap<String, PropertyBooks>,
+    window: BTreeMap<u64, B256>,
+    pending: BTreeMap<u64, Vec<String>>,
+    retired: HashSet<String>,
+}
+
+/// The ledger dimension value of a property id.
+pub fn property_dim(id: &str) -> Result<DimValue> {
+    let text = if id.len() <= 58 {
+        format!("prop-{id}")
+    } else {
+        let n: U256 = id
+            .parse()
+            .map_err(|_| Error::Corrupt(format!("property id {id}")))?;
+        format!("{n:x}")
+    };
+    Ok(DimValue::parse(&text)?)
+}
+
+/// The idempotency key of the entry an event makes.
+fn event_key(chain_id: u64, log: &RawLog) -> String {
+    format!("ev:{chain_id}:{:#x}:{}", log.block_hash, log.log_index)
+}
+
+fn date_of(timestamp: u64) -> Result<NaiveDate> {
+    let secs = i64::try_from(timestamp).map_err(|_| Error::Corrupt("timestamp".into()))?;
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|t| t.date_naive())
+        .ok_or_else(|| Error::Corrupt(format!("block timestamp {timestamp}")))
+}
+
+fn hash_of(bytes: &[u8]) -> Result<B256> {
+    B256::try_from(bytes).map_err(|_| Error::Corrupt("stored hash is not 32 bytes".into()))
+}
+
+fn address_of(bytes: &[u8]) -> Result<Address> {
+    Address::try_from(bytes).map_err(|_| Error::Corrupt("stored address is not 20 bytes".into()))
+}
+
+fn i64_of(n: u64) -> Result<i64> {
+    i64::try_from(n).map_err(|_| Error::Corrupt(format!("{n} does not fit a database integer")))
+}
+
+/// Multi-row inserts of `rows` (each `cols` binds), chunked under the bind limit.
+fn insert_rows(
+    changes: &mut Changes,
+    head: &str,
+    cols: usize,
+    rows: Vec<Vec<propledger_ledger::ext::Value>>,
+) {
+    for chunk in rows.chunks((MAX_STATEMENT_BINDS / cols).max(1)) {
+        let mut s =
+            Statement::assembled(format!("{head} VALUES {}", placeholders(chunk.len(), cols)));
+        for row in chunk {
+            for v in row {
+                s.push(v.clone());
+            }
+        }
+        changes.statement(s);
+    }
+}
+
+/// `IN (?,..)` statements over `keys`, chunked.
+fn for_keys(changes: &mut Changes, head: &str, keys: &[String]) {
+    for chunk in keys.chunks(MAX_STATEMENT_BINDS) {
+        let mut s = Statement::assembled(format!("{head} ({})", vec!["?"; chunk.len()].join(",")));
+        for k in chunk {
+            s.push(k.as_str());
+        }
+        changes.statement(s);
+    }
+}
+
+impl Indexer {
+    /// Connects to the chain, creates the indexer's tables in `ledger`'s database, and loads
+    /// the checkpoint (starting at the platform's first block on a fresh database).
+    pub async fn new(ledger: Ledger, cfg: IndexerConfig) -> Result<Indexer> {
+        let source = RpcSource::connect(cfg.source.clone()).await?;
+        Self::with_source(ledger, cfg, source).await
+    }
+
+    /// As [`Indexer::new`], over an already connected source.
+    pub async fn with_source(
+        ledger: Ledger,
+        cfg: IndexerConfig,
+        source: RpcSource,
+    ) -> Result<Indexer> {
+        let chain_id = source.chain_id();
+        if cfg.platform.chain_id != chain_id {
+            return Err(Error::ChainMismatch {
+                expected: cfg.platform.chain_id,
+                found: chain_id,
+            });
+        }
+        if cfg.reorg_window < cfg.confirmations {
+            return Err(Error::Config(
+                "the reorg window must be at least the confirmations".into(),
+            ));
+        }
+        ledger.ensure_schema(SCHEMA).await?;
+        let state = ledger
+            .query(Statement::new(
+                "SELECT chain_id, next_block, currency, token_decimals FROM idx_state WHERE id = 1",
+            ))
+            .await?;
+        let (currency, token_decimals) = match state.first() {
+            Some(row) => {
+                let stored = u64::try_from(row.int(0)?).unwrap_or_default();
+                if stored != chain_id {
+                    return Err(Error::ChainMismatch {
+                        expected: stored,
+                        found: chain_id,
+                    });
+                }
+                let decimals = u8::try_from(row.int(3)?)
+                    .map_err(|_| Error::Corrupt("token decimals".into()))?;
+                (
+                    Currency::parse(&row.text(2)?, u32::from(decimals))?,
+                    decimals,
+                )
+            }
+            None => Self::initialize(&ledger, &cfg, &source).await?,
+        };
+        let mut indexer = Indexer {
+            cfg,
+            source,
+            ledger,
+            chain_id,
+            currency,
+            token_decimals,
+            next_block: 0,
+            contracts: HashMap::new(),
+            properties: HashMap::new(),
+            window: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            retired: HashSet::new(),
+        };
+        indexer.load().await?;
+        Ok(indexer)
+    }
+
+    /// First start on a database: reads the settlement token's symbol and decimals (the books'
+    /// currency) and writes the checkpoint and the platform's contracts.
+    async fn initialize(
+        ledger: &Ledger,
+        cfg: &IndexerConfig,
+        source: &RpcSource,
+    ) -> Result<(Currency, u8)> {
+        let head = source.head().await?;
+        let token = cfg.platform.settlement_token;
+        let raw = source
+            .call(
+                head,
+                token,
+                TestStablecoin::decimalsCall {}.abi_encode().into(),
+            )
+            .await?;
+        let decimals = TestStablecoin::decimalsCall::abi_decode_returns(&raw)
+            .map_err(|e| Error::Corrupt(format!("settlement token decimals: {e}")))?;
+        let raw = source
+            .call(
+                head,
+                token,
+                TestStablecoin::symbolCall {}.abi_encode().into(),
+            )
+            .await?;
+        let symbol = TestStablecoin::symbolCall::abi_decode_returns(&raw).unwrap_or_default();
+        let code: String = symbol
+            .to_ascii_uppercase()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        let currency = Currency::parse(&code, u32::from(decimals))
+            .or_else(|_| Currency::parse("TOKEN", u32::from(decimals)))?;
+        let p = &cfg.platform;
+        let mut changes = Changes::new();
+        changes.statement(
+            Statement::new(
+                "INSERT INTO idx_state (id, chain_id, next_block, currency, token_decimals) \
+                 VALUES (1, $1, $2, $3, $4)",
+            )
+            .bind(i64_of(p.chain_id)?)
+            .bind(i64_of(p.start_block())?)
+            .bind(currency.code().as_str().to_owned())
+            .bind(i64::from(decimals)),
+        );
+        let rows = [
+            (p.identity_registry, ContractKind::IdentityRegistry),
+            (p.deed, ContractKind::Deed),
+            (p.directory, ContractKind::Directory),
+        ]
+        .into_iter()
+        .map(|(d, kind)| {
+            Ok(vec![
+                d.address.to_vec().into(),
+                kind.as_str().into(),
+                None::<String>.into(),
+                i64_of(d.block)?.into(),
+            ])
+        })
+        .collect::<Result<Vec<_>>>()?;
+        insert_rows(
+            &mut changes,
+            "INSERT INTO idx_contracts (address, kind, property_id, added_block)",
+            4,
+            rows,
+        );
+        ledger.apply(changes).await?;
+        info!(chain_id = p.chain_id, currency = %currency.code().as_str(), "indexer initialized");
+        Ok((currency, decimals))
+    }
+
+    /// Loads the checkpoint, contracts, window and bookings from the database.
+    async fn load(&mut self) -> Result<()> {
+        let mut rows = self
+            .ledger
+            .query_many(vec![
+                Statement::new("SELECT next_block FROM idx_state WHERE id = 1"),
+                Statement::new("SELECT address, kind, property_id FROM idx_contracts"),
+                Statement::new("SELECT number, hash FROM idx_blocks"),
+                Statement::new(
+                    "SELECT entry_key, block_number, status FROM idx_bookings \
+                     WHERE status <> 'posted'",
+                ),
+            ])
+            .await?
+            .into_iter();
+        let state = rows.next().unwrap_or_default();
+        let contracts = rows.next().unwrap_or_default();
+        let blocks = rows.next().unwrap_or_default();
+        let bookings = rows.next().unwrap_or_default();
+        self.next_block = state
+            .first()
+            .map(|r| r.int(0))
+            .transpose()?
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| Error::Corrupt("no checkpoint".into()))?;
+        self.contracts.clear();
+        let mut property_ids = Vec::new();
+        for r in &contracts {
+            let kind = ContractKind::parse(&r.text(1)?)
+                .ok_or_else(|| Error::Corrupt("contract kind".into()))?;
+            let property = r.opt_text(2)?;
+            if let Some(p) = &property {
+                property_ids.push(p.clone());
+            }
+            self.contracts
+                .insert(address_of(&r.blob(0)?)?, Watched { kind, property });
+        }
+        property_ids.sort();
+        property_ids.dedup();
+        self.properties.retain(|id, _| property_ids.contains(id));
+        for id in property_ids {
+            self.open_property(&id).await?;
+        }
+        self.window.clear();
+        for r in &blocks {
+            self.window.insert(
+                u64::try_from(r.int(0)?).unwrap_or_default(),
+                hash_of(&r.blob(1)?)?,
+            );
+        }
+        self.pending.clear();
+        self.retired.clear();
+        for r in &bookings {
+            let key = r.text(0)?;
+            let block = u64::try_from(r.int(1)?).unwrap_or_default();
+            match r.text(2)?.as_str() {
+                "pending" => self.pending.entry(block).or_default().push(key),
+                _ => {
+                    self.retired.insert(key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The next block to index (everything before it is indexed).
+    pub fn next_block(&self) -> u64 {
+        self.next_block
+    }
+
+    /// The currency the books are kept in (the settlement token's symbol and decimals).
+    pub fn currency(&self) -> Currency {
+        self.currency
+    }
+
+    /// Decimals of the settlement token.
+    pub fn token_decimals(&self) -> u8 {
+        self.token_decimals
+    }
+
+    /// The platform followed.
+    pub fn platform(&self) -> &Platform {
+        &self.cfg.platform
+    }
+
+    /// The account of a property's chart with this template code.
+    pub fn chart_account(&self, property: &str, code: &str) -> Result<AccountId> {
+        self.properties
+            .get(property)
+            .and_then(|p| p.chart.get(code))
+            .copied()
+            .ok_or_else(|| Error::Config(format!("property {property} has no account {code}")))
+    }
+
+    /// The chain source.
+    pub fn source(&self) -> &RpcSource {
+        &self.source
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Addresses of the contracts watched now.
+    pub fn watched(&self) -> Vec<Address> {
+        let mut a: Vec<Address> = self.contracts.keys().copied().collect();
+        a.sort();
+        a
+    }
+
+    /// Indexes until the checkpoint passes the head seen at the start (or a later one).
+    pub async fn sync(&mut self) -> Result<u64> {
+        loop {
+            if let Step::Idle { head } = self.step().await? {
+                return Ok(head);
+            }
+        }
+    }
+
+    /// Runs until `stop` turns true: indexes, then polls for new blocks. Errors of the
+    /// database are retried with backoff; an unrecoverable one (a reorg deeper than the window,
+    /// another chain) is returned.
+    pub async fn run(&mut self, mut stop: watch::Receiver<bool>) -> Result<()> {
+        let mut backoff = Duration::from_millis(100);
+        while !*stop.borrow() {
+            match self.step().await {
+                Ok(Step::Idle { .. }) => {
+                    backoff = Duration::from_millis(100);
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.cfg.poll_interval) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+                Ok(_) => backoff = Duration::from_millis(100),
+                Err(e) if e.is_fatal() => return Err(e),
+                Err(e) => {
+                    warn!(error = %e, "indexer step failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    // The database may have moved on without us (a failed commit); reload.
+                    self.load().await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One unit of work: a backfill pass, a range of followed blocks, or a reorg rollback.
+    pub async fn step(&mut self) -> Result<Step> {
+        let head = self.source.head().await?;
+        if self.next_block > head {
+            // The chain may have been replaced by a branch no longer than ours.
+            let last = self.next_block - 1;
+            if let Some(stored) = self.window.get(&last) {
+                let canonical = self.source.header(last).await?;
+                if canonical.map(|h| h.hash) != Some(*stored) {
+                    return self.reorg(self.next_block).await;
+                }
+            }
+            // Entries may have become final without new events.
+            self.post_final(head).await?;
+            return Ok(Step::Idle { head });
+        }
+        if head - self.next_block >= self.cfg.reorg_window {
+            self.backfill(head - self.cfg.reorg_window, head).await
+        } else {
+            self.follow(head).await
+        }
+    }
+
+    /// Posts pending entries whose blocks are now final, when nothing else commits.
+    async fn post_final(&mut self, head: u64) -> Result<()> {
+        let final_upto = head.saturating_sub(self.cfg.confirmations);
+        if self.pending.range(..=final_upto).next().is_none() {
+            return Ok(());
+        }
+        let mut changes = Changes::new();
+        let posted = self.finalize(&mut changes, final_upto);
+        self.ledger.apply(changes).await?;
+        self.forget_pending(&posted);
+        Ok(())
+    }
+
+    /// Adds to `changes` the posting of pending entries of blocks up to `final_upto`; returns
+    /// the blocks whose bookings are then posted.
+    fn finalize(&self, changes: &mut Changes, final_upto: u64) -> Vec<u64> {
+        let mut blocks = Vec::new();
+        let mut keys = Vec::new();
+        for (block, ks) in self.pending.range(..=final_upto) {
+            blocks.push(*block);
+            keys.extend(ks.iter().cloned());
+        }
+        for k in &keys {
+            if let Ok(key) = IdempotencyKey::parse(k) {
+                changes.post(key);
+            }
+        }
+        for_keys(
+            changes,
+            "UPDATE idx_bookings SET status = 'posted' WHERE entry_key IN",
+            &keys,
+        );
+        blocks
+    }
+
+    fn forget_pending(&mut self, blocks: &[u64]) {
+        for b in blocks {
+            self.pending.remove(b);
+        }
+    }
+
+    async fn backfill(&mut self, safe_to: u64, head: u64) -> Result<Step> {
+        let from = self.next_block;
+        let addresses = self.watched();
+        let known = self.contracts.len();
+        let (tx, mut rx) = mpsc::channel::<Result<LogChunk>>(self.cfg.source.concurrency.max(1));
+        let stream = self.source.log_chunks(from, safe_to, addresses);
+        let pump = tokio::spawn(async move {
+            use futures_util::StreamExt;
+            let mut stream = std::pin::pin!(stream);
+            while let Some(chunk) = stream.next().await {
+                let failed = chunk.is_err();
+                if tx.send(chunk.map_err(Error::from)).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let _abort = AbortOnDrop(pump);
+        let mut last = None;
+        while let Some(chunk) = rx.recv().await {
+            let chunk = chunk?;
+            for (g_from, g_to, logs) in self.groups(chunk) {
+                self.commit_range(g_from, g_to, logs, None, head).await?;
+                last = Some(g_to);
+            }
+            if self.contracts.len() != known {
+                // New contracts: the chunks in flight were read without them.
+                break;
+            }
+        }
+        Ok(last.map_or(Step::Retry, |to| Step::Indexed { to }))
+    }
+
+    /// Splits a chunk into commits of whole blocks with at most `max_events_per_commit`
+    /// events each (a single larger block stays whole).
+    fn groups(&self, chunk: LogChunk) -> Vec<(u64, u64, Vec<RawLog>)> {
+        let max = self.cfg.max_events_per_commit.max(1);
+        let mut out = Vec::new();
+        let mut from = chunk.from;
+        let mut current: Vec<RawLog> = Vec::new();
+        for log in chunk.logs {
+            if current.len() >= max
+                && current
+                    .last()
+                    .is_some_and(|l| l.block_number < log.block_number)
+            {
+                let to = log.block_number - 1;
+                out.push((from, to, std::mem::take(&mut current)));
+                from = to + 1;
+            }
+            current.push(log);
+        }
+        out.push((from, chunk.to, current));
+        out
+    }
+
+    async fn follow(&mut self, head: u64) -> Result<Step> {
+        let from = self.next_block;
+        let to = head.min(from + self.cfg.follow_batch.max(1) - 1);
+        let headers = self.source.headers(from, to).await?;
+        if let (Some(first), Some(prev)) = (headers.first(), from.checked_sub(1))
+            && let Some(stored) = self.window.get(&prev)
+            && first.parent_hash != *stored
+        {
+            return self.reorg(from).await;
+        }
+        if headers.windows(2).any(|w| w[1].parent_hash != w[0].hash) {
+            return Ok(Step::Retry);
+        }
+        let logs = self.source.logs(from, to, &self.watched()).await?;
+        let by_number: HashMap<u64, B256> = headers.iter().map(|h| (h.number, h.hash)).collect();
+        if logs
+            .iter()
+            .any(|l| by_number.get(&l.block_number) != Some(&l.block_hash))
+        {
+            return Ok(Step::Retry);
+        }
+        self.commit_range(from, to, logs, Some(headers), head)
+            .await?;
+        Ok(Step::Indexed { to })
+    }
+
+    /// A block at `from` does not extend the stored chain: find the fork point in the window
+    /// and roll back past it.
+    async fn reorg(&mut self, from: u64) -> Result<Step> {
+        let stored: Vec<(u64, B256)> = self
+            .window
+            .range(..from)
+            .rev()
+            .map(|(n, h)| (*n, *h))
+            .collect();
+        for (n, hash) in stored {
+            let Some(canonical) = self.source.header(n).await? else {
+                continue;
+            };
+            if canonical.hash == hash {
+                let date = match self.source.header(n + 1).await? {
+                    Some(h) => date_of(h.timestamp)?,
+                    None => date_of(canonical.timestamp)?,
+                };
+                self.rollback(n, date).await?;
+                info!(fork = n, depth = from - n - 1, "rolled back a reorg");
+                return Ok(Step::RolledBack { fork: n });
+            }
+        }
+        Err(Error::ReorgTooDeep {
+            at: from,
+            window: self.cfg.reorg_window,
+        })
+    }
+
+    /// Undoes everything indexed after block `fork` in one transaction.
+    async fn rollback(&mut self, fork: u64, date: NaiveDate) -> Result<()> {
+        let f = i64_of(fork)?;
+        let rows = self
+            .ledger
+            .query(
+                Statement::new(
+                    "SELECT entry_key FROM idx_bookings WHERE block_number > $1 \
+                     AND status <> 'retracted' ORDER BY block_number DESC, log_index DESC",
+                )
+                .bind(f),
+            )
+            .await?;
+        let mut changes = Changes::new();
+        for r in &rows {
+            let key = r.text(0)?;
+            changes.retract(Retraction {
+                key: IdempotencyKey::parse(&key)?,
+                reversal_key: IdempotencyKey::parse(&format!("rev:{key}"))?,
+                effective_date: date,
+                description: "Event removed by a chain reorganization".to_owned(),
+                source: Source::operator("chain-reorg")?,
+            });
+        }
+        changes
+            .statement(
+                Statement::new(
+                    "UPDATE idx_bookings SET status = 'retracted' \
+                     WHERE block_number > $1 AND status <> 'retracted'",
+                )
+                .bind(f),
+            )
+            .statement(Statement::new("DELETE FROM idx_events WHERE block_number > $1").bind(f))
+            .statement(Statement::new("DELETE FROM idx_transfers WHERE block_number > $1").bind(f))
+            .statement(Statement::new("DELETE FROM idx_contracts WHERE added_block > $1").bind(f))
+            .statement(Statement::new("DELETE FROM idx_blocks WHERE number > $1").bind(f))
+            .statement(
+                Statement::new("UPDATE idx_state SET next_block = $1 WHERE id = 1")
+                    .bind(i64_of(fork + 1)?),
+            );
+        self.ledger.apply(changes).await?;
+        self.load().await
+    }
+
+    /// Contracts registered by directory events in `logs` that are not watched yet.
+    fn discoveries(
+        &self,
+        logs: &[RawLog],
+        seen: &HashMap<Address, Watched>,
+    ) -> Vec<(Address, Watched, u64)> {
+        let mut out = Vec::new();
+        for log in logs {
+            let Some(w) = seen.get(&log.address) else {
+                continue;
+            };
+            if w.kind != ContractKind::Directory {
+                continue;
+            }
+            let data =
+                alloy::primitives::LogData::new_unchecked(log.topics.clone(), log.data.clone());
+            let mut found: Vec<(Address, ContractKind, String)> = Vec::new();
+            if log.topics.first() == Some(&PropertyDirectory::PropertyRegistered::SIGNATURE_HASH) {
+                if let Ok(e) = PropertyDirectory::PropertyRegistered::decode_log_data(&data) {
+                    let id = e.propertyId.to_string();
+                    found.push((e.shares, ContractKind::Shares, id.clone()));
+                    found.push((e.compliance, ContractKind::Compliance, id.clone()));
+                    found.push((e.treasury, ContractKind::Treasury, id.clone()));
+                    found.push((e.distributor, ContractKind::Distributor, id));
+                }
+            } else if log.topics.first()
+                == Some(&PropertyDirectory::OfferingRegistered::SIGNATURE_HASH)
+                && let Ok(e) = PropertyDirectory::OfferingRegistered::decode_log_data(&data)
+            {
+                found.push((e.offering, ContractKind::Offering, e.propertyId.to_string()));
+            }
+            for (address, kind, property) in found {
+                if !seen.contains_key(&address) && !out.iter().any(|(a, _, _)| *a == address) {
+                    out.push((
+                        address,
+                        Watched {
+                            kind,
+                            property: Some(property),
+                        },
+                        log.block_number,
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Opens (idempotently) a property's chart and caches its accounts.
+    async fn open_property(&mut self, id: &str) -> Result<()> {
+        if self.properties.contains_key(id) {
+            return Ok(());
+        }
+        let dim = property_dim(id)?;
+        let chart = self
+            .ledger
+            .accounts()
+            .open_property_chart(&dim, self.currency)
+            .await?;
+        let chart = chart
+            .into_iter()
+            .filter(|a| a.dimensions.investor.is_none() && a.dimensions.budget_line.is_none())
+            .map(|a| (a.code.as_str().to_owned(), a.id))
+            .collect();
+        self.properties.insert(
+            id.to_owned(),
+            PropertyBooks {
+                dim,
+                chart,
+                investors: HashMap::new(),
+                lines: HashMap::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// The account a posting goes to, opening per-investor and per-line accounts on first use.
+    async fn account(&mut self, property: &str, target: &Target) -> Result<AccountId> {
+        self.open_property(property).await?;
+        let books = self
+            .properties
+            .get(property)
+            .ok_or_else(|| Error::Corrupt(format!("property {property}")))?;
+        let (code, dims) = match target {
+            Target::Chart(code) => {
+                return books
+                    .chart
+                    .get(*code)
+                    .copied()
+                    .ok_or_else(|| Error::Corrupt(format!("chart has no account {code}")));
+            }
+            Target::InvestorCapital(wallet) => {
+                if let Some(id) = books.investors.get(wallet) {
+                    return Ok(*id);
+                }
+                (
+                    codes::INVESTOR_CAPITAL,
+                    Dimensions::property(books.dim.clone())
+                        .with_investor(DimValue::parse(&format!("{wallet:#x}"))?),
+                )
+            }
+            Target::Improvements(line) => {
+                if let Some(id) = books.lines.get(line) {
+                    return Ok(*id);
+                }
+                (
+                    codes::CAPITALIZED_IMPROVEMENTS,
+                    Dimensions::property(books.dim.clone())
+                        .with_budget_line(DimValue::parse(&alloy::hex::encode(line))?),
+                )
+            }
+        };
+        let line = template_line(code).ok_or_else(|| Error::Corrupt(format!("code {code}")))?;
+        let account = self
+            .ledger
+            .accounts()
+            .open(
+                NewAccount::new(
+                    AccountCode::parse(code)?,
+                    line.name,
+                    line.account_type,
+                    self.currency,
+                )
+                .with_dimensions(dims)
+                .with_limit(line.limit),
+            )
+            .await?;
+        let books = self
+            .properties
+            .get_mut(property)
+            .ok_or_else(|| Error::Corrupt(format!("property {property}")))?;
+        match target {
+            Target::InvestorCapital(w) => books.investors.insert(*w, account.id),
+            Target::Improvements(l) => books.lines.insert(*l, account.id),
+            Target::Chart(_) => None,
+        };
+        Ok(account.id)
+    }
+
+    /// Commits blocks `from..=to` with their `logs` (sorted), in one transaction.
+    async fn commit_range(
+        &mut self,
+        from: u64,
+        to: u64,
+        mut logs: Vec<RawLog>,
+        headers: Option<Vec<BlockHeader>>,
+        head: u64,
+    ) -> Result<()> {
+        // Contracts registered in this range: watch them, with their events so far.
+        let mut watched = self.contracts.clone();
+        let mut added: Vec<(Address, Watched, u64)> = Vec::new();
+        loop {
+            let found = self.discoveries(&logs, &watched);
+            if found.is_empty() {
+                break;
+            }
+            let addresses: Vec<Address> = found.iter().map(|(a, _, _)| *a).collect();
+            let earlier = self
+                .source
+                .logs(self.cfg.platform.start_block(), to, &addresses)
+                .await?;
+            for (a, w, block) in found {
+                watched.insert(a, w.clone());
+                added.push((a, w, block));
+            }
+            let mut seen: HashSet<(u64, u64)> =
+                logs.iter().map(|l| (l.block_number, l.log_index)).collect();
+            logs.extend(
+                earlier
+                    .into_iter()
+                    .filter(|l| seen.insert((l.block_number, l.log_index))),
+            );
+            logs.sort_by_key(|l| (l.block_number, l.log_index));
+        }
+        for (_, w, _) in &added {
+            if let Some(p) = &w.property {
+                self.open_property(p).await?;
+            }
+        }
+
+        // Block timestamps for entries' effective dates.
+        let mut timestamps: HashMap<u64, u64> = headers
+            .iter()
+            .flatten()
+            .map(|h| (h.number, h.timestamp))
+            .collect();
+        let planned: Vec<(usize, books::Plan)> = logs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                let w = watched.get(&l.address)?;
+                books::plan(w.kind, l).map(|p| (i, p))
+            })
+            .collect();
+        for (i, _) in &planned {
+            let l = &logs[*i];
+            if let Some(ts) = l.block_timestamp {
+                timestamps.entry(l.block_number).or_insert(ts);
+            }
+        }
+        let missing: Vec<u64> = planned
+            .iter()
+            .map(|(i, _)| logs[*i].block_number)
+            .filter(|n| !timestamps.contains_key(n))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for n in missing {
+            let h = self
+                .source
+                .header(n)
+                .await?
+                .ok_or(Error::Source(crate::source::SourceError::MissingBlock(n)))?;
+            timestamps.insert(n, h.timestamp);
+        }
+
+        let final_upto = head.saturating_sub(self.cfg.confirmations);
+        let mut changes = Changes::new();
+        let posted_blocks = self.finalize(&mut changes, final_upto);
+
+        // Entries.
+        let mut bookings: Vec<Vec<propledger_ledger::ext::Value>> = Vec::new();
+        let mut new_pending: Vec<(u64, String)> = Vec::new();
+        for (i, plan) in planned {
+            let log = &logs[i];
+            let Some(property) = watched.get(&log.address).and_then(|w| w.property.clone()) else {
+                continue;
+            };
+            let mut key = event_key(self.chain_id, log);
+            let mut n = 1;
+            while self.retired.contains(&key) {
+                n += 1;
+                key = format!("{}~{n}", event_key(self.chain_id, log));
+            }
+            let finality = if log.block_number <= final_upto {
+                Finality::Posted
+            } else {
+                Finality::Pending
+            };
+            let date = date_of(timestamps[&log.block_number])?;
+            let mut builder = EntryDraft::builder(
+                IdempotencyKey::parse(&key)?,
+                date,
+                Source::chain(self.chain_id, log.tx_hash, log.log_index),
+            )
+            .description(&plan.description)
+            .finality(finality);
+            let mut refused = None;
+            for line in &plan.lines {
+                let account = self.account(&property, &line.target).await?;
+                match Amount::from_token_units(line.amount, self.token_decimals, self.currency) {
+                    Ok(amount) => builder = builder.posting(account, line.direction, amount),
+                    Err(e) => refused = Some(e),
+                }
+            }
+            let draft = match refused.map_or_else(|| builder.build(), Err) {
+                Ok(d) => d,
+                Err(e) => {
+                    // Stored as an event; not booked. Reconciliation shows the difference.
+                    warn!(block = log.block_number, log_index = log.log_index, error = %e,
+                        "event not booked");
+                    continue;
+                }
+            };
+            changes.record(draft);
+            bookings.push(vec![
+                key.clone().into(),
+                i64_of(log.block_number)?.into(),
+                i64_of(log.log_index)?.into(),
+                match finality {
+                    Finality::Posted => "posted",
+                    Finality::Pending => "pending",
+                }
+                .into(),
+                plan.reference.map(|r| format!("{r:#x}")).into(),
+            ]);
+            if finality == Finality::Pending {
+                new_pending.push((log.block_number, key));
+            }
+        }
+        insert_rows(
+            &mut changes,
+            "INSERT INTO idx_bookings (entry_key, block_number, log_index, status, reference)",
+            5,
+            bookings,
+        );
+
+        // Events, transfers, contracts.
+        let mut events = Vec::with_capacity(logs.len());
+        let mut transfers = Vec::new();
+        for log in &logs {
+            let Some(w) = watched.get(&log.address) else {
+                continue;
+            };
+            let decoded = decode::decode(w.kind, log);
+            let mut topics = Vec::with_capacity(32 * log.topics.len());
+            for t in &log.topics {
+                topics.extend_from_slice(t.as_slice());
+            }
+            events.push(vec![
+                i64_of(log.block_number)?.into(),
+                i64_of(log.log_index)?.into(),
+                log.block_hash.to_vec().into(),
+                log.tx_hash.to_vec().into(),
+                i64_of(log.tx_index)?.into(),
+                log.address.to_vec().into(),
+                topics.into(),
+                log.data.to_vec().into(),
+                w.kind.as_str().into(),
+                decoded.name.clone().into(),
+                decoded.fields.to_string().into(),
+            ]);
+            if w.kind == ContractKind::Shares
+                && log.topics.first() == Some(&PropertyShares::Transfer::SIGNATURE_HASH)
+                && log.topics.len() == 3
+            {
+                let data =
+                    alloy::primitives::LogData::new_unchecked(log.topics.clone(), log.data.clone());
+                if let Ok(t) = PropertyShares::Transfer::decode_log_data(&data) {
+                    transfers.push(vec![
+                        i64_of(log.block_number)?.into(),
+                        i64_of(log.log_index)?.into(),
+                        log.address.to_vec().into(),
+                        t.from.to_vec().into(),
+                        t.to.to_vec().into(),
+                        t.value.to_string().into(),
+                    ]);
+                }
+            }
+        }
+        insert_rows(
+            &mut changes,
+            "INSERT INTO idx_events (block_number, log_index, block_hash, tx_hash, tx_index, \
+             address, topics, data, kind, event, decoded)",
+            11,
+            events,
+        );
+        insert_rows(
+            &mut changes,
+            "INSERT INTO idx_transfers (block_number, log_index, token, sender, recipient, amount)",
+            6,
+            transfers,
+        );
+        let contract_rows = added
+            .iter()
+            .map(|(a, w, block)| {
+                Ok(vec![
+                    a.to_vec().into(),
+                    w.kind.as_str().into(),
+                    w.property.clone().into(),
+                    i64_of(*block)?.into(),
+                ])
+            })
+            .collect::<Result<Vec<_>>>()?;
+        insert_rows(
+            &mut changes,
+            "INSERT INTO idx_contracts (address, kind, property_id, added_block)",
+            4,
+            contract_rows,
+        );
+
+        // The window and the checkpoint.
+        let headers = match headers {
+            Some(h) => h,
+            None => vec![
+                self.source
+                    .header(to)
+                    .await?
+                    .ok_or(Error::Source(crate::source::SourceError::MissingBlock(to)))?,
+            ],
+        };
+        let block_rows: Vec<Vec<propledger_ledger::ext::Value>> = headers
+            .iter()
+            .map(|h| {
+                Ok(vec![
+                    i64_of(h.number)?.into(),
+                    h.hash.to_vec().into(),
+                    h.parent_hash.to_vec().into(),
+                    i64_of(h.timestamp)?.into(),
+                ])
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for chunk in block_rows.chunks(MAX_STATEMENT_BINDS / 4) {
+            let mut s = Statement::assembled(format!(
+                "INSERT INTO idx_blocks (number, hash, parent_hash, timestamp) VALUES {} \
+                 ON CONFLICT (number) DO UPDATE SET hash = excluded.hash, \
+                 parent_hash = excluded.parent_hash, timestamp = excluded.timestamp",
+                placeholders(chunk.len(), 4)
+            ));
+            for row in chunk {
+                for v in row {
+                    s.push(v.clone());
+                }
+            }
+            changes.statement(s);
+        }
+        let keep_from = to.saturating_sub(self.cfg.reorg_window.saturating_mul(2));
+        changes
+            .statement(
+                Statement::new("DELETE FROM idx_blocks WHERE number < $1").bind(i64_of(keep_from)?),
+            )
+            .statement(
+                Statement::new("UPDATE idx_state SET next_block = $1 WHERE id = 1")
+                    .bind(i64_of(to + 1)?),
+            );
+        self.ledger.apply(changes).await?;
+
+        // The commit is durable; bring the in-memory view along.
+        debug!(from, to, events = logs.len(), "committed");
+        self.next_block = to + 1;
+        self.forget_pending(&posted_blocks);
+        for (block, key) in new_pending {
+            self.pending.entry(block).or_default().push(key);
+        }
+        for (a, w, _) in added {
+            self.contracts.insert(a, w);
+        }
+        for h in headers {
+            self.window.insert(h.number, h.hash);
+        }
+        self.window = self.window.split_off(&keep_from);
+        Ok(())
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// `balanceOf(holder)` calldata.
+pub(crate) fn balance_of(holder: Address) -> Bytes {
+    PropertyShares::balanceOfCall { account: holder }
+        .abi_encode()
+        .into()
+}

@@ -1,0 +1,66 @@
+//! The indexer's tables, kept in the ledger's database so that a block's events, its entries
+//! and the checkpoint commit in one transaction. The same statements run on SQLite and
+//! PostgreSQL (`BYTEA` columns hold blobs on both).
+
+/// Statements creating the tables; safe to run again.
+pub(crate) const SCHEMA: &[&str] = &[
+    // The checkpoint: the next block to index, and what the books are kept in.
+    "CREATE TABLE IF NOT EXISTS idx_state (
+        id BIGINT PRIMARY KEY,
+        chain_id BIGINT NOT NULL,
+        next_block BIGINT NOT NULL,
+        currency TEXT NOT NULL,
+        token_decimals BIGINT NOT NULL
+    )",
+    // Recent blocks (the reorg window) and the last block of each backfill commit.
+    "CREATE TABLE IF NOT EXISTS idx_blocks (
+        number BIGINT PRIMARY KEY,
+        hash BYTEA NOT NULL,
+        parent_hash BYTEA NOT NULL,
+        timestamp BIGINT NOT NULL
+    )",
+    // Watched contracts; properties' contracts are added when the directory registers them.
+    "CREATE TABLE IF NOT EXISTS idx_contracts (
+        address BYTEA PRIMARY KEY,
+        kind TEXT NOT NULL,
+        property_id TEXT,
+        added_block BIGINT NOT NULL
+    )",
+    // Every event: the raw log and its decoded form.
+    "CREATE TABLE IF NOT EXISTS idx_events (
+        block_number BIGINT NOT NULL,
+        log_index BIGINT NOT NULL,
+        block_hash BYTEA NOT NULL,
+        tx_hash BYTEA NOT NULL,
+        tx_index BIGINT NOT NULL,
+        address BYTEA NOT NULL,
+        topics BYTEA NOT NULL,
+        data BYTEA NOT NULL,
+        kind TEXT NOT NULL,
+        event TEXT NOT NULL,
+        decoded TEXT NOT NULL,
+        PRIMARY KEY (block_number, log_index)
+    )",
+    "CREATE INDEX IF NOT EXISTS idx_events_address ON idx_events (address, block_number)",
+    // Share movements (mints and burns from or to the zero address), for the cap table.
+    "CREATE TABLE IF NOT EXISTS idx_transfers (
+        block_number BIGINT NOT NULL,
+        log_index BIGINT NOT NULL,
+        token BYTEA NOT NULL,
+        sender BYTEA NOT NULL,
+        recipient BYTEA NOT NULL,
+        amount TEXT NOT NULL,
+        PRIMARY KEY (block_number, log_index)
+    )",
+    "CREATE INDEX IF NOT EXISTS idx_transfers_token ON idx_transfers (token, block_number)",
+    // Ledger entries made from events: `pending` until final, `posted`, or `retracted` when a
+    // reorg removed the event.
+    "CREATE TABLE IF NOT EXISTS idx_bookings (
+        entry_key TEXT PRIMARY KEY,
+        block_number BIGINT NOT NULL,
+        log_index BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        reference TEXT
+    )",
+    "CREATE INDEX IF NOT EXISTS idx_bookings_block ON idx_bookings (block_number)",
+];

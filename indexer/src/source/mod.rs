@@ -1,0 +1,961 @@
+//! The chain side of the indexer: reads over HTTP JSON-RPC with retries, adaptive `eth_getLogs`
+//! ranges and bounded concurrency.
+//!
+//! [`RpcSource`] wraps alloy's RPC client. Every request runs under a timeout and is retried
+//! with exponential backoff and jitter when the failure is transient: transport errors
+//! (connection refused/reset/closed, EOF, HTTP 5xx and 429), timeouts, JSON-RPC internal errors,
+//! rate limits, and "header not found" for a block at or below the head. Other JSON-RPC errors
+//! come back as [`SourceError::Rpc`]. With [`RetryPolicy::max_attempts`] `None` it retries
+//! forever: the indexer must never skip a block.
+//!
+//! `eth_getLogs` ranges adapt: a provider's range error ("query returned more than 10000
+//! results", "exceed maximum block range: 5000", Alchemy's "this block range should work:
+//! [0x.., 0x..]", ...) shrinks the range to the suggestion it carries, or to half; each success
+//! at the current range doubles it again, up to [`SourceConfig::max_range`]. The range is shared
+//! by all clones of a source. A single block that still fails is an error, never a skipped block.
+
+mod classify;
+mod wire;
+
+use std::{
+    fmt,
+    future::{Future, poll_fn},
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use alloy::{
+    primitives::{Address, B256, Bytes, U64},
+    rpc::{
+        client::RpcClient,
+        json_rpc::{Id, RequestPacket, ResponsePacket, ResponsePayload, RpcRecv},
+    },
+    transports::http::reqwest::Url,
+};
+use futures_util::{
+    Stream, StreamExt,
+    stream::{self, FuturesOrdered},
+};
+use serde_json::json;
+use tokio::task::JoinHandle;
+use tower::Service;
+
+use classify::{Failure, Kind, RangeHint, classify, classify_payload};
+use wire::{WireHeader, WireLog};
+
+/// Most `eth_getBlockByNumber` calls in one JSON-RPC batch.
+pub const HEADER_BATCH_SIZE: usize = 100;
+
+/// How often a block at or below the head may come back as `null` before
+/// [`SourceError::MissingBlock`] (load-balanced providers lag behind each other briefly).
+const NULL_BLOCK_RETRIES: u32 = 5;
+
+/// Consecutive client-side timeouts of one `eth_getLogs` window after which its range shrinks.
+const LOGS_TIMEOUTS_BEFORE_SPLIT: u32 = 2;
+
+/// Where and how to read the chain.
+#[derive(Clone, Debug)]
+pub struct SourceConfig {
+    /// The HTTP(S) JSON-RPC endpoint.
+    pub url: String,
+    /// The first `eth_getLogs` span, in blocks (default 2,000).
+    pub initial_range: u64,
+    /// The largest `eth_getLogs` span ever asked for, in blocks (default 10,000).
+    pub max_range: u64,
+    /// `eth_getLogs` requests in flight during a backfill ([`RpcSource::log_chunks`], default 4).
+    pub concurrency: usize,
+    /// How long one request may take before it counts as failed (default 15 s).
+    pub request_timeout: Duration,
+    /// Retries of failed requests.
+    pub retry: RetryPolicy,
+}
+
+impl SourceConfig {
+    /// The defaults for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            initial_range: 2_000,
+            max_range: 10_000,
+            concurrency: 4,
+            request_timeout: Duration::from_secs(15),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Exponential backoff with jitter between attempts of a failed request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The pause after the first failure (default 100 ms); doubles with each further failure.
+    pub initial_backoff: Duration,
+    /// The longest pause (default 5 s).
+    pub max_backoff: Duration,
+    /// Attempts per request including the first; `None` retries forever (the default).
+    pub max_attempts: Option<u32>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            max_attempts: None,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The pause after `failures` failed attempts, before jitter: `initial_backoff ·
+    /// 2^(failures-1)`, at most `max_backoff`.
+    pub fn backoff(&self, failures: u32) -> Duration {
+        let exp = failures.saturating_sub(1).min(31);
+        self.initial_backoff
+            .saturating_mul(1u32 << exp)
+            .min(self.max_backoff)
+    }
+}
+
+/// The header fields the indexer needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockHeader {
+    /// Block number.
+    pub number: u64,
+    /// Block hash.
+    pub hash: B256,
+    /// The parent's hash.
+    pub parent_hash: B256,
+    /// Unix timestamp, in seconds.
+    pub timestamp: u64,
+}
+
+/// A mined log as `eth_getLogs` returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawLog {
+    /// Number of the block that holds it.
+    pub block_number: u64,
+    /// Hash of that block.
+    pub block_hash: B256,
+    /// That block's timestamp when the node includes it (`blockTimestamp`, newer nodes).
+    pub block_timestamp: Option<u64>,
+    /// The transaction that emitted it.
+    pub tx_hash: B256,
+    /// The transaction's index in the block.
+    pub tx_index: u64,
+    /// The log's index in the block.
+    pub log_index: u64,
+    /// The emitting contract.
+    pub address: Address,
+    /// Topics, the event signature first.
+    pub topics: Vec<B256>,
+    /// Non-indexed data.
+    pub data: Bytes,
+}
+
+/// The logs of a contiguous block range, as yielded by [`RpcSource::log_chunks`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogChunk {
+    /// First block, inclusive.
+    pub from: u64,
+    /// Last block, inclusive.
+    pub to: u64,
+    /// Every matching log in `from..=to`, sorted by (block number, log index).
+    pub logs: Vec<RawLog>,
+}
+
+/// Counters of a source (shared by its clones).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    /// HTTP requests sent, retries included (a batch counts once).
+    pub requests: u64,
+    /// Attempts repeated after a transient failure.
+    pub retries: u64,
+    /// Times an `eth_getLogs` range was shrunk after a range error.
+    pub range_splits: u64,
+    /// The current `eth_getLogs` span, in blocks.
+    pub current_range: u64,
+}
+
+/// Failures of chain reads.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The node answered with a JSON-RPC error that retrying will not fix.
+    #[error("JSON-RPC error {code}: {message}")]
+    Rpc {
+        /// The JSON-RPC error code.
+        code: i64,
+        /// The node's message.
+        message: String,
+    },
+    /// Transient failures went on for `attempts` attempts ([`RetryPolicy::max_attempts`]).
+    #[error("gave up after {attempts} attempts; last error: {last}")]
+    Exhausted {
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+    },
+    /// The node does not have this block.
+    #[error("block {0} is missing")]
+    MissingBlock(u64),
+    /// A range reaches past the chain's head.
+    #[error("block {requested} is beyond the head {head}")]
+    BeyondHead {
+        /// The requested block.
+        requested: u64,
+        /// The node's head.
+        head: u64,
+    },
+    /// The endpoint serves another chain than expected.
+    #[error("the endpoint serves chain {actual}, expected {expected}")]
+    ChainIdMismatch {
+        /// The expected chain id.
+        expected: u64,
+        /// The endpoint's chain id.
+        actual: u64,
+    },
+    /// An answer did not have the expected shape.
+    #[error("unexpected answer: {0}")]
+    Decode(String),
+    /// An HTTP status that retrying will not fix (401, 403, 404, ...).
+    #[error("HTTP status {status}: {body}")]
+    Http {
+        /// The status code.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
+    /// A transport failure that retrying will not fix.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The configuration is unusable.
+    #[error("invalid source configuration: {0}")]
+    Config(String),
+}
+
+/// How a retried request ended when it did not succeed.
+enum Stop {
+    /// An `eth_getLogs` range error: shrink and ask again.
+    Range {
+        code: i64,
+        message: String,
+        hint: RangeHint,
+    },
+    /// The batch is too large: shrink it.
+    BatchTooLarge(String),
+    /// "header not found" for a block past the head.
+    BeyondHead { code: i64, message: String },
+    /// Give up.
+    Error(SourceError),
+}
+
+impl Stop {
+    fn into_error(self) -> SourceError {
+        match self {
+            Self::Range { code, message, .. } | Self::BeyondHead { code, message } => {
+                SourceError::Rpc { code, message }
+            }
+            Self::BatchTooLarge(message) => SourceError::Rpc {
+                code: -32600,
+                message,
+            },
+            Self::Error(e) => e,
+        }
+    }
+}
+
+/// What a request is, for retries and classification.
+#[derive(Clone, Copy)]
+struct Ctx {
+    what: &'static str,
+    kind: Kind,
+    /// The highest block the request names ("header not found" is transient up to the head).
+    block: Option<u64>,
+    /// The span of an `eth_getLogs` request (repeated timeouts shrink it).
+    logs_span: Option<u64>,
+}
+
+impl Ctx {
+    const fn plain(what: &'static str) -> Self {
+        Self {
+            what,
+            kind: Kind::Plain,
+            block: None,
+            logs_span: None,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    range_splits: AtomicU64,
+}
+
+struct Inner {
+    client: RpcClient,
+    config: SourceConfig,
+    chain_id: u64,
+    /// The `eth_getLogs` span to ask for next.
+    range: AtomicU64,
+    /// The `eth_getBlockByNumber` batch size to use next.
+    batch_size: AtomicUsize,
+    /// The highest head seen.
+    known_head: AtomicU64,
+    /// State of the jitter generator.
+    rng: AtomicU64,
+    counters: Counters,
+}
+
+/// A JSON-RPC chain reader. Cheap to clone; clones share the connection pool, the adaptive
+/// range and the counters.
+#[derive(Clone)]
+pub struct RpcSource {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for RpcSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RpcSource")
+            .field("url", &self.inner.config.url)
+            .field("chain_id", &self.inner.chain_id)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RpcSource {
+    /// Connects to `config.url` and reads its chain id (retrying like every request).
+    ///
+    /// Zero ranges, batch sizes and concurrency count as 1; an `initial_range` above
+    /// `max_range` starts at `max_range`.
+    pub async fn connect(config: SourceConfig) -> Result<Self, SourceError> {
+        let url: Url = config
+            .url
+            .parse()
+            .map_err(|e| SourceError::Config(format!("invalid URL {:?}: {e}", config.url)))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(SourceError::Config(format!(
+                "{:?} is not an http(s) URL",
+                config.url
+            )));
+        }
+        let mut config = config;
+        config.max_range = config.max_range.max(1);
+        config.initial_range = config.initial_range.clamp(1, config.max_range);
+        config.concurrency = config.concurrency.max(1);
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x5eed);
+        let mut source = Self {
+            inner: Arc::new(Inner {
+                client: RpcClient::new_http(url),
+                range: AtomicU64::new(config.initial_range),
+                batch_size: AtomicUsize::new(HEADER_BATCH_SIZE),
+                known_head: AtomicU64::new(0),
+                rng: AtomicU64::new(seed),
+                counters: Counters::default(),
+                chain_id: 0,
+                config,
+            }),
+        };
+        let chain_id: U64 = source
+            .request("eth_chainId", json!([]), Ctx::plain("eth_chainId"))
+            .await
+            .map_err(Stop::into_error)?;
+        // Still the only handle: set the chain id in place.
+        if let Some(inner) = Arc::get_mut(&mut source.inner) {
+            inner.chain_id = chain_id.to();
+        }
+        Ok(source)
+    }
+
+    /// The endpoint's chain id, read at [`connect`](Self::connect).
+    pub fn chain_id(&self) -> u64 {
+        self.inner.chain_id
+    }
+
+    /// Fails with [`SourceError::ChainIdMismatch`] unless the endpoint serves chain `expected`.
+    pub fn ensure_chain_id(&self, expected: u64) -> Result<(), SourceError> {
+        match self.chain_id() {
+            actual if actual == expected => Ok(()),
+            actual => Err(SourceError::ChainIdMismatch { expected, actual }),
+        }
+    }
+
+    /// The configuration in effect (after clamping).
+    pub fn config(&self) -> &SourceConfig {
+        &self.inner.config
+    }
+
+    /// The latest block number (`eth_blockNumber`).
+    pub async fn head(&self) -> Result<u64, SourceError> {
+        let head: U64 = self
+            .request("eth_blockNumber", json!([]), Ctx::plain("eth_blockNumber"))
+            .await
+            .map_err(Stop::into_error)?;
+        let head = head.to();
+        self.inner.known_head.fetch_max(head, Ordering::Relaxed);
+        Ok(head)
+    }
+
+    /// The header of block `number`, or `None` if the node does not have it (yet).
+    pub async fn header(&self, number: u64) -> Result<Option<BlockHeader>, SourceError> {
+        let ctx = Ctx {
+            block: Some(number),
+            ..Ctx::plain("eth_getBlockByNumber")
+        };
+        let found: Option<WireHeader> = match self
+            .request(
+                "eth_getBlockByNumber",
+                json!([U64::from(number), false]),
+                ctx,
+            )
+            .await
+        {
+            Ok(found) => found,
+            Err(Stop::BeyondHead { .. }) => None,
+            Err(stop) => return Err(stop.into_error()),
+        };
+        let header = found.map(WireHeader::into_header);
+        check_header_number(header.as_ref(), number)?;
+        Ok(header)
+    }
+
+    /// The headers of blocks `from..=to`, in order, fetched in JSON-RPC batches of at most
+    /// [`HEADER_BATCH_SIZE`] (fewer when the provider limits batches). Every block is there, or
+    /// the call fails with [`SourceError::MissingBlock`] naming the first missing one.
+    pub async fn headers(&self, from: u64, to: u64) -> Result<Vec<BlockHeader>, SourceError> {
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let total = usize::try_from(to - from + 1).unwrap_or(usize::MAX);
+        let mut out = Vec::with_capacity(total.min(HEADER_BATCH_SIZE * 10));
+        let mut next = from;
+        let mut null_retries = 0;
+        loop {
+            let size = self.inner.batch_size.load(Ordering::Relaxed).max(1) as u64;
+            let end = next.saturating_add(size - 1).min(to);
+            let ctx = Ctx {
+                what: "eth_getBlockByNumber batch",
+                kind: Kind::Batch,
+                block: Some(end),
+                logs_span: None,
+            };
+            let batch = if size == 1 {
+                // A provider that takes no batches at all: plain requests.
+                self.request(
+                    "eth_getBlockByNumber",
+                    json!([U64::from(next), false]),
+                    Ctx {
+                        kind: Kind::Plain,
+                        ..ctx
+                    },
+                )
+                .await
+                .map(|h: Option<WireHeader>| vec![h])
+            } else {
+                self.request_batch_headers(next, end, ctx).await
+            };
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(Stop::BatchTooLarge(message)) if size > 1 => {
+                    let smaller = (size / 2) as usize;
+                    self.inner.batch_size.fetch_min(smaller, Ordering::Relaxed);
+                    tracing::debug!(%message, batch_size = smaller, "shrinking header batches");
+                    continue;
+                }
+                Err(Stop::BeyondHead { .. }) => {
+                    return Err(SourceError::MissingBlock(
+                        self.first_missing(next, end).await,
+                    ));
+                }
+                Err(stop) => return Err(stop.into_error()),
+            };
+            if let Some(pos) = batch.iter().position(Option::is_none) {
+                let missing = next + pos as u64;
+                // Lagging replicas behind a load balancer answer null for a moment; a block
+                // past the head is simply missing.
+                let head = self.inner.known_head.load(Ordering::Relaxed);
+                let head = if missing > head {
+                    self.head().await?
+                } else {
+                    head
+                };
+                if missing > head || null_retries >= NULL_BLOCK_RETRIES {
+                    return Err(SourceError::MissingBlock(missing));
+                }
+                null_retries += 1;
+                self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(self.jittered(null_retries)).await;
+                continue;
+            }
+            for (i, header) in batch.into_iter().enumerate() {
+                let header = header.map(WireHeader::into_header);
+                check_header_number(header.as_ref(), next + i as u64)?;
+                out.extend(header);
+            }
+            if end == to {
+                return Ok(out);
+            }
+            next = end + 1;
+        }
+    }
+
+    /// The first block of `from..=to` the node lacks (for a "header not found" batch).
+    async fn first_missing(&self, from: u64, to: u64) -> u64 {
+        let head = self
+            .head()
+            .await
+            .unwrap_or(self.inner.known_head.load(Ordering::Relaxed));
+        head.saturating_add(1).clamp(from, to)
+    }
+
+    /// Every log of `addresses` in blocks `from..=to`, sorted by (block number, log index).
+    /// An empty `addresses` matches every contract, as in `eth_getLogs`.
+    ///
+    /// The range is split into requests of the current adaptive span; a range error shrinks
+    /// the span (to the provider's hint, or half) and asks again from the same block. `to`
+    /// must not be past the head ([`SourceError::BeyondHead`]), so that nodes that clip the
+    /// range to their head cannot leave a silent gap.
+    pub async fn logs(
+        &self,
+        from: u64,
+        to: u64,
+        addresses: &[Address],
+    ) -> Result<Vec<RawLog>, SourceError> {
+        if from > to {
+            return Ok(Vec::new());
+        }
+        self.ensure_not_beyond_head(to).await?;
+        let mut out = Vec::new();
+        let mut cursor = from;
+        // The largest span this call may try at `cursor`: strictly decreasing on range errors
+        // even while other requests grow the shared range, so a call always ends.
+        let mut cap = u64::MAX;
+        loop {
+            let span = self.current_range().min(cap).max(1);
+            let end = cursor.saturating_add(span - 1).min(to);
+            let attempted = end - cursor + 1;
+            match self.logs_window(cursor, end, addresses).await {
+                Ok(mut logs) => {
+                    out.append(&mut logs);
+                    self.grow_range(attempted);
+                    cap = cap.saturating_mul(2);
+                    if end == to {
+                        break;
+                    }
+                    cursor = end + 1;
+                }
+                Err(Stop::Range {
+                    code,
+                    message,
+                    hint,
+                }) => {
+                    if attempted == 1 {
+                        return Err(SourceError::Rpc {
+                            code,
+                            message: format!("block {cursor} alone: {message}"),
+                        });
+                    }
+                    let next = hint.next_span(cursor, attempted);
+                    cap = next;
+                    self.inner.range.fetch_min(next, Ordering::Relaxed);
+                    self.inner
+                        .counters
+                        .range_splits
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(
+                        from = cursor,
+                        to = end,
+                        next_span = next,
+                        %message,
+                        "eth_getLogs range too large; shrinking"
+                    );
+                }
+                Err(stop) => return Err(stop.into_error()),
+            }
+        }
+        out.sort_by_key(|l| (l.block_number, l.log_index));
+        Ok(out)
+    }
+
+    /// A backfill of `from..=to`: up to [`SourceConfig::concurrency`] windows of the current
+    /// adaptive span fetched at once, yielded in block order, contiguous, covering the range
+    /// exactly. After an error the stream ends. Dropping the stream cancels what is in flight.
+    pub fn log_chunks(
+        &self,
+        from: u64,
+        to: u64,
+        addresses: Vec<Address>,
+    ) -> impl Stream<Item = Result<LogChunk, SourceError>> + Send + 'static {
+        struct State {
+            source: RpcSource,
+            addresses: Arc<[Address]>,
+            next: Option<u64>,
+            to: u64,
+            in_flight: FuturesOrdered<AbortOnDrop>,
+            done: bool,
+        }
+        let state = State {
+            source: self.clone(),
+            addresses: addresses.into(),
+            next: (from <= to).then_some(from),
+            to,
+            in_flight: FuturesOrdered::new(),
+            done: false,
+        };
+        let concurrency = self.inner.config.concurrency;
+        stream::unfold(state, move |mut st| async move {
+            if st.done {
+                return None;
+            }
+            while st.in_flight.len() < concurrency {
+                let Some(start) = st.next else { break };
+                let span = st.source.current_range().max(1);
+                let end = start.saturating_add(span - 1).min(st.to);
+                st.next = (end < st.to).then(|| end + 1);
+                let (source, addresses) = (st.source.clone(), st.addresses.clone());
+                st.in_flight.push_back(AbortOnDrop(tokio::spawn(async move {
+                    let logs = source.logs(start, end, &addresses).await?;
+                    Ok(LogChunk {
+                        from: start,
+                        to: end,
+                        logs,
+                    })
+                })));
+            }
+            let item = st.in_flight.next().await?;
+            if item.is_err() {
+                st.done = true;
+                st.in_flight = FuturesOrdered::new();
+            }
+            Some((item, st))
+        })
+    }
+
+    /// `eth_call` of `data` to `to` against the state after block `block`.
+    pub async fn call(&self, block: u64, to: Address, data: Bytes) -> Result<Bytes, SourceError> {
+        let ctx = Ctx {
+            block: Some(block),
+            ..Ctx::plain("eth_call")
+        };
+        self.request(
+            "eth_call",
+            // Both spellings of the calldata: older nodes read only `data`.
+            json!([{ "to": to, "input": &data, "data": &data }, U64::from(block)]),
+            ctx,
+        )
+        .await
+        .map_err(Stop::into_error)
+    }
+
+    /// Any other JSON-RPC request, retried like the rest; the answer as JSON.
+    pub async fn request_raw(
+        &self,
+        method: &'static str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, SourceError> {
+        self.request(method, params, Ctx::plain(method))
+            .await
+            .map_err(Stop::into_error)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> SourceStats {
+        let c = &self.inner.counters;
+        SourceStats {
+            requests: c.requests.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            range_splits: c.range_splits.load(Ordering::Relaxed),
+            current_range: self.current_range(),
+        }
+    }
+
+    fn current_range(&self) -> u64 {
+        self.inner.range.load(Ordering::Relaxed)
+    }
+
+    /// After a success at `attempted` blocks: double the range if that was the full range.
+    fn grow_range(&self, attempted: u64) {
+        let max = self.inner.config.max_range;
+        let _ = self
+            .inner
+            .range
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |current| {
+                (attempted >= current && current < max).then(|| current.saturating_mul(2).min(max))
+            });
+    }
+
+    async fn ensure_not_beyond_head(&self, to: u64) -> Result<(), SourceError> {
+        if to <= self.inner.known_head.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let head = self.head().await?;
+        if to > head {
+            return Err(SourceError::BeyondHead {
+                requested: to,
+                head,
+            });
+        }
+        Ok(())
+    }
+
+    /// One `eth_getLogs` over `from..=to` (retried on transient failures).
+    async fn logs_window(
+        &self,
+        from: u64,
+        to: u64,
+        addresses: &[Address],
+    ) -> Result<Vec<RawLog>, Stop> {
+        let mut filter = json!({ "fromBlock": U64::from(from), "toBlock": U64::from(to) });
+        if !addresses.is_empty() {
+            filter["address"] = json!(addresses);
+        }
+        let ctx = Ctx {
+            what: "eth_getLogs",
+            kind: Kind::Logs,
+            block: Some(to),
+            logs_span: Some(to - from + 1),
+        };
+        let wire: Vec<WireLog> = self.request("eth_getLogs", json!([filter]), ctx).await?;
+        let mut logs = Vec::with_capacity(wire.len());
+        for log in wire {
+            let log = log.into_raw().map_err(Stop::Error)?;
+            if log.block_number < from || log.block_number > to {
+                return Err(Stop::Error(SourceError::Decode(format!(
+                    "eth_getLogs for blocks {from}..={to} returned a log of block {}",
+                    log.block_number
+                ))));
+            }
+            logs.push(log);
+        }
+        Ok(logs)
+    }
+
+    /// One JSON-RPC request, retried.
+    async fn request<R: RpcRecv>(
+        &self,
+        method: &'static str,
+        params: serde_json::Value,
+        ctx: Ctx,
+    ) -> Result<R, Stop> {
+        self.retrying(ctx, || {
+            let call = self.inner.client.request::<_, R>(method, params.clone());
+            async move { call.await.map_err(|e| classify(e, ctx.kind)) }
+        })
+        .await
+    }
+
+    /// `eth_getBlockByNumber` for `from..=to` in one batch, retried.
+    async fn request_batch_headers(
+        &self,
+        from: u64,
+        to: u64,
+        ctx: Ctx,
+    ) -> Result<Vec<Option<WireHeader>>, Stop> {
+        self.retrying(ctx, || self.batch_once(from, to)).await
+    }
+
+    async fn batch_once(&self, from: u64, to: u64) -> Result<Vec<Option<WireHeader>>, Failure> {
+        let client = &self.inner.client;
+        let mut packet = RequestPacket::with_capacity((to - from + 1) as usize);
+        let mut ids: Vec<Id> = Vec::new();
+        for n in from..=to {
+            let request = client
+                .make_request("eth_getBlockByNumber", (U64::from(n), false))
+                .serialize()
+                .map_err(|e| Failure::Fatal(SourceError::Decode(e.to_string())))?;
+            ids.push(request.id().clone());
+            packet.push(request);
+        }
+        let mut transport = client.transport().clone();
+        poll_fn(|cx| transport.poll_ready(cx))
+            .await
+            .map_err(|e| classify(e, Kind::Batch))?;
+        let response = transport
+            .call(packet)
+            .await
+            .map_err(|e| classify(e, Kind::Batch))?;
+        let mut answers = match response {
+            ResponsePacket::Batch(answers) => answers,
+            // One answer to a whole batch: an error about the batch itself.
+            ResponsePacket::Single(single) => {
+                return Err(match single.payload {
+                    ResponsePayload::Failure(e) => classify_payload(&e, Kind::Batch),
+                    ResponsePayload::Success(_) => Failure::Transient(
+                        "a batch request got a single, successful answer".to_owned(),
+                    ),
+                });
+            }
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(pos) = answers.iter().position(|a| a.id == id) else {
+                return Err(Failure::Transient(format!(
+                    "the batch answer lacks request {id}"
+                )));
+            };
+            match answers.swap_remove(pos).payload {
+                ResponsePayload::Success(raw) => {
+                    let header: Option<WireHeader> = serde_json::from_str(raw.get())
+                        .map_err(|e| Failure::Fatal(SourceError::Decode(e.to_string())))?;
+                    out.push(header);
+                }
+                ResponsePayload::Failure(e) => return Err(classify_payload(&e, Kind::Batch)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs `attempt` until it succeeds, retrying transient failures with backoff.
+    async fn retrying<T, F, Fut>(&self, ctx: Ctx, mut attempt: F) -> Result<T, Stop>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let timeout = self.inner.config.request_timeout;
+        let max_attempts = self.inner.config.retry.max_attempts.map(|m| m.max(1));
+        let mut attempts = 0u32;
+        let mut timeouts_in_row = 0u32;
+        loop {
+            attempts += 1;
+            self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+            let outcome = tokio::time::timeout(timeout, attempt())
+                .await
+                .unwrap_or(Err(Failure::Timeout));
+            let failure = match outcome {
+                Ok(value) => return Ok(value),
+                Err(failure) => failure,
+            };
+            if !matches!(failure, Failure::Timeout) {
+                timeouts_in_row = 0;
+            }
+            let last = match failure {
+                Failure::Transient(message) => message,
+                Failure::Timeout => {
+                    timeouts_in_row += 1;
+                    if let Some(span) = ctx.logs_span
+                        && span > 1
+                        && timeouts_in_row >= LOGS_TIMEOUTS_BEFORE_SPLIT
+                    {
+                        return Err(Stop::Range {
+                            code: 0,
+                            message: format!(
+                                "no answer within {timeout:?}, {timeouts_in_row} times in a row"
+                            ),
+                            hint: RangeHint::default(),
+                        });
+                    }
+                    format!("{}: no answer within {timeout:?}", ctx.what)
+                }
+                Failure::BlockAhead { code, message } => match ctx.block {
+                    Some(block) if !self.at_or_below_head(block).await => {
+                        return Err(Stop::BeyondHead { code, message });
+                    }
+                    _ => format!("({code}) {message}"),
+                },
+                Failure::Range {
+                    code,
+                    message,
+                    hint,
+                } => {
+                    return Err(Stop::Range {
+                        code,
+                        message,
+                        hint,
+                    });
+                }
+                Failure::BatchTooLarge(message) => return Err(Stop::BatchTooLarge(message)),
+                Failure::Fatal(error) => return Err(Stop::Error(error)),
+            };
+            if max_attempts.is_some_and(|max| attempts >= max) {
+                return Err(Stop::Error(SourceError::Exhausted { attempts, last }));
+            }
+            self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+            let pause = self.jittered(attempts);
+            tracing::debug!(what = ctx.what, attempts, ?pause, error = %last, "retrying");
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// Whether `block` is at or below the head, asking the node once if the known head is
+    /// lower. When the node cannot be asked, assume so (the caller retries).
+    async fn at_or_below_head(&self, block: u64) -> bool {
+        if block <= self.inner.known_head.load(Ordering::Relaxed) {
+            return true;
+        }
+        let call = self
+            .inner
+            .client
+            .request::<_, U64>("eth_blockNumber", json!([]));
+        self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+        match tokio::time::timeout(self.inner.config.request_timeout, call).await {
+            Ok(Ok(head)) => {
+                let head = head.to();
+                self.inner.known_head.fetch_max(head, Ordering::Relaxed);
+                block <= head
+            }
+            _ => true,
+        }
+    }
+
+    /// The backoff after `failures` failures, with jitter: uniform in [½, 1] of it.
+    fn jittered(&self, failures: u32) -> Duration {
+        let base = self.inner.config.retry.backoff(failures);
+        let r = splitmix64(
+            self.inner
+                .rng
+                .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed),
+        );
+        let fraction = 0.5 + (r >> 11) as f64 / (1u64 << 53) as f64 / 2.0;
+        base.mul_f64(fraction)
+    }
+}
+
+fn check_header_number(header: Option<&BlockHeader>, expected: u64) -> Result<(), SourceError> {
+    match header {
+        Some(h) if h.number != expected => Err(SourceError::Decode(format!(
+            "asked for block {expected}, got block {}",
+            h.number
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A spawned chunk fetch, aborted when dropped.
+struct AbortOnDrop(JoinHandle<Result<LogChunk, SourceError>>);
+
+impl Future for AbortOnDrop {
+    type Output = Result<LogChunk, SourceError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|joined| match joined {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(SourceError::Transport(format!(
+                "the log fetch task was cancelled: {e}"
+            ))),
+        })
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

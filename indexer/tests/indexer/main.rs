@@ -1,0 +1,9 @@
+//! Integration tests of the indexer against real chains: anvil from node_modules and the
+//! embedded chain, with real SQLite and a throwaway PostgreSQL.
+//!
+//! - `source`: the JSON-RPC layer against anvil, the embedded chain and a fault-injecting proxy.
+//! - `reorg`: reorgs of every kind on both chains and both engines, compared with a fresh index.
+
+mod reorg;
+mod source;
+mod support;
