@@ -57,6 +57,19 @@ pub struct Cli {
     #[arg(long, env = "PROPLEDGER_BLOCK_TIME", global = true)]
     pub block_time: Option<u64>,
 
+    /// Where the books and the index live: `sqlite:<path>` or `postgres://user@host/db`;
+    /// default `sqlite:<data-dir>/ledger.db`.
+    #[arg(
+        long,
+        env = "PROPLEDGER_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: Option<String>,
+    /// Confirmations before a chain event's ledger entry is posted (default 0 on the embedded
+    /// chain, 12 on an external chain).
+    #[arg(long, env = "PROPLEDGER_CONFIRMATIONS", global = true)]
+    pub confirmations: Option<u64>,
     /// What to do (default: run).
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -49,6 +49,12 @@ pub enum Error {
     /// A configuration value is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The ledger's database failed or refused.
+    #[error("ledger: {0}")]
+    Ledger(#[from] propledger_ledger::Error),
+    /// The indexer failed.
+    #[error("indexer: {0}")]
+    Indexer(#[from] propledger_indexer::Error),
     /// A JSON-RPC request failed.
     #[error("rpc error: {0}")]
     Rpc(#[from] alloy::transports::TransportError),

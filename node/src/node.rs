@@ -10,7 +10,11 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use propledger_contracts::deploy::{self, Platform, SettlementToken};
-use tracing::{info, warn};
+use propledger_indexer::source::SourceConfig;
+use propledger_indexer::{Indexer, IndexerConfig};
+use propledger_ledger::Ledger;
+use tokio::{sync::watch, task::JoinHandle};
+use tracing::{error, info, warn};
 
 use crate::{
     Error, Result,
@@ -39,6 +43,12 @@ pub struct NodeConfig {
     pub settlement_token: Option<Address>,
     /// Options of the embedded chain (ignored with `rpc_url`).
     pub chain: ChainConfig,
+    /// Where the books and the index live: `sqlite:<path>` or `postgres://...`; `None` uses
+    /// `sqlite:<data-dir>/ledger.db`.
+    pub database_url: Option<String>,
+    /// Confirmations before a chain event's entry is posted; `None` means 0 on the embedded
+    /// chain (it has no reorgs of its own) and 12 on an external chain.
+    pub confirmations: Option<u64>,
 }
 
 impl NodeConfig {
@@ -52,6 +62,8 @@ impl NodeConfig {
             private_key: None,
             settlement_token: None,
             chain,
+            database_url: None,
+            confirmations: None,
         }
     }
 }
@@ -62,6 +74,11 @@ pub struct Node {
     chain: Option<EmbeddedChain>,
     rpc_url: String,
     record: DeploymentRecord,
+    ledger: Ledger,
+    indexer: Option<(
+        watch::Sender<bool>,
+        JoinHandle<propledger_indexer::Result<()>>,
+    )>,
 }
 
 impl Node {
@@ -152,11 +169,43 @@ impl Node {
                 record
             }
         };
+        let database_url = config
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite:{}", config.data_dir.join("ledger.db").display()));
+        let ledger = Ledger::connect(&database_url).await?;
+        let mut source = SourceConfig::new(rpc_url.clone());
+        source.retry.max_attempts = None;
+        let mut indexer_config = IndexerConfig::new(source, record.platform.clone());
+        indexer_config.confirmations =
+            config
+                .confirmations
+                .unwrap_or(if chain.is_some() { 0 } else { 12 });
+        indexer_config.reorg_window = indexer_config
+            .reorg_window
+            .max(indexer_config.confirmations);
+        let mut indexer = Indexer::new(ledger.clone(), indexer_config).await?;
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let result = indexer.run(stopped).await;
+            if let Err(e) = &result {
+                error!(error = %e, "the indexer stopped");
+            }
+            result
+        });
+        info!(database = %redact(&database_url), "indexer running");
         Ok(Self {
             chain,
             rpc_url,
             record,
+            ledger,
+            indexer: Some((stop, task)),
         })
+    }
+
+    /// The books and the index.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
     }
 
     /// The JSON-RPC endpoint the node uses.
@@ -170,7 +219,15 @@ impl Node {
     }
 
     /// Stops the node and the embedded chain (everything it acknowledged is already on disk).
-    pub async fn shutdown(self) -> Result<()> {
+    pub async fn shutdown(mut self) -> Result<()> {
+        if let Some((stop, task)) = self.indexer.take() {
+            let _ = stop.send(true);
+            match task.await {
+                Ok(result) => result?,
+                Err(e) => warn!(error = %e, "the indexer task failed"),
+            }
+        }
+        self.ledger.close().await;
         match self.chain {
             Some(chain) => Ok(chain.shutdown().await?),
             None => Ok(()),
@@ -196,4 +253,18 @@ async fn missing_contract<P: Provider>(
         }
     }
     Ok(None)
+}
+
+/// A database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }

@@ -3,7 +3,7 @@
 
 use alloy::{
     rpc::json_rpc::ErrorPayload,
-    transports::{RpcError, TransportError, TransportErrorKind},
+    transports::{RpcError, TransportError, TransportErrorKind, http::reqwest},
 };
 use serde_json::value::RawValue;
 
@@ -112,9 +112,23 @@ fn classify_transport(kind_err: TransportErrorKind, kind: Kind) -> Failure {
     if kind_err.is_non_retryable() {
         return Failure::Fatal(SourceError::Transport(kind_err.to_string()));
     }
+    let chain = error_chain(&kind_err);
+    if chain.contains("scheme is not http") {
+        // reqwest built without TLS support meets an https URL: no retry will help.
+        return Failure::Fatal(SourceError::Config(format!(
+            "this build has no TLS support for https endpoints ({chain})"
+        )));
+    }
+    if kind_err
+        .as_custom()
+        .and_then(|e| e.downcast_ref::<reqwest::Error>())
+        .is_some_and(reqwest::Error::is_builder)
+    {
+        return Failure::Fatal(SourceError::Transport(chain));
+    }
     // Connection refused/reset/closed, EOF, DNS, a dropped backend, a missing batch answer:
     // all worth another try.
-    Failure::Transient(error_chain(&kind_err))
+    Failure::Transient(chain)
 }
 
 /// The error and its sources, joined: reqwest hides the useful part ("connection refused") in
@@ -143,6 +157,12 @@ pub(super) fn classify_payload(payload: &ErrorPayload, kind: Kind) -> Failure {
     if is_rate_limit(code, &lower) {
         return Failure::Transient(format!("rate limited ({code}): {message}"));
     }
+    // Before the range check: geth's "block range extends beyond current head block" and
+    // "invalid block range params" (from a replica behind the head) are about the head, not
+    // about the size of the range.
+    if is_block_ahead(&lower) {
+        return Failure::BlockAhead { code, message };
+    }
     if kind == Kind::Logs && is_range_error(&lower) {
         let hint = parse_hint(&lower, data);
         return Failure::Range {
@@ -153,9 +173,6 @@ pub(super) fn classify_payload(payload: &ErrorPayload, kind: Kind) -> Failure {
     }
     if kind == Kind::Batch && is_batch_too_large(&lower) {
         return Failure::BatchTooLarge(format!("({code}) {message}"));
-    }
-    if is_block_ahead(&lower) {
-        return Failure::BlockAhead { code, message };
     }
     if code == -32603 || is_transient_message(&lower) {
         return Failure::Transient(format!("({code}) {message}"));
@@ -184,6 +201,8 @@ fn is_rate_limit(code: i64, lower: &str) -> bool {
                 "capacity exceeded",
                 "throughput",
                 "daily request count",
+                "request limit",
+                "limit reached",
             ],
         )
 }
@@ -249,6 +268,7 @@ fn is_block_ahead(lower: &str) -> bool {
             "beyond current head",
             "after last accepted block",
             "requested block number is greater",
+            "invalid block range params",
         ],
     )
 }
@@ -542,6 +562,23 @@ mod tests {
         assert!(matches!(
             kind(-32000, "header not found", Kind::Plain),
             Failure::BlockAhead { .. }
+        ));
+        for message in [
+            "block range extends beyond current head block",
+            "invalid block range params",
+            "unknown block",
+        ] {
+            assert!(
+                matches!(
+                    kind(-32000, message, Kind::Logs),
+                    Failure::BlockAhead { .. }
+                ),
+                "{message}"
+            );
+        }
+        assert!(matches!(
+            kind(-32007, "daily request limit reached", Kind::Logs),
+            Failure::Transient(_)
         ));
         assert!(matches!(
             kind(

@@ -96,7 +96,8 @@ pub struct RetryPolicy {
     pub initial_backoff: Duration,
     /// The longest pause (default 5 s).
     pub max_backoff: Duration,
-    /// Attempts per request including the first; `None` retries forever (the default).
+    /// Attempts per request including the first (0 counts as 1); `None` retries forever (the
+    /// default).
     pub max_attempts: Option<u32>,
 }
 
@@ -306,7 +307,7 @@ struct Inner {
     range: AtomicU64,
     /// The `eth_getBlockByNumber` batch size to use next.
     batch_size: AtomicUsize,
-    /// The highest head seen.
+    /// The head the node reported last (it may go back after a reorg or on another replica).
     known_head: AtomicU64,
     /// State of the jitter generator.
     rng: AtomicU64,
@@ -331,10 +332,11 @@ impl fmt::Debug for RpcSource {
 }
 
 impl RpcSource {
-    /// Connects to `config.url` and reads its chain id (retrying like every request).
+    /// Connects to `config.url` and reads its chain id, retrying like every request (so with
+    /// `max_attempts: None` it waits for the endpoint to come up).
     ///
-    /// Zero ranges, batch sizes and concurrency count as 1; an `initial_range` above
-    /// `max_range` starts at `max_range`.
+    /// Zero ranges and concurrency count as 1; an `initial_range` above `max_range` starts at
+    /// `max_range`.
     pub async fn connect(config: SourceConfig) -> Result<Self, SourceError> {
         let url: Url = config
             .url
@@ -402,7 +404,7 @@ impl RpcSource {
             .await
             .map_err(Stop::into_error)?;
         let head = head.to();
-        self.inner.known_head.fetch_max(head, Ordering::Relaxed);
+        self.inner.known_head.store(head, Ordering::Relaxed);
         Ok(head)
     }
 
@@ -524,7 +526,8 @@ impl RpcSource {
     /// The range is split into requests of the current adaptive span; a range error shrinks
     /// the span (to the provider's hint, or half) and asks again from the same block. `to`
     /// must not be past the head ([`SourceError::BeyondHead`]), so that nodes that clip the
-    /// range to their head cannot leave a silent gap.
+    /// range to their head cannot leave a silent gap; it is checked against the head this
+    /// source saw last, asking the node when `to` is above it.
     pub async fn logs(
         &self,
         from: u64,
@@ -900,7 +903,7 @@ impl RpcSource {
         match tokio::time::timeout(self.inner.config.request_timeout, call).await {
             Ok(Ok(head)) => {
                 let head = head.to();
-                self.inner.known_head.fetch_max(head, Ordering::Relaxed);
+                self.inner.known_head.store(head, Ordering::Relaxed);
                 block <= head
             }
             _ => true,

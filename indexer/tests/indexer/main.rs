@@ -2,8 +2,12 @@
 //! embedded chain, with real SQLite and a throwaway PostgreSQL.
 //!
 //! - `source`: the JSON-RPC layer against anvil, the embedded chain and a fault-injecting proxy.
+//! - `bench`: the benchmark behind `scripts/bench indexer` (ignored; run in release mode).
+//! - `crash`: SIGKILL at 60 seeded points while indexing; the result equals an uninterrupted run.
 //! - `reorg`: reorgs of every kind on both chains and both engines, compared with a fresh index.
 
+mod bench;
+mod crash;
 mod reorg;
 mod source;
 mod support;

@@ -164,16 +164,23 @@ async fn logs_and_headers_survive_each_fault_kind() -> TestResult {
             .await?;
         let proxy = FaultProxy::start(&anvil.url).await?;
         for (i, fault) in Fault::ALL.into_iter().enumerate() {
+            // Each delay costs a client timeout: fewer of them, and a shorter timeout.
+            let (every, timeout) = match fault {
+                Fault::Delay => (5, Duration::from_millis(400)),
+                _ => (3, Duration::from_millis(750)),
+            };
             proxy.set_plan(FaultPlan {
                 max_logs_span: Some(9),
                 range_style: RangeStyle::TooWide,
-                fail_every: Some(3),
+                fail_every: Some(every),
                 faults: vec![fault],
                 seed: 7 + i as u64,
                 delay: Duration::from_millis(1_500),
             });
             let before = proxy.counts().of(fault);
-            let source = RpcSource::connect(config(&proxy.url)).await?;
+            let mut config = config(&proxy.url);
+            config.request_timeout = timeout;
+            let source = RpcSource::connect(config).await?;
             let logs = source.logs(0, head, &[chain.token]).await?;
             assert_same_logs(&logs, &expected, &format!("{fault:?}"));
             let headers = source.headers(0, head).await?;
@@ -383,6 +390,7 @@ async fn embedded_chain_hints_are_followed_and_one_full_block_is_an_error() -> T
         cfg.listen = "127.0.0.1:0".parse()?;
         cfg.limits.max_logs_results = 50;
         cfg.limits.max_logs_block_range = 40;
+        cfg.limits.max_batch_len = 30;
         // Blocks only when asked (evm_mine), so many mints share a block.
         cfg.block_time = Some(Duration::from_secs(3_600));
         let node = EmbeddedChain::start(cfg).await?;
@@ -413,6 +421,16 @@ async fn embedded_chain_hints_are_followed_and_one_full_block_is_an_error() -> T
             let logs = source.logs(0, head, &[chain.token]).await?;
             assert_same_logs(&logs, &expected, "embedded chain");
             assert!(source.stats().range_splits >= 2, "{:?}", source.stats());
+
+            // Header batches shrink to what the node takes ("batch too large").
+            let headers = source.headers(0, head).await?;
+            assert_eq!(headers.len() as u64, head + 1);
+            for n in [0, 1, 29, 30, 31, head / 2, head] {
+                assert_eq!(
+                    reference.header(n).await?.as_ref(),
+                    Some(&headers[n as usize])
+                );
+            }
 
             // One block with more logs than the node returns at once: an error, not a loop.
             let full = chain.mint_blocks(&[60]).await?[0];
@@ -496,6 +514,15 @@ async fn max_attempts_bounds_retries_against_a_dead_endpoint() -> TestResult {
             other => panic!("expected Exhausted, got {other:?}"),
         }
 
+        // https without TLS support in the build is a configuration error, not retried; with
+        // TLS, the dead port exhausts the attempts.
+        let mut https = config(&format!("https://127.0.0.1:{port}"));
+        https.retry.max_attempts = Some(3);
+        match RpcSource::connect(https).await {
+            Err(SourceError::Config(_) | SourceError::Exhausted { .. }) => {}
+            other => panic!("expected Config or Exhausted, got {other:?}"),
+        }
+
         // A node that dies under a connected source.
         let anvil = Anvil::start();
         let mut config = config(&anvil.url);
@@ -536,6 +563,8 @@ async fn clones_share_state_and_chain_id_is_checked() -> TestResult {
                 actual: 31337
             })
         ));
+        fn shareable<T: Clone + Send + Sync + 'static>(_: &T) {}
+        shareable(&source);
         let clone = source.clone();
         let before = source.stats().requests;
         clone.head().await?;

@@ -41,6 +41,8 @@ async fn main() -> anyhow::Result<()> {
         std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, cli.chain_port));
     config.chain.chain_id = cli.chain_id;
     config.chain.block_time = cli.block_time.map(std::time::Duration::from_secs);
+    config.database_url = cli.database_url;
+    config.confirmations = cli.confirmations;
 
     let node = Node::start(config).await?;
     tracing::info!(rpc = node.rpc_url(), data_dir = %cli.data_dir.display(), "node running; Ctrl-C or SIGTERM stops it");

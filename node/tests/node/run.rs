@@ -55,6 +55,47 @@ async fn first_start_deploys_and_restart_reuses_the_same_chain() {
     node.shutdown().await.expect("shutdown");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_indexes_its_chain_into_the_books() {
+    use propledger_ledger::ext::Statement;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::start(config(dir.path())).await.expect("start");
+    let provider = ProviderBuilder::new().connect_http(node.rpc_url().parse().expect("url"));
+    let head = provider.get_block_number().await.expect("block number");
+    let checkpoint = async || {
+        node.ledger()
+            .query(Statement::new("SELECT next_block FROM idx_state"))
+            .await
+            .expect("query")
+            .first()
+            .map(|r| r.int(0).expect("int"))
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while checkpoint().await <= head as i64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the indexer did not catch up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let events = node
+        .ledger()
+        .query(Statement::new(
+            "SELECT COUNT(*) FROM idx_events WHERE kind = 'directory'",
+        ))
+        .await
+        .expect("query")[0]
+        .int(0)
+        .expect("count");
+    assert!(events > 0, "the directory's deployment events are indexed");
+    node.shutdown().await.expect("shutdown");
+    assert!(
+        dir.path().join("ledger.db").exists(),
+        "books in the data directory"
+    );
+}
+
 #[tokio::test]
 async fn a_record_from_another_chain_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");

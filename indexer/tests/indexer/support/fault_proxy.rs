@@ -115,7 +115,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -204,7 +204,7 @@ impl State {
         let n = self.counts.requests;
         if let Some(k) = self.plan.fail_every
             && k > 0
-            && n % k == 0
+            && n.is_multiple_of(k)
             && !self.plan.faults.is_empty()
         {
             self.rng = splitmix64(self.rng);
