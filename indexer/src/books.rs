@@ -93,7 +93,13 @@ pub fn plan(kind: ContractKind, log: &RawLog) -> Option<Plan> {
                 };
                 Plan {
                     description: format!("{what} from {:#x}", e.from),
-                    reference: nonzero(Some(e.r#ref)),
+                    // Offering proceeds carry the offering as their reference, shared by every
+                    // purchase; only a direct deposit's reference identifies it.
+                    reference: if e.kind == 1 {
+                        None
+                    } else {
+                        nonzero(Some(e.r#ref))
+                    },
                     lines: pair(Chart(codes::TREASURY_CASH), credit, e.amount),
                 }
             } else if topic0 == PropertyTreasury::Refunded::SIGNATURE_HASH {

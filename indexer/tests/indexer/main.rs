@@ -3,10 +3,12 @@
 //!
 //! - `source`: the JSON-RPC layer against anvil, the embedded chain and a fault-injecting proxy.
 //! - `bench`: the benchmark behind `scripts/bench indexer` (ignored; run in release mode).
+//! - `books`: the entries events make, reconciliation, contracts registered later, faults.
 //! - `crash`: SIGKILL at 60 seeded points while indexing; the result equals an uninterrupted run.
 //! - `reorg`: reorgs of every kind on both chains and both engines, compared with a fresh index.
 
 mod bench;
+mod books;
 mod crash;
 mod reorg;
 mod source;

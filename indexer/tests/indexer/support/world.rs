@@ -120,23 +120,7 @@ impl World {
         let platform =
             deploy_platform(&provider, admin, SettlementToken::DeployTestStablecoin).await?;
         let start = latest_timestamp(&provider).await?;
-        let params = PropertyParams {
-            name: "Elm St Shares".into(),
-            symbol: "ELM".into(),
-            parcel_id: keccak256("APN-001"),
-            metadata_hash: keccak256("metadata"),
-            metadata_uri: "ipfs://deed/1".into(),
-            custodian: None,
-            terms: OfferingTerms {
-                price_per_share: usd(PRICE),
-                min_purchase: shares(1),
-                max_per_investor: U256::ZERO,
-                shares_for_sale: shares(100_000),
-                soft_cap: usd(100),
-                start,
-                end: start + 365 * 24 * 3600,
-            },
-        };
+        let params = property_params("Elm St Shares", "ELM", start);
         let property = deploy_property(&provider, &platform, &params).await?;
         let world = World {
             node,
@@ -417,6 +401,27 @@ impl World {
             .await?;
         assert!(ok, "evm_revert refused");
         Ok(())
+    }
+}
+
+/// A property's parameters: shares at $50, a $100 soft cap, open for a year from `start`.
+pub(crate) fn property_params(name: &str, symbol: &str, start: u64) -> PropertyParams {
+    PropertyParams {
+        name: name.into(),
+        symbol: symbol.into(),
+        parcel_id: keccak256(format!("APN:{symbol}")),
+        metadata_hash: keccak256(format!("metadata:{symbol}")),
+        metadata_uri: format!("ipfs://deed/{symbol}"),
+        custodian: None,
+        terms: OfferingTerms {
+            price_per_share: usd(PRICE),
+            min_purchase: shares(1),
+            max_per_investor: U256::ZERO,
+            shares_for_sale: shares(100_000),
+            soft_cap: usd(100),
+            start,
+            end: start + 365 * 24 * 3600,
+        },
     }
 }
 

@@ -1,0 +1,354 @@
+//! What the indexer books and how the books are checked: the entries each event makes,
+//! reconciliation against chain state (clean when the books are right; an off-chain mistake,
+//! an unbooked chain movement, and unmatched or differing items when not), contracts
+//! registered while the indexer runs, and indexing through a faulty provider.
+
+use alloy::primitives::{U256, keccak256};
+use alloy::providers::Provider;
+use chrono::NaiveDate;
+use propledger_contracts::TestStablecoin;
+use propledger_indexer::Indexer;
+use propledger_indexer::follow::property_dim;
+use propledger_indexer::source::SourceConfig;
+use propledger_ledger::core::chart::codes;
+use propledger_ledger::core::{Amount, EntryDraft, IdempotencyKey, Source};
+use rust_decimal::Decimal;
+use std::time::Duration;
+
+use crate::support::anvil::{TestResult, within};
+use crate::support::db::{Engine, TestDb};
+use crate::support::fault_proxy::{Fault, FaultPlan, FaultProxy, RangeStyle};
+use crate::support::state::{assert_same, index_state};
+use crate::support::world::{ChainKind, PRICE, World, mined, usd};
+
+macro_rules! both_engines {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() -> TestResult {
+                within(super::$name(Engine::Sqlite)).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() -> TestResult {
+                within(super::$name(Engine::Postgres)).await
+            }
+        }
+    )*};
+}
+
+both_engines!(
+    events_make_the_expected_entries,
+    reconciliation_is_clean_when_the_books_are_right,
+    reconciliation_finds_mistakes,
+    contracts_registered_later_are_picked_up,
+    faults_and_range_limits_skip_nothing,
+);
+
+async fn indexed(engine: Engine) -> TestResult<(World, TestDb, Indexer)> {
+    let world = World::start(ChainKind::Embedded).await?;
+    world.business().await?;
+    let db = TestDb::new(engine).await;
+    let mut indexer = Indexer::new(db.ledger().await, world.indexer_config(0)).await?;
+    indexer.sync().await?;
+    Ok((world, db, indexer))
+}
+
+fn dec(text: &str) -> Decimal {
+    text.parse().expect("decimal")
+}
+
+async fn balance(indexer: &Indexer, code: &str) -> TestResult<Decimal> {
+    let id = indexer.chart_account("1", code)?;
+    let b = indexer.ledger().accounts().balance(id, None).await?;
+    Ok(b.with_pending()?.value())
+}
+
+async fn events_make_the_expected_entries(engine: Engine) -> TestResult {
+    let (world, _db, indexer) = indexed(engine).await?;
+    // Purchases of 10, 11, 12 and 13 shares at $50; a $1,000 deposit; draws of $700 and $300;
+    // a $200 distribution, two of four holders' payouts claimed.
+    let raised = Decimal::from((10 + 11 + 12 + 13) * PRICE);
+    let treasury = raised + dec("1000") - dec("700") - dec("300") - dec("200");
+    assert_eq!(balance(&indexer, codes::TREASURY_CASH).await?, treasury);
+    // Balances are on each account's normal side.
+    assert_eq!(balance(&indexer, codes::OTHER_INCOME).await?, dec("1000"));
+    assert_eq!(balance(&indexer, codes::DISTRIBUTIONS).await?, dec("-200"));
+    let payable = balance(&indexer, codes::DISTRIBUTIONS_PAYABLE).await?;
+    assert_eq!(balance(&indexer, codes::DISTRIBUTOR_CASH).await?, payable);
+    assert!(
+        payable > Decimal::ZERO && payable < dec("200"),
+        "part is still payable"
+    );
+
+    // One capital account per investor wallet, one improvements account per budget line.
+    let accounts = indexer
+        .ledger()
+        .accounts()
+        .list(&propledger_ledger::account::AccountFilter {
+            property: Some(property_dim("1")?),
+            ..Default::default()
+        })
+        .await?;
+    for (i, wallet) in world.investors.iter().enumerate() {
+        let account = accounts
+            .iter()
+            .find(|a| {
+                a.code.as_str() == codes::INVESTOR_CAPITAL
+                    && a.dimensions
+                        .investor
+                        .as_ref()
+                        .map(|d| d.as_str().to_owned())
+                        == Some(format!("{wallet:#x}"))
+            })
+            .ok_or("capital account")?;
+        let b = indexer
+            .ledger()
+            .accounts()
+            .balance(account.id, None)
+            .await?;
+        let cost = Decimal::from((10 + i as u64) * PRICE);
+        assert_eq!(b.posted()?.value(), cost, "investor {i}'s capital");
+    }
+    let lines = accounts
+        .iter()
+        .filter(|a| {
+            a.code.as_str() == codes::CAPITALIZED_IMPROVEMENTS && a.dimensions.budget_line.is_some()
+        })
+        .count();
+    assert_eq!(lines, 2, "roof and kitchen");
+
+    // Every entry is posted (no confirmations on this chain) and the hash chain holds.
+    let state = index_state(indexer.ledger(), world.property.shares.address).await?;
+    assert!(
+        state.entries.iter().all(|e| e.contains(" posted ")),
+        "{:?}",
+        state.entries
+    );
+    assert!(indexer.ledger().verifier().chain().await?.is_intact());
+    Ok(())
+}
+
+/// An operator's memo entry carrying a chain reference; it touches no on-chain account.
+async fn operator_item(indexer: &Indexer, key: &str, reference: &str, dollars: &str) -> TestResult {
+    let currency = indexer.currency();
+    let amount = Amount::parse(dollars, currency)?;
+    let draft = EntryDraft::builder(
+        IdempotencyKey::parse(key)?,
+        NaiveDate::from_ymd_opt(2026, 11, 1).ok_or("date")?,
+        Source::operator(reference)?,
+    )
+    .description("operator item")
+    .debit(indexer.chart_account("1", codes::RECEIVABLES)?, amount)
+    .credit(indexer.chart_account("1", codes::ACCOUNTS_PAYABLE)?, amount)
+    .build()?;
+    indexer.ledger().entries().record(draft).await?;
+    Ok(())
+}
+
+fn reference(label: &str) -> String {
+    format!("{:#x}", keccak256(label))
+}
+
+async fn reconciliation_is_clean_when_the_books_are_right(engine: Engine) -> TestResult {
+    let (_world, _db, indexer) = indexed(engine).await?;
+    for (key, label, dollars) in [
+        ("op-rent", "rent-2026-10", "1000"),
+        ("op-inv-1", "invoice-1", "700"),
+        ("op-inv-2", "invoice-2", "300"),
+        ("op-dist-1", "dist-1", "200"),
+    ] {
+        operator_item(&indexer, key, &reference(label), dollars).await?;
+    }
+    let report = indexer.reconcile(indexer.next_block() - 1).await?;
+    assert!(report.is_clean(), "{report:#?}");
+    assert_eq!(report.matched.len(), 4);
+    assert_eq!(report.balances.len(), 2, "treasury and distributor cash");
+    Ok(())
+}
+
+async fn reconciliation_finds_mistakes(engine: Engine) -> TestResult {
+    let (world, _db, mut indexer) = indexed(engine).await?;
+    operator_item(&indexer, "op-rent", &reference("rent-2026-10"), "1000").await?;
+    operator_item(&indexer, "op-inv-1", &reference("invoice-1"), "700").await?;
+    // Booked with the wrong amount.
+    operator_item(&indexer, "op-inv-2", &reference("invoice-2"), "350").await?;
+    // An invoice that was never paid on chain.
+    operator_item(&indexer, "op-inv-9", &reference("invoice-9"), "90").await?;
+    // The distribution's reference has no operator item.
+    // An off-chain mistake: $40 booked out of the treasury's on-chain cash by hand.
+    let currency = indexer.currency();
+    let amount = Amount::parse("40", currency)?;
+    indexer
+        .ledger()
+        .entries()
+        .record(
+            EntryDraft::builder(
+                IdempotencyKey::parse("op-mistake")?,
+                NaiveDate::from_ymd_opt(2026, 11, 2).ok_or("date")?,
+                Source::operator("bank-statement-7")?,
+            )
+            .debit(indexer.chart_account("1", codes::REPAIRS)?, amount)
+            .credit(indexer.chart_account("1", codes::TREASURY_CASH)?, amount)
+            .build()?,
+        )
+        .await?;
+    // A chain movement no event books: $15 sent to the treasury by a plain token transfer.
+    let token = TestStablecoin::new(world.platform.settlement_token, &world.provider);
+    mined(
+        token
+            .transfer(world.property.treasury.address, usd(15))
+            .from(world.admin)
+            .send()
+            .await?
+            .get_receipt()
+            .await?,
+    )?;
+    indexer.sync().await?;
+
+    let report = indexer.reconcile(indexer.next_block() - 1).await?;
+    assert!(!report.is_clean());
+    let treasury = report
+        .balances
+        .iter()
+        .find(|b| b.what == "treasury cash")
+        .ok_or("treasury line")?;
+    assert_eq!(treasury.difference(), dec("-55"), "{treasury:?}");
+    let distributor = report
+        .balances
+        .iter()
+        .find(|b| b.what == "distributor cash")
+        .ok_or("distributor line")?;
+    assert!(distributor.difference().is_zero());
+    assert_eq!(report.matched.len(), 2);
+    assert_eq!(report.amount_differences.len(), 1);
+    assert_eq!(report.amount_differences[0].chain.amount, dec("300"));
+    assert_eq!(report.amount_differences[0].books.amount, dec("350"));
+    assert_eq!(
+        report
+            .unmatched_on_chain
+            .iter()
+            .map(|i| i.reference.clone())
+            .collect::<Vec<_>>(),
+        vec![reference("invoice-9")]
+    );
+    assert_eq!(
+        report
+            .unmatched_in_books
+            .iter()
+            .map(|i| i.reference.clone())
+            .collect::<Vec<_>>(),
+        vec![reference("dist-1")]
+    );
+    // At a block before the transfer, the chain side differs only by the mistake.
+    let earlier = indexer.reconcile(indexer.next_block() - 2).await?;
+    let treasury = earlier
+        .balances
+        .iter()
+        .find(|b| b.what == "treasury cash")
+        .ok_or("treasury line")?;
+    assert_eq!(treasury.difference(), dec("-40"));
+    Ok(())
+}
+
+async fn contracts_registered_later_are_picked_up(engine: Engine) -> TestResult {
+    let (world, _db, mut indexer) = indexed(engine).await?;
+    let watched = indexer.watched().len();
+    // A second property, deployed and registered while the indexer runs.
+    let start = crate::support::world::latest_timestamp(&world.provider).await?;
+    let second = propledger_contracts::deploy::deploy_property(
+        &world.provider,
+        &world.platform,
+        &crate::support::world::property_params("Oak Ave Shares", "OAK", start),
+    )
+    .await?;
+    indexer.sync().await?;
+    assert_eq!(
+        indexer.watched().len(),
+        watched + 5,
+        "shares, compliance, treasury, distributor, offering"
+    );
+    let offering =
+        propledger_contracts::ShareOffering::new(second.offering.address, &world.provider);
+    let token = TestStablecoin::new(world.platform.settlement_token, &world.provider);
+    mined(
+        token
+            .approve(second.offering.address, U256::MAX)
+            .from(world.investors[0])
+            .send()
+            .await?
+            .get_receipt()
+            .await?,
+    )?;
+    mined(
+        offering
+            .buy(crate::support::world::shares(3))
+            .from(world.investors[0])
+            .send()
+            .await?
+            .get_receipt()
+            .await?,
+    )?;
+    indexer.sync().await?;
+    let id = second.property_id.to_string();
+    let cash = indexer.chart_account(&id, codes::TREASURY_CASH)?;
+    let b = indexer.ledger().accounts().balance(cash, None).await?;
+    assert_eq!(b.posted()?.value(), Decimal::from(3 * PRICE));
+    // The same as an index started after the second property existed.
+    let fresh_db = TestDb::new(engine).await;
+    let mut fresh = Indexer::new(fresh_db.ledger().await, world.indexer_config(0)).await?;
+    fresh.sync().await?;
+    for shares in [world.property.shares.address, second.shares.address] {
+        assert_same(
+            "second property",
+            &index_state(indexer.ledger(), shares).await?,
+            &index_state(fresh.ledger(), shares).await?,
+        );
+    }
+    Ok(())
+}
+
+async fn faults_and_range_limits_skip_nothing(engine: Engine) -> TestResult {
+    let world = World::start(ChainKind::Anvil).await?;
+    world.business().await?;
+    for i in 0..20u64 {
+        world.buy((i % 4) as usize, 1).await?;
+    }
+    let proxy = FaultProxy::start(&world.node.url()).await?;
+    proxy.set_plan(FaultPlan {
+        max_logs_span: Some(7),
+        range_style: RangeStyle::ResultsNoHint,
+        fail_every: Some(4),
+        faults: Fault::ALL.to_vec(),
+        seed: 7,
+        delay: Duration::from_millis(1_500),
+    });
+    let mut cfg = world.indexer_config(2);
+    let mut source = SourceConfig::new(proxy.url.clone());
+    source.request_timeout = Duration::from_millis(500);
+    source.retry.initial_backoff = Duration::from_millis(5);
+    source.retry.max_backoff = Duration::from_millis(50);
+    cfg.source = source;
+    cfg.reorg_window = 16;
+    let db = TestDb::new(engine).await;
+    let mut indexer = Indexer::new(db.ledger().await, cfg).await?;
+    indexer.sync().await?;
+    let head = world.provider.get_block_number().await?;
+    assert_eq!(indexer.next_block(), head + 1);
+    let counts = proxy.counts();
+    for fault in Fault::ALL {
+        assert!(counts.of(fault) > 0, "{fault:?} was injected: {counts:?}");
+    }
+    assert!(counts.range_errors > 0, "{counts:?}");
+
+    let direct_db = TestDb::new(engine).await;
+    let mut direct = Indexer::new(direct_db.ledger().await, world.indexer_config(2)).await?;
+    direct.sync().await?;
+    let shares = world.property.shares.address;
+    assert_same(
+        "through the faulty proxy",
+        &index_state(indexer.ledger(), shares).await?,
+        &index_state(direct.ledger(), shares).await?,
+    );
+    Ok(())
+}
