@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use alloy::dyn_abi::{DynSolValue, EventExt};
+use alloy::dyn_abi::{DynSolEvent, DynSolValue, Specifier};
 use alloy::json_abi::{Event, JsonAbi};
-use alloy::primitives::{B256, LogData};
+use alloy::primitives::B256;
 use propledger_contracts::artifacts;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::source::RawLog;
 
@@ -85,11 +85,26 @@ impl ContractKind {
 pub struct Decoded {
     /// The event's name, or `unknown` for a log the ABI does not describe.
     pub name: String,
-    /// The event's fields by name (integers as decimal strings, bytes and addresses as hex).
-    pub fields: Value,
+    /// The event's fields as a JSON object by name (integers as decimal strings, bytes and
+    /// addresses as `0x` hex).
+    pub json: String,
 }
 
-type EventTable = HashMap<B256, Event>;
+impl Decoded {
+    /// The fields as a JSON value.
+    pub fn fields(&self) -> Value {
+        serde_json::from_str(&self.json).unwrap_or(Value::Null)
+    }
+}
+
+/// An event of the ABI with its resolved types (resolving parses type strings, so it is done
+/// once, not per log).
+struct Known {
+    event: Event,
+    resolved: DynSolEvent,
+}
+
+type EventTable = HashMap<B256, Known>;
 
 fn tables() -> &'static HashMap<ContractKind, EventTable> {
     static TABLES: OnceLock<HashMap<ContractKind, EventTable>> = OnceLock::new();
@@ -108,7 +123,16 @@ fn tables() -> &'static HashMap<ContractKind, EventTable> {
                 let table = abi
                     .events()
                     .filter(|e| !e.anonymous)
-                    .map(|e| (e.selector(), e.clone()))
+                    .filter_map(|e| {
+                        let resolved = e.resolve().ok()?;
+                        Some((
+                            e.selector(),
+                            Known {
+                                event: e.clone(),
+                                resolved,
+                            },
+                        ))
+                    })
                     .collect();
                 (kind, table)
             })
@@ -121,34 +145,91 @@ fn tables() -> &'static HashMap<ContractKind, EventTable> {
 pub fn decode(kind: ContractKind, log: &RawLog) -> Decoded {
     let unknown = |reason: &str| Decoded {
         name: "unknown".to_owned(),
-        fields: json!({ "reason": reason }),
+        json: json!({ "reason": reason }).to_string(),
     };
     let Some(topic0) = log.topics.first() else {
         return unknown("no topics");
     };
-    let Some(event) = tables().get(&kind).and_then(|t| t.get(topic0)) else {
+    let Some(known) = tables().get(&kind).and_then(|t| t.get(topic0)) else {
         return unknown("event not in the contract's ABI");
     };
-    let data = LogData::new_unchecked(log.topics.clone(), log.data.clone());
-    let decoded = match event.decode_log(&data) {
+    let decoded = match known
+        .resolved
+        .decode_log_parts(log.topics.iter().copied(), &log.data)
+    {
         Ok(d) => d,
         Err(e) => return unknown(&format!("does not decode: {e}")),
     };
-    let mut fields = Map::new();
-    let (mut indexed, mut body) = (decoded.indexed.into_iter(), decoded.body.into_iter());
-    for input in &event.inputs {
+    // The JSON object is written directly: this runs once per event.
+    let mut json = String::with_capacity(64 + 80 * known.event.inputs.len());
+    json.push('{');
+    let (mut indexed, mut body) = (decoded.indexed.iter(), decoded.body.iter());
+    let mut first = true;
+    for input in &known.event.inputs {
         let value = if input.indexed {
             indexed.next()
         } else {
             body.next()
         };
         if let Some(v) = value {
-            fields.insert(input.name.clone(), to_json(&v));
+            if !first {
+                json.push(',');
+            }
+            first = false;
+            write_str(&mut json, &input.name);
+            json.push(':');
+            write_value(&mut json, v);
         }
     }
+    json.push('}');
     Decoded {
-        name: event.name.clone(),
-        fields: Value::Object(fields),
+        name: known.event.name.clone(),
+        json,
+    }
+}
+
+fn write_str(out: &mut String, s: &str) {
+    // serde_json's escaping, without building a Value.
+    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned()));
+}
+
+fn write_value(out: &mut String, v: &DynSolValue) {
+    use std::fmt::Write;
+    match v {
+        DynSolValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        DynSolValue::Int(i, _) => {
+            let _ = write!(out, "\"{i}\"");
+        }
+        DynSolValue::Uint(u, _) => {
+            let _ = write!(out, "\"{u}\"");
+        }
+        DynSolValue::Address(a) => {
+            out.push_str("\"0x");
+            out.push_str(&alloy::hex::encode(a.as_slice()));
+            out.push('"');
+        }
+        DynSolValue::FixedBytes(w, size) => {
+            out.push_str("\"0x");
+            out.push_str(&alloy::hex::encode(&w[..*size]));
+            out.push('"');
+        }
+        DynSolValue::Array(items) | DynSolValue::FixedArray(items) | DynSolValue::Tuple(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item);
+            }
+            out.push(']');
+        }
+        other => write_str(
+            out,
+            &to_json(other)
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_default(),
+        ),
     }
 }
 
@@ -210,8 +291,9 @@ mod tests {
         };
         let d = decode(ContractKind::Shares, &log);
         assert_eq!(d.name, "Transfer");
-        assert_eq!(d.fields["value"], json!("5"));
-        assert_eq!(d.fields["from"], json!(format!("{from:#x}")));
+        assert_eq!(d.fields()["value"], json!("5"));
+        assert_eq!(d.fields()["from"], json!(format!("{from:#x}")));
+        assert_eq!(d.fields()["to"], json!(format!("{to:#x}")));
         let stranger = RawLog {
             topics: vec![B256::repeat_byte(9)],
             data: Bytes::new(),

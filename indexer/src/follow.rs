@@ -1014,7 +1014,7 @@ impl Indexer {
                 log.data.to_vec().into(),
                 w.kind.as_str().into(),
                 decoded.name.clone().into(),
-                decoded.fields.to_string().into(),
+                decoded.json.into(),
             ]);
             if w.kind == ContractKind::Shares
                 && log.topics.first() == Some(&PropertyShares::Transfer::SIGNATURE_HASH)
