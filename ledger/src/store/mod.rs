@@ -8,7 +8,8 @@
 //! how several statements share a round trip, and how reads get a consistent snapshot.
 //!
 //! Writers serialize on the single `ledger_head` row: on SQLite the transaction begins with
-//! `BEGIN IMMEDIATE` (one writer at a time, the others wait on the busy timeout); on PostgreSQL
+//! `BEGIN IMMEDIATE` (one writer at a time: a handle's writers take turns on its one write
+//! connection, other processes wait on the busy timeout); on PostgreSQL
 //! it begins with `BEGIN; SELECT ... FROM ledger_head ... FOR UPDATE` in READ COMMITTED, and the
 //! balances are read by a later statement, which sees every commit made before the lock was
 //! granted. Balances are read and written under that lock, so there are no lost updates.
@@ -76,7 +77,8 @@ pub struct SqliteOptions {
     pub path: PathBuf,
     /// Commit durability.
     pub durability: SqliteDurability,
-    /// Pool size (readers run in parallel under WAL; writers take turns).
+    /// Readers' pool size (readers run in parallel under WAL); writers take turns on one more
+    /// connection of their own.
     pub max_connections: u32,
     /// How long a writer waits for another writer before giving up.
     pub busy_timeout: Duration,
@@ -124,7 +126,11 @@ pub enum Backend {
 
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
-    Sqlite(SqlitePool),
+    /// Readers share `read`; writers take turns on `write`'s one connection.
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -185,11 +191,23 @@ impl Ledger {
             // A ping per acquire would cost as much as a statement; a broken connection fails
             // its statement instead and is replaced.
             .test_before_acquire(false)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        // SQLite runs one writer at a time anyway: the handle's writers take turns on one
+        // connection of their own, whose page cache stays valid from one write to the next (a
+        // connection that did not make the last commit rereads the pages it changed).
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .acquire_timeout(options.busy_timeout)
+            .connect_with(connect)
+            .await?;
         Ok(Ledger {
-            pool: Pool::Sqlite(pool),
+            pool: Pool::Sqlite {
+                read: pool,
+                write: writer,
+            },
             accounts: Arc::default(),
             last_write: Arc::default(),
         })
@@ -239,7 +257,7 @@ impl Ledger {
     /// The engine in use.
     pub fn backend(&self) -> Backend {
         match self.pool {
-            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Sqlite { .. } => Backend::Sqlite,
             Pool::Postgres(_) => Backend::Postgres,
         }
     }
@@ -247,7 +265,10 @@ impl Ledger {
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         match &self.pool {
-            Pool::Sqlite(p) => p.close().await,
+            Pool::Sqlite { read, write } => {
+                write.close().await;
+                read.close().await;
+            }
             Pool::Postgres(p) => p.close().await,
         }
     }
@@ -290,7 +311,7 @@ impl Ledger {
         const HEAD: &str =
             "SELECT next_entry_id, chain_seq, chain_hash, version FROM ledger_head WHERE id = 1";
         let (tx, rows) = match &self.pool {
-            Pool::Sqlite(p) => {
+            Pool::Sqlite { write: p, .. } => {
                 let conn = WriteConn::Sqlite(p.acquire().await?);
                 Tx::begin_write_with(conn, "BEGIN IMMEDIATE", Sql::new(HEAD)).await?
             }
@@ -323,7 +344,7 @@ impl Ledger {
         const TOTALS: &str =
             "b.account_id, b.posted_debit, b.posted_credit, b.pending_debit, b.pending_credit";
         let (mut tx, rows) = match &self.pool {
-            Pool::Sqlite(p) => {
+            Pool::Sqlite { write: p, .. } => {
                 let mut first = Sql::assembled(format!(
                     "SELECT h.next_entry_id, h.chain_seq, h.chain_hash, h.version, {TOTALS} FROM ledger_head h \
                      LEFT JOIN ledger_balances b ON b.account_id IN ({}) WHERE h.id = 1",
@@ -511,7 +532,7 @@ impl Ledger {
         head: &Head,
     ) -> Result<bool> {
         let rows = match &self.pool {
-            Pool::Sqlite(p) => {
+            Pool::Sqlite { write: p, .. } => {
                 const GATE: &str = "(SELECT version FROM ledger_head WHERE id = 1) = ?";
                 let mut group = Vec::with_capacity(inserts.len() + 3);
                 group.push(Sql::assembled("BEGIN IMMEDIATE".to_owned()));
@@ -552,7 +573,7 @@ impl Ledger {
     pub(crate) async fn read(&self) -> Result<Tx> {
         Ok(match &self.pool {
             // In WAL mode a deferred transaction reads one snapshot from its first read on.
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Sqlite { read, .. } => Tx::Sqlite(read.begin().await?),
             Pool::Postgres(p) => Tx::Postgres(
                 p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                     .await?,
