@@ -5,6 +5,11 @@
 //! postings with multi-row statements, writes back the touched balances and the head. Any
 //! refusal rolls the whole transaction back, so a batch is stored entirely or not at all.
 //!
+//! A small request first tries the state this handle's last write left behind (the head and the
+//! totals it wrote, see [`crate::store::WriteState`]): the entries are checked and computed from
+//! it and applied in one request, only if the head's version is still the same under the lock.
+//! When another write came in between, nothing is written and the request takes the locked path.
+//!
 //! Recording first assumes every key is new and skips looking keys up; a key already stored
 //! then trips the unique index on `idempotency_key`, and any refusal on that optimistic attempt
 //! sends the request down the authoritative path, which looks keys up first and answers with a
@@ -25,6 +30,10 @@ use crate::store::{Head, Ledger, MAX_BINDS, Row, Sql, Tx, list, placeholders};
 
 /// Most entries one batch may hold.
 pub const MAX_BATCH_ENTRIES: usize = 10_000;
+
+/// Most entries a request may hold to be applied from the last write's state (see
+/// [`Entries::record_batch`]).
+const FROM_LAST_MAX_ENTRIES: usize = 16;
 
 /// The entry columns [`entry_header_from_row`] reads, from `ledger_entries e`.
 pub(crate) const ENTRY_COLUMNS: &str = "e.id, e.idempotency_key, e.effective_date, e.description, \
@@ -192,6 +201,11 @@ fn accounts_of(drafts: &[EntryDraft]) -> Vec<AccountId> {
     ids
 }
 
+/// What [`record_in`] and [`plan`] return: the receipts, the statements that store the new
+/// entries and balances (the caller adds the head update), and the totals those statements
+/// write.
+type Planned = (Vec<Receipt>, Vec<Sql>, Vec<(AccountId, Totals)>);
+
 /// Checks `drafts` inside `tx`, given their accounts as loaded under the lock, and returns the
 /// receipts and the statements that store them; the caller adds the head update, executes them
 /// and commits.
@@ -199,18 +213,9 @@ pub(crate) async fn record_in(
     tx: &mut Tx,
     head: &mut Head,
     loaded: Loaded,
-    mut drafts: Vec<EntryDraft>,
+    drafts: Vec<EntryDraft>,
     lookup: KeyLookup,
-) -> Result<(Vec<Receipt>, Vec<Sql>)> {
-    let accounts: HashMap<AccountId, Account> =
-        loaded.iter().map(|(id, (a, _))| (*id, a.clone())).collect();
-    let mut totals: HashMap<AccountId, Totals> =
-        loaded.into_iter().map(|(id, (_, t))| (id, t)).collect();
-    for draft in &mut drafts {
-        draft.bind_accounts(&accounts)?;
-    }
-    let hashes: Vec<EntryHash> = drafts.iter().map(EntryDraft::content_hash).collect();
-
+) -> Result<Planned> {
     // Keys already recorded.
     let mut known: HashMap<IdempotencyKey, Known> = HashMap::new();
     let keys: Vec<&IdempotencyKey> = match lookup {
@@ -264,6 +269,29 @@ pub(crate) async fn record_in(
         }
         reversed_by = reversal_map(tx, &reversal_targets).await?;
     }
+    plan(head, loaded, drafts, &known, &originals, reversed_by)
+}
+
+/// The checks and statements of [`record_in`], given what it looked up: `known` the stored
+/// entries of the drafts' keys, `originals` the entries that new reversals reverse and
+/// `reversed_by` their stored reversals. Reads nothing, so it also serves a write computed from
+/// the last write's state (see [`crate::store::WriteState`]).
+fn plan(
+    head: &mut Head,
+    loaded: Loaded,
+    mut drafts: Vec<EntryDraft>,
+    known: &HashMap<IdempotencyKey, Known>,
+    originals: &HashMap<EntryId, Entry>,
+    mut reversed_by: HashMap<EntryId, EntryId>,
+) -> Result<Planned> {
+    let accounts: HashMap<AccountId, Account> =
+        loaded.iter().map(|(id, (a, _))| (*id, a.clone())).collect();
+    let mut totals: HashMap<AccountId, Totals> =
+        loaded.into_iter().map(|(id, (_, t))| (id, t)).collect();
+    for draft in &mut drafts {
+        draft.bind_accounts(&accounts)?;
+    }
+    let hashes: Vec<EntryHash> = drafts.iter().map(EntryDraft::content_hash).collect();
 
     let mut receipts = Vec::with_capacity(drafts.len());
     let mut new_rows: Vec<NewRow> = Vec::new();
@@ -384,7 +412,7 @@ pub(crate) async fn record_in(
         touched.into_iter().map(|id| (id, totals[&id])).collect();
     changed.sort_unstable_by_key(|(id, _)| *id);
     store_totals(&mut writes, &changed);
-    Ok((receipts, writes))
+    Ok((receipts, writes, changed))
 }
 
 fn insert_entries(writes: &mut Vec<Sql>, rows: &[NewRow]) -> Result<()> {
@@ -489,17 +517,82 @@ impl<'a> Entries<'a> {
         }
         // First assume all keys are new (one round trip fewer); on any refusal, including a
         // stored key, start over with the authoritative path, which also decides replays.
-        if let Ok(receipts) = self.try_record(drafts.clone(), KeyLookup::Optimistic).await {
+        // Before that, when this handle's last write left the head and these accounts' totals
+        // behind, compute the entries from them and apply them in one request, guarded by the
+        // head's version under the lock; when another write came in between it writes nothing.
+        let ids = accounts_of(&drafts);
+        match self.try_record_from_last(&drafts, &ids).await {
+            Ok(Some(receipts)) => return Ok(receipts),
+            Ok(None) => {}
+            Err(_) => return self.try_record(drafts, &ids, KeyLookup::Full).await,
+        }
+        if let Ok(receipts) = self
+            .try_record(drafts.clone(), &ids, KeyLookup::Optimistic)
+            .await
+        {
             return Ok(receipts);
         }
-        self.try_record(drafts, KeyLookup::Full).await
+        self.try_record(drafts, &ids, KeyLookup::Full).await
     }
 
-    async fn try_record(&self, drafts: Vec<EntryDraft>, lookup: KeyLookup) -> Result<Vec<Receipt>> {
-        let (mut tx, mut head, loaded) = self.ledger.write_loading(&accounts_of(&drafts)).await?;
-        let (receipts, mut writes) = record_in(&mut tx, &mut head, loaded, drafts, lookup).await?;
+    /// The optimistic path from the last write's state: `None` when there is no usable state
+    /// or the head moved on since (nothing written), an error on any refusal (nothing written;
+    /// the authoritative path decides).
+    async fn try_record_from_last(
+        &self,
+        drafts: &[EntryDraft],
+        ids: &[AccountId],
+    ) -> Result<Option<Vec<Receipt>>> {
+        // Reversals read their originals under the lock. Large batches gain little from a
+        // round trip less and may need several statements; they take the locked path.
+        let binds: usize = drafts.iter().map(|d| 11 + 6 * d.postings().len()).sum();
+        if drafts.len() > FROM_LAST_MAX_ENTRIES
+            || drafts.iter().any(|d| d.reverses().is_some())
+            || binds + 5 * ids.len() + 8 > MAX_BINDS
+        {
+            return Ok(None);
+        }
+        let Some((state, loaded)) = self.ledger.take_write_state(ids) else {
+            return Ok(None);
+        };
+        let mut head = state.head;
+        let (receipts, writes, changed) = plan(
+            &mut head,
+            loaded,
+            drafts.to_vec(),
+            &HashMap::new(),
+            &HashMap::new(),
+            HashMap::new(),
+        )?;
+        if !self
+            .ledger
+            .apply_if_current(state.head.version, writes, &head)
+            .await?
+        {
+            return Ok(None);
+        }
+        head.version = state.head.version + 1;
+        self.ledger.remember_applied(state, head, &changed);
+        Ok(Some(receipts))
+    }
+
+    async fn try_record(
+        &self,
+        drafts: Vec<EntryDraft>,
+        ids: &[AccountId],
+        lookup: KeyLookup,
+    ) -> Result<Vec<Receipt>> {
+        let (mut tx, read, loaded) = self.ledger.write_loading(ids).await?;
+        let read_totals: Vec<(AccountId, Totals)> =
+            loaded.iter().map(|(id, (_, t))| (*id, *t)).collect();
+        let mut head = read;
+        let (receipts, mut writes, changed) =
+            record_in(&mut tx, &mut head, loaded, drafts, lookup).await?;
         writes.push(head.update()?);
         tx.commit_with(writes).await?;
+        head.version = read.version + 1;
+        self.ledger
+            .remember_locked(&read, read_totals, head, &changed);
         Ok(receipts)
     }
 
@@ -605,7 +698,7 @@ impl<'a> Entries<'a> {
         let draft = EntryDraft::reversal_of(&original, key, effective_date, description, source)?;
         let drafts = vec![draft];
         let loaded = load_with_totals(&mut tx, &accounts_of(&drafts)).await?;
-        let (mut receipts, mut writes) =
+        let (mut receipts, mut writes, _) =
             record_in(&mut tx, &mut head, loaded, drafts, KeyLookup::Full).await?;
         writes.push(head.update()?);
         tx.commit_with(writes).await?;

@@ -8,14 +8,21 @@
 //! how several statements share a round trip, and how reads get a consistent snapshot.
 //!
 //! Writers serialize on the single `ledger_head` row: on SQLite the transaction begins with
-//! `BEGIN IMMEDIATE` (one writer at a time, the others wait on the busy timeout); on PostgreSQL
+//! `BEGIN IMMEDIATE` (one writer at a time: a handle's writers take turns on its one write
+//! connection, other processes wait on the busy timeout); on PostgreSQL
 //! it begins with `BEGIN; SELECT ... FROM ledger_head ... FOR UPDATE` in READ COMMITTED, and the
 //! balances are read by a later statement, which sees every commit made before the lock was
 //! granted. Balances are read and written under that lock, so there are no lost updates.
 //!
 //! A write costs few round trips: `BEGIN`, the lock and the balance read travel together; the
 //! inserts and updates go as one request (a multi-statement request on SQLite, data-modifying
-//! CTEs on PostgreSQL), with `COMMIT` on SQLite. Accounts are immutable, so their attributes
+//! CTEs on PostgreSQL), with `COMMIT` on SQLite. A small entry can do with a single round trip:
+//! the head carries a version, advanced by one on every update of the head (the schema enforces
+//! it), and a handle remembers the head and the totals its last write left. An entry computed
+//! from them is applied by [`Ledger::apply_if_current`] in one request that commits: every
+//! insert and the head update are guarded by the head still having that version once the lock
+//! is held, so a write never lands on a head or balances that changed since. Accounts are
+//! immutable, so their attributes
 //! come from an in-process cache rather than a read per write. Write transactions are begun and
 //! ended by this crate (not sqlx's `Transaction`), and roll back when dropped, including when a
 //! caller is cancelled mid-statement.
@@ -25,7 +32,7 @@ mod sql;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -35,7 +42,7 @@ use sqlx::sqlite::{
 
 use crate::account::{Accounts, Loaded, load_accounts, load_with_totals, totals_from_row};
 use crate::budget::Budgets;
-use crate::core::{Account, AccountId, EntryHash};
+use crate::core::{Account, AccountId, EntryHash, Totals};
 use crate::entry::Entries;
 use crate::error::{Error, Result};
 use crate::export::Exports;
@@ -43,6 +50,8 @@ use crate::report::Reports;
 use crate::verify::Verifier;
 
 pub(crate) use sql::{Arg, Row, Sql, Tx, WriteConn, list, placeholders};
+
+use sql::gate_insert;
 
 /// Most rows bound in one statement, below both SQLite's and PostgreSQL's parameter limits.
 pub(crate) const MAX_BINDS: usize = 30_000;
@@ -68,7 +77,8 @@ pub struct SqliteOptions {
     pub path: PathBuf,
     /// Commit durability.
     pub durability: SqliteDurability,
-    /// Pool size (readers run in parallel under WAL; writers take turns).
+    /// Readers' pool size (readers run in parallel under WAL); writers take turns on one more
+    /// connection of their own.
     pub max_connections: u32,
     /// How long a writer waits for another writer before giving up.
     pub busy_timeout: Duration,
@@ -116,7 +126,11 @@ pub enum Backend {
 
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
-    Sqlite(SqlitePool),
+    /// Readers share `read`; writers take turns on `write`'s one connection.
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -125,6 +139,22 @@ pub(crate) enum Pool {
 pub struct Ledger {
     pool: Pool,
     accounts: Arc<AccountCache>,
+    last_write: Arc<Mutex<Option<WriteState>>>,
+}
+
+/// Most balances kept in [`WriteState`]; past that it starts over.
+const WRITE_STATE_MAX: usize = 10_000;
+
+/// The head and some accounts' totals as this process last wrote them, at `head.version`.
+///
+/// Only a guess: another process (or another handle) may have written since. A write computed
+/// from it is applied only if, under the writers' lock, the head still has that version (every
+/// update of the head advances it, and every write of entries or balances updates the head);
+/// otherwise nothing is written and the writer takes the locked path.
+#[derive(Debug)]
+pub(crate) struct WriteState {
+    pub(crate) head: Head,
+    pub(crate) totals: HashMap<AccountId, Totals>,
 }
 
 /// Most accounts kept in the in-process cache; past that it starts over.
@@ -161,12 +191,25 @@ impl Ledger {
             // A ping per acquire would cost as much as a statement; a broken connection fails
             // its statement instead and is replaced.
             .test_before_acquire(false)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        // SQLite runs one writer at a time anyway: the handle's writers take turns on one
+        // connection of their own, whose page cache stays valid from one write to the next (a
+        // connection that did not make the last commit rereads the pages it changed).
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .acquire_timeout(options.busy_timeout)
+            .connect_with(connect)
+            .await?;
         Ok(Ledger {
-            pool: Pool::Sqlite(pool),
+            pool: Pool::Sqlite {
+                read: pool,
+                write: writer,
+            },
             accounts: Arc::default(),
+            last_write: Arc::default(),
         })
     }
 
@@ -190,6 +233,7 @@ impl Ledger {
         Ok(Ledger {
             pool: Pool::Postgres(pool),
             accounts: Arc::default(),
+            last_write: Arc::default(),
         })
     }
 
@@ -213,7 +257,7 @@ impl Ledger {
     /// The engine in use.
     pub fn backend(&self) -> Backend {
         match self.pool {
-            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Sqlite { .. } => Backend::Sqlite,
             Pool::Postgres(_) => Backend::Postgres,
         }
     }
@@ -221,7 +265,10 @@ impl Ledger {
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         match &self.pool {
-            Pool::Sqlite(p) => p.close().await,
+            Pool::Sqlite { read, write } => {
+                write.close().await;
+                read.close().await;
+            }
             Pool::Postgres(p) => p.close().await,
         }
     }
@@ -262,16 +309,16 @@ impl Ledger {
     /// lock sees all commits made before it was granted.
     pub(crate) async fn write(&self) -> Result<(Tx, Head)> {
         const HEAD: &str =
-            "SELECT next_entry_id, chain_seq, chain_hash FROM ledger_head WHERE id = 1";
+            "SELECT next_entry_id, chain_seq, chain_hash, version FROM ledger_head WHERE id = 1";
         let (tx, rows) = match &self.pool {
-            Pool::Sqlite(p) => {
+            Pool::Sqlite { write: p, .. } => {
                 let conn = WriteConn::Sqlite(p.acquire().await?);
                 Tx::begin_write_with(conn, "BEGIN IMMEDIATE", Sql::new(HEAD)).await?
             }
             Pool::Postgres(p) => {
                 let conn = WriteConn::Postgres(p.acquire().await?);
                 let first = Sql::new(
-                    "SELECT next_entry_id, chain_seq, chain_hash FROM ledger_head WHERE id = 1 FOR UPDATE",
+                    "SELECT next_entry_id, chain_seq, chain_hash, version FROM ledger_head WHERE id = 1 FOR UPDATE",
                 );
                 Tx::begin_write_with(conn, "BEGIN", first).await?
             }
@@ -297,9 +344,9 @@ impl Ledger {
         const TOTALS: &str =
             "b.account_id, b.posted_debit, b.posted_credit, b.pending_debit, b.pending_credit";
         let (mut tx, rows) = match &self.pool {
-            Pool::Sqlite(p) => {
+            Pool::Sqlite { write: p, .. } => {
                 let mut first = Sql::assembled(format!(
-                    "SELECT h.next_entry_id, h.chain_seq, h.chain_hash, {TOTALS} FROM ledger_head h \
+                    "SELECT h.next_entry_id, h.chain_seq, h.chain_hash, h.version, {TOTALS} FROM ledger_head h \
                      LEFT JOIN ledger_balances b ON b.account_id IN ({}) WHERE h.id = 1",
                     list(ids.len())
                 ));
@@ -313,8 +360,8 @@ impl Ledger {
                 // Ids are integers, inlined as literals: a simple query carries no binds.
                 let literal: Vec<String> = ids.iter().map(|id| id.get().to_string()).collect();
                 let first = Sql::assembled(format!(
-                    "SELECT next_entry_id, chain_seq, chain_hash FROM ledger_head WHERE id = 1 FOR UPDATE; \
-                     SELECT NULL, NULL, NULL, {TOTALS} FROM ledger_balances b WHERE b.account_id IN ({})",
+                    "SELECT next_entry_id, chain_seq, chain_hash, version FROM ledger_head WHERE id = 1 FOR UPDATE; \
+                     SELECT NULL, NULL, NULL, NULL, {TOTALS} FROM ledger_balances b WHERE b.account_id IN ({})",
                     literal.join(",")
                 ));
                 let conn = WriteConn::Postgres(p.acquire().await?);
@@ -327,14 +374,14 @@ impl Ledger {
         let head = Head::from_row(first)?;
         let accounts = self.cached_accounts(&mut tx, ids).await?;
         let mut loaded = Loaded::with_capacity(ids.len());
-        // On PostgreSQL the first row is the head alone (three columns).
-        for row in rows.iter().filter(|r| r.width() > 3) {
-            let Some(id) = row.opt_int(3)? else { continue };
+        // On PostgreSQL the first row is the head alone (four columns).
+        for row in rows.iter().filter(|r| r.width() > 4) {
+            let Some(id) = row.opt_int(4)? else { continue };
             let id = AccountId::new(id);
             let Some(account) = accounts.get(&id) else {
                 continue;
             };
-            let totals = totals_from_row(row, 4, account.currency)?;
+            let totals = totals_from_row(row, 5, account.currency)?;
             loaded.insert(id, (account.clone(), totals));
         }
         Ok((tx, head, loaded))
@@ -382,11 +429,151 @@ impl Ledger {
         Ok(found)
     }
 
+    /// The accounts with these ids, from the cache alone; `None` when any is not cached.
+    fn cached_only(&self, ids: &[AccountId]) -> Option<HashMap<AccountId, Account>> {
+        let cache = self.accounts.by_id.read().ok()?;
+        ids.iter()
+            .map(|id| cache.get(id).map(|a| (*id, a.clone())))
+            .collect()
+    }
+
+    /// Takes the last write's state if it knows every one of these accounts (and they are
+    /// cached): the head and the accounts with their totals as of `head.version`. While taken,
+    /// other writers of this handle take the locked path; give it back with
+    /// [`Ledger::remember_applied`].
+    pub(crate) fn take_write_state(&self, ids: &[AccountId]) -> Option<(WriteState, Loaded)> {
+        if ids.is_empty() {
+            return None;
+        }
+        let mut slot = self.last_write.lock().ok()?;
+        let state = slot.as_ref()?;
+        if !ids.iter().all(|id| state.totals.contains_key(id)) {
+            return None;
+        }
+        let accounts = self.cached_only(ids)?;
+        let state = slot.take()?;
+        let loaded = accounts
+            .into_iter()
+            .map(|(id, a)| (id, (a, state.totals[&id])))
+            .collect();
+        Some((state, loaded))
+    }
+
+    /// Records the state after a write applied from `taken` (see [`Ledger::apply_if_current`]):
+    /// `head` as written, `changed` the totals written.
+    pub(crate) fn remember_applied(
+        &self,
+        taken: WriteState,
+        head: Head,
+        changed: &[(AccountId, Totals)],
+    ) {
+        let mut totals = taken.totals;
+        totals.extend(changed.iter().copied());
+        self.remember(WriteState { head, totals });
+    }
+
+    /// Records the state after a write committed under the lock: `read` the head as read,
+    /// `read_totals` the totals read with it, `head` as written and `changed` the totals written.
+    pub(crate) fn remember_locked(
+        &self,
+        read: &Head,
+        read_totals: Vec<(AccountId, Totals)>,
+        head: Head,
+        changed: &[(AccountId, Totals)],
+    ) {
+        let Ok(mut slot) = self.last_write.lock() else {
+            return;
+        };
+        let mut totals: HashMap<AccountId, Totals> = match slot.take() {
+            // Still valid: nothing was written between that state and this read.
+            Some(s) if s.head.version == read.version => s.totals,
+            Some(s) if s.head.version > read.version => {
+                *slot = Some(s);
+                return;
+            }
+            _ => HashMap::new(),
+        };
+        totals.extend(read_totals);
+        totals.extend(changed.iter().copied());
+        if totals.len() <= WRITE_STATE_MAX {
+            *slot = Some(WriteState { head, totals });
+        }
+    }
+
+    fn remember(&self, state: WriteState) {
+        let Ok(mut slot) = self.last_write.lock() else {
+            return;
+        };
+        if state.totals.len() > WRITE_STATE_MAX {
+            return;
+        }
+        if slot
+            .as_ref()
+            .is_none_or(|s| s.head.version < state.head.version)
+        {
+            *slot = Some(state);
+        }
+    }
+
+    /// Applies `inserts` (multi-row `INSERT ... VALUES` statements) and writes `head` back, in
+    /// one request that commits, only if the head is still at version `expected` once the
+    /// writers' lock is held; otherwise writes nothing and returns false.
+    ///
+    /// On SQLite: `BEGIN IMMEDIATE`, each insert guarded by the head's version, the head update
+    /// (guarded likewise) and `COMMIT`, as one request on a pooled connection. On PostgreSQL:
+    /// one autocommit statement whose first CTE locks the head row `FOR UPDATE` where it still
+    /// has that version; every insert and the head update select from it, so they write
+    /// nothing unless the lock was taken on an unchanged head. A failing statement rolls the
+    /// whole write back either way.
+    pub(crate) async fn apply_if_current(
+        &self,
+        expected: i64,
+        inserts: Vec<Sql>,
+        head: &Head,
+    ) -> Result<bool> {
+        let rows = match &self.pool {
+            Pool::Sqlite { write: p, .. } => {
+                const GATE: &str = "(SELECT version FROM ledger_head WHERE id = 1) = ?";
+                let mut group = Vec::with_capacity(inserts.len() + 3);
+                group.push(Sql::assembled("BEGIN IMMEDIATE".to_owned()));
+                for sql in inserts {
+                    group.push(gate_insert(sql, GATE, Some(expected))?);
+                }
+                group.push(head.update_where(" AND version = ?")?.bind(expected));
+                group.push(Sql::assembled("COMMIT".to_owned()));
+                let conn = WriteConn::Sqlite(p.acquire().await?);
+                Tx::run_and_finish(conn, sql::sequence(group)).await?
+            }
+            Pool::Postgres(p) => {
+                const GATE: &str = "EXISTS (SELECT 1 FROM h)";
+                let mut group = Vec::with_capacity(inserts.len() + 2);
+                group.push(
+                    Sql::assembled(
+                        "SELECT id FROM ledger_head WHERE id = 1 AND version = ? FOR UPDATE"
+                            .to_owned(),
+                    )
+                    .bind(expected),
+                );
+                for sql in inserts {
+                    group.push(gate_insert(sql, GATE, None)?);
+                }
+                group.push(head.update_where(&format!(" AND {GATE}"))?);
+                let conn = WriteConn::Postgres(p.acquire().await?);
+                Tx::run_and_finish(conn, sql::with_head_lock(group)).await?
+            }
+        };
+        match rows.as_slice() {
+            [] => Ok(false),
+            [row] if row.int(0)? == expected + 1 => Ok(true),
+            _ => Err(Error::Corrupt("head version out of step".into())),
+        }
+    }
+
     /// Begins a read-only transaction that sees one consistent snapshot.
     pub(crate) async fn read(&self) -> Result<Tx> {
         Ok(match &self.pool {
             // In WAL mode a deferred transaction reads one snapshot from its first read on.
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Sqlite { read, .. } => Tx::Sqlite(read.begin().await?),
             Pool::Postgres(p) => Tx::Postgres(
                 p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                     .await?,
@@ -401,6 +588,8 @@ pub(crate) struct Head {
     pub(crate) next_entry_id: i64,
     pub(crate) chain_seq: u64,
     pub(crate) chain_hash: EntryHash,
+    /// Advanced by one on every update of the head (enforced by the schema).
+    pub(crate) version: i64,
 }
 
 impl Head {
@@ -410,17 +599,29 @@ impl Head {
             chain_seq: u64::try_from(row.int(1)?)
                 .map_err(|_| Error::Corrupt("negative chain sequence".into()))?,
             chain_hash: EntryHash::from_stored(&row.blob(2)?)?,
+            version: row.int(3)?,
         })
     }
 
-    /// The statement that writes the head back.
+    /// The statement that writes the head back (advancing its version).
     pub(crate) fn update(&self) -> Result<Sql> {
+        self.update_where("")
+    }
+
+    /// [`Head::update`] with `condition` (fixed text, no binds) added to its `WHERE` clause,
+    /// returning the new version.
+    fn update_where(&self, condition: &str) -> Result<Sql> {
         let seq = i64::try_from(self.chain_seq)
             .map_err(|_| Error::Corrupt("chain sequence overflow".into()))?;
-        Ok(Sql::assembled(
-            "UPDATE ledger_head SET next_entry_id = ?, chain_seq = ?, chain_hash = ? WHERE id = 1"
-                .to_owned(),
-        )
+        let returning = if condition.is_empty() {
+            ""
+        } else {
+            " RETURNING version"
+        };
+        Ok(Sql::assembled(format!(
+            "UPDATE ledger_head SET next_entry_id = ?, chain_seq = ?, chain_hash = ?, \
+             version = version + 1 WHERE id = 1{condition}{returning}"
+        ))
         .bind(self.next_entry_id)
         .bind(seq)
         .bind(self.chain_hash.as_bytes().to_vec()))

@@ -117,7 +117,7 @@ pub(crate) fn list(n: usize) -> String {
 }
 
 /// Several positional statements as one SQLite request, separated by semicolons.
-fn sequence(mut group: Vec<Sql>) -> Sql {
+pub(crate) fn sequence(mut group: Vec<Sql>) -> Sql {
     if group.len() == 1 {
         return group.pop().unwrap_or_else(|| Sql::new("SELECT 1"));
     }
@@ -160,6 +160,60 @@ fn combined(mut group: Vec<Sql>) -> Sql {
         args,
         positional: true,
     }
+}
+
+/// One PostgreSQL statement out of positional ones: the first becomes the CTE `h` (which the
+/// others may select from), the last the main statement and the rest data-modifying CTEs.
+pub(crate) fn with_head_lock(group: Vec<Sql>) -> Sql {
+    let n = group.len();
+    let mut text = String::from("WITH ");
+    let mut args = Vec::new();
+    for (i, sql) in group.into_iter().enumerate() {
+        if i == 0 {
+            text.push_str(&format!("h AS ({})", sql.text));
+        } else if i + 1 < n {
+            text.push_str(&format!(", w{i} AS ({})", sql.text));
+        } else {
+            text.push(' ');
+            text.push_str(&sql.text);
+        }
+        args.extend(sql.args);
+    }
+    Sql {
+        text: Cow::Owned(text),
+        args,
+        positional: true,
+    }
+}
+
+/// An `INSERT INTO t (..) VALUES (..), .. [ON CONFLICT ..]` statement of this crate, assembled
+/// with `?` markers, rewritten to insert its rows only where `gate` (fixed text, with at most
+/// the one bind `gate_bind`) holds: `INSERT INTO t (..) SELECT * FROM (VALUES ..) v WHERE gate
+/// [ON CONFLICT ..]`. The `WHERE` also keeps `ON CONFLICT` from reading as a join condition.
+pub(crate) fn gate_insert(sql: Sql, gate: &str, gate_bind: Option<i64>) -> Result<Sql> {
+    let malformed = || Error::Corrupt("only INSERT ... VALUES statements can be guarded".into());
+    if !sql.positional || !sql.text.starts_with("INSERT INTO ") {
+        return Err(malformed());
+    }
+    let (head, rest) = sql.text.split_once(" VALUES ").ok_or_else(malformed)?;
+    let (values, conflict) = match rest.split_once(" ON CONFLICT ") {
+        Some((values, conflict)) => (values, Some(conflict)),
+        None => (rest, None),
+    };
+    let mut text = format!("{head} SELECT * FROM (VALUES {values}) v WHERE {gate}");
+    if let Some(conflict) = conflict {
+        text.push_str(" ON CONFLICT ");
+        text.push_str(conflict);
+    }
+    let mut args = sql.args;
+    if let Some(v) = gate_bind {
+        args.push(Arg::Int(v));
+    }
+    Ok(Sql {
+        text: Cow::Owned(text),
+        args,
+        positional: true,
+    })
 }
 
 /// Rewrites `?` markers as PostgreSQL's `$1, $2, ...`.
@@ -331,6 +385,22 @@ impl Tx {
             .await?
         };
         Ok((tx, rows))
+    }
+
+    /// Runs `sql` on `conn`, a request that commits or leaves no transaction open when it
+    /// succeeds, and returns its rows. When it fails (or is cancelled) on SQLite the connection
+    /// rolls back before it goes back to the pool; a failed PostgreSQL statement outside a
+    /// transaction block has already rolled back.
+    pub(crate) async fn run_and_finish(conn: WriteConn, sql: Sql) -> Result<Vec<Row>, sqlx::Error> {
+        let pg = matches!(conn, WriteConn::Postgres(_));
+        let mut tx = Tx::Write(Guarded { conn: Some(conn) });
+        let result = tx.fetch_all(sql).await;
+        if (result.is_ok() || pg)
+            && let Tx::Write(g) = &mut tx
+        {
+            g.finish();
+        }
+        result
     }
 
     /// The statement in this engine's placeholder style.

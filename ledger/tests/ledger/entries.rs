@@ -24,6 +24,7 @@ both_engines!(
     dated_sums_page_through_many_postings,
     concurrent_writers_lose_no_updates,
     concurrent_withdrawals_never_overdraw,
+    handles_never_write_from_stale_balances,
     rows_are_append_only,
 );
 
@@ -637,6 +638,111 @@ async fn concurrent_withdrawals_never_overdraw(db: TestDb) {
     let b = db.ledger.accounts().balance(cash, None).await.unwrap();
     assert_eq!(b.posted().unwrap(), amt("0.00"));
     assert_invariants(&db.ledger).await;
+}
+
+/// Two handles on one database take turns (as two processes would): each remembers the state
+/// its last write left, which the other's writes (and settlements) make stale; a write never
+/// goes through on stale balances or a stale head.
+async fn handles_never_write_from_stale_balances(db: TestDb) {
+    let cash = open(
+        &db.ledger,
+        "1000",
+        AccountType::Asset,
+        BalanceLimit::NonNegative,
+    )
+    .await;
+    let capital = open(
+        &db.ledger,
+        "3000",
+        AccountType::Equity,
+        BalanceLimit::Unlimited,
+    )
+    .await;
+    let repairs = open(
+        &db.ledger,
+        "5000",
+        AccountType::Expense,
+        BalanceLimit::Unlimited,
+    )
+    .await;
+    let a = db.ledger.entries();
+    let other = db.reopen().await;
+    let b = other.entries();
+    a.record(transfer("fund", cash, capital, "10.00"))
+        .await
+        .unwrap();
+    a.record(transfer("a-1", repairs, cash, "4.00"))
+        .await
+        .unwrap();
+    b.record(transfer("b-1", repairs, cash, "4.00"))
+        .await
+        .unwrap();
+    // A last saw 6.00 in cash; there are 2.00.
+    assert!(matches!(
+        a.record(transfer("a-2", repairs, cash, "3.00")).await,
+        Err(Error::NegativeBalance { .. })
+    ));
+    a.record(transfer("a-3", repairs, cash, "2.00"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        b.record(transfer("b-2", repairs, cash, "0.01")).await,
+        Err(Error::NegativeBalance { .. })
+    ));
+    // Settlements move the head on too: a pending deposit voided by B, one posted by A.
+    let voided = a
+        .record(
+            entry("p-1")
+                .debit(cash, amt("5.00"))
+                .credit(capital, amt("5.00"))
+                .pending()
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    b.void(voided.id).await.unwrap();
+    assert!(matches!(
+        a.record(transfer("a-4", repairs, cash, "5.00")).await,
+        Err(Error::NegativeBalance { .. })
+    ));
+    let posted = b
+        .record(
+            entry("p-2")
+                .debit(cash, amt("5.00"))
+                .credit(capital, amt("5.00"))
+                .pending()
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    a.post(posted.id).await.unwrap();
+    b.record(transfer("b-3", repairs, cash, "5.00"))
+        .await
+        .unwrap();
+    a.record(transfer("a-5", repairs, cash, "0.01"))
+        .await
+        .unwrap_err();
+    // Replays through either handle, after the other wrote.
+    let replay = a
+        .record(transfer("b-3", repairs, cash, "5.00"))
+        .await
+        .unwrap();
+    assert!(replay.replayed);
+    a.record(transfer("a-6", cash, capital, "1.00"))
+        .await
+        .unwrap();
+    a.record(transfer("a-7", repairs, cash, "1.00"))
+        .await
+        .unwrap();
+    let balance = db.ledger.accounts().balance(cash, None).await.unwrap();
+    assert_eq!(balance.posted().unwrap(), amt("0.00"));
+    let chain = other.verifier().chain().await.unwrap();
+    assert!(chain.is_intact());
+    assert_eq!(chain.entries_checked, 8);
+    assert_invariants(&db.ledger).await;
+    assert_invariants(&other).await;
 }
 
 async fn rows_are_append_only(db: TestDb) {
