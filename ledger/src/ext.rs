@@ -386,7 +386,9 @@ impl Ledger {
         // which under the lock always matches.
         tx.execute_all(writes).await?;
 
-        let (receipts, mut writes) =
+        // The handle's remembered state (for one-request writes) is not updated here: the
+        // head's version moves on, so its next fast write finds it stale and takes the lock.
+        let (receipts, mut writes, _) =
             record_in(&mut tx, &mut head, loaded, drafts, KeyLookup::Full).await?;
         let (reversal_receipts, recorded) = receipts.split_at(reversals.len());
         for (slot, receipt) in retract_slots.iter().zip(out.retracted.iter_mut()) {
