@@ -1,8 +1,7 @@
-//! The auditor's views: the cap table at any block from indexed transfers (checked against
+//! The auditor's views: the cap table at any block from the indexed `Transfer` events (checked against
 //! `balanceOf` at that block), and the reconciliation of the books against chain state.
 
 use std::collections::{BTreeMap, HashMap};
-use std::str::FromStr;
 
 use alloy::primitives::{Address, U256};
 use alloy::sol_types::SolCall;
@@ -35,13 +34,13 @@ pub struct CapTable {
 pub struct CapTableMismatch {
     /// The holder, or `None` for the total supply.
     pub holder: Option<Address>,
-    /// From indexed transfers.
+    /// From indexed `Transfer` events.
     pub indexed: U256,
     /// From `balanceOf` / `totalSupply` at the block.
     pub on_chain: U256,
 }
 
-/// The cap table of `token` at `block`, from the transfers indexed up to it.
+/// The cap table of `token` at `block`, from its `Transfer` events indexed up to it.
 pub async fn cap_table(
     ledger: &propledger_ledger::Ledger,
     token: Address,
@@ -50,8 +49,9 @@ pub async fn cap_table(
     let rows = ledger
         .query(
             Statement::new(
-                "SELECT sender, recipient, amount FROM idx_transfers \
-                 WHERE token = $1 AND block_number <= $2 ORDER BY block_number, log_index",
+                "SELECT topics, data FROM idx_events \
+                 WHERE address = $1 AND block_number <= $2 AND kind = 'shares' AND event = 'Transfer' \
+                 ORDER BY block_number, log_index",
             )
             .bind(token.to_vec())
             .bind(i64::try_from(block).map_err(|_| Error::Config("block".into()))?),
@@ -61,9 +61,14 @@ pub async fn cap_table(
     let mut supply = U256::ZERO;
     let bad = |what: &str| Error::Corrupt(format!("transfer {what}"));
     for r in rows {
-        let from = Address::try_from(r.blob(0)?.as_slice()).map_err(|_| bad("sender"))?;
-        let to = Address::try_from(r.blob(1)?.as_slice()).map_err(|_| bad("recipient"))?;
-        let amount = U256::from_str(&r.text(2)?).map_err(|_| bad("amount"))?;
+        // Transfer(address indexed from, address indexed to, uint256 value).
+        let (topics, data) = (r.blob(0)?, r.blob(1)?);
+        if topics.len() != 96 || data.len() != 32 {
+            return Err(bad("shape"));
+        }
+        let from = Address::from_slice(&topics[44..64]);
+        let to = Address::from_slice(&topics[76..96]);
+        let amount = U256::from_be_slice(&data);
         if from.is_zero() {
             supply = supply
                 .checked_add(amount)

@@ -8,7 +8,7 @@
 //! - **Following** (within the window): headers and logs of the next blocks are fetched, the
 //!   headers must link to each other and to the stored window, and every log must name the
 //!   header's hash. A parent-hash mismatch walks back through the window to the fork point,
-//!   rolls back what was indexed past it (events, transfers, discovered contracts, blocks) and
+//!   rolls back what was indexed past it (events, discovered contracts, blocks) and
 //!   retracts its entries (pending ones are voided, posted ones reversed), in one transaction.
 //!
 //! Every commit holds whole blocks: their events, the entries they make, the entries that
@@ -23,13 +23,13 @@ use alloy::sol_types::{SolCall, SolEvent};
 use chrono::NaiveDate;
 use propledger_contracts::deploy::Platform;
 use propledger_contracts::{PropertyDirectory, PropertyShares, TestStablecoin};
-use propledger_ledger::Ledger;
 use propledger_ledger::core::chart::{codes, template_line};
 use propledger_ledger::core::{
     AccountCode, AccountId, Amount, Currency, DimValue, Dimensions, EntryDraft, Finality,
     IdempotencyKey, NewAccount, Source,
 };
 use propledger_ledger::ext::{Changes, MAX_STATEMENT_BINDS, Retraction, Statement, placeholders};
+use propledger_ledger::{Backend, Ledger};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
@@ -169,13 +169,14 @@ fn insert_rows(
     cols: usize,
     rows: Vec<Vec<propledger_ledger::ext::Value>>,
 ) {
-    for chunk in rows.chunks((MAX_STATEMENT_BINDS / cols).max(1)) {
+    let per_statement = (MAX_STATEMENT_BINDS / cols).max(1);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(per_statement).collect();
         let mut s =
             Statement::assembled(format!("{head} VALUES {}", placeholders(chunk.len(), cols)));
-        for row in chunk {
-            for v in row {
-                s.push(v.clone());
-            }
+        for value in chunk.into_iter().flatten() {
+            s.push(value);
         }
         changes.statement(s);
     }
@@ -555,55 +556,53 @@ impl Indexer {
         let from = self.next_block;
         let addresses = self.watched();
         let known = self.contracts.len();
-        let (tx, mut rx) = mpsc::channel::<Result<LogChunk>>(self.cfg.source.concurrency.max(1));
+        let kinds: HashMap<Address, ContractKind> =
+            self.contracts.iter().map(|(a, w)| (*a, w.kind)).collect();
+        let max_events = self.cfg.max_events_per_commit.max(1);
+        let backend = self.ledger.backend();
+        // Fetching, decoding and preparing the rows run ahead of the commits, in another task;
+        // the channel bounds how far.
+        let (tx, mut rx) = mpsc::channel::<Result<Group>>(self.cfg.source.concurrency.max(1));
         let stream = self.source.log_chunks(from, safe_to, addresses);
         let pump = tokio::spawn(async move {
             use futures_util::StreamExt;
             let mut stream = std::pin::pin!(stream);
             while let Some(chunk) = stream.next().await {
-                let failed = chunk.is_err();
-                if tx.send(chunk.map_err(Error::from)).await.is_err() || failed {
-                    break;
+                let groups = match chunk {
+                    Ok(chunk) => split_groups(chunk, max_events),
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into())).await;
+                        return;
+                    }
+                };
+                for (from, to, logs) in groups {
+                    let prepared = event_statements(&kinds, &logs, backend);
+                    let failed = prepared.is_err();
+                    let group = prepared.map(|statements| Group {
+                        from,
+                        to,
+                        logs,
+                        statements,
+                    });
+                    if tx.send(group).await.is_err() || failed {
+                        return;
+                    }
                 }
             }
         });
         let _abort = AbortOnDrop(pump);
         let mut last = None;
-        while let Some(chunk) = rx.recv().await {
-            let chunk = chunk?;
-            for (g_from, g_to, logs) in self.groups(chunk) {
-                self.commit_range(g_from, g_to, logs, None, head).await?;
-                last = Some(g_to);
-            }
+        while let Some(group) = rx.recv().await {
+            let g = group?;
+            self.commit_range(g.from, g.to, g.logs, None, head, Some(g.statements))
+                .await?;
+            last = Some(g.to);
             if self.contracts.len() != known {
                 // New contracts: the chunks in flight were read without them.
                 break;
             }
         }
         Ok(last.map_or(Step::Retry, |to| Step::Indexed { to }))
-    }
-
-    /// Splits a chunk into commits of whole blocks with at most `max_events_per_commit`
-    /// events each (a single larger block stays whole).
-    fn groups(&self, chunk: LogChunk) -> Vec<(u64, u64, Vec<RawLog>)> {
-        let max = self.cfg.max_events_per_commit.max(1);
-        let mut out = Vec::new();
-        let mut from = chunk.from;
-        let mut current: Vec<RawLog> = Vec::new();
-        for log in chunk.logs {
-            if current.len() >= max
-                && current
-                    .last()
-                    .is_some_and(|l| l.block_number < log.block_number)
-            {
-                let to = log.block_number - 1;
-                out.push((from, to, std::mem::take(&mut current)));
-                from = to + 1;
-            }
-            current.push(log);
-        }
-        out.push((from, chunk.to, current));
-        out
     }
 
     async fn follow(&mut self, head: u64) -> Result<Step> {
@@ -627,7 +626,7 @@ impl Indexer {
         {
             return Ok(Step::Retry);
         }
-        self.commit_range(from, to, logs, Some(headers), head)
+        self.commit_range(from, to, logs, Some(headers), head, None)
             .await?;
         Ok(Step::Indexed { to })
     }
@@ -694,7 +693,6 @@ impl Indexer {
                 .bind(f),
             )
             .statement(Statement::new("DELETE FROM idx_events WHERE block_number > $1").bind(f))
-            .statement(Statement::new("DELETE FROM idx_transfers WHERE block_number > $1").bind(f))
             .statement(Statement::new("DELETE FROM idx_contracts WHERE added_block > $1").bind(f))
             .statement(Statement::new("DELETE FROM idx_blocks WHERE number > $1").bind(f))
             .statement(
@@ -851,6 +849,7 @@ impl Indexer {
         mut logs: Vec<RawLog>,
         headers: Option<Vec<BlockHeader>>,
         head: u64,
+        prepared: Option<Vec<Statement>>,
     ) -> Result<()> {
         // Contracts registered in this range: watch them, with their events so far.
         let mut watched = self.contracts.clone();
@@ -991,62 +990,19 @@ impl Indexer {
             bookings,
         );
 
-        // Events, transfers, contracts.
-        let mut events = Vec::with_capacity(logs.len());
-        let mut transfers = Vec::new();
-        for log in &logs {
-            let Some(w) = watched.get(&log.address) else {
-                continue;
-            };
-            let decoded = decode::decode(w.kind, log);
-            let mut topics = Vec::with_capacity(32 * log.topics.len());
-            for t in &log.topics {
-                topics.extend_from_slice(t.as_slice());
+        // Events (prepared ahead unless this commit discovered contracts, whose
+        // events the preparation did not know), then contracts.
+        let statements = match prepared {
+            Some(statements) if added.is_empty() => statements,
+            _ => {
+                let kinds: HashMap<Address, ContractKind> =
+                    watched.iter().map(|(a, w)| (*a, w.kind)).collect();
+                event_statements(&kinds, &logs, self.ledger.backend())?
             }
-            events.push(vec![
-                i64_of(log.block_number)?.into(),
-                i64_of(log.log_index)?.into(),
-                log.block_hash.to_vec().into(),
-                log.tx_hash.to_vec().into(),
-                i64_of(log.tx_index)?.into(),
-                log.address.to_vec().into(),
-                topics.into(),
-                log.data.to_vec().into(),
-                w.kind.as_str().into(),
-                decoded.name.clone().into(),
-                decoded.json.into(),
-            ]);
-            if w.kind == ContractKind::Shares
-                && log.topics.first() == Some(&PropertyShares::Transfer::SIGNATURE_HASH)
-                && log.topics.len() == 3
-            {
-                let data =
-                    alloy::primitives::LogData::new_unchecked(log.topics.clone(), log.data.clone());
-                if let Ok(t) = PropertyShares::Transfer::decode_log_data(&data) {
-                    transfers.push(vec![
-                        i64_of(log.block_number)?.into(),
-                        i64_of(log.log_index)?.into(),
-                        log.address.to_vec().into(),
-                        t.from.to_vec().into(),
-                        t.to.to_vec().into(),
-                        t.value.to_string().into(),
-                    ]);
-                }
-            }
+        };
+        for statement in statements {
+            changes.statement(statement);
         }
-        insert_rows(
-            &mut changes,
-            "INSERT INTO idx_events (block_number, log_index, block_hash, tx_hash, tx_index, \
-             address, topics, data, kind, event, decoded)",
-            11,
-            events,
-        );
-        insert_rows(
-            &mut changes,
-            "INSERT INTO idx_transfers (block_number, log_index, token, sender, recipient, amount)",
-            6,
-            transfers,
-        );
         let contract_rows = added
             .iter()
             .map(|(a, w, block)| {
@@ -1127,6 +1083,130 @@ impl Indexer {
         self.window = self.window.split_off(&keep_from);
         Ok(())
     }
+}
+
+/// Whole blocks of a backfill chunk with their rows prepared.
+struct Group {
+    from: u64,
+    to: u64,
+    logs: Vec<RawLog>,
+    statements: Vec<Statement>,
+}
+
+/// Splits a chunk into commits of whole blocks with at most `max` events each (a single larger
+/// block stays whole).
+fn split_groups(chunk: LogChunk, max: usize) -> Vec<(u64, u64, Vec<RawLog>)> {
+    let mut out = Vec::new();
+    let mut from = chunk.from;
+    let mut current: Vec<RawLog> = Vec::new();
+    for log in chunk.logs {
+        if current.len() >= max
+            && current
+                .last()
+                .is_some_and(|l| l.block_number < log.block_number)
+        {
+            let to = log.block_number - 1;
+            out.push((from, to, std::mem::take(&mut current)));
+            from = to + 1;
+        }
+        current.push(log);
+    }
+    out.push((from, chunk.to, current));
+    out
+}
+
+/// The statements inserting `logs` (those of watched contracts) into `idx_events`, raw and
+/// decoded: multi-row `VALUES` on SQLite; on PostgreSQL one `UNNEST` of column arrays, which
+/// binds eleven values instead of eleven per row.
+fn event_statements(
+    kinds: &HashMap<Address, ContractKind>,
+    logs: &[RawLog],
+    backend: Backend,
+) -> Result<Vec<Statement>> {
+    const INSERT: &str = "INSERT INTO idx_events (block_number, log_index, block_hash, tx_hash, \
+         tx_index, address, topics, data, kind, event, decoded)";
+    let watched: Vec<(&RawLog, ContractKind)> = logs
+        .iter()
+        .filter_map(|l| kinds.get(&l.address).map(|k| (l, *k)))
+        .collect();
+    let topics = |log: &RawLog| {
+        let mut t = Vec::with_capacity(32 * log.topics.len());
+        for topic in &log.topics {
+            t.extend_from_slice(topic.as_slice());
+        }
+        t
+    };
+    if backend == Backend::Postgres {
+        if watched.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = watched.len();
+        let (mut blocks, mut indexes, mut block_hashes, mut tx_hashes, mut tx_indexes) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut addresses, mut all_topics, mut datas, mut kind_names, mut names, mut jsons) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for (log, kind) in watched {
+            let decoded = decode::decode(kind, log);
+            blocks.push(i64_of(log.block_number)?);
+            indexes.push(i64_of(log.log_index)?);
+            block_hashes.push(log.block_hash.to_vec());
+            tx_hashes.push(log.tx_hash.to_vec());
+            tx_indexes.push(i64_of(log.tx_index)?);
+            addresses.push(log.address.to_vec());
+            all_topics.push(topics(log));
+            datas.push(log.data.to_vec());
+            kind_names.push(kind.as_str().to_owned());
+            names.push(decoded.name);
+            jsons.push(decoded.json);
+        }
+        let statement = Statement::assembled(format!(
+            "{INSERT} SELECT * FROM UNNEST(?::bigint[], ?::bigint[], ?::bytea[], ?::bytea[], \
+             ?::bigint[], ?::bytea[], ?::bytea[], ?::bytea[], ?::text[], ?::text[], ?::text[])"
+        ))
+        .bind(blocks)
+        .bind(indexes)
+        .bind(block_hashes)
+        .bind(tx_hashes)
+        .bind(tx_indexes)
+        .bind(addresses)
+        .bind(all_topics)
+        .bind(datas)
+        .bind(kind_names)
+        .bind(names)
+        .bind(jsons);
+        return Ok(vec![statement]);
+    }
+    let mut events = Vec::with_capacity(watched.len());
+    for (log, kind) in watched {
+        let decoded = decode::decode(kind, log);
+        events.push(vec![
+            i64_of(log.block_number)?.into(),
+            i64_of(log.log_index)?.into(),
+            log.block_hash.to_vec().into(),
+            log.tx_hash.to_vec().into(),
+            i64_of(log.tx_index)?.into(),
+            log.address.to_vec().into(),
+            topics(log).into(),
+            log.data.to_vec().into(),
+            kind.as_str().into(),
+            decoded.name.into(),
+            decoded.json.into(),
+        ]);
+    }
+    let mut out = Changes::new();
+    insert_rows(&mut out, INSERT, 11, events);
+    Ok(out.into_statements())
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

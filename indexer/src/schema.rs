@@ -42,17 +42,6 @@ pub(crate) const SCHEMA: &[&str] = &[
         PRIMARY KEY (block_number, log_index)
     )",
     "CREATE INDEX IF NOT EXISTS idx_events_address ON idx_events (address, block_number)",
-    // Share movements (mints and burns from or to the zero address), for the cap table.
-    "CREATE TABLE IF NOT EXISTS idx_transfers (
-        block_number BIGINT NOT NULL,
-        log_index BIGINT NOT NULL,
-        token BYTEA NOT NULL,
-        sender BYTEA NOT NULL,
-        recipient BYTEA NOT NULL,
-        amount TEXT NOT NULL,
-        PRIMARY KEY (block_number, log_index)
-    )",
-    "CREATE INDEX IF NOT EXISTS idx_transfers_token ON idx_transfers (token, block_number)",
     // Ledger entries made from events: `pending` until final, `posted`, or `retracted` when a
     // reorg removed the event.
     "CREATE TABLE IF NOT EXISTS idx_bookings (

@@ -28,7 +28,9 @@ use crate::store::{Arg, Ledger, MAX_BINDS, Sql, Tx, list};
 /// Most statements, entries and key changes one [`Changes`] may carry, each.
 pub const MAX_CHANGES: usize = crate::entry::MAX_BATCH_ENTRIES;
 
-/// A bind value of a [`Statement`].
+/// A bind value of a [`Statement`]. Vectors of integers, strings and byte strings are
+/// PostgreSQL arrays (for `INSERT ... SELECT * FROM UNNEST($1::bigint[], ...)`); SQLite has no
+/// arrays and refuses statements that carry them.
 #[derive(Clone, Debug)]
 pub struct Value(Arg);
 
@@ -52,6 +54,9 @@ value_from!(
     &[u8] => Blob,
     Option<Vec<u8>> => OptBlob,
     NaiveDate => Date,
+    Vec<i64> => IntArray,
+    Vec<String> => TextArray,
+    Vec<Vec<u8>> => BlobArray,
 );
 
 /// One SQL statement with its bind values, for tables kept beside the books.
@@ -187,6 +192,11 @@ impl Changes {
         self
     }
 
+    /// The statements added so far, taken out (for preparing them ahead of a commit).
+    pub fn into_statements(self) -> Vec<Statement> {
+        self.statements
+    }
+
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
         self.post.is_empty()
@@ -233,6 +243,7 @@ impl Ledger {
                 ));
             }
         }
+        self.check_binds(&statements)?;
         let (mut tx, mut head) = self.write().await?;
 
         // Entries named by key, with their postings.
@@ -406,8 +417,20 @@ impl Ledger {
         Ok(out)
     }
 
+    /// Refuses array binds on SQLite, which has no arrays.
+    fn check_binds(&self, statements: &[Statement]) -> Result<()> {
+        if self.backend() == crate::Backend::Sqlite && statements.iter().any(|s| s.0.has_arrays()) {
+            return Err(Error::invalid(
+                "statement",
+                "array values are for PostgreSQL statements; SQLite has no arrays",
+            ));
+        }
+        Ok(())
+    }
+
     /// Runs a read-only query on a consistent snapshot.
     pub async fn query(&self, statement: Statement) -> Result<Vec<Row>> {
+        self.check_binds(std::slice::from_ref(&statement))?;
         let mut tx = self.read().await?;
         Ok(tx
             .fetch_all(statement.0)
@@ -419,6 +442,7 @@ impl Ledger {
 
     /// Runs several read-only queries on one consistent snapshot.
     pub async fn query_many(&self, statements: Vec<Statement>) -> Result<Vec<Vec<Row>>> {
+        self.check_binds(&statements)?;
         let mut tx = self.read().await?;
         let mut out = Vec::with_capacity(statements.len());
         for s in statements {

@@ -185,7 +185,12 @@ impl Ledger {
                 SqliteDurability::Normal => SqliteSynchronous::Normal,
             })
             .foreign_keys(true)
-            .busy_timeout(options.busy_timeout);
+            .busy_timeout(options.busy_timeout)
+            // Large writes (a batch of entries, a range of indexed blocks) stay in memory until
+            // commit instead of spilling pages early: up to 64 MiB of page cache per
+            // connection, and temporary structures in memory.
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             // A ping per acquire would cost as much as a statement; a broken connection fails

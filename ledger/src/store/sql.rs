@@ -21,6 +21,51 @@ pub(crate) enum Arg {
     Blob(Vec<u8>),
     OptBlob(Option<Vec<u8>>),
     Date(NaiveDate),
+    /// PostgreSQL arrays (for `UNNEST` inserts); refused on SQLite before anything runs.
+    IntArray(Vec<i64>),
+    TextArray(Vec<String>),
+    BlobArray(Vec<Vec<u8>>),
+}
+
+impl Arg {
+    fn is_array(&self) -> bool {
+        matches!(
+            self,
+            Arg::IntArray(_) | Arg::TextArray(_) | Arg::BlobArray(_)
+        )
+    }
+}
+
+/// Binding array values: PostgreSQL binds them; SQLite has no arrays (statements carrying them
+/// are refused before they reach it, see [`Sql::has_arrays`]), so it gets NULL.
+pub(crate) trait BindArray: Sized {
+    fn bind_ints(self, v: Vec<i64>) -> Self;
+    fn bind_texts(self, v: Vec<String>) -> Self;
+    fn bind_blobs(self, v: Vec<Vec<u8>>) -> Self;
+}
+
+impl BindArray for sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments> {
+    fn bind_ints(self, v: Vec<i64>) -> Self {
+        self.bind(v)
+    }
+    fn bind_texts(self, v: Vec<String>) -> Self {
+        self.bind(v)
+    }
+    fn bind_blobs(self, v: Vec<Vec<u8>>) -> Self {
+        self.bind(v)
+    }
+}
+
+impl BindArray for sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments> {
+    fn bind_ints(self, _: Vec<i64>) -> Self {
+        self.bind(None::<i64>)
+    }
+    fn bind_texts(self, _: Vec<String>) -> Self {
+        self.bind(None::<i64>)
+    }
+    fn bind_blobs(self, _: Vec<Vec<u8>>) -> Self {
+        self.bind(None::<i64>)
+    }
 }
 
 impl From<i64> for Arg {
@@ -102,6 +147,11 @@ impl Sql {
     /// Adds a bind value in place.
     pub(crate) fn push(&mut self, arg: impl Into<Arg>) {
         self.args.push(arg.into());
+    }
+
+    /// Whether a bind value is an array (PostgreSQL only).
+    pub(crate) fn has_arrays(&self) -> bool {
+        self.args.iter().any(Arg::is_array)
     }
 }
 
@@ -245,6 +295,9 @@ macro_rules! bound {
                 Arg::Blob(v) => q.bind(v),
                 Arg::OptBlob(v) => q.bind(v),
                 Arg::Date(v) => q.bind(v),
+                Arg::IntArray(v) => q.bind_ints(v),
+                Arg::TextArray(v) => q.bind_texts(v),
+                Arg::BlobArray(v) => q.bind_blobs(v),
             };
         }
         q

@@ -14,6 +14,7 @@ both_engines!(
     a_failing_statement_rolls_everything_back,
     retraction_voids_pending_and_reverses_posted,
     posting_by_key_and_unknown_keys,
+    array_binds_are_postgres_only,
 );
 
 const SCHEMA: &[&str] = &[
@@ -217,4 +218,33 @@ async fn posting_by_key_and_unknown_keys(db: TestDb) {
     assert!(db.ledger.apply(changes).await.unwrap().posted[0].replayed);
     assert!(db.ledger.verifier().chain().await.unwrap().is_intact());
     assert_invariants(&db.ledger).await;
+}
+
+async fn array_binds_are_postgres_only(db: TestDb) {
+    db.ledger.ensure_schema(SCHEMA).await.unwrap();
+    let mut changes = Changes::new();
+    changes.statement(
+        Statement::new(
+            "INSERT INTO ext_marks (n, label) SELECT * FROM UNNEST($1::bigint[], $2::text[])",
+        )
+        .bind(vec![7_i64, 8])
+        .bind(vec!["seven".to_owned(), "eight".to_owned()]),
+    );
+    let result = db.ledger.apply(changes).await;
+    match db.ledger.backend() {
+        propledger_ledger::Backend::Postgres => {
+            assert_eq!(result.unwrap().rows_affected, vec![2]);
+            assert_eq!(
+                marks(&db).await,
+                vec![(7, "seven".into(), None), (8, "eight".into(), None)]
+            );
+        }
+        propledger_ledger::Backend::Sqlite => {
+            assert!(
+                matches!(result, Err(Error::InvalidInput { .. })),
+                "{result:?}"
+            );
+            assert!(marks(&db).await.is_empty());
+        }
+    }
 }
