@@ -50,8 +50,8 @@ pub async fn cap_table(
         .query(
             Statement::new(
                 "SELECT topics, data FROM idx_events \
-                 WHERE address = $1 AND block_number <= $2 AND kind = 'shares' AND event = 'Transfer' \
-                 ORDER BY block_number, log_index",
+                 WHERE block_number <= $2 AND event = 'Transfer' AND address = $1 \
+                 AND kind = 'shares' ORDER BY block_number, log_index",
             )
             .bind(token.to_vec())
             .bind(i64::try_from(block).map_err(|_| Error::Config("block".into()))?),

@@ -80,6 +80,9 @@ fn nonzero(r: Option<B256>) -> Option<B256> {
 /// decode as its event is not booked (it is still stored, as `unknown`).
 pub fn plan(kind: ContractKind, log: &RawLog) -> Option<Plan> {
     use Target::{Chart, Improvements, InvestorCapital};
+    if !matches!(kind, ContractKind::Treasury | ContractKind::Distributor) {
+        return None;
+    }
     let topic0 = *log.topics.first()?;
     let data = alloy::primitives::LogData::new_unchecked(log.topics.clone(), log.data.clone());
     let plan = match kind {

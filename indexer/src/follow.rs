@@ -28,7 +28,9 @@ use propledger_ledger::core::{
     AccountCode, AccountId, Amount, Currency, DimValue, Dimensions, EntryDraft, Finality,
     IdempotencyKey, NewAccount, Source,
 };
-use propledger_ledger::ext::{Changes, MAX_STATEMENT_BINDS, Retraction, Statement, placeholders};
+use propledger_ledger::ext::{
+    Changes, CopyRows, MAX_STATEMENT_BINDS, Retraction, Statement, placeholders,
+};
 use propledger_ledger::{Backend, Ledger};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
@@ -52,7 +54,8 @@ pub struct IndexerConfig {
     pub reorg_window: u64,
     /// How often to look for a new head when caught up.
     pub poll_interval: Duration,
-    /// Most events in one commit (whole blocks are never split).
+    /// Most events in one commit (whole blocks are never split); at most 10,000 of them may
+    /// make entries.
     pub max_events_per_commit: usize,
     /// Most blocks fetched per step while following the head.
     pub follow_batch: u64,
@@ -67,7 +70,7 @@ impl IndexerConfig {
             confirmations: 12,
             reorg_window: 128,
             poll_interval: Duration::from_millis(250),
-            max_events_per_commit: 5_000,
+            max_events_per_commit: 20_000,
             follow_batch: 100,
         }
     }
@@ -564,6 +567,7 @@ impl Indexer {
         // the channel bounds how far.
         let (tx, mut rx) = mpsc::channel::<Result<Group>>(self.cfg.source.concurrency.max(1));
         let stream = self.source.log_chunks(from, safe_to, addresses);
+        let source = self.source.clone();
         let pump = tokio::spawn(async move {
             use futures_util::StreamExt;
             let mut stream = std::pin::pin!(stream);
@@ -576,12 +580,22 @@ impl Indexer {
                     }
                 };
                 for (from, to, logs) in groups {
-                    let prepared = event_statements(&kinds, &logs, backend);
+                    // The last block's header links the window to this commit.
+                    let header = match source.header(to).await {
+                        Ok(Some(h)) => Ok(h),
+                        Ok(None) => {
+                            Err(Error::Source(crate::source::SourceError::MissingBlock(to)))
+                        }
+                        Err(e) => Err(e.into()),
+                    };
+                    let prepared = header
+                        .and_then(|header| Ok((header, event_statements(&kinds, &logs, backend)?)));
                     let failed = prepared.is_err();
-                    let group = prepared.map(|statements| Group {
+                    let group = prepared.map(|(header, statements)| Group {
                         from,
                         to,
                         logs,
+                        header,
                         statements,
                     });
                     if tx.send(group).await.is_err() || failed {
@@ -592,11 +606,44 @@ impl Indexer {
         });
         let _abort = AbortOnDrop(pump);
         let mut last = None;
-        while let Some(group) = rx.recv().await {
-            let g = group?;
-            self.commit_range(g.from, g.to, g.logs, None, head, Some(g.statements))
+        let mut carried: Option<Group> = None;
+        loop {
+            let mut g = match carried.take() {
+                Some(g) => g,
+                None => match rx.recv().await {
+                    Some(group) => group?,
+                    None => break,
+                },
+            };
+            // Groups that are already waiting join this commit, up to the size limit: when
+            // storing is slower than reading, commits grow and their fixed cost shrinks.
+            while g.logs.len() < max_events {
+                match rx.try_recv() {
+                    Ok(Ok(next)) if g.logs.len() + next.logs.len() <= max_events => {
+                        g.to = next.to;
+                        g.logs.extend(next.logs);
+                        g.statements.extend(next.statements);
+                        g.header = next.header;
+                    }
+                    Ok(Ok(next)) => {
+                        carried = Some(next);
+                        break;
+                    }
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => break,
+                }
+            }
+            let committed = self
+                .commit_range(
+                    g.from,
+                    g.to,
+                    g.logs,
+                    Some(vec![g.header]),
+                    head,
+                    Some(g.statements),
+                )
                 .await?;
-            last = Some(g.to);
+            last = Some(committed);
             if self.contracts.len() != known {
                 // New contracts: the chunks in flight were read without them.
                 break;
@@ -626,7 +673,8 @@ impl Indexer {
         {
             return Ok(Step::Retry);
         }
-        self.commit_range(from, to, logs, Some(headers), head, None)
+        let to = self
+            .commit_range(from, to, logs, Some(headers), head, None)
             .await?;
         Ok(Step::Indexed { to })
     }
@@ -841,7 +889,8 @@ impl Indexer {
         Ok(account.id)
     }
 
-    /// Commits blocks `from..=to` with their `logs` (sorted), in one transaction.
+    /// Commits blocks `from..=to` with their `logs` (sorted), in one transaction; returns the
+    /// last block committed, which is earlier than `to` when the range registers contracts.
     async fn commit_range(
         &mut self,
         from: u64,
@@ -850,15 +899,29 @@ impl Indexer {
         headers: Option<Vec<BlockHeader>>,
         head: u64,
         prepared: Option<Vec<Statement>>,
-    ) -> Result<()> {
-        // Contracts registered in this range: watch them, with their events so far.
+    ) -> Result<u64> {
+        // Contracts registered in this range: the commit stops at the block of the first
+        // registration and takes the new contracts' events up to it (their history before
+        // registration included); the blocks after it are read again, with the new contracts
+        // watched, by the next step.
         let mut watched = self.contracts.clone();
         let mut added: Vec<(Address, Watched, u64)> = Vec::new();
+        let mut to = to;
+        let mut headers = headers;
         loop {
             let found = self.discoveries(&logs, &watched);
-            if found.is_empty() {
+            let Some(at) = found.iter().map(|(_, _, block)| *block).min() else {
                 break;
+            };
+            if at < to {
+                to = at;
+                logs.retain(|l| l.block_number <= at);
+                headers = headers.map(|hs| hs.into_iter().filter(|h| h.number <= at).collect());
             }
+            let found: Vec<(Address, Watched, u64)> = found
+                .into_iter()
+                .filter(|(_, _, block)| *block == at)
+                .collect();
             let addresses: Vec<Address> = found.iter().map(|(a, _, _)| *a).collect();
             let earlier = self
                 .source
@@ -1022,7 +1085,7 @@ impl Indexer {
         );
 
         // The window and the checkpoint.
-        let headers = match headers {
+        let headers = match headers.filter(|h| !h.is_empty()) {
             Some(h) => h,
             None => vec![
                 self.source
@@ -1081,7 +1144,7 @@ impl Indexer {
             self.window.insert(h.number, h.hash);
         }
         self.window = self.window.split_off(&keep_from);
-        Ok(())
+        Ok(to)
     }
 }
 
@@ -1090,6 +1153,7 @@ struct Group {
     from: u64,
     to: u64,
     logs: Vec<RawLog>,
+    header: BlockHeader,
     statements: Vec<Statement>,
 }
 
@@ -1116,8 +1180,7 @@ fn split_groups(chunk: LogChunk, max: usize) -> Vec<(u64, u64, Vec<RawLog>)> {
 }
 
 /// The statements inserting `logs` (those of watched contracts) into `idx_events`, raw and
-/// decoded: multi-row `VALUES` on SQLite; on PostgreSQL one `UNNEST` of column arrays, which
-/// binds eleven values instead of eleven per row.
+/// decoded: multi-row `VALUES` on SQLite, a binary `COPY` on PostgreSQL.
 fn event_statements(
     kinds: &HashMap<Address, ContractKind>,
     logs: &[RawLog],
@@ -1140,52 +1203,27 @@ fn event_statements(
         if watched.is_empty() {
             return Ok(Vec::new());
         }
-        let n = watched.len();
-        let (mut blocks, mut indexes, mut block_hashes, mut tx_hashes, mut tx_indexes) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let (mut addresses, mut all_topics, mut datas, mut kind_names, mut names, mut jsons) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
+        let mut rows = CopyRows::new();
         for (log, kind) in watched {
             let decoded = decode::decode(kind, log);
-            blocks.push(i64_of(log.block_number)?);
-            indexes.push(i64_of(log.log_index)?);
-            block_hashes.push(log.block_hash.to_vec());
-            tx_hashes.push(log.tx_hash.to_vec());
-            tx_indexes.push(i64_of(log.tx_index)?);
-            addresses.push(log.address.to_vec());
-            all_topics.push(topics(log));
-            datas.push(log.data.to_vec());
-            kind_names.push(kind.as_str().to_owned());
-            names.push(decoded.name);
-            jsons.push(decoded.json);
+            rows.row(11);
+            rows.push_i64(i64_of(log.block_number)?);
+            rows.push_i64(i64_of(log.log_index)?);
+            rows.push_bytes(log.block_hash.as_slice());
+            rows.push_bytes(log.tx_hash.as_slice());
+            rows.push_i64(i64_of(log.tx_index)?);
+            rows.push_bytes(log.address.as_slice());
+            rows.push_bytes(&topics(log));
+            rows.push_bytes(&log.data);
+            rows.push_text(kind.as_str());
+            rows.push_text(&decoded.name);
+            rows.push_text(&decoded.json);
         }
-        let statement = Statement::assembled(format!(
-            "{INSERT} SELECT * FROM UNNEST(?::bigint[], ?::bigint[], ?::bytea[], ?::bytea[], \
-             ?::bigint[], ?::bytea[], ?::bytea[], ?::bytea[], ?::text[], ?::text[], ?::text[])"
-        ))
-        .bind(blocks)
-        .bind(indexes)
-        .bind(block_hashes)
-        .bind(tx_hashes)
-        .bind(tx_indexes)
-        .bind(addresses)
-        .bind(all_topics)
-        .bind(datas)
-        .bind(kind_names)
-        .bind(names)
-        .bind(jsons);
-        return Ok(vec![statement]);
+        return Ok(vec![Statement::copy_in(
+            "COPY idx_events (block_number, log_index, block_hash, tx_hash, tx_index, address, \
+             topics, data, kind, event, decoded) FROM STDIN (FORMAT binary)",
+            rows,
+        )]);
     }
     let mut events = Vec::with_capacity(watched.len());
     for (log, kind) in watched {

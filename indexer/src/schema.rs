@@ -4,6 +4,21 @@
 
 /// Statements creating the tables; safe to run again.
 pub(crate) const SCHEMA: &[&str] = &[
+    // Every event: the raw log and its decoded form.
+    "CREATE TABLE IF NOT EXISTS idx_events (
+        block_number BIGINT NOT NULL,
+        log_index BIGINT NOT NULL,
+        block_hash BYTEA NOT NULL,
+        tx_hash BYTEA NOT NULL,
+        tx_index BIGINT NOT NULL,
+        address BYTEA NOT NULL,
+        topics BYTEA NOT NULL,
+        data BYTEA NOT NULL,
+        kind TEXT NOT NULL,
+        event TEXT NOT NULL,
+        decoded TEXT NOT NULL,
+        PRIMARY KEY (block_number, log_index)
+    )",
     // The checkpoint: the next block to index, and what the books are kept in.
     "CREATE TABLE IF NOT EXISTS idx_state (
         id BIGINT PRIMARY KEY,
@@ -26,22 +41,11 @@ pub(crate) const SCHEMA: &[&str] = &[
         property_id TEXT,
         added_block BIGINT NOT NULL
     )",
-    // Every event: the raw log and its decoded form.
-    "CREATE TABLE IF NOT EXISTS idx_events (
-        block_number BIGINT NOT NULL,
-        log_index BIGINT NOT NULL,
-        block_hash BYTEA NOT NULL,
-        tx_hash BYTEA NOT NULL,
-        tx_index BIGINT NOT NULL,
-        address BYTEA NOT NULL,
-        topics BYTEA NOT NULL,
-        data BYTEA NOT NULL,
-        kind TEXT NOT NULL,
-        event TEXT NOT NULL,
-        decoded TEXT NOT NULL,
-        PRIMARY KEY (block_number, log_index)
-    )",
-    "CREATE INDEX IF NOT EXISTS idx_events_address ON idx_events (address, block_number)",
+    // A contract's events by address. Share `Transfer` events, the bulk of all events, are left
+    // out: they are read in block order (the cap table), which the primary key serves, and
+    // indexing them by address would cost about a tenth of the indexing rate.
+    "CREATE INDEX IF NOT EXISTS idx_events_contract ON idx_events (address, block_number) \
+     WHERE event <> 'Transfer'",
     // Ledger entries made from events: `pending` until final, `posted`, or `retracted` when a
     // reorg removed the event.
     "CREATE TABLE IF NOT EXISTS idx_bookings (

@@ -69,6 +69,10 @@ pub struct SourceConfig {
     pub max_range: u64,
     /// `eth_getLogs` requests in flight during a backfill ([`RpcSource::log_chunks`], default 4).
     pub concurrency: usize,
+    /// Logs one `eth_getLogs` answer should hold (default 5,000): a denser answer shrinks the
+    /// span in proportion, a sparse one lets it grow. Answers stay a few megabytes, and a
+    /// backfill is read in enough pieces to overlap reading and storing.
+    pub target_logs: usize,
     /// How long one request may take before it counts as failed (default 15 s).
     pub request_timeout: Duration,
     /// Retries of failed requests.
@@ -83,6 +87,7 @@ impl SourceConfig {
             initial_range: 2_000,
             max_range: 10_000,
             concurrency: 4,
+            target_logs: 5_000,
             request_timeout: Duration::from_secs(15),
             retry: RetryPolicy::default(),
         }
@@ -549,8 +554,8 @@ impl RpcSource {
             let attempted = end - cursor + 1;
             match self.logs_window(cursor, end, addresses).await {
                 Ok(mut logs) => {
+                    self.adapt_range(attempted, logs.len());
                     out.append(&mut logs);
-                    self.grow_range(attempted);
                     cap = cap.saturating_mul(2);
                     if end == to {
                         break;
@@ -686,8 +691,20 @@ impl RpcSource {
         self.inner.range.load(Ordering::Relaxed)
     }
 
-    /// After a success at `attempted` blocks: double the range if that was the full range.
-    fn grow_range(&self, attempted: u64) {
+    /// After a success at `attempted` blocks returning `returned` logs: above the target
+    /// density, shrink the range in proportion; well below it, double the range if that was the
+    /// full range.
+    fn adapt_range(&self, attempted: u64, returned: usize) {
+        let target = self.inner.config.target_logs.max(1) as u64;
+        let returned = returned as u64;
+        if returned > target {
+            let next = (attempted.saturating_mul(target) / returned).max(1);
+            self.inner.range.fetch_min(next, Ordering::Relaxed);
+            return;
+        }
+        if returned.saturating_mul(2) > target {
+            return;
+        }
         let max = self.inner.config.max_range;
         let _ = self
             .inner

@@ -13,3 +13,7 @@ mod crash;
 mod reorg;
 mod source;
 mod support;
+
+/// The allocator the `propledger` binary uses, so tests and the benchmark run as the node does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

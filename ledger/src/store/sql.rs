@@ -149,6 +149,11 @@ impl Sql {
         self.args.push(arg.into());
     }
 
+    /// The statement's text.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
     /// Whether a bind value is an array (PostgreSQL only).
     pub(crate) fn has_arrays(&self) -> bool {
         self.args.iter().any(Arg::is_array)
@@ -499,6 +504,34 @@ impl Tx {
             }
         }
         Ok(())
+    }
+
+    /// `COPY ... FROM STDIN` with `data` in the statement's format (PostgreSQL only).
+    pub(crate) async fn copy_in(
+        &mut self,
+        statement: &str,
+        data: &[u8],
+    ) -> Result<u64, sqlx::Error> {
+        let conn: &mut sqlx::PgConnection = match self {
+            Tx::Postgres(tx) => tx,
+            Tx::Write(Guarded {
+                conn: Some(WriteConn::Postgres(conn)),
+            }) => conn,
+            _ => {
+                return Err(sqlx::Error::Protocol(
+                    "COPY is only available on PostgreSQL".into(),
+                ));
+            }
+        };
+        let mut copy = conn.copy_in_raw(statement).await?;
+        // Sent in pieces of 1 MiB; the server buffers nothing it does not need.
+        for piece in data.chunks(1 << 20) {
+            if let Err(e) = copy.send(piece).await {
+                let _ = copy.abort(e.to_string()).await;
+                return Err(e);
+            }
+        }
+        copy.finish().await
     }
 
     pub(crate) async fn fetch_all(&mut self, sql: Sql) -> Result<Vec<Row>, sqlx::Error> {

@@ -15,6 +15,7 @@ both_engines!(
     retraction_voids_pending_and_reverses_posted,
     posting_by_key_and_unknown_keys,
     array_binds_are_postgres_only,
+    copy_is_postgres_only,
 );
 
 const SCHEMA: &[&str] = &[
@@ -237,6 +238,46 @@ async fn array_binds_are_postgres_only(db: TestDb) {
             assert_eq!(
                 marks(&db).await,
                 vec![(7, "seven".into(), None), (8, "eight".into(), None)]
+            );
+        }
+        propledger_ledger::Backend::Sqlite => {
+            assert!(
+                matches!(result, Err(Error::InvalidInput { .. })),
+                "{result:?}"
+            );
+            assert!(marks(&db).await.is_empty());
+        }
+    }
+}
+
+async fn copy_is_postgres_only(db: TestDb) {
+    use propledger_ledger::ext::CopyRows;
+    db.ledger.ensure_schema(SCHEMA).await.unwrap();
+    let mut rows = CopyRows::new();
+    for (n, label, note) in [(1, "one", Some("a\tb\\c\n")), (2, "two", None)] {
+        rows.row(3);
+        rows.push_i64(n);
+        rows.push_text(label);
+        match note {
+            Some(note) => rows.push_text(note),
+            None => rows.push_null(),
+        }
+    }
+    let mut changes = Changes::new();
+    changes.statement(Statement::copy_in(
+        "COPY ext_marks (n, label, note) FROM STDIN (FORMAT binary)",
+        rows,
+    ));
+    let result = db.ledger.apply(changes).await;
+    match db.ledger.backend() {
+        propledger_ledger::Backend::Postgres => {
+            assert_eq!(result.unwrap().rows_affected, vec![2]);
+            assert_eq!(
+                marks(&db).await,
+                vec![
+                    (1, "one".into(), Some("a\tb\\c\n".into())),
+                    (2, "two".into(), None)
+                ]
             );
         }
         propledger_ledger::Backend::Sqlite => {
