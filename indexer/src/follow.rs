@@ -655,7 +655,14 @@ impl Indexer {
     async fn follow(&mut self, head: u64) -> Result<Step> {
         let from = self.next_block;
         let to = head.min(from + self.cfg.follow_batch.max(1) - 1);
-        let headers = self.source.headers(from, to).await?;
+        // Headers and logs are read at once; the checks below catch a chain that moved
+        // between the two answers.
+        let watched = self.watched();
+        let (headers, logs) = tokio::join!(
+            self.source.headers(from, to),
+            self.source.logs(from, to, &watched)
+        );
+        let headers = headers?;
         if let (Some(first), Some(prev)) = (headers.first(), from.checked_sub(1))
             && let Some(stored) = self.window.get(&prev)
             && first.parent_hash != *stored
@@ -665,7 +672,7 @@ impl Indexer {
         if headers.windows(2).any(|w| w[1].parent_hash != w[0].hash) {
             return Ok(Step::Retry);
         }
-        let logs = self.source.logs(from, to, &self.watched()).await?;
+        let logs = logs?;
         let by_number: HashMap<u64, B256> = headers.iter().map(|h| (h.number, h.hash)).collect();
         if logs
             .iter()

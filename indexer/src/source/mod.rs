@@ -69,9 +69,10 @@ pub struct SourceConfig {
     pub max_range: u64,
     /// `eth_getLogs` requests in flight during a backfill ([`RpcSource::log_chunks`], default 4).
     pub concurrency: usize,
-    /// Logs one `eth_getLogs` answer should hold (default 5,000): a denser answer shrinks the
-    /// span in proportion, a sparse one lets it grow. Answers stay a few megabytes, and a
-    /// backfill is read in enough pieces to overlap reading and storing.
+    /// Logs one `eth_getLogs` answer should hold (default 8,000, under the 10,000 many
+    /// providers allow): a denser answer shrinks the span in proportion, a sparse one lets it
+    /// grow. Answers stay a few megabytes, and a backfill is read in enough pieces to overlap
+    /// reading and storing.
     pub target_logs: usize,
     /// How long one request may take before it counts as failed (default 15 s).
     pub request_timeout: Duration,
@@ -87,7 +88,7 @@ impl SourceConfig {
             initial_range: 2_000,
             max_range: 10_000,
             concurrency: 4,
-            target_logs: 5_000,
+            target_logs: 8_000,
             request_timeout: Duration::from_secs(15),
             retry: RetryPolicy::default(),
         }
