@@ -41,6 +41,9 @@ use crate::error::{Error, Result};
 use crate::schema::SCHEMA;
 use crate::source::{BlockHeader, LogChunk, RawLog, RpcSource, SourceConfig};
 
+/// Header requests in flight when a commit needs the dates of many blocks.
+const HEADER_CONCURRENCY: usize = 16;
+
 /// How the indexer follows one chain.
 #[derive(Clone, Debug)]
 pub struct IndexerConfig {
@@ -566,36 +569,57 @@ impl Indexer {
         // Fetching, decoding and preparing the rows run ahead of the commits, in another task;
         // the channel bounds how far.
         let (tx, mut rx) = mpsc::channel::<Result<Group>>(self.cfg.source.concurrency.max(1));
-        let stream = self.source.log_chunks(from, safe_to, addresses);
+        // The stream runs to the head: the blocks of the reorg window come last, with every
+        // header, checked as following checks them.
+        let stream = self.source.log_chunks(from, head, addresses);
         let source = self.source.clone();
         let pump = tokio::spawn(async move {
             use futures_util::StreamExt;
             let mut stream = std::pin::pin!(stream);
             while let Some(chunk) = stream.next().await {
                 let groups = match chunk {
-                    Ok(chunk) => split_groups(chunk, max_events),
+                    Ok(chunk) => split_at(chunk, safe_to)
+                        .into_iter()
+                        .flat_map(|c| split_groups(c, max_events))
+                        .collect::<Vec<_>>(),
                     Err(e) => {
                         let _ = tx.send(Err(e.into())).await;
                         return;
                     }
                 };
-                for (from, to, logs) in groups {
-                    // The last block's header links the window to this commit.
-                    let header = match source.header(to).await {
-                        Ok(Some(h)) => Ok(h),
-                        Ok(None) => {
-                            Err(Error::Source(crate::source::SourceError::MissingBlock(to)))
-                        }
-                        Err(e) => Err(e.into()),
+                // Headers are asked for at once, while the rows are prepared: of each group's
+                // last block when it is final, of every block in the window.
+                let headers: Vec<AbortOnDrop<_>> = groups
+                    .iter()
+                    .map(|(from, to, _)| {
+                        let (source, from, to) = (source.clone(), *from, *to);
+                        AbortOnDrop(tokio::spawn(async move {
+                            if from > safe_to {
+                                source.headers(from, to).await
+                            } else {
+                                match source.header(to).await? {
+                                    Some(h) => Ok(vec![h]),
+                                    None => Err(crate::source::SourceError::MissingBlock(to)),
+                                }
+                            }
+                        }))
+                    })
+                    .collect();
+                for ((from, to, logs), mut header) in groups.into_iter().zip(headers) {
+                    let statements = event_statements(&kinds, &logs, backend);
+                    let header = match (&mut header.0).await {
+                        Ok(Ok(h)) => Ok(h),
+                        Ok(Err(e)) => Err(e.into()),
+                        Err(e) => Err(Error::Corrupt(format!("header task: {e}"))),
                     };
-                    let prepared = header
-                        .and_then(|header| Ok((header, event_statements(&kinds, &logs, backend)?)));
+                    let prepared = header.and_then(|headers| Ok((headers, statements?)));
                     let failed = prepared.is_err();
-                    let group = prepared.map(|(header, statements)| Group {
+                    let group = prepared.map(|(headers, statements)| Group {
                         from,
                         to,
+                        window: from > safe_to,
                         logs,
-                        header,
+                        headers,
                         statements,
                     });
                     if tx.send(group).await.is_err() || failed {
@@ -619,11 +643,18 @@ impl Indexer {
             // storing is slower than reading, commits grow and their fixed cost shrinks.
             while g.logs.len() < max_events {
                 match rx.try_recv() {
-                    Ok(Ok(next)) if g.logs.len() + next.logs.len() <= max_events => {
+                    Ok(Ok(next))
+                        if g.logs.len() + next.logs.len() <= max_events
+                            && g.window == next.window =>
+                    {
                         g.to = next.to;
                         g.logs.extend(next.logs);
                         g.statements.extend(next.statements);
-                        g.header = next.header;
+                        if g.window {
+                            g.headers.extend(next.headers);
+                        } else {
+                            g.headers = next.headers;
+                        }
                     }
                     Ok(Ok(next)) => {
                         carried = Some(next);
@@ -633,19 +664,26 @@ impl Indexer {
                     Err(_) => break,
                 }
             }
+            if g.window && !self.links(g.from, &g.headers, &g.logs) {
+                // The chain moved under the window while it was read: what is committed
+                // stays, and the next step follows from there (finding the fork, if any).
+                break;
+            }
             let committed = self
                 .commit_range(
                     g.from,
                     g.to,
                     g.logs,
-                    Some(vec![g.header]),
+                    Some(g.headers),
                     head,
                     Some(g.statements),
                 )
                 .await?;
             last = Some(committed);
             if self.contracts.len() != known {
-                // New contracts: the chunks in flight were read without them.
+                // New contracts: the chunks in flight were read without them, and the span
+                // learned for the old set says nothing of how many logs the new one emits.
+                self.source.reset_range();
                 break;
             }
         }
@@ -669,21 +707,38 @@ impl Indexer {
         {
             return self.reorg(from).await;
         }
-        if headers.windows(2).any(|w| w[1].parent_hash != w[0].hash) {
-            return Ok(Step::Retry);
-        }
         let logs = logs?;
-        let by_number: HashMap<u64, B256> = headers.iter().map(|h| (h.number, h.hash)).collect();
-        if logs
-            .iter()
-            .any(|l| by_number.get(&l.block_number) != Some(&l.block_hash))
-        {
+        if !self.links(from, &headers, &logs) {
             return Ok(Step::Retry);
         }
         let to = self
             .commit_range(from, to, logs, Some(headers), head, None)
             .await?;
         Ok(Step::Indexed { to })
+    }
+
+    /// Whether `headers` are the blocks from `from` on, each the parent of the next, the first
+    /// extending the stored window (when it holds the block before), and every log of `logs`
+    /// names its block's hash: a consistent read of a chain that extends what is indexed.
+    fn links(&self, from: u64, headers: &[BlockHeader], logs: &[RawLog]) -> bool {
+        let numbered = headers
+            .iter()
+            .enumerate()
+            .all(|(i, h)| h.number == from + i as u64);
+        let extends = match (headers.first(), from.checked_sub(1)) {
+            (Some(first), Some(prev)) => self
+                .window
+                .get(&prev)
+                .is_none_or(|stored| first.parent_hash == *stored),
+            _ => true,
+        };
+        let by_number: HashMap<u64, B256> = headers.iter().map(|h| (h.number, h.hash)).collect();
+        numbered
+            && extends
+            && headers.windows(2).all(|w| w[1].parent_hash == w[0].hash)
+            && logs
+                .iter()
+                .all(|l| by_number.get(&l.block_number) == Some(&l.block_hash))
     }
 
     /// A block at `from` does not extend the stored chain: find the fork point in the window
@@ -833,67 +888,89 @@ impl Indexer {
         Ok(())
     }
 
-    /// The account a posting goes to, opening per-investor and per-line accounts on first use.
-    async fn account(&mut self, property: &str, target: &Target) -> Result<AccountId> {
-        self.open_property(property).await?;
+    /// The account a posting goes to, when it is open (see [`Indexer::open_accounts`]).
+    fn account(&self, property: &str, target: &Target) -> Result<AccountId> {
         let books = self
             .properties
             .get(property)
-            .ok_or_else(|| Error::Corrupt(format!("property {property}")))?;
-        let (code, dims) = match target {
-            Target::Chart(code) => {
-                return books
-                    .chart
-                    .get(*code)
-                    .copied()
-                    .ok_or_else(|| Error::Corrupt(format!("chart has no account {code}")));
-            }
-            Target::InvestorCapital(wallet) => {
-                if let Some(id) = books.investors.get(wallet) {
-                    return Ok(*id);
-                }
-                (
-                    codes::INVESTOR_CAPITAL,
-                    Dimensions::property(books.dim.clone())
-                        .with_investor(DimValue::parse(&format!("{wallet:#x}"))?),
-                )
-            }
-            Target::Improvements(line) => {
-                if let Some(id) = books.lines.get(line) {
-                    return Ok(*id);
-                }
-                (
-                    codes::CAPITALIZED_IMPROVEMENTS,
-                    Dimensions::property(books.dim.clone())
-                        .with_budget_line(DimValue::parse(&alloy::hex::encode(line))?),
-                )
-            }
+            .ok_or_else(|| Error::Corrupt(format!("property {property} is not open")))?;
+        let found = match target {
+            Target::Chart(code) => books.chart.get(*code),
+            Target::InvestorCapital(wallet) => books.investors.get(wallet),
+            Target::Improvements(line) => books.lines.get(line),
         };
-        let line = template_line(code).ok_or_else(|| Error::Corrupt(format!("code {code}")))?;
-        let account = self
-            .ledger
-            .accounts()
-            .open(
-                NewAccount::new(
-                    AccountCode::parse(code)?,
-                    line.name,
-                    line.account_type,
-                    self.currency,
-                )
-                .with_dimensions(dims)
-                .with_limit(line.limit),
+        found
+            .copied()
+            .ok_or_else(|| Error::Corrupt(format!("no open account for {target:?}")))
+    }
+
+    /// Opens the properties' charts and the per-investor and per-line accounts of `targets`
+    /// that are not open yet: the new accounts in one transaction.
+    async fn open_accounts(&mut self, targets: Vec<(String, Target)>) -> Result<()> {
+        let mut wanted: Vec<(String, Target, NewAccount)> = Vec::new();
+        for (property, target) in targets {
+            self.open_property(&property).await?;
+            let books = self
+                .properties
+                .get(&property)
+                .ok_or_else(|| Error::Corrupt(format!("property {property}")))?;
+            let (code, dims) = match &target {
+                Target::Chart(_) => continue,
+                Target::InvestorCapital(wallet) => {
+                    if books.investors.contains_key(wallet) {
+                        continue;
+                    }
+                    (
+                        codes::INVESTOR_CAPITAL,
+                        Dimensions::property(books.dim.clone())
+                            .with_investor(DimValue::parse(&format!("{wallet:#x}"))?),
+                    )
+                }
+                Target::Improvements(line) => {
+                    if books.lines.contains_key(line) {
+                        continue;
+                    }
+                    (
+                        codes::CAPITALIZED_IMPROVEMENTS,
+                        Dimensions::property(books.dim.clone())
+                            .with_budget_line(DimValue::parse(&alloy::hex::encode(line))?),
+                    )
+                }
+            };
+            if wanted
+                .iter()
+                .any(|(p, t, _)| *p == property && *t == target)
+            {
+                continue;
+            }
+            let line = template_line(code).ok_or_else(|| Error::Corrupt(format!("code {code}")))?;
+            let new = NewAccount::new(
+                AccountCode::parse(code)?,
+                line.name,
+                line.account_type,
+                self.currency,
             )
-            .await?;
-        let books = self
-            .properties
-            .get_mut(property)
-            .ok_or_else(|| Error::Corrupt(format!("property {property}")))?;
-        match target {
-            Target::InvestorCapital(w) => books.investors.insert(*w, account.id),
-            Target::Improvements(l) => books.lines.insert(*l, account.id),
-            Target::Chart(_) => None,
-        };
-        Ok(account.id)
+            .with_dimensions(dims)
+            .with_limit(line.limit);
+            wanted.push((property, target, new));
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let news: Vec<NewAccount> = wanted.iter().map(|(_, _, n)| n.clone()).collect();
+        let opened = self.ledger.accounts().open_many(&news).await?;
+        for ((property, target, _), account) in wanted.into_iter().zip(opened) {
+            let books = self
+                .properties
+                .get_mut(&property)
+                .ok_or_else(|| Error::Corrupt(format!("property {property}")))?;
+            match target {
+                Target::InvestorCapital(w) => books.investors.insert(w, account.id),
+                Target::Improvements(l) => books.lines.insert(l, account.id),
+                Target::Chart(_) => None,
+            };
+        }
+        Ok(())
     }
 
     /// Commits blocks `from..=to` with their `logs` (sorted), in one transaction; returns the
@@ -980,14 +1057,34 @@ impl Indexer {
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        for n in missing {
-            let h = self
-                .source
-                .header(n)
-                .await?
-                .ok_or(Error::Source(crate::source::SourceError::MissingBlock(n)))?;
-            timestamps.insert(n, h.timestamp);
+        {
+            // Headers of the blocks with entries (for their dates), several at a time.
+            use futures_util::{StreamExt, TryStreamExt};
+            let source = &self.source;
+            let found: Vec<(u64, Option<BlockHeader>)> = futures_util::stream::iter(missing)
+                .map(|n| async move { Ok::<_, Error>((n, source.header(n).await?)) })
+                .buffered(HEADER_CONCURRENCY)
+                .try_collect()
+                .await?;
+            for (n, h) in found {
+                let h = h.ok_or(Error::Source(crate::source::SourceError::MissingBlock(n)))?;
+                timestamps.insert(n, h.timestamp);
+            }
         }
+        // Accounts the entries need that are not open yet, opened together.
+        let targets: Vec<(String, Target)> = planned
+            .iter()
+            .filter_map(|(i, plan)| {
+                let property = watched.get(&logs[*i].address)?.property.clone()?;
+                Some(
+                    plan.lines
+                        .iter()
+                        .map(move |l| (property.clone(), l.target.clone())),
+                )
+            })
+            .flatten()
+            .collect();
+        self.open_accounts(targets).await?;
 
         let final_upto = head.saturating_sub(self.cfg.confirmations);
         let mut changes = Changes::new();
@@ -1022,7 +1119,7 @@ impl Indexer {
             .finality(finality);
             let mut refused = None;
             for line in &plan.lines {
-                let account = self.account(&property, &line.target).await?;
+                let account = self.account(&property, &line.target)?;
                 match Amount::from_token_units(line.amount, self.token_decimals, self.currency) {
                     Ok(amount) => builder = builder.posting(account, line.direction, amount),
                     Err(e) => refused = Some(e),
@@ -1159,9 +1256,33 @@ impl Indexer {
 struct Group {
     from: u64,
     to: u64,
+    /// Whether the blocks are in the reorg window (then `headers` has every block).
+    window: bool,
     logs: Vec<RawLog>,
-    header: BlockHeader,
+    /// Every block's header in the window; the last block's otherwise.
+    headers: Vec<BlockHeader>,
     statements: Vec<Statement>,
+}
+
+/// Splits a chunk in two after block `at` when it spans it.
+fn split_at(chunk: LogChunk, at: u64) -> Vec<LogChunk> {
+    if chunk.from > at || chunk.to <= at {
+        return vec![chunk];
+    }
+    let (before, after): (Vec<RawLog>, Vec<RawLog>) =
+        chunk.logs.into_iter().partition(|l| l.block_number <= at);
+    vec![
+        LogChunk {
+            from: chunk.from,
+            to: at,
+            logs: before,
+        },
+        LogChunk {
+            from: at + 1,
+            to: chunk.to,
+            logs: after,
+        },
+    ]
 }
 
 /// Splits a chunk into commits of whole blocks with at most `max` events each (a single larger
@@ -1254,9 +1375,9 @@ fn event_statements(
     Ok(out.into_statements())
 }
 
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }

@@ -58,12 +58,16 @@ const NULL_BLOCK_RETRIES: u32 = 5;
 /// Consecutive client-side timeouts of one `eth_getLogs` window after which its range shrinks.
 const LOGS_TIMEOUTS_BEFORE_SPLIT: u32 = 2;
 
+/// The first window of a [`RpcSource::log_chunks`] stream is the current span divided by this.
+const FIRST_WINDOW_DIVISOR: u64 = 8;
+
 /// Where and how to read the chain.
 #[derive(Clone, Debug)]
 pub struct SourceConfig {
     /// The HTTP(S) JSON-RPC endpoint.
     pub url: String,
-    /// The first `eth_getLogs` span, in blocks (default 2,000).
+    /// The first `eth_getLogs` span, in blocks (default 100); answers then size it (see
+    /// `target_logs`).
     pub initial_range: u64,
     /// The largest `eth_getLogs` span ever asked for, in blocks (default 10,000).
     pub max_range: u64,
@@ -85,7 +89,7 @@ impl SourceConfig {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            initial_range: 2_000,
+            initial_range: 100,
             max_range: 10_000,
             concurrency: 4,
             target_logs: 8_000,
@@ -626,9 +630,19 @@ impl RpcSource {
             if st.done {
                 return None;
             }
-            while st.in_flight.len() < concurrency {
+            // The first window goes alone and small: whatever consumes the stream starts on
+            // it early, and its density sizes the windows read next, several at a time.
+            let limit = if st.next == Some(from) {
+                1
+            } else {
+                concurrency
+            };
+            while st.in_flight.len() < limit {
                 let Some(start) = st.next else { break };
-                let span = st.source.current_range().max(1);
+                let mut span = st.source.current_range().max(1);
+                if start == from {
+                    span = (span / FIRST_WINDOW_DIVISOR).max(1);
+                }
                 let end = start.saturating_add(span - 1).min(st.to);
                 st.next = (end < st.to).then(|| end + 1);
                 let (source, addresses) = (st.source.clone(), st.addresses.clone());
@@ -692,15 +706,27 @@ impl RpcSource {
         self.inner.range.load(Ordering::Relaxed)
     }
 
-    /// After a success at `attempted` blocks returning `returned` logs: above the target
-    /// density, shrink the range in proportion; well below it, double the range if that was the
-    /// full range.
+    /// Forgets the `eth_getLogs` span learned so far and starts again from
+    /// [`SourceConfig::initial_range`]: for when the set of addresses read changes, and with it
+    /// how many logs a block holds.
+    pub fn reset_range(&self) {
+        self.inner
+            .range
+            .store(self.inner.config.initial_range, Ordering::Relaxed);
+    }
+
+    /// After a success at `attempted` blocks returning `returned` logs: when that density would
+    /// put more than the target in a window of the current span, shrink the span to fit it;
+    /// well below the target, double the span if that was a full window.
     fn adapt_range(&self, attempted: u64, returned: usize) {
         let target = self.inner.config.target_logs.max(1) as u64;
         let returned = returned as u64;
-        if returned > target {
-            let next = (attempted.saturating_mul(target) / returned).max(1);
-            self.inner.range.fetch_min(next, Ordering::Relaxed);
+        // The span that would hold about `target` logs at the density just seen; a smaller
+        // one than the current span (a dense answer, or a short window dense enough that a
+        // full one would be too large) takes over.
+        let fitting = (attempted.saturating_mul(target) / returned.max(1)).max(1);
+        if fitting < self.current_range() {
+            self.inner.range.fetch_min(fitting, Ordering::Relaxed);
             return;
         }
         if returned.saturating_mul(2) > target {

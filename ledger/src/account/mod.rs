@@ -219,6 +219,31 @@ impl<'a> Accounts<'a> {
         Ok(account)
     }
 
+    /// Opens several accounts in one transaction, as [`Accounts::open`] does each (idempotent
+    /// per account); all of them or, on any refusal, none. At most
+    /// [`crate::entry::MAX_BATCH_ENTRIES`] at once.
+    pub async fn open_many(&self, accounts: &[NewAccount]) -> Result<Vec<Account>> {
+        if accounts.len() > crate::entry::MAX_BATCH_ENTRIES {
+            return Err(Error::BatchTooLarge {
+                count: accounts.len(),
+                max: crate::entry::MAX_BATCH_ENTRIES,
+            });
+        }
+        for new in accounts {
+            new.validate()?;
+        }
+        if accounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (mut tx, _head) = self.ledger.write().await?;
+        let mut out = Vec::with_capacity(accounts.len());
+        for new in accounts {
+            out.push(open_in(&mut tx, new).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
     /// Opens the template chart of accounts for a property, all in `currency` (idempotent).
     pub async fn open_property_chart(
         &self,
