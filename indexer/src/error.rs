@@ -29,6 +29,15 @@ pub enum Error {
         /// The window size.
         window: u64,
     },
+    /// Another indexer moved the checkpoint since this one read it; nothing was committed.
+    /// Not fatal: [`crate::Indexer::run`] reloads and goes on from the stored checkpoint.
+    #[error(
+        "the checkpoint is no longer at block {expected}: another indexer writes to this database"
+    )]
+    Superseded {
+        /// Where this indexer believed the checkpoint was.
+        expected: u64,
+    },
     /// A configuration error.
     #[error("configuration: {0}")]
     Config(String),

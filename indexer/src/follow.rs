@@ -525,7 +525,9 @@ impl Indexer {
         }
         let mut changes = Changes::new();
         let posted = self.finalize(&mut changes, final_upto);
-        self.ledger.apply(changes).await?;
+        // The checkpoint stays; the guard only checks that it is where this indexer saw it.
+        changes.guard(self.advance_checkpoint(self.next_block)?);
+        self.apply(changes).await?;
         self.forget_pending(&posted);
         Ok(())
     }
@@ -770,6 +772,28 @@ impl Indexer {
         })
     }
 
+    /// The checkpoint update of a commit, as a guard: it moves the checkpoint to `next` only
+    /// from where this indexer last saw it, so an indexer whose view is stale (another one
+    /// committed in between) commits nothing.
+    fn advance_checkpoint(&self, next: u64) -> Result<Statement> {
+        Ok(
+            Statement::new("UPDATE idx_state SET next_block = $1 WHERE id = 1 AND next_block = $2")
+                .bind(i64_of(next)?)
+                .bind(i64_of(self.next_block)?),
+        )
+    }
+
+    /// Commits `changes` (which carry a checkpoint guard).
+    async fn apply(&self, changes: Changes) -> Result<()> {
+        match self.ledger.apply(changes).await {
+            Ok(_) => Ok(()),
+            Err(propledger_ledger::Error::GuardFailed { .. }) => Err(Error::Superseded {
+                expected: self.next_block,
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Undoes everything indexed after block `fork` in one transaction.
     async fn rollback(&mut self, fork: u64, date: NaiveDate) -> Result<()> {
         let f = i64_of(fork)?;
@@ -805,11 +829,8 @@ impl Indexer {
             .statement(Statement::new("DELETE FROM idx_events WHERE block_number > $1").bind(f))
             .statement(Statement::new("DELETE FROM idx_contracts WHERE added_block > $1").bind(f))
             .statement(Statement::new("DELETE FROM idx_blocks WHERE number > $1").bind(f))
-            .statement(
-                Statement::new("UPDATE idx_state SET next_block = $1 WHERE id = 1")
-                    .bind(i64_of(fork + 1)?),
-            );
-        self.ledger.apply(changes).await?;
+            .guard(self.advance_checkpoint(fork + 1)?);
+        self.apply(changes).await?;
         self.load().await
     }
 
@@ -1228,11 +1249,8 @@ impl Indexer {
             .statement(
                 Statement::new("DELETE FROM idx_blocks WHERE number < $1").bind(i64_of(keep_from)?),
             )
-            .statement(
-                Statement::new("UPDATE idx_state SET next_block = $1 WHERE id = 1")
-                    .bind(i64_of(to + 1)?),
-            );
-        self.ledger.apply(changes).await?;
+            .guard(self.advance_checkpoint(to + 1)?);
+        self.apply(changes).await?;
 
         // The commit is durable; bring the in-memory view along.
         debug!(from, to, events = logs.len(), "committed");

@@ -11,6 +11,7 @@
 //! - [`books`]: which events make which ledger entries.
 //! - [`follow`]: the [`Indexer`]: backfill, following the head, reorg rollback, and the
 //!   one-transaction commit of a range of blocks (events, entries, window, checkpoint).
+//! - [`leader`]: one indexer per chain and database; standbys take over when it dies.
 //! - [`audit`]: the cap table at any block and the reconciliation of books against chain.
 //! - `schema`: the indexer's tables, kept in the ledger's database.
 //! - [`error`]: the error type.
@@ -20,8 +21,10 @@ pub mod books;
 pub mod decode;
 pub mod error;
 pub mod follow;
+pub mod leader;
 mod schema;
 pub mod source;
 
 pub use error::{Error, Result};
 pub use follow::{Indexer, IndexerConfig, Step};
+pub use leader::{Leader, run_exclusive};

@@ -202,6 +202,21 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// A guard statement of [`crate::ext::Changes`] changed no row: the state it expected
+    /// (a checkpoint, a version) was moved by another writer, so nothing was applied.
+    #[error("guard {index} of the changes matched no row; another writer moved on")]
+    GuardFailed {
+        /// Position of the guard among the changes' statements.
+        index: usize,
+    },
+    /// A lock file beside a SQLite database could not be opened or locked.
+    #[error("lock file {path}: {source}")]
+    LockFile {
+        /// The lock file.
+        path: String,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
     /// Stored data does not decode (a hand-edited row, or a schema from a newer version).
     #[error("corrupt ledger data: {0}")]
     Corrupt(String),

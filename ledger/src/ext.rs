@@ -64,6 +64,13 @@ value_from!(
 #[derive(Debug)]
 pub struct Statement(Sql, Option<Vec<u8>>);
 
+/// A statement of [`Changes`], and whether it is a guard.
+#[derive(Debug)]
+struct Step {
+    statement: Statement,
+    guard: bool,
+}
+
 impl Statement {
     /// A fixed statement with `$1`-style placeholders (both engines accept them).
     pub fn new(text: &'static str) -> Self {
@@ -231,7 +238,7 @@ pub struct Changes {
     post: Vec<IdempotencyKey>,
     retract: Vec<Retraction>,
     record: Vec<EntryDraft>,
-    statements: Vec<Statement>,
+    statements: Vec<Step>,
 }
 
 impl Changes {
@@ -261,13 +268,32 @@ impl Changes {
 
     /// Runs a statement after the ledger's own writes.
     pub fn statement(&mut self, statement: Statement) -> &mut Self {
-        self.statements.push(statement);
+        self.statements.push(Step {
+            statement,
+            guard: false,
+        });
         self
     }
 
-    /// The statements added so far, taken out (for preparing them ahead of a commit).
+    /// Adds a guard: a statement that must change at least one row. Guards run first, right
+    /// after the writers' lock is taken and before the ledger's own writes; when one changes
+    /// no row, nothing of the changes is applied and [`Ledger::apply`] fails with
+    /// [`Error::GuardFailed`] (its `index` counts every statement added, guards included). A conditional update of a checkpoint
+    /// (`UPDATE .. SET next = $1 WHERE next = $2`) fences off a writer whose view is stale:
+    /// every write holds the writers' lock, so the condition is checked against the latest
+    /// commit.
+    pub fn guard(&mut self, statement: Statement) -> &mut Self {
+        self.statements.push(Step {
+            statement,
+            guard: true,
+        });
+        self
+    }
+
+    /// The statements added so far, guards included, taken out (for preparing them ahead of
+    /// a commit).
     pub fn into_statements(self) -> Vec<Statement> {
-        self.statements
+        self.statements.into_iter().map(|s| s.statement).collect()
     }
 
     /// Whether there is nothing to do.
@@ -288,13 +314,13 @@ pub struct Applied {
     pub retracted: Vec<Receipt>,
     /// One receipt per recorded draft, in order.
     pub recorded: Vec<Receipt>,
-    /// Rows affected by each statement, in order.
+    /// Rows affected by each statement (guards included), in the order they were added.
     pub rows_affected: Vec<u64>,
 }
 
 impl Ledger {
-    /// Applies `changes` in one write transaction: first posts, then retractions, then new
-    /// entries, then the statements; all of it commits or, on any error (a refused entry, an
+    /// Applies `changes` in one write transaction: first the guards, then posts, then
+    /// retractions, then new entries, then the other statements; all of it commits or, on any error (a refused entry, an
     /// unknown key, a failing statement), none of it.
     pub async fn apply(&self, changes: Changes) -> Result<Applied> {
         let Changes {
@@ -316,8 +342,26 @@ impl Ledger {
                 ));
             }
         }
-        self.check_binds(&statements)?;
+        self.check_binds(statements.iter().map(|s| &s.statement))?;
         let (mut tx, mut head) = self.write().await?;
+
+        // Guards first: a stale writer is turned away before any work. Dropping the
+        // transaction rolls it back.
+        let mut out = Applied {
+            rows_affected: vec![0; statements.len()],
+            ..Applied::default()
+        };
+        let (guards, rest): (Vec<_>, Vec<_>) = statements
+            .into_iter()
+            .enumerate()
+            .partition(|(_, s)| s.guard);
+        for (index, Step { statement, .. }) in guards {
+            let rows = run_statement(&mut tx, statement).await?;
+            if rows == 0 {
+                return Err(Error::GuardFailed { index });
+            }
+            out.rows_affected[index] = rows;
+        }
 
         // Entries named by key, with their postings.
         let keys: Vec<&IdempotencyKey> =
@@ -341,7 +385,6 @@ impl Ledger {
 
         // Which entries settle, and which posted ones get a reversal.
         let mut settle: Vec<(EntryId, EntryStatus)> = Vec::new();
-        let mut out = Applied::default();
         for key in &post {
             let e = &entries[&id_of(key)?];
             match e.status {
@@ -483,22 +526,16 @@ impl Ledger {
         out.recorded = recorded.to_vec();
         writes.push(head.update()?);
         tx.execute_all(writes).await?;
-        for statement in statements {
-            let rows = match statement {
-                Statement(sql, None) => tx.execute(sql).await?,
-                Statement(sql, Some(data)) => tx.copy_in(sql.text(), &data).await?,
-            };
-            out.rows_affected.push(rows);
+        for (i, Step { statement, .. }) in rest {
+            out.rows_affected[i] = run_statement(&mut tx, statement).await?;
         }
         tx.commit().await?;
         Ok(out)
     }
 
     /// Refuses array binds on SQLite, which has no arrays.
-    fn check_binds(&self, statements: &[Statement]) -> Result<()> {
-        if self.backend() == crate::Backend::Sqlite
-            && statements.iter().any(Statement::postgres_only)
-        {
+    fn check_binds<'a>(&self, mut statements: impl Iterator<Item = &'a Statement>) -> Result<()> {
+        if self.backend() == crate::Backend::Sqlite && statements.any(Statement::postgres_only) {
             return Err(Error::invalid(
                 "statement",
                 "array values and COPY are for PostgreSQL statements",
@@ -509,7 +546,7 @@ impl Ledger {
 
     /// Runs a read-only query on a consistent snapshot.
     pub async fn query(&self, statement: Statement) -> Result<Vec<Row>> {
-        self.check_binds(std::slice::from_ref(&statement))?;
+        self.check_binds(std::iter::once(&statement))?;
         let mut tx = self.read().await?;
         Ok(tx
             .fetch_all(statement.0)
@@ -521,7 +558,7 @@ impl Ledger {
 
     /// Runs several read-only queries on one consistent snapshot.
     pub async fn query_many(&self, statements: Vec<Statement>) -> Result<Vec<Vec<Row>>> {
-        self.check_binds(&statements)?;
+        self.check_binds(statements.iter())?;
         let mut tx = self.read().await?;
         let mut out = Vec::with_capacity(statements.len());
         for s in statements {
@@ -540,6 +577,13 @@ impl Ledger {
         tx.commit().await?;
         Ok(())
     }
+}
+
+async fn run_statement(tx: &mut Tx, statement: Statement) -> Result<u64> {
+    Ok(match statement {
+        Statement(sql, None) => tx.execute(sql).await?,
+        Statement(sql, Some(data)) => tx.copy_in(sql.text(), &data).await?,
+    })
 }
 
 fn receipt_as(e: &crate::core::Entry, status: EntryStatus, replayed: bool) -> Receipt {

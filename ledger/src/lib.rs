@@ -68,6 +68,7 @@ pub mod entry;
 pub mod error;
 pub mod export;
 pub mod ext;
+pub mod lock;
 pub mod report;
 pub mod store;
 pub mod verify;

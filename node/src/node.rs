@@ -11,7 +11,7 @@ use alloy::{
 };
 use propledger_contracts::deploy::{self, Platform, SettlementToken};
 use propledger_indexer::source::SourceConfig;
-use propledger_indexer::{Indexer, IndexerConfig};
+use propledger_indexer::{IndexerConfig, Leader, run_exclusive};
 use propledger_ledger::Ledger;
 use tokio::{sync::watch, task::JoinHandle};
 use tracing::{error, info, warn};
@@ -184,16 +184,29 @@ impl Node {
         indexer_config.reorg_window = indexer_config
             .reorg_window
             .max(indexer_config.confirmations);
-        let mut indexer = Indexer::new(ledger.clone(), indexer_config).await?;
+        // One indexer per chain and database: when another process holds the role, this node
+        // stands by and takes over if that process dies. A first attempt here reports
+        // configuration errors (another chain, an unreachable database) at start.
+        let leader = Leader::try_acquire(&ledger, &indexer_config).await?;
+        if leader.is_some() {
+            info!(database = %redact(&database_url), "indexer running");
+        } else {
+            info!(
+                database = %redact(&database_url),
+                "another process indexes this chain into this database; the indexer stands by"
+            );
+        }
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let result = indexer.run(stopped).await;
-            if let Err(e) = &result {
-                error!(error = %e, "the indexer stopped");
+        let task = tokio::spawn({
+            let ledger = ledger.clone();
+            async move {
+                let result = run_exclusive(ledger, indexer_config, leader, stopped).await;
+                if let Err(e) = &result {
+                    error!(error = %e, "the indexer stopped");
+                }
+                result
             }
-            result
         });
-        info!(database = %redact(&database_url), "indexer running");
         Ok(Self {
             chain,
             rpc_url,

@@ -5,11 +5,14 @@
 //! - `bench`: the benchmark behind `scripts/bench indexer` (ignored; run in release mode).
 //! - `books`: the entries events make, reconciliation, contracts registered later, faults.
 //! - `crash`: SIGKILL at 60 seeded points while indexing; the result equals an uninterrupted run.
+//! - `leader`: several indexers on one database: stale commits are refused, a standby takes
+//!   over from a leader that is gone.
 //! - `reorg`: reorgs of every kind on both chains and both engines, compared with a fresh index.
 
 mod bench;
 mod books;
 mod crash;
+mod leader;
 mod reorg;
 mod source;
 mod support;

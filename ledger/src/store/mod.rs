@@ -137,7 +137,7 @@ pub(crate) enum Pool {
 /// The ledger: a handle over one database. Cheap to clone; clones share the pool.
 #[derive(Clone, Debug)]
 pub struct Ledger {
-    pool: Pool,
+    pub(crate) pool: Pool,
     accounts: Arc<AccountCache>,
     last_write: Arc<Mutex<Option<WriteState>>>,
 }

@@ -12,6 +12,8 @@ use crate::support::{
 both_engines!(
     entries_and_statements_commit_together,
     a_failing_statement_rolls_everything_back,
+    a_guard_that_matches_nothing_applies_nothing,
+    named_locks_exclude_other_holders,
     retraction_voids_pending_and_reverses_posted,
     posting_by_key_and_unknown_keys,
     array_binds_are_postgres_only,
@@ -131,6 +133,115 @@ async fn a_failing_statement_rolls_everything_back(db: TestDb) {
         .unwrap();
     assert_eq!(p.status, EntryStatus::Pending);
     assert_invariants(&db.ledger).await;
+}
+
+async fn a_guard_that_matches_nothing_applies_nothing(db: TestDb) {
+    let Basic { cash, capital, .. } = basic(&db.ledger).await;
+    db.ledger.ensure_schema(SCHEMA).await.unwrap();
+    db.ledger
+        .apply({
+            let mut c = Changes::new();
+            c.statement(Statement::new(
+                "INSERT INTO ext_marks (n, label) VALUES (1, 'checkpoint-5')",
+            ));
+            c
+        })
+        .await
+        .unwrap();
+    // A writer that believes the checkpoint is at 5 moves it to 6: the guard matches.
+    let advance = |from: &'static str, to: &'static str, entry: &str| {
+        let mut c = Changes::new();
+        c.record(transfer(entry, cash, capital, "1.00"))
+            .guard(
+                Statement::new("UPDATE ext_marks SET label = $1 WHERE n = 1 AND label = $2")
+                    .bind(to)
+                    .bind(from),
+            )
+            .statement(Statement::new(
+                "INSERT INTO ext_marks (n, label) VALUES (2, 'after the guard')",
+            ));
+        c
+    };
+    let applied = db
+        .ledger
+        .apply(advance("checkpoint-5", "checkpoint-6", "first"))
+        .await
+        .unwrap();
+    assert_eq!(applied.rows_affected, vec![1, 1]);
+    db.ledger
+        .apply({
+            let mut c = Changes::new();
+            c.statement(Statement::new("DELETE FROM ext_marks WHERE n = 2"));
+            c
+        })
+        .await
+        .unwrap();
+    // A second writer with the same stale view is fenced off: its entry, its guard and the
+    // statement after it are all absent.
+    let err = db
+        .ledger
+        .apply(advance("checkpoint-5", "checkpoint-6", "stale"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::GuardFailed { index: 0 }), "{err:?}");
+    assert_eq!(marks(&db).await, vec![(1, "checkpoint-6".into(), None)]);
+    assert_eq!(
+        db.ledger.entries().by_key(&key("stale")).await.unwrap(),
+        None
+    );
+    let b = db.ledger.accounts().balance(cash, None).await.unwrap();
+    assert_eq!(b.posted().unwrap(), amt("1.00"));
+    assert_invariants(&db.ledger).await;
+}
+
+async fn named_locks_exclude_other_holders(db: TestDb) {
+    let other = db.reopen().await;
+    let mut a = db
+        .ledger
+        .try_lock("indexer-1")
+        .await
+        .unwrap()
+        .expect("free");
+    assert_eq!(a.name(), "indexer-1");
+    assert!(a.held().await);
+    assert!(other.try_lock("indexer-1").await.unwrap().is_none());
+    assert!(db.ledger.try_lock("indexer-1").await.unwrap().is_none());
+    let b = other.try_lock("indexer-2").await.unwrap();
+    assert!(b.is_some(), "another name is another lock");
+    a.release().await;
+    let mut again = other
+        .try_lock("indexer-1")
+        .await
+        .unwrap()
+        .expect("released");
+    assert!(again.held().await);
+
+    // Dropped without a release (as when the holder dies): the lock goes with the session or
+    // the file descriptor.
+    drop(again);
+    let mut taken = None;
+    for _ in 0..100 {
+        taken = db.ledger.try_lock("indexer-1").await.unwrap();
+        if taken.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(taken.is_some(), "a dropped lock is free again");
+
+    for bad in ["", "Indexer", "a b", "../x", &"x".repeat(65)] {
+        let err = db.ledger.try_lock(bad).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidInput {
+                    field: "lock name",
+                    ..
+                }
+            ),
+            "{bad:?}: {err:?}"
+        );
+    }
 }
 
 async fn retraction_voids_pending_and_reverses_posted(db: TestDb) {
