@@ -725,7 +725,7 @@ impl RpcSource {
         // one than the current span (a dense answer, or a short window dense enough that a
         // full one would be too large) takes over.
         let fitting = (attempted.saturating_mul(target) / returned.max(1)).max(1);
-        if fitting < self.current_range() {
+        if returned > 0 && fitting < self.current_range() {
             self.inner.range.fetch_min(fitting, Ordering::Relaxed);
             return;
         }

@@ -297,6 +297,51 @@ async fn adaptive_range_shrinks_on_hint_and_grows_back() -> TestResult {
 }
 
 #[tokio::test]
+async fn log_chunks_start_small_and_fit_windows_to_density() -> TestResult {
+    within(async {
+        let (anvil, chain) = populated_anvil().await?;
+        let head = chain.head().await?;
+        let expected = direct_logs(&anvil.url, head, chain.token).await?;
+        let mut config = config(&anvil.url);
+        config.initial_range = 32;
+        config.max_range = 64;
+        config.target_logs = 4;
+        let source = RpcSource::connect(config).await?;
+        let chunks: Vec<LogChunk> = source
+            .log_chunks(0, head, vec![chain.token])
+            .map(|c| c.map_err(|e| e.to_string()))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        // The first window is an eighth of the span, read alone.
+        assert_eq!((chunks[0].from, chunks[0].to), (0, 3), "{chunks:?}");
+        // Then windows fit about four logs: the minted blocks hold up to five each, so no
+        // window of several blocks holds many more than the target.
+        let spans: Vec<(u64, usize)> = chunks
+            .iter()
+            .map(|c| (c.to - c.from + 1, c.logs.len()))
+            .collect();
+        assert!(
+            spans.iter().any(|(blocks, _)| *blocks < 32 / 8),
+            "the span shrank to the density: {spans:?}"
+        );
+        assert!(
+            source.stats().current_range < 32,
+            "{:?} after {spans:?}",
+            source.stats()
+        );
+        let all: Vec<RawLog> = chunks.into_iter().flat_map(|c| c.logs).collect();
+        assert_same_logs(&all, &expected, "density-sized windows");
+        // Another address set: the learned span is forgotten.
+        source.reset_range();
+        assert_eq!(source.stats().current_range, 32);
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
 async fn headers_match_single_header_calls_and_chain_up() -> TestResult {
     within(async {
         let anvil = Anvil::start();
