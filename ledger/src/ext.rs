@@ -278,10 +278,11 @@ impl Changes {
     /// Adds a guard: a statement that must change at least one row. Guards run first, right
     /// after the writers' lock is taken and before the ledger's own writes; when one changes
     /// no row, nothing of the changes is applied and [`Ledger::apply`] fails with
-    /// [`Error::GuardFailed`] (its `index` counts every statement added, guards included). A conditional update of a checkpoint
-    /// (`UPDATE .. SET next = $1 WHERE next = $2`) fences off a writer whose view is stale:
-    /// every write holds the writers' lock, so the condition is checked against the latest
-    /// commit.
+    /// [`Error::GuardFailed`] (its `index` counts every statement added, guards included).
+    ///
+    /// A conditional update of a checkpoint (`UPDATE .. SET next = $1 WHERE next = $2`)
+    /// fences off a writer whose view is stale: every write holds the writers' lock, so the
+    /// condition is checked against the latest commit.
     pub fn guard(&mut self, statement: Statement) -> &mut Self {
         self.statements.push(Step {
             statement,
@@ -320,8 +321,9 @@ pub struct Applied {
 
 impl Ledger {
     /// Applies `changes` in one write transaction: first the guards, then posts, then
-    /// retractions, then new entries, then the other statements; all of it commits or, on any error (a refused entry, an
-    /// unknown key, a failing statement), none of it.
+    /// retractions, then new entries, then the other statements; all of it commits or, on any
+    /// error (a guard that matches nothing, a refused entry, an unknown key, a failing
+    /// statement), none of it.
     pub async fn apply(&self, changes: Changes) -> Result<Applied> {
         let Changes {
             post,

@@ -15,27 +15,11 @@ use propledger_ledger::core::{Amount, EntryDraft, IdempotencyKey, Source};
 use rust_decimal::Decimal;
 use std::time::Duration;
 
-use crate::support::anvil::{TestResult, within};
-use crate::support::db::{Engine, TestDb};
+use crate::support::anvil::TestResult;
+use crate::support::db::{Engine, TestDb, both_engines};
 use crate::support::fault_proxy::{Fault, FaultPlan, FaultProxy, RangeStyle};
 use crate::support::state::{assert_same, index_state};
 use crate::support::world::{ChainKind, PRICE, World, mined, usd};
-
-macro_rules! both_engines {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() -> TestResult {
-                within(super::$name(Engine::Sqlite)).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() -> TestResult {
-                within(super::$name(Engine::Postgres)).await
-            }
-        }
-    )*};
-}
 
 both_engines!(
     events_make_the_expected_entries,

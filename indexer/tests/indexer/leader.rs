@@ -13,30 +13,14 @@ use propledger_ledger::Ledger;
 use propledger_ledger::ext::Statement;
 use tokio::sync::watch;
 
-use crate::support::anvil::{TestResult, within};
-use crate::support::db::{Engine, TestDb};
+use crate::support::anvil::TestResult;
+use crate::support::db::{Engine, TestDb, both_engines};
 use crate::support::state::{assert_same, index_state};
 use crate::support::world::{ChainKind, World};
 
 const CONFIRMATIONS: u64 = 2;
 
-macro_rules! engines {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() -> TestResult {
-                within(super::$name(Engine::Sqlite)).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() -> TestResult {
-                within(super::$name(Engine::Postgres)).await
-            }
-        }
-    )*};
-}
-
-engines!(stale_indexers_are_fenced, a_standby_takes_over);
+both_engines!(stale_indexers_are_fenced, a_standby_takes_over);
 
 async fn checkpoint(ledger: &Ledger) -> TestResult<u64> {
     let rows = ledger

@@ -51,6 +51,18 @@ async fn populated_anvil() -> TestResult<(Anvil, DevChain)> {
     Ok((anvil, chain))
 }
 
+/// Every chunk of a backfill stream of `token`'s logs over `from..=to`, or its error.
+async fn all_chunks(
+    source: &RpcSource,
+    from: u64,
+    to: u64,
+    token: Address,
+) -> TestResult<Vec<LogChunk>> {
+    let chunks: Vec<Result<LogChunk, SourceError>> =
+        source.log_chunks(from, to, vec![token]).collect().await;
+    Ok(chunks.into_iter().collect::<Result<_, _>>()?)
+}
+
 /// The logs straight from the node, through our source without limits.
 async fn direct_logs(url: &str, to: u64, token: Address) -> TestResult<Vec<RawLog>> {
     let mut config = config(url);
@@ -212,13 +224,7 @@ async fn log_chunks_cover_the_range_in_order_despite_faults() -> TestResult {
         });
         for (from, to) in [(0, head), (3, head - 2), (7, 7)] {
             let source = RpcSource::connect(config(&proxy.url)).await?;
-            let chunks: Vec<LogChunk> = source
-                .log_chunks(from, to, vec![chain.token])
-                .map(|c| c.map_err(|e| e.to_string()))
-                .collect::<Vec<_>>()
-                .await
-                .into_iter()
-                .collect::<Result<_, _>>()?;
+            let chunks = all_chunks(&source, from, to, chain.token).await?;
             assert_eq!(chunks.first().map(|c| c.from), Some(from));
             assert_eq!(chunks.last().map(|c| c.to), Some(to));
             for pair in chunks.windows(2) {
@@ -307,13 +313,7 @@ async fn log_chunks_start_small_and_fit_windows_to_density() -> TestResult {
         config.max_range = 64;
         config.target_logs = 4;
         let source = RpcSource::connect(config).await?;
-        let chunks: Vec<LogChunk> = source
-            .log_chunks(0, head, vec![chain.token])
-            .map(|c| c.map_err(|e| e.to_string()))
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()?;
+        let chunks = all_chunks(&source, 0, head, chain.token).await?;
         // The first window is an eighth of the span, read alone.
         assert_eq!((chunks[0].from, chunks[0].to), (0, 3), "{chunks:?}");
         // Then windows fit about four logs: the minted blocks hold up to five each, so no

@@ -8,6 +8,28 @@ use sqlx::Connection;
 
 use super::pg;
 
+/// Runs each named `async fn(Engine) -> TestResult` as two tests, `<name>::sqlite` and
+/// `<name>::postgres`, each under the test timeout.
+macro_rules! both_engines {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() -> $crate::support::anvil::TestResult {
+                $crate::support::anvil::within(super::$name($crate::support::db::Engine::Sqlite))
+                    .await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() -> $crate::support::anvil::TestResult {
+                $crate::support::anvil::within(super::$name(
+                    $crate::support::db::Engine::Postgres,
+                ))
+                .await
+            }
+        }
+    )*};
+}
+pub(crate) use both_engines;
+
 /// Which engine a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Engine {
