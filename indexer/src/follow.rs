@@ -44,6 +44,9 @@ use crate::source::{BlockHeader, LogChunk, RawLog, RpcSource, SourceConfig};
 /// Header requests in flight when a commit needs the dates of many blocks.
 const HEADER_CONCURRENCY: usize = 16;
 
+/// Backfill chunks prepared at once (decoded, their rows built, their headers read).
+const PREPARE_AHEAD: usize = 2;
+
 /// How the indexer follows one chain.
 #[derive(Clone, Debug)]
 pub struct IndexerConfig {
@@ -129,6 +132,10 @@ pub struct Indexer {
     window: BTreeMap<u64, B256>,
     pending: BTreeMap<u64, Vec<String>>,
     retired: HashSet<String>,
+    /// Contracts whose registration a backfill pass found before reading their blocks, with
+    /// the block of the registration: read and booked from the pass's start, recorded as
+    /// watched by the commit that holds the registration.
+    ahead: HashMap<Address, (Watched, u64)>,
 }
 
 /// The ledger dimension value of a property id.
@@ -175,12 +182,36 @@ fn insert_rows(
     cols: usize,
     rows: Vec<Vec<propledger_ledger::ext::Value>>,
 ) {
-    let per_statement = (MAX_STATEMENT_BINDS / cols).max(1);
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<_> = rows.by_ref().take(per_statement).collect();
-        let mut s =
-            Statement::assembled(format!("{head} VALUES {}", placeholders(chunk.len(), cols)));
+    insert_rows_into(changes, &format!("{head} VALUES "), "", cols, rows);
+}
+
+/// As [`insert_rows`], each statement `{before}(?,..),(..){after}`. Statements hold a power of
+/// two of rows, largest first, so that their texts recur from one commit to the next and the
+/// connection's statement cache spares preparing them again (a statement of thousands of rows
+/// takes milliseconds to prepare).
+fn insert_rows_into(
+    changes: &mut Changes,
+    before: &str,
+    after: &str,
+    cols: usize,
+    rows: Vec<Vec<propledger_ledger::ext::Value>>,
+) {
+    let most = (MAX_STATEMENT_BINDS / cols).max(1);
+    let per_statement = 1usize << most.ilog2();
+    let mut left = rows.len();
+    let mut rows = rows.into_iter();
+    while left > 0 {
+        let n = if left >= per_statement {
+            per_statement
+        } else {
+            1usize << left.ilog2()
+        };
+        left -= n;
+        let chunk: Vec<_> = rows.by_ref().take(n).collect();
+        let mut s = Statement::assembled(format!(
+            "{before}{}{after}",
+            placeholders(chunk.len(), cols)
+        ));
         for value in chunk.into_iter().flatten() {
             s.push(value);
         }
@@ -262,6 +293,7 @@ impl Indexer {
             window: BTreeMap::new(),
             pending: BTreeMap::new(),
             retired: HashSet::new(),
+            ahead: HashMap::new(),
         };
         indexer.load().await?;
         Ok(indexer)
@@ -390,6 +422,7 @@ impl Indexer {
         }
         self.pending.clear();
         self.retired.clear();
+        self.ahead.clear();
         for r in &bookings {
             let key = r.text(0)?;
             let block = u64::try_from(r.int(1)?).unwrap_or_default();
@@ -562,10 +595,16 @@ impl Indexer {
 
     async fn backfill(&mut self, safe_to: u64, head: u64) -> Result<Step> {
         let from = self.next_block;
-        let addresses = self.watched();
-        let known = self.contracts.len();
-        let kinds: HashMap<Address, ContractKind> =
-            self.contracts.iter().map(|(a, w)| (*a, w.kind)).collect();
+        self.find_registrations(from, safe_to).await?;
+        let kinds: HashMap<Address, ContractKind> = self
+            .contracts
+            .iter()
+            .map(|(a, w)| (*a, w.kind))
+            .chain(self.ahead.iter().map(|(a, (w, _))| (*a, w.kind)))
+            .collect();
+        let mut addresses: Vec<Address> = kinds.keys().copied().collect();
+        addresses.sort();
+        let known = kinds.len();
         let max_events = self.cfg.max_events_per_commit.max(1);
         let backend = self.ledger.backend();
         // Fetching, decoding and preparing the rows run ahead of the commits, in another task;
@@ -573,57 +612,35 @@ impl Indexer {
         let (tx, mut rx) = mpsc::channel::<Result<Group>>(self.cfg.source.concurrency.max(1));
         // The stream runs to the head: the blocks of the reorg window come last, with every
         // header, checked as following checks them.
-        let stream = self.source.log_chunks(from, head, addresses);
+        // A registration changes the density of logs from its block on.
+        let breaks: Vec<u64> = self.ahead.values().map(|(_, block)| *block).collect();
+        let stream = self
+            .source
+            .log_chunks_with_breaks(from, head, addresses, breaks);
         let source = self.source.clone();
+        let kinds = std::sync::Arc::new(kinds);
         let pump = tokio::spawn(async move {
             use futures_util::StreamExt;
-            let mut stream = std::pin::pin!(stream);
-            while let Some(chunk) = stream.next().await {
-                let groups = match chunk {
-                    Ok(chunk) => split_at(chunk, safe_to)
-                        .into_iter()
-                        .flat_map(|c| split_groups(c, max_events))
-                        .collect::<Vec<_>>(),
-                    Err(e) => {
-                        let _ = tx.send(Err(e.into())).await;
-                        return;
-                    }
-                };
-                // Headers are asked for at once, while the rows are prepared: of each group's
-                // last block when it is final, of every block in the window.
-                let headers: Vec<AbortOnDrop<_>> = groups
-                    .iter()
-                    .map(|(from, to, _)| {
-                        let (source, from, to) = (source.clone(), *from, *to);
-                        AbortOnDrop(tokio::spawn(async move {
-                            if from > safe_to {
-                                source.headers(from, to).await
-                            } else {
-                                match source.header(to).await? {
-                                    Some(h) => Ok(vec![h]),
-                                    None => Err(crate::source::SourceError::MissingBlock(to)),
-                                }
-                            }
-                        }))
-                    })
-                    .collect();
-                for ((from, to, logs), mut header) in groups.into_iter().zip(headers) {
-                    let statements = event_statements(&kinds, &logs, backend);
-                    let header = match (&mut header.0).await {
-                        Ok(Ok(h)) => Ok(h),
-                        Ok(Err(e)) => Err(e.into()),
-                        Err(e) => Err(Error::Corrupt(format!("header task: {e}"))),
-                    };
-                    let prepared = header.and_then(|headers| Ok((headers, statements?)));
-                    let failed = prepared.is_err();
-                    let group = prepared.map(|(headers, statements)| Group {
-                        from,
-                        to,
-                        window: from > safe_to,
-                        logs,
-                        headers,
-                        statements,
-                    });
+            // Each chunk is prepared in a task of its own, a few at a time and in order, so
+            // that decoding one chunk and waiting for its headers overlap the next one's.
+            let prepared = stream
+                .map(move |chunk| {
+                    AbortOnDrop(tokio::spawn(prepare_chunk(
+                        chunk,
+                        kinds.clone(),
+                        source.clone(),
+                        safe_to,
+                        max_events,
+                        backend,
+                    )))
+                })
+                .buffered(PREPARE_AHEAD);
+            let mut prepared = std::pin::pin!(prepared);
+            while let Some(groups) = prepared.next().await {
+                let groups = groups
+                    .unwrap_or_else(|e| vec![Err(Error::Corrupt(format!("prepare task: {e}")))]);
+                for group in groups {
+                    let failed = group.is_err();
                     if tx.send(group).await.is_err() || failed {
                         return;
                     }
@@ -672,24 +689,46 @@ impl Indexer {
                 break;
             }
             let committed = self
-                .commit_range(
-                    g.from,
-                    g.to,
-                    g.logs,
-                    Some(g.headers),
-                    head,
-                    Some(g.statements),
-                )
+                .commit_range(g.from, g.to, g.logs, g.headers, head, Some(g.statements))
                 .await?;
             last = Some(committed);
-            if self.contracts.len() != known {
+            if self.contracts.len() + self.ahead.len() != known {
                 // New contracts: the chunks in flight were read without them, and the span
                 // learned for the old set says nothing of how many logs the new one emits.
                 self.source.reset_range();
                 break;
             }
         }
+        // Registrations past the last commit (none, unless the pass stopped early) are found
+        // again by the next pass.
+        self.ahead.clear();
         Ok(last.map_or(Step::Retry, |to| Step::Indexed { to }))
+    }
+
+    /// Finds the contracts the directory registers in the final blocks `from..=to`, before a
+    /// backfill pass reads them, and opens their properties' charts. The pass then reads every
+    /// contract's logs from its start instead of stopping at each registration to read the
+    /// new contracts' history and start over. Registrations in the reorg window are left to
+    /// the commits that meet them.
+    async fn find_registrations(&mut self, from: u64, to: u64) -> Result<()> {
+        self.ahead.clear();
+        let directories: Vec<Address> = self
+            .contracts
+            .iter()
+            .filter(|(_, w)| w.kind == ContractKind::Directory)
+            .map(|(a, _)| *a)
+            .collect();
+        if directories.is_empty() || from > to {
+            return Ok(());
+        }
+        let logs = self.source.sparse_logs(from, to, &directories).await?;
+        for (address, watched, block) in self.discoveries(&logs, &self.contracts) {
+            if let Some(property) = &watched.property {
+                self.open_property(property).await?;
+            }
+            self.ahead.insert(address, (watched, block));
+        }
+        Ok(())
     }
 
     async fn follow(&mut self, head: u64) -> Result<Step> {
@@ -714,7 +753,7 @@ impl Indexer {
             return Ok(Step::Retry);
         }
         let to = self
-            .commit_range(from, to, logs, Some(headers), head, None)
+            .commit_range(from, to, logs, headers, head, None)
             .await?;
         Ok(Step::Indexed { to })
     }
@@ -996,12 +1035,14 @@ impl Indexer {
 
     /// Commits blocks `from..=to` with their `logs` (sorted), in one transaction; returns the
     /// last block committed, which is earlier than `to` when the range registers contracts.
+    /// `headers` are stored for the window: every block's when following or in the window;
+    /// of final blocks, at most the last one's.
     async fn commit_range(
         &mut self,
         from: u64,
         to: u64,
         mut logs: Vec<RawLog>,
-        headers: Option<Vec<BlockHeader>>,
+        headers: Vec<BlockHeader>,
         head: u64,
         prepared: Option<Vec<Statement>>,
     ) -> Result<u64> {
@@ -1010,6 +1051,7 @@ impl Indexer {
         // registration included); the blocks after it are read again, with the new contracts
         // watched, by the next step.
         let mut watched = self.contracts.clone();
+        watched.extend(self.ahead.iter().map(|(a, (w, _))| (*a, w.clone())));
         let mut added: Vec<(Address, Watched, u64)> = Vec::new();
         let mut to = to;
         let mut headers = headers;
@@ -1021,7 +1063,7 @@ impl Indexer {
             if at < to {
                 to = at;
                 logs.retain(|l| l.block_number <= at);
-                headers = headers.map(|hs| hs.into_iter().filter(|h| h.number <= at).collect());
+                headers.retain(|h| h.number <= at);
             }
             let found: Vec<(Address, Watched, u64)> = found
                 .into_iter()
@@ -1050,13 +1092,17 @@ impl Indexer {
                 self.open_property(p).await?;
             }
         }
+        // Registrations found before the pass (their charts are open) that this commit holds.
+        let registered: Vec<(Address, Watched, u64)> = self
+            .ahead
+            .iter()
+            .filter(|(_, (_, block))| *block <= to)
+            .map(|(a, (w, block))| (*a, w.clone(), *block))
+            .collect();
 
         // Block timestamps for entries' effective dates.
-        let mut timestamps: HashMap<u64, u64> = headers
-            .iter()
-            .flatten()
-            .map(|h| (h.number, h.timestamp))
-            .collect();
+        let mut timestamps: HashMap<u64, u64> =
+            headers.iter().map(|h| (h.number, h.timestamp)).collect();
         let planned: Vec<(usize, books::Plan)> = logs
             .iter()
             .enumerate()
@@ -1193,6 +1239,7 @@ impl Indexer {
         }
         let contract_rows = added
             .iter()
+            .chain(&registered)
             .map(|(a, w, block)| {
                 Ok(vec![
                     a.to_vec().into(),
@@ -1210,15 +1257,6 @@ impl Indexer {
         );
 
         // The window and the checkpoint.
-        let headers = match headers.filter(|h| !h.is_empty()) {
-            Some(h) => h,
-            None => vec![
-                self.source
-                    .header(to)
-                    .await?
-                    .ok_or(Error::Source(crate::source::SourceError::MissingBlock(to)))?,
-            ],
-        };
         let block_rows: Vec<Vec<propledger_ledger::ext::Value>> = headers
             .iter()
             .map(|h| {
@@ -1259,7 +1297,8 @@ impl Indexer {
         for (block, key) in new_pending {
             self.pending.entry(block).or_default().push(key);
         }
-        for (a, w, _) in added {
+        for (a, w, _) in added.into_iter().chain(registered) {
+            self.ahead.remove(&a);
             self.contracts.insert(a, w);
         }
         for h in headers {
@@ -1332,8 +1371,6 @@ fn event_statements(
     logs: &[RawLog],
     backend: Backend,
 ) -> Result<Vec<Statement>> {
-    const INSERT: &str = "INSERT INTO idx_events (block_number, log_index, block_hash, tx_hash, \
-         tx_index, address, topics, data, kind, event, decoded)";
     let watched: Vec<(&RawLog, ContractKind)> = logs
         .iter()
         .filter_map(|l| kinds.get(&l.address).map(|k| (l, *k)))
@@ -1371,34 +1408,148 @@ fn event_statements(
             rows,
         )]);
     }
+    // SQLite has no COPY, and binding a value costs more than storing it: each row's byte and
+    // text columns travel as one blob, cut apart by `substr` in the statement, their lengths
+    // (integers, which cost next to nothing to bind) beside it.
     let mut events = Vec::with_capacity(watched.len());
     for (log, kind) in watched {
         let decoded = decode::decode(kind, log);
+        let topics = topics(log);
+        let kind = kind.as_str();
+        let mut packed = Vec::with_capacity(
+            84 + topics.len()
+                + log.data.len()
+                + kind.len()
+                + decoded.name.len()
+                + decoded.json.len(),
+        );
+        packed.extend_from_slice(log.block_hash.as_slice());
+        packed.extend_from_slice(log.tx_hash.as_slice());
+        packed.extend_from_slice(log.address.as_slice());
+        packed.extend_from_slice(&topics);
+        packed.extend_from_slice(&log.data);
+        packed.extend_from_slice(kind.as_bytes());
+        packed.extend_from_slice(decoded.name.as_bytes());
+        packed.extend_from_slice(decoded.json.as_bytes());
         events.push(vec![
             i64_of(log.block_number)?.into(),
             i64_of(log.log_index)?.into(),
-            log.block_hash.to_vec().into(),
-            log.tx_hash.to_vec().into(),
             i64_of(log.tx_index)?.into(),
-            log.address.to_vec().into(),
-            topics(log).into(),
-            log.data.to_vec().into(),
-            kind.as_str().into(),
-            decoded.name.into(),
-            decoded.json.into(),
+            packed.into(),
+            i64_of(topics.len() as u64)?.into(),
+            i64_of(log.data.len() as u64)?.into(),
+            i64_of(kind.len() as u64)?.into(),
+            i64_of(decoded.name.len() as u64)?.into(),
         ]);
     }
     let mut out = Changes::new();
-    insert_rows(&mut out, INSERT, 11, events);
+    insert_rows_into(&mut out, INSERT_PACKED, ")", 8, events);
     Ok(out.into_statements())
 }
 
+/// The SQLite insert of packed event rows (see [`event_statements`]): `column4` holds the
+/// block hash, transaction hash and address (32, 32 and 20 bytes), then the topics, data, kind,
+/// event name and decoded fields, whose lengths (all but the last's) are `column5` to
+/// `column8`.
+const INSERT_PACKED: &str = "INSERT INTO idx_events (block_number, log_index, block_hash, tx_hash, \
+     tx_index, address, topics, data, kind, event, decoded) \
+     SELECT column1, column2, substr(column4, 1, 32), substr(column4, 33, 32), column3, \
+     substr(column4, 65, 20), substr(column4, 85, column5), \
+     substr(column4, 85 + column5, column6), \
+     CAST(substr(column4, 85 + column5 + column6, column7) AS TEXT), \
+     CAST(substr(column4, 85 + column5 + column6 + column7, column8) AS TEXT), \
+     CAST(substr(column4, 85 + column5 + column6 + column7 + column8) AS TEXT) \
+     FROM (VALUES ";
+
+/// A spawned task, aborted when dropped; as a future, its outcome.
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = std::result::Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+/// Splits a backfill chunk into commits and prepares them: the rows of their events, and the
+/// headers to store. Those are every block's in the reorg window, and the header of the last
+/// final block, which the window's first block must link to; other final blocks need none.
+/// The groups come back in order; an error ends them.
+async fn prepare_chunk(
+    chunk: std::result::Result<LogChunk, crate::source::SourceError>,
+    kinds: std::sync::Arc<HashMap<Address, ContractKind>>,
+    source: RpcSource,
+    safe_to: u64,
+    max_events: usize,
+    backend: Backend,
+) -> Vec<Result<Group>> {
+    let chunk = match chunk {
+        Ok(chunk) => chunk,
+        Err(e) => return vec![Err(e.into())],
+    };
+    let groups: Vec<(u64, u64, Vec<RawLog>)> = split_at(chunk, safe_to)
+        .into_iter()
+        .flat_map(|c| split_groups(c, max_events))
+        .collect();
+    // Headers are asked for at once, while the rows are prepared.
+    let headers: Vec<Option<AbortOnDrop<_>>> = groups
+        .iter()
+        .map(|(from, to, _)| {
+            let (source, from, to) = (source.clone(), *from, *to);
+            if from > safe_to {
+                Some(AbortOnDrop(tokio::spawn(async move {
+                    source.headers(from, to).await
+                })))
+            } else if to == safe_to {
+                Some(AbortOnDrop(tokio::spawn(async move {
+                    match source.header(to).await? {
+                        Some(h) => Ok(vec![h]),
+                        None => Err(crate::source::SourceError::MissingBlock(to)),
+                    }
+                })))
+            } else {
+                None
+            }
+        })
+        .collect();
+    let mut out = Vec::with_capacity(groups.len());
+    for ((from, to, logs), header) in groups.into_iter().zip(headers) {
+        let statements = event_statements(&kinds, &logs, backend);
+        let headers = match header {
+            None => Ok(Vec::new()),
+            Some(task) => match task.await {
+                Ok(Ok(h)) => Ok(h),
+                Ok(Err(e)) => Err(e.into()),
+                Err(e) => Err(Error::Corrupt(format!("header task: {e}"))),
+            },
+        };
+        let group = headers.and_then(|headers| {
+            Ok(Group {
+                from,
+                to,
+                window: from > safe_to,
+                logs,
+                headers,
+                statements: statements?,
+            })
+        });
+        let failed = group.is_err();
+        out.push(group);
+        if failed {
+            break;
+        }
+    }
+    out
 }
 
 /// `balanceOf(holder)` calldata.

@@ -544,6 +544,31 @@ impl RpcSource {
         to: u64,
         addresses: &[Address],
     ) -> Result<Vec<RawLog>, SourceError> {
+        self.logs_spanned(from, to, addresses, None).await
+    }
+
+    /// As [`RpcSource::logs`], for contracts known to emit few logs: requests start at the
+    /// largest span ([`SourceConfig::max_range`]) and shrink on range errors as usual, but what
+    /// they return teaches the shared span nothing.
+    pub async fn sparse_logs(
+        &self,
+        from: u64,
+        to: u64,
+        addresses: &[Address],
+    ) -> Result<Vec<RawLog>, SourceError> {
+        let widest = self.inner.config.max_range.max(1);
+        self.logs_spanned(from, to, addresses, Some(widest)).await
+    }
+
+    /// [`RpcSource::logs`] with requests of the shared adaptive span, or (`fixed`) of a span of
+    /// their own that only range errors change.
+    async fn logs_spanned(
+        &self,
+        from: u64,
+        to: u64,
+        addresses: &[Address],
+        fixed: Option<u64>,
+    ) -> Result<Vec<RawLog>, SourceError> {
         if from > to {
             return Ok(Vec::new());
         }
@@ -552,16 +577,21 @@ impl RpcSource {
         let mut cursor = from;
         // The largest span this call may try at `cursor`: strictly decreasing on range errors
         // even while other requests grow the shared range, so a call always ends.
-        let mut cap = u64::MAX;
+        let mut cap = fixed.unwrap_or(u64::MAX);
         loop {
-            let span = self.current_range().min(cap).max(1);
+            let span = match fixed {
+                Some(_) => cap.max(1),
+                None => self.current_range().min(cap).max(1),
+            };
             let end = cursor.saturating_add(span - 1).min(to);
             let attempted = end - cursor + 1;
             match self.logs_window(cursor, end, addresses).await {
                 Ok(mut logs) => {
-                    self.adapt_range(attempted, logs.len());
+                    if fixed.is_none() {
+                        self.adapt_range(attempted, logs.len());
+                        cap = cap.saturating_mul(2);
+                    }
                     out.append(&mut logs);
-                    cap = cap.saturating_mul(2);
                     if end == to {
                         break;
                     }
@@ -580,7 +610,9 @@ impl RpcSource {
                     }
                     let next = hint.next_span(cursor, attempted);
                     cap = next;
-                    self.inner.range.fetch_min(next, Ordering::Relaxed);
+                    if fixed.is_none() {
+                        self.inner.range.fetch_min(next, Ordering::Relaxed);
+                    }
                     self.inner
                         .counters
                         .range_splits
@@ -609,42 +641,83 @@ impl RpcSource {
         to: u64,
         addresses: Vec<Address>,
     ) -> impl Stream<Item = Result<LogChunk, SourceError>> + Send + 'static {
+        self.log_chunks_with_breaks(from, to, addresses, Vec::new())
+    }
+
+    /// As [`RpcSource::log_chunks`], where the density of logs may change at each block of
+    /// `breaks` (a contract joining the set, say): no window crosses one, and the span is
+    /// learned again from there, as at the start of the stream.
+    pub fn log_chunks_with_breaks(
+        &self,
+        from: u64,
+        to: u64,
+        addresses: Vec<Address>,
+        mut breaks: Vec<u64>,
+    ) -> impl Stream<Item = Result<LogChunk, SourceError>> + Send + 'static {
         struct State {
             source: RpcSource,
             addresses: Arc<[Address]>,
             next: Option<u64>,
             to: u64,
+            breaks: std::collections::VecDeque<u64>,
+            /// The last block of a probe window in flight; nothing more is asked for until it
+            /// is answered.
+            probe: Option<u64>,
+            /// Windows asked for since the last probe.
+            since_probe: u32,
             in_flight: FuturesOrdered<AbortOnDrop>,
             done: bool,
         }
+        breaks.sort_unstable();
+        breaks.dedup();
+        breaks.retain(|b| *b > from && *b <= to);
         let state = State {
             source: self.clone(),
             addresses: addresses.into(),
             next: (from <= to).then_some(from),
             to,
+            breaks: breaks.into(),
+            probe: None,
+            since_probe: 0,
             in_flight: FuturesOrdered::new(),
             done: false,
         };
-        let concurrency = self.inner.config.concurrency;
+        let concurrency = self.inner.config.concurrency.max(1);
         stream::unfold(state, move |mut st| async move {
             if st.done {
                 return None;
             }
-            // The first window goes alone and small: whatever consumes the stream starts on
-            // it early, and its density sizes the windows read next, several at a time.
-            let limit = if st.next == Some(from) {
-                1
-            } else {
-                concurrency
-            };
-            while st.in_flight.len() < limit {
+            while st.in_flight.len() < concurrency && st.probe.is_none() {
                 let Some(start) = st.next else { break };
-                let mut span = st.source.current_range().max(1);
-                if start == from {
-                    span = (span / FIRST_WINDOW_DIVISOR).max(1);
+                // The first window, and the first after a break, is a probe: small and alone.
+                // Whatever consumes the stream starts on it early, and its density sizes the
+                // windows read next, several at a time.
+                let at_break = st.breaks.front() == Some(&start);
+                if at_break {
+                    st.breaks.pop_front();
+                    st.source.reset_range();
                 }
-                let end = start.saturating_add(span - 1).min(st.to);
+                let probe = start == from || at_break;
+                if probe {
+                    st.since_probe = 0;
+                }
+                // The windows after a probe grow from a quarter of the span to all of it: the
+                // first ones are answered early, and no window waits for several full ones
+                // asked for at the same moment.
+                let divisor = FIRST_WINDOW_DIVISOR
+                    .checked_shr(st.since_probe)
+                    .unwrap_or(0)
+                    .max(1);
+                let span = (st.source.current_range() / divisor).max(1);
+                st.since_probe = st.since_probe.saturating_add(1);
+                let mut end = start.saturating_add(span - 1).min(st.to);
+                if let Some(&b) = st.breaks.front() {
+                    end = end.min(b - 1);
+                }
                 st.next = (end < st.to).then(|| end + 1);
+                if probe {
+                    st.probe = Some(end);
+                }
                 let (source, addresses) = (st.source.clone(), st.addresses.clone());
                 st.in_flight.push_back(AbortOnDrop(tokio::spawn(async move {
                     let logs = source.logs(start, end, &addresses).await?;
@@ -656,9 +729,13 @@ impl RpcSource {
                 })));
             }
             let item = st.in_flight.next().await?;
-            if item.is_err() {
-                st.done = true;
-                st.in_flight = FuturesOrdered::new();
+            match &item {
+                Ok(chunk) if st.probe == Some(chunk.to) => st.probe = None,
+                Ok(_) => {}
+                Err(_) => {
+                    st.done = true;
+                    st.in_flight = FuturesOrdered::new();
+                }
             }
             Some((item, st))
         })

@@ -140,16 +140,19 @@ async fn indexer_vs_bare_fetch() -> TestResult {
     let cluster = pg::Cluster::start(&pg_dir.path().join("pg"), true);
     let pg_admin = cluster.url("postgres");
 
-    // PROPLEDGER_BENCH_PROFILE=sqlite|postgres: one index only, for a profiler.
+    // PROPLEDGER_BENCH_PROFILE=sqlite|postgres: five indexes on one engine only, for a
+    // profiler.
     if let Ok(only) = std::env::var("PROPLEDGER_BENCH_PROFILE") {
-        let sqlite_db = TestDb::new(Engine::Sqlite).await;
-        let url = if only == "postgres" {
-            create_database(&pg_admin, "profile").await?
-        } else {
-            sqlite_db.url.clone()
-        };
-        let (_, n, t) = index(&world, &url).await?;
-        println!("profile {only}: {n} events in {:.2} s", t.as_secs_f64());
+        for run in 1..=5 {
+            let sqlite_db = TestDb::new(Engine::Sqlite).await;
+            let url = if only == "postgres" {
+                create_database(&pg_admin, &format!("profile_{run}")).await?
+            } else {
+                sqlite_db.url.clone()
+            };
+            let (_, n, t) = index(&world, &url).await?;
+            println!("profile {only}: {n} events in {:.3} s", t.as_secs_f64());
+        }
         return Ok(());
     }
     // The watched set once everything is discovered, from a first index.

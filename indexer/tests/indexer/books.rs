@@ -3,15 +3,16 @@
 //! an unbooked chain movement, and unmatched or differing items when not), contracts
 //! registered while the indexer runs, and indexing through a faulty provider.
 
-use alloy::primitives::{U256, keccak256};
+use alloy::primitives::{Address, U256, keccak256};
 use alloy::providers::Provider;
 use chrono::NaiveDate;
 use propledger_contracts::TestStablecoin;
-use propledger_indexer::Indexer;
 use propledger_indexer::follow::property_dim;
 use propledger_indexer::source::SourceConfig;
+use propledger_indexer::{Indexer, Step};
 use propledger_ledger::core::chart::codes;
 use propledger_ledger::core::{Amount, EntryDraft, IdempotencyKey, Source};
+use propledger_ledger::ext::Statement;
 use rust_decimal::Decimal;
 use std::time::Duration;
 
@@ -22,10 +23,12 @@ use crate::support::state::{assert_same, index_state};
 use crate::support::world::{ChainKind, PRICE, World, mined, usd};
 
 both_engines!(
+    stored_events_are_the_chain_logs,
     events_make_the_expected_entries,
     reconciliation_is_clean_when_the_books_are_right,
     reconciliation_finds_mistakes,
     contracts_registered_later_are_picked_up,
+    one_backfill_pass_reads_through_registrations,
     faults_and_range_limits_skip_nothing,
 );
 
@@ -46,6 +49,54 @@ async fn balance(indexer: &Indexer, code: &str) -> TestResult<Decimal> {
     let id = indexer.chart_account("1", code)?;
     let b = indexer.ledger().accounts().balance(id, None).await?;
     Ok(b.with_pending()?.value())
+}
+
+async fn stored_events_are_the_chain_logs(engine: Engine) -> TestResult {
+    let (world, _db, indexer) = indexed(engine).await?;
+    let head = world.provider.get_block_number().await?;
+    let kinds: std::collections::HashMap<Address, String> = indexer
+        .ledger()
+        .query(Statement::new("SELECT address, kind FROM idx_contracts"))
+        .await?
+        .iter()
+        .map(|r| Ok((Address::try_from(r.blob(0)?.as_slice())?, r.text(1)?)))
+        .collect::<TestResult<_>>()?;
+    let logs = indexer
+        .source()
+        .logs(world.platform.start_block(), head, &indexer.watched())
+        .await?;
+    let stored = indexer
+        .ledger()
+        .query(Statement::new(
+            "SELECT block_number, log_index, block_hash, tx_hash, tx_index, address, topics, data, \
+             kind, event, decoded FROM idx_events ORDER BY block_number, log_index",
+        ))
+        .await?;
+    assert_eq!(stored.len(), logs.len());
+    assert!(
+        logs.iter().any(|l| l.data.is_empty()),
+        "some events carry no data (the deed's transfers)"
+    );
+    for (row, log) in stored.iter().zip(&logs) {
+        let kind =
+            propledger_indexer::decode::ContractKind::parse(&kinds[&log.address]).ok_or("kind")?;
+        let decoded = propledger_indexer::decode::decode(kind, log);
+        let topics: Vec<u8> = log.topics.iter().flat_map(|t| t.to_vec()).collect();
+        let at = format!("log {}/{}", log.block_number, log.log_index);
+        assert_eq!(row.int(0)?, i64::try_from(log.block_number)?, "{at}");
+        assert_eq!(row.int(1)?, i64::try_from(log.log_index)?, "{at}");
+        assert_eq!(row.blob(2)?, log.block_hash.to_vec(), "{at}");
+        assert_eq!(row.blob(3)?, log.tx_hash.to_vec(), "{at}");
+        assert_eq!(row.int(4)?, i64::try_from(log.tx_index)?, "{at}");
+        assert_eq!(row.blob(5)?, log.address.to_vec(), "{at}");
+        assert_eq!(row.blob(6)?, topics, "{at}");
+        assert_eq!(row.blob(7)?, log.data.to_vec(), "{at}");
+        assert_eq!(row.text(8)?, kind.as_str(), "{at}");
+        assert_eq!(row.text(9)?, decoded.name, "{at}");
+        assert_eq!(row.text(10)?, decoded.json, "{at}");
+        assert_ne!(decoded.name, "unknown", "{at}");
+    }
+    Ok(())
 }
 
 async fn events_make_the_expected_entries(engine: Engine) -> TestResult {
@@ -287,6 +338,43 @@ async fn contracts_registered_later_are_picked_up(engine: Engine) -> TestResult 
             "second property",
             &index_state(indexer.ledger(), shares).await?,
             &index_state(fresh.ledger(), shares).await?,
+        );
+    }
+    Ok(())
+}
+
+async fn one_backfill_pass_reads_through_registrations(engine: Engine) -> TestResult {
+    let world = World::start(ChainKind::Embedded).await?;
+    world.business().await?;
+    let start = crate::support::world::latest_timestamp(&world.provider).await?;
+    let second = propledger_contracts::deploy::deploy_property(
+        &world.provider,
+        &world.platform,
+        &crate::support::world::property_params("Oak Ave Shares", "OAK", start),
+    )
+    .await?;
+    world.mine(3).await?;
+    let head = world.provider.get_block_number().await?;
+    // Both properties register in the final part of the range: the pass finds them first and
+    // reads their contracts' logs from its start, instead of stopping at each registration.
+    let db = TestDb::new(engine).await;
+    let mut cfg = world.indexer_config(0);
+    cfg.reorg_window = 2;
+    let mut indexer = Indexer::new(db.ledger().await, cfg).await?;
+    assert_eq!(indexer.step().await?, Step::Indexed { to: head });
+    assert_eq!(indexer.step().await?, Step::Idle { head });
+    // The same as following block by block, registrations met one at a time.
+    let slow_db = TestDb::new(engine).await;
+    let mut slow_cfg = world.indexer_config(0);
+    slow_cfg.follow_batch = 1;
+    let mut slow = Indexer::new(slow_db.ledger().await, slow_cfg).await?;
+    slow.sync().await?;
+    assert_eq!(indexer.watched(), slow.watched());
+    for shares in [world.property.shares.address, second.shares.address] {
+        assert_same(
+            "registrations read ahead",
+            &index_state(indexer.ledger(), shares).await?,
+            &index_state(slow.ledger(), shares).await?,
         );
     }
     Ok(())

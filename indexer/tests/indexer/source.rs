@@ -9,7 +9,7 @@ use alloy::{
     rpc::types::Filter,
     sol_types::SolCall,
 };
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use propledger_chain::{ChainConfig, EmbeddedChain};
 use propledger_contracts::TestStablecoin;
 use propledger_indexer::source::{
@@ -336,6 +336,42 @@ async fn log_chunks_start_small_and_fit_windows_to_density() -> TestResult {
         // Another address set: the learned span is forgotten.
         source.reset_range();
         assert_eq!(source.stats().current_range, 32);
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn log_chunks_ramp_up_and_learn_the_span_again_at_breaks() -> TestResult {
+    within(async {
+        let (anvil, chain) = populated_anvil().await?;
+        let head = chain.head().await?;
+        assert!(head > 50, "head {head}");
+        let expected = direct_logs(&anvil.url, head, chain.token).await?;
+        let mut config = config(&anvil.url);
+        // A span that neither grows nor shrinks: every window's size comes from the ramp.
+        config.initial_range = 32;
+        config.max_range = 32;
+        config.target_logs = 10_000;
+        let source = RpcSource::connect(config).await?;
+        let chunks: Vec<LogChunk> = source
+            .log_chunks_with_breaks(0, head, vec![chain.token], vec![40, 0, head + 5])
+            .try_collect()
+            .await?;
+        let spans: Vec<(u64, u64)> = chunks.iter().map(|c| (c.from, c.to)).collect();
+        // A probe of an eighth of the span, read alone, then a quarter, a half, the whole
+        // span; the break cuts the window before it and starts over with a probe.
+        assert_eq!(
+            spans[..6],
+            [(0, 3), (4, 11), (12, 27), (28, 39), (40, 43), (44, 51)],
+            "{spans:?}"
+        );
+        for pair in spans.windows(2) {
+            assert_eq!(pair[1].0, pair[0].1 + 1, "contiguous: {spans:?}");
+        }
+        assert_eq!(spans.last().map(|s| s.1), Some(head));
+        let all: Vec<RawLog> = chunks.into_iter().flat_map(|c| c.logs).collect();
+        assert_same_logs(&all, &expected, "windows with breaks");
         Ok(())
     })
     .await
