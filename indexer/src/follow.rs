@@ -650,54 +650,83 @@ impl Indexer {
         let _abort = AbortOnDrop(pump);
         let mut last = None;
         let mut carried: Option<Group> = None;
-        loop {
-            let mut g = match carried.take() {
-                Some(g) => g,
-                None => match rx.recv().await {
-                    Some(group) => group?,
-                    None => break,
-                },
-            };
-            // Groups that are already waiting join this commit, up to the size limit: when
-            // storing is slower than reading, commits grow and their fixed cost shrinks.
-            while g.logs.len() < max_events {
-                match rx.try_recv() {
-                    Ok(Ok(next))
-                        if g.logs.len() + next.logs.len() <= max_events
-                            && g.window == next.window =>
-                    {
-                        g.to = next.to;
-                        g.logs.extend(next.logs);
-                        g.statements.extend(next.statements);
-                        if g.window {
-                            g.headers.extend(next.headers);
-                        } else {
-                            g.headers = next.headers;
+        // One commit is finished (in a task) while the next one is staged and begun: on
+        // PostgreSQL the next one's events go in while this one holds the writers' lock.
+        let mut in_flight: Option<InFlight> = None;
+        let passed: Result<()> = async {
+            loop {
+                let mut g = match carried.take() {
+                    Some(g) => g,
+                    None => match rx.recv().await {
+                        Some(group) => group?,
+                        None => break,
+                    },
+                };
+                // Groups that are already waiting join this commit, up to the size limit: when
+                // storing is slower than reading, commits grow and their fixed cost shrinks.
+                while g.logs.len() < max_events {
+                    match rx.try_recv() {
+                        Ok(Ok(next))
+                            if g.logs.len() + next.logs.len() <= max_events
+                                && g.window == next.window =>
+                        {
+                            g.to = next.to;
+                            g.logs.extend(next.logs);
+                            g.statements.extend(next.statements);
+                            if g.window {
+                                g.headers.extend(next.headers);
+                            } else {
+                                g.headers = next.headers;
+                            }
                         }
+                        Ok(Ok(next)) => {
+                            carried = Some(next);
+                            break;
+                        }
+                        Ok(Err(e)) => return Err(e),
+                        Err(_) => break,
                     }
-                    Ok(Ok(next)) => {
-                        carried = Some(next);
-                        break;
-                    }
-                    Ok(Err(e)) => return Err(e),
-                    Err(_) => break,
+                }
+                if g.window && !self.links(g.from, &g.headers, &g.logs) {
+                    // The chain moved under the window while it was read: what is committed
+                    // stays, and the next step follows from there (finding the fork, if any).
+                    break;
+                }
+                let staged = self
+                    .stage_commit(g.from, g.to, g.logs, g.headers, head, Some(g.statements))
+                    .await?;
+                // Its events go in now, while the commit before finishes; it asks for the
+                // writers' lock once that one is over.
+                let begun = self.ledger.begin(staged.changes).await;
+                if let Some(before) = in_flight.take() {
+                    before.settle().await?;
+                }
+                let begun = begun?;
+                in_flight = Some(InFlight {
+                    task: AbortOnDrop(tokio::spawn(async move { begun.finish().await.map(drop) })),
+                    expected: staged.expected,
+                });
+                last = Some(staged.to);
+                if self.contracts.len() + self.ahead.len() != known {
+                    // New contracts: the chunks in flight were read without them, and the
+                    // span learned for the old set says nothing of how many logs the new one
+                    // emits.
+                    self.source.reset_range();
+                    break;
                 }
             }
-            if g.window && !self.links(g.from, &g.headers, &g.logs) {
-                // The chain moved under the window while it was read: what is committed
-                // stays, and the next step follows from there (finding the fork, if any).
-                break;
+            if let Some(last) = in_flight.take() {
+                last.settle().await?;
             }
-            let committed = self
-                .commit_range(g.from, g.to, g.logs, g.headers, head, Some(g.statements))
-                .await?;
-            last = Some(committed);
-            if self.contracts.len() + self.ahead.len() != known {
-                // New contracts: the chunks in flight were read without them, and the span
-                // learned for the old set says nothing of how many logs the new one emits.
-                self.source.reset_range();
-                break;
-            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = passed {
+            // A commit still in flight is cancelled (its guard fails anyway when the one before
+            // did not commit); the view is read again from what did commit.
+            drop(in_flight);
+            self.reload_after(&e).await;
+            return Err(e);
         }
         // Registrations past the last commit (none, unless the pass stopped early) are found
         // again by the next pass.
@@ -752,9 +781,7 @@ impl Indexer {
         if !self.links(from, &headers, &logs) {
             return Ok(Step::Retry);
         }
-        let to = self
-            .commit_range(from, to, logs, headers, head, None)
-            .await?;
+        let to = self.commit_range(from, to, logs, headers, head).await?;
         Ok(Step::Indexed { to })
     }
 
@@ -1041,11 +1068,43 @@ impl Indexer {
         &mut self,
         from: u64,
         to: u64,
+        logs: Vec<RawLog>,
+        headers: Vec<BlockHeader>,
+        head: u64,
+    ) -> Result<u64> {
+        let staged = self
+            .stage_commit(from, to, logs, headers, head, None)
+            .await?;
+        let outcome = self.ledger.apply(staged.changes).await.map(drop);
+        if let Err(e) = settled(outcome, staged.expected) {
+            self.reload_after(&e).await;
+            return Err(e);
+        }
+        Ok(staged.to)
+    }
+
+    /// Reads the in-memory view again after a failed commit: it moved on when the commit was
+    /// staged. (The commit's error is returned anyway; a failing reload is left to the next
+    /// step's.)
+    async fn reload_after(&mut self, error: &Error) {
+        if let Err(e) = self.load().await {
+            warn!(error = %error, reload = %e, "reloading after a failed commit failed");
+        }
+    }
+
+    /// Prepares the commit of blocks `from..=to` (see [`Indexer::commit_range`]) and moves the
+    /// in-memory view on as if it were committed, so that the next commit can be staged while
+    /// this one is applied. When applying it fails, the view must be read again
+    /// ([`Indexer::reload_after`]).
+    async fn stage_commit(
+        &mut self,
+        from: u64,
+        to: u64,
         mut logs: Vec<RawLog>,
         headers: Vec<BlockHeader>,
         head: u64,
         prepared: Option<Vec<Statement>>,
-    ) -> Result<u64> {
+    ) -> Result<Staged> {
         // Contracts registered in this range: the commit stops at the block of the first
         // registration and takes the new contracts' events up to it (their history before
         // registration included); the blocks after it are read again, with the new contracts
@@ -1234,8 +1293,16 @@ impl Indexer {
                 event_statements(&kinds, &logs, self.ledger.backend())?
             }
         };
+        // The events' rows are the bulk of a commit and no other writer's: they go in before
+        // the writers' lock, overlapping the commit before, unless the checkpoint has already
+        // passed this commit's first block (a stale indexer, turned away before it inserts
+        // rows another one committed). The guard under the lock still decides.
+        changes.precondition(
+            Statement::new("SELECT 1 FROM idx_state WHERE id = 1 AND next_block <= $1")
+                .bind(i64_of(self.next_block)?),
+        );
         for statement in statements {
-            changes.statement(statement);
+            changes.unlocked(statement);
         }
         let contract_rows = added
             .iter()
@@ -1288,10 +1355,10 @@ impl Indexer {
                 Statement::new("DELETE FROM idx_blocks WHERE number < $1").bind(i64_of(keep_from)?),
             )
             .guard(self.advance_checkpoint(to + 1)?);
-        self.apply(changes).await?;
+        let expected = self.next_block;
 
-        // The commit is durable; bring the in-memory view along.
-        debug!(from, to, events = logs.len(), "committed");
+        // The view moves on now; a commit that fails reloads it (see `settle`).
+        debug!(from, to, events = logs.len(), "staged");
         self.next_block = to + 1;
         self.forget_pending(&posted_blocks);
         for (block, key) in new_pending {
@@ -1305,7 +1372,52 @@ impl Indexer {
             self.window.insert(h.number, h.hash);
         }
         self.window = self.window.split_off(&keep_from);
-        Ok(to)
+        Ok(Staged {
+            changes,
+            to,
+            expected,
+        })
+    }
+}
+
+/// The outcome of applying a commit staged from checkpoint `expected`: a failed checkpoint
+/// guard means another indexer moved it.
+fn settled(
+    outcome: std::result::Result<(), propledger_ledger::Error>,
+    expected: u64,
+) -> Result<()> {
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(propledger_ledger::Error::GuardFailed { .. }) => Err(Error::Superseded { expected }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A commit staged by [`Indexer::stage_commit`], to be applied.
+struct Staged {
+    changes: Changes,
+    /// The last block it commits.
+    to: u64,
+    /// The checkpoint it moves on from.
+    expected: u64,
+}
+
+/// A staged commit being finished in a task of its own.
+struct InFlight {
+    task: AbortOnDrop<std::result::Result<(), propledger_ledger::Error>>,
+    expected: u64,
+}
+
+impl InFlight {
+    /// Waits for the commit to be over; see [`settled`].
+    async fn settle(self) -> Result<()> {
+        let InFlight { task, expected } = self;
+        let outcome = task.await.unwrap_or_else(|e| {
+            Err(propledger_ledger::Error::Corrupt(format!(
+                "commit task: {e}"
+            )))
+        });
+        settled(outcome, expected)
     }
 }
 

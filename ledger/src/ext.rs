@@ -64,11 +64,24 @@ value_from!(
 #[derive(Debug)]
 pub struct Statement(Sql, Option<Vec<u8>>);
 
-/// A statement of [`Changes`], and whether it is a guard.
+/// A statement of [`Changes`], and when it runs.
 #[derive(Debug)]
 struct Step {
     statement: Statement,
-    guard: bool,
+    when: When,
+}
+
+/// When a statement of [`Changes`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum When {
+    /// Before anything else, a query that must return a row ([`Changes::precondition`]).
+    Precondition,
+    /// Before the writers' lock is asked for, on PostgreSQL ([`Changes::unlocked`]).
+    Unlocked,
+    /// First under the lock ([`Changes::guard`]).
+    Guard,
+    /// After the ledger's own writes ([`Changes::statement`]).
+    After,
 }
 
 impl Statement {
@@ -270,7 +283,33 @@ impl Changes {
     pub fn statement(&mut self, statement: Statement) -> &mut Self {
         self.statements.push(Step {
             statement,
-            guard: false,
+            when: When::After,
+        });
+        self
+    }
+
+    /// Runs a statement before the writers' lock is taken: an insert of rows no other writer
+    /// touches (a range of blocks' events, say), which then overlaps the transaction of the
+    /// writer before instead of waiting for it. It still commits or rolls back with the rest.
+    /// On PostgreSQL it runs right after `BEGIN`; SQLite has one writer at a time and takes
+    /// the lock at `BEGIN IMMEDIATE`, so there it runs after the guards.
+    pub fn unlocked(&mut self, statement: Statement) -> &mut Self {
+        self.statements.push(Step {
+            statement,
+            when: When::Unlocked,
+        });
+        self
+    }
+
+    /// Adds a precondition: a query that must return at least one row, checked before
+    /// anything else; when it returns none, nothing is applied and [`Ledger::apply`] fails
+    /// with [`Error::GuardFailed`]. On PostgreSQL it runs before the writers' lock (and before
+    /// the [`Changes::unlocked`] statements), so it cannot see a commit still in progress:
+    /// it turns a stale writer away early, and a guard under the lock still decides.
+    pub fn precondition(&mut self, statement: Statement) -> &mut Self {
+        self.statements.push(Step {
+            statement,
+            when: When::Precondition,
         });
         self
     }
@@ -286,7 +325,7 @@ impl Changes {
     pub fn guard(&mut self, statement: Statement) -> &mut Self {
         self.statements.push(Step {
             statement,
-            guard: true,
+            when: When::Guard,
         });
         self
     }
@@ -315,7 +354,8 @@ pub struct Applied {
     pub retracted: Vec<Receipt>,
     /// One receipt per recorded draft, in order.
     pub recorded: Vec<Receipt>,
-    /// Rows affected by each statement (guards included), in the order they were added.
+    /// Rows affected by each statement (guards included; for preconditions, rows returned), in
+    /// the order they were added.
     pub rows_affected: Vec<u64>,
 }
 
@@ -323,8 +363,18 @@ impl Ledger {
     /// Applies `changes` in one write transaction: first the guards, then posts, then
     /// retractions, then new entries, then the other statements; all of it commits or, on any
     /// error (a guard that matches nothing, a refused entry, an unknown key, a failing
-    /// statement), none of it.
+    /// statement), none of it. [`Changes::unlocked`] statements run first on PostgreSQL,
+    /// before the writers' lock is asked for, and right after the guards on SQLite.
     pub async fn apply(&self, changes: Changes) -> Result<Applied> {
+        self.begin(changes).await?.finish().await
+    }
+
+    /// Starts applying `changes`: checks them and, on PostgreSQL, opens their transaction and
+    /// runs the [`Changes::unlocked`] statements; [`Begun::finish`] takes the writers' lock and
+    /// does the rest, as [`Ledger::apply`]. A caller can so run one commit's bulk inserts while
+    /// the commit before it holds the lock, and still ask for the lock only once that one is
+    /// over. Dropping what is begun rolls it back.
+    pub async fn begin(&self, changes: Changes) -> Result<Begun> {
         let Changes {
             post,
             retract,
@@ -345,24 +395,107 @@ impl Ledger {
             }
         }
         self.check_binds(statements.iter().map(|s| &s.statement))?;
-        let (mut tx, mut head) = self.write().await?;
-
-        // Guards first: a stale writer is turned away before any work. Dropping the
-        // transaction rolls it back.
         let mut out = Applied {
             rows_affected: vec![0; statements.len()],
             ..Applied::default()
         };
-        let (guards, rest): (Vec<_>, Vec<_>) = statements
-            .into_iter()
-            .enumerate()
-            .partition(|(_, s)| s.guard);
-        for (index, Step { statement, .. }) in guards {
+        let (mut preconditions, mut unlocked) = (Vec::new(), Vec::new());
+        let (mut guards, mut rest) = (Vec::new(), Vec::new());
+        for (index, Step { statement, when }) in statements.into_iter().enumerate() {
+            match when {
+                When::Precondition => preconditions.push((index, statement)),
+                When::Unlocked => unlocked.push((index, statement)),
+                When::Guard => guards.push((index, statement)),
+                When::After => rest.push((index, statement)),
+            }
+        }
+        let tx = match self.begin_unlocked().await? {
+            Some(mut tx) => {
+                for (index, statement) in std::mem::take(&mut preconditions) {
+                    out.rows_affected[index] = precondition(&mut tx, index, statement).await?;
+                }
+                for (index, statement) in std::mem::take(&mut unlocked) {
+                    out.rows_affected[index] = run_statement(&mut tx, statement).await?;
+                }
+                Some(tx)
+            }
+            None => None,
+        };
+        Ok(Begun {
+            ledger: self.clone(),
+            tx,
+            out,
+            post,
+            retract,
+            record,
+            preconditions,
+            guards,
+            unlocked,
+            rest,
+        })
+    }
+}
+
+/// Changes begun by [`Ledger::begin`], waiting for [`Begun::finish`].
+pub struct Begun {
+    ledger: Ledger,
+    /// The open transaction, when unlocked statements ran on it (PostgreSQL).
+    tx: Option<Tx>,
+    out: Applied,
+    post: Vec<IdempotencyKey>,
+    retract: Vec<Retraction>,
+    record: Vec<EntryDraft>,
+    preconditions: Vec<(usize, Statement)>,
+    guards: Vec<(usize, Statement)>,
+    unlocked: Vec<(usize, Statement)>,
+    rest: Vec<(usize, Statement)>,
+}
+
+impl std::fmt::Debug for Begun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Begun")
+            .field("open", &self.tx.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Begun {
+    /// Takes the writers' lock and applies the rest of the changes, as [`Ledger::apply`].
+    pub async fn finish(self) -> Result<Applied> {
+        let Begun {
+            ledger,
+            tx,
+            mut out,
+            post,
+            retract,
+            record,
+            preconditions,
+            guards,
+            unlocked,
+            rest,
+        } = self;
+        let (mut tx, mut head) = match tx {
+            Some(mut tx) => {
+                let head = Ledger::lock_head(&mut tx).await?;
+                (tx, head)
+            }
+            None => ledger.write().await?,
+        };
+
+        // Guards first: a stale writer is turned away before any work. Dropping the
+        // transaction rolls it back.
+        for (index, statement) in preconditions {
+            out.rows_affected[index] = precondition(&mut tx, index, statement).await?;
+        }
+        for (index, statement) in guards {
             let rows = run_statement(&mut tx, statement).await?;
             if rows == 0 {
                 return Err(Error::GuardFailed { index });
             }
             out.rows_affected[index] = rows;
+        }
+        for (index, statement) in unlocked {
+            out.rows_affected[index] = run_statement(&mut tx, statement).await?;
         }
 
         // Entries named by key, with their postings.
@@ -528,13 +661,15 @@ impl Ledger {
         out.recorded = recorded.to_vec();
         writes.push(head.update()?);
         tx.execute_all(writes).await?;
-        for (i, Step { statement, .. }) in rest {
+        for (i, statement) in rest {
             out.rows_affected[i] = run_statement(&mut tx, statement).await?;
         }
         tx.commit().await?;
         Ok(out)
     }
+}
 
+impl Ledger {
     /// Refuses array binds on SQLite, which has no arrays.
     fn check_binds<'a>(&self, mut statements: impl Iterator<Item = &'a Statement>) -> Result<()> {
         if self.backend() == crate::Backend::Sqlite && statements.any(Statement::postgres_only) {
@@ -579,6 +714,15 @@ impl Ledger {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Runs a [`Changes::precondition`]: the number of rows it returns, at least one.
+async fn precondition(tx: &mut Tx, index: usize, statement: Statement) -> Result<u64> {
+    let rows = tx.fetch_all(statement.0).await?.len();
+    if rows == 0 {
+        return Err(Error::GuardFailed { index });
+    }
+    Ok(rows as u64)
 }
 
 async fn run_statement(tx: &mut Tx, statement: Statement) -> Result<u64> {

@@ -335,6 +335,34 @@ impl Ledger {
         Ok((tx, head))
     }
 
+    /// Begins a write transaction on PostgreSQL without the writers' lock yet: statements run
+    /// on it before [`Ledger::lock_head`] overlap another writer's transaction. `None` on
+    /// SQLite, where the lock comes with the transaction ([`Ledger::write`]).
+    pub(crate) async fn begin_unlocked(&self) -> Result<Option<Tx>> {
+        match &self.pool {
+            Pool::Postgres(p) => {
+                let conn = WriteConn::Postgres(p.acquire().await?);
+                let (tx, _) = Tx::begin_write_with(conn, "BEGIN", Sql::new("SELECT 1")).await?;
+                Ok(Some(tx))
+            }
+            Pool::Sqlite { .. } => Ok(None),
+        }
+    }
+
+    /// Takes the writers' lock in a transaction begun by [`Ledger::begin_unlocked`] and reads
+    /// the head; the statements after it see every commit made before the lock was granted.
+    pub(crate) async fn lock_head(tx: &mut Tx) -> Result<Head> {
+        let rows = tx
+            .fetch_all(Sql::new(
+                "SELECT next_entry_id, chain_seq, chain_hash, version FROM ledger_head WHERE id = 1 FOR UPDATE",
+            ))
+            .await?;
+        Head::from_row(
+            rows.first()
+                .ok_or_else(|| Error::Corrupt("no head row".into()))?,
+        )
+    }
+
     /// Begins a write transaction and reads, under the lock and in the same round trip, the
     /// head and the stored totals of the given accounts; the accounts themselves come from the
     /// cache (read inside the transaction on a miss). Missing accounts are left out. On

@@ -13,6 +13,7 @@ both_engines!(
     entries_and_statements_commit_together,
     a_failing_statement_rolls_everything_back,
     a_guard_that_matches_nothing_applies_nothing,
+    unlocked_statements_and_preconditions,
     named_locks_exclude_other_holders,
     retraction_voids_pending_and_reverses_posted,
     posting_by_key_and_unknown_keys,
@@ -191,6 +192,142 @@ async fn a_guard_that_matches_nothing_applies_nothing(db: TestDb) {
     );
     let b = db.ledger.accounts().balance(cash, None).await.unwrap();
     assert_eq!(b.posted().unwrap(), amt("1.00"));
+    assert_invariants(&db.ledger).await;
+}
+
+async fn unlocked_statements_and_preconditions(db: TestDb) {
+    let Basic { cash, capital, .. } = basic(&db.ledger).await;
+    db.ledger.ensure_schema(SCHEMA).await.unwrap();
+    let changes = |entry: &str, guard_label: &'static str| {
+        let mut c = Changes::new();
+        c.record(transfer(entry, cash, capital, "1.00"))
+            .unlocked(Statement::new(
+                "INSERT INTO ext_marks (n, label) VALUES (10, 'early')",
+            ))
+            .guard(
+                Statement::new("UPDATE ext_marks SET note = 'seen' WHERE label = $1")
+                    .bind(guard_label),
+            );
+        c
+    };
+    // A precondition that finds nothing turns the writer away before anything runs.
+    let err = db
+        .ledger
+        .apply({
+            let mut c = changes("early-out", "nowhere");
+            c.precondition(Statement::new("SELECT n FROM ext_marks WHERE n = 1"));
+            c
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::GuardFailed { index: 2 }), "{err:?}");
+    assert_eq!(marks(&db).await, vec![]);
+    // A guard that fails takes the unlocked insert back with everything else.
+    let err = db
+        .ledger
+        .apply(changes("refused", "nowhere"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::GuardFailed { index: 1 }), "{err:?}");
+    assert_eq!(marks(&db).await, vec![]);
+    assert_eq!(
+        db.ledger.entries().by_key(&key("refused")).await.unwrap(),
+        None
+    );
+
+    if db.ledger.backend() == propledger_ledger::Backend::Postgres {
+        // While another transaction holds the writers' lock, the insert is already made (its
+        // table is locked by the waiting writer) and the rest waits for the lock.
+        use sqlx::Connection;
+        let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::raw_sql("BEGIN; SELECT 1 FROM ledger_head WHERE id = 1 FOR UPDATE")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let ledger = db.ledger.clone();
+        let mut writer = Changes::new();
+        writer
+            .unlocked(Statement::new(
+                "INSERT INTO ext_marks (n, label) VALUES (10, 'early')",
+            ))
+            .record(transfer("waited", cash, capital, "1.00"));
+        let waiting = tokio::spawn(async move { ledger.apply(writer).await });
+        let mut inserted = false;
+        for _ in 0..500 {
+            let rows: Vec<(String, bool)> = sqlx::query_as(
+                "SELECT l.mode, l.granted FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+                 WHERE c.relname = 'ext_marks' AND l.pid <> pg_backend_pid()",
+            )
+            .fetch_all(&mut holder)
+            .await
+            .unwrap();
+            if rows
+                .iter()
+                .any(|(mode, granted)| mode == "RowExclusiveLock" && *granted)
+            {
+                inserted = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(
+            inserted,
+            "the unlocked insert ran before the lock was granted"
+        );
+        assert!(
+            !waiting.is_finished(),
+            "the rest waits for the writers' lock"
+        );
+        sqlx::raw_sql("COMMIT").execute(&mut holder).await.unwrap();
+        let applied = waiting.await.unwrap().unwrap();
+        assert_eq!(applied.rows_affected, vec![1]);
+        assert_eq!(marks(&db).await, vec![(10, "early".into(), None)]);
+        db.ledger
+            .apply({
+                let mut c = Changes::new();
+                c.statement(Statement::new("DELETE FROM ext_marks"));
+                c
+            })
+            .await
+            .unwrap();
+    }
+
+    // With the guard met, the unlocked insert commits with the entry.
+    db.ledger
+        .apply({
+            let mut c = Changes::new();
+            c.statement(Statement::new(
+                "INSERT INTO ext_marks (n, label) VALUES (1, 'here')",
+            ));
+            c
+        })
+        .await
+        .unwrap();
+    let applied = db
+        .ledger
+        .apply({
+            let mut c = changes("kept", "here");
+            c.precondition(Statement::new("SELECT n FROM ext_marks WHERE n = 1"));
+            c
+        })
+        .await
+        .unwrap();
+    assert_eq!(applied.rows_affected, vec![1, 1, 1]);
+    assert_eq!(
+        marks(&db).await,
+        vec![
+            (1, "here".into(), Some("seen".into())),
+            (10, "early".into(), None)
+        ]
+    );
+    assert!(
+        db.ledger
+            .entries()
+            .by_key(&key("kept"))
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert_invariants(&db.ledger).await;
 }
 
