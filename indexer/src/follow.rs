@@ -735,10 +735,10 @@ impl Indexer {
     }
 
     /// Finds the contracts the directory registers in the final blocks `from..=to`, before a
-    /// backfill pass reads them, and opens their properties' charts. The pass then reads every
-    /// contract's logs from its start instead of stopping at each registration to read the
-    /// new contracts' history and start over. Registrations in the reorg window are left to
-    /// the commits that meet them.
+    /// backfill pass reads them. The pass then reads every contract's logs from its start
+    /// instead of stopping at each registration to read the new contracts' history and start
+    /// over; the commits that need their properties' charts open them. Registrations in the
+    /// reorg window are left to the commits that meet them.
     async fn find_registrations(&mut self, from: u64, to: u64) -> Result<()> {
         self.ahead.clear();
         let directories: Vec<Address> = self
@@ -752,9 +752,6 @@ impl Indexer {
         }
         let logs = self.source.sparse_logs(from, to, &directories).await?;
         for (address, watched, block) in self.discoveries(&logs, &self.contracts) {
-            if let Some(property) = &watched.property {
-                self.open_property(property).await?;
-            }
             self.ahead.insert(address, (watched, block));
         }
         Ok(())
@@ -1146,18 +1143,18 @@ impl Indexer {
             );
             logs.sort_by_key(|l| (l.block_number, l.log_index));
         }
-        for (_, w, _) in &added {
-            if let Some(p) = &w.property {
-                self.open_property(p).await?;
-            }
-        }
-        // Registrations found before the pass (their charts are open) that this commit holds.
+        // Registrations found before the pass that this commit holds.
         let registered: Vec<(Address, Watched, u64)> = self
             .ahead
             .iter()
             .filter(|(_, (_, block))| *block <= to)
             .map(|(a, (w, block))| (*a, w.clone(), *block))
             .collect();
+        for (_, w, _) in added.iter().chain(&registered) {
+            if let Some(p) = &w.property {
+                self.open_property(p).await?;
+            }
+        }
 
         // Block timestamps for entries' effective dates.
         let mut timestamps: HashMap<u64, u64> =
@@ -1498,7 +1495,8 @@ fn event_statements(
         if watched.is_empty() {
             return Ok(Vec::new());
         }
-        let mut rows = CopyRows::new();
+        // About what an ERC-20 transfer takes, so that the buffer seldom grows.
+        let mut rows = CopyRows::with_capacity(watched.len() * 512);
         for (log, kind) in watched {
             let decoded = decode::decode(kind, log);
             rows.row(11);

@@ -135,8 +135,15 @@ impl Default for CopyRows {
 impl CopyRows {
     /// No rows yet.
     pub fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// No rows yet, with room for about `bytes` of them (each value takes its length plus
+    /// four bytes, each row two more).
+    pub fn with_capacity(bytes: usize) -> Self {
         // Signature, flags, header extension length.
-        let mut data = b"PGCOPY\n\xff\r\n\0".to_vec();
+        let mut data = Vec::with_capacity(bytes.saturating_add(21));
+        data.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
         data.extend_from_slice(&0i32.to_be_bytes());
         data.extend_from_slice(&0i32.to_be_bytes());
         CopyRows { data }

@@ -58,7 +58,9 @@ const NULL_BLOCK_RETRIES: u32 = 5;
 /// Consecutive client-side timeouts of one `eth_getLogs` window after which its range shrinks.
 const LOGS_TIMEOUTS_BEFORE_SPLIT: u32 = 2;
 
-/// The first window of a [`RpcSource::log_chunks`] stream is the current span divided by this.
+/// A probe window of a [`RpcSource::log_chunks`] stream (its first, and the first after each
+/// break) is the current span divided by this; the windows after it take twice as much each
+/// until they take the whole span.
 const FIRST_WINDOW_DIVISOR: u64 = 8;
 
 /// Where and how to read the chain.
