@@ -33,9 +33,12 @@ use alloy::{
     primitives::{Address, B256, Bytes, U64},
     rpc::{
         client::RpcClient,
-        json_rpc::{Id, RequestPacket, ResponsePacket, ResponsePayload, RpcRecv},
+        json_rpc::{ErrorPayload, Id, RequestPacket, ResponsePacket, ResponsePayload, RpcRecv},
     },
-    transports::http::reqwest::Url,
+    transports::{
+        RpcError, TransportErrorKind,
+        http::reqwest::{self, Url},
+    },
 };
 use futures_util::{
     Stream, StreamExt,
@@ -313,6 +316,10 @@ struct Counters {
 
 struct Inner {
     client: RpcClient,
+    /// The HTTP client under `client` (one connection pool), and the endpoint: `eth_getLogs`
+    /// answers are read straight from the body into logs (see [`RpcSource::logs_once`]).
+    http: reqwest::Client,
+    url: Url,
     config: SourceConfig,
     chain_id: u64,
     /// The `eth_getLogs` span to ask for next.
@@ -368,9 +375,12 @@ impl RpcSource {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0x5eed);
+        let http = reqwest::Client::new();
         let mut source = Self {
             inner: Arc::new(Inner {
-                client: RpcClient::new_http(url),
+                client: RpcClient::new_http_with_client(http.clone(), url.clone()),
+                http,
+                url,
                 range: AtomicU64::new(config.initial_range),
                 batch_size: AtomicUsize::new(HEADER_BATCH_SIZE),
                 known_head: AtomicU64::new(0),
@@ -851,7 +861,14 @@ impl RpcSource {
             block: Some(to),
             logs_span: Some(to - from + 1),
         };
-        let wire: Vec<WireLog> = self.request("eth_getLogs", json!([filter]), ctx).await?;
+        let body = serde_json::to_vec(&json!({
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "eth_getLogs",
+            "params": [filter],
+        }))
+        .map_err(|e| Stop::Error(SourceError::Decode(e.to_string())))?;
+        let wire = self.retrying(ctx, || self.logs_once(&body)).await?;
         let mut logs = Vec::with_capacity(wire.len());
         for log in wire {
             let log = log.into_raw().map_err(Stop::Error)?;
@@ -864,6 +881,71 @@ impl RpcSource {
             logs.push(log);
         }
         Ok(logs)
+    }
+
+    /// One `eth_getLogs` request (`body`, a JSON-RPC request), its answer read straight from
+    /// the response body. Going through the RPC client would copy every answer twice more (the
+    /// whole `result` as raw JSON, then the logs out of it): megabytes per answer in a
+    /// backfill. Failures are sorted as the client's are.
+    async fn logs_once(&self, body: &[u8]) -> Result<Vec<WireLog>, Failure> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            result: Option<Vec<WireLog>>,
+            #[serde(default)]
+            error: Option<ErrorPayload>,
+        }
+        let transport = |e: reqwest::Error| classify(TransportErrorKind::custom(e), Kind::Logs);
+        let response = self
+            .inner
+            .http
+            .post(self.inner.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(e) if !status.is_success() => {
+                let body = format!("<failed to read response body: {e}>");
+                return Err(classify(
+                    TransportErrorKind::http_error(status.as_u16(), body),
+                    Kind::Logs,
+                ));
+            }
+            Err(e) => return Err(transport(e)),
+        };
+        let answer = serde_json::from_slice::<Answer>(&bytes);
+        if !status.is_success() {
+            // An error status that carries a JSON-RPC error is read as that error.
+            return Err(match answer {
+                Ok(Answer {
+                    error: Some(error), ..
+                }) => classify_payload(&error, Kind::Logs),
+                _ => classify(
+                    TransportErrorKind::http_error(
+                        status.as_u16(),
+                        String::from_utf8_lossy(&bytes).into_owned(),
+                    ),
+                    Kind::Logs,
+                ),
+            });
+        }
+        match answer {
+            Ok(Answer {
+                error: Some(error), ..
+            }) => Err(classify_payload(&error, Kind::Logs)),
+            Ok(Answer {
+                result: Some(logs), ..
+            }) => Ok(logs),
+            Ok(_) => Err(classify(RpcError::NullResp, Kind::Logs)),
+            Err(e) => Err(classify(
+                RpcError::deser_err(e, String::from_utf8_lossy(&bytes)),
+                Kind::Logs,
+            )),
+        }
     }
 
     /// One JSON-RPC request, retried.
