@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use alloy::dyn_abi::{DynSolEvent, DynSolValue, Specifier};
+use alloy::dyn_abi::{DynSolEvent, DynSolType, DynSolValue, Specifier};
 use alloy::json_abi::{Event, JsonAbi};
-use alloy::primitives::B256;
+use alloy::primitives::{B256, I256, U256};
 use propledger_contracts::artifacts;
 use serde_json::{Value, json};
 
@@ -102,6 +102,80 @@ impl Decoded {
 struct Known {
     event: Event,
     resolved: DynSolEvent,
+    /// Every input's one-word type, in order, when all of them have one (see [`Word`]).
+    words: Option<Vec<Word>>,
+}
+
+/// A type whose value is one 32-byte word, whether indexed or not.
+#[derive(Clone, Copy, Debug)]
+enum Word {
+    Address,
+    Bool,
+    Uint(usize),
+    Int(usize),
+    FixedBytes(usize),
+}
+
+impl Word {
+    fn of(ty: &DynSolType) -> Option<Word> {
+        Some(match ty {
+            DynSolType::Address => Word::Address,
+            DynSolType::Bool => Word::Bool,
+            DynSolType::Uint(bits) => Word::Uint(*bits),
+            DynSolType::Int(bits) => Word::Int(*bits),
+            DynSolType::FixedBytes(size) => Word::FixedBytes(*size),
+            _ => return None,
+        })
+    }
+
+    /// Writes the value of `word` as [`write_value`] writes it, or says the word is not a
+    /// clean value of the type (then the full decoder has the last word).
+    fn write(self, out: &mut String, word: &B256) -> bool {
+        use std::fmt::Write;
+        let w = word.as_slice();
+        match self {
+            Word::Address => {
+                if w[..12].iter().any(|b| *b != 0) {
+                    return false;
+                }
+                out.push_str("\"0x");
+                out.push_str(&alloy::hex::encode(&w[12..]));
+                out.push('"');
+            }
+            Word::Bool => match U256::from_be_bytes(word.0) {
+                v if v.is_zero() => out.push_str("false"),
+                v if v == U256::from(1u8) => out.push_str("true"),
+                _ => return false,
+            },
+            Word::Uint(bits) => {
+                let v = U256::from_be_bytes(word.0);
+                if bits < 256 && v >> bits != U256::ZERO {
+                    return false;
+                }
+                let _ = write!(out, "\"{v}\"");
+            }
+            Word::Int(bits) => {
+                let v = I256::from_be_bytes(word.0);
+                // In range when sign-extending the low `bits` gives the word back.
+                if bits < 256 {
+                    let shift = 256 - bits;
+                    if (v << shift) >> shift != v {
+                        return false;
+                    }
+                }
+                let _ = write!(out, "\"{v}\"");
+            }
+            Word::FixedBytes(size) => {
+                if size > 32 || w[size..].iter().any(|b| *b != 0) {
+                    return false;
+                }
+                out.push_str("\"0x");
+                out.push_str(&alloy::hex::encode(&w[..size]));
+                out.push('"');
+            }
+        }
+        true
+    }
 }
 
 type EventTable = HashMap<B256, Known>;
@@ -125,11 +199,17 @@ fn tables() -> &'static HashMap<ContractKind, EventTable> {
                     .filter(|e| !e.anonymous)
                     .filter_map(|e| {
                         let resolved = e.resolve().ok()?;
+                        let words = e
+                            .inputs
+                            .iter()
+                            .map(|i| i.resolve().ok().as_ref().and_then(Word::of))
+                            .collect();
                         Some((
                             e.selector(),
                             Known {
                                 event: e.clone(),
                                 resolved,
+                                words,
                             },
                         ))
                     })
@@ -152,6 +232,25 @@ pub fn decode(kind: ContractKind, log: &RawLog) -> Decoded {
     };
     let Some(known) = tables().get(&kind).and_then(|t| t.get(topic0)) else {
         return unknown("event not in the contract's ABI");
+    };
+    if let Some(json) = known
+        .words
+        .as_ref()
+        .and_then(|w| decode_words(known, w, log))
+    {
+        return Decoded {
+            name: known.event.name.clone(),
+            json,
+        };
+    }
+    decode_full(known, log)
+}
+
+/// Decodes `log` by the event's resolved types (any shape of event).
+fn decode_full(known: &Known, log: &RawLog) -> Decoded {
+    let unknown = |reason: &str| Decoded {
+        name: "unknown".to_owned(),
+        json: json!({ "reason": reason }).to_string(),
     };
     let decoded = match known
         .resolved
@@ -186,6 +285,40 @@ pub fn decode(kind: ContractKind, log: &RawLog) -> Decoded {
         name: known.event.name.clone(),
         json,
     }
+}
+
+/// The JSON object of an event whose inputs are all one word each, read straight from the
+/// topics and data (most events, ERC-20 transfers among them); `None` when the log does not
+/// have exactly that shape, or a word is not a clean value of its type, which the full decoder
+/// then judges.
+fn decode_words(known: &Known, words: &[Word], log: &RawLog) -> Option<String> {
+    let indexed = known.event.inputs.iter().filter(|i| i.indexed).count();
+    let body = words.len() - indexed;
+    if log.topics.len() != 1 + indexed || log.data.len() != 32 * body {
+        return None;
+    }
+    let mut json = String::with_capacity(16 + 80 * words.len());
+    json.push('{');
+    let (mut topic, mut offset) = (1, 0);
+    for (i, (input, word)) in known.event.inputs.iter().zip(words).enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        write_str(&mut json, &input.name);
+        json.push(':');
+        let value = if input.indexed {
+            topic += 1;
+            log.topics[topic - 1]
+        } else {
+            offset += 32;
+            B256::from_slice(&log.data[offset - 32..offset])
+        };
+        if !word.write(&mut json, &value) {
+            return None;
+        }
+    }
+    json.push('}');
+    Some(json)
 }
 
 fn write_str(out: &mut String, s: &str) {
@@ -267,6 +400,116 @@ mod tests {
             assert!(!tables()[&kind].is_empty(), "{kind:?}");
             assert_eq!(ContractKind::parse(kind.as_str()), Some(kind));
         }
+    }
+
+    /// Every event made of one-word inputs decodes the same straight from its words as by the
+    /// full decoder, and a word that is not a clean value leaves it to the full decoder.
+    #[test]
+    fn one_word_events_decode_as_the_full_decoder_does() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut checked = 0;
+        for kind in ContractKind::ALL {
+            for known in tables()[&kind].values() {
+                let Some(words) = &known.words else { continue };
+                for round in 0..20 {
+                    let mut topics = vec![known.event.selector()];
+                    let mut data = Vec::new();
+                    for (input, word) in known.event.inputs.iter().zip(words) {
+                        let mut w = [0u8; 32];
+                        for chunk in w.chunks_mut(8) {
+                            chunk.copy_from_slice(&next().to_be_bytes());
+                        }
+                        let value = match *word {
+                            Word::Address => {
+                                w[..12].fill(0);
+                                B256::from(w)
+                            }
+                            Word::Bool => B256::from(U256::from(next() % 2)),
+                            Word::Uint(bits) => {
+                                let v = U256::from_be_bytes(w);
+                                B256::from(if bits < 256 { v >> (256 - bits) } else { v })
+                            }
+                            Word::Int(bits) => {
+                                let v = I256::from_be_bytes(w);
+                                let v = if bits < 256 { v.asr(256 - bits) } else { v };
+                                B256::from(v.into_raw())
+                            }
+                            Word::FixedBytes(size) => {
+                                w[size..].fill(0);
+                                B256::from(w)
+                            }
+                        };
+                        if input.indexed {
+                            topics.push(value);
+                        } else {
+                            data.extend_from_slice(value.as_slice());
+                        }
+                    }
+                    let log = RawLog {
+                        block_number: 1,
+                        block_hash: B256::ZERO,
+                        block_timestamp: None,
+                        tx_hash: B256::ZERO,
+                        tx_index: 0,
+                        log_index: round,
+                        address: alloy::primitives::Address::ZERO,
+                        topics,
+                        data: data.into(),
+                    };
+                    let full = decode_full(known, &log);
+                    assert_ne!(full.name, "unknown", "{}: {}", known.event.name, full.json);
+                    assert_eq!(
+                        decode_words(known, words, &log).as_deref(),
+                        Some(full.json.as_str()),
+                        "{}",
+                        known.event.name
+                    );
+                    assert_eq!(decode(kind, &log), full);
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 20 * 10, "{checked} logs checked");
+
+        // A dirty address word, or a short data section, is left to the full decoder.
+        let transfer = &tables()[&ContractKind::Shares][&PropertyShares::Transfer::SIGNATURE_HASH];
+        let words = transfer.words.as_ref().expect("a transfer is all words");
+        let clean = PropertyShares::Transfer {
+            from: Address::repeat_byte(1),
+            to: Address::repeat_byte(2),
+            value: U256::from(5u8),
+        }
+        .encode_log_data();
+        let mut dirty = RawLog {
+            block_number: 1,
+            block_hash: B256::ZERO,
+            block_timestamp: None,
+            tx_hash: B256::ZERO,
+            tx_index: 0,
+            log_index: 0,
+            address: Address::ZERO,
+            topics: clean.topics().to_vec(),
+            data: clean.data.clone(),
+        };
+        dirty.topics[1] = B256::repeat_byte(0xff);
+        assert_eq!(decode_words(transfer, words, &dirty), None);
+        assert_eq!(
+            decode(ContractKind::Shares, &dirty),
+            decode_full(transfer, &dirty)
+        );
+        let short = RawLog {
+            topics: clean.topics().to_vec(),
+            data: Bytes::from(vec![1u8; 31]),
+            ..dirty
+        };
+        assert_eq!(decode_words(transfer, words, &short), None);
+        assert_eq!(decode(ContractKind::Shares, &short).name, "unknown");
     }
 
     #[test]
