@@ -394,6 +394,21 @@ mod tests {
     use alloy::sol_types::SolEvent;
     use propledger_contracts::PropertyShares;
 
+    /// A log of block 1 with `data`'s topics and data.
+    fn log_of(data: &alloy::primitives::LogData) -> RawLog {
+        RawLog {
+            block_number: 1,
+            block_hash: B256::ZERO,
+            block_timestamp: None,
+            tx_hash: B256::ZERO,
+            tx_index: 0,
+            log_index: 0,
+            address: Address::ZERO,
+            topics: data.topics().to_vec(),
+            data: data.data.clone(),
+        }
+    }
+
     #[test]
     fn every_kind_has_events() {
         for kind in ContractKind::ALL {
@@ -417,7 +432,7 @@ mod tests {
         for kind in ContractKind::ALL {
             for known in tables()[&kind].values() {
                 let Some(words) = &known.words else { continue };
-                for round in 0..20 {
+                for _ in 0..20 {
                     let mut topics = vec![known.event.selector()];
                     let mut data = Vec::new();
                     for (input, word) in known.event.inputs.iter().zip(words) {
@@ -451,17 +466,10 @@ mod tests {
                             data.extend_from_slice(value.as_slice());
                         }
                     }
-                    let log = RawLog {
-                        block_number: 1,
-                        block_hash: B256::ZERO,
-                        block_timestamp: None,
-                        tx_hash: B256::ZERO,
-                        tx_index: 0,
-                        log_index: round,
-                        address: alloy::primitives::Address::ZERO,
+                    let log = log_of(&alloy::primitives::LogData::new_unchecked(
                         topics,
-                        data: data.into(),
-                    };
+                        data.into(),
+                    ));
                     let full = decode_full(known, &log);
                     assert_ne!(full.name, "unknown", "{}: {}", known.event.name, full.json);
                     assert_eq!(
@@ -486,17 +494,7 @@ mod tests {
             value: U256::from(5u8),
         }
         .encode_log_data();
-        let mut dirty = RawLog {
-            block_number: 1,
-            block_hash: B256::ZERO,
-            block_timestamp: None,
-            tx_hash: B256::ZERO,
-            tx_index: 0,
-            log_index: 0,
-            address: Address::ZERO,
-            topics: clean.topics().to_vec(),
-            data: clean.data.clone(),
-        };
+        let mut dirty = log_of(&clean);
         dirty.topics[1] = B256::repeat_byte(0xff);
         assert_eq!(decode_words(transfer, words, &dirty), None);
         assert_eq!(
@@ -521,17 +519,7 @@ mod tests {
             value: U256::from(5u8),
         };
         let data = ev.encode_log_data();
-        let log = RawLog {
-            block_number: 1,
-            block_hash: B256::ZERO,
-            block_timestamp: None,
-            tx_hash: B256::ZERO,
-            tx_index: 0,
-            log_index: 0,
-            address: Address::ZERO,
-            topics: data.topics().to_vec(),
-            data: data.data.clone(),
-        };
+        let log = log_of(&data);
         let d = decode(ContractKind::Shares, &log);
         assert_eq!(d.name, "Transfer");
         assert_eq!(d.fields()["value"], json!("5"));

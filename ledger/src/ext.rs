@@ -288,11 +288,7 @@ impl Changes {
 
     /// Runs a statement after the ledger's own writes.
     pub fn statement(&mut self, statement: Statement) -> &mut Self {
-        self.statements.push(Step {
-            statement,
-            when: When::After,
-        });
-        self
+        self.push(statement, When::After)
     }
 
     /// Runs a statement before the writers' lock is taken: an insert of rows no other writer
@@ -301,11 +297,7 @@ impl Changes {
     /// On PostgreSQL it runs right after `BEGIN`; SQLite has one writer at a time and takes
     /// the lock at `BEGIN IMMEDIATE`, so there it runs after the guards.
     pub fn unlocked(&mut self, statement: Statement) -> &mut Self {
-        self.statements.push(Step {
-            statement,
-            when: When::Unlocked,
-        });
-        self
+        self.push(statement, When::Unlocked)
     }
 
     /// Adds a precondition: a query that must return at least one row, checked before
@@ -314,11 +306,7 @@ impl Changes {
     /// the [`Changes::unlocked`] statements), so it cannot see a commit still in progress:
     /// it turns a stale writer away early, and a guard under the lock still decides.
     pub fn precondition(&mut self, statement: Statement) -> &mut Self {
-        self.statements.push(Step {
-            statement,
-            when: When::Precondition,
-        });
-        self
+        self.push(statement, When::Precondition)
     }
 
     /// Adds a guard: a statement that must change at least one row. Guards run first, right
@@ -330,10 +318,11 @@ impl Changes {
     /// fences off a writer whose view is stale: every write holds the writers' lock, so the
     /// condition is checked against the latest commit.
     pub fn guard(&mut self, statement: Statement) -> &mut Self {
-        self.statements.push(Step {
-            statement,
-            when: When::Guard,
-        });
+        self.push(statement, When::Guard)
+    }
+
+    fn push(&mut self, statement: Statement, when: When) -> &mut Self {
+        self.statements.push(Step { statement, when });
         self
     }
 
@@ -416,7 +405,14 @@ impl Ledger {
                 When::After => rest.push((index, statement)),
             }
         }
-        let tx = match self.begin_unlocked().await? {
+        // Only changes with something to run before the lock begin early; the others take the
+        // lock with `BEGIN`, in one round trip, when they finish.
+        let early = !(preconditions.is_empty() && unlocked.is_empty());
+        let tx = match if early {
+            self.begin_unlocked().await?
+        } else {
+            None
+        } {
             Some(mut tx) => {
                 for (index, statement) in std::mem::take(&mut preconditions) {
                     out.rows_affected[index] = precondition(&mut tx, index, statement).await?;

@@ -286,17 +286,24 @@ async fn reconciliation_finds_mistakes(engine: Engine) -> TestResult {
     Ok(())
 }
 
-async fn contracts_registered_later_are_picked_up(engine: Engine) -> TestResult {
-    let (world, _db, mut indexer) = indexed(engine).await?;
-    let watched = indexer.watched().len();
-    // A second property, deployed and registered while the indexer runs.
+/// A second property, deployed and registered now.
+async fn second_property(
+    world: &World,
+) -> TestResult<propledger_contracts::deploy::PropertyDeployment> {
     let start = crate::support::world::latest_timestamp(&world.provider).await?;
-    let second = propledger_contracts::deploy::deploy_property(
+    Ok(propledger_contracts::deploy::deploy_property(
         &world.provider,
         &world.platform,
         &crate::support::world::property_params("Oak Ave Shares", "OAK", start),
     )
-    .await?;
+    .await?)
+}
+
+async fn contracts_registered_later_are_picked_up(engine: Engine) -> TestResult {
+    let (world, _db, mut indexer) = indexed(engine).await?;
+    let watched = indexer.watched().len();
+    // A second property, deployed and registered while the indexer runs.
+    let second = second_property(&world).await?;
     indexer.sync().await?;
     assert_eq!(
         indexer.watched().len(),
@@ -346,13 +353,7 @@ async fn contracts_registered_later_are_picked_up(engine: Engine) -> TestResult 
 async fn one_backfill_pass_reads_through_registrations(engine: Engine) -> TestResult {
     let world = World::start(ChainKind::Embedded).await?;
     world.business().await?;
-    let start = crate::support::world::latest_timestamp(&world.provider).await?;
-    let second = propledger_contracts::deploy::deploy_property(
-        &world.provider,
-        &world.platform,
-        &crate::support::world::property_params("Oak Ave Shares", "OAK", start),
-    )
-    .await?;
+    let second = second_property(&world).await?;
     world.mine(3).await?;
     let head = world.provider.get_block_number().await?;
     // Both properties register in the final part of the range: the pass finds them first and
