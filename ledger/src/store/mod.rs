@@ -26,7 +26,10 @@
 //! come from an in-process cache rather than a read per write. Write transactions are begun and
 //! ended by this crate (not sqlx's `Transaction`), and roll back when dropped, including when a
 //! caller is cancelled mid-statement.
+//!
+//! On SQLite, WAL checkpoints run on a connection of their own beside the writer (`checkpoint`).
 
+mod checkpoint;
 mod sql;
 
 use std::collections::HashMap;
@@ -130,6 +133,7 @@ pub(crate) enum Pool {
     Sqlite {
         read: SqlitePool,
         write: SqlitePool,
+        checkpoints: checkpoint::Checkpoints,
     },
     Postgres(PgPool),
 }
@@ -202,16 +206,26 @@ impl Ledger {
         // SQLite runs one writer at a time anyway: the handle's writers take turns on one
         // connection of their own, whose page cache stays valid from one write to the next (a
         // connection that did not make the last commit rereads the pages it changed).
+        // Checkpoints run beside the writer, which keeps its own only as a backstop.
+        let checkpoints = checkpoint::Checkpoints::start(&connect).await?;
+        let signal = checkpoints.signal();
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
             .acquire_timeout(options.busy_timeout)
-            .connect_with(connect)
+            .after_release(move |_, _| {
+                signal.wrote();
+                Box::pin(async { Ok(true) })
+            })
+            .connect_with(
+                connect.pragma("wal_autocheckpoint", checkpoint::BACKSTOP_PAGES.to_string()),
+            )
             .await?;
         Ok(Ledger {
             pool: Pool::Sqlite {
                 read: pool,
                 write: writer,
+                checkpoints,
             },
             accounts: Arc::default(),
             last_write: Arc::default(),
@@ -270,8 +284,13 @@ impl Ledger {
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         match &self.pool {
-            Pool::Sqlite { read, write } => {
+            Pool::Sqlite {
+                read,
+                write,
+                checkpoints,
+            } => {
                 write.close().await;
+                checkpoints.close().await;
                 read.close().await;
             }
             Pool::Postgres(p) => p.close().await,

@@ -537,3 +537,42 @@ async fn copy_is_postgres_only(db: TestDb) {
         }
     }
 }
+
+/// SQLite: a write's pages reach the database file soon after it commits, copied by the
+/// checkpointer beside the writer. The write here (about 2 MB, some 500 pages of log) is under
+/// both SQLite's default automatic checkpoint and the writer's own backstop, so without the
+/// checkpointer the pages would stay in the log.
+#[tokio::test]
+async fn sqlite_checkpoints_run_beside_the_writer() {
+    let db = TestDb::new(propledger_ledger::Backend::Sqlite).await;
+    db.ledger
+        .ensure_schema(&["CREATE TABLE IF NOT EXISTS ext_blobs (n BIGINT PRIMARY KEY, b BYTEA)"])
+        .await
+        .unwrap();
+    let path = std::path::PathBuf::from(db.url.strip_prefix("sqlite:").unwrap());
+    let size = || std::fs::metadata(&path).map_or(0, |m| m.len());
+    let before = size();
+    let mut changes = Changes::new();
+    for n in 0..500i64 {
+        changes.statement(
+            Statement::new("INSERT INTO ext_blobs (n, b) VALUES ($1, $2)")
+                .bind(n)
+                .bind(vec![n as u8; 4000]),
+        );
+    }
+    db.ledger.apply(changes).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while size() < before + 2_000_000 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        size() >= before + 2_000_000,
+        "database file {} bytes, {before} before the write",
+        size()
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM ext_blobs WHERE length(b) = 4000")
+            .await,
+        500
+    );
+}
