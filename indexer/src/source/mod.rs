@@ -15,6 +15,7 @@
 //! by all clones of a source. A single block that still fails is an error, never a skipped block.
 
 mod classify;
+mod quickack;
 mod wire;
 
 use std::{
@@ -35,10 +36,7 @@ use alloy::{
         client::RpcClient,
         json_rpc::{ErrorPayload, Id, RequestPacket, ResponsePacket, ResponsePayload, RpcRecv},
     },
-    transports::{
-        RpcError, TransportErrorKind,
-        http::reqwest::{self, Url},
-    },
+    transports::{RpcError, TransportErrorKind, http::reqwest::Url},
 };
 use futures_util::{
     Stream, StreamExt,
@@ -316,10 +314,11 @@ struct Counters {
 
 struct Inner {
     client: RpcClient,
-    /// The HTTP client under `client` (one connection pool), and the endpoint: `eth_getLogs`
-    /// answers are read straight from the body into logs (see [`RpcSource::logs_once`]).
-    http: reqwest::Client,
-    url: Url,
+    /// The HTTP client of `eth_getLogs` requests, whose answers are read straight from the body
+    /// into logs (see [`RpcSource::logs_once`]), and the endpoint. Its connections acknowledge
+    /// what they read at once (see [`quickack`]).
+    logs_http: quickack::LogsClient,
+    logs_uri: hyper::Uri,
     config: SourceConfig,
     chain_id: u64,
     /// The `eth_getLogs` span to ask for next.
@@ -375,12 +374,15 @@ impl RpcSource {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0x5eed);
-        let http = reqwest::Client::new();
+        let logs_uri: hyper::Uri = url
+            .as_str()
+            .parse()
+            .map_err(|e| SourceError::Config(format!("invalid URL {:?}: {e}", config.url)))?;
         let mut source = Self {
             inner: Arc::new(Inner {
-                client: RpcClient::new_http_with_client(http.clone(), url.clone()),
-                http,
-                url,
+                client: RpcClient::new_http(url),
+                logs_http: quickack::client(),
+                logs_uri,
                 range: AtomicU64::new(config.initial_range),
                 batch_size: AtomicUsize::new(HEADER_BATCH_SIZE),
                 known_head: AtomicU64::new(0),
@@ -895,19 +897,23 @@ impl RpcSource {
             #[serde(default)]
             error: Option<ErrorPayload>,
         }
-        let transport = |e: reqwest::Error| classify(TransportErrorKind::custom(e), Kind::Logs);
+        use http_body_util::BodyExt;
+        let request = hyper::Request::post(self.inner.logs_uri.clone())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(http_body_util::Full::new(
+                hyper::body::Bytes::copy_from_slice(body),
+            ))
+            .map_err(|e| Failure::Fatal(SourceError::Transport(e.to_string())))?;
         let response = self
             .inner
-            .http
-            .post(self.inner.url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_vec())
-            .send()
+            .logs_http
+            .request(request)
             .await
-            .map_err(transport)?;
+            .map_err(|e| classify(TransportErrorKind::custom(e), Kind::Logs))?;
         let status = response.status();
-        let bytes = match response.bytes().await {
-            Ok(bytes) => bytes,
+        let transport = |e: hyper::Error| classify(TransportErrorKind::custom(e), Kind::Logs);
+        let bytes = match response.into_body().collect().await {
+            Ok(collected) => collected.to_bytes(),
             Err(e) if !status.is_success() => {
                 let body = format!("<failed to read response body: {e}>");
                 return Err(classify(
