@@ -2,6 +2,7 @@
 //! committed artifacts, into a name and a JSON object of its fields (stored beside the raw log),
 //! plus the typed events the books are made from.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -84,7 +85,7 @@ impl ContractKind {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decoded {
     /// The event's name, or `unknown` for a log the ABI does not describe.
-    pub name: String,
+    pub name: Cow<'static, str>,
     /// The event's fields as a JSON object by name (integers as decimal strings, bytes and
     /// addresses as `0x` hex).
     pub json: String,
@@ -104,6 +105,8 @@ struct Known {
     resolved: DynSolEvent,
     /// Every input's one-word type, in order, when all of them have one (see [`Word`]).
     words: Option<Vec<Word>>,
+    /// Every input's key as it opens its member of the JSON object: `"name":`.
+    keys: Vec<String>,
 }
 
 /// A type whose value is one 32-byte word, whether indexed or not.
@@ -204,12 +207,23 @@ fn tables() -> &'static HashMap<ContractKind, EventTable> {
                             .iter()
                             .map(|i| i.resolve().ok().as_ref().and_then(Word::of))
                             .collect();
+                        let keys = e
+                            .inputs
+                            .iter()
+                            .map(|i| {
+                                let mut key = String::new();
+                                write_str(&mut key, &i.name);
+                                key.push(':');
+                                key
+                            })
+                            .collect();
                         Some((
                             e.selector(),
                             Known {
                                 event: e.clone(),
                                 resolved,
                                 words,
+                                keys,
                             },
                         ))
                     })
@@ -224,7 +238,7 @@ fn tables() -> &'static HashMap<ContractKind, EventTable> {
 /// know, or whose data does not decode, comes back as `unknown` with the reason.
 pub fn decode(kind: ContractKind, log: &RawLog) -> Decoded {
     let unknown = |reason: &str| Decoded {
-        name: "unknown".to_owned(),
+        name: Cow::Borrowed("unknown"),
         json: json!({ "reason": reason }).to_string(),
     };
     let Some(topic0) = log.topics.first() else {
@@ -239,7 +253,7 @@ pub fn decode(kind: ContractKind, log: &RawLog) -> Decoded {
         .and_then(|w| decode_words(known, w, log))
     {
         return Decoded {
-            name: known.event.name.clone(),
+            name: Cow::Borrowed(&known.event.name),
             json,
         };
     }
@@ -247,9 +261,9 @@ pub fn decode(kind: ContractKind, log: &RawLog) -> Decoded {
 }
 
 /// Decodes `log` by the event's resolved types (any shape of event).
-fn decode_full(known: &Known, log: &RawLog) -> Decoded {
+fn decode_full(known: &'static Known, log: &RawLog) -> Decoded {
     let unknown = |reason: &str| Decoded {
-        name: "unknown".to_owned(),
+        name: Cow::Borrowed("unknown"),
         json: json!({ "reason": reason }).to_string(),
     };
     let decoded = match known
@@ -264,7 +278,7 @@ fn decode_full(known: &Known, log: &RawLog) -> Decoded {
     json.push('{');
     let (mut indexed, mut body) = (decoded.indexed.iter(), decoded.body.iter());
     let mut first = true;
-    for input in &known.event.inputs {
+    for (input, key) in known.event.inputs.iter().zip(&known.keys) {
         let value = if input.indexed {
             indexed.next()
         } else {
@@ -275,14 +289,13 @@ fn decode_full(known: &Known, log: &RawLog) -> Decoded {
                 json.push(',');
             }
             first = false;
-            write_str(&mut json, &input.name);
-            json.push(':');
+            json.push_str(key);
             write_value(&mut json, v);
         }
     }
     json.push('}');
     Decoded {
-        name: known.event.name.clone(),
+        name: Cow::Borrowed(&known.event.name),
         json,
     }
 }
@@ -300,12 +313,12 @@ fn decode_words(known: &Known, words: &[Word], log: &RawLog) -> Option<String> {
     let mut json = String::with_capacity(16 + 80 * words.len());
     json.push('{');
     let (mut topic, mut offset) = (1, 0);
-    for (i, (input, word)) in known.event.inputs.iter().zip(words).enumerate() {
+    let members = known.event.inputs.iter().zip(&known.keys).zip(words);
+    for (i, ((input, key), word)) in members.enumerate() {
         if i > 0 {
             json.push(',');
         }
-        write_str(&mut json, &input.name);
-        json.push(':');
+        json.push_str(key);
         let value = if input.indexed {
             topic += 1;
             log.topics[topic - 1]

@@ -1484,13 +1484,6 @@ fn event_statements(
         .iter()
         .filter_map(|l| kinds.get(&l.address).map(|k| (l, *k)))
         .collect();
-    let topics = |log: &RawLog| {
-        let mut t = Vec::with_capacity(32 * log.topics.len());
-        for topic in &log.topics {
-            t.extend_from_slice(topic.as_slice());
-        }
-        t
-    };
     if backend == Backend::Postgres {
         if watched.is_empty() {
             return Ok(Vec::new());
@@ -1506,7 +1499,7 @@ fn event_statements(
             rows.push_bytes(log.tx_hash.as_slice());
             rows.push_i64(i64_of(log.tx_index)?);
             rows.push_bytes(log.address.as_slice());
-            rows.push_bytes(&topics(log));
+            rows.push_bytes_from(log.topics.iter().map(|t| t.as_slice()));
             rows.push_bytes(&log.data);
             rows.push_text(kind.as_str());
             rows.push_text(&decoded.name);
@@ -1524,19 +1517,17 @@ fn event_statements(
     let mut events = Vec::with_capacity(watched.len());
     for (log, kind) in watched {
         let decoded = decode::decode(kind, log);
-        let topics = topics(log);
+        let topics = 32 * log.topics.len();
         let kind = kind.as_str();
         let mut packed = Vec::with_capacity(
-            84 + topics.len()
-                + log.data.len()
-                + kind.len()
-                + decoded.name.len()
-                + decoded.json.len(),
+            84 + topics + log.data.len() + kind.len() + decoded.name.len() + decoded.json.len(),
         );
         packed.extend_from_slice(log.block_hash.as_slice());
         packed.extend_from_slice(log.tx_hash.as_slice());
         packed.extend_from_slice(log.address.as_slice());
-        packed.extend_from_slice(&topics);
+        for topic in &log.topics {
+            packed.extend_from_slice(topic.as_slice());
+        }
         packed.extend_from_slice(&log.data);
         packed.extend_from_slice(kind.as_bytes());
         packed.extend_from_slice(decoded.name.as_bytes());
@@ -1546,7 +1537,7 @@ fn event_statements(
             i64_of(log.log_index)?.into(),
             i64_of(log.tx_index)?.into(),
             packed.into(),
-            i64_of(topics.len() as u64)?.into(),
+            i64_of(topics as u64)?.into(),
             i64_of(log.data.len() as u64)?.into(),
             i64_of(kind.len() as u64)?.into(),
             i64_of(decoded.name.len() as u64)?.into(),

@@ -166,6 +166,19 @@ impl CopyRows {
         self.data.extend_from_slice(v);
     }
 
+    /// A `BYTEA` made of `parts` one after the other (topics, say), without joining them first.
+    pub fn push_bytes_from<'a, I>(&mut self, parts: I)
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+        I::IntoIter: Clone,
+    {
+        let parts = parts.into_iter();
+        self.push_len(parts.clone().map(<[u8]>::len).sum());
+        for part in parts {
+            self.data.extend_from_slice(part);
+        }
+    }
+
     /// A `TEXT`.
     pub fn push_text(&mut self, v: &str) {
         self.push_bytes(v.as_bytes());
