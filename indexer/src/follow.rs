@@ -15,7 +15,7 @@
 //! became final, the window and the checkpoint. A crash between commits resumes from the
 //! checkpoint; a crash inside one loses the whole commit and nothing else.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, Bytes, U256};
@@ -32,7 +32,7 @@ use propledger_ledger::ext::{
     Changes, CopyRows, MAX_STATEMENT_BINDS, Retraction, Statement, placeholders,
 };
 use propledger_ledger::{Backend, Ledger};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 use crate::books::{self, Target};
@@ -46,6 +46,10 @@ const HEADER_CONCURRENCY: usize = 16;
 
 /// Backfill chunks prepared at once (decoded, their rows built, their headers read).
 const PREPARE_AHEAD: usize = 2;
+
+/// Backfill commits in flight at once: one finishing, the others' events going in (PostgreSQL;
+/// fewer when the pool is small, see [`propledger_ledger::Ledger::early_writes`]).
+const COMMITS_IN_FLIGHT: usize = 3;
 
 /// How the indexer follows one chain.
 #[derive(Clone, Debug)]
@@ -650,9 +654,12 @@ impl Indexer {
         let _abort = AbortOnDrop(pump);
         let mut last = None;
         let mut carried: Option<Group> = None;
-        // One commit is finished (in a task) while the next one is staged and begun: on
-        // PostgreSQL the next one's events go in while this one holds the writers' lock.
-        let mut in_flight: Option<InFlight> = None;
+        // Commits run in tasks of their own, several at once: each begins at once (on
+        // PostgreSQL its events go in on a connection of its own, beside the others') and
+        // finishes, taking the writers' lock, once the one before it has.
+        let ahead = COMMITS_IN_FLIGHT.min(self.ledger.early_writes()).max(1);
+        let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(ahead);
+        let mut last_finished: Option<oneshot::Receiver<()>> = None;
         let passed: Result<()> = async {
             loop {
                 let mut g = match carried.take() {
@@ -695,15 +702,30 @@ impl Indexer {
                 let staged = self
                     .stage_commit(g.from, g.to, g.logs, g.headers, head, Some(g.statements))
                     .await?;
-                // Its events go in now, while the commit before finishes; it asks for the
-                // writers' lock once that one is over.
-                let begun = self.ledger.begin(staged.changes).await;
-                if let Some(before) = in_flight.take() {
-                    before.settle().await?;
+                while in_flight.len() >= ahead {
+                    if let Some(oldest) = in_flight.pop_front() {
+                        oldest.settle().await?;
+                    }
                 }
-                let begun = begun?;
-                in_flight = Some(InFlight {
-                    task: AbortOnDrop(tokio::spawn(async move { begun.finish().await.map(drop) })),
+                let (finished, finishes) = oneshot::channel();
+                let after = last_finished.replace(finishes);
+                let (ledger, changes) = (self.ledger.clone(), staged.changes);
+                in_flight.push_back(InFlight {
+                    task: AbortOnDrop(tokio::spawn(async move {
+                        let begun = ledger.begin(changes).await?;
+                        if let Some(after) = after
+                            && after.await.is_err()
+                        {
+                            // The commit before failed (its error is the one reported) and this
+                            // one rolls back.
+                            return Err(propledger_ledger::Error::Corrupt(
+                                "the commit before did not finish".into(),
+                            ));
+                        }
+                        begun.finish().await?;
+                        let _ = finished.send(());
+                        Ok(())
+                    })),
                     expected: staged.expected,
                 });
                 last = Some(staged.to);
@@ -715,15 +737,15 @@ impl Indexer {
                     break;
                 }
             }
-            if let Some(last) = in_flight.take() {
-                last.settle().await?;
+            while let Some(commit) = in_flight.pop_front() {
+                commit.settle().await?;
             }
             Ok(())
         }
         .await;
         if let Err(e) = passed {
-            // A commit still in flight is cancelled (its guard fails anyway when the one before
-            // did not commit); the view is read again from what did commit.
+            // The commits still in flight are cancelled (each waits for the one before, which
+            // did not finish); the view is read again from what did commit.
             drop(in_flight);
             self.reload_after(&e).await;
             return Err(e);

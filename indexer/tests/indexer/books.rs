@@ -425,3 +425,42 @@ async fn faults_and_range_limits_skip_nothing(engine: Engine) -> TestResult {
     );
     Ok(())
 }
+
+/// PostgreSQL: backfill commits begin early, each on a connection it keeps until it finishes
+/// after the one before it, and the indexer keeps no more of them open than the pool holds.
+/// Through a pool of one connection (one commit at a time) the result is the same as through a
+/// full pool (three at a time).
+#[tokio::test]
+async fn backfill_through_a_pool_of_one_connection() -> TestResult {
+    let world = World::start(ChainKind::Embedded).await?;
+    world.business().await?;
+    world.mine(3).await?;
+    let index = |max_connections: u32| {
+        let world = &world;
+        async move {
+            let db = TestDb::new(Engine::Postgres).await;
+            let ledger = propledger_ledger::Ledger::connect_postgres_with(
+                propledger_ledger::PostgresOptions {
+                    url: db.url.clone(),
+                    max_connections,
+                },
+            )
+            .await?;
+            assert_eq!(ledger.early_writes(), max_connections as usize);
+            let mut cfg = world.indexer_config(0);
+            // Many small commits, so that several would be in flight at once.
+            cfg.max_events_per_commit = 5;
+            let mut indexer = Indexer::new(ledger, cfg).await?;
+            tokio::time::timeout(Duration::from_secs(120), indexer.sync()).await??;
+            TestResult::Ok((db, indexer))
+        }
+    };
+    let (_one_db, one) = index(1).await?;
+    let (_full_db, full) = index(8).await?;
+    assert_same(
+        "pool of one",
+        &index_state(one.ledger(), world.property.shares.address).await?,
+        &index_state(full.ledger(), world.property.shares.address).await?,
+    );
+    Ok(())
+}

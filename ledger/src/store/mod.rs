@@ -273,6 +273,17 @@ impl Ledger {
         ))
     }
 
+    /// How many changes begun early ([`Ledger::begin`]) may be open at once, finishing in the
+    /// order they began, so that the earliest always gets a connection to finish on: the
+    /// pool's size on PostgreSQL, where such a change keeps its connection until it finishes;
+    /// unbounded on SQLite, where beginning takes none.
+    pub fn early_writes(&self) -> usize {
+        match &self.pool {
+            Pool::Sqlite { .. } => usize::MAX,
+            Pool::Postgres(p) => p.options().get_max_connections() as usize,
+        }
+    }
+
     /// The engine in use.
     pub fn backend(&self) -> Backend {
         match self.pool {
