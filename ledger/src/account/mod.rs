@@ -10,7 +10,7 @@ use crate::core::{
     DimValue, Dimensions, Direction, EntryStatus, NewAccount, Totals,
 };
 use crate::error::{Error, Result};
-use crate::store::{Ledger, MAX_BINDS, PAGE_ROWS, Row, Sql, Tx, list};
+use crate::store::{Ledger, MAX_BINDS, PAGE_ROWS, Row, Sql, Tx, list, placeholders};
 
 /// The columns [`account_from_row`] reads, in order, from `ledger_accounts a` joined with
 /// `ledger_currencies c`.
@@ -236,10 +236,7 @@ impl<'a> Accounts<'a> {
             return Ok(Vec::new());
         }
         let (mut tx, _head) = self.ledger.write().await?;
-        let mut out = Vec::with_capacity(accounts.len());
-        for new in accounts {
-            out.push(open_in(&mut tx, new).await?);
-        }
+        let out = open_all_in(&mut tx, accounts).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -252,10 +249,7 @@ impl<'a> Accounts<'a> {
     ) -> Result<Vec<Account>> {
         let chart = property_chart(property, currency)?;
         let (mut tx, _head) = self.ledger.write().await?;
-        let mut out = Vec::with_capacity(chart.len());
-        for new in &chart {
-            out.push(open_in(&mut tx, new).await?);
-        }
+        let out = open_all_in(&mut tx, &chart).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -486,6 +480,154 @@ async fn find_in(tx: &mut Tx, code: &AccountCode, d: &Dimensions) -> Result<Opti
         )
         .await?;
     row.map(|r| account_from_row(&r, 0)).transpose()
+}
+
+/// What identifies an account: its dimensions (as stored, `''` for none) and its code.
+type AccountKey = [String; 5];
+
+fn account_key(code: &AccountCode, d: &Dimensions) -> AccountKey {
+    [
+        dim_text(&d.property),
+        dim_text(&d.deal),
+        dim_text(&d.investor),
+        dim_text(&d.budget_line),
+        code.as_str().to_owned(),
+    ]
+}
+
+/// Opens `news` in `tx`, as [`open_in`] would one after the other, in a few statements
+/// whatever their number: each currency checked once, the existing accounts read in one query,
+/// the new accounts and their balances inserted in one statement each (per bind limit).
+async fn open_all_in(tx: &mut Tx, news: &[NewAccount]) -> Result<Vec<Account>> {
+    let mut currencies: Vec<Currency> = Vec::new();
+    for new in news {
+        if !currencies.contains(&new.currency) {
+            ensure_currency(tx, new.currency).await?;
+            currencies.push(new.currency);
+        }
+    }
+    let keys: Vec<AccountKey> = news
+        .iter()
+        .map(|n| account_key(&n.code, &n.dimensions))
+        .collect();
+    let mut existing: HashMap<AccountKey, Account> = HashMap::new();
+    for chunk in keys.chunks(MAX_BINDS / 5) {
+        let mut sql = Sql::assembled(format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts a \
+             JOIN ledger_currencies c ON c.code = a.currency \
+             WHERE (a.property, a.deal, a.investor, a.budget_line, a.code) IN (VALUES {})",
+            placeholders(chunk.len(), 5)
+        ));
+        for key in chunk {
+            for part in key {
+                sql = sql.bind(part.clone());
+            }
+        }
+        for row in tx.fetch_all(sql).await? {
+            let account = account_from_row(&row, 0)?;
+            existing.insert(account_key(&account.code, &account.dimensions), account);
+        }
+    }
+    // The first of each key not open yet is inserted; a later one with the same key is
+    // judged against it, as it would be against an account opened before.
+    let mut first: HashMap<&AccountKey, usize> = HashMap::new();
+    let mut out: Vec<Option<Account>> = vec![None; news.len()];
+    for (i, (new, key)) in news.iter().zip(&keys).enumerate() {
+        if let Some(account) = existing.get(key) {
+            if !account.matches(new) {
+                return Err(Error::AccountConflict {
+                    code: new.code.to_string(),
+                    existing: account.id,
+                });
+            }
+            out[i] = Some(account.clone());
+        } else {
+            first.entry(key).or_insert(i);
+        }
+    }
+    let mut inserting: Vec<usize> = first.values().copied().collect();
+    inserting.sort_unstable();
+    for chunk in inserting.chunks(MAX_BINDS / 9) {
+        let mut sql = Sql::assembled(format!(
+            "INSERT INTO ledger_accounts \
+             (code, name, account_type, currency, property, deal, investor, budget_line, balance_limit) \
+             VALUES {} RETURNING id, property, deal, investor, budget_line, code",
+            placeholders(chunk.len(), 9)
+        ));
+        for &i in chunk {
+            let (new, key) = (&news[i], &keys[i]);
+            sql = sql
+                .bind(new.code.as_str())
+                .bind(new.name.clone())
+                .bind(new.account_type.as_str())
+                .bind(new.currency.code().as_str())
+                .bind(key[0].clone())
+                .bind(key[1].clone())
+                .bind(key[2].clone())
+                .bind(key[3].clone())
+                .bind(new.limit.as_str());
+        }
+        let mut ids: HashMap<AccountKey, i64> = HashMap::new();
+        for row in tx.fetch_all(sql).await? {
+            let key = [
+                row.text(1)?,
+                row.text(2)?,
+                row.text(3)?,
+                row.text(4)?,
+                row.text(5)?,
+            ];
+            ids.insert(key, row.int(0)?);
+        }
+        let mut balances = Sql::assembled(format!(
+            "INSERT INTO ledger_balances \
+             (account_id, posted_debit, posted_credit, pending_debit, pending_credit) VALUES {}",
+            placeholders(chunk.len(), 5)
+        ));
+        for &i in chunk {
+            let new = &news[i];
+            let id = *ids.get(&keys[i]).ok_or_else(|| {
+                Error::Corrupt("an inserted account did not come back from the insert".into())
+            })?;
+            let zero = Amount::zero(new.currency).to_storage_text();
+            balances = balances
+                .bind(id)
+                .bind(zero.clone())
+                .bind(zero.clone())
+                .bind(zero.clone())
+                .bind(zero);
+            out[i] = Some(Account {
+                id: AccountId::new(id),
+                code: new.code.clone(),
+                name: new.name.clone(),
+                account_type: new.account_type,
+                currency: new.currency,
+                dimensions: new.dimensions.clone(),
+                limit: new.limit,
+            });
+        }
+        tx.execute(balances).await?;
+    }
+    news.iter()
+        .zip(&keys)
+        .zip(out.iter())
+        .map(|((new, key), opened)| {
+            let account = match opened {
+                Some(account) => account,
+                None => first
+                    .get(key)
+                    .and_then(|&f| out[f].as_ref())
+                    .ok_or_else(|| Error::Corrupt("an account was not opened".into()))?,
+            };
+            if account.matches(new) {
+                Ok(account.clone())
+            } else {
+                Err(Error::AccountConflict {
+                    code: new.code.to_string(),
+                    existing: account.id,
+                })
+            }
+        })
+        .collect()
 }
 
 async fn open_in(tx: &mut Tx, new: &NewAccount) -> Result<Account> {

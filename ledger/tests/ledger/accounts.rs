@@ -13,6 +13,7 @@ both_engines!(
     opening_is_idempotent,
     currencies_keep_one_scale,
     property_chart_is_opened_once,
+    opening_many_at_once_is_opening_each,
     unknown_account_lookups_fail,
 );
 
@@ -135,4 +136,85 @@ async fn unknown_account_lookups_fail(db: TestDb) {
             .await,
         Err(Error::UnknownAccount { .. })
     ));
+}
+
+async fn opening_many_at_once_is_opening_each(db: TestDb) {
+    let accounts = db.ledger.accounts();
+    let capital = |investor: &str| {
+        NewAccount::new(
+            AccountCode::parse("3000").unwrap(),
+            "Investor capital",
+            AccountType::Equity,
+            usd(),
+        )
+        .with_dimensions(Dimensions::property(dim("oak")).with_investor(dim(investor)))
+    };
+    let before = accounts.open(capital("inv-1")).await.unwrap();
+    // One open already, two new (one of them twice), one in another currency.
+    let usdc = Currency::parse("USDC", 6).unwrap();
+    let batch = vec![
+        capital("inv-2"),
+        capital("inv-1"),
+        capital("inv-3"),
+        capital("inv-2"),
+        NewAccount {
+            currency: usdc,
+            ..capital("inv-4")
+        },
+    ];
+    let opened = accounts.open_many(&batch).await.unwrap();
+    assert_eq!(opened.len(), batch.len());
+    assert_eq!(opened[1], before);
+    assert_eq!(opened[0], opened[3]);
+    assert_ne!(opened[0].id, opened[2].id);
+    for (account, new) in opened.iter().zip(&batch) {
+        assert!(account.matches(new), "{account:?} for {new:?}");
+        assert_eq!(accounts.get(account.id).await.unwrap(), *account);
+        assert_eq!(
+            accounts
+                .balance(account.id, None)
+                .await
+                .unwrap()
+                .totals
+                .posted_debits,
+            propledger_ledger::core::Amount::zero(new.currency)
+        );
+    }
+    // Opening them again finds them all.
+    assert_eq!(accounts.open_many(&batch).await.unwrap(), opened);
+    // A batch whose accounts disagree with one open, or with each other, opens nothing.
+    let listed = accounts
+        .list(&AccountFilter::default())
+        .await
+        .unwrap()
+        .len();
+    for bad in [
+        vec![
+            capital("inv-5"),
+            NewAccount {
+                name: "Other".into(),
+                ..capital("inv-1")
+            },
+        ],
+        vec![
+            capital("inv-6"),
+            NewAccount {
+                name: "Other".into(),
+                ..capital("inv-6")
+            },
+        ],
+    ] {
+        assert!(matches!(
+            accounts.open_many(&bad).await,
+            Err(Error::AccountConflict { .. })
+        ));
+        assert_eq!(
+            accounts
+                .list(&AccountFilter::default())
+                .await
+                .unwrap()
+                .len(),
+            listed
+        );
+    }
 }
