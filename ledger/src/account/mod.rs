@@ -235,10 +235,7 @@ impl<'a> Accounts<'a> {
         if accounts.is_empty() {
             return Ok(Vec::new());
         }
-        let (mut tx, _head) = self.ledger.write().await?;
-        let out = open_all_in(&mut tx, accounts).await?;
-        tx.commit().await?;
-        Ok(out)
+        self.open_all(accounts).await
     }
 
     /// Opens the template chart of accounts for a property, all in `currency` (idempotent).
@@ -248,8 +245,30 @@ impl<'a> Accounts<'a> {
         currency: Currency,
     ) -> Result<Vec<Account>> {
         let chart = property_chart(property, currency)?;
+        self.open_all(&chart).await
+    }
+
+    /// Opens `news` in one transaction. On PostgreSQL it first tries without the writers'
+    /// lock, so that it does not wait for the writes ahead of it: accounts are no part of the
+    /// head's state, and their unique key keeps two openings of one account from both
+    /// inserting it. The one that loses such a race (or fails otherwise) tries again under the
+    /// lock, where it finds the other's account.
+    async fn open_all(&self, news: &[NewAccount]) -> Result<Vec<Account>> {
+        if let Some(mut tx) = self.ledger.begin_unlocked().await? {
+            match open_all_in(&mut tx, news).await {
+                Ok(out) => {
+                    if tx.commit().await.is_ok() {
+                        return Ok(out);
+                    }
+                }
+                Err(e @ (Error::AccountConflict { .. } | Error::CurrencyScaleConflict { .. })) => {
+                    return Err(e);
+                }
+                Err(_) => drop(tx),
+            }
+        }
         let (mut tx, _head) = self.ledger.write().await?;
-        let out = open_all_in(&mut tx, &chart).await?;
+        let out = open_all_in(&mut tx, news).await?;
         tx.commit().await?;
         Ok(out)
     }

@@ -182,6 +182,18 @@ async fn opening_many_at_once_is_opening_each(db: TestDb) {
     }
     // Opening them again finds them all.
     assert_eq!(accounts.open_many(&batch).await.unwrap(), opened);
+    // Two handles opening the same new accounts at once (on PostgreSQL without the writers'
+    // lock, racing on the unique key) get the same accounts.
+    let racing: Vec<NewAccount> = (10..40).map(|i| capital(&format!("inv-{i}"))).collect();
+    let other = db.reopen().await;
+    let other_accounts = other.accounts();
+    let (a, b) = tokio::join!(
+        accounts.open_many(&racing),
+        other_accounts.open_many(&racing)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a, b);
+    assert_eq!(accounts.open_many(&racing).await.unwrap(), a);
     // A batch whose accounts disagree with one open, or with each other, opens nothing.
     let listed = accounts
         .list(&AccountFilter::default())
