@@ -138,6 +138,23 @@ async fn index(world: &World, url: &str) -> TestResult<(Indexer, u64, Duration)>
     Ok((indexer, u64::try_from(events)?, elapsed))
 }
 
+/// The watched contracts once everything is discovered, the blocks that register them (where
+/// the backfill starts its ranges over), and the number of events: from a first index.
+async fn watched_set(world: &World) -> TestResult<(Vec<Address>, Vec<u64>, u64)> {
+    let warm = TestDb::new(Engine::Sqlite).await;
+    let (indexer, total, _) = index(world, &warm.url).await?;
+    let breaks = indexer
+        .ledger()
+        .query(Statement::new(
+            "SELECT DISTINCT added_block FROM idx_contracts WHERE property_id IS NOT NULL",
+        ))
+        .await?
+        .iter()
+        .map(|r| Ok(u64::try_from(r.int(0)?)?))
+        .collect::<TestResult<_>>()?;
+    Ok((indexer.watched(), breaks, total))
+}
+
 fn rate(n: u64, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
@@ -150,35 +167,50 @@ async fn indexer_vs_bare_fetch() -> TestResult {
     let cluster = pg::Cluster::start(&pg_dir.path().join("pg"), true);
     let pg_admin = cluster.url("postgres");
 
-    // PROPLEDGER_BENCH_PROFILE=sqlite|postgres: five indexes on one engine only, for a
-    // profiler.
+    // PROPLEDGER_BENCH_PROFILE=sqlite|postgres|bare: repeated indexes on one engine, or
+    // repeated bare fetches, for a profiler or for comparing two builds or settings
+    // (PROPLEDGER_BENCH_RUNS of them, 5 unless set; the first warms up and is left out of the
+    // quartiles printed at the end).
     if let Ok(only) = std::env::var("PROPLEDGER_BENCH_PROFILE") {
-        for run in 1..=5 {
-            let sqlite_db = TestDb::new(Engine::Sqlite).await;
-            let url = if only == "postgres" {
-                create_database(&pg_admin, &format!("profile_{run}")).await?
+        let runs: usize = std::env::var("PROPLEDGER_BENCH_RUNS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5)
+            .max(2);
+        let (addresses, breaks, _) = watched_set(&world).await?;
+        let mut times = Vec::with_capacity(runs);
+        for run in 1..=runs {
+            let t = if only == "bare" {
+                bare_fetch(&world, addresses.clone(), breaks.clone())
+                    .await?
+                    .1
             } else {
-                sqlite_db.url.clone()
+                let sqlite_db = TestDb::new(Engine::Sqlite).await;
+                let url = if only == "postgres" {
+                    create_database(&pg_admin, &format!("profile_{run}")).await?
+                } else {
+                    sqlite_db.url.clone()
+                };
+                index(&world, &url).await?.2
             };
-            let (_, n, t) = index(&world, &url).await?;
-            println!("profile {only}: {n} events in {:.3} s", t.as_secs_f64());
+            println!("profile {only}: run {run} in {:.3} s", t.as_secs_f64());
+            if run > 1 {
+                times.push(t.as_secs_f64());
+            }
         }
+        times.sort_by(f64::total_cmp);
+        let at = |q: usize| times[(times.len() - 1) * q / 4];
+        println!(
+            "profile {only}: min {:.3} s, quartiles {:.3} / {:.3} / {:.3} s, max {:.3} s",
+            at(0),
+            at(1),
+            at(2),
+            at(3),
+            at(4)
+        );
         return Ok(());
     }
-    // The watched set once everything is discovered, from a first index.
-    let warm = TestDb::new(Engine::Sqlite).await;
-    let (warm_indexer, total, _) = index(&world, &warm.url).await?;
-    let addresses = warm_indexer.watched();
-    let breaks: Vec<u64> = warm_indexer
-        .ledger()
-        .query(Statement::new(
-            "SELECT DISTINCT added_block FROM idx_contracts WHERE property_id IS NOT NULL",
-        ))
-        .await?
-        .iter()
-        .map(|r| Ok(u64::try_from(r.int(0)?)?))
-        .collect::<TestResult<_>>()?;
-    drop(warm_indexer);
+    let (addresses, breaks, total) = watched_set(&world).await?;
 
     println!("backfill of {total} events ({EVENTS} transfers and the platform's events):");
     for round in 1..=2 {
