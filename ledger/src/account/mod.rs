@@ -214,7 +214,10 @@ impl<'a> Accounts<'a> {
     pub async fn open(&self, new: NewAccount) -> Result<Account> {
         new.validate()?;
         let (mut tx, _head) = self.ledger.write().await?;
-        let account = open_in(&mut tx, &new).await?;
+        let account = open_all_in(&mut tx, std::slice::from_ref(&new))
+            .await?
+            .pop()
+            .ok_or_else(|| Error::Corrupt("an account was not opened".into()))?;
         tx.commit().await?;
         Ok(account)
     }
@@ -514,7 +517,7 @@ fn account_key(code: &AccountCode, d: &Dimensions) -> AccountKey {
     ]
 }
 
-/// Opens `news` in `tx`, as [`open_in`] would one after the other, in a few statements
+/// Opens `news` in `tx` (each idempotently, as [`Accounts::open`] describes), in a few statements
 /// whatever their number: each currency checked once, the existing accounts read in one query,
 /// the new accounts and their balances inserted in one statement each (per bind limit).
 async fn open_all_in(tx: &mut Tx, news: &[NewAccount]) -> Result<Vec<Account>> {
@@ -647,56 +650,4 @@ async fn open_all_in(tx: &mut Tx, news: &[NewAccount]) -> Result<Vec<Account>> {
             }
         })
         .collect()
-}
-
-async fn open_in(tx: &mut Tx, new: &NewAccount) -> Result<Account> {
-    ensure_currency(tx, new.currency).await?;
-    if let Some(existing) = find_in(tx, &new.code, &new.dimensions).await? {
-        if existing.matches(new) {
-            return Ok(existing);
-        }
-        return Err(Error::AccountConflict {
-            code: new.code.to_string(),
-            existing: existing.id,
-        });
-    }
-    let d = &new.dimensions;
-    let row = tx
-        .fetch_one(
-            Sql::new(
-                "INSERT INTO ledger_accounts \
-                 (code, name, account_type, currency, property, deal, investor, budget_line, balance_limit) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-            )
-            .bind(new.code.as_str())
-            .bind(new.name.clone())
-            .bind(new.account_type.as_str())
-            .bind(new.currency.code().as_str())
-            .bind(dim_text(&d.property))
-            .bind(dim_text(&d.deal))
-            .bind(dim_text(&d.investor))
-            .bind(dim_text(&d.budget_line))
-            .bind(new.limit.as_str()),
-        )
-        .await?;
-    let id = AccountId::new(row.int(0)?);
-    let zero = Amount::zero(new.currency).to_storage_text();
-    tx.execute(
-        Sql::new(
-            "INSERT INTO ledger_balances (account_id, posted_debit, posted_credit, pending_debit, pending_credit) \
-             VALUES ($1, $2, $2, $2, $2)",
-        )
-        .bind(id.get())
-        .bind(zero),
-    )
-    .await?;
-    Ok(Account {
-        id,
-        code: new.code.clone(),
-        name: new.name.clone(),
-        account_type: new.account_type,
-        currency: new.currency,
-        dimensions: new.dimensions.clone(),
-        limit: new.limit,
-    })
 }
