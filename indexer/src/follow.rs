@@ -23,15 +23,15 @@ use alloy::sol_types::{SolCall, SolEvent};
 use chrono::NaiveDate;
 use propledger_contracts::deploy::Platform;
 use propledger_contracts::{PropertyDirectory, PropertyShares, TestStablecoin};
+use propledger_ledger::Ledger;
 use propledger_ledger::core::chart::{codes, template_line};
 use propledger_ledger::core::{
     AccountCode, AccountId, Amount, Currency, DimValue, Dimensions, EntryDraft, Finality,
     IdempotencyKey, NewAccount, Source,
 };
 use propledger_ledger::ext::{
-    Changes, CopyRows, MAX_STATEMENT_BINDS, Retraction, Statement, placeholders,
+    Changes, Column, CopyRows, Load, MAX_STATEMENT_BINDS, Retraction, Statement, placeholders,
 };
-use propledger_ledger::{Backend, Ledger};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
@@ -610,7 +610,6 @@ impl Indexer {
         addresses.sort();
         let known = kinds.len();
         let max_events = self.cfg.max_events_per_commit.max(1);
-        let backend = self.ledger.backend();
         // Fetching, decoding and preparing the rows run ahead of the commits, in another task;
         // the channel bounds how far.
         let (tx, mut rx) = mpsc::channel::<Result<Group>>(self.cfg.source.concurrency.max(1));
@@ -635,7 +634,6 @@ impl Indexer {
                         source.clone(),
                         safe_to,
                         max_events,
-                        backend,
                     )))
                 })
                 .buffered(PREPARE_AHEAD);
@@ -1309,7 +1307,7 @@ impl Indexer {
             _ => {
                 let kinds: HashMap<Address, ContractKind> =
                     watched.iter().map(|(a, w)| (*a, w.kind)).collect();
-                event_statements(&kinds, &logs, self.ledger.backend())?
+                event_statements(&kinds, &logs)?
             }
         };
         // The events' rows are the bulk of a commit and no other writer's: they go in before
@@ -1495,94 +1493,57 @@ fn split_groups(chunk: LogChunk, max: usize) -> Vec<(u64, u64, Vec<RawLog>)> {
     out
 }
 
-/// The statements inserting `logs` (those of watched contracts) into `idx_events`, raw and
-/// decoded: multi-row `VALUES` on SQLite, a binary `COPY` on PostgreSQL.
+/// The statement loading `logs` (those of watched contracts) into `idx_events`, raw and
+/// decoded ([`Statement::load`]: a binary `COPY` on PostgreSQL, a prepared insert per row on
+/// SQLite).
 fn event_statements(
     kinds: &HashMap<Address, ContractKind>,
     logs: &[RawLog],
-    backend: Backend,
 ) -> Result<Vec<Statement>> {
     let watched: Vec<(&RawLog, ContractKind)> = logs
         .iter()
         .filter_map(|l| kinds.get(&l.address).map(|k| (l, *k)))
         .collect();
-    if backend == Backend::Postgres {
-        if watched.is_empty() {
-            return Ok(Vec::new());
-        }
-        // About what an ERC-20 transfer takes, so that the buffer seldom grows.
-        let mut rows = CopyRows::with_capacity(watched.len() * 512);
-        for (log, kind) in watched {
-            let decoded = decode::decode(kind, log);
-            rows.row(11);
-            rows.push_i64(i64_of(log.block_number)?);
-            rows.push_i64(i64_of(log.log_index)?);
-            rows.push_bytes(log.block_hash.as_slice());
-            rows.push_bytes(log.tx_hash.as_slice());
-            rows.push_i64(i64_of(log.tx_index)?);
-            rows.push_bytes(log.address.as_slice());
-            rows.push_bytes_from(log.topics.iter().map(|t| t.as_slice()));
-            rows.push_bytes(&log.data);
-            rows.push_text(kind.as_str());
-            rows.push_text(&decoded.name);
-            rows.push_text(&decoded.json);
-        }
-        return Ok(vec![Statement::copy_in(
-            "COPY idx_events (block_number, log_index, block_hash, tx_hash, tx_index, address, \
-             topics, data, kind, event, decoded) FROM STDIN (FORMAT binary)",
-            rows,
-        )]);
+    if watched.is_empty() {
+        return Ok(Vec::new());
     }
-    // SQLite has no COPY, and binding a value costs more than storing it: each row's byte and
-    // text columns travel as one blob, cut apart by `substr` in the statement, their lengths
-    // (integers, which cost next to nothing to bind) beside it.
-    let mut events = Vec::with_capacity(watched.len());
+    // About what an ERC-20 transfer takes, so that the buffer seldom grows.
+    let mut rows = CopyRows::with_capacity(watched.len() * 512);
     for (log, kind) in watched {
         let decoded = decode::decode(kind, log);
-        let topics = 32 * log.topics.len();
-        let kind = kind.as_str();
-        let mut packed = Vec::with_capacity(
-            84 + topics + log.data.len() + kind.len() + decoded.name.len() + decoded.json.len(),
-        );
-        packed.extend_from_slice(log.block_hash.as_slice());
-        packed.extend_from_slice(log.tx_hash.as_slice());
-        packed.extend_from_slice(log.address.as_slice());
-        for topic in &log.topics {
-            packed.extend_from_slice(topic.as_slice());
-        }
-        packed.extend_from_slice(&log.data);
-        packed.extend_from_slice(kind.as_bytes());
-        packed.extend_from_slice(decoded.name.as_bytes());
-        packed.extend_from_slice(decoded.json.as_bytes());
-        events.push(vec![
-            i64_of(log.block_number)?.into(),
-            i64_of(log.log_index)?.into(),
-            i64_of(log.tx_index)?.into(),
-            packed.into(),
-            i64_of(topics as u64)?.into(),
-            i64_of(log.data.len() as u64)?.into(),
-            i64_of(kind.len() as u64)?.into(),
-            i64_of(decoded.name.len() as u64)?.into(),
-        ]);
+        rows.row(11);
+        rows.push_i64(i64_of(log.block_number)?);
+        rows.push_i64(i64_of(log.log_index)?);
+        rows.push_bytes(log.block_hash.as_slice());
+        rows.push_bytes(log.tx_hash.as_slice());
+        rows.push_i64(i64_of(log.tx_index)?);
+        rows.push_bytes(log.address.as_slice());
+        rows.push_bytes_from(log.topics.iter().map(|t| t.as_slice()));
+        rows.push_bytes(&log.data);
+        rows.push_text(kind.as_str());
+        rows.push_text(&decoded.name);
+        rows.push_text(&decoded.json);
     }
-    let mut out = Changes::new();
-    insert_rows_into(&mut out, INSERT_PACKED, ")", 8, events);
-    Ok(out.into_statements())
+    Ok(vec![Statement::load(&EVENTS, rows)])
 }
 
-/// The SQLite insert of packed event rows (see [`event_statements`]): `column4` holds the
-/// block hash, transaction hash and address (32, 32 and 20 bytes), then the topics, data, kind,
-/// event name and decoded fields, whose lengths (all but the last's) are `column5` to
-/// `column8`.
-const INSERT_PACKED: &str = "INSERT INTO idx_events (block_number, log_index, block_hash, tx_hash, \
-     tx_index, address, topics, data, kind, event, decoded) \
-     SELECT column1, column2, substr(column4, 1, 32), substr(column4, 33, 32), column3, \
-     substr(column4, 65, 20), substr(column4, 85, column5), \
-     substr(column4, 85 + column5, column6), \
-     CAST(substr(column4, 85 + column5 + column6, column7) AS TEXT), \
-     CAST(substr(column4, 85 + column5 + column6 + column7, column8) AS TEXT), \
-     CAST(substr(column4, 85 + column5 + column6 + column7 + column8) AS TEXT) \
-     FROM (VALUES ";
+/// The columns of `idx_events`, in the order [`event_statements`] gives them.
+static EVENTS: Load = Load {
+    table: "idx_events",
+    columns: &[
+        ("block_number", Column::Int),
+        ("log_index", Column::Int),
+        ("block_hash", Column::Bytes),
+        ("tx_hash", Column::Bytes),
+        ("tx_index", Column::Int),
+        ("address", Column::Bytes),
+        ("topics", Column::Bytes),
+        ("data", Column::Bytes),
+        ("kind", Column::Text),
+        ("event", Column::Text),
+        ("decoded", Column::Text),
+    ],
+};
 
 /// A spawned task, aborted when dropped; as a future, its outcome.
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
@@ -1614,7 +1575,6 @@ async fn prepare_chunk(
     source: RpcSource,
     safe_to: u64,
     max_events: usize,
-    backend: Backend,
 ) -> Vec<Result<Group>> {
     let chunk = match chunk {
         Ok(chunk) => chunk,
@@ -1647,7 +1607,7 @@ async fn prepare_chunk(
         .collect();
     let mut out = Vec::with_capacity(groups.len());
     for ((from, to, logs), header) in groups.into_iter().zip(headers) {
-        let statements = event_statements(&kinds, &logs, backend);
+        let statements = event_statements(&kinds, &logs);
         let headers = match header {
             None => Ok(Vec::new()),
             Some(task) => match task.await {

@@ -59,10 +59,32 @@ value_from!(
     Vec<Vec<u8>> => BlobArray,
 );
 
-/// One SQL statement with its bind values, for tables kept beside the books; or, on
-/// PostgreSQL, a `COPY ... FROM STDIN` with its data ([`Statement::copy_in`]).
+/// One SQL statement with its bind values, for tables kept beside the books; or many rows
+/// loaded into one table ([`Statement::load`]).
 #[derive(Debug)]
-pub struct Statement(Sql, Option<Vec<u8>>);
+pub struct Statement(Sql, Option<(&'static Load, Vec<u8>)>);
+
+/// A table, and the columns of the rows [`Statement::load`] loads into it, in the order each
+/// row gives their values.
+#[derive(Debug)]
+pub struct Load {
+    /// The table's name.
+    pub table: &'static str,
+    /// Each column's name and type.
+    pub columns: &'static [(&'static str, Column)],
+}
+
+/// The type of a loaded column's values: what [`CopyRows`] pushes for it, and how SQLite binds
+/// it (PostgreSQL's `COPY` reads each value as its column's own type).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Column {
+    /// A `BIGINT` ([`CopyRows::push_i64`]).
+    Int,
+    /// A `TEXT` ([`CopyRows::push_text`]).
+    Text,
+    /// A `BYTEA` ([`CopyRows::push_bytes`], [`CopyRows::push_bytes_from`]).
+    Bytes,
+}
 
 /// A statement of [`Changes`], and when it runs.
 #[derive(Debug)]
@@ -97,10 +119,18 @@ impl Statement {
         Statement(Sql::assembled(text), None)
     }
 
-    /// `COPY <table> (<columns>) FROM STDIN (FORMAT binary)` with the rows of `rows`
-    /// (PostgreSQL only; SQLite refuses it). The fastest way to load many rows.
-    pub fn copy_in(copy: &'static str, rows: CopyRows) -> Self {
-        Statement(Sql::new(copy), Some(rows.finish()))
+    /// Loads `rows` into `into`'s table, the fastest way each engine has: on PostgreSQL a
+    /// binary `COPY ... FROM STDIN`; on SQLite one prepared `INSERT` run per row, its values
+    /// bound straight from `rows`. A malformed row (a wrong number of values, an integer that
+    /// is not 8 bytes, text that is not UTF-8) is refused and the whole change with it.
+    pub fn load(into: &'static Load, rows: CopyRows) -> Self {
+        let columns: Vec<&str> = into.columns.iter().map(|(name, _)| *name).collect();
+        let copy = format!(
+            "COPY {} ({}) FROM STDIN (FORMAT binary)",
+            into.table,
+            columns.join(", ")
+        );
+        Statement(Sql::assembled(copy), Some((into, rows.finish())))
     }
 
     /// Adds a bind value.
@@ -115,12 +145,12 @@ impl Statement {
     }
 
     fn postgres_only(&self) -> bool {
-        self.1.is_some() || self.0.has_arrays()
+        self.0.has_arrays()
     }
 }
 
-/// Rows in PostgreSQL's binary `COPY` format, for [`Statement::copy_in`]: call
-/// [`CopyRows::row`] with the row's column count, then one `push_*` per column.
+/// Rows for [`Statement::load`], in PostgreSQL's binary `COPY` format: call [`CopyRows::row`]
+/// with the row's column count, then one `push_*` per column.
 #[derive(Debug)]
 pub struct CopyRows {
     data: Vec<u8>,
@@ -195,7 +225,7 @@ impl CopyRows {
         self.data.extend_from_slice(&n.to_be_bytes());
     }
 
-    fn finish(mut self) -> Vec<u8> {
+    pub(crate) fn finish(mut self) -> Vec<u8> {
         self.data.extend_from_slice(&(-1i16).to_be_bytes());
         self.data
     }
@@ -744,7 +774,7 @@ async fn precondition(tx: &mut Tx, index: usize, statement: Statement) -> Result
 async fn run_statement(tx: &mut Tx, statement: Statement) -> Result<u64> {
     Ok(match statement {
         Statement(sql, None) => tx.execute(sql).await?,
-        Statement(sql, Some(data)) => tx.copy_in(sql.text(), &data).await?,
+        Statement(sql, Some((into, data))) => tx.load(sql.text(), into, &data).await?,
     })
 }
 

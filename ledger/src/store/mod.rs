@@ -27,9 +27,11 @@
 //! ended by this crate (not sqlx's `Transaction`), and roll back when dropped, including when a
 //! caller is cancelled mid-statement.
 //!
-//! On SQLite, WAL checkpoints run on a connection of their own beside the writer (`checkpoint`).
+//! On SQLite, WAL checkpoints run on a connection of their own beside the writer (`checkpoint`),
+//! and many rows load through one prepared statement driven directly (`rows`).
 
 mod checkpoint;
+mod rows;
 mod sql;
 
 use std::collections::HashMap;

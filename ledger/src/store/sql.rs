@@ -506,23 +506,35 @@ impl Tx {
         Ok(())
     }
 
-    /// `COPY ... FROM STDIN` with `data` in the statement's format (PostgreSQL only).
-    pub(crate) async fn copy_in(
+    /// Loads rows (binary `COPY` format) into `into`'s table: on PostgreSQL with `copy`, a
+    /// `COPY ... FROM STDIN` naming the same table and columns; on SQLite row by row
+    /// (`rows`).
+    pub(crate) async fn load(
         &mut self,
-        statement: &str,
+        copy: &str,
+        into: &crate::ext::Load,
         data: &[u8],
-    ) -> Result<u64, sqlx::Error> {
+    ) -> Result<u64> {
         let conn: &mut sqlx::PgConnection = match self {
             Tx::Postgres(tx) => tx,
             Tx::Write(Guarded {
                 conn: Some(WriteConn::Postgres(conn)),
             }) => conn,
-            _ => {
-                return Err(sqlx::Error::Protocol(
-                    "COPY is only available on PostgreSQL".into(),
-                ));
-            }
+            Tx::Sqlite(tx) => return super::rows::insert(tx, into, data).await,
+            Tx::Write(Guarded {
+                conn: Some(WriteConn::Sqlite(conn)),
+            }) => return super::rows::insert(conn, into, data).await,
+            Tx::Write(Guarded { conn: None }) => return Err(sqlx::Error::PoolClosed.into()),
         };
+        Ok(Self::copy_in(conn, copy, data).await?)
+    }
+
+    /// `COPY ... FROM STDIN` with `data` in the statement's format.
+    async fn copy_in(
+        conn: &mut sqlx::PgConnection,
+        statement: &str,
+        data: &[u8],
+    ) -> Result<u64, sqlx::Error> {
         let mut copy = conn.copy_in_raw(statement).await?;
         // Sent in pieces of 1 MiB; the server buffers nothing it does not need.
         for piece in data.chunks(1 << 20) {

@@ -3,7 +3,7 @@
 
 use propledger_ledger::Error;
 use propledger_ledger::core::{EntryStatus, Source};
-use propledger_ledger::ext::{Changes, Retraction, Statement};
+use propledger_ledger::ext::{Changes, Column, CopyRows, Load, Retraction, Statement};
 
 use crate::support::{
     Basic, TestDb, amt, assert_invariants, basic, both_engines, date, entry, key, transfer,
@@ -18,7 +18,8 @@ both_engines!(
     retraction_voids_pending_and_reverses_posted,
     posting_by_key_and_unknown_keys,
     array_binds_are_postgres_only,
-    copy_is_postgres_only,
+    loading_rows,
+    a_refused_load_changes_nothing,
 );
 
 const SCHEMA: &[&str] = &[
@@ -498,44 +499,149 @@ async fn array_binds_are_postgres_only(db: TestDb) {
     }
 }
 
-async fn copy_is_postgres_only(db: TestDb) {
-    use propledger_ledger::ext::CopyRows;
-    db.ledger.ensure_schema(SCHEMA).await.unwrap();
-    let mut rows = CopyRows::new();
-    for (n, label, note) in [(1, "one", Some("a\tb\\c\n")), (2, "two", None)] {
-        rows.row(3);
-        rows.push_i64(n);
-        rows.push_text(label);
+/// The table [`Statement::load`] fills in these tests: every column type, NULLs and an empty
+/// blob.
+const LOADED_SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS ext_loaded (
+        n BIGINT PRIMARY KEY,
+        label TEXT NOT NULL,
+        note TEXT,
+        data BYTEA NOT NULL
+    )"];
+
+static LOADED: Load = Load {
+    table: "ext_loaded",
+    columns: &[
+        ("n", Column::Int),
+        ("label", Column::Text),
+        ("note", Column::Text),
+        ("data", Column::Bytes),
+    ],
+};
+
+type Loaded = (i64, String, Option<String>, Vec<u8>);
+
+fn loaded_rows(rows: &[Loaded]) -> CopyRows {
+    let mut out = CopyRows::new();
+    for (n, label, note, data) in rows {
+        out.row(4);
+        out.push_i64(*n);
+        out.push_text(label);
         match note {
-            Some(note) => rows.push_text(note),
-            None => rows.push_null(),
+            Some(note) => out.push_text(note),
+            None => out.push_null(),
         }
+        out.push_bytes(data);
     }
+    out
+}
+
+async fn loaded(db: &TestDb) -> Vec<Loaded> {
+    db.ledger
+        .query(Statement::new(
+            "SELECT n, label, note, data FROM ext_loaded ORDER BY n",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.int(0).unwrap(),
+                r.text(1).unwrap(),
+                r.opt_text(2).unwrap(),
+                r.blob(3).unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn loading_rows(db: TestDb) {
+    db.ledger.ensure_schema(LOADED_SCHEMA).await.unwrap();
+    let rows: Vec<Loaded> = vec![
+        (-1, "one".into(), Some("a\tb\\c\n".into()), vec![0, 255]),
+        (2, "two".into(), None, Vec::new()),
+        (i64::MAX, "ünï ✓".into(), Some(String::new()), vec![7; 5000]),
+    ];
     let mut changes = Changes::new();
-    changes.statement(Statement::copy_in(
-        "COPY ext_marks (n, label, note) FROM STDIN (FORMAT binary)",
-        rows,
-    ));
-    let result = db.ledger.apply(changes).await;
-    match db.ledger.backend() {
-        propledger_ledger::Backend::Postgres => {
-            assert_eq!(result.unwrap().rows_affected, vec![2]);
-            assert_eq!(
-                marks(&db).await,
-                vec![
-                    (1, "one".into(), Some("a\tb\\c\n".into())),
-                    (2, "two".into(), None)
-                ]
-            );
+    changes.statement(Statement::load(&LOADED, loaded_rows(&rows)));
+    changes.statement(
+        Statement::new("UPDATE ext_loaded SET note = $1 WHERE n = $2")
+            .bind("updated")
+            .bind(2_i64),
+    );
+    let result = db.ledger.apply(changes).await.unwrap();
+    assert_eq!(result.rows_affected, vec![3, 1]);
+    let mut expected = rows;
+    expected[1].2 = Some("updated".into());
+    assert_eq!(loaded(&db).await, expected);
+    // The empty blob is a blob, not NULL.
+    let empty = db
+        .ledger
+        .query(Statement::new(
+            "SELECT COUNT(*) FROM ext_loaded WHERE data IS NOT NULL AND length(data) = 0",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(empty[0].int(0).unwrap(), 1);
+    // No rows at all is a load of nothing.
+    let mut changes = Changes::new();
+    changes.statement(Statement::load(&LOADED, CopyRows::new()));
+    assert_eq!(
+        db.ledger.apply(changes).await.unwrap().rows_affected,
+        vec![0]
+    );
+}
+
+async fn a_refused_load_changes_nothing(db: TestDb) {
+    db.ledger.ensure_schema(LOADED_SCHEMA).await.unwrap();
+    db.ledger.ensure_schema(SCHEMA).await.unwrap();
+    let first: Vec<Loaded> = vec![(1, "one".into(), None, vec![1])];
+    let mut changes = Changes::new();
+    changes.statement(Statement::load(&LOADED, loaded_rows(&first)));
+    db.ledger.apply(changes).await.unwrap();
+
+    // Each refused change also inserts a mark before its load, which must not stay.
+    let refused = |rows: CopyRows| {
+        let mut changes = Changes::new();
+        changes.statement(
+            Statement::new("INSERT INTO ext_marks (n, label) VALUES ($1, $2)")
+                .bind(9_i64)
+                .bind("nine"),
+        );
+        changes.statement(Statement::load(&LOADED, rows));
+        changes
+    };
+    // A key already there, after rows that would have loaded.
+    let duplicate = loaded_rows(&[
+        (5, "five".into(), None, vec![5]),
+        (1, "again".into(), None, vec![1]),
+    ]);
+    match db.ledger.apply(refused(duplicate)).await {
+        Err(Error::Database(sqlx::Error::Database(e))) => {
+            assert!(e.is_unique_violation(), "{e}");
         }
-        propledger_ledger::Backend::Sqlite => {
-            assert!(
-                matches!(result, Err(Error::InvalidInput { .. })),
-                "{result:?}"
-            );
-            assert!(marks(&db).await.is_empty());
-        }
+        other => panic!("a duplicate key loaded: {other:?}"),
     }
+    // A NULL in a NOT NULL column.
+    let mut null_label = CopyRows::new();
+    null_label.row(4);
+    null_label.push_i64(6);
+    null_label.push_null();
+    null_label.push_null();
+    null_label.push_bytes(b"x");
+    let result = db.ledger.apply(refused(null_label)).await;
+    assert!(matches!(result, Err(Error::Database(_))), "{result:?}");
+    // A row with fewer values than the load has columns.
+    let mut short = CopyRows::new();
+    short.row(2);
+    short.push_i64(7);
+    short.push_text("seven");
+    let result = db.ledger.apply(refused(short)).await;
+    assert!(
+        matches!(result, Err(Error::InvalidInput { .. } | Error::Database(_))),
+        "{result:?}"
+    );
+    assert_eq!(loaded(&db).await, first);
+    assert!(marks(&db).await.is_empty());
 }
 
 /// SQLite: a write's pages reach the database file soon after it commits, copied by the
