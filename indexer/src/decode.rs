@@ -3,7 +3,6 @@
 //! plus the typed events the books are made from.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use alloy::dyn_abi::{DynSolEvent, DynSolType, DynSolValue, Specifier};
@@ -181,57 +180,56 @@ impl Word {
     }
 }
 
-type EventTable = HashMap<B256, Known>;
+/// A kind's events by their first topic (a hasher made for fixed-size keys: this lookup runs
+/// once per event).
+type EventTable = alloy::primitives::map::B256Map<Known>;
 
-fn tables() -> &'static HashMap<ContractKind, EventTable> {
-    static TABLES: OnceLock<HashMap<ContractKind, EventTable>> = OnceLock::new();
-    TABLES.get_or_init(|| {
-        ContractKind::ALL
-            .into_iter()
-            .map(|kind| {
-                #[derive(serde::Deserialize)]
-                struct Artifact {
-                    abi: JsonAbi,
-                }
-                // The artifacts are committed and checked by the contracts crate's tests.
-                let abi = serde_json::from_str::<Artifact>(kind.artifact())
-                    .map(|a| a.abi)
-                    .unwrap_or_default();
-                let table = abi
-                    .events()
-                    .filter(|e| !e.anonymous)
-                    .filter_map(|e| {
-                        let resolved = e.resolve().ok()?;
-                        let words = e
-                            .inputs
-                            .iter()
-                            .map(|i| i.resolve().ok().as_ref().and_then(Word::of))
-                            .collect();
-                        let keys = e
-                            .inputs
-                            .iter()
-                            .map(|i| {
-                                let mut key = String::new();
-                                write_str(&mut key, &i.name);
-                                key.push(':');
-                                key
-                            })
-                            .collect();
-                        Some((
-                            e.selector(),
-                            Known {
-                                event: e.clone(),
-                                resolved,
-                                words,
-                                keys,
-                            },
-                        ))
-                    })
-                    .collect();
-                (kind, table)
-            })
-            .collect()
-    })
+/// The events of `kind`'s contract.
+fn table(kind: ContractKind) -> &'static EventTable {
+    // In the order of `ContractKind::ALL`, which is the declaration order.
+    static TABLES: OnceLock<[EventTable; ContractKind::ALL.len()]> = OnceLock::new();
+    &TABLES.get_or_init(|| {
+        ContractKind::ALL.map(|kind| {
+            #[derive(serde::Deserialize)]
+            struct Artifact {
+                abi: JsonAbi,
+            }
+            // The artifacts are committed and checked by the contracts crate's tests.
+            let abi = serde_json::from_str::<Artifact>(kind.artifact())
+                .map(|a| a.abi)
+                .unwrap_or_default();
+            abi.events()
+                .filter(|e| !e.anonymous)
+                .filter_map(|e| {
+                    let resolved = e.resolve().ok()?;
+                    let words = e
+                        .inputs
+                        .iter()
+                        .map(|i| i.resolve().ok().as_ref().and_then(Word::of))
+                        .collect();
+                    let keys = e
+                        .inputs
+                        .iter()
+                        .map(|i| {
+                            let mut key = String::new();
+                            write_str(&mut key, &i.name);
+                            key.push(':');
+                            key
+                        })
+                        .collect();
+                    Some((
+                        e.selector(),
+                        Known {
+                            event: e.clone(),
+                            resolved,
+                            words,
+                            keys,
+                        },
+                    ))
+                })
+                .collect()
+        })
+    })[kind as usize]
 }
 
 /// Decodes `log`, emitted by a contract of `kind`. A log whose first topic the ABI does not
@@ -244,7 +242,7 @@ pub fn decode(kind: ContractKind, log: &RawLog) -> Decoded {
     let Some(topic0) = log.topics.first() else {
         return unknown("no topics");
     };
-    let Some(known) = tables().get(&kind).and_then(|t| t.get(topic0)) else {
+    let Some(known) = table(kind).get(topic0) else {
         return unknown("event not in the contract's ABI");
     };
     if let Some(json) = known
@@ -424,8 +422,10 @@ mod tests {
 
     #[test]
     fn every_kind_has_events() {
-        for kind in ContractKind::ALL {
-            assert!(!tables()[&kind].is_empty(), "{kind:?}");
+        for (i, kind) in ContractKind::ALL.into_iter().enumerate() {
+            // `table` finds a kind's events at its place in `ALL`.
+            assert_eq!(kind as usize, i, "{kind:?}");
+            assert!(!table(kind).is_empty(), "{kind:?}");
             assert_eq!(ContractKind::parse(kind.as_str()), Some(kind));
         }
     }
@@ -443,7 +443,7 @@ mod tests {
         };
         let mut checked = 0;
         for kind in ContractKind::ALL {
-            for known in tables()[&kind].values() {
+            for known in table(kind).values() {
                 let Some(words) = &known.words else { continue };
                 for _ in 0..20 {
                     let mut topics = vec![known.event.selector()];
@@ -499,7 +499,7 @@ mod tests {
         assert!(checked >= 20 * 10, "{checked} logs checked");
 
         // A dirty address word, or a short data section, is left to the full decoder.
-        let transfer = &tables()[&ContractKind::Shares][&PropertyShares::Transfer::SIGNATURE_HASH];
+        let transfer = &table(ContractKind::Shares)[&PropertyShares::Transfer::SIGNATURE_HASH];
         let words = transfer.words.as_ref().expect("a transfer is all words");
         let clean = PropertyShares::Transfer {
             from: Address::repeat_byte(1),

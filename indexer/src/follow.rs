@@ -18,6 +18,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
+use alloy::primitives::map::AddressMap;
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::sol_types::{SolCall, SolEvent};
 use chrono::NaiveDate;
@@ -131,7 +132,7 @@ pub struct Indexer {
     currency: Currency,
     token_decimals: u8,
     next_block: u64,
-    contracts: HashMap<Address, Watched>,
+    contracts: AddressMap<Watched>,
     properties: HashMap<String, PropertyBooks>,
     window: BTreeMap<u64, B256>,
     pending: BTreeMap<u64, Vec<String>>,
@@ -139,7 +140,7 @@ pub struct Indexer {
     /// Contracts whose registration a backfill pass found before reading their blocks, with
     /// the block of the registration: read and booked from the pass's start, recorded as
     /// watched by the commit that holds the registration.
-    ahead: HashMap<Address, (Watched, u64)>,
+    ahead: AddressMap<(Watched, u64)>,
 }
 
 /// The ledger dimension value of a property id.
@@ -292,12 +293,12 @@ impl Indexer {
             currency,
             token_decimals,
             next_block: 0,
-            contracts: HashMap::new(),
+            contracts: AddressMap::default(),
             properties: HashMap::new(),
             window: BTreeMap::new(),
             pending: BTreeMap::new(),
             retired: HashSet::new(),
-            ahead: HashMap::new(),
+            ahead: AddressMap::default(),
         };
         indexer.load().await?;
         Ok(indexer)
@@ -600,7 +601,7 @@ impl Indexer {
     async fn backfill(&mut self, safe_to: u64, head: u64) -> Result<Step> {
         let from = self.next_block;
         self.find_registrations(from, safe_to).await?;
-        let kinds: HashMap<Address, ContractKind> = self
+        let kinds: AddressMap<ContractKind> = self
             .contracts
             .iter()
             .map(|(a, w)| (*a, w.kind))
@@ -921,7 +922,7 @@ impl Indexer {
     fn discoveries(
         &self,
         logs: &[RawLog],
-        seen: &HashMap<Address, Watched>,
+        seen: &AddressMap<Watched>,
     ) -> Vec<(Address, Watched, u64)> {
         let mut out = Vec::new();
         for log in logs {
@@ -1305,7 +1306,7 @@ impl Indexer {
         let statements = match prepared {
             Some(statements) if added.is_empty() => statements,
             _ => {
-                let kinds: HashMap<Address, ContractKind> =
+                let kinds: AddressMap<ContractKind> =
                     watched.iter().map(|(a, w)| (*a, w.kind)).collect();
                 event_statements(&kinds, &logs)?
             }
@@ -1496,10 +1497,7 @@ fn split_groups(chunk: LogChunk, max: usize) -> Vec<(u64, u64, Vec<RawLog>)> {
 /// The statement loading `logs` (those of watched contracts) into `idx_events`, raw and
 /// decoded ([`Statement::load`]: a binary `COPY` on PostgreSQL, a prepared insert per row on
 /// SQLite).
-fn event_statements(
-    kinds: &HashMap<Address, ContractKind>,
-    logs: &[RawLog],
-) -> Result<Vec<Statement>> {
+fn event_statements(kinds: &AddressMap<ContractKind>, logs: &[RawLog]) -> Result<Vec<Statement>> {
     let watched: Vec<(&RawLog, ContractKind)> = logs
         .iter()
         .filter_map(|l| kinds.get(&l.address).map(|k| (l, *k)))
@@ -1571,7 +1569,7 @@ impl<T> std::future::Future for AbortOnDrop<T> {
 /// The groups come back in order; an error ends them.
 async fn prepare_chunk(
     chunk: std::result::Result<LogChunk, crate::source::SourceError>,
-    kinds: std::sync::Arc<HashMap<Address, ContractKind>>,
+    kinds: std::sync::Arc<AddressMap<ContractKind>>,
     source: RpcSource,
     safe_to: u64,
     max_events: usize,
