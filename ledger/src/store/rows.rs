@@ -4,8 +4,8 @@
 //!
 //! Through sqlx, every value of every row is copied into its argument list, copied again by
 //! SQLite when bound, and the rows travel as a multi-row `VALUES` statement that SQLite parses
-//! first; loading a block range's events that way cost twice what storing them does. Here the
-//! connection is taken from its worker thread (`lock_handle`) and driven through SQLite's C
+//! first; loading the indexer's events that way took the writer about 1.6 times as long as
+//! this does (0.15 against 0.095 core-seconds per 100,000 events). Here the connection is taken from its worker thread (`lock_handle`) and driven through SQLite's C
 //! API, binding pointers into the buffer (`SQLITE_STATIC`). This is the workspace's only
 //! unsafe code: each call below names what it relies on.
 #![allow(unsafe_code)]
