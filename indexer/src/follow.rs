@@ -39,7 +39,7 @@ use tracing::{debug, info, warn};
 use crate::books::{self, Target};
 use crate::decode::{self, ContractKind};
 use crate::error::{Error, Result};
-use crate::schema::SCHEMA;
+use crate::schema::schema;
 use crate::source::{BlockHeader, LogChunk, RawLog, RpcSource, SourceConfig};
 
 /// Header requests in flight when a commit needs the dates of many blocks.
@@ -261,7 +261,7 @@ impl Indexer {
                 "the reorg window must be at least the confirmations".into(),
             ));
         }
-        ledger.ensure_schema(SCHEMA).await?;
+        ledger.ensure_schema(&schema(ledger.backend())).await?;
         let state = ledger
             .query(Statement::new(
                 "SELECT chain_id, next_block, currency, token_decimals FROM idx_state WHERE id = 1",
@@ -1507,7 +1507,17 @@ fn event_statements(kinds: &AddressMap<ContractKind>, logs: &[RawLog]) -> Result
     }
     // About what an ERC-20 transfer takes, so that the buffer seldom grows.
     let mut rows = CopyRows::with_capacity(watched.len() * 512);
+    let mut last: Option<(u64, u64)> = None;
     for (log, kind) in watched {
+        // Each event once (see `schema`): a commit's events are strictly in chain order.
+        let at = (log.block_number, log.log_index);
+        if last.is_some_and(|last| last >= at) {
+            return Err(Error::Corrupt(format!(
+                "log {} of block {} is not after the log before it in its commit",
+                at.1, at.0
+            )));
+        }
+        last = Some(at);
         let decoded = decode::decode(kind, log);
         rows.row(11);
         rows.push_i64(i64_of(log.block_number)?);

@@ -871,13 +871,23 @@ impl RpcSource {
         }))
         .map_err(|e| Stop::Error(SourceError::Decode(e.to_string())))?;
         let wire = self.retrying(ctx, || self.logs_once(&body)).await?;
-        let mut logs = Vec::with_capacity(wire.len());
+        let mut logs: Vec<RawLog> = Vec::with_capacity(wire.len());
         for log in wire {
             let log = log.into_raw().map_err(Stop::Error)?;
             if log.block_number < from || log.block_number > to {
                 return Err(Stop::Error(SourceError::Decode(format!(
                     "eth_getLogs for blocks {from}..={to} returned a log of block {}",
                     log.block_number
+                ))));
+            }
+            // Each log once, in chain order: the indexer stores what it is given.
+            if let Some(last) = logs.last()
+                && (last.block_number, last.log_index) >= (log.block_number, log.log_index)
+            {
+                return Err(Stop::Error(SourceError::Decode(format!(
+                    "eth_getLogs for blocks {from}..={to} returned log {} of block {} after log \
+                     {} of block {}",
+                    log.log_index, log.block_number, last.log_index, last.block_number
                 ))));
             }
             logs.push(log);

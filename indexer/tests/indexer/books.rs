@@ -395,6 +395,7 @@ async fn faults_and_range_limits_skip_nothing(engine: Engine) -> TestResult {
         faults: Fault::ALL.to_vec(),
         seed: 7,
         delay: Duration::from_millis(1_500),
+        ..FaultPlan::default()
     });
     let mut cfg = world.indexer_config(2);
     let mut source = SourceConfig::new(proxy.url.clone());

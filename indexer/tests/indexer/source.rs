@@ -165,6 +165,36 @@ async fn logs_through_range_limits_match_direct_fetch() -> TestResult {
 }
 
 #[tokio::test]
+async fn a_log_given_twice_is_refused() -> TestResult {
+    within(async {
+        let (anvil, chain) = populated_anvil().await?;
+        let head = chain.head().await?;
+        let proxy = FaultProxy::start(&anvil.url).await?;
+        proxy.set_plan(FaultPlan {
+            repeat_a_log: true,
+            ..FaultPlan::default()
+        });
+        let source = RpcSource::connect(config(&proxy.url)).await?;
+        match source.logs(0, head, &[chain.token]).await {
+            Err(SourceError::Decode(message)) => {
+                assert!(message.contains("after log"), "{message}")
+            }
+            other => panic!("a repeated log must be refused, got {other:?}"),
+        }
+        // The same source reads the same range once the provider behaves.
+        proxy.set_plan(FaultPlan::default());
+        let expected = direct_logs(&anvil.url, head, chain.token).await?;
+        assert_same_logs(
+            &source.logs(0, head, &[chain.token]).await?,
+            &expected,
+            "clean",
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
 async fn logs_and_headers_survive_each_fault_kind() -> TestResult {
     within(async {
         let (anvil, chain) = populated_anvil().await?;
@@ -188,6 +218,7 @@ async fn logs_and_headers_survive_each_fault_kind() -> TestResult {
                 faults: vec![fault],
                 seed: 7 + i as u64,
                 delay: Duration::from_millis(1_500),
+                ..FaultPlan::default()
             });
             let before = proxy.counts().of(fault);
             let mut config = config(&proxy.url);
@@ -221,6 +252,7 @@ async fn log_chunks_cover_the_range_in_order_despite_faults() -> TestResult {
             faults: Fault::ALL.to_vec(),
             seed: 42,
             delay: Duration::from_millis(1_500),
+            ..FaultPlan::default()
         });
         for (from, to) in [(0, head), (3, head - 2), (7, 7)] {
             let source = RpcSource::connect(config(&proxy.url)).await?;

@@ -138,6 +138,9 @@ pub(crate) struct FaultPlan {
     pub(crate) seed: u64,
     /// How long a [`Fault::Delay`] holds the request.
     pub(crate) delay: Duration,
+    /// Answers to `eth_getLogs` with logs give their first log twice, as a faulty provider
+    /// might.
+    pub(crate) repeat_a_log: bool,
 }
 
 impl Default for FaultPlan {
@@ -150,6 +153,7 @@ impl Default for FaultPlan {
             faults: Fault::ALL.to_vec(),
             seed: 1,
             delay: Duration::from_secs(2),
+            repeat_a_log: false,
         }
     }
 }
@@ -345,10 +349,15 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
             Action::Inject(Fault::Http503, _) => (503, b"service unavailable".to_vec()),
             Action::Inject(Fault::Internal, _) => (200, internal_error(&json).to_string().into()),
             Action::RangeError(error) => (200, error.to_string().into_bytes()),
-            Action::Forward => match forward(&shared, request.body).await {
-                Ok(answer) => answer,
-                Err(e) => (502, format!("upstream failed: {e}").into_bytes()),
-            },
+            Action::Forward => {
+                let repeat = shared.state.lock().expect("proxy state").plan.repeat_a_log
+                    && logs_range(&json).is_some();
+                match forward(&shared, request.body).await {
+                    Ok((status, body)) if repeat => (status, repeat_first_log(body)),
+                    Ok(answer) => answer,
+                    Err(e) => (502, format!("upstream failed: {e}").into_bytes()),
+                }
+            }
         };
         if write_response(&mut stream, status, &body, request.close)
             .await
@@ -358,6 +367,20 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
             return;
         }
     }
+}
+
+/// `body`, an `eth_getLogs` answer, with its first log given twice (unchanged without logs).
+fn repeat_first_log(body: Vec<u8>) -> Vec<u8> {
+    let Ok(mut answer) = serde_json::from_slice::<Value>(&body) else {
+        return body;
+    };
+    if let Some(logs) = answer.get_mut("result").and_then(Value::as_array_mut)
+        && let Some(first) = logs.first().cloned()
+    {
+        logs.insert(1, first);
+        return answer.to_string().into_bytes();
+    }
+    body
 }
 
 /// A -32603 answer to every call of the request (single or batch).
