@@ -3,9 +3,10 @@
 //! PostgreSQL (`BYTEA` columns hold blobs on both), but for how events are keyed.
 //!
 //! Each event is stored once. Commits cover disjoint runs of blocks, which the checkpoint they
-//! move (a guarded update in the same transaction) makes sure of in the database; and a
-//! commit's events are strictly increasing by (block, log index), which is checked before they
-//! are loaded. On SQLite the events table also has that pair as its primary key: it needs an
+//! move (a guarded update in the same transaction) makes sure of in the database; a commit that
+//! finds a new contract also brings that contract's earlier events, which no commit before it
+//! stored, as the contract was not watched. And a commit's events are strictly increasing by
+//! (block, log index), which is checked before they are loaded. On SQLite the events table also has that pair as its primary key: it needs an
 //! index in block order anyway, and a unique one costs no more there. On PostgreSQL it has none:
 //! keeping a unique B-tree on every insert cost about a tenth of a backfill's time (see the
 //! README's benchmark section); a BRIN index over block numbers, nearly free to keep since
