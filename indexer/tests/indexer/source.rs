@@ -165,7 +165,7 @@ async fn logs_through_range_limits_match_direct_fetch() -> TestResult {
 }
 
 #[tokio::test]
-async fn a_log_given_twice_is_refused() -> TestResult {
+async fn logs_out_of_order_are_sorted_and_a_log_given_twice_is_refused() -> TestResult {
     within(async {
         let (anvil, chain) = populated_anvil().await?;
         let head = chain.head().await?;
@@ -177,18 +177,22 @@ async fn a_log_given_twice_is_refused() -> TestResult {
         let source = RpcSource::connect(config(&proxy.url)).await?;
         match source.logs(0, head, &[chain.token]).await {
             Err(SourceError::Decode(message)) => {
-                assert!(message.contains("after log"), "{message}")
+                assert!(message.contains("twice"), "{message}")
             }
             other => panic!("a repeated log must be refused, got {other:?}"),
         }
-        // The same source reads the same range once the provider behaves.
-        proxy.set_plan(FaultPlan::default());
+        // Logs out of order are put in order; the same source reads the range once the
+        // provider stops repeating.
         let expected = direct_logs(&anvil.url, head, chain.token).await?;
-        assert_same_logs(
-            &source.logs(0, head, &[chain.token]).await?,
-            &expected,
-            "clean",
-        );
+        proxy.set_plan(FaultPlan {
+            reverse_logs: true,
+            ..FaultPlan::default()
+        });
+        let reversed = source.logs(0, head, &[chain.token]).await?;
+        assert_same_logs(&reversed, &expected, "reversed");
+        proxy.set_plan(FaultPlan::default());
+        let clean = source.logs(0, head, &[chain.token]).await?;
+        assert_same_logs(&clean, &expected, "clean");
         Ok(())
     })
     .await

@@ -141,6 +141,8 @@ pub(crate) struct FaultPlan {
     /// Answers to `eth_getLogs` with logs give their first log twice, as a faulty provider
     /// might.
     pub(crate) repeat_a_log: bool,
+    /// Answers to `eth_getLogs` give their logs in reverse order.
+    pub(crate) reverse_logs: bool,
 }
 
 impl Default for FaultPlan {
@@ -154,6 +156,7 @@ impl Default for FaultPlan {
             seed: 1,
             delay: Duration::from_secs(2),
             repeat_a_log: false,
+            reverse_logs: false,
         }
     }
 }
@@ -350,10 +353,15 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
             Action::Inject(Fault::Internal, _) => (200, internal_error(&json).to_string().into()),
             Action::RangeError(error) => (200, error.to_string().into_bytes()),
             Action::Forward => {
-                let repeat = shared.state.lock().expect("proxy state").plan.repeat_a_log
-                    && logs_range(&json).is_some();
+                let (repeat, reverse) = {
+                    let plan = &shared.state.lock().expect("proxy state").plan;
+                    let logs = logs_range(&json).is_some();
+                    (plan.repeat_a_log && logs, plan.reverse_logs && logs)
+                };
                 match forward(&shared, request.body).await {
-                    Ok((status, body)) if repeat => (status, repeat_first_log(body)),
+                    Ok((status, body)) if repeat || reverse => {
+                        (status, rewrite_logs(body, repeat, reverse))
+                    }
                     Ok(answer) => answer,
                     Err(e) => (502, format!("upstream failed: {e}").into_bytes()),
                 }
@@ -369,18 +377,22 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
     }
 }
 
-/// `body`, an `eth_getLogs` answer, with its first log given twice (unchanged without logs).
-fn repeat_first_log(body: Vec<u8>) -> Vec<u8> {
+/// `body`, an `eth_getLogs` answer, with its first log given twice (`repeat`) and its logs in
+/// reverse order (`reverse`); unchanged without logs.
+fn rewrite_logs(body: Vec<u8>, repeat: bool, reverse: bool) -> Vec<u8> {
     let Ok(mut answer) = serde_json::from_slice::<Value>(&body) else {
         return body;
     };
-    if let Some(logs) = answer.get_mut("result").and_then(Value::as_array_mut)
-        && let Some(first) = logs.first().cloned()
-    {
+    let Some(logs) = answer.get_mut("result").and_then(Value::as_array_mut) else {
+        return body;
+    };
+    if let (true, Some(first)) = (repeat, logs.first().cloned()) {
         logs.insert(1, first);
-        return answer.to_string().into_bytes();
     }
-    body
+    if reverse {
+        logs.reverse();
+    }
+    answer.to_string().into_bytes()
 }
 
 /// A -32603 answer to every call of the request (single or batch).
