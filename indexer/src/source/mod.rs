@@ -330,6 +330,35 @@ struct Inner {
     /// State of the jitter generator.
     rng: AtomicU64,
     counters: Counters,
+    /// Buffers `eth_getLogs` answers are read into, kept for the next answers: reading
+    /// megabytes into fresh memory each time costs the kernel as much again in zeroed pages.
+    bodies: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+/// An `eth_getLogs` answer's bytes, whose buffer goes back to `pool` (cleared) when dropped,
+/// while the pool holds fewer than `keep` and the buffer is not one of a rare huge answer.
+struct BodyBuffer<'a> {
+    bytes: Vec<u8>,
+    pool: &'a std::sync::Mutex<Vec<Vec<u8>>>,
+    keep: usize,
+}
+
+/// The largest buffer kept for reuse.
+const KEPT_BODY_MAX: usize = 64 << 20;
+
+impl Drop for BodyBuffer<'_> {
+    fn drop(&mut self) {
+        let mut bytes = std::mem::take(&mut self.bytes);
+        if bytes.capacity() > KEPT_BODY_MAX {
+            return;
+        }
+        bytes.clear();
+        if let Ok(mut kept) = self.pool.lock()
+            && kept.len() < self.keep
+        {
+            kept.push(bytes);
+        }
+    }
 }
 
 /// A JSON-RPC chain reader. Cheap to clone; clones share the connection pool, the adaptive
@@ -388,6 +417,7 @@ impl RpcSource {
                 known_head: AtomicU64::new(0),
                 rng: AtomicU64::new(seed),
                 counters: Counters::default(),
+                bodies: std::sync::Mutex::new(Vec::new()),
                 chain_id: 0,
                 config,
             }),
@@ -921,18 +951,38 @@ impl RpcSource {
             .map_err(|e| classify(TransportErrorKind::custom(e), Kind::Logs))?;
         let status = response.status();
         let transport = |e: hyper::Error| classify(TransportErrorKind::custom(e), Kind::Logs);
-        let bytes = match response.into_body().collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if !status.is_success() => {
-                let body = format!("<failed to read response body: {e}>");
-                return Err(classify(
-                    TransportErrorKind::http_error(status.as_u16(), body),
-                    Kind::Logs,
-                ));
+        let mut bytes = self.body_buffer();
+        let announced = response
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        if let Some(len) = announced {
+            bytes.reserve(len.min(KEPT_BODY_MAX));
+        }
+        let mut body = response.into_body();
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => {
+                    if let Some(data) = frame.data_ref() {
+                        bytes.extend_from_slice(data);
+                    }
+                }
+                Err(e) if !status.is_success() => {
+                    let body = format!("<failed to read response body: {e}>");
+                    return Err(classify(
+                        TransportErrorKind::http_error(status.as_u16(), body),
+                        Kind::Logs,
+                    ));
+                }
+                Err(e) => return Err(transport(e)),
             }
-            Err(e) => return Err(transport(e)),
+        }
+        let bytes = BodyBuffer {
+            bytes,
+            pool: &self.inner.bodies,
+            keep: self.inner.config.concurrency.max(1),
         };
-        let answer = serde_json::from_slice::<Answer>(&bytes);
+        let answer = serde_json::from_slice::<Answer>(&bytes.bytes);
         if !status.is_success() {
             // An error status that carries a JSON-RPC error is read as that error.
             return Err(match answer {
@@ -942,7 +992,7 @@ impl RpcSource {
                 _ => classify(
                     TransportErrorKind::http_error(
                         status.as_u16(),
-                        String::from_utf8_lossy(&bytes).into_owned(),
+                        String::from_utf8_lossy(&bytes.bytes).into_owned(),
                     ),
                     Kind::Logs,
                 ),
@@ -957,10 +1007,21 @@ impl RpcSource {
             }) => Ok(logs),
             Ok(_) => Err(classify(RpcError::NullResp, Kind::Logs)),
             Err(e) => Err(classify(
-                RpcError::deser_err(e, String::from_utf8_lossy(&bytes)),
+                RpcError::deser_err(e, String::from_utf8_lossy(&bytes.bytes)),
                 Kind::Logs,
             )),
         }
+    }
+
+    /// An empty buffer for an `eth_getLogs` answer: one kept from an earlier answer when there
+    /// is one.
+    fn body_buffer(&self) -> Vec<u8> {
+        self.inner
+            .bodies
+            .lock()
+            .ok()
+            .and_then(|mut kept| kept.pop())
+            .unwrap_or_default()
     }
 
     /// One JSON-RPC request, retried.
