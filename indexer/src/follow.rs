@@ -1649,3 +1649,46 @@ pub(crate) fn balance_of(holder: Address) -> Bytes {
         .abi_encode()
         .into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(block_number: u64, log_index: u64, address: Address) -> RawLog {
+        RawLog {
+            block_number,
+            block_hash: B256::repeat_byte(1),
+            block_timestamp: None,
+            tx_hash: B256::repeat_byte(2),
+            tx_index: 0,
+            log_index,
+            address,
+            topics: vec![B256::repeat_byte(3)],
+            data: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn a_commit_loads_its_events_only_in_strict_chain_order() {
+        let watched = Address::repeat_byte(9);
+        let kinds: AddressMap<ContractKind> = [(watched, ContractKind::Deed)].into_iter().collect();
+        // An unwatched log between two watched ones is not loaded and breaks nothing.
+        let ordered = [
+            log(5, 0, watched),
+            log(5, 1, Address::repeat_byte(8)),
+            log(5, 2, watched),
+            log(6, 0, watched),
+        ];
+        assert_eq!(event_statements(&kinds, &ordered).unwrap().len(), 1);
+        for bad in [
+            [log(5, 0, watched), log(5, 0, watched)],
+            [log(6, 0, watched), log(5, 3, watched)],
+            [log(5, 2, watched), log(5, 1, watched)],
+        ] {
+            match event_statements(&kinds, &bad) {
+                Err(Error::Corrupt(message)) => assert!(message.contains("not after"), "{message}"),
+                other => panic!("out of order events must be refused, got {other:?}"),
+            }
+        }
+    }
+}

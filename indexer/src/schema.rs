@@ -8,8 +8,8 @@
 //! stored, as the contract was not watched. And a commit's events are strictly increasing by
 //! (block, log index), which is checked before they are loaded. On SQLite the events table also has that pair as its primary key: it needs an
 //! index in block order anyway, and a unique one costs no more there. On PostgreSQL it has none:
-//! keeping a unique B-tree on every insert cost about a tenth of a backfill's time (see the
-//! README's benchmark section); a BRIN index over block numbers, nearly free to keep since
+//! keeping a unique B-tree on every insert cost about a tenth of a backfill's time (measured
+//! with `scripts/bench indexer`); a BRIN index over block numbers, nearly free to keep since
 //! blocks arrive in order, serves the range deletes of reorgs and the cap table's reads.
 
 use propledger_ledger::Backend;
