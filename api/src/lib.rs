@@ -1,6 +1,42 @@
 //! # propledger-api
 //!
-//! The HTTP API (axum, versioned under `/v1`) for operators, investors and auditors.
+//! The HTTP API of a PropLedger node (axum, versioned under `/v1`), for operators, compliance
+//! staff and auditors; investors sign in with their wallets in a later part.
 //!
-//! Map: this crate is the home of the HTTP layer. It holds no code yet; the transfer-restriction
-//! codes it will answer compliance questions with are `propledger_contracts::ReasonCode`.
+//! Map of the crate:
+//! - [`app`]: [`Api`], the state every request shares (database, blob store, settings,
+//!   metrics, rate limiters, chain status), and how it is served.
+//! - [`db`]: the API's tables in the node's database (SQLite or PostgreSQL), its migrations,
+//!   and statements written once for both engines.
+//! - Resources, each with its types, rules and storage, testable without HTTP:
+//!   [`users`] (staff accounts, sign-in, sessions), [`keys`] (API keys), [`properties`],
+//!   [`documents`], and [`audit`] (the log of every write).
+//! - Shared parts: [`auth`] (roles, principals, tokens, passwords, TOTP), [`blobs`] (the
+//!   content-addressed store every file goes through), [`idempotency`], [`types`] (money,
+//!   times, ids, cursors and pages), [`error`].
+//! - [`http`]: the thin HTTP layer: routes, extractors, problem documents, the write flow
+//!   (change + audit row + idempotent response in one transaction), limits, metrics, and the
+//!   OpenAPI document generated from the handlers.
+//!
+//! Conventions every route follows: RFC 9457 problem documents with stable `type`s that never
+//! show internals; cursor pagination with a page-size limit; `Idempotency-Key` on creating
+//! POSTs; a request id on every response and log line; body-size, timeout and rate limits;
+//! money as decimal text with its currency; `ETag`/`If-Match` versions on changeable
+//! resources.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod blobs;
+pub mod db;
+pub mod documents;
+pub mod error;
+pub mod http;
+pub mod idempotency;
+pub mod keys;
+pub mod properties;
+pub mod types;
+pub mod users;
+
+pub use app::{Api, ApiConfig, ChainStatus};
+pub use error::{Error, Result};

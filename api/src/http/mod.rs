@@ -1,0 +1,250 @@
+//! The HTTP layer: routes, extractors, authentication, problem documents, idempotent writes,
+//! limits, metrics and the OpenAPI document, over the resource modules.
+//!
+//! Every route is registered through utoipa's `OpenApiRouter`, so the OpenAPI document is
+//! made from the handlers themselves and cannot list a route that does not exist (or miss one
+//! that does). Each operation carries `x-roles`, the staff roles that may call it (empty: no
+//! credential needed).
+
+pub mod extract;
+pub mod layers;
+pub mod limits;
+pub mod metrics;
+pub mod problem;
+pub mod routes;
+pub mod state;
+pub mod write;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use self::problem::{ApiError, Problem};
+use self::routes::{audit, auth, documents, keys, properties, system, users};
+use self::state::App;
+use crate::error::Error;
+
+/// Largest JSON body any route takes.
+pub const MAX_JSON_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "PropLedger API",
+        version = "1",
+        description = "Properties, documents, staff accounts and the audit log of a PropLedger node. \
+            Credentials travel as `Authorization: Bearer <token>` (a `pls_` session token from \
+            `POST /v1/auth/sessions`, or a `plk_` API key). Errors are RFC 9457 problem \
+            documents (`application/problem+json`) whose `type` is described at `/problems/<slug>`. \
+            Lists are paged with `limit` and `cursor` (`next_cursor` of the previous page). \
+            Creating POSTs take an `Idempotency-Key` header: a retry with the same key gets the \
+            first response; the same key with another body is a 409. Money is decimal text with \
+            its currency, never a number.",
+        license(name = "Apache-2.0")
+    ),
+    tags(
+        (name = "auth", description = "Signing in and out"),
+        (name = "users", description = "Staff users"),
+        (name = "api-keys", description = "API keys for services and scripts"),
+        (name = "audit", description = "The audit log of every write"),
+        (name = "properties", description = "Properties"),
+        (name = "documents", description = "Documents attached to properties"),
+        (name = "system", description = "Health, readiness and metrics"),
+    ),
+    components(schemas(Problem))
+)]
+struct ApiDoc;
+
+/// Every documented route, with its handler; the upload route gets its own body limit.
+fn documented(app: &App) -> OpenApiRouter<App> {
+    let upload_limit = usize::try_from(app.config().max_document_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64 * 1024);
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(documents::upload, documents::list))
+        .layer(DefaultBodyLimit::max(upload_limit));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::sign_in))
+        .routes(routes!(auth::whoami, auth::sign_out))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update))
+        .routes(routes!(users::revoke_sessions))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::get, keys::revoke))
+        .routes(routes!(audit::list))
+        .routes(routes!(properties::search, properties::create))
+        .routes(routes!(properties::get, properties::update))
+        .routes(routes!(documents::get))
+        .routes(routes!(documents::content))
+        .routes(routes!(system::healthz))
+        .routes(routes!(system::readyz))
+        .routes(routes!(system::metrics))
+        .merge(uploads)
+}
+
+/// The OpenAPI document, as served at `/v1/openapi.json`.
+pub fn openapi(app: &App) -> utoipa::openapi::OpenApi {
+    let (_, doc) = documented(app).split_for_parts();
+    finish_document(doc)
+}
+
+/// Adds the bearer scheme and the problem responses every operation may give.
+fn finish_document(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+    );
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                problem::PROBLEM_JSON,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    };
+    let common: [(&str, &str, &str); 8] = [
+        (
+            "Invalid",
+            "400",
+            "A parameter is invalid or the request is malformed",
+        ),
+        ("Unauthenticated", "401", "No valid credential"),
+        ("Forbidden", "403", "The credential's role may not do this"),
+        ("NotFound", "404", "No such resource"),
+        (
+            "Conflict",
+            "409",
+            "The request conflicts with the current state",
+        ),
+        ("Unprocessable", "422", "A field of the body is invalid"),
+        ("RateLimited", "429", "Too many requests"),
+        ("ServerError", "500", "The server failed"),
+    ];
+    for (name, _, description) in common {
+        components
+            .responses
+            .insert(name.to_owned(), RefOr::T(problem(description)));
+    }
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let public = op.security.is_none();
+            for (name, status, _) in common {
+                if public && matches!(status, "401" | "403") {
+                    continue;
+                }
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| {
+                        RefOr::Ref(Ref::new(format!("#/components/responses/{name}")))
+                    });
+            }
+        }
+    }
+    doc
+}
+
+async fn timed_out(e: tower::BoxError) -> Response {
+    if e.is::<tower::timeout::error::Elapsed>() {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the request took too long and was abandoned",
+        )
+        .into_response_with(None)
+    } else {
+        ApiError(Error::Internal(e.to_string())).into_response()
+    }
+}
+
+async fn not_found() -> Response {
+    ApiError(Error::NotFound("route")).into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "the route does not take this method",
+    )
+    .into_response_with(None)
+}
+
+/// The API's router with all its middleware.
+pub fn router(app: App) -> Router {
+    let (routes, doc) = documented(&app).split_for_parts();
+    let doc = Arc::new(serde_json::to_string(&finish_document(doc)).unwrap_or_default());
+    let docs = Router::new()
+        .route("/v1/openapi.json", get(system::openapi))
+        .with_state(doc);
+    let request_id = HeaderName::from_static(layers::REQUEST_ID);
+    let timeout = app.config().request_timeout;
+    routes
+        .route("/v1/docs", get(system::docs))
+        .route("/v1/docs/{name}", get(system::docs_asset))
+        .route("/problems/{slug}", get(system::problem_type))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            layers::observe,
+        ))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
+        .with_state(app.clone())
+        .merge(docs)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(
+                    |req: &axum::http::Request<axum::body::Body>| {
+                        let id = req
+                            .headers()
+                            .get(layers::REQUEST_ID)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("");
+                        tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    },
+                ))
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(axum::middleware::from_fn(layers::render))
+                .layer(CatchPanicLayer::custom(|_| {
+                    Problem::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "the server failed; quote the request id to its operator",
+                    )
+                    .into_response_with(None)
+                }))
+                .layer(HandleErrorLayer::new(timed_out))
+                .layer(tower::timeout::TimeoutLayer::new(timeout.max(Duration::from_millis(1))))
+                .layer(axum::middleware::from_fn(layers::context)),
+        )
+}

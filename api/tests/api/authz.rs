@@ -1,0 +1,332 @@
+//! Who may call what: a table written by hand, checked against the OpenAPI document (a route
+//! the table lacks fails the test) and against the API itself, for every route and every kind
+//! of caller. A refused call must change nothing; an allowed one must succeed.
+
+use std::collections::BTreeSet;
+
+use axum::http::{Method, StatusCode};
+use propledger_api::db::{Engine, Query};
+use serde_json::{Value, json};
+
+use crate::support::{Call, Staff, TestApp, both_engines, property_body};
+
+both_engines!(every_route_for_every_caller);
+
+const ALL: &[&str] = &["admin", "operator", "compliance", "auditor"];
+const ADMIN: &[&str] = &["admin"];
+const OPERATE: &[&str] = &["admin", "operator"];
+const AUDIT: &[&str] = &["admin", "auditor"];
+const PUBLIC: &[&str] = &[];
+
+/// Route x role: the staff roles that may call each route (empty: no credential needed).
+const TABLE: &[(&str, &str, &[&str])] = &[
+    ("POST", "/v1/auth/sessions", PUBLIC),
+    ("GET", "/v1/auth/session", ALL),
+    ("DELETE", "/v1/auth/session", ALL),
+    ("GET", "/v1/users", ADMIN),
+    ("POST", "/v1/users", ADMIN),
+    ("GET", "/v1/users/{id}", ADMIN),
+    ("PATCH", "/v1/users/{id}", ADMIN),
+    ("DELETE", "/v1/users/{id}/sessions", ADMIN),
+    ("GET", "/v1/api-keys", ADMIN),
+    ("POST", "/v1/api-keys", ADMIN),
+    ("GET", "/v1/api-keys/{id}", ADMIN),
+    ("DELETE", "/v1/api-keys/{id}", ADMIN),
+    ("GET", "/v1/audit-log", AUDIT),
+    ("GET", "/v1/properties", ALL),
+    ("POST", "/v1/properties", OPERATE),
+    ("GET", "/v1/properties/{id}", ALL),
+    ("PATCH", "/v1/properties/{id}", OPERATE),
+    ("GET", "/v1/properties/{id}/documents", ALL),
+    ("POST", "/v1/properties/{id}/documents", OPERATE),
+    ("GET", "/v1/documents/{id}", ALL),
+    ("GET", "/v1/documents/{id}/content", ALL),
+    ("GET", "/healthz", PUBLIC),
+    ("GET", "/readyz", PUBLIC),
+    ("GET", "/metrics", PUBLIC),
+];
+
+/// Who calls.
+#[derive(Clone, Debug)]
+enum Caller {
+    Nobody,
+    RevokedKey,
+    ExpiredSession,
+    Role(&'static str),
+}
+
+/// What the state looks like, apart from the audit log (which records refusals too).
+async fn snapshot(app: &TestApp) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for (name, sql) in [
+        (
+            "users",
+            "SELECT CAST(COUNT(*) + COALESCE(SUM(version), 0) AS BIGINT) AS n FROM api_users",
+        ),
+        ("keys", "SELECT COUNT(*) AS n FROM api_keys"),
+        (
+            "revoked keys",
+            "SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NOT NULL",
+        ),
+        ("sessions", "SELECT COUNT(*) AS n FROM api_sessions"),
+        (
+            "revoked sessions",
+            "SELECT COUNT(*) AS n FROM api_sessions WHERE revoked_at IS NOT NULL",
+        ),
+        (
+            "properties",
+            "SELECT CAST(COUNT(*) + COALESCE(SUM(version), 0) AS BIGINT) AS n FROM api_properties",
+        ),
+        ("documents", "SELECT COUNT(*) AS n FROM api_documents"),
+        ("blobs", "SELECT COUNT(*) AS n FROM api_blobs"),
+        ("idempotency", "SELECT COUNT(*) AS n FROM api_idempotency"),
+    ] {
+        out.push((name.to_owned(), app.count(sql).await));
+    }
+    out
+}
+
+/// What exists for the calls to act on.
+struct Fixtures {
+    property: String,
+    document: String,
+    user: String,
+    sessions: Vec<(&'static str, String)>,
+    revoked_key: String,
+    expired_session: String,
+}
+
+async fn fixtures(app: &TestApp) -> Fixtures {
+    let op = app.key("operator").await;
+    let property = app
+        .post("/v1/properties")
+        .token(&op)
+        .json(&property_body("Chicago", 41.9, -87.6, "100000.00", 1000))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let document = app
+        .post(&format!("/v1/properties/{property}/documents"))
+        .token(&op)
+        .multipart(
+            &[("kind", "deed")],
+            Some(("deed.pdf", "application/pdf", b"%PDF-1.7 deed")),
+        )
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut sessions = Vec::new();
+    for role in ALL {
+        let s = app.staff(&format!("{role}-user"), role).await;
+        sessions.push((*role, app.sign_in(&s, 0).await));
+    }
+    let target = app.staff("target", "operator").await;
+    let revoked_key = app.key("admin").await;
+    let listed = app
+        .get("/v1/api-keys?limit=200")
+        .token(&app.admin_key)
+        .send()
+        .await
+        .json();
+    let revoked_id = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|k| revoked_key.starts_with(k["prefix"].as_str().unwrap()))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.delete(&format!("/v1/api-keys/{revoked_id}"))
+        .token(&app.admin_key)
+        .send()
+        .await
+        .expect(StatusCode::OK);
+    let old = app.staff("old-session", "admin").await;
+    let expired_session = app.sign_in(&old, 0).await;
+    // The session's time runs out (as if its 12 hours had passed).
+    let mut tx = app.api.db().begin().await.unwrap();
+    Query::new("UPDATE api_sessions SET expires_at = 1 WHERE user_id = $1")
+        .bind(old.id.as_str())
+        .execute(tx.exec())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    Fixtures {
+        property,
+        document,
+        user: target.id,
+        sessions,
+        revoked_key,
+        expired_session,
+    }
+}
+
+/// A well-formed request to a route, acting on fresh targets where the call consumes one.
+async fn request<'a>(
+    app: &'a TestApp,
+    fx: &Fixtures,
+    method: &str,
+    template: &str,
+    n: usize,
+) -> Call<'a> {
+    let m = Method::from_bytes(method.as_bytes()).unwrap();
+    let path = template
+        .replace("/v1/users/{id}", &format!("/v1/users/{}", fx.user))
+        .replace(
+            "/v1/properties/{id}",
+            &format!("/v1/properties/{}", fx.property),
+        )
+        .replace(
+            "/v1/documents/{id}",
+            &format!("/v1/documents/{}", fx.document),
+        );
+    let call = |path: String| app.call(m.clone(), &path);
+    match (method, template) {
+        ("POST", "/v1/auth/sessions") => {
+            let s: Staff = app.staff(&format!("signer-{n}"), "operator").await;
+            call(path).json(&json!({"username": s.username, "password": s.password, "totp_code": s.code(0)}))
+        }
+        ("POST", "/v1/users") => call(path).json(&json!({"username": format!("new-{n}"), "role": "auditor", "password": "twelve chars at least"})),
+        ("PATCH", "/v1/users/{id}") => call(path).json(&json!({"display_name": format!("Target {n}")})),
+        ("POST", "/v1/api-keys") => call(path).json(&json!({"name": format!("k{n}"), "role": "auditor", "service": "svc"})),
+        ("GET", "/v1/api-keys/{id}") | ("DELETE", "/v1/api-keys/{id}") => {
+            let r = app.post("/v1/api-keys").token(&app.admin_key)
+                .json(&json!({"name": format!("victim{n}"), "role": "auditor", "service": "svc"}))
+                .send().await.expect(StatusCode::CREATED).json();
+            call(format!("/v1/api-keys/{}", r["id"].as_str().unwrap()))
+        }
+        ("POST", "/v1/properties") => call(path).json(&property_body("Chicago", 41.9, -87.6, "1.00", 100)),
+        ("PATCH", "/v1/properties/{id}") => call(path).json(&json!({"bedrooms": n})),
+        ("POST", "/v1/properties/{id}/documents") => {
+            let body = format!("photo {n}");
+            call(path).multipart(&[("kind", "photo")], Some(("p.jpg", "image/jpeg", body.as_bytes())))
+        }
+        _ => call(path),
+    }
+}
+
+async fn every_route_for_every_caller(engine: Engine) {
+    let app = TestApp::new(engine).await;
+
+    // The table and the OpenAPI document list the same routes, with the same roles.
+    let doc = app
+        .get("/v1/openapi.json")
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let roles: Vec<String> = op["x-roles"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{method} {path} has no x-roles"))
+                .iter()
+                .map(|r| r.as_str().unwrap().to_owned())
+                .collect();
+            documented.insert((method.to_uppercase(), path.clone(), roles));
+        }
+    }
+    let table: BTreeSet<(String, String, Vec<String>)> = TABLE
+        .iter()
+        .map(|(m, p, r)| {
+            (
+                (*m).to_owned(),
+                (*p).to_owned(),
+                r.iter().map(|s| (*s).to_owned()).collect(),
+            )
+        })
+        .collect();
+    let missing: Vec<_> = documented.difference(&table).collect();
+    assert!(
+        missing.is_empty(),
+        "routes in the OpenAPI document that the table lacks (or with other roles): {missing:?}"
+    );
+    let extra: Vec<_> = table.difference(&documented).collect();
+    assert!(
+        extra.is_empty(),
+        "routes in the table the OpenAPI document lacks: {extra:?}"
+    );
+
+    let fx = fixtures(&app).await;
+    let mut n = 0;
+    for (method, template, allowed) in TABLE {
+        let mut callers = vec![Caller::Nobody, Caller::RevokedKey, Caller::ExpiredSession];
+        callers.extend(ALL.iter().map(|r| Caller::Role(r)));
+        for caller in callers {
+            n += 1;
+            let call = request(&app, &fx, method, template, n).await;
+            let token = match &caller {
+                Caller::Nobody => None,
+                Caller::RevokedKey => Some(fx.revoked_key.clone()),
+                Caller::ExpiredSession => Some(fx.expired_session.clone()),
+                Caller::Role(r) => {
+                    if (*method, *template) == ("DELETE", "/v1/auth/session") {
+                        // Signing out ends the caller's session: use one made for this call.
+                        let s = app.staff(&format!("leaving-{n}"), r).await;
+                        Some(app.sign_in(&s, 0).await)
+                    } else {
+                        fx.sessions
+                            .iter()
+                            .find(|(role, _)| role == r)
+                            .map(|(_, t)| t.clone())
+                    }
+                }
+            };
+            let before = snapshot(&app).await;
+            let call = match &token {
+                Some(t) => call.token(t),
+                None => call,
+            };
+            let r = call.send().await;
+            let public = allowed.is_empty();
+            let permitted = public || matches!(&caller, Caller::Role(r) if allowed.contains(r));
+            let what = format!("{method} {template} as {caller:?}");
+            if permitted {
+                assert!(
+                    r.status.is_success(),
+                    "{what}: expected success, got {} {}",
+                    r.status,
+                    String::from_utf8_lossy(&r.bytes)
+                );
+            } else {
+                let expected = match caller {
+                    Caller::Role(_) => StatusCode::FORBIDDEN,
+                    _ => StatusCode::UNAUTHORIZED,
+                };
+                assert_eq!(
+                    r.status,
+                    expected,
+                    "{what}: {}",
+                    String::from_utf8_lossy(&r.bytes)
+                );
+                let kind = if expected == StatusCode::FORBIDDEN {
+                    "forbidden"
+                } else {
+                    "unauthenticated"
+                };
+                r.problem(expected, kind, None);
+                let after = snapshot(&app).await;
+                // Preparing a call may make its target; the refused call itself changes nothing.
+                assert_eq!(before, after, "{what} changed the state");
+            }
+        }
+    }
+    let refused: Value = app
+        .get("/v1/audit-log?outcome=refused&limit=200")
+        .token(&app.admin_key)
+        .send()
+        .await
+        .json();
+    assert!(!refused["items"].as_array().unwrap().is_empty());
+}

@@ -1,0 +1,10 @@
+//! The API's integration tests: the real router over a real database (SQLite and a throwaway
+//! PostgreSQL cluster), called as clients call it.
+
+mod audit;
+mod auth;
+mod authz;
+mod conventions;
+mod documents;
+mod properties;
+mod support;
