@@ -58,6 +58,9 @@ pub enum Error {
     /// A JSON-RPC request failed.
     #[error("rpc error: {0}")]
     Rpc(#[from] alloy::transports::TransportError),
+    /// The HTTP API failed to start.
+    #[error("api: {0}")]
+    Api(#[from] propledger_api::Error),
     /// Deploying the contracts failed.
     #[error(transparent)]
     Deploy(#[from] propledger_contracts::Error),

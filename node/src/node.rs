@@ -1,7 +1,9 @@
 //! Start-up and shutdown of a node: bring up the chain (embedded, or external over JSON-RPC), make sure the platform contracts are
 //! deployed there exactly once, and keep the record of where they are.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use alloy::transports::http::reqwest::Url as ReqwestUrl;
 use alloy::{
@@ -9,6 +11,7 @@ use alloy::{
     providers::{Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
+use propledger_api::{Api, ApiConfig, ChainStatus};
 use propledger_contracts::deploy::{self, Platform, SettlementToken};
 use propledger_indexer::source::SourceConfig;
 use propledger_indexer::{IndexerConfig, Leader, run_exclusive};
@@ -49,6 +52,17 @@ pub struct NodeConfig {
     /// Confirmations before a chain event's entry is posted; `None` means 0 on the embedded
     /// chain (it has no reorgs of its own) and 12 on an external chain.
     pub confirmations: Option<u64>,
+    /// The HTTP API; `None` runs the node without it.
+    pub api: Option<ApiSettings>,
+}
+
+/// Where and how the node serves its HTTP API.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// The listening address.
+    pub listen: SocketAddr,
+    /// The API's settings (its data directory is the node's).
+    pub config: ApiConfig,
 }
 
 impl NodeConfig {
@@ -64,9 +78,16 @@ impl NodeConfig {
             chain,
             database_url: None,
             confirmations: None,
+            api: Some(ApiSettings {
+                listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+                config: ApiConfig::new(PathBuf::new()),
+            }),
         }
     }
 }
+
+/// The file the admin key made at first start is written to, in the data directory.
+pub const ADMIN_KEY_FILE: &str = "admin.key";
 
 /// A running node.
 #[derive(Debug)]
@@ -79,6 +100,17 @@ pub struct Node {
         watch::Sender<bool>,
         JoinHandle<propledger_indexer::Result<()>>,
     )>,
+    api: Option<RunningApi>,
+}
+
+/// The API's server and upkeep tasks.
+#[derive(Debug)]
+struct RunningApi {
+    url: String,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    upkeep: JoinHandle<()>,
+    first_key: Option<String>,
 }
 
 impl Node {
@@ -207,13 +239,40 @@ impl Node {
                 result
             }
         });
+        let api = match &config.api {
+            Some(settings) => Some(
+                start_api(
+                    settings,
+                    &config.data_dir,
+                    &database_url,
+                    Arc::new(NodeChain {
+                        provider: read_only.erased(),
+                        ledger: ledger.clone(),
+                    }),
+                )
+                .await?,
+            ),
+            None => None,
+        };
         Ok(Self {
             chain,
             rpc_url,
             record,
             ledger,
             indexer: Some((stop, task)),
+            api,
         })
+    }
+
+    /// The HTTP API's base URL, when it runs.
+    pub fn api_url(&self) -> Option<&str> {
+        self.api.as_ref().map(|a| a.url.as_str())
+    }
+
+    /// The admin key made at this start, when the database had no users and no keys (also
+    /// written to `<data-dir>/admin.key`).
+    pub fn first_admin_key(&self) -> Option<&str> {
+        self.api.as_ref().and_then(|a| a.first_key.as_deref())
     }
 
     /// The books and the index.
@@ -233,6 +292,15 @@ impl Node {
 
     /// Stops the node and the embedded chain (everything it acknowledged is already on disk).
     pub async fn shutdown(mut self) -> Result<()> {
+        if let Some(api) = self.api.take() {
+            let _ = api.stop.send(true);
+            api.upkeep.abort();
+            match api.server.await {
+                Ok(Err(e)) => warn!(error = %e, "the API server stopped with an error"),
+                Err(e) => warn!(error = %e, "the API task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
         if let Some((stop, task)) = self.indexer.take() {
             let _ = stop.send(true);
             match task.await {
@@ -279,5 +347,117 @@ fn redact(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
+    }
+}
+
+/// Opens the API on the node's database, makes the first admin key on an empty database, and
+/// serves it.
+async fn start_api(
+    settings: &ApiSettings,
+    data_dir: &std::path::Path,
+    database_url: &str,
+    chain: Arc<dyn ChainStatus>,
+) -> Result<RunningApi> {
+    let db = propledger_api::db::Db::connect(database_url).await?;
+    let first_key = match propledger_api::keys::bootstrap(&db).await? {
+        Some((_, secret)) => {
+            let path = data_dir.join(ADMIN_KEY_FILE);
+            write_secret_file(&path, secret.expose())?;
+            info!(path = %path.display(), "the database had no users or keys: made an admin key");
+            Some(secret.expose().to_owned())
+        }
+        None => None,
+    };
+    let mut config = settings.config.clone();
+    config.data_dir = data_dir.to_owned();
+    let api = Api::new(db, config, Some(chain))?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| Error::Config(format!("the API cannot listen on {}: {e}", settings.listen)))?;
+    let addr = listener.local_addr().map_err(|e| Error::Io {
+        path: data_dir.to_owned(),
+        source: e,
+    })?;
+    let url = format!("http://{addr}");
+    let (stop, mut stopped) = watch::channel(false);
+    let upkeep = api.spawn_upkeep();
+    let server = tokio::spawn({
+        let api = api.clone();
+        async move {
+            api.serve(listener, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
+        }
+    });
+    info!(url = %url, docs = %format!("{url}/v1/docs"), "API listening");
+    Ok(RunningApi {
+        url,
+        stop,
+        server,
+        upkeep,
+        first_key,
+    })
+}
+
+/// Writes a secret to a new file only its owner can read.
+fn write_secret_file(path: &std::path::Path, secret: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(format!("{secret}\n").as_bytes())
+        .map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+/// The chain and the indexer as the API's readiness and metrics see them.
+struct NodeChain {
+    provider: alloy::providers::DynProvider,
+    ledger: Ledger,
+}
+
+impl ChainStatus for NodeChain {
+    fn head(&self) -> futures_util::future::BoxFuture<'_, std::result::Result<u64, String>> {
+        Box::pin(async move {
+            self.provider.get_block_number().await.map_err(|e| {
+                // The provider's URL may carry a key: the detail goes to the log only.
+                tracing::debug!(error = %e, "reading the chain's head failed");
+                "the chain does not answer".to_owned()
+            })
+        })
+    }
+
+    fn indexed(
+        &self,
+    ) -> futures_util::future::BoxFuture<'_, std::result::Result<Option<u64>, String>> {
+        Box::pin(async move {
+            let rows = self
+                .ledger
+                .query(propledger_ledger::ext::Statement::new(
+                    "SELECT next_block FROM idx_state WHERE id = 1",
+                ))
+                .await
+                .map_err(|e| {
+                    tracing::debug!(error = %e, "reading the indexer's checkpoint failed");
+                    "the indexer's checkpoint cannot be read".to_owned()
+                })?;
+            match rows.first() {
+                None => Ok(None),
+                Some(row) => row
+                    .int(0)
+                    .map(|n| u64::try_from(n).ok())
+                    .map_err(|_| "the indexer's checkpoint is unreadable".to_owned()),
+            }
+        })
     }
 }

@@ -1,4 +1,5 @@
 //! Integration tests of the node crate (one test binary).
 
+mod api;
 mod chain;
 mod run;

@@ -10,9 +10,12 @@ use propledger_node::{
     deployment::DeploymentRecord,
 };
 
-fn config(dir: &std::path::Path) -> NodeConfig {
+pub(crate) fn config(dir: &std::path::Path) -> NodeConfig {
     let mut config = NodeConfig::new(dir.to_path_buf());
     config.chain.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    if let Some(api) = &mut config.api {
+        api.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    }
     config
 }
 
@@ -130,7 +133,7 @@ async fn an_external_chain_needs_a_key_unless_it_is_a_dev_chain() {
     let chain = EmbeddedChain::start(chain_config).await.expect("chain");
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut cfg = NodeConfig::new(dir.path().to_path_buf());
+    let mut cfg = config(dir.path());
     cfg.rpc_url = Some(chain.url());
     let err = Node::start(cfg.clone())
         .await
