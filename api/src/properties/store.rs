@@ -178,8 +178,8 @@ pub async fn update(
     from_row(&row)
 }
 
-/// Rows read per round while filtering a radius search by exact distance.
-const RADIUS_BATCH: i64 = 500;
+/// Most rows read per round while filtering a radius search by exact distance.
+const RADIUS_BATCH_MAX: i64 = 2_000;
 
 /// Properties matching a search, in creation order.
 pub async fn search(db: &Db, req: &SearchRequest) -> Result<Page<Property>> {
@@ -234,6 +234,9 @@ pub async fn search(db: &Db, req: &SearchRequest) -> Result<Page<Property>> {
     let limit = req.page.limit as usize;
     let mut after = req.page.after.clone().unwrap_or_default();
     let mut found: Vec<Property> = Vec::with_capacity(limit + 1);
+    // A radius search reads the bounding box's rows and keeps those within the circle: a page's
+    // worth first (most of a box is inside its circle), then twice as many each round.
+    let mut batch = req.page.probe();
     loop {
         let mut round = w.query.clone();
         round.push(after.clone());
@@ -245,10 +248,6 @@ pub async fn search(db: &Db, req: &SearchRequest) -> Result<Page<Property>> {
             text.push_str(" AND ");
             text.push_str(c);
         }
-        let batch = match req.near {
-            Some(_) => RADIUS_BATCH,
-            None => req.page.probe(),
-        };
         round.push(batch);
         text.push_str(&format!(" ORDER BY id LIMIT ${}", round.binds()));
         let rows = round.with_text(text).fetch_all(db.reader()).await?;
@@ -272,6 +271,7 @@ pub async fn search(db: &Db, req: &SearchRequest) -> Result<Page<Property>> {
         if found.len() > limit || (n as i64) < batch {
             break;
         }
+        batch = (batch * 2).min(RADIUS_BATCH_MAX);
     }
     Ok(Page::from_probe(found, &req.page, |p| p.id.to_string()))
 }

@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod authz;
+mod bench;
 mod conventions;
 mod documents;
 mod properties;

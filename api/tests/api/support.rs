@@ -44,12 +44,21 @@ macro_rules! both_engines {
 }
 pub(crate) use both_engines;
 
+/// A cluster this process uses instead of the shared one (the benchmark's durable cluster).
+static PG_CLUSTER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Makes fresh databases on the cluster at `admin_url` from now on.
+pub(crate) fn use_pg_cluster(admin_url: String) {
+    let _ = PG_CLUSTER.set(admin_url);
+}
+
 /// A fresh PostgreSQL database on the shared test cluster.
 pub(crate) async fn fresh_pg_database() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let admin_url = match std::env::var("PROPLEDGER_TEST_PG_URL") {
-        Ok(url) => url,
-        Err(_) => pg::shared().url("postgres"),
+    let admin_url = match (PG_CLUSTER.get(), std::env::var("PROPLEDGER_TEST_PG_URL")) {
+        (Some(url), _) => url.clone(),
+        (None, Ok(url)) => url,
+        (None, Err(_)) => pg::shared().url("postgres"),
     };
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
