@@ -36,7 +36,9 @@ pub mod error;
 pub mod http;
 pub mod idempotency;
 pub mod keys;
+pub mod outbox;
 pub mod properties;
+pub mod siwe;
 pub mod types;
 pub mod users;
 

@@ -7,5 +7,7 @@ mod authz;
 mod bench;
 mod conventions;
 mod documents;
+mod outbox;
+mod outbox_crash;
 mod properties;
 mod support;
