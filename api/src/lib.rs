@@ -35,6 +35,7 @@ pub mod documents;
 pub mod error;
 pub mod http;
 pub mod idempotency;
+pub mod investors;
 pub mod keys;
 pub mod outbox;
 pub mod properties;
@@ -42,5 +43,5 @@ pub mod siwe;
 pub mod types;
 pub mod users;
 
-pub use app::{Api, ApiConfig, ChainStatus};
+pub use app::{Api, ApiConfig, ChainContext, ChainStatus};
 pub use error::{Error, Result};

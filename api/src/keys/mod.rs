@@ -127,6 +127,12 @@ fn check_name(checks: &mut Checks, pointer: &str, name: &str) {
 pub async fn create(tx: &mut Tx, actor: &Actor, new: &NewKey) -> Result<(ApiKey, Secret)> {
     let mut checks = Checks::new();
     check_name(&mut checks, "/name", &new.name);
+    if !new.role.is_staff() {
+        checks.push(
+            "/role",
+            "a staff role: admin, operator, compliance or auditor",
+        );
+    }
     let owner_user = match (&new.user_id, &new.service) {
         (Some(user), None) => {
             let user = users::get(

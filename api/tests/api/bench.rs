@@ -71,9 +71,13 @@ fn load(url: &str, token: Option<&str>, rate: Option<u64>) -> Run {
         .filter(|(k, _)| k.as_str() != "200")
         .map(|(_, n)| n.as_u64().unwrap_or(0))
         .sum::<u64>()
-        + v["errorDistribution"]
-            .as_object()
-            .map_or(0, |e| e.values().map(|n| n.as_u64().unwrap_or(0)).sum());
+        + v["errorDistribution"].as_object().map_or(0, |e| {
+            // Requests still in flight when the run's time is up are cut off, not failures.
+            e.iter()
+                .filter(|(k, _)| k.as_str() != "aborted due to deadline")
+                .map(|(_, n)| n.as_u64().unwrap_or(0))
+                .sum()
+        });
     Run {
         rps: v["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0),
         p50_ms: pct("p50"),
