@@ -16,9 +16,6 @@
 //! `scripts/bench ledger` or `cargo bench -p propledger-ledger --bench ledger`; set
 //! `LEDGER_BENCH_ENTRIES` / `LEDGER_BENCH_SINGLE` to change the sizes.
 
-#[path = "../tests/ledger/support/pg.rs"]
-mod pg;
-
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::str::FromStr;
@@ -435,15 +432,7 @@ fn main() {
     let sqlite_dir = tempfile::tempdir().unwrap();
     let sqlite = child("sqlite", &sqlite_dir.path().display().to_string());
 
-    let pg_dir = tempfile::tempdir().unwrap();
-    // The server runs as `postgres` when we are root and must reach its directory.
-    std::fs::set_permissions(
-        pg_dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let cluster_dir = pg_dir.path().join("cluster");
-    let cluster = pg::Cluster::start(&cluster_dir, true);
+    let cluster = propledger_testkit::Postgres::start_durable();
     let postgres = child("postgres", &cluster.url("postgres"));
     drop(cluster);
 

@@ -27,7 +27,6 @@ use propledger_ledger::ext::Statement;
 
 use crate::support::anvil::TestResult;
 use crate::support::db::{Engine, TestDb};
-use crate::support::pg;
 use crate::support::world::{ChainKind, World, mined};
 
 const EVENTS: u64 = 100_000;
@@ -165,8 +164,7 @@ fn rate(n: u64, d: Duration) -> f64 {
 #[ignore = "benchmark: scripts/bench indexer"]
 async fn indexer_vs_bare_fetch() -> TestResult {
     let world = setup().await?;
-    let pg_dir = tempfile::tempdir()?;
-    let cluster = pg::Cluster::start(&pg_dir.path().join("pg"), true);
+    let cluster = propledger_testkit::Postgres::start_durable();
     let pg_admin = cluster.url("postgres");
 
     // PROPLEDGER_BENCH_PROFILE=sqlite|postgres|bare: repeated indexes on one engine, or

@@ -1,12 +1,8 @@
-//! Throwaway databases: a SQLite file in a temporary directory, or a fresh database in the
-//! shared throwaway PostgreSQL cluster (the ledger tests' cluster helper, `pg`).
-
-use std::sync::atomic::{AtomicU32, Ordering};
+//! Throwaway databases from the test kit: a SQLite file in a temporary directory, or a fresh
+//! database in the shared throwaway PostgreSQL cluster.
 
 use propledger_ledger::Ledger;
-use sqlx::Connection;
-
-use super::pg;
+use propledger_testkit::TestDatabase;
 
 /// Runs each named `async fn(Engine) -> TestResult` as two tests, `<name>::sqlite` and
 /// `<name>::postgres`, each under the test timeout.
@@ -30,67 +26,24 @@ macro_rules! both_engines {
 }
 pub(crate) use both_engines;
 
-/// Which engine a test runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Engine {
-    Sqlite,
-    Postgres,
-}
+pub(crate) use propledger_testkit::Engine;
 
 /// A database for one index.
 pub(crate) struct TestDb {
     pub(crate) url: String,
-    _dir: Option<tempfile::TempDir>,
+    _db: TestDatabase,
 }
 
 impl TestDb {
     pub(crate) async fn new(engine: Engine) -> TestDb {
-        match engine {
-            Engine::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite:{}", dir.path().join("books.db").display());
-                TestDb {
-                    url,
-                    _dir: Some(dir),
-                }
-            }
-            Engine::Postgres => TestDb {
-                url: fresh_pg_database().await,
-                _dir: None,
-            },
+        let db = TestDatabase::new(engine).await;
+        TestDb {
+            url: db.url().to_owned(),
+            _db: db,
         }
     }
 
     pub(crate) async fn ledger(&self) -> Ledger {
         Ledger::connect(&self.url).await.expect("open the ledger")
     }
-}
-
-/// A new, empty database in the shared throwaway cluster (or in `PROPLEDGER_TEST_PG_URL`'s
-/// server when set); returns its URL.
-async fn fresh_pg_database() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let admin_url = match std::env::var("PROPLEDGER_TEST_PG_URL") {
-        Ok(url) => url,
-        Err(_) => pg::shared().url("postgres"),
-    };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let name = format!(
-        "indexer_{}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        nanos
-    );
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .expect("connect to the test cluster");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("create test database");
-    let (base, _) = admin_url.rsplit_once('/').expect("url with a database");
-    format!("{base}/{name}")
 }
