@@ -14,8 +14,10 @@
 //! - [`report`]: trial balance, balance sheet, income statement, rehab budget vs actual,
 //!   investor capital accounts.
 //! - [`export`]: CSV and Beancount.
-//! - [`ext`]: tables other crates keep in the same database, and [`Ledger::apply`], which
-//!   commits entry changes and their statements in one transaction.
+//! - [`unit`]: units of work: entry changes and other crates' rows (statements, bulk loads,
+//!   and hooks that write with sqlx on the transaction's connection, [`TxConn`]) committed in
+//!   one transaction by [`Ledger::apply`]. Other crates read their own tables with
+//!   [`Ledger::read_with`] and version them with [`Ledger::migrate`] ([`Migrations`]).
 //! - [`error`]: the one error enum and the `Result` alias.
 //!
 //! ```no_run
@@ -67,11 +69,14 @@ pub mod core;
 pub mod entry;
 pub mod error;
 pub mod export;
-pub mod ext;
 pub mod lock;
 pub mod report;
 pub mod store;
+pub mod unit;
 pub mod verify;
 
 pub use error::{Error, Result};
-pub use store::{Backend, Ledger, PostgresOptions, SqliteDurability, SqliteOptions};
+pub use store::{
+    Backend, Ledger, Migrations, PostgresOptions, ReadFuture, SqliteDurability, SqliteOptions,
+    TxConn,
+};

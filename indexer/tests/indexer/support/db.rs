@@ -1,8 +1,10 @@
 //! Throwaway databases from the test kit: a SQLite file in a temporary directory, or a fresh
 //! database in the shared throwaway PostgreSQL cluster.
 
-use propledger_ledger::Ledger;
+use propledger_ledger::{Ledger, TxConn};
 use propledger_testkit::TestDatabase;
+
+use super::anvil::TestResult;
 
 /// Runs each named `async fn(Engine) -> TestResult` as two tests, `<name>::sqlite` and
 /// `<name>::postgres`, each under the test timeout.
@@ -46,4 +48,57 @@ impl TestDb {
     pub(crate) async fn ledger(&self) -> Ledger {
         Ledger::connect(&self.url).await.expect("open the ledger")
     }
+}
+
+/// Rows of a query on the index's database, read through [`Ledger::read_with`].
+pub(crate) async fn select<T>(ledger: &Ledger, sql: &'static str) -> TestResult<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin
+        + 'static,
+{
+    Ok(ledger
+        .read_with(|conn| {
+            Box::pin(async move {
+                Ok(match conn {
+                    TxConn::Sqlite(c) => sqlx::query_as(sql).fetch_all(&mut **c).await?,
+                    TxConn::Postgres(c) => sqlx::query_as(sql).fetch_all(&mut **c).await?,
+                })
+            })
+        })
+        .await?)
+}
+
+/// The index's checkpoint (the next block to index; 0 before the indexer first started).
+pub(crate) async fn next_block(ledger: &Ledger) -> TestResult<u64> {
+    Ok(propledger_indexer::store::checkpoint(ledger)
+        .await?
+        .map_or(0, |c| c.next_block))
+}
+
+/// An event row of `idx_events`, every column.
+pub(crate) type EventRow = (
+    i64,
+    i64,
+    Vec<u8>,
+    Vec<u8>,
+    i64,
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+    String,
+    String,
+    String,
+);
+
+/// Every stored event, in chain order.
+pub(crate) async fn events(ledger: &Ledger) -> TestResult<Vec<EventRow>> {
+    select(
+        ledger,
+        "SELECT block_number, log_index, block_hash, tx_hash, tx_index, address, topics, data, \
+         kind, event, decoded FROM idx_events ORDER BY block_number, log_index",
+    )
+    .await
 }

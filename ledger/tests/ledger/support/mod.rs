@@ -5,7 +5,7 @@ use propledger_ledger::core::{
     AccountCode, AccountId, AccountType, Amount, BalanceLimit, Currency, DimValue, Dimensions,
     EntryBuilder, EntryDraft, IdempotencyKey, NewAccount, Source,
 };
-use propledger_ledger::{Backend, Ledger, SqliteDurability, SqliteOptions};
+use propledger_ledger::{Backend, Ledger, SqliteDurability, SqliteOptions, TxConn};
 use sqlx::Connection;
 use propledger_testkit::SqliteFile;
 
@@ -191,6 +191,28 @@ pub(crate) async fn basic(ledger: &Ledger) -> Basic {
         )
         .await,
     }
+}
+
+/// Rows of a query on the ledger's database, read through [`Ledger::read_with`].
+pub(crate) async fn select<T>(ledger: &Ledger, sql: &'static str) -> Vec<T>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin
+        + 'static,
+{
+    ledger
+        .read_with(|conn| {
+            Box::pin(async move {
+                Ok(match conn {
+                    TxConn::Sqlite(c) => sqlx::query_as(sql).fetch_all(&mut **c).await?,
+                    TxConn::Postgres(c) => sqlx::query_as(sql).fetch_all(&mut **c).await?,
+                })
+            })
+        })
+        .await
+        .unwrap()
 }
 
 /// Asserts the ledger's invariants: chain intact, balances equal their postings, sums zero.
