@@ -338,6 +338,64 @@ async fn adaptive_range_shrinks_on_hint_and_grows_back() -> TestResult {
     .await
 }
 
+/// An `eth_getLogs` answer longer than the configured limit is not read further and counts as
+/// a range error: the range shrinks and is asked again, so every log still arrives. A block
+/// whose logs alone are over the limit is an error that names it.
+#[tokio::test]
+async fn answers_over_the_body_limit_shrink_the_range() -> TestResult {
+    within(async {
+        let (anvil, chain) = populated_anvil().await?;
+        let head = chain.head().await?;
+        // `direct_logs` reads the whole range in one answer under the default limit.
+        let expected = direct_logs(anvil.url(), head, chain.token).await?;
+        let probe = RpcSource::connect(config(anvil.url())).await?;
+        let whole = probe
+            .request_raw(
+                "eth_getLogs",
+                serde_json::json!([{
+                    "fromBlock": "0x0",
+                    "toBlock": format!("{head:#x}"),
+                    "address": chain.token,
+                }]),
+            )
+            .await?
+            .to_string()
+            .len();
+        let mut limited = config(anvil.url());
+        limited.initial_range = 100_000;
+        limited.max_range = 100_000;
+        limited.target_logs = 100_000;
+        // About a quarter of the whole answer; more than any one block's logs.
+        limited.max_logs_body = whole / 4;
+        let source = RpcSource::connect(limited.clone()).await?;
+        let logs = source.logs(0, head, &[chain.token]).await?;
+        assert_same_logs(&logs, &expected, "answers under the limit");
+        assert!(
+            source.stats().range_splits > 0,
+            "the whole range ({whole} bytes) is over the limit of {}: {:?}",
+            limited.max_logs_body,
+            source.stats()
+        );
+        // Less than one log: even a block alone is over it.
+        let busiest = expected
+            .iter()
+            .map(|l| l.block_number)
+            .max_by_key(|b| expected.iter().filter(|l| l.block_number == *b).count())
+            .ok_or("no logs")?;
+        limited.max_logs_body = 64;
+        let source = RpcSource::connect(limited).await?;
+        match source.logs(busiest, busiest, &[chain.token]).await {
+            Err(SourceError::Rpc { message, .. }) => {
+                assert!(message.contains(&format!("block {busiest} alone")), "{message}");
+                assert!(message.contains("over the limit of 64"), "{message}");
+            }
+            other => panic!("a block over the limit must be refused, got {other:?}"),
+        }
+        Ok(())
+    })
+    .await
+}
+
 #[tokio::test]
 async fn log_chunks_start_small_and_fit_windows_to_density() -> TestResult {
     within(async {
