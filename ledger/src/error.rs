@@ -236,6 +236,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the database refused a statement for a unique key already taken.
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        matches!(self, Error::Database(sqlx::Error::Database(db))
+            if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
+    }
+
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidInput {
             field,

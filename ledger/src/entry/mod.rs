@@ -11,9 +11,10 @@
 //! When another write came in between, nothing is written and the request takes the locked path.
 //!
 //! Recording first assumes every key is new and skips looking keys up; a key already stored
-//! then trips the unique index on `idempotency_key`, and any refusal on that optimistic attempt
-//! sends the request down the authoritative path, which looks keys up first and answers with a
-//! replay or [`Error::IdempotencyConflict`]. Unknown accounts, currency mismatches, balance
+//! then trips the unique index on `idempotency_key`; that, or a refusal computed on that
+//! optimistic attempt (which may be a replay), sends the request down the authoritative path,
+//! which looks keys up first and answers with a replay or [`Error::IdempotencyConflict`]. A
+//! database failure is returned as it is. Unknown accounts, currency mismatches, balance
 //! limits and reversal rules are checked explicitly under the lock, so each refusal is its own
 //! typed error naming the entry and account; the schema's constraints stay as a backstop.
 
@@ -501,9 +502,7 @@ pub(crate) fn settle_statement(id: EntryId, to: EntryStatus, link: Option<ChainL
 /// database failure is not: it is returned as it is.
 fn decided_again(e: &Error) -> bool {
     match e {
-        Error::Database(sqlx::Error::Database(db)) => {
-            db.kind() == sqlx::error::ErrorKind::UniqueViolation
-        }
+        e if e.is_unique_violation() => true,
         Error::IdempotencyConflict { .. }
         | Error::NegativeBalance { .. }
         | Error::UnknownAccount { .. }
