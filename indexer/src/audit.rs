@@ -11,11 +11,11 @@ use propledger_ledger::core::{AccountId, Amount, Direction, EntryStatus, Idempot
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::error::{Error, Result};
 use crate::decode::ContractKind;
+use crate::error::{Error, Result};
 use crate::follow::{Indexer, balance_of, retraction_key};
-use crate::store::{self, Booking, BookingStatus};
 use crate::source::RpcSource;
+use crate::store::{self, Booking, BookingStatus};
 
 /// Share holdings of one token at one block.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -293,7 +293,12 @@ impl Indexer {
             );
         }
         let mut book_items: HashMap<String, Item> = HashMap::new();
-        for e in self.ledger().entries().with_operator_reference("0x").await? {
+        for e in self
+            .ledger()
+            .entries()
+            .with_operator_reference("0x")
+            .await?
+        {
             let Source::Operator(reference) = &e.source else {
                 continue;
             };

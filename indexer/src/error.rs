@@ -142,6 +142,10 @@ mod tests {
         let lost = propledger_ledger::Error::Database(sqlx::Error::PoolTimedOut);
         let e = Error::from(lost);
         assert!(matches!(e, Error::Database(_)) && !e.is_fatal(), "{e:?}");
-        assert!(e.report().starts_with("the database failed: "), "{}", e.report());
+        assert!(
+            e.report().starts_with("the database failed: "),
+            "{}",
+            e.report()
+        );
     }
 }

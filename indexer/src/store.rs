@@ -10,9 +10,7 @@
 //! increasing by (block, log index), which [`events`] checks before they are loaded.
 
 use alloy::primitives::{Address, B256};
-use propledger_ledger::unit::{
-    BulkRows, Column, Insert, Statement, Table, UnitOfWork, Value,
-};
+use propledger_ledger::unit::{BulkRows, Column, Insert, Statement, Table, UnitOfWork, Value};
 use propledger_ledger::{Ledger, Migrations, TxConn};
 use tracing::info;
 
@@ -93,7 +91,10 @@ async fn sqlite_table_exists(
     Ok(n > 0)
 }
 
-async fn postgres_table_exists(c: &mut sqlx::PgConnection, table: &str) -> Result<bool, sqlx::Error> {
+async fn postgres_table_exists(
+    c: &mut sqlx::PgConnection,
+    table: &str,
+) -> Result<bool, sqlx::Error> {
     let found: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
         .bind(table)
         .fetch_one(c)

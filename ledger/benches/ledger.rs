@@ -556,7 +556,12 @@ fn main() {
         let verdict = |ratio: f64, target: f64| if ratio >= target { "ok" } else { "MISSED" };
         for (case, label, unit, target) in [
             ("batch", format!("(a) batches of {BATCH}"), "entries/s", 0.5),
-            ("single", "(b) one per durable tx".to_owned(), "entries/s", 0.7),
+            (
+                "single",
+                "(b) one per durable tx".to_owned(),
+                "entries/s",
+                0.7,
+            ),
         ] {
             let ratio = r[&format!("{case}_ratio")];
             println!(

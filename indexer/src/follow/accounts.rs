@@ -7,9 +7,7 @@ use std::collections::HashMap;
 use alloy::primitives::{Address, B256, U256};
 use propledger_ledger::Ledger;
 use propledger_ledger::core::chart::{codes, template_line};
-use propledger_ledger::core::{
-    AccountCode, AccountId, Currency, DimValue, Dimensions, NewAccount,
-};
+use propledger_ledger::core::{AccountCode, AccountId, Currency, DimValue, Dimensions, NewAccount};
 
 use crate::books::Target;
 use crate::error::{Error, Result};

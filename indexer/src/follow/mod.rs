@@ -46,8 +46,8 @@ use crate::error::{Error, Result};
 use crate::source::{RawLog, RpcSource, SourceConfig};
 use crate::store::{self, BookingStatus, ContractRow};
 
-pub use accounts::property_dim;
 use accounts::Books;
+pub use accounts::property_dim;
 use window::{Fork, Link, ReorgWindow};
 
 /// How the indexer follows one chain.
@@ -590,7 +590,9 @@ impl Indexer {
             })
         };
         let chunks: Vec<&[String]> = keys.chunks(MAX_UNIT_ENTRIES).collect();
-        let (last, earlier) = chunks.split_last().map_or((&[][..], &[][..]), |(l, e)| (*l, e));
+        let (last, earlier) = chunks
+            .split_last()
+            .map_or((&[][..], &[][..]), |(l, e)| (*l, e));
         for chunk in earlier {
             let mut unit = UnitOfWork::new();
             for key in *chunk {

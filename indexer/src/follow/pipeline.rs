@@ -130,9 +130,8 @@ impl Indexer {
                 .buffered(PREPARE_AHEAD);
             let mut prepared = std::pin::pin!(prepared);
             while let Some(groups) = prepared.next().await {
-                let groups = groups.unwrap_or_else(|e| {
-                    vec![Err(Error::TaskFailed(format!("prepare task: {e}")))]
-                });
+                let groups = groups
+                    .unwrap_or_else(|e| vec![Err(Error::TaskFailed(format!("prepare task: {e}")))]);
                 for group in groups {
                     let failed = group.is_err();
                     if tx.send(group).await.is_err() || failed {
@@ -472,7 +471,11 @@ mod tests {
             let data = e.encode_log_data();
             (treasury, data.topics().to_vec(), data.data.clone())
         } else {
-            (Address::repeat_byte(8), vec![B256::repeat_byte(3)], Bytes::new())
+            (
+                Address::repeat_byte(8),
+                vec![B256::repeat_byte(3)],
+                Bytes::new(),
+            )
         };
         RawLog {
             block_number: block,
@@ -526,7 +529,8 @@ mod tests {
             entries: 5,
         };
         let packed = pack(chunk, &kinds(), budget).unwrap();
-        let shape: Vec<(u64, u64, usize)> = packed.iter().map(|(f, t, _, e)| (*f, *t, *e)).collect();
+        let shape: Vec<(u64, u64, usize)> =
+            packed.iter().map(|(f, t, _, e)| (*f, *t, *e)).collect();
         assert_eq!(shape, vec![(10, 11, 5), (12, 15, 5)]);
         for (from, to, logs, _) in &packed {
             assert!(logs.iter().all(|l| (*from..=*to).contains(&l.block_number)));
@@ -569,7 +573,13 @@ mod tests {
             entries: 5,
         };
         match pack(chunk, &kinds(), budget) {
-            Err(e @ Error::BlockTooLarge { block: 2, entries: 6, max: 5 }) => {
+            Err(
+                e @ Error::BlockTooLarge {
+                    block: 2,
+                    entries: 6,
+                    max: 5,
+                },
+            ) => {
                 assert!(e.is_fatal())
             }
             other => panic!("expected the block to be refused, got {other:?}"),

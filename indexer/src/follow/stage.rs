@@ -206,7 +206,11 @@ impl Indexer {
         let targets: Vec<(String, Target)> = planned
             .iter()
             .filter_map(|(i, plan)| {
-                let property = range.watched.get(&range.logs[*i].address)?.property.clone()?;
+                let property = range
+                    .watched
+                    .get(&range.logs[*i].address)?
+                    .property
+                    .clone()?;
                 Some(
                     plan.lines
                         .iter()

@@ -130,7 +130,13 @@ mod tests {
 
     /// Headers `from..=to` of a chain that follows branch 0 up to `fork` and `branch` after it.
     fn chain(branch: u8, fork: u64, from: u64, to: u64) -> Vec<BlockHeader> {
-        let h = |n: u64| if n <= fork { hash(0, n) } else { hash(branch, n) };
+        let h = |n: u64| {
+            if n <= fork {
+                hash(0, n)
+            } else {
+                hash(branch, n)
+            }
+        };
         (from..=to)
             .map(|n| BlockHeader {
                 number: n,
@@ -202,10 +208,7 @@ mod tests {
         gap.remove(2);
         assert_eq!(w.check(21, &gap), Link::Inconsistent);
         // Numbered from elsewhere than asked.
-        assert_eq!(
-            w.check(21, &chain(0, u64::MAX, 22, 25)),
-            Link::Inconsistent
-        );
+        assert_eq!(w.check(21, &chain(0, u64::MAX, 22, 25)), Link::Inconsistent);
         // A header whose parent is not the header before it (two branches mixed in one read).
         let mut mixed = chain(0, u64::MAX, 21, 25);
         mixed[3] = chain(5, 22, 21, 25)[3].clone();
@@ -239,6 +242,9 @@ mod tests {
         assert_eq!(w.get(18), Some(hash(0, 18)));
         w.keep_from(15);
         assert_eq!(w.first(), Some(15));
-        assert_eq!(w.below(17).map(|(n, _)| n).collect::<Vec<_>>(), vec![16, 15]);
+        assert_eq!(
+            w.below(17).map(|(n, _)| n).collect::<Vec<_>>(),
+            vec![16, 15]
+        );
     }
 }

@@ -386,7 +386,10 @@ async fn answers_over_the_body_limit_shrink_the_range() -> TestResult {
         let source = RpcSource::connect(limited).await?;
         match source.logs(busiest, busiest, &[chain.token]).await {
             Err(SourceError::Rpc { message, .. }) => {
-                assert!(message.contains(&format!("block {busiest} alone")), "{message}");
+                assert!(
+                    message.contains(&format!("block {busiest} alone")),
+                    "{message}"
+                );
                 assert!(message.contains("over the limit of 64"), "{message}");
             }
             other => panic!("a block over the limit must be refused, got {other:?}"),

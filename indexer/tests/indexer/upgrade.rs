@@ -18,7 +18,9 @@ use crate::support::anvil::TestResult;
 use crate::support::db::{EventRow, events, select};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/indexer/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/indexer/fixtures")
+        .join(name)
 }
 
 /// Everything the index and the books hold, to compare before and after an upgrade.
@@ -115,7 +117,9 @@ async fn restored(extra: &str) -> TestResult<String> {
     let url = Postgres::shared().fresh_database().await;
     let dump = std::fs::read_to_string(fixture("legacy.postgres.sql"))?;
     let mut conn = sqlx::PgConnection::connect(&url).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(dump)).execute(&mut conn).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(dump))
+        .execute(&mut conn)
+        .await?;
     conn.close().await?;
     if !extra.is_empty() {
         let mut conn = sqlx::PgConnection::connect(&url).await?;

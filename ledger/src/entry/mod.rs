@@ -474,7 +474,11 @@ fn insert_postings(writes: &mut Vec<Sql>, rows: &[NewRow]) {
 /// The update that moves pending entry `id` to `to`, with its place in the hash chain when it
 /// is posted ([`Head::link`]). Guarded by `status = 'pending'`: under the writers' lock it always
 /// matches, and a caller that finds no row changed knows the entry moved under it.
-pub(crate) fn settle_statement(id: EntryId, to: EntryStatus, link: Option<ChainLink>) -> Result<Sql> {
+pub(crate) fn settle_statement(
+    id: EntryId,
+    to: EntryStatus,
+    link: Option<ChainLink>,
+) -> Result<Sql> {
     let sql = Sql::assembled(
         "UPDATE ledger_entries SET status = ?, chain_seq = ?, prev_hash = ?, hash = ? \
          WHERE id = ? AND status = 'pending'"

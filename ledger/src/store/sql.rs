@@ -103,7 +103,6 @@ impl Sql {
     pub(crate) fn push(&mut self, arg: impl Into<Arg>) {
         self.args.push(arg.into());
     }
-
 }
 
 /// `(?,?,..),(..)` for `rows` rows of `cols` columns, for an [`Sql::assembled`] statement.

@@ -8,6 +8,6 @@ mod chain;
 mod crash;
 mod entries;
 mod export;
-mod unit;
 mod props;
 mod reports;
+mod unit;

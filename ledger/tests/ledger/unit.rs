@@ -2,10 +2,10 @@
 //! loads, and hooks writing with sqlx inside the ledger's transaction.
 
 use propledger_ledger::core::AccountId;
-use propledger_ledger::unit::MAX_UNIT_ENTRIES;
-use propledger_ledger::{Error, TxConn};
 use propledger_ledger::core::{EntryStatus, Source};
+use propledger_ledger::unit::MAX_UNIT_ENTRIES;
 use propledger_ledger::unit::{BulkRows, Column, Insert, Retraction, Statement, Table, UnitOfWork};
+use propledger_ledger::{Error, TxConn};
 
 use crate::support::{
     Basic, TestDb, amt, assert_invariants, basic, both_engines, date, entry, key, select, transfer,
@@ -32,7 +32,11 @@ const SCHEMA: &[&str] = &[
 ];
 
 async fn marks(db: &TestDb) -> Vec<(i64, String, Option<String>)> {
-    select(&db.ledger, "SELECT n, label, note FROM ext_marks ORDER BY n").await
+    select(
+        &db.ledger,
+        "SELECT n, label, note FROM ext_marks ORDER BY n",
+    )
+    .await
 }
 
 /// Creates the tests' own tables, outside the ledger.
@@ -746,9 +750,7 @@ async fn a_failing_hook_applies_nothing(db: TestDb) {
     let Basic { cash, capital, .. } = basic(&db.ledger).await;
     create(&db, OUTBOX_SCHEMA).await;
     let mut unit = numbered_unit(&["h1"], cash, capital);
-    unit.hook(|_, _| {
-        Box::pin(async move { Err(Error::Hook("the caller's own refusal".into())) })
-    });
+    unit.hook(|_, _| Box::pin(async move { Err(Error::Hook("the caller's own refusal".into())) }));
     assert!(matches!(db.ledger.apply(unit).await, Err(Error::Hook(_))));
     assert!(outbox(&db).await.is_empty());
     assert_eq!(db.ledger.entries().by_key(&key("h1")).await.unwrap(), None);
@@ -770,7 +772,11 @@ async fn inserts_are_split_under_the_bind_limits(db: TestDb) {
     let mut unit = UnitOfWork::new();
     unit.insert(rows);
     let applied = db.ledger.apply(unit).await.unwrap();
-    assert!(applied.rows_affected.len() > 1, "{:?}", applied.rows_affected);
+    assert!(
+        applied.rows_affected.len() > 1,
+        "{:?}",
+        applied.rows_affected
+    );
     assert_eq!(applied.rows_affected.iter().sum::<u64>(), n as u64);
     let count: Vec<(i64,)> = select(&db.ledger, "SELECT COUNT(*) FROM ext_marks").await;
     assert_eq!(count, vec![(n,)]);

@@ -6,8 +6,8 @@ use propledger_ledger::core::{
     EntryBuilder, EntryDraft, IdempotencyKey, NewAccount, Source,
 };
 use propledger_ledger::{Backend, Ledger, SqliteDurability, SqliteOptions, TxConn};
-use sqlx::Connection;
 use propledger_testkit::SqliteFile;
+use sqlx::Connection;
 
 /// Runs each named `async fn(TestDb)` once per engine, as `<module>::sqlite::<name>` and
 /// `<module>::postgres::<name>`.
@@ -60,10 +60,11 @@ impl TestDb {
                 }
             }
             Backend::Postgres => {
-                let url = propledger_testkit::TestDatabase::new(propledger_testkit::Engine::Postgres)
-                    .await
-                    .url()
-                    .to_owned();
+                let url =
+                    propledger_testkit::TestDatabase::new(propledger_testkit::Engine::Postgres)
+                        .await
+                        .url()
+                        .to_owned();
                 let ledger = Ledger::connect_postgres(&url)
                     .await
                     .expect("connect postgres");
