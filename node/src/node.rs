@@ -441,23 +441,13 @@ impl ChainStatus for NodeChain {
         &self,
     ) -> futures_util::future::BoxFuture<'_, std::result::Result<Option<u64>, String>> {
         Box::pin(async move {
-            let rows = self
-                .ledger
-                .query(propledger_ledger::ext::Statement::new(
-                    "SELECT next_block FROM idx_state WHERE id = 1",
-                ))
+            let checkpoint = propledger_indexer::store::checkpoint(&self.ledger)
                 .await
                 .map_err(|e| {
-                    tracing::debug!(error = %e, "reading the indexer's checkpoint failed");
+                    tracing::debug!(error = %e.report(), "reading the indexer's checkpoint failed");
                     "the indexer's checkpoint cannot be read".to_owned()
                 })?;
-            match rows.first() {
-                None => Ok(None),
-                Some(row) => row
-                    .int(0)
-                    .map(|n| u64::try_from(n).ok())
-                    .map_err(|_| "the indexer's checkpoint is unreadable".to_owned()),
-            }
+            Ok(checkpoint.map(|c| c.next_block))
         })
     }
 }

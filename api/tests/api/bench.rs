@@ -17,7 +17,7 @@ use propledger_api::db::Engine;
 use propledger_api::http::limits::RateLimits;
 use serde_json::Value;
 
-use crate::support::{TestApp, pg, property_body};
+use crate::support::{TestApp, property_body};
 
 const SECONDS: u64 = 5;
 const CONNECTIONS: u32 = 32;
@@ -207,8 +207,7 @@ async fn api_vs_minimal() {
     }
     if which.contains("postgres") {
         // A durable private cluster, as a deployment runs it.
-        let dir = tempfile::tempdir().unwrap();
-        let cluster = pg::Cluster::start(&dir.path().join("pg"), true);
+        let cluster = propledger_testkit::Postgres::start_durable();
         crate::support::use_pg_cluster(cluster.url("postgres"));
         engine_rounds(Engine::Postgres, "postgres").await;
         drop(cluster);

@@ -23,11 +23,9 @@ use alloy::rpc::types::TransactionRequest;
 use propledger_contracts::PropertyDirectory;
 use propledger_indexer::Indexer;
 use propledger_indexer::source::RpcSource;
-use propledger_ledger::ext::Statement;
 
 use crate::support::anvil::TestResult;
-use crate::support::db::{Engine, TestDb};
-use crate::support::pg;
+use crate::support::db::{Engine, TestDb, next_block, select};
 use crate::support::world::{ChainKind, World, mined};
 
 const EVENTS: u64 = 100_000;
@@ -132,12 +130,8 @@ async fn index(world: &World, url: &str) -> TestResult<(Indexer, u64, Duration)>
     let t = Instant::now();
     indexer.sync().await?;
     let elapsed = t.elapsed();
-    let events = indexer
-        .ledger()
-        .query(Statement::new("SELECT COUNT(*) FROM idx_events"))
-        .await?[0]
-        .int(0)?;
-    Ok((indexer, u64::try_from(events)?, elapsed))
+    let events: Vec<(i64,)> = select(indexer.ledger(), "SELECT COUNT(*) FROM idx_events").await?;
+    Ok((indexer, u64::try_from(events[0].0)?, elapsed))
 }
 
 /// The watched contracts once everything is discovered, the blocks that register them (where
@@ -145,15 +139,14 @@ async fn index(world: &World, url: &str) -> TestResult<(Indexer, u64, Duration)>
 async fn watched_set(world: &World) -> TestResult<(Vec<Address>, Vec<u64>, u64)> {
     let warm = TestDb::new(Engine::Sqlite).await;
     let (indexer, total, _) = index(world, &warm.url).await?;
-    let breaks = indexer
-        .ledger()
-        .query(Statement::new(
-            "SELECT DISTINCT added_block FROM idx_contracts WHERE property_id IS NOT NULL",
-        ))
-        .await?
-        .iter()
-        .map(|r| Ok(u64::try_from(r.int(0)?)?))
-        .collect::<TestResult<_>>()?;
+    let breaks = select::<(i64,)>(
+        indexer.ledger(),
+        "SELECT DISTINCT added_block FROM idx_contracts WHERE property_id IS NOT NULL",
+    )
+    .await?
+    .into_iter()
+    .map(|(b,)| Ok(u64::try_from(b)?))
+    .collect::<TestResult<_>>()?;
     Ok((indexer.watched(), breaks, total))
 }
 
@@ -165,8 +158,7 @@ fn rate(n: u64, d: Duration) -> f64 {
 #[ignore = "benchmark: scripts/bench indexer"]
 async fn indexer_vs_bare_fetch() -> TestResult {
     let world = setup().await?;
-    let pg_dir = tempfile::tempdir()?;
-    let cluster = pg::Cluster::start(&pg_dir.path().join("pg"), true);
+    let cluster = propledger_testkit::Postgres::start_durable();
     let pg_admin = cluster.url("postgres");
 
     // PROPLEDGER_BENCH_PROFILE=sqlite|postgres|bare: repeated indexes on one engine, or
@@ -326,12 +318,9 @@ async fn live(world: &World) -> TestResult {
         for b in start_block + 1..=head {
             appeared.entry(b).or_insert(now);
         }
-        let next = ledger
-            .query(Statement::new("SELECT next_block FROM idx_state"))
-            .await?[0]
-            .int(0)?;
+        let next = next_block(&ledger).await?;
         let now = Instant::now();
-        for b in start_block + 1..u64::try_from(next)? {
+        for b in start_block + 1..next {
             booked.entry(b).or_insert(now);
         }
         tokio::time::sleep(Duration::from_millis(5)).await;

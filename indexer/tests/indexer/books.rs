@@ -12,12 +12,11 @@ use propledger_indexer::source::SourceConfig;
 use propledger_indexer::{Indexer, Step};
 use propledger_ledger::core::chart::codes;
 use propledger_ledger::core::{Amount, EntryDraft, IdempotencyKey, Source};
-use propledger_ledger::ext::Statement;
 use rust_decimal::Decimal;
 use std::time::Duration;
 
 use crate::support::anvil::TestResult;
-use crate::support::db::{Engine, TestDb, both_engines};
+use crate::support::db::{Engine, TestDb, both_engines, events as stored_events, select};
 use crate::support::fault_proxy::{Fault, FaultPlan, FaultProxy, RangeStyle};
 use crate::support::state::{assert_same, index_state};
 use crate::support::world::{ChainKind, PRICE, World, mined, usd};
@@ -54,24 +53,17 @@ async fn balance(indexer: &Indexer, code: &str) -> TestResult<Decimal> {
 async fn stored_events_are_the_chain_logs(engine: Engine) -> TestResult {
     let (world, _db, indexer) = indexed(engine).await?;
     let head = world.provider.get_block_number().await?;
-    let kinds: std::collections::HashMap<Address, String> = indexer
-        .ledger()
-        .query(Statement::new("SELECT address, kind FROM idx_contracts"))
-        .await?
-        .iter()
-        .map(|r| Ok((Address::try_from(r.blob(0)?.as_slice())?, r.text(1)?)))
-        .collect::<TestResult<_>>()?;
+    let kinds: std::collections::HashMap<Address, String> =
+        select::<(Vec<u8>, String)>(indexer.ledger(), "SELECT address, kind FROM idx_contracts")
+            .await?
+            .into_iter()
+            .map(|(a, kind)| Ok((Address::try_from(a.as_slice())?, kind)))
+            .collect::<TestResult<_>>()?;
     let logs = indexer
         .source()
         .logs(world.platform.start_block(), head, &indexer.watched())
         .await?;
-    let stored = indexer
-        .ledger()
-        .query(Statement::new(
-            "SELECT block_number, log_index, block_hash, tx_hash, tx_index, address, topics, data, \
-             kind, event, decoded FROM idx_events ORDER BY block_number, log_index",
-        ))
-        .await?;
+    let stored = stored_events(indexer.ledger()).await?;
     assert_eq!(stored.len(), logs.len());
     assert!(
         logs.iter().any(|l| l.data.is_empty()),
@@ -83,17 +75,17 @@ async fn stored_events_are_the_chain_logs(engine: Engine) -> TestResult {
         let decoded = propledger_indexer::decode::decode(kind, log);
         let topics: Vec<u8> = log.topics.iter().flat_map(|t| t.to_vec()).collect();
         let at = format!("log {}/{}", log.block_number, log.log_index);
-        assert_eq!(row.int(0)?, i64::try_from(log.block_number)?, "{at}");
-        assert_eq!(row.int(1)?, i64::try_from(log.log_index)?, "{at}");
-        assert_eq!(row.blob(2)?, log.block_hash.to_vec(), "{at}");
-        assert_eq!(row.blob(3)?, log.tx_hash.to_vec(), "{at}");
-        assert_eq!(row.int(4)?, i64::try_from(log.tx_index)?, "{at}");
-        assert_eq!(row.blob(5)?, log.address.to_vec(), "{at}");
-        assert_eq!(row.blob(6)?, topics, "{at}");
-        assert_eq!(row.blob(7)?, log.data.to_vec(), "{at}");
-        assert_eq!(row.text(8)?, kind.as_str(), "{at}");
-        assert_eq!(row.text(9)?, decoded.name, "{at}");
-        assert_eq!(row.text(10)?, decoded.json, "{at}");
+        assert_eq!(row.0, i64::try_from(log.block_number)?, "{at}");
+        assert_eq!(row.1, i64::try_from(log.log_index)?, "{at}");
+        assert_eq!(row.2, log.block_hash.to_vec(), "{at}");
+        assert_eq!(row.3, log.tx_hash.to_vec(), "{at}");
+        assert_eq!(row.4, i64::try_from(log.tx_index)?, "{at}");
+        assert_eq!(row.5, log.address.to_vec(), "{at}");
+        assert_eq!(row.6, topics, "{at}");
+        assert_eq!(row.7, log.data.to_vec(), "{at}");
+        assert_eq!(row.8, kind.as_str(), "{at}");
+        assert_eq!(row.9, decoded.name, "{at}");
+        assert_eq!(row.10, decoded.json, "{at}");
         assert_ne!(decoded.name, "unknown", "{at}");
     }
     Ok(())
@@ -447,7 +439,6 @@ async fn backfill_through_a_pool_of_one_connection() -> TestResult {
                 },
             )
             .await?;
-            assert_eq!(ledger.early_writes(), max_connections as usize);
             let mut cfg = world.indexer_config(0);
             // Many small commits, so that several would be in flight at once.
             cfg.max_events_per_commit = 5;

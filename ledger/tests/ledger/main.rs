@@ -1,5 +1,5 @@
 //! Ledger integration tests: every test in the engine modules runs on SQLite and on a throwaway
-//! PostgreSQL cluster (see `support::pg`).
+//! PostgreSQL cluster (`propledger_testkit`).
 
 mod support;
 
@@ -8,6 +8,6 @@ mod chain;
 mod crash;
 mod entries;
 mod export;
-mod ext;
 mod props;
 mod reports;
+mod unit;

@@ -60,19 +60,17 @@ async fn first_start_deploys_and_restart_reuses_the_same_chain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_indexes_its_chain_into_the_books() {
-    use propledger_ledger::ext::Statement;
+    use propledger_ledger::TxConn;
     let dir = tempfile::tempdir().expect("tempdir");
     let node = Node::start(config(dir.path())).await.expect("start");
     let provider = ProviderBuilder::new().connect_http(node.rpc_url().parse().expect("url"));
     let head = provider.get_block_number().await.expect("block number");
     let checkpoint = async || {
-        node.ledger()
-            .query(Statement::new("SELECT next_block FROM idx_state"))
+        propledger_indexer::store::checkpoint(node.ledger())
             .await
-            .expect("query")
-            .first()
-            .map(|r| r.int(0).expect("int"))
-            .unwrap_or(0)
+            .ok()
+            .flatten()
+            .map_or(0, |c| c.next_block as i64)
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while checkpoint().await <= head as i64 {
@@ -82,15 +80,19 @@ async fn the_node_indexes_its_chain_into_the_books() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let events = node
+    let events: i64 = node
         .ledger()
-        .query(Statement::new(
-            "SELECT COUNT(*) FROM idx_events WHERE kind = 'directory'",
-        ))
+        .read_with(|conn| {
+            Box::pin(async move {
+                let sql = "SELECT COUNT(*) FROM idx_events WHERE kind = 'directory'";
+                Ok(match conn {
+                    TxConn::Sqlite(c) => sqlx::query_scalar(sql).fetch_one(&mut **c).await?,
+                    TxConn::Postgres(c) => sqlx::query_scalar(sql).fetch_one(&mut **c).await?,
+                })
+            })
+        })
         .await
-        .expect("query")[0]
-        .int(0)
-        .expect("count");
+        .expect("count the directory's events");
     assert!(events > 0, "the directory's deployment events are indexed");
     node.shutdown().await.expect("shutdown");
     assert!(

@@ -41,7 +41,7 @@ pub(crate) enum Node {
 impl Node {
     pub(crate) async fn start(kind: ChainKind) -> TestResult<Node> {
         Ok(match kind {
-            ChainKind::Anvil => Node::Anvil(Anvil::start_with_accounts(6)),
+            ChainKind::Anvil => Node::Anvil(Anvil::spawn_with_accounts(6)),
             ChainKind::Embedded => {
                 let dir = tempfile::tempdir()?;
                 let mut cfg = ChainConfig::new(dir.path().join("chain"));
@@ -54,7 +54,7 @@ impl Node {
 
     pub(crate) fn url(&self) -> String {
         match self {
-            Node::Anvil(a) => a.url.clone(),
+            Node::Anvil(a) => a.url().to_owned(),
             Node::Embedded(c, _) => c.url(),
         }
     }
