@@ -12,7 +12,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use propledger_api::{Api, ApiConfig, ChainStatus};
-use propledger_contracts::deploy::{self, Platform, SettlementToken};
+use propledger_contracts::deploy::{self, Platform, Roles, SettlementToken};
 use propledger_indexer::source::SourceConfig;
 use propledger_indexer::{IndexerConfig, Leader, run_exclusive};
 use propledger_ledger::Ledger;
@@ -187,7 +187,8 @@ impl Node {
                     SettlementToken::DeployTestStablecoin,
                     SettlementToken::Existing,
                 );
-                let platform = deploy::deploy_platform(&provider, admin, settlement).await?;
+                let platform =
+                    deploy::deploy_platform(&provider, Roles::single(admin), settlement).await?;
                 info!(
                     chain_id,
                     directory = %platform.directory.address,

@@ -150,7 +150,7 @@ async fn an_external_chain_needs_a_key_unless_it_is_a_dev_chain() {
     let node = Node::start(cfg.clone()).await.expect("start with a key");
     assert_eq!(node.platform().chain_id, 4242);
     assert_eq!(
-        node.platform().admin.to_string(),
+        node.platform().admin().to_string(),
         "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
     );
     node.shutdown().await.expect("shutdown");
