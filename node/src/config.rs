@@ -31,6 +31,45 @@ pub struct Cli {
     )]
     pub private_key: Option<String>,
 
+    /// Hex private key of the share tokens' transfer agent (pause, freezes, forced transfers,
+    /// recovery); defaults to the admin key.
+    #[arg(
+        long,
+        env = "PROPLEDGER_AGENT_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub agent_key: Option<String>,
+
+    /// Hex private key of the treasurer (budgets, draws, distributions, cancelling offerings);
+    /// defaults to the admin key.
+    #[arg(
+        long,
+        env = "PROPLEDGER_TREASURER_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub treasurer_key: Option<String>,
+
+    /// Hex private key of the identity registry's registrar (investors and their wallets);
+    /// defaults to the admin key.
+    #[arg(
+        long,
+        env = "PROPLEDGER_REGISTRAR_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub registrar_key: Option<String>,
+
+    /// Hex private key of the compliance rules admin; defaults to the admin key.
+    #[arg(
+        long,
+        env = "PROPLEDGER_RULES_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub rules_key: Option<String>,
+
     /// Address of the USD stablecoin to settle in; without it a TestStablecoin is deployed.
     #[arg(long, env = "PROPLEDGER_SETTLEMENT_TOKEN", global = true)]
     pub settlement_token: Option<String>,

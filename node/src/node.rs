@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use alloy::transports::http::reqwest::Url as ReqwestUrl;
 use alloy::{
+    network::EthereumWallet,
     primitives::Address,
     providers::{Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
 use propledger_api::{Api, ApiConfig, ChainStatus};
-use propledger_contracts::deploy::{self, Platform, SettlementToken};
+use propledger_contracts::deploy::{self, Platform, Roles, SettlementToken};
 use propledger_indexer::source::SourceConfig;
 use propledger_indexer::{IndexerConfig, Leader, run_exclusive};
 use propledger_ledger::Ledger;
@@ -42,6 +43,8 @@ pub struct NodeConfig {
     pub rpc_url: Option<String>,
     /// The deployer/admin key (hex); `None` uses [`DEV_PRIVATE_KEY`] on development chains.
     pub private_key: Option<String>,
+    /// Keys of the operational roles; each one not given is the admin key.
+    pub role_keys: RoleKeys,
     /// An existing settlement token; `None` deploys a test stablecoin.
     pub settlement_token: Option<Address>,
     /// Options of the embedded chain (ignored with `rpc_url`).
@@ -74,6 +77,7 @@ impl NodeConfig {
             data_dir,
             rpc_url: None,
             private_key: None,
+            role_keys: RoleKeys::default(),
             settlement_token: None,
             chain,
             database_url: None,
@@ -88,6 +92,59 @@ impl NodeConfig {
 
 /// The file the admin key made at first start is written to, in the data directory.
 pub const ADMIN_KEY_FILE: &str = "admin.key";
+
+/// Keys (hex) of the accounts that hold the platform's operational roles (see
+/// [`propledger_contracts::deploy::Roles`]). Each one not given is the admin key, which on a
+/// development chain defaults to the dev key. `Debug` shows which are set, never the keys.
+#[derive(Clone, Default)]
+pub struct RoleKeys {
+    /// The transfer agent of the share tokens.
+    pub agent: Option<String>,
+    /// The operator of the treasuries and offerings.
+    pub treasurer: Option<String>,
+    /// The identity registry's registrar.
+    pub registrar: Option<String>,
+    /// The compliance rules admin.
+    pub rules: Option<String>,
+}
+
+impl std::fmt::Debug for RoleKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |k: &Option<String>| if k.is_some() { "set" } else { "admin key" };
+        f.debug_struct("RoleKeys")
+            .field("agent", &set(&self.agent))
+            .field("treasurer", &set(&self.treasurer))
+            .field("registrar", &set(&self.registrar))
+            .field("rules", &set(&self.rules))
+            .finish()
+    }
+}
+
+/// Reads the key of a role. Every key the node takes goes through here.
+pub fn parse_key(role: &str, key: &str) -> Result<PrivateKeySigner> {
+    key.parse()
+        .map_err(|_| Error::Config(format!("the {role} key is not 32 bytes of hex")))
+}
+
+/// A wallet that signs for every role (the admin by default, and each operational role that has a
+/// key of its own), and the roles' addresses.
+fn role_wallet(admin: PrivateKeySigner, keys: &RoleKeys) -> Result<(EthereumWallet, Roles)> {
+    let mut roles = Roles::single(admin.address());
+    let mut wallet = EthereumWallet::new(admin);
+    for (role, key, slot) in [
+        ("agent", &keys.agent, &mut roles.agent),
+        ("treasurer", &keys.treasurer, &mut roles.treasurer),
+        ("registrar", &keys.registrar, &mut roles.registrar),
+        ("rules", &keys.rules, &mut roles.rules),
+    ] {
+        if let Some(key) = key {
+            let signer = parse_key(role, key)?;
+            *slot = signer.address();
+            wallet.register_signer(signer);
+        }
+    }
+    Ok((wallet, roles))
+}
 
 /// A running node.
 #[derive(Debug)]
@@ -145,11 +202,8 @@ impl Node {
                 )));
             }
         };
-        let signer: PrivateKeySigner = key
-            .parse()
-            .map_err(|_| Error::Config("the private key is not 32 bytes of hex".to_owned()))?;
-        let admin = signer.address();
-        let provider = ProviderBuilder::new().wallet(signer).connect_http(url);
+        let (wallet, roles) = role_wallet(parse_key("admin", &key)?, &config.role_keys)?;
+        let provider = ProviderBuilder::new().wallet(wallet).connect_http(url);
 
         let record = match DeploymentRecord::load(&config.data_dir)? {
             Some(record) => {
@@ -163,6 +217,13 @@ impl Node {
                 match missing_contract(&provider, platform).await? {
                     None => {
                         info!(directory = %platform.directory.address, "platform contracts found");
+                        if platform.roles != roles {
+                            warn!(
+                                recorded = ?platform.roles,
+                                configured = ?roles,
+                                "the configured role keys differ from the roles recorded at deployment"
+                            );
+                        }
                         Some(record)
                     }
                     Some(address) if chain.is_some() => {
@@ -187,9 +248,14 @@ impl Node {
                     SettlementToken::DeployTestStablecoin,
                     SettlementToken::Existing,
                 );
-                let platform = deploy::deploy_platform(&provider, admin, settlement).await?;
+                let platform = deploy::deploy_platform(&provider, roles, settlement).await?;
                 info!(
                     chain_id,
+                    admin = %roles.admin,
+                    agent = %roles.agent,
+                    treasurer = %roles.treasurer,
+                    registrar = %roles.registrar,
+                    rules = %roles.rules,
                     directory = %platform.directory.address,
                     registry = %platform.identity_registry.address,
                     deed = %platform.deed.address,

@@ -6,7 +6,9 @@
 use alloy::primitives::{Address, U256, keccak256};
 use alloy::providers::Provider;
 use chrono::NaiveDate;
-use propledger_contracts::TestStablecoin;
+use propledger_contracts::{
+    Distributor, IdentityRegistry, PropertyShares, PropertyTreasury, TestStablecoin,
+};
 use propledger_indexer::follow::property_dim;
 use propledger_indexer::source::SourceConfig;
 use propledger_indexer::{Indexer, Step};
@@ -24,6 +26,7 @@ use crate::support::world::{ChainKind, PRICE, World, mined, usd};
 both_engines!(
     stored_events_are_the_chain_logs,
     events_make_the_expected_entries,
+    withheld_recovered_and_swept_payouts_keep_the_books_reconciled,
     reconciliation_is_clean_when_the_books_are_right,
     reconciliation_finds_mistakes,
     contracts_registered_later_are_picked_up,
@@ -153,6 +156,124 @@ async fn events_make_the_expected_entries(engine: Engine) -> TestResult {
         state.entries
     );
     assert!(indexer.ledger().verifier().chain().await?.is_intact());
+    Ok(())
+}
+
+/// A distribution whose payouts take every path: one withheld for a frozen holder and paid after
+/// the unfreeze, one paid to the wallet a lost one was recovered to, and the rest swept back to the
+/// treasury. Treasury and distributor cash in the books stay equal to the chain's, and the sweep
+/// is booked once.
+async fn withheld_recovered_and_swept_payouts_keep_the_books_reconciled(
+    engine: Engine,
+) -> TestResult {
+    let world = World::start(ChainKind::Embedded).await?;
+    world.business().await?;
+    let treasury = PropertyTreasury::new(world.property.treasury.address, &world.provider);
+    let distributor = Distributor::new(world.property.distributor.address, &world.provider);
+    let shares_token = PropertyShares::new(world.property.shares.address, &world.provider);
+    let registry = IdentityRegistry::new(world.platform.identity_registry.address, &world.provider);
+    let (frozen, lost) = (world.investors[2], world.investors[3]);
+    let recovered = crate::support::world::dev_key(5).address();
+    let send = async |call: alloy::rpc::types::TransactionRequest| world.send(call).await;
+    let now = crate::support::world::latest_timestamp(&world.provider).await?;
+    send(
+        treasury
+            .fundDistribution(usd(300), now + 3600, keccak256("dist-2"))
+            .from(world.admin)
+            .into_transaction_request(),
+    )
+    .await?;
+    let id = distributor.distributionCount().call().await? - U256::from(1u8);
+
+    // The frozen holder's claim is withheld; the lost wallet's payout goes to its new wallet.
+    send(
+        shares_token
+            .setAddressFrozen(frozen, true)
+            .from(world.admin)
+            .into_transaction_request(),
+    )
+    .await?;
+    send(
+        distributor
+            .claimFor(id, frozen)
+            .from(world.admin)
+            .into_transaction_request(),
+    )
+    .await?;
+    send(
+        registry
+            .addWallet(recovered, keccak256("investor:3"))
+            .from(world.admin)
+            .into_transaction_request(),
+    )
+    .await?;
+    send(
+        shares_token
+            .recoverWallet(lost, recovered)
+            .from(world.admin)
+            .into_transaction_request(),
+    )
+    .await?;
+    let token = TestStablecoin::new(world.platform.settlement_token, &world.provider);
+    let before = token.balanceOf(recovered).call().await?;
+    send(
+        distributor
+            .claimFor(id, lost)
+            .from(world.admin)
+            .into_transaction_request(),
+    )
+    .await?;
+    let paid = token.balanceOf(recovered).call().await? - before;
+    assert!(!paid.is_zero(), "the recovered wallet was paid");
+
+    // Past the deadline the rest is swept back; the withheld payout stays, and is paid later.
+    let _: serde_json::Value = world
+        .provider
+        .raw_request("evm_increaseTime".into(), (3601u64,))
+        .await?;
+    world.mine(1).await?;
+    for swept in [id - U256::from(1u8), id] {
+        send(
+            distributor
+                .sweep(swept)
+                .from(world.admin)
+                .into_transaction_request(),
+        )
+        .await?;
+    }
+    send(
+        shares_token
+            .setAddressFrozen(frozen, false)
+            .from(world.admin)
+            .into_transaction_request(),
+    )
+    .await?;
+    send(
+        distributor
+            .claimFor(id, frozen)
+            .from(world.admin)
+            .into_transaction_request(),
+    )
+    .await?;
+
+    let db = TestDb::new(engine).await;
+    let mut indexer = Indexer::new(db.ledger().await, world.indexer_config(0)).await?;
+    indexer.sync().await?;
+    let report = indexer.reconcile(indexer.next_block() - 1).await?;
+    for line in &report.balances {
+        assert!(line.difference().is_zero(), "{line:?}");
+    }
+    assert!(report.cap_tables.is_empty(), "{:?}", report.cap_tables);
+    // Both distributions (the business's and this one) are swept or paid: nothing is payable and
+    // the distributor holds nothing.
+    assert_eq!(
+        balance(&indexer, codes::DISTRIBUTOR_CASH).await?,
+        Decimal::ZERO
+    );
+    assert_eq!(
+        balance(&indexer, codes::DISTRIBUTIONS_PAYABLE).await?,
+        Decimal::ZERO
+    );
     Ok(())
 }
 

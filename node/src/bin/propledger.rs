@@ -6,7 +6,7 @@ use alloy::primitives::Address;
 use anyhow::Context;
 use clap::Parser;
 use propledger_node::{
-    Node, NodeConfig,
+    Node, NodeConfig, RoleKeys,
     config::{Cli, Command, KeysCommand, UsersCommand},
     deployment::DeploymentRecord,
     node::ApiSettings,
@@ -42,6 +42,12 @@ async fn main() -> anyhow::Result<()> {
     let mut config = NodeConfig::new(cli.data_dir.clone());
     config.rpc_url = cli.rpc_url;
     config.private_key = cli.private_key;
+    config.role_keys = RoleKeys {
+        agent: cli.agent_key,
+        treasurer: cli.treasurer_key,
+        registrar: cli.registrar_key,
+        rules: cli.rules_key,
+    };
     config.settlement_token = cli
         .settlement_token
         .as_deref()

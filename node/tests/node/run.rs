@@ -4,8 +4,9 @@
 use alloy::providers::{Provider, ProviderBuilder};
 use std::net::{Ipv4Addr, SocketAddr};
 
+use propledger_contracts::{IdentityRegistry, PropertyDirectory};
 use propledger_node::{
-    Error, Node, NodeConfig,
+    Error, Node, NodeConfig, RoleKeys,
     chain::{ChainConfig, EmbeddedChain},
     deployment::DeploymentRecord,
 };
@@ -152,7 +153,7 @@ async fn an_external_chain_needs_a_key_unless_it_is_a_dev_chain() {
     let node = Node::start(cfg.clone()).await.expect("start with a key");
     assert_eq!(node.platform().chain_id, 4242);
     assert_eq!(
-        node.platform().admin.to_string(),
+        node.platform().admin().to_string(),
         "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
     );
     node.shutdown().await.expect("shutdown");
@@ -161,4 +162,91 @@ async fn an_external_chain_needs_a_key_unless_it_is_a_dev_chain() {
     let err = Node::start(cfg).await.expect_err("bad key");
     assert!(matches!(err, Error::Config(_)), "{err}");
     chain.shutdown().await.expect("stop chain");
+}
+
+/// Each operational role may have its own key: the registry's registrar is the registrar key's
+/// account (not the admin's), and the record names every holder. A bad role key is refused before
+/// anything is deployed.
+#[tokio::test]
+async fn each_role_key_is_granted_its_role_and_recorded() {
+    // Dev accounts 1 to 4 of the standard test mnemonic.
+    let keys = [
+        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+        "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+        "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+        "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(dir.path());
+    cfg.role_keys = RoleKeys {
+        agent: Some(keys[0].to_owned()),
+        treasurer: Some(keys[1].to_owned()),
+        registrar: Some(keys[2].to_owned()),
+        rules: Some(keys[3].to_owned()),
+    };
+    assert!(
+        !format!("{:?}", cfg.role_keys).contains("0x"),
+        "Debug never shows a key"
+    );
+    let node = Node::start(cfg.clone()).await.expect("start");
+    let roles = node.platform().roles;
+    let expected = keys.map(|k| {
+        propledger_node::parse_key("test", k)
+            .expect("key")
+            .address()
+    });
+    assert_eq!(
+        [roles.agent, roles.treasurer, roles.registrar, roles.rules],
+        expected
+    );
+    assert_eq!(
+        roles.admin.to_string(),
+        "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+    );
+    let provider = ProviderBuilder::new().connect_http(node.rpc_url().parse().expect("url"));
+    let registry = IdentityRegistry::new(node.platform().identity_registry.address, &provider);
+    let registrar_role = registry.REGISTRAR_ROLE().call().await.expect("role");
+    assert!(
+        registry
+            .hasRole(registrar_role, roles.registrar)
+            .call()
+            .await
+            .expect("call")
+    );
+    assert!(
+        !registry
+            .hasRole(registrar_role, roles.admin)
+            .call()
+            .await
+            .expect("call")
+    );
+    assert_eq!(
+        registry.defaultAdmin().call().await.expect("call"),
+        roles.admin
+    );
+    let directory = PropertyDirectory::new(node.platform().directory.address, &provider);
+    assert_eq!(
+        directory.defaultAdmin().call().await.expect("call"),
+        roles.admin
+    );
+    let recorded = DeploymentRecord::load(dir.path())
+        .expect("load")
+        .expect("record");
+    assert_eq!(recorded.platform.roles, roles);
+    node.shutdown().await.expect("shutdown");
+
+    let other = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(other.path());
+    cfg.role_keys.treasurer = Some("0xnot-a-key".to_owned());
+    let err = Node::start(cfg).await.expect_err("bad treasurer key");
+    assert!(
+        matches!(&err, Error::Config(m) if m.contains("treasurer key")),
+        "{err}"
+    );
+    assert!(
+        DeploymentRecord::load(other.path())
+            .expect("load")
+            .is_none(),
+        "nothing recorded"
+    );
 }

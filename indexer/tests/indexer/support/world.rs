@@ -13,8 +13,8 @@ use alloy::signers::local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::Engl
 use alloy::sol_types::SolCall;
 use propledger_chain::{ChainConfig, DEV_MNEMONIC, EmbeddedChain};
 use propledger_contracts::deploy::{
-    OfferingTerms, Platform, PropertyDeployment, PropertyParams, SettlementToken, deploy_platform,
-    deploy_property,
+    OfferingTerms, Platform, PropertyDeployment, PropertyParams, Roles, SettlementToken,
+    deploy_platform, deploy_property,
 };
 use propledger_contracts::{
     Distributor, IdentityRegistry, PropertyShares, PropertyTreasury, ShareOffering, TestStablecoin,
@@ -117,8 +117,12 @@ impl World {
             .client()
             .set_poll_interval(Duration::from_millis(10));
         let provider = provider.erased();
-        let platform =
-            deploy_platform(&provider, admin, SettlementToken::DeployTestStablecoin).await?;
+        let platform = deploy_platform(
+            &provider,
+            Roles::single(admin),
+            SettlementToken::DeployTestStablecoin,
+        )
+        .await?;
         let start = latest_timestamp(&provider).await?;
         let params = property_params("Elm St Shares", "ELM", start);
         let property = deploy_property(&provider, &platform, &params).await?;
@@ -299,12 +303,7 @@ impl World {
         let now = latest_timestamp(&self.provider).await?;
         mined(
             treasury
-                .fundDistribution(
-                    self.property.distributor.address,
-                    usd(dollars),
-                    now + 3600,
-                    reference,
-                )
+                .fundDistribution(usd(dollars), now + 3600, reference)
                 .from(self.admin)
                 .send()
                 .await?
