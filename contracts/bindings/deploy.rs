@@ -1,18 +1,19 @@
-//! Deploys the contract suite, wired the way `contracts/test/utils/Fixture.sol` wires it.
+//! Deploys the shared platform contracts, wired the way `contracts/test/utils/Fixture.sol` wires
+//! them.
 //!
-//! [`deploy_platform`] deploys the shared contracts once per chain: the settlement token (a
-//! [`TestStablecoin`] on development chains, or an existing token, which must move exact amounts),
-//! the [`IdentityRegistry`], the [`PropertyDeed`] collection and the [`PropertyDirectory`].
-//! [`deploy_property`] then, per property, mints its deed, deploys its [`ShareCompliance`],
-//! [`PropertyShares`], [`Distributor`], [`PropertyTreasury`] and [`ShareOffering`], grants the
-//! roles that connect them and registers them in the directory.
+//! [`deploy_platform`] deploys them once per chain: the settlement token (a [`TestStablecoin`] on
+//! development chains, or an existing token, which must move exact amounts), the
+//! [`IdentityRegistry`], the [`PropertyDeed`] collection, the [`PropertyDirectory`], the three
+//! factories and the [`PropertyLauncher`], which receives the registrar role of the deed and of
+//! the directory. Properties are then tokenized one transaction each through the launcher (see
+//! [`crate::launch`]).
 //!
 //! The roles are held by the accounts of [`Roles`], which may all differ: the admin holds every
-//! contract's admin role (handed over in two steps with a two-day delay) and sends every
-//! transaction here, so the provider must be able to sign for it (a wallet holding its key, or an
-//! account the node unlocks); the agent, treasurer, registrar and rules admin only receive their
-//! roles. Each contract comes back with the block it was deployed in, so an indexer can backfill
-//! from there.
+//! contract's admin role (handed over in two steps with a two-day delay), launches properties and
+//! sends every transaction here, so the provider must be able to sign for it (a wallet holding its
+//! key, or an account the node unlocks); the agent, treasurer, registrar and rules admin only
+//! receive their roles. Each contract comes back with the block it was deployed in, so an indexer
+//! can backfill from there.
 //!
 //! Transactions are sent one after the other, each waiting for its receipt. A provider built with
 //! alloy's recommended fillers caches nonces and hands one out even to a transaction whose gas
@@ -20,8 +21,8 @@
 //! failures should use `ProviderBuilder::with_simple_nonce_management`.
 
 use crate::{
-    Distributor, Error, IdentityRegistry, PropertyDeed, PropertyDirectory, PropertyShares,
-    PropertyTreasury, ShareCompliance, ShareOffering, TestStablecoin,
+    Error, IdentityRegistry, OfferingFactory, PropertyDeed, PropertyDirectory, PropertyLauncher,
+    SharesFactory, TestStablecoin, TreasuryFactory,
 };
 
 alloy::sol! {
@@ -37,7 +38,6 @@ use alloy::{
     primitives::{Address, B256, U256, keccak256},
     providers::Provider,
     rpc::types::TransactionReceipt,
-    sol_types::SolEvent,
 };
 use serde::{Deserialize, Serialize};
 
@@ -63,8 +63,9 @@ pub enum SettlementToken {
 /// Who holds each role the deployer grants; the accounts may all differ, or all be one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Roles {
-    /// Holds every contract's admin role (moved in two steps, with a two-day delay), mints deeds,
-    /// registers properties and offerings, and sends every deployment transaction.
+    /// Holds every contract's admin role (moved in two steps, with a two-day delay), launches
+    /// properties (and may still mint deeds and register properties and offerings directly), and
+    /// sends every deployment transaction.
     pub admin: Address,
     /// The transfer agent of every share token: pause, freezes, forced transfers, recovery, burns.
     pub agent: Address,
@@ -88,7 +89,7 @@ impl Roles {
         }
     }
 
-    fn validate(&self) -> Result<(), Error> {
+    pub(crate) fn validate(&self) -> Result<(), Error> {
         let named = [
             ("admin", self.admin),
             ("agent", self.agent),
@@ -120,6 +121,22 @@ pub struct Platform {
     pub deed: Deployed,
     /// The [`PropertyDirectory`].
     pub directory: Deployed,
+    /// The [`PropertyLauncher`], which tokenizes properties; it holds the registrar role of the
+    /// deed and of the directory, and only the admin may call it.
+    pub launcher: Deployed,
+    /// The factories the launcher creates each property's contracts with.
+    pub factories: Factories,
+}
+
+/// The factories of a platform's launcher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Factories {
+    /// The [`SharesFactory`].
+    pub shares: Deployed,
+    /// The [`OfferingFactory`] (compliance rule sets and offerings).
+    pub offering: Deployed,
+    /// The [`TreasuryFactory`] (distributors and treasuries).
+    pub treasury: Deployed,
 }
 
 impl Platform {
@@ -128,154 +145,30 @@ impl Platform {
         self.roles.admin
     }
 
-    /// The earliest block holding any of the platform's contracts: where an indexer starts.
-    pub fn start_block(&self) -> u64 {
+    /// Every contract the platform deployed (the settlement token only when it deployed it).
+    pub fn deployed(&self) -> Vec<Deployed> {
         [
             Some(self.identity_registry),
             Some(self.deed),
             Some(self.directory),
+            Some(self.launcher),
+            Some(self.factories.shares),
+            Some(self.factories.offering),
+            Some(self.factories.treasury),
             self.test_stablecoin,
         ]
         .into_iter()
         .flatten()
-        .map(|d| d.block)
-        .min()
-        .unwrap_or(self.identity_registry.block)
+        .collect()
     }
-}
 
-/// The terms of a property's share offering (`ShareOffering.Terms`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OfferingTerms {
-    /// Settlement-token base units per whole share (1e18 share units).
-    pub price_per_share: U256,
-    /// Minimum share units per purchase.
-    pub min_purchase: U256,
-    /// Maximum share units per investor over the whole offering (0 = no limit).
-    pub max_per_investor: U256,
-    /// Share units on sale (the hard cap).
-    pub shares_for_sale: U256,
-    /// Settlement-token base units that must be raised for the offering to succeed.
-    pub soft_cap: U256,
-    /// Opening time, unix seconds.
-    pub start: u64,
-    /// Closing time (exclusive), unix seconds.
-    pub end: u64,
-}
-
-impl OfferingTerms {
-    /// The checks of the `ShareOffering` constructor, so a bad offering fails before any
-    /// transaction is sent.
-    pub fn validate(&self) -> Result<(), Error> {
-        let one_share = U256::from(10).pow(U256::from(18));
-        let u128_max = U256::from(u128::MAX);
-        if self.price_per_share.is_zero() {
-            return Err(Error::InvalidParams("the price per share is zero"));
-        }
-        if self.shares_for_sale.is_zero() || self.shares_for_sale > u128_max {
-            return Err(Error::InvalidParams(
-                "shares for sale must be between 1 and 2^128 - 1",
-            ));
-        }
-        if self.end <= self.start {
-            return Err(Error::InvalidParams(
-                "the offering must end after it starts",
-            ));
-        }
-        if !self.max_per_investor.is_zero() && self.max_per_investor < self.min_purchase {
-            return Err(Error::InvalidParams(
-                "the per-investor maximum is below the minimum purchase",
-            ));
-        }
-        let proceeds = self
-            .shares_for_sale
-            .checked_mul(self.price_per_share)
-            .ok_or(Error::InvalidParams(
-                "shares for sale times price overflows",
-            ))?;
-        if proceeds.div_ceil(one_share) > u128_max {
-            return Err(Error::InvalidParams(
-                "the offering would raise more than 2^128 - 1",
-            ));
-        }
-        if self.soft_cap > proceeds / one_share {
-            return Err(Error::InvalidParams(
-                "the soft cap exceeds what the offering can raise",
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl From<OfferingTerms> for ShareOffering::Terms {
-    fn from(t: OfferingTerms) -> Self {
-        Self {
-            pricePerShare: t.price_per_share,
-            minPurchase: t.min_purchase,
-            maxPerInvestor: t.max_per_investor,
-            sharesForSale: t.shares_for_sale,
-            softCap: t.soft_cap,
-            start: t.start,
-            end: t.end,
-        }
-    }
-}
-
-/// What [`deploy_property`] needs to know about a property.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PropertyParams {
-    /// The share token's name, e.g. `Elm St Shares`.
-    pub name: String,
-    /// The share token's symbol, e.g. `ELM`.
-    pub symbol: String,
-    /// The parcel id (APN) recorded in the deed.
-    pub parcel_id: B256,
-    /// Keccak-256 of the property's metadata document; must not be zero.
-    pub metadata_hash: B256,
-    /// Where the metadata document is served; must not be empty.
-    pub metadata_uri: String,
-    /// Who holds the deed; the admin when `None`.
-    pub custodian: Option<Address>,
-    /// The share offering's terms.
-    pub terms: OfferingTerms,
-}
-
-/// The contracts of one deployed property.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PropertyDeployment {
-    /// The property's id: its deed's token id.
-    pub property_id: U256,
-    /// The block the deed was minted in (its `DeedMinted` event).
-    pub deed_block: u64,
-    /// The property's [`ShareCompliance`].
-    pub compliance: Deployed,
-    /// The property's [`PropertyShares`].
-    pub shares: Deployed,
-    /// The property's [`PropertyTreasury`].
-    pub treasury: Deployed,
-    /// The property's [`Distributor`].
-    pub distributor: Deployed,
-    /// The property's [`ShareOffering`].
-    pub offering: Deployed,
-    /// The block the property and its offering were registered in the directory.
-    pub registered_block: u64,
-}
-
-impl PropertyDeployment {
-    /// The earliest block holding any event of the property: where an indexer starts.
+    /// The earliest block holding any of the platform's contracts: where an indexer starts.
     pub fn start_block(&self) -> u64 {
-        [
-            self.deed_block,
-            self.compliance.block,
-            self.shares.block,
-            self.treasury.block,
-            self.distributor.block,
-            self.offering.block,
-            self.registered_block,
-        ]
-        .into_iter()
-        .min()
-        .unwrap_or(self.deed_block)
+        self.deployed()
+            .into_iter()
+            .map(|d| d.block)
+            .min()
+            .unwrap_or(self.identity_registry.block)
     }
 }
 
@@ -342,6 +235,53 @@ pub async fn deploy_platform<P: Provider>(
         check_settlement_token(provider, admin, settlement_token, directory.address).await?;
     }
 
+    // The launcher, and the factories holding the creation code it could not hold itself.
+    let factories = Factories {
+        shares: deploy_contract(
+            "deploy SharesFactory",
+            SharesFactory::deploy_builder(provider).from(admin),
+        )
+        .await?,
+        offering: deploy_contract(
+            "deploy OfferingFactory",
+            OfferingFactory::deploy_builder(provider).from(admin),
+        )
+        .await?,
+        treasury: deploy_contract(
+            "deploy TreasuryFactory",
+            TreasuryFactory::deploy_builder(provider).from(admin),
+        )
+        .await?,
+    };
+    let launcher = deploy_contract(
+        "deploy PropertyLauncher",
+        PropertyLauncher::deploy_builder(
+            provider,
+            directory.address,
+            factories.shares.address,
+            factories.offering.address,
+            factories.treasury.address,
+            admin,
+        )
+        .from(admin),
+    )
+    .await?;
+    let registrar = role("REGISTRAR_ROLE");
+    send(
+        "grant the launcher REGISTRAR_ROLE on the deed",
+        PropertyDeed::new(deed.address, provider)
+            .grantRole(registrar, launcher.address)
+            .from(admin),
+    )
+    .await?;
+    send(
+        "grant the launcher REGISTRAR_ROLE on the directory",
+        PropertyDirectory::new(directory.address, provider)
+            .grantRole(registrar, launcher.address)
+            .from(admin),
+    )
+    .await?;
+
     Ok(Platform {
         chain_id,
         roles,
@@ -350,166 +290,8 @@ pub async fn deploy_platform<P: Provider>(
         identity_registry,
         deed,
         directory,
-    })
-}
-
-/// Deploys one property on `platform`: mints its deed, deploys and wires its contracts, and
-/// registers them and the offering in the directory.
-pub async fn deploy_property<P: Provider>(
-    provider: &P,
-    platform: &Platform,
-    params: &PropertyParams,
-) -> Result<PropertyDeployment, Error> {
-    if params.metadata_hash.is_zero() || params.metadata_uri.is_empty() {
-        return Err(Error::InvalidParams(
-            "the deed needs a metadata hash and uri",
-        ));
-    }
-    params.terms.validate()?;
-    let roles = platform.roles;
-    roles.validate()?;
-    let admin = roles.admin;
-    let usd = platform.settlement_token;
-
-    // The deed: its token id is the property id.
-    let deed = PropertyDeed::new(platform.deed.address, provider);
-    let action = "mint the property deed";
-    let receipt = send(
-        action,
-        deed.mintDeed(
-            params.custodian.unwrap_or(admin),
-            params.parcel_id,
-            params.metadata_hash,
-            params.metadata_uri.clone(),
-        )
-        .from(admin),
-    )
-    .await?;
-    let minted: PropertyDeed::DeedMinted = event(action, &receipt, platform.deed.address)?;
-    let property_id = minted.tokenId;
-    let deed_block = block_of(action, &receipt)?;
-
-    let compliance = deploy_contract(
-        "deploy ShareCompliance",
-        ShareCompliance::deploy_builder(provider, admin, roles.rules).from(admin),
-    )
-    .await?;
-    let shares = deploy_contract(
-        "deploy PropertyShares",
-        PropertyShares::deploy_builder(
-            provider,
-            params.name.clone(),
-            params.symbol.clone(),
-            property_id,
-            platform.identity_registry.address,
-            compliance.address,
-            admin,
-            roles.agent,
-        )
-        .from(admin),
-    )
-    .await?;
-    let distributor = deploy_contract(
-        "deploy Distributor",
-        Distributor::deploy_builder(provider, shares.address, usd, admin).from(admin),
-    )
-    .await?;
-    // The treasury pays distributions only through the property's own distributor.
-    let treasury = deploy_contract(
-        "deploy PropertyTreasury",
-        PropertyTreasury::deploy_builder(
-            provider,
-            usd,
-            property_id,
-            distributor.address,
-            admin,
-            roles.treasurer,
-        )
-        .from(admin),
-    )
-    .await?;
-    let offering = deploy_contract(
-        "deploy ShareOffering",
-        ShareOffering::deploy_builder(
-            provider,
-            shares.address,
-            usd,
-            treasury.address,
-            params.terms.into(),
-            admin,
-            roles.treasurer,
-        )
-        .from(admin),
-    )
-    .await?;
-
-    // The roles that connect them (as in Fixture.sol).
-    let shares_c = PropertyShares::new(shares.address, provider);
-    let treasury_c = PropertyTreasury::new(treasury.address, provider);
-    let distributor_c = Distributor::new(distributor.address, provider);
-    send(
-        "grant the offering MINTER_ROLE on the shares",
-        shares_c
-            .grantRole(role("MINTER_ROLE"), offering.address)
-            .from(admin),
-    )
-    .await?;
-    send(
-        "grant the distributor CHECKPOINT_ROLE on the shares",
-        shares_c
-            .grantRole(role("CHECKPOINT_ROLE"), distributor.address)
-            .from(admin),
-    )
-    .await?;
-    send(
-        "grant the offering OFFERING_ROLE on the treasury",
-        treasury_c
-            .grantRole(role("OFFERING_ROLE"), offering.address)
-            .from(admin),
-    )
-    .await?;
-    send(
-        "grant the treasury FUNDER_ROLE on the distributor",
-        distributor_c
-            .grantRole(role("FUNDER_ROLE"), treasury.address)
-            .from(admin),
-    )
-    .await?;
-
-    // Registration in the directory, which is how indexers discover the property.
-    let directory = PropertyDirectory::new(platform.directory.address, provider);
-    let action = "register the property in the directory";
-    let receipt = send(
-        action,
-        directory
-            .registerProperty(
-                property_id,
-                shares.address,
-                compliance.address,
-                treasury.address,
-                distributor.address,
-            )
-            .from(admin),
-    )
-    .await?;
-    let registered_block = block_of(action, &receipt)?;
-    send(
-        "register the offering in the directory",
-        directory
-            .registerOffering(property_id, offering.address)
-            .from(admin),
-    )
-    .await?;
-
-    Ok(PropertyDeployment {
-        property_id,
-        deed_block,
-        compliance,
-        shares,
-        treasury,
-        distributor,
-        offering,
-        registered_block,
+        launcher,
+        factories,
     })
 }
 
@@ -602,32 +384,12 @@ async fn deploy_contract<P: Provider, D: CallDecoder>(
     })
 }
 
-fn block_of(action: &str, receipt: &TransactionReceipt) -> Result<u64, Error> {
+pub(crate) fn block_of(action: &str, receipt: &TransactionReceipt) -> Result<u64, Error> {
     receipt
         .block_number
         .ok_or_else(|| Error::IncompleteReceipt {
             action: action.to_owned(),
             tx: receipt.transaction_hash,
             field: "block number",
-        })
-}
-
-/// The first `E` event that `emitter` logged in the receipt.
-fn event<E: SolEvent>(
-    action: &str,
-    receipt: &TransactionReceipt,
-    emitter: Address,
-) -> Result<E, Error> {
-    receipt
-        .inner
-        .logs()
-        .iter()
-        .filter(|log| log.address() == emitter)
-        .find_map(|log| log.log_decode::<E>().ok())
-        .map(|log| log.inner.data)
-        .ok_or_else(|| Error::MissingEvent {
-            action: action.to_owned(),
-            tx: receipt.transaction_hash,
-            event: E::SIGNATURE,
         })
 }

@@ -43,6 +43,10 @@ pub enum Error {
         /// The event's name.
         event: &'static str,
     },
+    /// A launch was refused because its property id already has a deed or a directory entry
+    /// (launched before, or minted or registered outside the launcher).
+    #[error("property id {0} is taken: it already has a deed or a directory entry")]
+    PropertyIdTaken(alloy::primitives::U256),
     /// A number is not one of the reason codes of `ReasonCodes.sol`.
     #[error("unknown reason code {0}")]
     UnknownReasonCode(u8),

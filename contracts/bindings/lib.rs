@@ -2,9 +2,10 @@
 //!
 //! | item | what it holds |
 //! |---|---|
-//! | [`identity_registry`], [`property_deed`], [`property_directory`], [`share_compliance`], [`property_shares`], [`share_offering`], [`property_treasury`], [`distributor`], [`test_stablecoin`] | alloy `sol!` bindings (calls, events, errors, `deploy`) generated at compile time from the committed artifacts in `contracts/artifacts/` |
+//! | [`identity_registry`], [`property_deed`], [`property_directory`], [`share_compliance`], [`property_shares`], [`share_offering`], [`property_treasury`], [`distributor`], [`property_launcher`], [`shares_factory`], [`offering_factory`], [`treasury_factory`], [`test_stablecoin`] | alloy `sol!` bindings (calls, events, errors, `deploy`) generated at compile time from the committed artifacts in `contracts/artifacts/` |
 //! | [`ReasonCode`] | the transfer-restriction codes of `contracts/src/ReasonCodes.sol` (see `contracts/REASON_CODES.md`) |
-//! | [`deploy`] | deploys the shared platform contracts and, per property, the wired suite |
+//! | [`deploy`] | deploys the shared platform contracts once per chain, the launcher among them |
+//! | [`launch`] | tokenizes a property in one transaction through the launcher: the call to send (for an outbox), the decoder of its `PropertyLaunched` log, and a sender that waits for it |
 //! | [`Error`] | the one error type of this crate |
 //!
 //! The artifacts are produced by `scripts/build-contracts` (crate `propledger-contracts-builder`);
@@ -14,6 +15,7 @@ mod error;
 mod reason;
 
 pub mod deploy;
+pub mod launch;
 
 /// The committed artifacts' JSON (ABI, bytecode, compiler settings), for code that works with
 /// the ABI at run time (event decoding into JSON, for instance).
@@ -34,8 +36,33 @@ pub mod artifacts {
     pub const PROPERTY_TREASURY: &str = include_str!("../artifacts/PropertyTreasury.json");
     /// `Distributor.json`.
     pub const DISTRIBUTOR: &str = include_str!("../artifacts/Distributor.json");
+    /// `PropertyLauncher.json`.
+    pub const PROPERTY_LAUNCHER: &str = include_str!("../artifacts/PropertyLauncher.json");
+    /// `SharesFactory.json`.
+    pub const SHARES_FACTORY: &str = include_str!("../artifacts/SharesFactory.json");
+    /// `OfferingFactory.json`.
+    pub const OFFERING_FACTORY: &str = include_str!("../artifacts/OfferingFactory.json");
+    /// `TreasuryFactory.json`.
+    pub const TREASURY_FACTORY: &str = include_str!("../artifacts/TreasuryFactory.json");
     /// `TestStablecoin.json`.
     pub const TEST_STABLECOIN: &str = include_str!("../artifacts/TestStablecoin.json");
+
+    /// Every artifact above, for tables keyed by selector (custom errors, events).
+    pub const ALL: [&str; 13] = [
+        IDENTITY_REGISTRY,
+        PROPERTY_DEED,
+        PROPERTY_DIRECTORY,
+        SHARE_COMPLIANCE,
+        PROPERTY_SHARES,
+        SHARE_OFFERING,
+        PROPERTY_TREASURY,
+        DISTRIBUTOR,
+        PROPERTY_LAUNCHER,
+        SHARES_FACTORY,
+        OFFERING_FACTORY,
+        TREASURY_FACTORY,
+        TEST_STABLECOIN,
+    ];
 }
 
 pub use error::Error;
@@ -108,6 +135,30 @@ bindings!(
     "artifacts/Distributor.json"
 );
 bindings!(
+    /// `PropertyLauncher`: tokenizes a property (deed, contracts, registration) in one transaction.
+    property_launcher,
+    PropertyLauncher,
+    "artifacts/PropertyLauncher.json"
+);
+bindings!(
+    /// `SharesFactory`: creates share tokens for the launcher.
+    shares_factory,
+    SharesFactory,
+    "artifacts/SharesFactory.json"
+);
+bindings!(
+    /// `OfferingFactory`: creates compliance rule sets and offerings for the launcher.
+    offering_factory,
+    OfferingFactory,
+    "artifacts/OfferingFactory.json"
+);
+bindings!(
+    /// `TreasuryFactory`: creates distributors and treasuries for the launcher.
+    treasury_factory,
+    TreasuryFactory,
+    "artifacts/TreasuryFactory.json"
+);
+bindings!(
     /// `TestStablecoin`: the mintable 6-decimal settlement token of development chains.
     test_stablecoin,
     TestStablecoin,
@@ -116,10 +167,14 @@ bindings!(
 
 pub use distributor::Distributor;
 pub use identity_registry::IdentityRegistry;
+pub use offering_factory::OfferingFactory;
 pub use property_deed::PropertyDeed;
 pub use property_directory::PropertyDirectory;
+pub use property_launcher::PropertyLauncher;
 pub use property_shares::PropertyShares;
 pub use property_treasury::PropertyTreasury;
 pub use share_compliance::ShareCompliance;
 pub use share_offering::ShareOffering;
+pub use shares_factory::SharesFactory;
 pub use test_stablecoin::TestStablecoin;
+pub use treasury_factory::TreasuryFactory;

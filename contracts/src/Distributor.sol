@@ -108,11 +108,14 @@ contract Distributor is AccessControlDefaultAdminRules, ReentrancyGuardTransient
     error InexactTransfer(uint256 expected, uint256 received);
 
     /// @param admin The platform admin (grants and revokes roles; moves in two delayed steps).
-    constructor(PropertyShares shares_, IERC20 payoutToken_, address admin)
+    /// @param funder When not zero, receives `FUNDER_ROLE` (the property's treasury, which the
+    /// `PropertyLauncher` creates after this contract and so names by its future address).
+    constructor(PropertyShares shares_, IERC20 payoutToken_, address admin, address funder)
         AccessControlDefaultAdminRules(ADMIN_TRANSFER_DELAY, admin)
     {
         shares = shares_;
         payoutToken = payoutToken_;
+        if (funder != address(0)) _grantRole(FUNDER_ROLE, funder);
     }
 
     /// @notice Pulls `amount` from the caller and opens a distribution with a record date of now.

@@ -14,6 +14,10 @@ import {ADMIN_TRANSFER_DELAY} from "./AdminDelay.sol";
 /// documents, parcel id, valuation) and the metadata's hash is kept on chain so anyone can check
 /// the document they were served. Only the registrar mints; deeds move only between custody
 /// addresses, at the hands of a custodian (custody changes and the final sale).
+///
+/// The registrar chooses each deed's token id, which is the property's id everywhere else (the
+/// directory, the share token, the treasury). An id is minted at most once, so a retried mint of
+/// the same property fails instead of making a second deed.
 contract PropertyDeed is ERC721, AccessControlDefaultAdminRules, IERC4906 {
     /// @notice Role that mints deeds and updates their metadata.
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
@@ -27,7 +31,7 @@ contract PropertyDeed is ERC721, AccessControlDefaultAdminRules, IERC4906 {
     }
 
     mapping(uint256 tokenId => Deed) private _deeds;
-    uint256 private _nextId = 1;
+    uint256 private _minted;
 
     /// @notice A deed was minted.
     event DeedMinted(
@@ -40,6 +44,10 @@ contract PropertyDeed is ERC721, AccessControlDefaultAdminRules, IERC4906 {
     error DeedTransferRestricted(uint256 tokenId, address caller);
     /// @notice The metadata hash or URI is empty.
     error InvalidMetadata();
+    /// @notice A deed with this token id was already minted.
+    error DeedExists(uint256 tokenId);
+    /// @notice Token id 0 is not a property id.
+    error ZeroTokenId();
 
     /// @param admin The platform admin (grants and revokes roles; moves in two delayed steps), who
     /// also mints deeds and is their first custodian.
@@ -51,14 +59,19 @@ contract PropertyDeed is ERC721, AccessControlDefaultAdminRules, IERC4906 {
         _grantRole(CUSTODIAN_ROLE, admin);
     }
 
-    /// @notice Mints the deed of a new property to a custody address and returns its token id.
-    function mintDeed(address custodian, bytes32 parcelId, bytes32 documentHash, string calldata uri)
-        external
-        onlyRole(REGISTRAR_ROLE)
-        returns (uint256 tokenId)
-    {
+    /// @notice Mints the deed of a new property, whose id is `tokenId`, to a custody address.
+    function mintDeed(
+        uint256 tokenId,
+        address custodian,
+        bytes32 parcelId,
+        bytes32 documentHash,
+        string calldata uri
+    ) external onlyRole(REGISTRAR_ROLE) {
+        if (tokenId == 0) revert ZeroTokenId();
         if (documentHash == bytes32(0) || bytes(uri).length == 0) revert InvalidMetadata();
-        tokenId = _nextId++;
+        // Deeds are never burned, so an id with no owner was never minted.
+        if (_ownerOf(tokenId) != address(0)) revert DeedExists(tokenId);
+        _minted++;
         _deeds[tokenId] = Deed(documentHash, parcelId, uri);
         _safeMint(custodian, tokenId);
         emit DeedMinted(tokenId, custodian, parcelId, documentHash, uri);
@@ -92,7 +105,7 @@ contract PropertyDeed is ERC721, AccessControlDefaultAdminRules, IERC4906 {
 
     /// @notice Number of deeds minted.
     function totalMinted() external view returns (uint256) {
-        return _nextId - 1;
+        return _minted;
     }
 
     /// @inheritdoc ERC721

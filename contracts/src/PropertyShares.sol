@@ -144,6 +144,10 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
 
     /// @param admin The platform admin (grants and revokes roles; moves in two delayed steps).
     /// @param agent The transfer agent (pause, freezes, forced transfers, recovery, burns).
+    /// @param minter When not zero, receives `MINTER_ROLE` (the property's offering).
+    /// @param checkpointer When not zero, receives `CHECKPOINT_ROLE` (the property's distributor).
+    /// The `PropertyLauncher` passes the addresses its offering and distributor will be created at,
+    /// since the admin role it would otherwise need to grant them stays with `admin`.
     constructor(
         string memory name_,
         string memory symbol_,
@@ -151,7 +155,9 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
         IdentityRegistry registry_,
         ShareCompliance compliance_,
         address admin,
-        address agent
+        address agent,
+        address minter,
+        address checkpointer
     ) AccessControlDefaultAdminRules(ADMIN_TRANSFER_DELAY, admin) {
         _name = name_;
         _symbol = symbol_;
@@ -159,6 +165,8 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
         compliance = compliance_;
         propertyId = propertyId_;
         _grantRole(AGENT_ROLE, agent);
+        if (minter != address(0)) _grantRole(MINTER_ROLE, minter);
+        if (checkpointer != address(0)) _grantRole(CHECKPOINT_ROLE, checkpointer);
     }
 
     // ---------------------------------------------------------------- compliance checks

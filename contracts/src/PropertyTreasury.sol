@@ -110,18 +110,22 @@ contract PropertyTreasury is AccessControlDefaultAdminRules, ReentrancyGuardTran
     /// @param distributor_ The property's distributor (its `FUNDER_ROLE` goes to this treasury).
     /// @param admin The platform admin (grants and revokes roles; moves in two delayed steps).
     /// @param treasurer Who plans budgets, releases draws and funds distributions.
+    /// @param offering When not zero, receives `OFFERING_ROLE` (the property's first offering,
+    /// which the `PropertyLauncher` creates after this contract and so names by its future address).
     constructor(
         IERC20 settlementToken_,
         uint256 propertyId_,
         Distributor distributor_,
         address admin,
-        address treasurer
+        address treasurer,
+        address offering
     ) AccessControlDefaultAdminRules(ADMIN_TRANSFER_DELAY, admin) {
         if (address(distributor_) == address(0)) revert ZeroAddress();
         settlementToken = settlementToken_;
         propertyId = propertyId_;
         distributor = distributor_;
         _grantRole(TREASURER_ROLE, treasurer);
+        if (offering != address(0)) _grantRole(OFFERING_ROLE, offering);
     }
 
     /// @notice Pays `amount` into the treasury from the caller (rent, capital calls); the property's

@@ -3,6 +3,7 @@ pragma solidity ^0.8.30;
 
 import {Fixture} from "./utils/Fixture.sol";
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {PropertyLauncher} from "../src/PropertyLauncher.sol";
 
 /// A plain OpenZeppelin ERC-20: the baseline the share token's costs are compared with.
 contract PlainToken is ERC20 {
@@ -78,5 +79,24 @@ contract GasComparisonTest is Fixture {
     function test_offeringPurchaseNewBuyer() public {
         _buy(carol, 2e18);
         vm.snapshotGasLastCall("offering_purchase_new_buyer");
+    }
+
+    // ------------------------------------------------------------ tokenizing a property
+
+    /// A new property's deed and share token, under id 2.
+    function _secondProperty() internal view returns (PropertyLauncher.PropertyArgs memory a) {
+        a = _launchArgs(2);
+        a.parcelId = bytes32("APN-002");
+        a.metadataHash = keccak256("metadata-2");
+        a.metadataUri = "ipfs://deed/2";
+        a.name = "Oak Ave Shares";
+        a.symbol = "OAK";
+    }
+
+    /// Tokenizing a property in one transaction.
+    function test_propertyLaunch() public {
+        vm.prank(admin);
+        launcher.launch(_secondProperty(), _roleHolders(), _offeringTerms(SOFT_CAP));
+        vm.snapshotGasLastCall("property_launch");
     }
 }

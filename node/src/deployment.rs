@@ -25,8 +25,9 @@ pub struct DeploymentRecord {
 }
 
 impl DeploymentRecord {
-    /// The current format version (2: the platform records the holder of each role).
-    pub const VERSION: u32 = 2;
+    /// The current format version (2: the platform records the holder of each role; 3: its
+    /// property launcher and factories, and a deed whose token ids the launcher chooses).
+    pub const VERSION: u32 = 3;
 
     /// A record for a fresh deployment.
     pub fn new(platform: Platform) -> Self {
@@ -54,10 +55,17 @@ impl DeploymentRecord {
             reason: e.to_string(),
         })?;
         if record.version != Self::VERSION {
-            return Err(Error::BadRecord {
-                path,
-                reason: format!("unsupported version {}", record.version),
-            });
+            let reason = if record.version < Self::VERSION {
+                format!(
+                    "version {} records a platform without the property launcher, which this \
+                     build tokenizes properties with (version {}); use a new data directory",
+                    record.version,
+                    Self::VERSION
+                )
+            } else {
+                format!("unsupported version {}", record.version)
+            };
+            return Err(Error::BadRecord { path, reason });
         }
         Ok(Some(record))
     }

@@ -259,6 +259,7 @@ impl Node {
                     directory = %platform.directory.address,
                     registry = %platform.identity_registry.address,
                     deed = %platform.deed.address,
+                    launcher = %platform.launcher.address,
                     settlement = %platform.settlement_token,
                     "platform contracts deployed"
                 );
@@ -387,13 +388,8 @@ async fn missing_contract<P: Provider>(
     provider: &P,
     platform: &Platform,
 ) -> Result<Option<Address>> {
-    let mut addresses = vec![
-        platform.identity_registry.address,
-        platform.deed.address,
-        platform.directory.address,
-        platform.settlement_token,
-    ];
-    addresses.extend(platform.test_stablecoin.map(|d| d.address));
+    let mut addresses: Vec<Address> = platform.deployed().iter().map(|d| d.address).collect();
+    addresses.push(platform.settlement_token);
     for address in addresses {
         if provider.get_code_at(address).await?.is_empty() {
             return Ok(Some(address));

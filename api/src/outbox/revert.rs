@@ -27,17 +27,7 @@ fn table() -> &'static HashMap<[u8; 4], Known> {
     static TABLE: OnceLock<HashMap<[u8; 4], Known>> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut t = HashMap::new();
-        for json in [
-            artifacts::IDENTITY_REGISTRY,
-            artifacts::PROPERTY_DEED,
-            artifacts::PROPERTY_DIRECTORY,
-            artifacts::SHARE_COMPLIANCE,
-            artifacts::PROPERTY_SHARES,
-            artifacts::SHARE_OFFERING,
-            artifacts::PROPERTY_TREASURY,
-            artifacts::DISTRIBUTOR,
-            artifacts::TEST_STABLECOIN,
-        ] {
+        for json in artifacts::ALL {
             let Ok(v) = serde_json::from_str::<serde_json::Value>(json) else {
                 continue;
             };
@@ -160,6 +150,18 @@ mod tests {
         }
         .abi_encode();
         assert_eq!(decode(&data).text, "InsufficientFunds(5, 7)");
+        // A launch of a property id that is taken fails in the deed it mints.
+        let data = propledger_contracts::PropertyDeed::DeedExists {
+            tokenId: alloy::primitives::U256::from(42),
+        }
+        .abi_encode();
+        assert_eq!(decode(&data).text, "DeedExists(42)");
+        let data = propledger_contracts::PropertyLauncher::UnexpectedAddress {
+            expected: alloy::primitives::Address::repeat_byte(1),
+            created: alloy::primitives::Address::repeat_byte(2),
+        }
+        .abi_encode();
+        assert!(decode(&data).text.starts_with("UnexpectedAddress(0x0101"));
         let data = alloy::sol_types::Revert::from("nope").abi_encode();
         assert_eq!(decode(&data).text, "nope");
         assert_eq!(decode(&[]).text, "reverted without a reason");

@@ -13,7 +13,7 @@ import {FeeToken} from "../utils/Adversaries.sol";
 contract AdminRolesTest is UnitBase {
     address internal successor = makeAddr("next admin");
 
-    function _contracts() internal view returns (IAccessControlDefaultAdminRules[8] memory c) {
+    function _contracts() internal view returns (IAccessControlDefaultAdminRules[9] memory c) {
         c = [
             IAccessControlDefaultAdminRules(address(registry)),
             IAccessControlDefaultAdminRules(address(deed)),
@@ -22,12 +22,13 @@ contract AdminRolesTest is UnitBase {
             IAccessControlDefaultAdminRules(address(shares)),
             IAccessControlDefaultAdminRules(address(treasury)),
             IAccessControlDefaultAdminRules(address(distributor)),
-            IAccessControlDefaultAdminRules(address(offering))
+            IAccessControlDefaultAdminRules(address(offering)),
+            IAccessControlDefaultAdminRules(address(launcher))
         ];
     }
 
     function test_everyContract_hasOneAdminAndATwoDayHandover() public view {
-        IAccessControlDefaultAdminRules[8] memory c = _contracts();
+        IAccessControlDefaultAdminRules[9] memory c = _contracts();
         for (uint256 i = 0; i < c.length; i++) {
             assertEq(c[i].defaultAdmin(), admin);
             assertEq(c[i].defaultAdminDelay(), 2 days);
@@ -35,7 +36,7 @@ contract AdminRolesTest is UnitBase {
     }
 
     function test_everyContract_refusesGrantingTheAdminRole() public {
-        IAccessControlDefaultAdminRules[8] memory c = _contracts();
+        IAccessControlDefaultAdminRules[9] memory c = _contracts();
         for (uint256 i = 0; i < c.length; i++) {
             vm.expectRevert(IAccessControlDefaultAdminRules.AccessControlEnforcedDefaultAdminRules.selector);
             vm.prank(admin);
@@ -45,7 +46,7 @@ contract AdminRolesTest is UnitBase {
 
     /// The new admin accepts no earlier than the delay after the proposal; the old admin can cancel.
     function test_handover_takesTwoStepsAndTheDelay() public {
-        IAccessControlDefaultAdminRules[8] memory c = _contracts();
+        IAccessControlDefaultAdminRules[9] memory c = _contracts();
         for (uint256 i = 0; i < c.length; i++) {
             vm.prank(admin);
             c[i].beginDefaultAdminTransfer(successor);
@@ -86,9 +87,12 @@ contract AdminRolesTest is UnitBase {
         assertTrue(shares.hasRole(shares.AGENT_ROLE(), agent));
         assertTrue(treasury.hasRole(treasury.TREASURER_ROLE(), treasurer));
         assertTrue(offering.hasRole(offering.OPERATOR_ROLE(), treasurer));
-        address[4] memory operational = [agent, treasurer, registrar, rulesAdmin];
+        // The launcher registers on the deed and the directory, and holds nothing else.
+        assertTrue(deed.hasRole(deed.REGISTRAR_ROLE(), address(launcher)));
+        assertTrue(directory.hasRole(directory.REGISTRAR_ROLE(), address(launcher)));
+        address[5] memory operational = [agent, treasurer, registrar, rulesAdmin, address(launcher)];
         for (uint256 i = 0; i < operational.length; i++) {
-            IAccessControlDefaultAdminRules[8] memory c = _contracts();
+            IAccessControlDefaultAdminRules[9] memory c = _contracts();
             for (uint256 j = 0; j < c.length; j++) {
                 assertFalse(
                     c[j].hasRole(bytes32(0), operational[i]), "an operational key holds the admin role"

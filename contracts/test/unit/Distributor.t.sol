@@ -171,7 +171,7 @@ contract DistributorTest is UnitBase {
     }
 
     function test_createDistribution_revertsWithoutCheckpointRole() public {
-        Distributor other = new Distributor(shares, usd, admin);
+        Distributor other = new Distributor(shares, usd, admin, address(0));
         bytes32 role = other.FUNDER_ROLE();
         vm.prank(admin);
         other.grantRole(role, funder);

@@ -35,9 +35,10 @@ contract PropertyDeedTest is UnitBase {
         deed.grantRole(role, custodian2);
     }
 
-    function _mintDeed(address to) internal returns (uint256) {
+    function _mintDeed(address to) internal returns (uint256 id) {
+        id = deed.totalMinted() + 1;
         vm.prank(admin);
-        return deed.mintDeed(to, PARCEL, DOC, URI);
+        deed.mintDeed(id, to, PARCEL, DOC, URI);
     }
 
     function _nonexistent(uint256 id) internal pure returns (bytes memory) {
@@ -95,31 +96,58 @@ contract PropertyDeedTest is UnitBase {
     function test_mintDeed_revertsForNonRegistrar() public {
         vm.expectRevert(_unauthorized(mallory, deed.REGISTRAR_ROLE()));
         vm.prank(mallory);
-        deed.mintDeed(mallory, PARCEL, DOC, URI);
+        deed.mintDeed(2, mallory, PARCEL, DOC, URI);
     }
 
     function test_mintDeed_revertsForZeroHash() public {
         vm.expectRevert(PropertyDeed.InvalidMetadata.selector);
         vm.prank(admin);
-        deed.mintDeed(admin, PARCEL, bytes32(0), URI);
+        deed.mintDeed(2, admin, PARCEL, bytes32(0), URI);
     }
 
     function test_mintDeed_revertsForEmptyUri() public {
         vm.expectRevert(PropertyDeed.InvalidMetadata.selector);
         vm.prank(admin);
-        deed.mintDeed(admin, PARCEL, DOC, "");
+        deed.mintDeed(2, admin, PARCEL, DOC, "");
     }
 
     function test_mintDeed_revertsToZeroAddress() public {
         vm.expectRevert(abi.encodeWithSelector(IERC721Errors.ERC721InvalidReceiver.selector, address(0)));
         vm.prank(admin);
-        deed.mintDeed(address(0), PARCEL, DOC, URI);
+        deed.mintDeed(2, address(0), PARCEL, DOC, URI);
     }
 
     function test_mintDeed_revertsToContractThatRejectsDeeds() public {
         vm.expectRevert(abi.encodeWithSelector(IERC721Errors.ERC721InvalidReceiver.selector, address(usd)));
         vm.prank(admin);
-        deed.mintDeed(address(usd), PARCEL, DOC, URI);
+        deed.mintDeed(2, address(usd), PARCEL, DOC, URI);
+    }
+
+    function test_mintDeed_revertsForAnIdMintedBefore() public {
+        vm.expectRevert(abi.encodeWithSelector(PropertyDeed.DeedExists.selector, 1));
+        vm.prank(admin);
+        deed.mintDeed(1, custodian2, PARCEL, DOC, URI);
+        // The first deed is untouched.
+        assertEq(deed.ownerOf(1), admin);
+        assertEq(deed.metadataHash(1), keccak256("metadata"));
+        assertEq(deed.totalMinted(), 1);
+    }
+
+    function test_mintDeed_revertsForIdZero() public {
+        vm.expectRevert(PropertyDeed.ZeroTokenId.selector);
+        vm.prank(admin);
+        deed.mintDeed(0, admin, PARCEL, DOC, URI);
+    }
+
+    function test_mintDeed_takesAnyUnusedId() public {
+        uint256 id = uint256(type(uint128).max) - 7; // a UUID-sized id
+        vm.prank(admin);
+        deed.mintDeed(id, custodian2, PARCEL, DOC, URI);
+        assertEq(deed.ownerOf(id), custodian2);
+        assertEq(deed.totalMinted(), 2);
+        vm.prank(admin);
+        deed.mintDeed(2, custodian2, PARCEL, DOC, URI);
+        assertEq(deed.totalMinted(), 3);
     }
 
     // ---- setMetadata
@@ -267,9 +295,10 @@ contract PropertyDeedTest is UnitBase {
     ) public {
         vm.assume(to != address(0) && to.code.length == 0);
         vm.assume(doc != bytes32(0) && bytes(uri).length != 0);
+        uint256 id = 2;
         vm.prank(admin);
-        uint256 id = deed.mintDeed(to, parcel, doc, uri);
-        assertEq(id, 2);
+        deed.mintDeed(id, to, parcel, doc, uri);
+        assertEq(deed.totalMinted(), 2);
         assertEq(deed.ownerOf(id), to);
         assertEq(deed.tokenURI(id), uri);
         PropertyDeed.Deed memory d = deed.deed(id);

@@ -399,7 +399,7 @@ contract PropertyTreasuryTest is UnitBase {
 
     function test_constructor_revertsWithoutDistributor() public {
         vm.expectRevert(PropertyTreasury.ZeroAddress.selector);
-        new PropertyTreasury(usd, propertyId, Distributor(address(0)), admin, treasurer);
+        new PropertyTreasury(usd, propertyId, Distributor(address(0)), admin, treasurer, address(0));
     }
 
     // ------------------------------------------------------------ per-offering escrow

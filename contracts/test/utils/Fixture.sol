@@ -11,13 +11,18 @@ import {Distributor} from "../../src/Distributor.sol";
 import {PropertyDeed} from "../../src/PropertyDeed.sol";
 import {PropertyDirectory} from "../../src/PropertyDirectory.sol";
 import {TestStablecoin} from "../../src/TestStablecoin.sol";
+import {PropertyLauncher} from "../../src/PropertyLauncher.sol";
+import {SharesFactory, OfferingFactory, TreasuryFactory} from "../../src/PropertyFactories.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
-/// Deploys and wires the whole suite the way `propledger-contracts`' deployer does, with a few
-/// registered investors, for unit, fuzz, invariant and gas tests. Each role is held by its own
-/// address: the admin (roles, deeds, directory; also a minter here, for direct issuance in tests),
-/// the transfer agent, the treasurer (treasury, offering operator), the registrar (identity
-/// registry) and the rules admin (compliance).
+/// Deploys the platform the way `propledger-contracts`' deployer does (shared contracts, factories
+/// and the launcher holding the deed's and the directory's registrar roles) and launches the
+/// fixture property through the launcher, with a few registered investors, for unit, fuzz,
+/// invariant and gas tests. Each role is held by its own address: the admin (roles, deeds,
+/// directory, launches; also a minter here, for direct issuance in tests), the transfer agent, the
+/// treasurer (treasury, offering operator), the registrar (identity registry) and the rules admin
+/// (compliance). Properties settling in another token are assembled contract by contract
+/// (`_deployProperty`), wired as the launcher wires them.
 abstract contract Fixture is Test {
     uint16 internal constant US = 840;
     uint16 internal constant GB = 826;
@@ -48,6 +53,7 @@ abstract contract Fixture is Test {
     PropertyDeed internal deed;
     PropertyDirectory internal directory;
     TestStablecoin internal usd;
+    PropertyLauncher internal launcher;
     uint256 internal propertyId;
 
     uint256 internal constant PRICE = 50e6; // 50 tUSD per share
@@ -69,21 +75,21 @@ abstract contract Fixture is Test {
         registry = new IdentityRegistry(admin, registrar);
         deed = new PropertyDeed(admin);
         directory = new PropertyDirectory(address(registry), address(deed), address(usd), admin);
-        vm.stopPrank();
-        Property memory p = _deployProperty(usd);
-        propertyId = p.shares.propertyId();
-        compliance = p.compliance;
-        shares = p.shares;
-        treasury = p.treasury;
-        distributor = p.distributor;
-        offering = _deployOffering(shares, usd, treasury, _offeringTerms(SOFT_CAP));
-        vm.startPrank(admin);
-        shares.grantRole(shares.MINTER_ROLE(), admin);
-        directory.registerProperty(
-            propertyId, address(shares), address(compliance), address(treasury), address(distributor)
+        launcher = new PropertyLauncher(
+            directory, new SharesFactory(), new OfferingFactory(), new TreasuryFactory(), admin
         );
-        directory.registerOffering(propertyId, address(offering));
+        deed.grantRole(deed.REGISTRAR_ROLE(), address(launcher));
+        directory.grantRole(directory.REGISTRAR_ROLE(), address(launcher));
+        PropertyLauncher.Launched memory made =
+            launcher.launch(_launchArgs(1), _roleHolders(), _offeringTerms(SOFT_CAP));
+        shares = made.shares;
+        shares.grantRole(shares.MINTER_ROLE(), admin);
         vm.stopPrank();
+        propertyId = shares.propertyId();
+        compliance = made.compliance;
+        treasury = made.treasury;
+        distributor = made.distributor;
+        offering = made.offering;
 
         vm.startPrank(registrar);
         registry.setInvestor(ALICE, US, true, uint64(block.timestamp + 365 days));
@@ -100,6 +106,24 @@ abstract contract Fixture is Test {
         _fund(carol, 1_000_000e6);
     }
 
+    /// The fixture property's deed and share token, under property id `id`.
+    function _launchArgs(uint256 id) internal view returns (PropertyLauncher.PropertyArgs memory) {
+        return PropertyLauncher.PropertyArgs({
+            propertyId: id,
+            custodian: admin,
+            parcelId: bytes32("APN-001"),
+            metadataHash: keccak256("metadata"),
+            metadataUri: "ipfs://deed/1",
+            name: "Elm St Shares",
+            symbol: "ELM"
+        });
+    }
+
+    /// The fixture's operational role holders, as a launch takes them.
+    function _roleHolders() internal view returns (PropertyLauncher.RoleHolders memory) {
+        return PropertyLauncher.RoleHolders({agent: agent, treasurer: treasurer, rulesAdmin: rulesAdmin});
+    }
+
     /// The fixture offering's terms with another soft cap, opening now for 30 days.
     function _offeringTerms(uint256 softCap) internal view returns (ShareOffering.Terms memory) {
         return ShareOffering.Terms({
@@ -113,28 +137,20 @@ abstract contract Fixture is Test {
         });
     }
 
-    /// Mints a deed and deploys a property's compliance, shares, distributor and treasury settling in
-    /// `token`, wired as the deployer wires them.
+    /// Mints the next deed and deploys a property's compliance, shares, distributor and treasury
+    /// settling in `token`, wired as a launch wires them (without an offering, and unregistered).
     function _deployProperty(IERC20 token) internal returns (Property memory p) {
         vm.startPrank(admin);
-        bool first = deed.totalMinted() == 0;
-        uint256 id = first
-            ? deed.mintDeed(admin, bytes32("APN-001"), keccak256("metadata"), "ipfs://deed/1")
-            : deed.mintDeed(
-                admin, bytes32("APN-002"), keccak256(abi.encode("metadata", token)), "ipfs://deed/2"
-            );
+        uint256 id = deed.totalMinted() + 1;
+        deed.mintDeed(
+            id, admin, bytes32("APN-002"), keccak256(abi.encode("metadata", token)), "ipfs://deed/2"
+        );
         p.compliance = new ShareCompliance(admin, rulesAdmin);
         p.shares = new PropertyShares(
-            first ? "Elm St Shares" : "Oak Ave Shares",
-            first ? "ELM" : "OAK",
-            id,
-            registry,
-            p.compliance,
-            admin,
-            agent
+            "Oak Ave Shares", "OAK", id, registry, p.compliance, admin, agent, address(0), address(0)
         );
-        p.distributor = new Distributor(p.shares, token, admin);
-        p.treasury = new PropertyTreasury(token, id, p.distributor, admin, treasurer);
+        p.distributor = new Distributor(p.shares, token, admin, address(0));
+        p.treasury = new PropertyTreasury(token, id, p.distributor, admin, treasurer, address(0));
         p.shares.grantRole(p.shares.CHECKPOINT_ROLE(), address(p.distributor));
         p.distributor.grantRole(p.distributor.FUNDER_ROLE(), address(p.treasury));
         vm.stopPrank();

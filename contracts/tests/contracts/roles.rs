@@ -3,8 +3,8 @@
 use crate::support::{Chain, TestResult, US, mined, shares, usd, within};
 use alloy::primitives::{Address, B256};
 use propledger_contracts::{
-    Distributor, Error, IdentityRegistry, PropertyDeed, PropertyDirectory, PropertyShares,
-    PropertyTreasury, ShareCompliance, ShareOffering, TestStablecoin,
+    Distributor, Error, IdentityRegistry, PropertyDeed, PropertyDirectory, PropertyLauncher,
+    PropertyShares, PropertyTreasury, ShareCompliance, ShareOffering, TestStablecoin,
     deploy::{Roles, SettlementToken, deploy_platform},
 };
 
@@ -36,6 +36,7 @@ async fn each_role_goes_to_its_own_account() -> TestResult {
         let distributor = Distributor::new(property.distributor.address, p);
         let deed = PropertyDeed::new(platform.deed.address, p);
         let directory = PropertyDirectory::new(platform.directory.address, p);
+        let launcher = PropertyLauncher::new(platform.launcher.address, p);
 
         // Each operational role sits with its account, and only there.
         assert!(
@@ -107,13 +108,35 @@ async fn each_role_goes_to_its_own_account() -> TestResult {
             distributor.defaultAdmin().call().await?,
             deed.defaultAdmin().call().await?,
             directory.defaultAdmin().call().await?,
+            launcher.defaultAdmin().call().await?,
         ];
         assert!(admins.iter().all(|a| *a == chain.admin), "{admins:?}");
         assert_eq!(token.defaultAdminDelay().call().await?, 2 * 24 * 3600);
         for account in chain.operators {
             assert!(!token.hasRole(B256::ZERO, account).call().await?);
             assert!(!treasury.hasRole(B256::ZERO, account).call().await?);
+            assert!(!launcher.hasRole(B256::ZERO, account).call().await?);
         }
+        // The launcher registers on the deed and the directory, and keeps nothing of a property.
+        let launcher_address = platform.launcher.address;
+        assert!(
+            deed.hasRole(deed.REGISTRAR_ROLE().call().await?, launcher_address)
+                .call()
+                .await?
+        );
+        assert!(
+            directory
+                .hasRole(directory.REGISTRAR_ROLE().call().await?, launcher_address)
+                .call()
+                .await?
+        );
+        assert!(!token.hasRole(B256::ZERO, launcher_address).call().await?);
+        assert!(
+            !treasury
+                .hasRole(B256::ZERO, launcher_address)
+                .call()
+                .await?
+        );
 
         // The registrar (not the admin) onboards investors; the agent (not the admin) pauses.
         let refused = registry

@@ -1,5 +1,6 @@
-//! A throwaway anvil per test, a provider whose wallet signs for the admin, a dev-account funder
-//! and two investor wallets, and helpers to deploy and populate a property.
+//! A throwaway chain per test (anvil, or the embedded chain), a provider whose wallet signs for
+//! the admin, a dev-account funder and two investor wallets, and helpers to deploy and populate a
+//! property.
 
 use alloy::{
     network::{EthereumWallet, TransactionBuilder},
@@ -9,12 +10,11 @@ use alloy::{
     signers::local::PrivateKeySigner,
     sol_types::SolEvent,
 };
+use propledger_chain::{ChainConfig, EmbeddedChain};
 use propledger_contracts::{
     IdentityRegistry, PropertyShares, ShareOffering, TestStablecoin,
-    deploy::{
-        OfferingTerms, Platform, PropertyDeployment, PropertyParams, Roles, SettlementToken,
-        deploy_platform, deploy_property,
-    },
+    deploy::{Platform, Roles, SettlementToken, deploy_platform},
+    launch::{OfferingTerms, PropertyDeployment, PropertyParams, launch_property},
 };
 use std::{
     io::{BufRead, BufReader},
@@ -124,6 +124,41 @@ impl Drop for Anvil {
     }
 }
 
+/// Which chain a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChainKind {
+    Anvil,
+    Embedded,
+}
+
+/// A running chain, stopped on drop.
+enum Node {
+    Anvil(Anvil),
+    Embedded(EmbeddedChain, #[allow(dead_code)] tempfile::TempDir),
+}
+
+impl Node {
+    async fn start(kind: ChainKind) -> TestResult<Self> {
+        Ok(match kind {
+            ChainKind::Anvil => Node::Anvil(Anvil::start()),
+            ChainKind::Embedded => {
+                let dir = tempfile::tempdir()?;
+                let mut cfg = ChainConfig::new(dir.path().join("chain"));
+                cfg.listen = "127.0.0.1:0".parse()?;
+                cfg.dev_accounts = 3;
+                Node::Embedded(EmbeddedChain::start(cfg).await?, dir)
+            }
+        })
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Node::Anvil(a) => a.url.clone(),
+            Node::Embedded(c, _) => c.url(),
+        }
+    }
+}
+
 /// A chain with the platform admin, a funder and two investor wallets, all signable.
 pub(crate) struct Chain {
     /// Signs for every account below.
@@ -138,12 +173,18 @@ pub(crate) struct Chain {
     /// Fresh accounts for the operational roles, in the order agent, treasurer, registrar, rules.
     pub(crate) operators: [Address; 4],
     // Dropped last: the provider must not outlive the node by much, and the node must die.
-    _anvil: Anvil,
+    _node: Node,
 }
 
 impl Chain {
+    /// Starts anvil.
     pub(crate) async fn start() -> TestResult<Self> {
-        let anvil = Anvil::start();
+        Self::start_on(ChainKind::Anvil).await
+    }
+
+    /// Starts a chain of the given kind.
+    pub(crate) async fn start_on(kind: ChainKind) -> TestResult<Self> {
+        let node = Node::start(kind).await?;
         let admin: PrivateKeySigner = ADMIN_KEY.parse()?;
         let funder: PrivateKeySigner = FUNDER_KEY.parse()?;
         let investors: Vec<PrivateKeySigner> = (0..6).map(|_| PrivateKeySigner::random()).collect();
@@ -163,8 +204,8 @@ impl Chain {
             .with_simple_nonce_management()
             .fetch_chain_id()
             .wallet(wallet)
-            .connect_http(anvil.url.parse()?);
-        // Anvil mines at once; look for receipts often.
+            .connect_http(node.url().parse()?);
+        // Both chains mine at once; look for receipts often.
         provider
             .client()
             .set_poll_interval(Duration::from_millis(20));
@@ -174,7 +215,7 @@ impl Chain {
         while let Err(e) = provider.get_chain_id().await {
             attempts += 1;
             if attempts > 50 {
-                return Err(format!("anvil at {} does not answer: {e}", anvil.url).into());
+                return Err(format!("the chain at {} does not answer: {e}", node.url()).into());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -185,7 +226,7 @@ impl Chain {
             alice: addrs[0],
             bob: addrs[1],
             operators: [addrs[2], addrs[3], addrs[4], addrs[5]],
-            _anvil: anvil,
+            _node: node,
         })
     }
 
@@ -204,32 +245,16 @@ impl Chain {
         self.deploy_with(Roles::single(self.admin)).await
     }
 
-    /// Deploys the platform (with a test stablecoin) and one property, the roles held as given.
+    /// Deploys the platform (with a test stablecoin) and launches one property (id 1), the roles
+    /// held as given.
     pub(crate) async fn deploy_with(
         &self,
         roles: Roles,
     ) -> TestResult<(Platform, PropertyDeployment)> {
         let platform =
             deploy_platform(&self.provider, roles, SettlementToken::DeployTestStablecoin).await?;
-        let start = self.now().await?;
-        let params = PropertyParams {
-            name: "Elm St Shares".into(),
-            symbol: "ELM".into(),
-            parcel_id: parcel_id(),
-            metadata_hash: keccak256("metadata"),
-            metadata_uri: "ipfs://deed/1".into(),
-            custodian: None,
-            terms: OfferingTerms {
-                price_per_share: usd(50),
-                min_purchase: shares(1),
-                max_per_investor: shares(5_000),
-                shares_for_sale: shares(10_000),
-                soft_cap: usd(100_000),
-                start,
-                end: start + 30 * 24 * 3600,
-            },
-        };
-        let property = deploy_property(&self.provider, &platform, &params).await?;
+        let params = property_params(U256::from(1), self.now().await?);
+        let property = launch_property(&self.provider, &platform, &params).await?;
         Ok((platform, property))
     }
 
@@ -339,6 +364,29 @@ impl Chain {
         property: &PropertyDeployment,
     ) -> PropertyShares::PropertySharesInstance<&DynProvider> {
         PropertyShares::new(property.shares.address, &self.provider)
+    }
+}
+
+/// The test property (Elm St, 10,000 shares at 50 tUSD, soft cap 100,000 tUSD, open for 30 days
+/// from `start`) under `property_id`.
+pub(crate) fn property_params(property_id: U256, start: u64) -> PropertyParams {
+    PropertyParams {
+        property_id,
+        name: "Elm St Shares".into(),
+        symbol: "ELM".into(),
+        parcel_id: parcel_id(),
+        metadata_hash: keccak256("metadata"),
+        metadata_uri: "ipfs://deed/1".into(),
+        custodian: None,
+        terms: OfferingTerms {
+            price_per_share: usd(50),
+            min_purchase: shares(1),
+            max_per_investor: shares(5_000),
+            shares_for_sale: shares(10_000),
+            soft_cap: usd(100_000),
+            start,
+            end: start + 30 * 24 * 3600,
+        },
     }
 }
 

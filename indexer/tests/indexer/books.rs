@@ -30,6 +30,7 @@ both_engines!(
     reconciliation_is_clean_when_the_books_are_right,
     reconciliation_finds_mistakes,
     contracts_registered_later_are_picked_up,
+    a_property_launched_under_a_uuid_sized_id_is_indexed,
     one_backfill_pass_reads_through_registrations,
     faults_and_range_limits_skip_nothing,
 );
@@ -399,15 +400,15 @@ async fn reconciliation_finds_mistakes(engine: Engine) -> TestResult {
     Ok(())
 }
 
-/// A second property, deployed and registered now.
+/// A second property (id 2), launched now.
 async fn second_property(
     world: &World,
-) -> TestResult<propledger_contracts::deploy::PropertyDeployment> {
+) -> TestResult<propledger_contracts::launch::PropertyDeployment> {
     let start = crate::support::world::latest_timestamp(&world.provider).await?;
-    Ok(propledger_contracts::deploy::deploy_property(
+    Ok(propledger_contracts::launch::launch_property(
         &world.provider,
         &world.platform,
-        &crate::support::world::property_params("Oak Ave Shares", "OAK", start),
+        &crate::support::world::property_params(2, "Oak Ave Shares", "OAK", start),
     )
     .await?)
 }
@@ -415,7 +416,7 @@ async fn second_property(
 async fn contracts_registered_later_are_picked_up(engine: Engine) -> TestResult {
     let (world, _db, mut indexer) = indexed(engine).await?;
     let watched = indexer.watched().len();
-    // A second property, deployed and registered while the indexer runs.
+    // A second property, launched while the indexer runs.
     let second = second_property(&world).await?;
     indexer.sync().await?;
     assert_eq!(
@@ -460,6 +461,99 @@ async fn contracts_registered_later_are_picked_up(engine: Engine) -> TestResult 
             &index_state(fresh.ledger(), shares).await?,
         );
     }
+    Ok(())
+}
+
+/// The API launches properties under ids made from UUIDs (up to 39 decimal digits): the
+/// launch's contracts are watched from its block under that id, and its books open under it.
+async fn a_property_launched_under_a_uuid_sized_id_is_indexed(engine: Engine) -> TestResult {
+    use propledger_indexer::decode::ContractKind;
+    let (world, _db, mut indexer) = indexed(engine).await?;
+    let start = crate::support::world::latest_timestamp(&world.provider).await?;
+    let mut params = crate::support::world::property_params(0, "Ash Ct Shares", "ASH", start);
+    // The bits of a UUIDv7.
+    params.property_id = U256::from(0x0190_b3c2_5e1f_7a3b_9c4d_2e8f_6a1b_0c3d_u128);
+    let launched =
+        propledger_contracts::launch::launch_property(&world.provider, &world.platform, &params)
+            .await?;
+    indexer.sync().await?;
+    let id = params.property_id.to_string();
+    let mut rows: Vec<(Vec<u8>, String, Option<String>, i64)> = select(
+        indexer.ledger(),
+        "SELECT address, kind, property_id, added_block FROM idx_contracts",
+    )
+    .await?;
+    rows.retain(|r| r.2.as_deref() == Some(id.as_str()));
+    rows.sort();
+    let block = i64::try_from(launched.block)?;
+    let mut expected: Vec<(Vec<u8>, String, Option<String>, i64)> = [
+        (launched.shares.address, ContractKind::Shares),
+        (launched.compliance.address, ContractKind::Compliance),
+        (launched.treasury.address, ContractKind::Treasury),
+        (launched.distributor.address, ContractKind::Distributor),
+        (launched.offering.address, ContractKind::Offering),
+    ]
+    .into_iter()
+    .map(|(a, k)| (a.to_vec(), k.as_str().to_owned(), Some(id.clone()), block))
+    .collect();
+    expected.sort();
+    assert_eq!(rows, expected);
+
+    // The launch block's events of every watched contract are stored: the deed's mint, the
+    // directory's registrations, and what the new contracts logged while being created.
+    let logs = indexer
+        .source()
+        .logs(launched.block, launched.block, &indexer.watched())
+        .await?;
+    let stored: Vec<(i64, i64)> = stored_events(indexer.ledger())
+        .await?
+        .into_iter()
+        .filter(|r| r.0 == block)
+        .map(|r| (r.0, r.1))
+        .collect();
+    let chain: Vec<(i64, i64)> = logs
+        .iter()
+        .map(|l| Ok((i64::try_from(l.block_number)?, i64::try_from(l.log_index)?)))
+        .collect::<TestResult<_>>()?;
+    assert_eq!(stored, chain);
+    for address in [
+        world.platform.deed.address,
+        world.platform.directory.address,
+        launched.shares.address,
+        launched.compliance.address,
+    ] {
+        assert!(
+            logs.iter().any(|l| l.address == address),
+            "no event of {address} in the launch block"
+        );
+    }
+
+    // A purchase books into the property's own chart.
+    let token = TestStablecoin::new(world.platform.settlement_token, &world.provider);
+    mined(
+        token
+            .approve(launched.offering.address, U256::MAX)
+            .from(world.investors[1])
+            .send()
+            .await?
+            .get_receipt()
+            .await?,
+    )?;
+    let offering =
+        propledger_contracts::ShareOffering::new(launched.offering.address, &world.provider);
+    mined(
+        offering
+            .buy(crate::support::world::shares(2))
+            .from(world.investors[1])
+            .send()
+            .await?
+            .get_receipt()
+            .await?,
+    )?;
+    indexer.sync().await?;
+    let cash = indexer.chart_account(&id, codes::TREASURY_CASH)?;
+    let b = indexer.ledger().accounts().balance(cash, None).await?;
+    assert_eq!(b.posted()?.value(), Decimal::from(2 * PRICE));
     Ok(())
 }
 

@@ -12,9 +12,9 @@ use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English};
 use alloy::sol_types::SolCall;
 use propledger_chain::{ChainConfig, DEV_MNEMONIC, EmbeddedChain};
-use propledger_contracts::deploy::{
-    OfferingTerms, Platform, PropertyDeployment, PropertyParams, Roles, SettlementToken,
-    deploy_platform, deploy_property,
+use propledger_contracts::deploy::{Platform, Roles, SettlementToken, deploy_platform};
+use propledger_contracts::launch::{
+    OfferingTerms, PropertyDeployment, PropertyParams, launch_property,
 };
 use propledger_contracts::{
     Distributor, IdentityRegistry, PropertyShares, PropertyTreasury, ShareOffering, TestStablecoin,
@@ -124,8 +124,8 @@ impl World {
         )
         .await?;
         let start = latest_timestamp(&provider).await?;
-        let params = property_params("Elm St Shares", "ELM", start);
-        let property = deploy_property(&provider, &platform, &params).await?;
+        let params = property_params(1, "Elm St Shares", "ELM", start);
+        let property = launch_property(&provider, &platform, &params).await?;
         let world = World {
             node,
             provider,
@@ -403,9 +403,10 @@ impl World {
     }
 }
 
-/// A property's parameters: shares at $50, a $100 soft cap, open for a year from `start`.
-pub(crate) fn property_params(name: &str, symbol: &str, start: u64) -> PropertyParams {
+/// Property `id`'s parameters: shares at $50, a $100 soft cap, open for a year from `start`.
+pub(crate) fn property_params(id: u64, name: &str, symbol: &str, start: u64) -> PropertyParams {
     PropertyParams {
+        property_id: U256::from(id),
         name: name.into(),
         symbol: symbol.into(),
         parcel_id: keccak256(format!("APN:{symbol}")),

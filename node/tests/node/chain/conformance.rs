@@ -19,6 +19,7 @@ use alloy::{
 use propledger_contracts::{
     TestStablecoin,
     deploy::{Roles, SettlementToken, deploy_platform},
+    launch::{OfferingTerms, PropertyParams, launch_property},
 };
 use serde_json::{Value, json};
 
@@ -327,6 +328,33 @@ async fn propledger_contracts_deploy_and_erc20_flows() {
         )
         .await
         .expect("deploy platform");
+        // A property launched in one transaction, with terms that do not depend on the clock
+        // (so both chains see the same transaction).
+        let one = U256::from(10u64).pow(U256::from(18u64));
+        let property = launch_property(
+            &provider,
+            &platform,
+            &PropertyParams {
+                property_id: U256::from(1u64),
+                name: "Elm St Shares".into(),
+                symbol: "ELM".into(),
+                parcel_id: B256::repeat_byte(1),
+                metadata_hash: B256::repeat_byte(2),
+                metadata_uri: "ipfs://deed/1".into(),
+                custodian: None,
+                terms: OfferingTerms {
+                    price_per_share: U256::from(50_000_000u64),
+                    min_purchase: one,
+                    max_per_investor: U256::ZERO,
+                    shares_for_sale: U256::from(1_000u64) * one,
+                    soft_cap: U256::from(1_000_000u64),
+                    start: 1,
+                    end: 4_000_000_000,
+                },
+            },
+        )
+        .await
+        .expect("launch a property");
         t.record(
             "platform addresses",
             json!({
@@ -334,9 +362,16 @@ async fn propledger_contracts_deploy_and_erc20_flows() {
                 "registry": platform.identity_registry,
                 "deed": platform.deed,
                 "directory": platform.directory,
+                "launcher": platform.launcher,
+                "factories": platform.factories,
+                "property": property,
             }),
         );
-        for n in 1..=4u64 {
+        let head = quantity(
+            &t.ok("head after deployment", "eth_blockNumber", json!([]))
+                .await,
+        );
+        for n in 1..=head {
             t.ok(
                 "deployment block",
                 "eth_getBlockByNumber",
@@ -354,7 +389,8 @@ async fn propledger_contracts_deploy_and_erc20_flows() {
         t.ok("token code", "eth_getCode", json!([usd, "latest"]))
             .await;
         let admin = signer(0);
-        for (nonce, to, amount) in [(4u64, 1usize, 1_000_000u64), (5, 2, 500)] {
+        // The admin's next nonces: one per deployment transaction above (a block each).
+        for (nonce, to, amount) in [(head, 1usize, 1_000_000u64), (head + 1, 2, 500)] {
             let data = TestStablecoin::mintCall {
                 to: address(to),
                 amount: U256::from(amount),
