@@ -1,8 +1,9 @@
 //! Command-line and environment configuration of the `propledger` binary.
 
-use std::path::PathBuf;
+use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Parser, Subcommand};
+use propledger_net::Secret;
 
 /// PropLedger: tokenization and ledger node for real-estate investing.
 #[derive(Debug, Clone, Parser)]
@@ -18,18 +19,30 @@ pub struct Cli {
     pub data_dir: PathBuf,
 
     /// JSON-RPC endpoint of an external EVM chain; without it the node runs its embedded chain.
-    #[arg(long, env = "PROPLEDGER_RPC_URL", global = true)]
-    pub rpc_url: Option<String>,
+    #[arg(
+        long,
+        env = "PROPLEDGER_RPC_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub rpc_url: Option<Secret<String>>,
 
-    /// Hex private key of the deployer and platform admin. Defaults to the first dev account of
-    /// the standard test mnemonic, which is only accepted on development chains (ids 31337, 1337).
+    /// The deployer and platform admin key (the operator of a production embedded chain):
+    /// `keystore:<path>[,password-file=<path>]` (Web3 Secret Storage) or, for development,
+    /// hex. Defaults to the first dev account of the standard test mnemonic, which is only
+    /// accepted on development chains (ids 31337, 1337).
     #[arg(
         long,
         env = "PROPLEDGER_PRIVATE_KEY",
         hide_env_values = true,
         global = true
     )]
-    pub private_key: Option<String>,
+    pub private_key: Option<Secret<String>>,
+
+    /// File whose first line is the password of keystores that name no password file of their
+    /// own; without it the node prompts when standard input is a terminal.
+    #[arg(long, env = "PROPLEDGER_PASSWORD_FILE", global = true)]
+    pub password_file: Option<PathBuf>,
 
     /// Address of the USD stablecoin to settle in; without it a TestStablecoin is deployed.
     #[arg(long, env = "PROPLEDGER_SETTLEMENT_TOKEN", global = true)]
@@ -43,6 +56,53 @@ pub struct Cli {
         global = true
     )]
     pub chain_port: u16,
+
+    /// Address the embedded chain's JSON-RPC listens on, e.g. `0.0.0.0:8545` to let other
+    /// machines in (put TLS in front of it); overrides `--chain-port`.
+    #[arg(long, env = "PROPLEDGER_CHAIN_LISTEN", global = true)]
+    pub chain_listen: Option<SocketAddr>,
+
+    /// Create the embedded chain in production mode: no dev accounts, no dev methods, the
+    /// admin key's account funded at genesis. Needs `--chain-id` of its own and `--private-key`;
+    /// recorded in the data directory for good.
+    #[arg(long, env = "PROPLEDGER_PRODUCTION", global = true)]
+    pub production: bool,
+
+    /// Most connections the embedded chain's JSON-RPC server keeps open; more wait.
+    #[arg(
+        long,
+        env = "PROPLEDGER_CHAIN_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub chain_max_connections: usize,
+
+    /// Seconds a client may take to send a request's headers to the embedded chain.
+    #[arg(
+        long,
+        env = "PROPLEDGER_CHAIN_HEADER_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub chain_header_timeout_secs: u64,
+
+    /// Seconds a connection to the embedded chain may sit idle between requests.
+    #[arg(
+        long,
+        env = "PROPLEDGER_CHAIN_KEEP_ALIVE_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub chain_keep_alive_timeout_secs: u64,
+
+    /// Seconds a client may take to send a request's body to the embedded chain.
+    #[arg(
+        long,
+        env = "PROPLEDGER_CHAIN_BODY_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub chain_body_timeout_secs: u64,
 
     /// Chain id of the embedded chain.
     #[arg(
@@ -65,7 +125,7 @@ pub struct Cli {
         hide_env_values = true,
         global = true
     )]
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret<String>>,
     /// Confirmations before a chain event's ledger entry is posted (default 0 on the embedded
     /// chain, 12 on an external chain).
     #[arg(long, env = "PROPLEDGER_CONFIRMATIONS", global = true)]
@@ -82,4 +142,18 @@ pub enum Command {
     Run,
     /// Print the recorded deployment as JSON.
     Status,
+    /// Copy the data directory and the SQLite books into DIR, consistently, while the node
+    /// runs (a PostgreSQL database is backed up with its own tools: see the README).
+    Backup {
+        /// Where the backup goes (created; must not exist or be empty).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a backup and restore it into `--data-dir` (which must not exist or be empty); the
+    /// next start re-verifies the books against the chain and catches up.
+    Restore {
+        /// The backup to restore.
+        #[arg(long)]
+        from: PathBuf,
+    },
 }

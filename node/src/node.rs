@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use alloy::transports::http::reqwest::Url as ReqwestUrl;
 use alloy::{
-    primitives::Address,
+    primitives::{Address, U256},
     providers::{Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
@@ -13,12 +13,14 @@ use propledger_contracts::deploy::{self, Platform, SettlementToken};
 use propledger_indexer::source::SourceConfig;
 use propledger_indexer::{IndexerConfig, Leader, run_exclusive};
 use propledger_ledger::Ledger;
+use propledger_net::{Secret, redact_url};
 use tokio::{sync::watch, task::JoinHandle};
 use tracing::{error, info, warn};
 
 use crate::{
     Error, Result,
-    chain::{ChainConfig, EmbeddedChain},
+    backup::RestoreMarker,
+    chain::{ChainConfig, ChainMode, DEV_CHAIN_IDS, EmbeddedChain},
     deployment::DeploymentRecord,
 };
 
@@ -27,25 +29,30 @@ use crate::{
 pub const DEV_PRIVATE_KEY: &str =
     "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
-/// Chain ids of local development chains (anvil/Hardhat and geth --dev).
-const DEV_CHAIN_IDS: [u64; 2] = [31337, 1337];
+/// What the operator's account holds at the genesis of a production embedded chain, in wei
+/// (one million ether: the chain's gas money, which the operator hands on to other signers).
+pub const PRODUCTION_OPERATOR_BALANCE_WEI: u128 = 1_000_000 * 10u128.pow(18);
 
 /// What a node needs to start.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
     /// Where the chain state and the deployment record live.
     pub data_dir: PathBuf,
-    /// An external JSON-RPC endpoint; `None` runs the local chain.
-    pub rpc_url: Option<String>,
-    /// The deployer/admin key (hex); `None` uses [`DEV_PRIVATE_KEY`] on development chains.
-    pub private_key: Option<String>,
+    /// An external JSON-RPC endpoint; `None` runs the local chain. May carry credentials.
+    pub rpc_url: Option<Secret<String>>,
+    /// The deployer/admin key (loaded with [`crate::keys`]); `None` uses [`DEV_PRIVATE_KEY`] on
+    /// development chains.
+    pub signer: Option<PrivateKeySigner>,
+    /// Create the embedded chain in production mode (see [`ChainMode::Production`]): needs
+    /// `signer`, whose account is funded at genesis, and a chain id of its own.
+    pub production: bool,
     /// An existing settlement token; `None` deploys a test stablecoin.
     pub settlement_token: Option<Address>,
     /// Options of the embedded chain (ignored with `rpc_url`).
     pub chain: ChainConfig,
     /// Where the books and the index live: `sqlite:<path>` or `postgres://...`; `None` uses
-    /// `sqlite:<data-dir>/ledger.db`.
-    pub database_url: Option<String>,
+    /// `sqlite:<data-dir>/ledger.db`. May carry a password.
+    pub database_url: Option<Secret<String>>,
     /// Confirmations before a chain event's entry is posted; `None` means 0 on the embedded
     /// chain (it has no reorgs of its own) and 12 on an external chain.
     pub confirmations: Option<u64>,
@@ -59,7 +66,8 @@ impl NodeConfig {
         Self {
             data_dir,
             rpc_url: None,
-            private_key: None,
+            signer: None,
+            production: false,
             settlement_token: None,
             chain,
             database_url: None,
@@ -89,33 +97,61 @@ impl Node {
             path: config.data_dir.clone(),
             source: e,
         })?;
+        let mut chain_config = config.chain.clone();
+        if config.production {
+            if config.rpc_url.is_some() {
+                return Err(Error::Config(
+                    "--production creates an embedded chain; it does not apply with --rpc-url"
+                        .to_owned(),
+                ));
+            }
+            let Some(operator) = &config.signer else {
+                return Err(Error::Config(
+                    "--production needs the operator's key: pass --private-key".to_owned(),
+                ));
+            };
+            chain_config.mode = ChainMode::Production {
+                funded: vec![(
+                    operator.address(),
+                    U256::from(PRODUCTION_OPERATOR_BALANCE_WEI),
+                )],
+            };
+        }
         let chain = match &config.rpc_url {
             Some(_) => None,
-            None => Some(EmbeddedChain::start(config.chain.clone()).await?),
+            None => Some(EmbeddedChain::start(chain_config).await?),
         };
+        if let Some(chain) = &chain
+            && !chain.is_production()
+            && !chain.local_addr().ip().is_loopback()
+        {
+            warn!(
+                listen = %chain.local_addr(),
+                "a development chain is reachable from other machines: anyone there can use its unlocked accounts and dev methods"
+            );
+        }
         let rpc_url = match (&config.rpc_url, &chain) {
-            (Some(url), _) => url.clone(),
+            (Some(url), _) => url.expose().clone(),
             (None, Some(chain)) => chain.url(),
             (None, None) => unreachable!("a local chain is started whenever no rpc url is given"),
         };
         let url: ReqwestUrl = rpc_url
             .parse()
-            .map_err(|e| Error::Config(format!("bad rpc url {rpc_url:?}: {e}")))?;
+            .map_err(|e| Error::Config(format!("bad rpc url {}: {e}", redact_url(&rpc_url))))?;
         let read_only = ProviderBuilder::new().connect_http(url.clone());
         let chain_id = read_only.get_chain_id().await?;
 
-        let key = match (&config.private_key, DEV_CHAIN_IDS.contains(&chain_id)) {
-            (Some(key), _) => key.clone(),
-            (None, true) => DEV_PRIVATE_KEY.to_owned(),
+        let signer = match (&config.signer, DEV_CHAIN_IDS.contains(&chain_id)) {
+            (Some(signer), _) => signer.clone(),
+            (None, true) => DEV_PRIVATE_KEY
+                .parse()
+                .map_err(|_| Error::Config("the dev key does not parse".to_owned()))?,
             (None, false) => {
                 return Err(Error::Config(format!(
                     "chain {chain_id} is not a development chain: pass --private-key"
                 )));
             }
         };
-        let signer: PrivateKeySigner = key
-            .parse()
-            .map_err(|_| Error::Config("the private key is not 32 bytes of hex".to_owned()))?;
         let admin = signer.address();
         let provider = ProviderBuilder::new().wallet(signer).connect_http(url);
 
@@ -171,7 +207,8 @@ impl Node {
         };
         let database_url = config
             .database_url
-            .clone()
+            .as_ref()
+            .map(|u| u.expose().clone())
             .unwrap_or_else(|| format!("sqlite:{}", config.data_dir.join("ledger.db").display()));
         let ledger = Ledger::connect(&database_url).await?;
         let mut source = SourceConfig::new(rpc_url.clone());
@@ -187,12 +224,24 @@ impl Node {
         // One indexer per chain and database: when another process holds the role, this node
         // stands by and takes over if that process dies. A first attempt here reports
         // configuration errors (another chain, an unreachable database) at start.
-        let leader = Leader::try_acquire(&ledger, &indexer_config).await?;
+        let mut leader = Leader::try_acquire(&ledger, &indexer_config).await?;
+        if let Some(marker) = RestoreMarker::load(&config.data_dir)? {
+            match leader.as_mut() {
+                Some(leader) => {
+                    verify_restored(&ledger, leader.indexer()).await?;
+                    RestoreMarker::clear(&config.data_dir)?;
+                    info!(from = %marker.from.display(), "restored data verified against the chain");
+                }
+                None => warn!(
+                    "this data directory was restored, but another process holds the indexer role: the books are verified when this node takes it over"
+                ),
+            }
+        }
         if leader.is_some() {
-            info!(database = %redact(&database_url), "indexer running");
+            info!(database = %redact_url(&database_url), "indexer running");
         } else {
             info!(
-                database = %redact(&database_url),
+                database = %redact_url(&database_url),
                 "another process indexes this chain into this database; the indexer stands by"
             );
         }
@@ -221,7 +270,8 @@ impl Node {
         &self.ledger
     }
 
-    /// The JSON-RPC endpoint the node uses.
+    /// The JSON-RPC endpoint the node uses (with any credentials it carries: show it with
+    /// [`propledger_net::redact_url`]).
     pub fn rpc_url(&self) -> &str {
         &self.rpc_url
     }
@@ -248,6 +298,51 @@ impl Node {
     }
 }
 
+/// Checks a restored node's books before it indexes on: the entries' hash chain, and the
+/// books against the chain's balances and cap tables at the last indexed block.
+async fn verify_restored(ledger: &Ledger, indexer: &propledger_indexer::Indexer) -> Result<()> {
+    let chain = ledger.verifier().chain().await?;
+    if let Some(broken) = chain.first_break {
+        return Err(Error::RestoredBooksDiffer(format!(
+            "the entries' hash chain breaks at sequence {} ({:?})",
+            broken.seq, broken.reason
+        )));
+    }
+    let Some(last) = indexer.next_block().checked_sub(1) else {
+        return Ok(());
+    };
+    // Balances and cap tables are the books against the chain; items waiting for an operator's
+    // matching entry are ordinary business, not damage.
+    match indexer.reconcile(last).await {
+        Ok(report) => {
+            let balances = report
+                .balances
+                .iter()
+                .filter(|b| !b.difference().is_zero())
+                .count();
+            if balances > 0 || !report.cap_tables.is_empty() {
+                return Err(Error::RestoredBooksDiffer(format!(
+                    "at block {last}, {balances} balance(s) and {} cap table(s) differ",
+                    report.cap_tables.len()
+                )));
+            }
+            info!(
+                block = last,
+                entries = chain.entries_checked,
+                balances = report.balances.len(),
+                "restored books reconcile with the chain"
+            );
+            Ok(())
+        }
+        // The endpoint may not serve state that old (a pruned node): the hash chain is
+        // verified, and indexing goes on.
+        Err(e) => {
+            warn!(block = last, error = %e, "the restored books could not be reconciled with the chain");
+            Ok(())
+        }
+    }
+}
+
 /// The first recorded contract without code on chain, if any.
 async fn missing_contract<P: Provider>(
     provider: &P,
@@ -266,18 +361,4 @@ async fn missing_contract<P: Provider>(
         }
     }
     Ok(None)
-}
-
-/// A database URL without its password, for logs.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }

@@ -1,16 +1,18 @@
 //! The `propledger` binary: parses configuration and runs the node.
 
-use std::str::FromStr;
+use std::{process::ExitCode, str::FromStr, time::Duration};
 
 use alloy::primitives::Address;
 use anyhow::Context;
 use clap::Parser;
 use propledger_node::{
-    Node, NodeConfig,
+    Node, NodeConfig, backup,
+    chain::ServerLimits,
     config::{Cli, Command},
     deployment::DeploymentRecord,
+    keys::{KeyLoader, KeySource},
+    logging::{self, Scrubber},
 };
-use tracing_subscriber::EnvFilter;
 
 /// mimalloc: the indexer and the chain allocate many small, short-lived buffers, where it is
 /// markedly faster than the system allocator.
@@ -18,39 +20,90 @@ use tracing_subscriber::EnvFilter;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Every secret on the command line is known before anything is logged; keys loaded from
+    // keystores are learnt as they are decrypted.
+    let scrubber = Scrubber::new();
+    for url in [&cli.rpc_url, &cli.database_url].into_iter().flatten() {
+        scrubber.learn_url(url.expose());
+    }
+    if let Some(key) = &cli.private_key {
+        scrubber.learn(key.expose());
+    }
+    logging::init(scrubber.clone());
+    match run(cli, &scrubber).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{}", scrubber.scrub(&format!("{e:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}
 
-    if let Some(Command::Status) = cli.command {
-        let record = DeploymentRecord::load(&cli.data_dir)?
-            .with_context(|| format!("no deployment recorded in {}", cli.data_dir.display()))?;
-        println!("{}", serde_json::to_string_pretty(&record)?);
-        return Ok(());
+async fn run(cli: Cli, scrubber: &Scrubber) -> anyhow::Result<()> {
+    let database_url = cli.database_url.as_ref().map(|u| u.expose().clone());
+    match &cli.command {
+        Some(Command::Status) => {
+            let record = DeploymentRecord::load(&cli.data_dir)?
+                .with_context(|| format!("no deployment recorded in {}", cli.data_dir.display()))?;
+            println!("{}", serde_json::to_string_pretty(&record)?);
+            return Ok(());
+        }
+        Some(Command::Backup { out }) => {
+            let made = backup::backup(&cli.data_dir, database_url.as_deref(), out).await?;
+            println!("{}", serde_json::to_string_pretty(&made)?);
+            return Ok(());
+        }
+        Some(Command::Restore { from }) => {
+            let restored = backup::restore(from, &cli.data_dir).await?;
+            println!("{}", serde_json::to_string_pretty(&restored)?);
+            return Ok(());
+        }
+        Some(Command::Run) | None => {}
     }
 
     let mut config = NodeConfig::new(cli.data_dir.clone());
     config.rpc_url = cli.rpc_url;
-    config.private_key = cli.private_key;
+    config.production = cli.production;
+    if let Some(value) = cli.private_key {
+        let loader = KeyLoader::new(cli.password_file.clone());
+        let source = KeySource::parse("--private-key", value.expose())?;
+        let loaded = tokio::task::spawn_blocking(move || loader.load("--private-key", &source))
+            .await
+            .context("loading --private-key")??;
+        for secret in &loaded.secrets {
+            scrubber.learn(secret.expose());
+        }
+        config.signer = Some(loaded.signer);
+    }
     config.settlement_token = cli
         .settlement_token
         .as_deref()
         .map(Address::from_str)
         .transpose()
         .context("--settlement-token is not an address")?;
-    config.chain.listen =
-        std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, cli.chain_port));
+    config.chain.listen = cli.chain_listen.unwrap_or(std::net::SocketAddr::from((
+        std::net::Ipv4Addr::LOCALHOST,
+        cli.chain_port,
+    )));
     config.chain.chain_id = cli.chain_id;
-    config.chain.block_time = cli.block_time.map(std::time::Duration::from_secs);
+    config.chain.block_time = cli.block_time.map(Duration::from_secs);
+    config.chain.server = ServerLimits {
+        max_connections: cli.chain_max_connections,
+        header_read_timeout: Duration::from_secs(cli.chain_header_timeout_secs),
+        keep_alive_timeout: Duration::from_secs(cli.chain_keep_alive_timeout_secs),
+        body_read_timeout: Duration::from_secs(cli.chain_body_timeout_secs),
+    };
     config.database_url = cli.database_url;
     config.confirmations = cli.confirmations;
 
     let node = Node::start(config).await?;
-    tracing::info!(rpc = node.rpc_url(), data_dir = %cli.data_dir.display(), "node running; Ctrl-C or SIGTERM stops it");
+    tracing::info!(
+        rpc = %propledger_net::redact_url(node.rpc_url()),
+        data_dir = %cli.data_dir.display(),
+        "node running; Ctrl-C or SIGTERM stops it"
+    );
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     tokio::select! {

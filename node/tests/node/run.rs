@@ -8,6 +8,7 @@ use propledger_node::{
     Error, Node, NodeConfig,
     chain::{ChainConfig, EmbeddedChain},
     deployment::DeploymentRecord,
+    keys::{KeyError, KeySource},
 };
 
 fn config(dir: &std::path::Path) -> NodeConfig {
@@ -131,7 +132,7 @@ async fn an_external_chain_needs_a_key_unless_it_is_a_dev_chain() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = NodeConfig::new(dir.path().to_path_buf());
-    cfg.rpc_url = Some(chain.url());
+    cfg.rpc_url = Some(chain.url().into());
     let err = Node::start(cfg.clone())
         .await
         .expect_err("no key on a non-dev chain");
@@ -142,8 +143,11 @@ async fn an_external_chain_needs_a_key_unless_it_is_a_dev_chain() {
     );
 
     // The second dev account, passed explicitly, becomes the admin.
-    cfg.private_key =
-        Some("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d".to_owned());
+    cfg.signer = Some(
+        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+            .parse()
+            .expect("key"),
+    );
     let node = Node::start(cfg.clone()).await.expect("start with a key");
     assert_eq!(node.platform().chain_id, 4242);
     assert_eq!(
@@ -152,8 +156,9 @@ async fn an_external_chain_needs_a_key_unless_it_is_a_dev_chain() {
     );
     node.shutdown().await.expect("shutdown");
 
-    cfg.private_key = Some("0xnot-a-key".to_owned());
-    let err = Node::start(cfg).await.expect_err("bad key");
-    assert!(matches!(err, Error::Config(_)), "{err}");
+    let loader = propledger_node::keys::KeyLoader::default();
+    let source = KeySource::parse("--private-key", "0xnot-a-key").expect("parse");
+    let err = loader.load("--private-key", &source).expect_err("bad key");
+    assert!(matches!(err, KeyError::BadHex { .. }), "{err}");
     chain.shutdown().await.expect("stop chain");
 }
