@@ -1,4 +1,5 @@
 //! Integration tests of the node crate (one test binary).
 
 mod chain;
+mod keys;
 mod run;
