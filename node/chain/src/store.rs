@@ -438,6 +438,7 @@ pub(crate) fn copy_durable_prefix(src_dir: &Path, dst_dir: &Path) -> Result<u64>
     while frames.next().map_err(io("read", &src))?.is_some() {}
     let end = frames.offset;
     drop(frames);
+    std::io::Seek::seek(&mut &file, std::io::SeekFrom::Start(0)).map_err(io("seek", &src))?;
     std::fs::create_dir_all(dst_dir).map_err(io("create directory", dst_dir))?;
     let out = OpenOptions::new()
         .write(true)

@@ -35,10 +35,23 @@ async fn main() -> ExitCode {
     match run(cli, &scrubber).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{}", scrubber.scrub(&format!("{e:#}")));
+            tracing::error!("{}", scrubber.scrub(&describe(&e)));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and the causes that add to it (library errors often quote their cause already).
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 async fn run(cli: Cli, scrubber: &Scrubber) -> anyhow::Result<()> {

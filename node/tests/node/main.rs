@@ -1,5 +1,6 @@
 //! Integration tests of the node crate (one test binary).
 
+mod backup;
 mod chain;
 mod keys;
 mod run;
