@@ -1,12 +1,12 @@
 //! The API's state: its database, blob store, settings, metrics and rate limiters, and what it
 //! knows of the chain. One [`Api`] serves every request of a process; clones share it.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use propledger_net::ServerLimits;
 
 use crate::auth::{self, Principal};
 use crate::blobs::{BlobLocation, BlobStore};
@@ -43,6 +43,9 @@ pub struct ApiConfig {
     pub rate_limits: RateLimits,
     /// Indexer lag (blocks) above which `/readyz` reports not ready.
     pub max_ready_lag_blocks: u64,
+    /// Open connections, and how long clients may take to send a request or sit idle
+    /// ([`ServerLimits`]: 1,024 connections, 10 s for headers, 30 s for a body, 30 s idle).
+    pub server: ServerLimits,
 }
 
 impl ApiConfig {
@@ -57,6 +60,7 @@ impl ApiConfig {
             request_timeout: Duration::from_secs(60),
             rate_limits: RateLimits::default(),
             max_ready_lag_blocks: 64,
+            server: ServerLimits::default(),
         }
     }
 }
@@ -155,17 +159,19 @@ impl Api {
         })
     }
 
-    /// Serves the API on a listener until `shutdown` resolves.
+    /// Serves the API on a listener until `shutdown` resolves, under the connection limits
+    /// and timeouts of [`ApiConfig::server`].
     pub async fn serve(
         &self,
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        propledger_net::serve(
+            listener,
+            self.router(),
+            self.inner.config.server.clone(),
+            shutdown,
+        )
+        .await
     }
 }

@@ -13,6 +13,8 @@
 //! - **idle**: between the end of an answer and the first byte of the next request, at most
 //!   [`ServerLimits::keep_alive_timeout`].
 //!
+//! Each request carries the client's address as axum's `ConnectInfo<SocketAddr>`.
+//!
 //! Connections beyond [`ServerLimits::max_connections`] wait in the kernel's accept queue
 //! until one closes, so the process never holds more sockets than the cap. An upgraded
 //! connection (WebSocket) keeps its place under the cap until it closes.
@@ -20,6 +22,7 @@
 use std::{
     future::Future,
     io,
+    net::SocketAddr,
     pin::Pin,
     sync::{
         Arc,
@@ -92,11 +95,11 @@ where
                 Err(_) => break,
             },
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             biased;
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) if is_connection_error(&e) => continue,
                 Err(e) => {
                     // Out of file descriptors, say: pause rather than spin.
@@ -109,6 +112,7 @@ where
         while connections.try_join_next().is_some() {}
         connections.spawn(connection(
             stream,
+            peer,
             permit,
             router.clone(),
             limits.clone(),
@@ -188,6 +192,7 @@ impl Activity {
 
 async fn connection(
     stream: TcpStream,
+    peer: SocketAddr,
     permit: OwnedSemaphorePermit,
     router: Router,
     limits: ServerLimits,
@@ -206,7 +211,10 @@ async fn connection(
             activity.enter(BUSY);
             let done = RequestDone(activity.clone());
             let mut router = router.clone();
-            let request = request.map(|body| Body::new(TimedBody::new(body, body_timeout)));
+            let mut request = request.map(|body| Body::new(TimedBody::new(body, body_timeout)));
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
             async move {
                 let response = tower_call(&mut router, request).await;
                 Ok::<_, std::convert::Infallible>(
