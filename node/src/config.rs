@@ -39,6 +39,11 @@ pub struct Cli {
     )]
     pub private_key: Option<Secret<String>>,
 
+    /// PEM file of a CA certificate to trust for `https://`/`wss://` endpoints besides
+    /// Mozilla's roots (a permissioned network's private CA); may be given more than once.
+    #[arg(long, env = "PROPLEDGER_CA_FILE", global = true, value_delimiter = ',')]
+    pub ca_file: Vec<PathBuf>,
+
     /// File whose first line is the password of keystores that name no password file of their
     /// own; without it the node prompts when standard input is a terminal.
     #[arg(long, env = "PROPLEDGER_PASSWORD_FILE", global = true)]

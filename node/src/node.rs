@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use alloy::transports::http::reqwest::Url as ReqwestUrl;
 use alloy::{
     primitives::{Address, U256},
     providers::{Provider, ProviderBuilder},
@@ -56,6 +55,9 @@ pub struct NodeConfig {
     /// Confirmations before a chain event's entry is posted; `None` means 0 on the embedded
     /// chain (it has no reorgs of its own) and 12 on an external chain.
     pub confirmations: Option<u64>,
+    /// PEM files of CA certificates to trust for `https`/`wss` endpoints besides Mozilla's
+    /// roots (a permissioned network's private CA).
+    pub ca_files: Vec<PathBuf>,
 }
 
 impl NodeConfig {
@@ -72,6 +74,7 @@ impl NodeConfig {
             chain,
             database_url: None,
             confirmations: None,
+            ca_files: Vec::new(),
         }
     }
 }
@@ -135,11 +138,13 @@ impl Node {
             (None, Some(chain)) => chain.url(),
             (None, None) => unreachable!("a local chain is started whenever no rpc url is given"),
         };
-        let url: ReqwestUrl = rpc_url
-            .parse()
-            .map_err(|e| Error::Config(format!("bad rpc url {}: {e}", redact_url(&rpc_url))))?;
-        let read_only = ProviderBuilder::new().connect_http(url.clone());
-        let chain_id = read_only.get_chain_id().await?;
+        let tls = propledger_net::tls::client_config(&config.ca_files)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let client = propledger_net::rpc::client(&rpc_url, &tls)
+            .await
+            .map_err(endpoint_error)?;
+        let read_only = ProviderBuilder::new().connect_client(client.clone());
+        let chain_id = read_only.get_chain_id().await.map_err(endpoint_error)?;
 
         let signer = match (&config.signer, DEV_CHAIN_IDS.contains(&chain_id)) {
             (Some(signer), _) => signer.clone(),
@@ -153,7 +158,7 @@ impl Node {
             }
         };
         let admin = signer.address();
-        let provider = ProviderBuilder::new().wallet(signer).connect_http(url);
+        let provider = ProviderBuilder::new().wallet(signer).connect_client(client);
 
         let record = match DeploymentRecord::load(&config.data_dir)? {
             Some(record) => {
@@ -212,6 +217,7 @@ impl Node {
             .unwrap_or_else(|| format!("sqlite:{}", config.data_dir.join("ledger.db").display()));
         let ledger = Ledger::connect(&database_url).await?;
         let mut source = SourceConfig::new(rpc_url.clone());
+        source.tls = Some(tls);
         source.retry.max_attempts = None;
         let mut indexer_config = IndexerConfig::new(source, record.platform.clone());
         indexer_config.confirmations =
@@ -296,6 +302,26 @@ impl Node {
             None => Ok(()),
         }
     }
+}
+
+/// A failure reaching the endpoint, with a hint when its TLS certificate is not trusted.
+fn endpoint_error(e: alloy::transports::TransportError) -> Error {
+    let mut text = e.to_string();
+    let mut next = std::error::Error::source(&e);
+    while let Some(cause) = next {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        next = cause.source();
+    }
+    if text.contains("invalid peer certificate") {
+        return Error::Config(format!(
+            "the rpc endpoint's TLS certificate is not trusted ({text}); a private CA is named with --ca-file"
+        ));
+    }
+    Error::Rpc(e)
 }
 
 /// Checks a restored node's books before it indexes on: the entries' hash chain, and the

@@ -8,6 +8,8 @@
 //! - `leader`: several indexers on one database: stale commits are refused, a standby takes
 //!   over from a leader that is gone.
 //! - `reorg`: reorgs of every kind on both chains and both engines, compared with a fresh index.
+//! - `tls`: backfill and follow over `https://` and `wss://` through a TLS-terminating proxy;
+//!   an untrusted certificate is refused.
 
 mod bench;
 mod books;
@@ -16,6 +18,7 @@ mod leader;
 mod reorg;
 mod source;
 mod support;
+mod tls;
 
 /// The allocator the `propledger` binary uses, so tests and the benchmark run as the node does.
 #[global_allocator]

@@ -1,5 +1,5 @@
 //! Ledger integration tests: every test in the engine modules runs on SQLite and on a throwaway
-//! PostgreSQL cluster (see `support::pg`).
+//! PostgreSQL cluster (see `support::pg`); `tls` connects to a cluster of its own over TLS.
 
 mod support;
 
@@ -11,3 +11,4 @@ mod export;
 mod ext;
 mod props;
 mod reports;
+mod tls;

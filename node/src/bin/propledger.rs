@@ -22,6 +22,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    propledger_net::tls::install_crypto_provider();
     // Every secret on the command line is known before anything is logged; keys loaded from
     // keystores are learnt as they are decrypted.
     let scrubber = Scrubber::new();
@@ -110,6 +111,7 @@ async fn run(cli: Cli, scrubber: &Scrubber) -> anyhow::Result<()> {
     };
     config.database_url = cli.database_url;
     config.confirmations = cli.confirmations;
+    config.ca_files = cli.ca_file;
 
     let node = Node::start(config).await?;
     tracing::info!(

@@ -4,3 +4,7 @@ mod backup;
 mod chain;
 mod keys;
 mod run;
+mod tls;
+/// The ledger tests' test CA and TLS-terminating proxy.
+#[path = "../../../ledger/tests/ledger/support/tls.rs"]
+mod tls_support;

@@ -7,4 +7,7 @@ pub(crate) mod fault_proxy;
 #[path = "../../../../ledger/tests/ledger/support/pg.rs"]
 pub(crate) mod pg;
 pub(crate) mod state;
+/// The ledger tests' test CA and TLS-terminating proxy.
+#[path = "../../../../ledger/tests/ledger/support/tls.rs"]
+pub(crate) mod tls;
 pub(crate) mod world;

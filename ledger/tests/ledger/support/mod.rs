@@ -1,6 +1,7 @@
 //! Test support: a fresh database per test on either engine, and small builders.
 
 pub(crate) mod pg;
+pub(crate) mod tls;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -98,7 +98,31 @@ impl Cluster {
     /// Starts a private cluster in `dir` (which must not exist yet), stopped and removed on drop.
     /// `durable` keeps PostgreSQL's default fsync settings; otherwise they are turned off.
     pub(crate) fn start(dir: &Path, durable: bool) -> Cluster {
-        let port = init_and_start(dir, durable);
+        let port = init_and_start(dir, durable, "");
+        Cluster {
+            port,
+            dir: dir.to_owned(),
+            private: true,
+            _lease: None,
+        }
+    }
+
+    /// Starts a private cluster in `dir` (which must not exist yet) with `ssl=on`, presenting
+    /// the certificate `cert_pem` with its key `key_pem`. Clients may still connect without TLS.
+    pub(crate) fn start_tls(dir: &Path, cert_pem: &str, key_pem: &str) -> Cluster {
+        use std::os::unix::fs::PermissionsExt;
+        fs::create_dir_all(dir).expect("create cluster dir");
+        let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+        fs::write(&cert, cert_pem).expect("write certificate");
+        fs::write(&key, key_pem).expect("write key");
+        // PostgreSQL refuses a key others can read.
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod key");
+        let options = format!(
+            " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            cert.display(),
+            key.display()
+        );
+        let port = init_and_start(dir, false, &options);
         Cluster {
             port,
             dir: dir.to_owned(),
@@ -121,8 +145,8 @@ fn data_dir(dir: &Path) -> PathBuf {
     dir.join("data")
 }
 
-/// Creates the cluster under `dir` and starts it; returns its port.
-fn init_and_start(dir: &Path, durable: bool) -> u16 {
+/// Creates the cluster under `dir` and starts it with `extra` server options; returns its port.
+fn init_and_start(dir: &Path, durable: bool, extra: &str) -> u16 {
     let data = data_dir(dir);
     let run = dir.join("run");
     fs::create_dir_all(&run).expect("create cluster dir");
@@ -152,6 +176,7 @@ fn init_and_start(dir: &Path, durable: bool) -> u16 {
     if !durable {
         options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
     }
+    options.push_str(extra);
     let log = dir.join("server.log");
     let status = as_owner(&pg_bin("pg_ctl"))
         .arg("-D")
@@ -220,7 +245,7 @@ pub(crate) fn shared() -> &'static Cluster {
                     stop(&dir);
                     fs::remove_dir_all(&dir).expect("remove a stale cluster");
                 }
-                let port = init_and_start(&dir, false);
+                let port = init_and_start(&dir, false, "");
                 fs::write(&port_file, port.to_string()).expect("write port file");
                 spawn_reaper(&base, &dir);
                 port
