@@ -117,15 +117,41 @@ impl ServerCert {
 }
 
 /// A TLS-terminating proxy on a loopback port, forwarding to `upstream`; stopped on drop.
+/// Without TLS ([`TlsProxy::start_plain`]) it is the same hop in plain TCP, to tell what TLS
+/// costs from what the extra hop costs.
 pub(crate) struct TlsProxy {
     pub(crate) addr: SocketAddr,
     task: JoinHandle<()>,
 }
 
+/// Forwards bytes both ways between a client and the upstream until either side closes.
+async fn forward(mut client: impl AsyncRead + AsyncWrite + Unpin, upstream: SocketAddr) {
+    let Ok(server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    let _ = server.set_nodelay(true);
+    let mut server = QuickAck(server);
+    let _ =
+        tokio::io::copy_bidirectional_with_sizes(&mut client, &mut server, 64 * 1024, 64 * 1024)
+            .await;
+}
+
 impl TlsProxy {
     /// Starts a proxy presenting a certificate of `ca` in front of `upstream`.
     pub(crate) async fn start(ca: &TestCa, upstream: SocketAddr) -> TlsProxy {
-        let acceptor = tokio_rustls::TlsAcceptor::from(ca.server_config());
+        Self::serve(
+            Some(tokio_rustls::TlsAcceptor::from(ca.server_config())),
+            upstream,
+        )
+        .await
+    }
+
+    /// Starts the same proxy without TLS.
+    pub(crate) async fn start_plain(upstream: SocketAddr) -> TlsProxy {
+        Self::serve(None, upstream).await
+    }
+
+    async fn serve(acceptor: Option<tokio_rustls::TlsAcceptor>, upstream: SocketAddr) -> TlsProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let task = tokio::spawn(async move {
@@ -136,26 +162,25 @@ impl TlsProxy {
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let _ = client.set_nodelay(true);
-                    // A client that refuses the certificate ends here.
-                    let Ok(mut tls) = acceptor.accept(client).await else {
-                        return;
-                    };
-                    let Ok(server) = TcpStream::connect(upstream).await else {
-                        return;
-                    };
-                    let _ = server.set_nodelay(true);
-                    let mut server = QuickAck(server);
-                    let _ = tokio::io::copy_bidirectional_with_sizes(
-                        &mut tls,
-                        &mut server,
-                        64 * 1024,
-                        64 * 1024,
-                    )
-                    .await;
+                    let client = QuickAck(client);
+                    match acceptor {
+                        // A client that refuses the certificate ends here.
+                        Some(acceptor) => {
+                            if let Ok(tls) = acceptor.accept(client).await {
+                                forward(tls, upstream).await;
+                            }
+                        }
+                        None => forward(client, upstream).await,
+                    }
                 });
             }
         });
         TlsProxy { addr, task }
+    }
+
+    /// `http://` URL of the proxy (one started without TLS).
+    pub(crate) fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     /// `https://` URL of the proxy.
