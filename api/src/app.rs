@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use propledger_net::ServerLimits;
 
-use crate::auth::{self, Principal};
+use crate::auth::Principal;
 use crate::blobs::{BlobLocation, BlobStore};
 use crate::db::{Db, Engine};
 use crate::error::Result;
@@ -23,6 +23,54 @@ pub trait ChainStatus: Send + Sync + 'static {
     /// The next block the indexer will read (every block before it is indexed), or `None`
     /// before the indexer's first commit.
     fn indexed(&self) -> BoxFuture<'_, std::result::Result<Option<u64>, String>>;
+}
+
+/// The chain the API writes to: its id, the platform's contracts, the addresses of the keys
+/// that sign each role's transactions (their senders run beside the API), and a connection for
+/// reads.
+#[derive(Clone, Debug)]
+pub struct ChainContext {
+    /// The chain's id.
+    pub chain_id: u64,
+    /// The platform's shared contracts.
+    pub platform: propledger_contracts::deploy::Platform,
+    /// Each signing role's address (`admin`, `registrar`, `agent`, `treasurer`, `rules`).
+    pub signers: std::collections::BTreeMap<String, alloy_primitives::Address>,
+    /// Reads of the chain.
+    pub provider: alloy::providers::DynProvider,
+}
+
+impl ChainContext {
+    /// A connection to the chain at `url` (`http`, `https`, `ws` or `wss`, credentials in the
+    /// URL allowed) for [`ChainContext::provider`] and the outbox senders: the node's own
+    /// JSON-RPC client ([`propledger_net::rpc`]), with `tls` for the secure schemes, so the
+    /// API's writes reach the same endpoints, through the same TLS, as the node's other
+    /// clients. Errors show the URL masked.
+    pub async fn connect_provider(
+        url: &str,
+        tls: &Arc<rustls::ClientConfig>,
+    ) -> Result<alloy::providers::DynProvider> {
+        use alloy::providers::{Provider, ProviderBuilder};
+        let client = propledger_net::rpc::client(url, tls).await.map_err(|e| {
+            crate::error::Error::Config(format!(
+                "the chain at {}: {}",
+                propledger_net::redact_url(url),
+                propledger_net::describe(&e)
+            ))
+        })?;
+        Ok(ProviderBuilder::new().connect_client(client).erased())
+    }
+
+    /// The address that signs a role's transactions.
+    pub fn signer(&self, role: &str) -> Result<alloy_primitives::Address> {
+        self.signers
+            .get(role)
+            .or_else(|| self.signers.get("admin"))
+            .copied()
+            .ok_or_else(|| {
+                crate::error::Error::Config(format!("no signing key for the {role} role"))
+            })
+    }
 }
 
 /// Settings of the API.
@@ -46,6 +94,9 @@ pub struct ApiConfig {
     /// Open connections, and how long clients may take to send a request or sit idle
     /// ([`ServerLimits`]: 1,024 connections, 10 s for headers, 30 s for a body, 30 s idle).
     pub server: ServerLimits,
+    /// The API's public origin (`https://api.example.com`), which EIP-4361 messages must name;
+    /// default `http://` and the listening address.
+    pub public_url: String,
 }
 
 impl ApiConfig {
@@ -61,6 +112,7 @@ impl ApiConfig {
             rate_limits: RateLimits::default(),
             max_ready_lag_blocks: 64,
             server: ServerLimits::default(),
+            public_url: "http://127.0.0.1:8080".to_owned(),
         }
     }
 }
@@ -78,6 +130,11 @@ pub(crate) struct Inner {
     pub(crate) metrics: Metrics,
     pub(crate) limiter: RateLimiter,
     pub(crate) chain: Option<Arc<dyn ChainStatus>>,
+    pub(crate) context: Option<ChainContext>,
+    /// Woken when an action is recorded, so a sender in this process starts at once.
+    pub(crate) outbox_wake: Arc<tokio::sync::Notify>,
+    /// Credentials resolved in the last moments.
+    pub(crate) credentials: crate::auth::CredentialCache,
 }
 
 impl std::fmt::Debug for Api {
@@ -92,6 +149,16 @@ impl std::fmt::Debug for Api {
 impl Api {
     /// The API over a database (its migrations applied by [`Db::connect`]).
     pub fn new(db: Db, config: ApiConfig, chain: Option<Arc<dyn ChainStatus>>) -> Result<Api> {
+        Self::with_chain(db, config, chain, None)
+    }
+
+    /// The API over a database, writing to a chain through the outbox.
+    pub fn with_chain(
+        db: Db,
+        config: ApiConfig,
+        chain: Option<Arc<dyn ChainStatus>>,
+        context: Option<ChainContext>,
+    ) -> Result<Api> {
         let location = config.blob_location.unwrap_or(match db.engine() {
             Engine::Sqlite => BlobLocation::Disk,
             Engine::Postgres => BlobLocation::Database,
@@ -106,8 +173,52 @@ impl Api {
                 limiter,
                 config,
                 chain,
+                context,
+                outbox_wake: Arc::new(tokio::sync::Notify::new()),
+                credentials: Default::default(),
             }),
         })
+    }
+
+    /// The chain the API writes to; unavailable when the API runs without one.
+    pub fn chain(&self) -> Result<&ChainContext> {
+        self.inner.context.as_ref().ok_or_else(|| {
+            crate::error::Error::Unavailable("this API runs without a chain".to_owned())
+        })
+    }
+
+    /// Starts one outbox sender per signing key (each takes over only while it holds its key's
+    /// lock among every process on the database); they stop when `stop` turns true.
+    pub fn spawn_senders(
+        &self,
+        ledger: propledger_ledger::Ledger,
+        keys: Vec<(String, alloy::signers::local::PrivateKeySigner)>,
+        config: crate::outbox::sender::SenderConfig,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Vec<tokio::task::JoinHandle<()>>> {
+        let context = self.chain()?.clone();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut handles = Vec::new();
+        for (role, key) in keys {
+            // One sender per address, whatever roles share it.
+            if !seen.insert(key.address()) {
+                continue;
+            }
+            let mut sender = crate::outbox::sender::Sender::new(
+                self.inner.db.clone(),
+                context.provider.clone(),
+                key,
+                &role,
+                config.clone(),
+            );
+            let ledger = ledger.clone();
+            let stop = stop.clone();
+            let wake = self.inner.outbox_wake.clone();
+            handles.push(tokio::spawn(async move {
+                sender.run_exclusive(&ledger, stop, &wake).await;
+            }));
+        }
+        Ok(handles)
     }
 
     /// The database.
@@ -125,9 +236,19 @@ impl Api {
         &self.inner.blobs
     }
 
-    /// Resolves a bearer token.
+    /// Resolves a bearer token (reusing what was resolved in the last
+    /// [`auth::CACHE_TTL`]).
     pub async fn authenticate(&self, token: &str) -> Result<Principal> {
-        auth::authenticate(&self.inner.db, token).await
+        self.inner
+            .credentials
+            .authenticate(&self.inner.db, token)
+            .await
+    }
+
+    /// Forgets every cached credential, so a revocation or a role change takes effect at once
+    /// in this process.
+    pub fn forget_credentials(&self) {
+        self.inner.credentials.clear();
     }
 
     /// The router serving every route, with the API's middleware.

@@ -14,6 +14,7 @@
 //! - Shared parts: [`auth`] (roles, principals, tokens, passwords, TOTP), [`blobs`] (the
 //!   content-addressed store every file goes through), [`idempotency`], [`types`] (money,
 //!   times, ids, cursors and pages), [`error`].
+//! - [`admin`]: writes made from the node's command line, audited like the API's.
 //! - [`http`]: the thin HTTP layer: routes, extractors, problem documents, the write flow
 //!   (change + audit row + idempotent response in one transaction), limits, metrics, and the
 //!   OpenAPI document generated from the handlers.
@@ -24,6 +25,7 @@
 //! money as decimal text with its currency; `ETag`/`If-Match` versions on changeable
 //! resources.
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -33,10 +35,13 @@ pub mod documents;
 pub mod error;
 pub mod http;
 pub mod idempotency;
+pub mod investors;
 pub mod keys;
+pub mod outbox;
 pub mod properties;
+pub mod siwe;
 pub mod types;
 pub mod users;
 
-pub use app::{Api, ApiConfig, ChainStatus};
+pub use app::{Api, ApiConfig, ChainContext, ChainStatus};
 pub use error::{Error, Result};

@@ -1,15 +1,18 @@
 //! Deploys the contract suite, wired the way `contracts/test/utils/Fixture.sol` wires it.
 //!
 //! [`deploy_platform`] deploys the shared contracts once per chain: the settlement token (a
-//! [`TestStablecoin`] on development chains, or an existing token), the [`IdentityRegistry`], the
-//! [`PropertyDeed`] collection and the [`PropertyDirectory`]. [`deploy_property`] then, per
-//! property, mints its deed, deploys its [`ShareCompliance`], [`PropertyShares`],
-//! [`PropertyTreasury`], [`Distributor`] and [`ShareOffering`], grants the roles that connect them
-//! and registers them in the directory.
+//! [`TestStablecoin`] on development chains, or an existing token, which must move exact amounts),
+//! the [`IdentityRegistry`], the [`PropertyDeed`] collection and the [`PropertyDirectory`].
+//! [`deploy_property`] then, per property, mints its deed, deploys its [`ShareCompliance`],
+//! [`PropertyShares`], [`Distributor`], [`PropertyTreasury`] and [`ShareOffering`], grants the
+//! roles that connect them and registers them in the directory.
 //!
-//! Every transaction is sent from the platform admin, who receives every admin role; the provider
-//! must be able to sign for it (a wallet holding its key, or an account the node unlocks). Each
-//! contract comes back with the block it was deployed in, so an indexer can backfill from there.
+//! The roles are held by the accounts of [`Roles`], which may all differ: the admin holds every
+//! contract's admin role (handed over in two steps with a two-day delay) and sends every
+//! transaction here, so the provider must be able to sign for it (a wallet holding its key, or an
+//! account the node unlocks); the agent, treasurer, registrar and rules admin only receive their
+//! roles. Each contract comes back with the block it was deployed in, so an indexer can backfill
+//! from there.
 //!
 //! Transactions are sent one after the other, each waiting for its receipt. A provider built with
 //! alloy's recommended fillers caches nonces and hands one out even to a transaction whose gas
@@ -20,6 +23,15 @@ use crate::{
     Distributor, Error, IdentityRegistry, PropertyDeed, PropertyDirectory, PropertyShares,
     PropertyTreasury, ShareCompliance, ShareOffering, TestStablecoin,
 };
+
+alloy::sol! {
+    /// The part of ERC-20 the settlement token check uses.
+    #[sol(rpc)]
+    interface IErc20 {
+        function balanceOf(address account) external view returns (uint256);
+        function approve(address spender, uint256 value) external returns (bool);
+    }
+}
 use alloy::{
     contract::{CallBuilder, CallDecoder},
     primitives::{Address, B256, U256, keccak256},
@@ -48,13 +60,56 @@ pub enum SettlementToken {
     Existing(Address),
 }
 
+/// Who holds each role the deployer grants; the accounts may all differ, or all be one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Roles {
+    /// Holds every contract's admin role (moved in two steps, with a two-day delay), mints deeds,
+    /// registers properties and offerings, and sends every deployment transaction.
+    pub admin: Address,
+    /// The transfer agent of every share token: pause, freezes, forced transfers, recovery, burns.
+    pub agent: Address,
+    /// Operates every treasury (budgets, draws, distributions) and may cancel offerings.
+    pub treasurer: Address,
+    /// Registers investors and their wallets in the identity registry.
+    pub registrar: Address,
+    /// Sets every property's compliance rules.
+    pub rules: Address,
+}
+
+impl Roles {
+    /// Every role held by one account (a development chain's single key).
+    pub fn single(account: Address) -> Self {
+        Self {
+            admin: account,
+            agent: account,
+            treasurer: account,
+            registrar: account,
+            rules: account,
+        }
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let named = [
+            ("admin", self.admin),
+            ("agent", self.agent),
+            ("treasurer", self.treasurer),
+            ("registrar", self.registrar),
+            ("rules", self.rules),
+        ];
+        match named.iter().find(|(_, a)| a.is_zero()) {
+            Some((role, _)) => Err(Error::ZeroRole(role)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The shared contracts of one platform deployment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Platform {
     /// The chain the platform lives on.
     pub chain_id: u64,
-    /// The account that deployed everything and holds every admin role.
-    pub admin: Address,
+    /// Who holds which role; `roles.admin` deployed everything.
+    pub roles: Roles,
     /// The settlement token.
     pub settlement_token: Address,
     /// The [`TestStablecoin`] when it was deployed as the settlement token, else `None`.
@@ -68,6 +123,11 @@ pub struct Platform {
 }
 
 impl Platform {
+    /// The account that deployed everything and holds every admin role.
+    pub fn admin(&self) -> Address {
+        self.roles.admin
+    }
+
     /// The earliest block holding any of the platform's contracts: where an indexer starts.
     pub fn start_block(&self) -> u64 {
         [
@@ -224,12 +284,20 @@ fn role(name: &str) -> B256 {
     keccak256(name.as_bytes())
 }
 
-/// Deploys the shared platform contracts, all administered by `admin`.
+/// Deploys the shared platform contracts, administered by `roles.admin`, who sends every
+/// transaction; the identity registry's registrar role goes to `roles.registrar`.
+///
+/// An existing settlement token is checked before the platform is recorded: the admin must hold
+/// at least one base unit of it, which the directory moves to itself and back
+/// (`checkSettlementToken`). A token that delivers less than it is asked to move (a transfer fee)
+/// is refused with [`Error::UnsupportedSettlementToken`]: the treasuries' books could not follow it.
 pub async fn deploy_platform<P: Provider>(
     provider: &P,
-    admin: Address,
+    roles: Roles,
     settlement: SettlementToken,
 ) -> Result<Platform, Error> {
+    roles.validate()?;
+    let admin = roles.admin;
     let chain_id = provider.get_chain_id().await?;
 
     let (settlement_token, test_stablecoin) = match settlement {
@@ -250,7 +318,7 @@ pub async fn deploy_platform<P: Provider>(
     };
     let identity_registry = deploy_contract(
         "deploy IdentityRegistry",
-        IdentityRegistry::deploy_builder(provider, admin).from(admin),
+        IdentityRegistry::deploy_builder(provider, admin, roles.registrar).from(admin),
     )
     .await?;
     let deed = deploy_contract(
@@ -270,10 +338,13 @@ pub async fn deploy_platform<P: Provider>(
         .from(admin),
     )
     .await?;
+    if test_stablecoin.is_none() {
+        check_settlement_token(provider, admin, settlement_token, directory.address).await?;
+    }
 
     Ok(Platform {
         chain_id,
-        admin,
+        roles,
         settlement_token,
         test_stablecoin,
         identity_registry,
@@ -295,7 +366,9 @@ pub async fn deploy_property<P: Provider>(
         ));
     }
     params.terms.validate()?;
-    let admin = platform.admin;
+    let roles = platform.roles;
+    roles.validate()?;
+    let admin = roles.admin;
     let usd = platform.settlement_token;
 
     // The deed: its token id is the property id.
@@ -318,7 +391,7 @@ pub async fn deploy_property<P: Provider>(
 
     let compliance = deploy_contract(
         "deploy ShareCompliance",
-        ShareCompliance::deploy_builder(provider, admin).from(admin),
+        ShareCompliance::deploy_builder(provider, admin, roles.rules).from(admin),
     )
     .await?;
     let shares = deploy_contract(
@@ -331,18 +404,28 @@ pub async fn deploy_property<P: Provider>(
             platform.identity_registry.address,
             compliance.address,
             admin,
+            roles.agent,
         )
         .from(admin),
-    )
-    .await?;
-    let treasury = deploy_contract(
-        "deploy PropertyTreasury",
-        PropertyTreasury::deploy_builder(provider, usd, property_id, admin).from(admin),
     )
     .await?;
     let distributor = deploy_contract(
         "deploy Distributor",
         Distributor::deploy_builder(provider, shares.address, usd, admin).from(admin),
+    )
+    .await?;
+    // The treasury pays distributions only through the property's own distributor.
+    let treasury = deploy_contract(
+        "deploy PropertyTreasury",
+        PropertyTreasury::deploy_builder(
+            provider,
+            usd,
+            property_id,
+            distributor.address,
+            admin,
+            roles.treasurer,
+        )
+        .from(admin),
     )
     .await?;
     let offering = deploy_contract(
@@ -354,6 +437,7 @@ pub async fn deploy_property<P: Provider>(
             treasury.address,
             params.terms.into(),
             admin,
+            roles.treasurer,
         )
         .from(admin),
     )
@@ -427,6 +511,61 @@ pub async fn deploy_property<P: Provider>(
         offering,
         registered_block,
     })
+}
+
+/// Refuses a settlement token that does not move exact amounts: the directory pulls one base unit
+/// from the admin and sends it straight back, measuring both sides.
+async fn check_settlement_token<P: Provider>(
+    provider: &P,
+    admin: Address,
+    token: Address,
+    directory: Address,
+) -> Result<(), Error> {
+    let refuse = |reason: String| Error::UnsupportedSettlementToken { token, reason };
+    let erc20 = IErc20::new(token, provider);
+    let held = erc20.balanceOf(admin).call().await.map_err(|e| {
+        refuse(format!(
+            "it does not answer balanceOf like an ERC-20 token ({e})"
+        ))
+    })?;
+    if held.is_zero() {
+        return Err(refuse(format!(
+            "the admin {admin} holds none of it, and needs one base unit to check that it moves \
+             exact amounts"
+        )));
+    }
+    let one = U256::from(1u8);
+    send(
+        "approve the directory to check the settlement token",
+        erc20.approve(directory, one).from(admin),
+    )
+    .await?;
+    let check = PropertyDirectory::new(directory, provider);
+    match check.checkSettlementToken(one).from(admin).send().await {
+        Ok(pending) => {
+            let receipt = pending.get_receipt().await?;
+            if !receipt.status() {
+                return Err(refuse(format!(
+                    "moving one base unit through the directory failed (transaction {})",
+                    receipt.transaction_hash
+                )));
+            }
+            Ok(())
+        }
+        Err(e) => Err(refuse(inexact_reason(&e))),
+    }
+}
+
+/// Why the directory's check refused the token, from its revert.
+fn inexact_reason(err: &alloy::contract::Error) -> String {
+    match err.as_decoded_error::<PropertyDirectory::InexactTransfer>() {
+        Some(e) => format!(
+            "asked to move {} base units it delivered {}: a token that keeps a fee (or otherwise \
+             delivers less than asked) would leave the treasuries' books above their money",
+            e.expected, e.received
+        ),
+        None => format!("moving one base unit through the directory failed: {err}"),
+    }
 }
 
 /// Sends a transaction, waits for its receipt and fails unless it succeeded.

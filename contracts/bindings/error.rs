@@ -1,6 +1,6 @@
 //! The crate's error type.
 
-use alloy::primitives::TxHash;
+use alloy::primitives::{Address, TxHash};
 
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]
@@ -52,4 +52,15 @@ pub enum Error {
     /// Deployment parameters that the contracts would reject.
     #[error("invalid deployment parameters: {0}")]
     InvalidParams(&'static str),
+    /// A role of the deployment is the zero address.
+    #[error("invalid deployment parameters: the {0} role is the zero address")]
+    ZeroRole(&'static str),
+    /// The settlement token cannot back the platform's books.
+    #[error("settlement token {token} refused: {reason}")]
+    UnsupportedSettlementToken {
+        /// The token's address.
+        token: Address,
+        /// Why it was refused.
+        reason: String,
+    },
 }

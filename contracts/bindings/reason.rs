@@ -39,13 +39,17 @@ pub enum ReasonCode {
     MaxInvestorsReached = 10,
     /// 11: the recipient investor's holding would exceed the cap.
     MaxBalanceExceeded = 11,
-    /// 12: a holding would be non-zero but below the minimum.
+    /// 12: a holding would be non-zero but below the minimum (for a new investor reached by a
+    /// transfer: below the minimum holding, or one whole share when none is set).
     BelowMinHolding = 12,
+    /// 13: the amount includes shares bought in an offering that has not reached its soft cap,
+    /// which cannot leave their investor until it settles.
+    OfferingUnsettled = 13,
 }
 
 impl ReasonCode {
     /// Every code, in numeric order.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Allowed,
         Self::Paused,
         Self::SenderFrozen,
@@ -59,6 +63,7 @@ impl ReasonCode {
         Self::MaxInvestorsReached,
         Self::MaxBalanceExceeded,
         Self::BelowMinHolding,
+        Self::OfferingUnsettled,
     ];
 
     /// The numeric code.
@@ -87,6 +92,7 @@ impl ReasonCode {
             Self::MaxInvestorsReached => "max_investors_reached",
             Self::MaxBalanceExceeded => "max_balance_exceeded",
             Self::BelowMinHolding => "below_min_holding",
+            Self::OfferingUnsettled => "offering_unsettled",
         }
     }
 
@@ -106,6 +112,7 @@ impl ReasonCode {
             Self::MaxInvestorsReached => "maximum number of investors reached",
             Self::MaxBalanceExceeded => "maximum balance per investor exceeded",
             Self::BelowMinHolding => "holding would fall below the minimum",
+            Self::OfferingUnsettled => "unsettled offering shares cannot leave the investor",
         }
     }
 
@@ -125,6 +132,7 @@ impl ReasonCode {
             Self::MaxInvestorsReached => "MAX_INVESTORS_REACHED",
             Self::MaxBalanceExceeded => "MAX_BALANCE_EXCEEDED",
             Self::BelowMinHolding => "BELOW_MIN_HOLDING",
+            Self::OfferingUnsettled => "OFFERING_UNSETTLED",
         }
     }
 
@@ -302,8 +310,8 @@ mod tests {
             assert_eq!(format!("{code:#}"), code.message());
         }
         assert!(matches!(
-            ReasonCode::try_from(13),
-            Err(Error::UnknownReasonCode(13))
+            ReasonCode::try_from(14),
+            Err(Error::UnknownReasonCode(14))
         ));
         assert!(matches!(
             "nope".parse::<ReasonCode>(),

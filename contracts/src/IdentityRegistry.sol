@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {
+    AccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {ADMIN_TRANSFER_DELAY} from "./AdminDelay.sol";
 
 /// @title IdentityRegistry
 /// @notice Maps wallets to investor records shared by every property's share token. One investor
 /// (a person or entity, keyed by an off-chain `investorId`) may own several wallets; investor caps
 /// are counted per investor, never per wallet. Each investor also gets a compact on-chain number
 /// (`investorNo`, starting at 1) that tokens use for their per-investor accounting.
-contract IdentityRegistry is AccessControl {
+contract IdentityRegistry is AccessControlDefaultAdminRules {
     /// @notice Role that registers investors and wallets (the compliance agent).
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
 
@@ -37,7 +40,11 @@ contract IdentityRegistry is AccessControl {
 
     /// @notice An investor was created or its record changed.
     event InvestorUpdated(
-        bytes32 indexed investorId, uint64 indexed investorNo, uint16 country, bool accredited, uint64 kycExpiry
+        bytes32 indexed investorId,
+        uint64 indexed investorNo,
+        uint16 country,
+        bool accredited,
+        uint64 kycExpiry
     );
     /// @notice An investor was frozen or unfrozen across every token using this registry.
     event InvestorFrozen(bytes32 indexed investorId, bool frozen);
@@ -57,9 +64,12 @@ contract IdentityRegistry is AccessControl {
     /// @notice The wallet is not registered.
     error WalletNotRegistered(address wallet);
 
-    constructor(address admin) {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        _grantRole(REGISTRAR_ROLE, admin);
+    /// @param admin The platform admin (grants and revokes roles; moves in two delayed steps).
+    /// @param registrar Who registers investors and their wallets.
+    constructor(address admin, address registrar)
+        AccessControlDefaultAdminRules(ADMIN_TRANSFER_DELAY, admin)
+    {
+        _grantRole(REGISTRAR_ROLE, registrar);
     }
 
     /// @notice Creates an investor or updates its country, accreditation and KYC expiry.
@@ -68,7 +78,9 @@ contract IdentityRegistry is AccessControl {
         onlyRole(REGISTRAR_ROLE)
         returns (uint64 investorNo)
     {
-        if (investorId == bytes32(0) || country == 0 || country > 999) revert InvalidInvestor(investorId);
+        if (investorId == bytes32(0) || country == 0 || country > 999) {
+            revert InvalidInvestor(investorId);
+        }
         Investor storage inv = _investors[investorId];
         investorNo = inv.no;
         if (investorNo == 0) {
@@ -139,14 +151,20 @@ contract IdentityRegistry is AccessControl {
         return _status(wallet);
     }
 
-    /// @notice What a transfer needs from the registry, in one call: whether the sending investor
-    /// (by the number the token attributes the shares to) is frozen, and the recipient's status.
-    function transferStatus(uint64 senderNo, address to)
+    /// @notice What a transfer needs from the registry, in one call: whether the sender is frozen
+    /// (the investor the token attributes the shares to, or the investor the sending wallet belongs
+    /// to now, which differ after the wallet was reassigned), and the recipient's status.
+    function transferStatus(uint64 senderNo, address from, address to)
         external
         view
         returns (bool senderFrozen, WalletStatus memory recipient)
     {
-        if (senderNo != 0) senderFrozen = _investors[_investorIds[senderNo]].frozen;
+        bytes32 senderId = _investorIds[senderNo];
+        if (senderId != bytes32(0)) senderFrozen = _investors[senderId].frozen;
+        bytes32 ownerId = _walletInvestor[from];
+        if (!senderFrozen && ownerId != bytes32(0) && ownerId != senderId) {
+            senderFrozen = _investors[ownerId].frozen;
+        }
         recipient = _status(to);
     }
 

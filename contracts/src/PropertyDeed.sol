@@ -2,16 +2,19 @@
 pragma solidity ^0.8.24;
 
 import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {
+    AccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {IERC4906} from "@openzeppelin/contracts/interfaces/IERC4906.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
+import {ADMIN_TRANSFER_DELAY} from "./AdminDelay.sol";
 
 /// @title PropertyDeed
 /// @notice One ERC-721 token per property. The token URI points at the property's metadata (legal
 /// documents, parcel id, valuation) and the metadata's hash is kept on chain so anyone can check
 /// the document they were served. Only the registrar mints; deeds move only between custody
 /// addresses, at the hands of a custodian (custody changes and the final sale).
-contract PropertyDeed is ERC721, AccessControl, IERC4906 {
+contract PropertyDeed is ERC721, AccessControlDefaultAdminRules, IERC4906 {
     /// @notice Role that mints deeds and updates their metadata.
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
     /// @notice Role that may move a deed (custody change or exit).
@@ -38,8 +41,12 @@ contract PropertyDeed is ERC721, AccessControl, IERC4906 {
     /// @notice The metadata hash or URI is empty.
     error InvalidMetadata();
 
-    constructor(address admin) ERC721("PropLedger Property Deed", "DEED") {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    /// @param admin The platform admin (grants and revokes roles; moves in two delayed steps), who
+    /// also mints deeds and is their first custodian.
+    constructor(address admin)
+        ERC721("PropLedger Property Deed", "DEED")
+        AccessControlDefaultAdminRules(ADMIN_TRANSFER_DELAY, admin)
+    {
         _grantRole(REGISTRAR_ROLE, admin);
         _grantRole(CUSTODIAN_ROLE, admin);
     }
@@ -104,7 +111,12 @@ contract PropertyDeed is ERC721, AccessControl, IERC4906 {
     }
 
     /// @inheritdoc ERC721
-    function supportsInterface(bytes4 interfaceId) public view override(ERC721, AccessControl, IERC165) returns (bool) {
+    function supportsInterface(bytes4 interfaceId)
+        public
+        view
+        override(ERC721, AccessControlDefaultAdminRules, IERC165)
+        returns (bool)
+    {
         return interfaceId == bytes4(0x49064906) || super.supportsInterface(interfaceId);
     }
 }

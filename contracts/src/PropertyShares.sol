@@ -4,25 +4,36 @@ pragma solidity ^0.8.30;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {
+    AccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IdentityRegistry} from "./IdentityRegistry.sol";
 import {ShareCompliance} from "./ShareCompliance.sol";
 import {ReasonCodes} from "./ReasonCodes.sol";
+import {ADMIN_TRANSFER_DELAY} from "./AdminDelay.sol";
 
 /// @title PropertyShares
-/// @notice The fractional-share token of one property (ERC-20, 18 decimals) with ERC-3643 style
-/// controls. Every mint and every transfer is checked against the identity registry and the
-/// property's compliance rules; the verdict is a stable reason code (`canTransfer`, `canMint`).
-/// Agents can pause, freeze an address or part of its balance, force a transfer and recover a
-/// lost wallet. Checkpoints record balances at a record date for payouts.
+/// @notice The fractional-share token of one property (ERC-20, 18 decimals) with ERC-3643 controls
+/// under their ERC-3643 names (`pause`/`unpause`, `setAddressFrozen`, `freezePartialTokens`,
+/// `getFrozenTokens`, `forcedTransfer`, `recoveryAddress`). Every mint and every transfer is checked
+/// against the identity registry and the property's compliance rules; the verdict is a stable
+/// reason code (`canTransfer`, `canMint`). Checkpoints record balances at a record date for payouts.
 ///
 /// Shares held by a wallet are attributed to the investor the wallet belonged to when it first
 /// received them; caps and minimum holdings apply to investors, not wallets.
 ///
+/// Shares sold by an offering below its soft cap are unsettled: the offering may still fail and
+/// refund them. Until it settles (soft cap reached, or every buyer refunded) they cannot leave
+/// their investor, by any path but the offering's refund; a recovery moves them between the
+/// investor's own wallets. One offering at a time may hold unsettled shares.
+///
 /// The ERC-20 storage is written here rather than inherited so that a wallet's balance, investor
 /// attribution, freeze flags and checkpoint marker share one storage slot: a compliant transfer then
 /// touches one slot per wallet, as a plain ERC-20 does.
-contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
+contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdminRules {
+    using SafeCast for uint256;
+
     /// @notice Role that pauses, freezes, force-transfers, recovers and burns (the transfer agent).
     bytes32 public constant AGENT_ROLE = keccak256("AGENT_ROLE");
     /// @notice Role that issues new shares (the offering).
@@ -43,7 +54,7 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
         uint64 investorNo; // investor the wallet's shares are attributed to
         uint32 lastCheckpoint; // latest checkpoint id whose balance has been recorded
         bool frozen; // whole address frozen
-        bool hasFrozenTokens; // part of the balance is frozen (see `frozenTokens`)
+        bool hasFrozenTokens; // part of the balance is frozen (see `getFrozenTokens`)
     }
 
     /// @notice Token-wide state, one storage slot.
@@ -53,6 +64,16 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
         uint32 checkpointId; // latest checkpoint created (0 = none yet)
         uint32 supplyCheckpoint; // latest checkpoint id whose total supply has been recorded
         uint32 investorCount; // investors with a non-zero holding
+        bool escrowOpen; // an offering holds unsettled shares (`escrowOffering`)
+        uint16 escrowRound; // which escrow `Holding.unsettled` amounts belong to
+    }
+
+    /// @notice Per-investor state, one storage slot: the holding across the investor's wallets and
+    /// the part of it that is unsettled (valid while `round` is the open escrow's round).
+    struct Holding {
+        uint128 balance;
+        uint112 unsettled;
+        uint16 round;
     }
 
     struct Recorded {
@@ -66,56 +87,78 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
     mapping(address => Holder) private _holders;
     mapping(address => uint256) private _frozenAmount;
     mapping(address owner => mapping(address spender => uint256)) private _allowances;
-    mapping(uint64 investorNo => uint256) private _investorBalance;
+    mapping(uint64 investorNo => Holding) private _investors;
     mapping(address => Recorded[]) private _balanceHistory;
     Recorded[] private _supplyHistory;
     mapping(uint32 id => uint64) private _checkpointTime;
+    address private _escrowOffering;
+    mapping(address lostWallet => address) private _recoveredTo;
 
-    /// @notice The token was paused or unpaused.
-    event PauseSet(bool paused, address indexed agent);
-    /// @notice A whole address was frozen or unfrozen.
-    event AddressFrozen(address indexed wallet, bool frozen, address indexed agent);
+    /// @notice The token was paused (ERC-3643).
+    event Paused(address account);
+    /// @notice The token was unpaused (ERC-3643).
+    event Unpaused(address account);
+    /// @notice A whole address was frozen or unfrozen (ERC-3643).
+    event AddressFrozen(address indexed wallet, bool indexed frozen, address indexed agent);
     /// @notice Part of a balance was frozen (`amount` added to the frozen amount).
     event TokensFrozen(address indexed wallet, uint256 amount);
     /// @notice Part of a frozen amount was released.
     event TokensUnfrozen(address indexed wallet, uint256 amount);
     /// @notice An agent moved shares without the holder's consent.
     event ForcedTransfer(address indexed from, address indexed to, uint256 amount, address indexed agent);
-    /// @notice A lost wallet's shares and freezes were moved to a new wallet of the same investor.
+    /// @notice A lost wallet's shares and freezes were moved to a wallet of the same investor.
     event RecoverySuccess(address indexed lostWallet, address indexed newWallet, uint64 indexed investorNo);
     /// @notice New shares were issued.
     event Issued(address indexed to, uint64 indexed investorNo, uint256 amount);
-    /// @notice Shares were burned by an agent.
+    /// @notice Shares were burned (by an agent, or by the offering refunding them).
     event Redeemed(address indexed from, uint64 indexed investorNo, uint256 amount, address indexed agent);
     /// @notice A balance checkpoint (record date) was created.
     event CheckpointCreated(uint32 indexed checkpointId, uint64 timestamp);
+    /// @notice An offering issued its first unsettled shares.
+    event OfferingEscrowOpened(address indexed offering);
+    /// @notice The offering's unsettled shares became ordinary shares (soft cap reached) or were all
+    /// refunded.
+    event OfferingEscrowClosed(address indexed offering);
 
     /// @notice The transfer or mint is not allowed; `code` is a `ReasonCodes` value.
     error TransferRestricted(uint8 code);
     /// @notice An amount to freeze or unfreeze is larger than allowed.
     error InvalidFreezeAmount(address wallet, uint256 amount);
-    /// @notice The recovery target does not belong to the lost wallet's investor, or holds shares.
+    /// @notice The recovery target does not belong to the lost wallet's investor, holds another
+    /// investor's shares, or was itself recovered.
     error InvalidRecovery(address lostWallet, address newWallet);
     /// @notice The checkpoint id does not exist yet.
     error UnknownCheckpoint(uint32 checkpointId);
     /// @notice Total supply is limited to 2**128 - 1 share units.
     error SupplyOverflow();
+    /// @notice The token is already paused.
+    error EnforcedPause();
+    /// @notice The token is not paused.
+    error ExpectedPause();
+    /// @notice Another offering holds unsettled shares; this one must wait until it settles.
+    error EscrowHeldByAnotherOffering(address offering);
+    /// @notice Only the offering holding unsettled shares may do this.
+    error NotEscrowOffering(address caller);
+    /// @notice The investor holds fewer unsettled shares than the amount.
+    error UnsettledExceeded(uint64 investorNo, uint256 unsettled, uint256 amount);
 
+    /// @param admin The platform admin (grants and revokes roles; moves in two delayed steps).
+    /// @param agent The transfer agent (pause, freezes, forced transfers, recovery, burns).
     constructor(
         string memory name_,
         string memory symbol_,
         uint256 propertyId_,
         IdentityRegistry registry_,
         ShareCompliance compliance_,
-        address admin
-    ) {
+        address admin,
+        address agent
+    ) AccessControlDefaultAdminRules(ADMIN_TRANSFER_DELAY, admin) {
         _name = name_;
         _symbol = symbol_;
         registry = registry_;
         compliance = compliance_;
         propertyId = propertyId_;
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        _grantRole(AGENT_ROLE, admin);
+        _grantRole(AGENT_ROLE, agent);
     }
 
     // ---------------------------------------------------------------- compliance checks
@@ -131,7 +174,11 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
     }
 
     /// @notice ERC-1404: same as `canTransfer`.
-    function detectTransferRestriction(address from, address to, uint256 amount) external view returns (uint8 code) {
+    function detectTransferRestriction(address from, address to, uint256 amount)
+        external
+        view
+        returns (uint8 code)
+    {
         (code,) = _checkTransfer(from, to, amount);
     }
 
@@ -143,49 +190,70 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
     // The order of the checks below is part of the contract with the API (REASON_CODES.md).
 
     function _checkTransfer(address from, address to, uint256 amount) private view returns (uint8, uint64) {
+        if (amount == 0) return (ReasonCodes.SUCCESS, 0); // nothing moves
         State memory st = _state;
         if (st.paused) return (ReasonCodes.PAUSED, 0);
         Holder memory sender = _holders[from];
         if (sender.frozen) return (ReasonCodes.SENDER_FROZEN, 0);
         (bool senderInvestorFrozen, IdentityRegistry.WalletStatus memory r) =
-            registry.transferStatus(sender.investorNo, to);
+            registry.transferStatus(sender.investorNo, from, to);
         if (senderInvestorFrozen) return (ReasonCodes.SENDER_FROZEN, 0);
-        Holder memory recipient = _holders[to];
-        if (recipient.frozen || r.frozen) return (ReasonCodes.RECIPIENT_FROZEN, 0);
-        uint8 code = _recipientCode(r, recipient);
+        uint8 code = _recipientCheck(to, r);
         if (code != 0) return (code, 0);
         if (sender.balance < amount) return (ReasonCodes.INSUFFICIENT_BALANCE, 0);
         if (sender.hasFrozenTokens && sender.balance - _frozenAmount[from] < amount) {
             return (ReasonCodes.INSUFFICIENT_UNFROZEN_BALANCE, 0);
         }
-        code = compliance.check(_facts(st, sender.investorNo, r, amount, false, true));
-        return (code, r.investorNo);
+        return _holdingCode(st, sender.investorNo, r, amount, false);
     }
 
     function _checkMint(address to, uint256 amount) private view returns (uint8, uint64) {
         State memory st = _state;
         if (st.paused) return (ReasonCodes.PAUSED, 0);
         IdentityRegistry.WalletStatus memory r = registry.walletStatus(to);
-        Holder memory recipient = _holders[to];
-        if (recipient.frozen || r.frozen) return (ReasonCodes.RECIPIENT_FROZEN, 0);
-        uint8 code = _recipientCode(r, recipient);
+        uint8 code = _recipientCheck(to, r);
         if (code != 0) return (code, 0);
-        code = compliance.check(_facts(st, 0, r, amount, true, false));
+        code = compliance.check(_facts(st, 0, 0, r, amount, true, false));
         return (code, r.investorNo);
     }
 
     /// Recipient-side checks for forced transfers and recoveries: the agent may override the sender's
-    /// restrictions (frozen, lock-up, minimum holding) but never deliver shares to an ineligible investor.
+    /// restrictions (frozen, lock-up, minimum holding) but never deliver shares to an ineligible investor
+    /// nor take unsettled offering shares away from their investor.
     function _checkForced(address from, address to, uint256 amount) private view returns (uint8, uint64) {
         Holder memory sender = _holders[from];
         IdentityRegistry.WalletStatus memory r = registry.walletStatus(to);
-        Holder memory recipient = _holders[to];
-        if (recipient.frozen || r.frozen) return (ReasonCodes.RECIPIENT_FROZEN, 0);
-        uint8 code = _recipientCode(r, recipient);
+        uint8 code = _recipientCheck(to, r);
         if (code != 0) return (code, 0);
         if (sender.balance < amount) return (ReasonCodes.INSUFFICIENT_BALANCE, 0);
-        ShareCompliance.TransferFacts memory f = _facts(_state, sender.investorNo, r, amount, true, true);
-        f.senderBalanceAfter = 0; // the sender-side minimum holding does not bind an agent
+        return _holdingCode(_state, sender.investorNo, r, amount, true);
+    }
+
+    function _recipientCheck(address to, IdentityRegistry.WalletStatus memory r)
+        private
+        view
+        returns (uint8)
+    {
+        Holder memory recipient = _holders[to];
+        if (recipient.frozen || r.frozen) return ReasonCodes.RECIPIENT_FROZEN;
+        return _recipientCode(r, recipient);
+    }
+
+    /// The checks on the investors' holdings: unsettled offering shares stay with their investor,
+    /// then the compliance rules. `forced` for an agent's transfer or a recovery.
+    function _holdingCode(
+        State memory st,
+        uint64 senderNo,
+        IdentityRegistry.WalletStatus memory r,
+        uint256 amount,
+        bool forced
+    ) private view returns (uint8, uint64) {
+        Holding memory held = _investors[senderNo];
+        if (r.investorNo != senderNo && _lockedOut(st, held, amount)) {
+            return (ReasonCodes.OFFERING_UNSETTLED, 0);
+        }
+        ShareCompliance.TransferFacts memory f = _facts(st, senderNo, held.balance, r, amount, forced, true);
+        if (forced) f.senderBalanceAfter = 0; // the sender-side minimum holding does not bind an agent
         return (compliance.check(f), r.investorNo);
     }
 
@@ -196,21 +264,31 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
     {
         if (!r.verified) return ReasonCodes.RECIPIENT_NOT_VERIFIED;
         // A wallet still holding shares attributed to another investor cannot receive more.
-        if (recipient.balance != 0 && recipient.investorNo != r.investorNo) return ReasonCodes.RECIPIENT_NOT_VERIFIED;
+        if (recipient.balance != 0 && recipient.investorNo != r.investorNo) {
+            return ReasonCodes.RECIPIENT_NOT_VERIFIED;
+        }
         return ReasonCodes.SUCCESS;
+    }
+
+    /// Whether taking `amount` away from an investor would leave less than its unsettled shares.
+    /// `held.balance` is at least `amount` wherever this is asked (a wallet's balance covers it).
+    function _lockedOut(State memory st, Holding memory held, uint256 amount) private pure returns (bool) {
+        return st.escrowOpen && held.round == st.escrowRound && held.balance - amount < held.unsettled;
     }
 
     function _facts(
         State memory st,
         uint64 senderNo,
+        uint256 senderHolding,
         IdentityRegistry.WalletStatus memory r,
         uint256 amount,
         bool lockupExempt,
         bool isTransfer
     ) private view returns (ShareCompliance.TransferFacts memory f) {
         bool same = isTransfer && senderNo == r.investorNo;
-        uint256 recipientBefore = _investorBalance[r.investorNo];
+        uint256 recipientBefore = same ? senderHolding : _investors[r.investorNo].balance;
         f.lockupExempt = lockupExempt;
+        f.holderTransfer = isTransfer && !lockupExempt;
         f.sameInvestor = same;
         f.recipientCountry = r.country;
         f.recipientAccredited = r.accredited;
@@ -224,7 +302,7 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
             f.recipientBalanceAfter =
                 amount > type(uint256).max - recipientBefore ? type(uint256).max : recipientBefore + amount;
             if (isTransfer) {
-                f.senderBalanceAfter = _investorBalance[senderNo] - amount;
+                f.senderBalanceAfter = senderHolding - amount;
                 f.senderExits = f.senderBalanceAfter == 0;
             }
         }
@@ -271,17 +349,22 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
     }
 
     /// @inheritdoc IERC20
+    /// @dev A zero amount moves nothing and always succeeds, as ERC-20 requires.
     function transfer(address to, uint256 value) external returns (bool) {
         _transferChecked(msg.sender, to, value);
         return true;
     }
 
     /// @inheritdoc IERC20
+    /// @dev The spender needs an allowance even for a zero amount, so nobody can log a transfer out
+    /// of a wallet that never approved them.
     function transferFrom(address from, address to, uint256 value) external returns (bool) {
         uint256 allowed = _allowances[from][msg.sender];
         if (allowed != type(uint256).max) {
-            if (allowed < value) revert ERC20InsufficientAllowance(msg.sender, allowed, value);
-            _allowances[from][msg.sender] = allowed - value;
+            if (allowed < value || allowed == 0) {
+                revert ERC20InsufficientAllowance(msg.sender, allowed, value);
+            }
+            if (value != 0) _allowances[from][msg.sender] = allowed - value;
         }
         _transferChecked(from, to, value);
         return true;
@@ -290,16 +373,74 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
     function _transferChecked(address from, address to, uint256 value) private {
         if (from == address(0)) revert ERC20InvalidSender(address(0));
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
+        if (value == 0) {
+            emit Transfer(from, to, 0);
+            return;
+        }
         (uint8 code, uint64 toNo) = _checkTransfer(from, to, value);
         if (code != 0) revert TransferRestricted(code);
         _move(from, to, value, toNo);
     }
 
-    // ---------------------------------------------------------------- issuance and agent actions
+    // ---------------------------------------------------------------- issuance
 
-    /// @notice Issues new shares to a verified, eligible investor wallet; returns the investor number
-    /// the shares are attributed to.
+    /// @notice Issues new (settled) shares to a verified, eligible investor wallet; returns the
+    /// investor number the shares are attributed to.
     function mint(address to, uint256 amount) external onlyRole(MINTER_ROLE) returns (uint64 investorNo) {
+        investorNo = _mintChecked(to, amount);
+    }
+
+    /// @notice Issues shares sold by an offering below its soft cap: they stay with their investor
+    /// until the offering calls `closeOfferingEscrow`, and only the offering's refund burns them.
+    /// The first call opens the escrow for the calling offering; another offering must wait.
+    function mintUnsettled(address to, uint256 amount)
+        external
+        onlyRole(MINTER_ROLE)
+        returns (uint64 investorNo)
+    {
+        State memory st = _state;
+        if (st.escrowOpen) {
+            address holding = _escrowOffering;
+            if (holding != msg.sender) revert EscrowHeldByAnotherOffering(holding);
+        } else {
+            st.escrowOpen = true;
+            st.escrowRound += 1;
+            _state = st;
+            _escrowOffering = msg.sender;
+            emit OfferingEscrowOpened(msg.sender);
+        }
+        investorNo = _mintChecked(to, amount);
+        Holding storage held = _investors[investorNo];
+        uint256 before = held.round == st.escrowRound ? held.unsettled : 0;
+        held.unsettled = (before + amount).toUint112();
+        held.round = st.escrowRound;
+    }
+
+    /// @notice Burns unsettled shares the offering refunds (frozen amounts are released as needed).
+    function burnUnsettled(address from, uint256 amount) external {
+        State memory st = _state;
+        if (!st.escrowOpen || msg.sender != _escrowOffering) revert NotEscrowOffering(msg.sender);
+        if (from == address(0)) revert ERC20InvalidSender(address(0));
+        uint64 no = _holders[from].investorNo;
+        Holding storage held = _investors[no];
+        uint256 unsettled = held.round == st.escrowRound ? held.unsettled : 0;
+        if (amount > unsettled) revert UnsettledExceeded(no, unsettled, amount);
+        held.unsettled = uint112(unsettled - amount);
+        _releaseFrozenFor(from, amount);
+        _move(from, address(0), amount, 0);
+        emit Redeemed(from, no, amount, msg.sender);
+    }
+
+    /// @notice Ends the calling offering's escrow: its remaining unsettled shares become ordinary
+    /// shares (called when its soft cap is reached, or once every buyer is refunded).
+    function closeOfferingEscrow() external {
+        if (!_state.escrowOpen || msg.sender != _escrowOffering) revert NotEscrowOffering(msg.sender);
+        _state.escrowOpen = false;
+        delete _escrowOffering;
+        emit OfferingEscrowClosed(msg.sender);
+    }
+
+    function _mintChecked(address to, uint256 amount) private returns (uint64 investorNo) {
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
         uint8 code;
         (code, investorNo) = _checkMint(to, amount);
@@ -308,23 +449,29 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
         emit Issued(to, investorNo, amount);
     }
 
-    /// @notice Burns shares (redemption at exit by an agent, or the refund of a failed offering by a
-    /// minter). Frozen amounts are released as needed.
-    function burn(address from, uint256 amount) external {
-        if (!hasRole(AGENT_ROLE, msg.sender) && !hasRole(MINTER_ROLE, msg.sender)) {
-            revert AccessControlUnauthorizedAccount(msg.sender, AGENT_ROLE);
-        }
+    // ---------------------------------------------------------------- agent actions
+
+    /// @notice Burns shares (redemption at exit). Frozen amounts are released as needed; unsettled
+    /// offering shares cannot be burned this way (the offering's refund does).
+    function burn(address from, uint256 amount) external onlyRole(AGENT_ROLE) {
         // `_move` treats a zero `from` as a mint: burning "from" it would inflate the total supply.
         if (from == address(0)) revert ERC20InvalidSender(address(0));
-        uint64 no = _holders[from].investorNo;
+        Holder memory h = _holders[from];
+        if (amount <= h.balance && _lockedOut(_state, _investors[h.investorNo], amount)) {
+            revert TransferRestricted(ReasonCodes.OFFERING_UNSETTLED);
+        }
         _releaseFrozenFor(from, amount);
         _move(from, address(0), amount, 0);
-        emit Redeemed(from, no, amount, msg.sender);
+        emit Redeemed(from, h.investorNo, amount, msg.sender);
     }
 
     /// @notice Moves shares on an agent's authority (court order, estate, error correction).
     /// The recipient must still be an eligible investor; lock-up and sender freezes are overridden.
-    function forcedTransfer(address from, address to, uint256 amount) external onlyRole(AGENT_ROLE) {
+    function forcedTransfer(address from, address to, uint256 amount)
+        external
+        onlyRole(AGENT_ROLE)
+        returns (bool)
+    {
         if (from == address(0)) revert ERC20InvalidSender(address(0));
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
         (uint8 code, uint64 toNo) = _checkForced(from, to, amount);
@@ -332,16 +479,35 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
         _releaseFrozenFor(from, amount);
         _move(from, to, amount, toNo);
         emit ForcedTransfer(from, to, amount, msg.sender);
+        return true;
     }
 
-    /// @notice Moves everything a lost wallet holds, with its freezes, to a new wallet registered
-    /// to the same investor. The lost wallet stays frozen.
+    /// @notice Moves everything a lost wallet holds, with its freezes, to a wallet registered to the
+    /// same investor, which may already hold shares of that investor. The lost wallet stays frozen,
+    /// and payouts of its earlier record dates go to the new wallet (`successorOf`).
     function recoverWallet(address lostWallet, address newWallet) external onlyRole(AGENT_ROLE) {
+        _recover(lostWallet, newWallet);
+    }
+
+    /// @notice ERC-3643 name of `recoverWallet`. The identity registry decides which investor a
+    /// wallet belongs to, so the third argument (an ONCHAINID in T-REX) is not used.
+    function recoveryAddress(address lostWallet, address newWallet, address)
+        external
+        onlyRole(AGENT_ROLE)
+        returns (bool)
+    {
+        _recover(lostWallet, newWallet);
+        return true;
+    }
+
+    function _recover(address lostWallet, address newWallet) private {
         Holder memory lost = _holders[lostWallet];
+        Holder memory target = _holders[newWallet];
         IdentityRegistry.WalletStatus memory r = registry.walletStatus(newWallet);
         if (
             lost.balance == 0 || newWallet == lostWallet || r.investorNo != lost.investorNo
-                || _holders[newWallet].balance != 0
+                || (target.balance != 0 && target.investorNo != lost.investorNo)
+                || _recoveredTo[newWallet] != address(0)
         ) revert InvalidRecovery(lostWallet, newWallet);
         (uint8 code, uint64 toNo) = _checkForced(lostWallet, newWallet, lost.balance);
         if (code != 0) revert TransferRestricted(code);
@@ -354,7 +520,7 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
         }
         if (frozenAmount != 0) {
             // The freeze moves with the shares; both sides are announced so indexers can follow it.
-            _frozenAmount[newWallet] = frozenAmount;
+            _frozenAmount[newWallet] += frozenAmount;
             moved.hasFrozenTokens = true;
             delete _frozenAmount[lostWallet];
             emit TokensUnfrozen(lostWallet, frozenAmount);
@@ -363,14 +529,25 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
         Holder storage old = _holders[lostWallet];
         old.hasFrozenTokens = false;
         old.frozen = true; // the lost key must never move shares again
+        // The first recovery decides where the lost wallet's payouts go; recovery targets are never
+        // lost wallets, so following these links always ends.
+        if (_recoveredTo[lostWallet] == address(0)) _recoveredTo[lostWallet] = newWallet;
         emit AddressFrozen(lostWallet, true, msg.sender);
         emit RecoverySuccess(lostWallet, newWallet, toNo);
     }
 
-    /// @notice Pauses or unpauses all transfers and mints.
-    function setPaused(bool paused_) external onlyRole(AGENT_ROLE) {
-        _state.paused = paused_;
-        emit PauseSet(paused_, msg.sender);
+    /// @notice Pauses all transfers and mints (ERC-3643).
+    function pause() external onlyRole(AGENT_ROLE) {
+        if (_state.paused) revert EnforcedPause();
+        _state.paused = true;
+        emit Paused(msg.sender);
+    }
+
+    /// @notice Lifts a pause (ERC-3643).
+    function unpause() external onlyRole(AGENT_ROLE) {
+        if (!_state.paused) revert ExpectedPause();
+        _state.paused = false;
+        emit Unpaused(msg.sender);
     }
 
     /// @notice Freezes or unfreezes a whole address.
@@ -466,7 +643,19 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
 
     /// @notice Shares held by all wallets of an investor (by registry investor number).
     function investorBalance(uint64 investorNo) external view returns (uint256) {
-        return _investorBalance[investorNo];
+        return _investors[investorNo].balance;
+    }
+
+    /// @notice The part of an investor's holding bought from the offering in escrow (0 when none).
+    function unsettledOf(uint64 investorNo) external view returns (uint256) {
+        State memory st = _state;
+        Holding memory held = _investors[investorNo];
+        return st.escrowOpen && held.round == st.escrowRound ? held.unsettled : 0;
+    }
+
+    /// @notice The offering whose unsettled shares are outstanding, or zero.
+    function escrowOffering() external view returns (address) {
+        return _state.escrowOpen ? _escrowOffering : address(0);
     }
 
     /// @notice Number of investors with a non-zero holding.
@@ -484,14 +673,35 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
         return _holders[wallet];
     }
 
-    /// @notice Frozen part of a wallet's balance.
-    function frozenTokens(address wallet) external view returns (uint256) {
+    /// @notice Frozen part of a wallet's balance (ERC-3643).
+    function getFrozenTokens(address wallet) external view returns (uint256) {
         return _frozenAmount[wallet];
     }
 
-    /// @notice Whether a whole address is frozen.
+    /// @notice Whether a whole address is frozen on this token.
     function isFrozen(address wallet) external view returns (bool) {
         return _holders[wallet].frozen;
+    }
+
+    /// @notice Whether money owed to a wallet (payouts, refunds) must wait: the wallet is frozen on
+    /// this token, or the investor its shares are attributed to, or the investor it belongs to now,
+    /// is frozen in the registry.
+    function isHolderFrozen(address wallet) external view returns (bool) {
+        Holder memory h = _holders[wallet];
+        if (h.frozen) return true;
+        (bool frozen,) = registry.transferStatus(h.investorNo, wallet, wallet);
+        return frozen;
+    }
+
+    /// @notice Where what `wallet` held now is: the wallet itself, or, after a recovery, the wallet it
+    /// was recovered to (following later recoveries of that wallet in turn).
+    function successorOf(address wallet) external view returns (address current) {
+        current = wallet;
+        address next = _recoveredTo[current];
+        while (next != address(0)) {
+            current = next;
+            next = _recoveredTo[current];
+        }
     }
 
     // ---------------------------------------------------------------- balance movement
@@ -513,7 +723,9 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
             } else {
                 // More than the whole supply is more than the balance: fail as the balance check below
                 // would, not with an arithmetic panic (or a uint128 truncation).
-                if (value > s.totalSupply) revert ERC20InsufficientBalance(from, _holders[from].balance, value);
+                if (value > s.totalSupply) {
+                    revert ERC20InsufficientBalance(from, _holders[from].balance, value);
+                }
                 s.totalSupply -= uint128(value);
             }
             stateChanged = true;
@@ -527,9 +739,9 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
                 h.lastCheckpoint = s.checkpointId;
             }
             h.balance = balance - uint128(value);
-            uint64 fromNo = h.investorNo;
-            uint256 before = _investorBalance[fromNo];
-            _investorBalance[fromNo] = before - value;
+            Holding storage held = _investors[h.investorNo];
+            uint128 before = held.balance;
+            held.balance = before - uint128(value);
             if (value != 0 && before == value) {
                 s.investorCount -= 1;
                 stateChanged = true;
@@ -546,8 +758,9 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
             }
             if (balance == 0) h.investorNo = toNo;
             h.balance = balance + uint128(value); // bounded by the total supply check above
-            uint256 before = _investorBalance[toNo];
-            _investorBalance[toNo] = before + value;
+            Holding storage held = _investors[toNo];
+            uint128 before = held.balance;
+            held.balance = before + uint128(value);
             if (value != 0 && before == 0) {
                 s.investorCount += 1;
                 stateChanged = true;
@@ -557,7 +770,7 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControl {
         emit Transfer(from, to, value);
     }
 
-    /// @inheritdoc AccessControl
+    /// @inheritdoc AccessControlDefaultAdminRules
     function supportsInterface(bytes4 interfaceId) public view override returns (bool) {
         return interfaceId == type(IERC20).interfaceId || super.supportsInterface(interfaceId);
     }

@@ -19,6 +19,7 @@ library ReasonCodes {
     uint8 internal constant MAX_INVESTORS_REACHED = 10;
     uint8 internal constant MAX_BALANCE_EXCEEDED = 11;
     uint8 internal constant BELOW_MIN_HOLDING = 12;
+    uint8 internal constant OFFERING_UNSETTLED = 13;
 
     /// @notice Short English text for a code, for `messageForTransferRestriction`.
     function message(uint8 code) internal pure returns (string memory) {
@@ -35,6 +36,7 @@ library ReasonCodes {
         if (code == MAX_INVESTORS_REACHED) return "maximum number of investors reached";
         if (code == MAX_BALANCE_EXCEEDED) return "maximum balance per investor exceeded";
         if (code == BELOW_MIN_HOLDING) return "holding would fall below the minimum";
+        if (code == OFFERING_UNSETTLED) return "unsettled offering shares cannot leave the investor";
         return "unknown restriction";
     }
 }

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {
+    AccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {ADMIN_TRANSFER_DELAY} from "./AdminDelay.sol";
 import {ReasonCodes} from "./ReasonCodes.sol";
 
 /// @title ShareCompliance
@@ -9,7 +12,11 @@ import {ReasonCodes} from "./ReasonCodes.sol";
 /// maximum number of investors, maximum balance per investor, a lock-up date and a minimum holding.
 /// It holds no balances: the token computes the facts of a transfer and asks `check` for a verdict,
 /// so the rules stay a pure function that the HTTP API reproduces exactly.
-contract ShareCompliance is AccessControl {
+///
+/// A transfer an investor makes (not a mint, forced transfer or recovery) that would make its
+/// recipient a new investor must deliver at least the minimum holding, or one whole share when no
+/// minimum holding is set, so the investor cap cannot be filled with dust.
+contract ShareCompliance is AccessControlDefaultAdminRules {
     /// @notice Role that may change the rules.
     bytes32 public constant RULES_ADMIN_ROLE = keccak256("RULES_ADMIN_ROLE");
 
@@ -23,9 +30,13 @@ contract ShareCompliance is AccessControl {
         uint128 minHolding; // in share base units; a holding must be zero or at least this
     }
 
+    /// @notice A new investor's first holding received by a transfer when no minimum holding is set.
+    uint256 public constant DEFAULT_MIN_FIRST_HOLDING = 1e18;
+
     /// @notice The facts of one prospective transfer or mint, computed by the token.
     struct TransferFacts {
         bool lockupExempt; // mints, forced transfers and recoveries are not held by the lock-up
+        bool holderTransfer; // a transfer the holder (or its approved spender) makes
         bool sameInvestor; // both wallets belong to one investor: caps and holdings are unchanged
         uint16 recipientCountry;
         bool recipientAccredited;
@@ -57,9 +68,12 @@ contract ShareCompliance is AccessControl {
     /// @notice The minimum holding is larger than the maximum balance.
     error InconsistentRules(uint128 minHolding, uint128 maxBalancePerInvestor);
 
-    constructor(address admin) {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        _grantRole(RULES_ADMIN_ROLE, admin);
+    /// @param admin The platform admin (grants and revokes roles; moves in two delayed steps).
+    /// @param rulesAdmin Who may change the rules.
+    constructor(address admin, address rulesAdmin)
+        AccessControlDefaultAdminRules(ADMIN_TRANSFER_DELAY, admin)
+    {
+        _grantRole(RULES_ADMIN_ROLE, rulesAdmin);
         emit RulesUpdated(false, false, 0, 0, 0, 0);
     }
 
@@ -116,7 +130,10 @@ contract ShareCompliance is AccessControl {
         if (r.accreditedOnly && !f.recipientAccredited) return ReasonCodes.NOT_ACCREDITED;
         if (!f.lockupExempt && block.timestamp < r.lockupUntil) return ReasonCodes.LOCKUP_ACTIVE;
         if (f.sameInvestor) return ReasonCodes.SUCCESS;
-        if (r.maxInvestors != 0 && f.recipientIsNewInvestor && !f.senderExits && f.investorCount >= r.maxInvestors) {
+        if (
+            r.maxInvestors != 0 && f.recipientIsNewInvestor && !f.senderExits
+                && f.investorCount >= r.maxInvestors
+        ) {
             return ReasonCodes.MAX_INVESTORS_REACHED;
         }
         if (r.maxBalancePerInvestor != 0 && f.recipientBalanceAfter > r.maxBalancePerInvestor) {
@@ -124,7 +141,14 @@ contract ShareCompliance is AccessControl {
         }
         if (r.minHolding != 0) {
             if (f.recipientBalanceAfter < r.minHolding) return ReasonCodes.BELOW_MIN_HOLDING;
-            if (f.senderBalanceAfter != 0 && f.senderBalanceAfter < r.minHolding) return ReasonCodes.BELOW_MIN_HOLDING;
+            if (f.senderBalanceAfter != 0 && f.senderBalanceAfter < r.minHolding) {
+                return ReasonCodes.BELOW_MIN_HOLDING;
+            }
+        } else if (
+            f.holderTransfer && f.recipientIsNewInvestor
+                && f.recipientBalanceAfter < DEFAULT_MIN_FIRST_HOLDING
+        ) {
+            return ReasonCodes.BELOW_MIN_HOLDING;
         }
         return ReasonCodes.SUCCESS;
     }

@@ -1,20 +1,28 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.30;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {
+    AccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {PropertyShares} from "./PropertyShares.sol";
 import {PropertyTreasury} from "./PropertyTreasury.sol";
+import {ADMIN_TRANSFER_DELAY} from "./AdminDelay.sol";
 
 /// @title ShareOffering
 /// @notice The primary sale of a property's shares for the settlement token. Investors approve the
 /// offering and `buy`; the price goes straight into the property treasury and the shares are issued
-/// at once. Until the soft cap is reached the treasury holds the proceeds in escrow; if the window
-/// closes (or the operator cancels) below the soft cap, each buyer gets `refund`ed and their shares
-/// are burned.
-contract ShareOffering is AccessControl {
+/// at once. Until the soft cap is reached the treasury holds the proceeds in escrow for this
+/// offering, and the shares sold are unsettled: they stay with their investor (see
+/// `PropertyShares.mintUnsettled`). If the window closes (or the operator cancels) below the soft
+/// cap, every wallet holding a buyer's shares is `refund`ed and the shares are burned.
+///
+/// Purchases are recorded per investor, so a refund reaches whichever of the investor's wallets
+/// holds the shares (after a lost-wallet recovery, the new one).
+contract ShareOffering is AccessControlDefaultAdminRules, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice Role that may cancel the offering (the operator).
@@ -38,7 +46,7 @@ contract ShareOffering is AccessControl {
         uint64 end;
     }
 
-    /// @notice What one wallet bought (for refunds).
+    /// @notice What one investor bought and paid (what is left to refund after a failure).
     struct Purchase {
         uint128 shares;
         uint128 paid;
@@ -63,8 +71,8 @@ contract ShareOffering is AccessControl {
     uint128 private _raised;
     Status private _status;
     bool private _escrowReleased;
-    mapping(uint64 investorNo => uint256) private _boughtByInvestor;
-    mapping(address wallet => Purchase) private _purchases;
+    uint128 private _sharesRefunded;
+    mapping(uint64 investorNo => Purchase) private _purchases;
 
     /// @notice Shares were bought. `cost` is in settlement base units.
     event SharesPurchased(
@@ -74,7 +82,7 @@ contract ShareOffering is AccessControl {
     event SoftCapReached(uint256 raised);
     /// @notice The offering closed.
     event OfferingFinalized(Status status, uint256 sharesSold, uint256 raised);
-    /// @notice A buyer of a failed offering was refunded and their shares burned.
+    /// @notice A wallet holding a buyer's shares was refunded and the shares burned.
     event PurchaseRefunded(address indexed buyer, uint256 shares, uint256 amount);
 
     /// @notice Bad terms at deployment.
@@ -89,23 +97,33 @@ contract ShareOffering is AccessControl {
     error SoldOut(uint256 remaining, uint256 requested);
     /// @notice The offering cannot be finalized yet.
     error StillOpen();
-    /// @notice The offering did not fail, or the wallet has nothing to refund.
+    /// @notice The wallet holds none of a refundable purchase.
     error NothingToRefund(address buyer);
+    /// @notice The wallet (or its investor) is frozen: its refund waits until it is unfrozen or
+    /// recovered to another wallet.
+    error RefundFrozen(address wallet);
     /// @notice The operation is not possible in the offering's current status.
     error WrongStatus(Status status);
+    /// @notice The settlement token delivered a different amount than was sent (a fee-on-transfer
+    /// token): such a token is not supported.
+    error InexactTransfer(uint256 expected, uint256 received);
 
+    /// @param admin The platform admin (grants and revokes roles; moves in two delayed steps).
+    /// @param operator Who may cancel the offering below its soft cap.
     constructor(
         PropertyShares shares_,
         IERC20 settlementToken_,
         PropertyTreasury treasury_,
         Terms memory terms_,
-        address admin
-    ) {
+        address admin,
+        address operator
+    ) AccessControlDefaultAdminRules(ADMIN_TRANSFER_DELAY, admin) {
         if (
             terms_.pricePerShare == 0 || terms_.sharesForSale == 0 || terms_.end <= terms_.start
                 || terms_.sharesForSale > type(uint128).max
                 || (terms_.maxPerInvestor != 0 && terms_.maxPerInvestor < terms_.minPurchase)
-                || Math.mulDiv(terms_.sharesForSale, terms_.pricePerShare, 1e18, Math.Rounding.Ceil) > type(uint128).max
+                || Math.mulDiv(terms_.sharesForSale, terms_.pricePerShare, 1e18, Math.Rounding.Ceil)
+                    > type(uint128).max
                 || terms_.softCap > Math.mulDiv(terms_.sharesForSale, terms_.pricePerShare, 1e18)
         ) revert InvalidTerms();
         shares = shares_;
@@ -118,8 +136,7 @@ contract ShareOffering is AccessControl {
         _softCap = terms_.softCap;
         _start = terms_.start;
         _end = terms_.end;
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        _grantRole(OPERATOR_ROLE, admin);
+        _grantRole(OPERATOR_ROLE, operator);
     }
 
     /// @notice The price of `shareAmount` share units, rounded up to the settlement token's unit.
@@ -128,36 +145,50 @@ contract ShareOffering is AccessControl {
     }
 
     /// @notice Buys `shareAmount` share units for the caller; returns what was paid.
-    function buy(uint256 shareAmount) external returns (uint256 cost) {
-        if (_status != Status.Open || block.timestamp < _start || block.timestamp >= _end) revert OfferingClosed();
-        if (shareAmount < _minPurchase || shareAmount == 0) revert BelowMinimumPurchase(_minPurchase, shareAmount);
+    function buy(uint256 shareAmount) external nonReentrant returns (uint256 cost) {
+        if (_status != Status.Open || block.timestamp < _start || block.timestamp >= _end) {
+            revert OfferingClosed();
+        }
+        if (shareAmount < _minPurchase || shareAmount == 0) {
+            revert BelowMinimumPurchase(_minPurchase, shareAmount);
+        }
         uint256 sold = _sharesSold;
         if (shareAmount > _sharesForSale - sold) revert SoldOut(_sharesForSale - sold, shareAmount);
         cost = quote(shareAmount);
 
-        uint256 raisedNow = uint256(_raised) + cost;
+        uint256 raisedBefore = _raised;
+        uint256 raisedNow = raisedBefore + cost;
         _sharesSold = uint128(sold + shareAmount);
         _raised = uint128(raisedNow);
-        Purchase storage p = _purchases[msg.sender];
-        p.shares += uint128(shareAmount);
-        p.paid += uint128(cost);
-
         bool released = _escrowReleased;
+        bool settles = !released && raisedNow >= _softCap;
+
+        // The price goes straight to the treasury, which must receive exactly that much.
+        uint256 before = settlementToken.balanceOf(address(treasury));
         settlementToken.safeTransferFrom(msg.sender, address(treasury), cost);
+        uint256 received = settlementToken.balanceOf(address(treasury)) - before;
+        if (received != cost) revert InexactTransfer(cost, received);
         treasury.recordOfferingProceeds(msg.sender, cost, !released);
         // The share token verifies the buyer against the registry and the compliance rules, and
-        // names the investor the shares are attributed to.
-        uint64 investorNo = shares.mint(msg.sender, shareAmount);
-        uint256 bought = _boughtByInvestor[investorNo];
+        // names the investor the shares are attributed to. Shares sold below the soft cap (unless
+        // this purchase reaches it) are unsettled until the offering settles.
+        uint64 investorNo = released || settles
+            ? shares.mint(msg.sender, shareAmount)
+            : shares.mintUnsettled(msg.sender, shareAmount);
+        Purchase storage p = _purchases[investorNo];
+        uint256 bought = p.shares;
         if (_maxPerInvestor != 0 && shareAmount > _maxPerInvestor - bought) {
             revert AboveInvestorLimit(_maxPerInvestor - bought, shareAmount);
         }
-        _boughtByInvestor[investorNo] = bought + shareAmount;
+        p.shares = uint128(bought + shareAmount);
+        p.paid += uint128(cost);
         emit SharesPurchased(msg.sender, investorNo, shareAmount, cost, _price);
 
-        if (!released && raisedNow >= _softCap) {
+        if (settles) {
             _escrowReleased = true;
             treasury.releaseEscrow(raisedNow);
+            // Every earlier purchase of this offering was unsettled.
+            if (raisedBefore != 0) shares.closeOfferingEscrow();
             emit SoftCapReached(raisedNow);
         }
     }
@@ -178,17 +209,25 @@ contract ShareOffering is AccessControl {
         emit OfferingFinalized(Status.Failed, _sharesSold, _raised);
     }
 
-    /// @notice Refunds `buyer` after a failed offering: burns their purchased shares and returns
-    /// what they paid. Anyone may trigger it; the money goes to the buyer.
-    function refund(address buyer) external returns (uint256 amount) {
+    /// @notice After a failed offering, refunds `wallet` for the buyer's shares it holds: burns them
+    /// and pays their share of what the buyer paid (all of it once the buyer's last shares are
+    /// refunded). Anyone may trigger it; the money goes to the wallet holding the shares, and waits
+    /// while that wallet or its investor is frozen.
+    function refund(address wallet) external nonReentrant returns (uint256 amount) {
         if (_status != Status.Failed) revert WrongStatus(_status);
-        Purchase memory p = _purchases[buyer];
-        if (p.paid == 0) revert NothingToRefund(buyer);
-        delete _purchases[buyer];
-        amount = p.paid;
-        shares.burn(buyer, p.shares);
-        treasury.refund(buyer, amount);
-        emit PurchaseRefunded(buyer, p.shares, amount);
+        PropertyShares.Holder memory h = shares.holder(wallet);
+        Purchase memory p = _purchases[h.investorNo];
+        uint256 n = p.shares < h.balance ? p.shares : h.balance;
+        if (n == 0 || h.investorNo == 0) revert NothingToRefund(wallet);
+        if (shares.isHolderFrozen(wallet)) revert RefundFrozen(wallet);
+        amount = n == p.shares ? p.paid : Math.mulDiv(p.paid, n, p.shares);
+        _purchases[h.investorNo] = Purchase(uint128(p.shares - n), uint128(p.paid - amount));
+        uint256 refunded = _sharesRefunded + n;
+        _sharesRefunded = uint128(refunded);
+        shares.burnUnsettled(wallet, n);
+        treasury.refund(wallet, amount);
+        emit PurchaseRefunded(wallet, n, amount);
+        if (refunded == _sharesSold) shares.closeOfferingEscrow();
     }
 
     /// @notice The offering's terms.
@@ -206,6 +245,11 @@ contract ShareOffering is AccessControl {
         return _sharesSold;
     }
 
+    /// @notice Shares refunded (and burned) after a failure.
+    function sharesRefunded() external view returns (uint256) {
+        return _sharesRefunded;
+    }
+
     /// @notice Settlement tokens raised so far.
     function raised() external view returns (uint256) {
         return _raised;
@@ -216,13 +260,13 @@ contract ShareOffering is AccessControl {
         return _escrowReleased;
     }
 
-    /// @notice Shares bought by an investor (all wallets).
+    /// @notice Shares bought by an investor (all wallets), less any refunded.
     function boughtByInvestor(uint64 investorNo) external view returns (uint256) {
-        return _boughtByInvestor[investorNo];
+        return _purchases[investorNo].shares;
     }
 
-    /// @notice What a wallet bought and paid (cleared by a refund).
-    function purchaseOf(address wallet) external view returns (Purchase memory) {
-        return _purchases[wallet];
+    /// @notice What an investor bought and paid, less any refunded.
+    function purchaseOf(uint64 investorNo) external view returns (Purchase memory) {
+        return _purchases[investorNo];
     }
 }

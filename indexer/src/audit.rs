@@ -1,20 +1,21 @@
 //! The auditor's views: the cap table at any block from the indexed `Transfer` events (checked against
 //! `balanceOf` at that block), and the reconciliation of the books against chain state.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use alloy::primitives::{Address, U256};
 use alloy::sol_types::SolCall;
 use propledger_contracts::{PropertyShares, TestStablecoin};
 use propledger_ledger::core::chart::codes;
-use propledger_ledger::core::{Amount, Direction};
-use propledger_ledger::ext::Statement;
+use propledger_ledger::core::{AccountId, Amount, Direction, EntryStatus, IdempotencyKey, Source};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::decode::ContractKind;
 use crate::error::{Error, Result};
-use crate::follow::{Indexer, balance_of};
+use crate::follow::{Indexer, balance_of, retraction_key};
 use crate::source::RpcSource;
+use crate::store::{self, Booking, BookingStatus};
 
 /// Share holdings of one token at one block.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -46,23 +47,12 @@ pub async fn cap_table(
     token: Address,
     block: u64,
 ) -> Result<CapTable> {
-    let rows = ledger
-        .query(
-            Statement::new(
-                "SELECT topics, data FROM idx_events \
-                 WHERE block_number <= $2 AND event = 'Transfer' AND address = $1 \
-                 AND kind = 'shares' ORDER BY block_number, log_index",
-            )
-            .bind(token.to_vec())
-            .bind(i64::try_from(block).map_err(|_| Error::Config("block".into()))?),
-        )
-        .await?;
+    let rows = store::share_transfers(ledger, token, block).await?;
     let mut balances: BTreeMap<Address, U256> = BTreeMap::new();
     let mut supply = U256::ZERO;
-    let bad = |what: &str| Error::Corrupt(format!("transfer {what}"));
-    for r in rows {
+    let bad = |what: &str| Error::CorruptStore(format!("transfer {what}"));
+    for (topics, data) in rows {
         // Transfer(address indexed from, address indexed to, uint256 value).
-        let (topics, data) = (r.blob(0)?, r.blob(1)?);
         if topics.len() != 96 || data.len() != 32 {
             return Err(bad("shape"));
         }
@@ -114,7 +104,7 @@ pub async fn check_cap_table(
         )
         .await?;
     let supply = PropertyShares::totalSupplyCall::abi_decode_returns(&supply)
-        .map_err(|e| Error::Corrupt(format!("totalSupply: {e}")))?;
+        .map_err(|e| Error::BadChainData(format!("totalSupply: {e}")))?;
     if supply != table.total_supply {
         out.push(CapTableMismatch {
             holder: None,
@@ -127,7 +117,7 @@ pub async fn check_cap_table(
             .call(table.block, table.token, balance_of(*holder))
             .await?;
         let on_chain = PropertyShares::balanceOfCall::abi_decode_returns(&raw)
-            .map_err(|e| Error::Corrupt(format!("balanceOf: {e}")))?;
+            .map_err(|e| Error::BadChainData(format!("balanceOf: {e}")))?;
         if on_chain != *indexed {
             out.push(CapTableMismatch {
                 holder: Some(*holder),
@@ -225,54 +215,41 @@ impl Indexer {
                 self.next_block()
             )));
         }
-        let b = i64::try_from(block).map_err(|_| Error::Config("block".into()))?;
         let mut out = Reconciliation {
             block,
             ..Reconciliation::default()
         };
         let currency = self.currency();
         let token = self.platform().settlement_token;
-        let contracts = self
-            .ledger()
-            .query(
-                Statement::new(
-                    "SELECT address, kind, property_id FROM idx_contracts \
-                 WHERE kind IN ('treasury', 'distributor', 'shares') AND added_block <= $1 \
-                 ORDER BY property_id, kind",
-                )
-                .bind(b),
-            )
-            .await?;
-        for r in &contracts {
-            let address = Address::try_from(r.blob(0)?.as_slice())
-                .map_err(|_| Error::Corrupt("address".into()))?;
-            let kind = r.text(1)?;
-            let property = r.opt_text(2)?.unwrap_or_default();
-            if kind == "shares" {
-                let table = cap_table(self.ledger(), address, block).await?;
-                out.cap_tables
-                    .extend(check_cap_table(self.source(), &table).await?);
-                continue;
-            }
-            let (code, what) = if kind == "treasury" {
-                (codes::TREASURY_CASH, "treasury cash")
-            } else {
-                (codes::DISTRIBUTOR_CASH, "distributor cash")
+        let bookings = store::bookings(self.ledger()).await?;
+        let counted = Counted::new(&bookings, block);
+        for c in store::contracts_at(self.ledger(), block).await? {
+            let property = c.property.clone().unwrap_or_default();
+            let (code, what) = match c.kind {
+                ContractKind::Shares => {
+                    let table = cap_table(self.ledger(), c.address, block).await?;
+                    out.cap_tables
+                        .extend(check_cap_table(self.source(), &table).await?);
+                    continue;
+                }
+                ContractKind::Treasury => (codes::TREASURY_CASH, "treasury cash"),
+                ContractKind::Distributor => (codes::DISTRIBUTOR_CASH, "distributor cash"),
+                _ => continue,
             };
             let account = self.chart_account(&property, code)?;
-            let books = self.book_balance(account, b).await?;
+            let books = self.book_balance(account, &counted).await?;
             let raw = self
                 .source()
                 .call(
                     block,
                     token,
-                    TestStablecoin::balanceOfCall { account: address }
+                    TestStablecoin::balanceOfCall { account: c.address }
                         .abi_encode()
                         .into(),
                 )
                 .await?;
             let on_chain = TestStablecoin::balanceOfCall::abi_decode_returns(&raw)
-                .map_err(|e| Error::Corrupt(format!("balanceOf: {e}")))?;
+                .map_err(|e| Error::BadChainData(format!("balanceOf: {e}")))?;
             let chain =
                 Amount::from_token_units(on_chain, self.token_decimals(), currency)?.value();
             out.balances.push(BalanceCheck {
@@ -283,52 +260,58 @@ impl Indexer {
             });
         }
 
-        // Items by reference.
-        let rows = self
+        // Items by reference: chain events booked up to the block, against operator entries.
+        let referenced: Vec<(String, IdempotencyKey)> = bookings
+            .iter()
+            .filter(|b| b.block <= block && b.status != BookingStatus::Retracted)
+            .filter_map(|b| {
+                let key = IdempotencyKey::parse(&b.key).ok()?;
+                Some((b.reference.clone()?, key))
+            })
+            .collect();
+        let keys: Vec<IdempotencyKey> = referenced.iter().map(|(_, k)| k.clone()).collect();
+        let amounts: HashMap<IdempotencyKey, Decimal> = self
             .ledger()
-            .query_many(vec![
-                Statement::new(
-                    "SELECT b.reference, b.entry_key, \
-                     (SELECT p.amount FROM ledger_postings p WHERE p.entry_id = e.id ORDER BY p.idx LIMIT 1) \
-                     FROM idx_bookings b JOIN ledger_entries e ON e.idempotency_key = b.entry_key \
-                     WHERE b.reference IS NOT NULL AND b.status <> 'retracted' AND b.block_number <= $1",
-                )
-                .bind(b),
-                Statement::new(
-                    "SELECT e.source, e.idempotency_key, \
-                     (SELECT p.amount FROM ledger_postings p WHERE p.entry_id = e.id ORDER BY p.idx LIMIT 1) \
-                     FROM ledger_entries e WHERE e.source LIKE 'operator:0x%' AND e.status <> 'voided'",
-                ),
-            ])
-            .await?;
-        let parse = |text: String| {
-            Decimal::from_str_exact(&text).map_err(|_| Error::Corrupt(format!("amount {text}")))
-        };
+            .entries()
+            .summaries(&keys)
+            .await?
+            .into_iter()
+            .map(|e| (e.key, e.amount.value()))
+            .collect();
         let mut chain_items: BTreeMap<String, Item> = BTreeMap::new();
-        for r in &rows[0] {
-            let reference = r.opt_text(0)?.unwrap_or_default();
+        for (reference, key) in referenced {
+            let Some(amount) = amounts.get(&key) else {
+                continue;
+            };
             chain_items.insert(
                 reference.clone(),
                 Item {
                     reference,
-                    entry_key: r.text(1)?,
-                    amount: parse(r.text(2)?)?,
+                    entry_key: key.to_string(),
+                    amount: *amount,
                 },
             );
         }
         let mut book_items: HashMap<String, Item> = HashMap::new();
-        for r in &rows[1] {
-            let source = r.text(0)?;
-            let reference = source.trim_start_matches("operator:").to_ascii_lowercase();
-            if !is_reference(&reference) {
+        for e in self
+            .ledger()
+            .entries()
+            .with_operator_reference("0x")
+            .await?
+        {
+            let Source::Operator(reference) = &e.source else {
+                continue;
+            };
+            let reference = reference.to_ascii_lowercase();
+            if e.status == EntryStatus::Voided || !is_reference(&reference) {
                 continue;
             }
             book_items.insert(
                 reference.clone(),
                 Item {
                     reference,
-                    entry_key: r.text(1)?,
-                    amount: parse(r.text(2)?)?,
+                    entry_key: e.key.to_string(),
+                    amount: e.amount.value(),
                 },
             );
         }
@@ -347,38 +330,50 @@ impl Indexer {
         Ok(out)
     }
 
-    /// An account's balance (debits less credits, posted and pending) from entries booked from
-    /// events up to block `b` plus operator-entered entries.
-    async fn book_balance(
-        &self,
-        account: propledger_ledger::core::AccountId,
-        b: i64,
-    ) -> Result<Decimal> {
-        let rows = self
-            .ledger()
-            .query(
-                Statement::new(
-                    "SELECT p.direction, p.amount FROM ledger_postings p \
-                     JOIN ledger_entries e ON e.id = p.entry_id \
-                     LEFT JOIN idx_bookings b ON b.entry_key = e.idempotency_key \
-                     WHERE p.account_id = $1 AND e.status <> 'voided' AND ( \
-                       (b.entry_key IS NOT NULL AND b.status <> 'retracted' AND b.block_number <= $2) \
-                       OR (b.entry_key IS NULL AND e.idempotency_key NOT LIKE 'rev:ev:%'))",
-                )
-                .bind(account.get())
-                .bind(b),
-            )
-            .await?;
+    /// An account's balance (debits less credits, posted and pending) from the entries that
+    /// count at the reconciled block: those booked from events up to it, and operator-entered
+    /// ones (not the reversals the indexer makes when a reorg removes an event).
+    async fn book_balance(&self, account: AccountId, counted: &Counted) -> Result<Decimal> {
         let mut total = Decimal::ZERO;
-        for r in rows {
-            let amount = Decimal::from_str_exact(&r.text(1)?)
-                .map_err(|_| Error::Corrupt("amount".into()))?;
-            if r.text(0)? == Direction::Debit.as_str() {
-                total += amount;
-            } else {
-                total -= amount;
+        for p in self.ledger().entries().postings_of(account).await? {
+            if p.status == EntryStatus::Voided || !counted.counts(p.key.as_str()) {
+                continue;
+            }
+            match p.direction {
+                Direction::Debit => total += p.amount.value(),
+                Direction::Credit => total -= p.amount.value(),
             }
         }
         Ok(total)
+    }
+}
+
+/// Which entries count at a reconciled block.
+struct Counted {
+    /// Keys of bookings up to the block that are not retracted.
+    booked: HashSet<String>,
+    /// Keys of every booking, and of the reversals of retracted ones.
+    indexer_keys: HashSet<String>,
+}
+
+impl Counted {
+    fn new(bookings: &[Booking], block: u64) -> Self {
+        let booked = bookings
+            .iter()
+            .filter(|b| b.block <= block && b.status != BookingStatus::Retracted)
+            .map(|b| b.key.clone())
+            .collect();
+        let indexer_keys = bookings
+            .iter()
+            .flat_map(|b| [b.key.clone(), retraction_key(&b.key)])
+            .collect();
+        Counted {
+            booked,
+            indexer_keys,
+        }
+    }
+
+    fn counts(&self, key: &str) -> bool {
+        self.booked.contains(key) || !self.indexer_keys.contains(key)
     }
 }

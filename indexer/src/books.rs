@@ -4,15 +4,20 @@
 //! |---|---|
 //! | treasury `Deposited`, kind 1 (offering proceeds) | Dr treasury cash / Cr investor capital (investor = buyer wallet) |
 //! | treasury `Deposited`, kind 0 (direct) | Dr treasury cash / Cr other income |
-//! | treasury `Refunded` (failed offering) | Dr investor capital / Cr treasury cash |
+//! | treasury `Refunded` (failed offering) | Dr investor capital / Cr treasury cash (investor = refunded wallet) |
 //! | treasury `DrawReleased` | Dr capitalized improvements (budget line) / Cr treasury cash |
 //! | treasury `DistributionFunded` | Dr distributions / Cr distributions payable; Dr distributor cash / Cr treasury cash |
-//! | distributor `Claimed` | Dr distributions payable / Cr distributor cash |
-//! | distributor `Swept` (unclaimed and dust back to the treasury) | Dr treasury cash / Cr distributor cash; Dr distributions payable / Cr distributions |
+//! | distributor `Claimed` (a payout paid) | Dr distributions payable / Cr distributor cash |
+//! | distributor `Swept` to the treasury (unclaimed and dust back) | Dr treasury cash / Cr distributor cash; Dr distributions payable / Cr distributions |
 //!
 //! Share movements (`Transfer`) change no money account: they make the cap table. Offering
 //! events (`SharesPurchased`, `PurchaseRefunded`) are the share side of the treasury's
-//! `Deposited` and `Refunded`, which carry the money, so they are not booked twice.
+//! `Deposited` and `Refunded`, which carry the money, so they are not booked twice. Likewise the
+//! treasury's `Deposited` of kind 2 (a distribution's unclaimed remainder, paid in by the
+//! distributor) is the treasury side of the distributor's `Swept`, which books it. A payout claimed
+//! while its payee is frozen (`ClaimWithheld`) moves no money and stays payable until its `Claimed`.
+//! A distribution funded by an account other than the treasury is not in the property's books, so
+//! neither is its return to that account (`Swept` with `toTreasury` false).
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::sol_types::SolEvent;
@@ -72,6 +77,10 @@ fn pair(debit: Target, credit: Target, amount: U256) -> Vec<Line> {
     ]
 }
 
+/// `Deposited.kind` of a distribution's unclaimed remainder swept back by the distributor
+/// (`PropertyTreasury.DEPOSIT_UNCLAIMED`).
+const DEPOSIT_UNCLAIMED: u8 = 2;
+
 fn nonzero(r: Option<B256>) -> Option<B256> {
     r.filter(|r| !r.is_zero())
 }
@@ -89,6 +98,9 @@ pub fn plan(kind: ContractKind, log: &RawLog) -> Option<Plan> {
         ContractKind::Treasury => {
             if topic0 == PropertyTreasury::Deposited::SIGNATURE_HASH {
                 let e = PropertyTreasury::Deposited::decode_log_data(&data).ok()?;
+                if e.kind == DEPOSIT_UNCLAIMED {
+                    return None; // booked from the distributor's `Swept`
+                }
                 let (credit, what) = if e.kind == 1 {
                     (InvestorCapital(e.from), "Offering proceeds")
                 } else {
@@ -147,11 +159,19 @@ pub fn plan(kind: ContractKind, log: &RawLog) -> Option<Plan> {
         ContractKind::Distributor => {
             if topic0 == Distributor::Claimed::SIGNATURE_HASH {
                 let e = Distributor::Claimed::decode_log_data(&data).ok()?;
-                Plan {
-                    description: format!(
+                let description = if e.payee == e.holder {
+                    format!(
                         "Distribution {} claimed by {:#x}",
                         e.distributionId, e.holder
-                    ),
+                    )
+                } else {
+                    format!(
+                        "Distribution {} claimed for {:#x}, paid to {:#x}",
+                        e.distributionId, e.holder, e.payee
+                    )
+                };
+                Plan {
+                    description,
                     reference: None,
                     lines: pair(
                         Chart(codes::DISTRIBUTIONS_PAYABLE),
@@ -161,6 +181,9 @@ pub fn plan(kind: ContractKind, log: &RawLog) -> Option<Plan> {
                 }
             } else if topic0 == Distributor::Swept::SIGNATURE_HASH {
                 let e = Distributor::Swept::decode_log_data(&data).ok()?;
+                if !e.toTreasury {
+                    return None;
+                }
                 let mut lines = pair(
                     Chart(codes::TREASURY_CASH),
                     Chart(codes::DISTRIBUTOR_CASH),
@@ -187,4 +210,119 @@ pub fn plan(kind: ContractKind, log: &RawLog) -> Option<Plan> {
         return None;
     }
     Some(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::{Address, LogData};
+
+    fn log_of(data: &LogData) -> RawLog {
+        RawLog {
+            block_number: 1,
+            block_hash: B256::ZERO,
+            block_timestamp: None,
+            tx_hash: B256::ZERO,
+            tx_index: 0,
+            log_index: 0,
+            address: Address::ZERO,
+            topics: data.topics().to_vec(),
+            data: data.data.clone(),
+        }
+    }
+
+    fn deposited(kind: u8) -> RawLog {
+        log_of(
+            &PropertyTreasury::Deposited {
+                from: Address::repeat_byte(1),
+                amount: U256::from(70u8),
+                kind,
+                r#ref: B256::repeat_byte(9),
+            }
+            .encode_log_data(),
+        )
+    }
+
+    fn swept(to_treasury: bool) -> RawLog {
+        log_of(
+            &Distributor::Swept {
+                distributionId: U256::from(3u8),
+                funder: Address::repeat_byte(2),
+                amount: U256::from(70u8),
+                toTreasury: to_treasury,
+            }
+            .encode_log_data(),
+        )
+    }
+
+    /// A sweep back to the treasury is booked once, from the distributor's event: the treasury's
+    /// deposit of kind 2 that carries the same money makes no entry of its own.
+    #[test]
+    fn a_sweep_to_the_treasury_is_booked_once() {
+        assert!(plan(ContractKind::Treasury, &deposited(2)).is_none());
+        let direct =
+            plan(ContractKind::Treasury, &deposited(0)).expect("a direct deposit is booked");
+        assert_eq!(direct.lines[1].target, Target::Chart(codes::OTHER_INCOME));
+        let sweep = plan(ContractKind::Distributor, &swept(true)).expect("booked");
+        assert_eq!(sweep.lines.len(), 4);
+        assert_eq!(sweep.lines[0].target, Target::Chart(codes::TREASURY_CASH));
+        assert_eq!(sweep.lines[0].direction, Direction::Debit);
+        assert_eq!(
+            sweep.lines[1].target,
+            Target::Chart(codes::DISTRIBUTOR_CASH)
+        );
+        assert!(sweep.lines.iter().all(|l| l.amount == U256::from(70u8)));
+    }
+
+    /// Money returned to a funder outside the treasury leaves no trace in the property's books.
+    #[test]
+    fn a_sweep_to_another_funder_is_not_booked() {
+        assert!(plan(ContractKind::Distributor, &swept(false)).is_none());
+    }
+
+    /// A payout made to the wallet a lost one was recovered to says so.
+    #[test]
+    fn a_claim_names_the_wallet_paid() {
+        let (holder, payee) = (Address::repeat_byte(4), Address::repeat_byte(5));
+        let claimed = |payee| {
+            log_of(
+                &Distributor::Claimed {
+                    distributionId: U256::from(1u8),
+                    holder,
+                    payee,
+                    amount: U256::from(10u8),
+                }
+                .encode_log_data(),
+            )
+        };
+        let own = plan(ContractKind::Distributor, &claimed(holder)).expect("booked");
+        assert_eq!(
+            own.description,
+            format!("Distribution 1 claimed by {holder:#x}")
+        );
+        let recovered = plan(ContractKind::Distributor, &claimed(payee)).expect("booked");
+        assert_eq!(
+            recovered.description,
+            format!("Distribution 1 claimed for {holder:#x}, paid to {payee:#x}")
+        );
+        assert_eq!(
+            recovered.lines[0].target,
+            Target::Chart(codes::DISTRIBUTIONS_PAYABLE)
+        );
+    }
+
+    /// A withheld claim moves no money: nothing is booked until it is paid.
+    #[test]
+    fn a_withheld_claim_is_not_booked() {
+        let withheld = log_of(
+            &Distributor::ClaimWithheld {
+                distributionId: U256::from(1u8),
+                holder: Address::repeat_byte(4),
+                payee: Address::repeat_byte(4),
+                amount: U256::from(10u8),
+            }
+            .encode_log_data(),
+        );
+        assert!(plan(ContractKind::Distributor, &withheld).is_none());
+    }
 }

@@ -9,11 +9,16 @@
 //!   concurrency, and retries with backoff.
 //! - [`decode`]: every event of every platform contract, decoded by the committed ABIs.
 //! - [`books`]: which events make which ledger entries.
-//! - [`follow`]: the [`Indexer`]: backfill, following the head, reorg rollback, and the
-//!   one-transaction commit of a range of blocks (events, entries, window, checkpoint).
+//! - [`follow`]: the [`Indexer`]: the step machine (backfill, following the head, reorgs);
+//!   `follow::window`, the pure reorg window (extends / forked / inconsistent, fork points);
+//!   `follow::pipeline`, the backfill pass (chunks prepared ahead, commits in flight);
+//!   `follow::stage`, a commit staged in named steps; `follow::accounts`, the accounts booked
+//!   into.
+//! - [`store`]: every statement on the indexer's tables (`idx_*`, in the ledger's database),
+//!   their migrations (`indexer/migrations/`, recorded in `_indexer_migrations`), and the
+//!   typed reads other crates use ([`store::checkpoint`] for the indexer's lag).
 //! - [`leader`]: one indexer per chain and database; standbys take over when it dies.
 //! - [`audit`]: the cap table at any block and the reconciliation of books against chain.
-//! - `schema`: the indexer's tables, kept in the ledger's database.
 //! - [`error`]: the error type.
 
 pub mod audit;
@@ -22,8 +27,8 @@ pub mod decode;
 pub mod error;
 pub mod follow;
 pub mod leader;
-mod schema;
 pub mod source;
+pub mod store;
 
 pub use error::{Error, Result};
 pub use follow::{Indexer, IndexerConfig, Step};

@@ -202,13 +202,17 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
-    /// A guard statement of [`crate::ext::Changes`] changed no row: the state it expected
+    /// A guard of a [`crate::unit::UnitOfWork`] changed no row: the state it expected
     /// (a checkpoint, a version) was moved by another writer, so nothing was applied.
     #[error("guard {index} of the changes matched no row; another writer moved on")]
     GuardFailed {
         /// Position of the guard among the changes' statements.
         index: usize,
     },
+    /// A unit of work's hook refused or failed with an error of its caller's own; nothing was
+    /// applied.
+    #[error("a hook of the unit of work failed")]
+    Hook(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A lock file beside a SQLite database could not be opened or locked.
     #[error("lock file {path}: {source}")]
     LockFile {
@@ -232,6 +236,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the database refused a statement for a unique key already taken.
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        matches!(self, Error::Database(sqlx::Error::Database(db))
+            if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
+    }
+
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidInput {
             field,

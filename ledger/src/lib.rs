@@ -15,8 +15,50 @@
 //! - [`report`]: trial balance, balance sheet, income statement, rehab budget vs actual,
 //!   investor capital accounts.
 //! - [`export`]: CSV and Beancount.
-//! - [`ext`]: tables other crates keep in the same database, and [`Ledger::apply`], which
-//!   commits entry changes and their statements in one transaction.
+//! - [`unit`]: units of work: entry changes and other crates' rows (statements, bulk loads,
+//!   and hooks that write with sqlx on the transaction's connection, [`TxConn`]) committed in
+//!   one transaction by [`Ledger::apply`]. Other crates read their own tables with
+//!   [`Ledger::read_with`] and version them with [`Ledger::migrate`] ([`Migrations`], with a
+//!   migrations table of their own; see `migrations/README.md`).
+//!
+//! Other crates' rows in the entries' transaction go through a hook: a closure that gets the
+//! transaction's connection, engine-tagged ([`TxConn`]), and the receipts of what the unit
+//! posted, retracted and recorded ([`unit::Applied`]), writes with sqlx, and returns this
+//! crate's `Result` (an error of its own as [`Error::Hook`]); an error rolls the whole unit
+//! back. An outbox row per entry and a gap-free event number, as the API keeps them:
+//!
+//! ```no_run
+//! # async fn demo(ledger: propledger_ledger::Ledger, draft: propledger_ledger::core::EntryDraft)
+//! # -> propledger_ledger::Result<()> {
+//! use propledger_ledger::TxConn;
+//! use propledger_ledger::unit::UnitOfWork;
+//!
+//! let mut unit = UnitOfWork::new();
+//! unit.record(draft);
+//! unit.hook(|conn, applied| {
+//!     Box::pin(async move {
+//!         let take = "UPDATE api_counter SET next_no = next_no + 1 WHERE id = 1 \
+//!                     RETURNING next_no - 1";
+//!         let insert = "INSERT INTO api_outbox (entry_id, event_no) VALUES ($1, $2)";
+//!         for receipt in applied.recorded.iter().filter(|r| !r.replayed) {
+//!             match &mut *conn {
+//!                 TxConn::Sqlite(c) => {
+//!                     let n: i64 = sqlx::query_scalar(take).fetch_one(&mut **c).await?;
+//!                     sqlx::query(insert).bind(receipt.id.get()).bind(n).execute(&mut **c).await?;
+//!                 }
+//!                 TxConn::Postgres(c) => {
+//!                     let n: i64 = sqlx::query_scalar(take).fetch_one(&mut **c).await?;
+//!                     sqlx::query(insert).bind(receipt.id.get()).bind(n).execute(&mut **c).await?;
+//!                 }
+//!             }
+//!         }
+//!         Ok(())
+//!     })
+//! });
+//! ledger.apply(unit).await?;
+//! # Ok(())
+//! # }
+//! ```
 //! - [`error`]: the one error enum and the `Result` alias.
 //!
 //! ```no_run
@@ -69,11 +111,14 @@ pub mod core;
 pub mod entry;
 pub mod error;
 pub mod export;
-pub mod ext;
 pub mod lock;
 pub mod report;
 pub mod store;
+pub mod unit;
 pub mod verify;
 
 pub use error::{Error, Result};
-pub use store::{Backend, Ledger, PostgresOptions, SqliteDurability, SqliteOptions};
+pub use store::{
+    Backend, Ledger, Migrations, PostgresOptions, ReadFuture, SqliteDurability, SqliteOptions,
+    TxConn,
+};

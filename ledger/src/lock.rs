@@ -14,7 +14,7 @@
 //!
 //! A lock is advisory: it keeps cooperating processes apart; it does not fence a holder that
 //! lost it without noticing. Writers that must never overlap also guard their commits (see
-//! [`crate::ext::Changes::guard`]).
+//! [`crate::unit::UnitOfWork::guard`]).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;

@@ -46,8 +46,48 @@ pub struct Cli {
 
     /// File whose first line is the password of keystores that name no password file of their
     /// own; without it the node prompts when standard input is a terminal.
-    #[arg(long, env = "PROPLEDGER_PASSWORD_FILE", global = true)]
-    pub password_file: Option<PathBuf>,
+    #[arg(long, env = "PROPLEDGER_KEYSTORE_PASSWORD_FILE", global = true)]
+    pub keystore_password_file: Option<PathBuf>,
+
+    /// Key of the share tokens' transfer agent (pause, freezes, forced transfers, recovery), in
+    /// the forms `--private-key` takes; defaults to the admin key.
+    #[arg(
+        long,
+        env = "PROPLEDGER_AGENT_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub agent_key: Option<Secret<String>>,
+
+    /// Key of the treasurer (budgets, draws, distributions, cancelling offerings), in the forms
+    /// `--private-key` takes; defaults to the admin key.
+    #[arg(
+        long,
+        env = "PROPLEDGER_TREASURER_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub treasurer_key: Option<Secret<String>>,
+
+    /// Key of the identity registry's registrar (investors and their wallets), in the forms
+    /// `--private-key` takes; defaults to the admin key.
+    #[arg(
+        long,
+        env = "PROPLEDGER_REGISTRAR_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub registrar_key: Option<Secret<String>>,
+
+    /// Key of the compliance rules admin, in the forms `--private-key` takes; defaults to the
+    /// admin key.
+    #[arg(
+        long,
+        env = "PROPLEDGER_RULES_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub rules_key: Option<Secret<String>>,
 
     /// Address of the USD stablecoin to settle in; without it a TestStablecoin is deployed.
     #[arg(long, env = "PROPLEDGER_SETTLEMENT_TOKEN", global = true)]
@@ -135,6 +175,30 @@ pub struct Cli {
     /// chain, 12 on an external chain).
     #[arg(long, env = "PROPLEDGER_CONFIRMATIONS", global = true)]
     pub confirmations: Option<u64>,
+    /// Where the HTTP API listens.
+    #[arg(
+        long,
+        env = "PROPLEDGER_API_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub api_listen: std::net::SocketAddr,
+
+    /// Where uploaded files are kept: `disk` (under the data directory) or `database` (every
+    /// replica on the database can serve them). Default: disk with SQLite, database with
+    /// PostgreSQL.
+    #[arg(long, env = "PROPLEDGER_BLOB_STORE", value_parser = ["disk", "database"], global = true)]
+    pub blob_store: Option<String>,
+
+    /// Largest document upload, in MiB.
+    #[arg(
+        long,
+        env = "PROPLEDGER_MAX_UPLOAD_MIB",
+        default_value_t = 25,
+        global = true
+    )]
+    pub max_upload_mib: u64,
+
     /// What to do (default: run).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -160,5 +224,53 @@ pub enum Command {
         /// The backup to restore.
         #[arg(long)]
         from: PathBuf,
+    },
+    /// Manage staff users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `propledger users ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum UsersCommand {
+    /// Create a staff user; prints their TOTP secret once, to enroll in an authenticator app.
+    Create {
+        /// The sign-in name (lowercase letters, digits, '.', '_', '-', '@').
+        #[arg(long)]
+        username: String,
+        /// The role: admin, operator, compliance or auditor.
+        #[arg(long)]
+        role: String,
+        /// The name shown to people (default: the username).
+        #[arg(long)]
+        display_name: Option<String>,
+        /// A file holding the password (at least 12 characters; one trailing newline is
+        /// ignored). Without it the password is asked for on the terminal.
+        #[arg(long)]
+        password_file: Option<std::path::PathBuf>,
+    },
+}
+
+/// `propledger keys ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeysCommand {
+    /// Make an API key; prints it once.
+    Create {
+        /// The role: admin, operator, compliance or auditor.
+        #[arg(long)]
+        role: String,
+        /// What the key is for.
+        #[arg(long)]
+        name: String,
+        /// The staff user who owns it (their username; the key gets their role). Without it
+        /// the key belongs to the service account named by --service (default: the name).
+        #[arg(long, conflicts_with = "service")]
+        user: Option<String>,
+        /// The service account that owns it.
+        #[arg(long)]
+        service: Option<String>,
     },
 }

@@ -25,8 +25,8 @@ pub struct DeploymentRecord {
 }
 
 impl DeploymentRecord {
-    /// The current format version.
-    pub const VERSION: u32 = 1;
+    /// The current format version (2: the platform records the holder of each role).
+    pub const VERSION: u32 = 2;
 
     /// A record for a fresh deployment.
     pub fn new(platform: Platform) -> Self {

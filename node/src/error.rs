@@ -67,6 +67,9 @@ pub enum Error {
     /// A restored node's books disagree with its chain.
     #[error("the restored books do not match the chain: {0}")]
     RestoredBooksDiffer(String),
+    /// The HTTP API failed to start.
+    #[error("api: {0}")]
+    Api(#[from] propledger_api::Error),
     /// Deploying the contracts failed.
     #[error(transparent)]
     Deploy(#[from] propledger_contracts::Error),

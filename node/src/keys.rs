@@ -5,9 +5,9 @@
 //!   command line shows in the process list and the shell's history.
 //! - `keystore:<path>`: a Web3 Secret Storage file (the encrypted JSON keystore that geth,
 //!   `cast wallet` and alloy write). Its password comes from the file named by
-//!   `keystore:<path>,password-file=<path>`, else from the node's `--password-file`, else from
-//!   a prompt when standard input is a terminal (never in CI or under a service manager). The
-//!   first line of a password file is the password.
+//!   `keystore:<path>,password-file=<path>`, else from the node's `--keystore-password-file`,
+//!   else from a prompt when standard input is a terminal (never in CI or under a service
+//!   manager). The first line of a password file is the password.
 //!
 //! Keys and passwords are held as [`Secret`]s, and no error message quotes one. A wrong
 //! password is [`KeyError::WrongPassword`].
@@ -69,7 +69,7 @@ pub enum KeyError {
     },
     /// No password was given and none can be asked for.
     #[error(
-        "{option}: no password for the keystore {path}: pass --password-file (standard input is not a terminal, so there is no prompt)"
+        "{option}: no password for the keystore {path}: pass --keystore-password-file (standard input is not a terminal, so there is no prompt)"
     )]
     NoPassword {
         /// The option.
@@ -160,7 +160,8 @@ pub struct LoadedKey {
 /// Reads keys, with the node-wide password options.
 #[derive(Clone, Debug, Default)]
 pub struct KeyLoader {
-    /// The password file for keystores that name none of their own (`--password-file`).
+    /// The password file for keystores that name none of their own
+    /// (`--keystore-password-file`).
     pub password_file: Option<PathBuf>,
     /// Whether a keystore without a password file may prompt on the terminal (only when
     /// standard input is one).

@@ -25,4 +25,4 @@ pub mod node;
 mod error;
 
 pub use error::{Error, Result};
-pub use node::{Node, NodeConfig};
+pub use node::{Node, NodeConfig, RoleKeys};

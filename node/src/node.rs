@@ -1,14 +1,18 @@
 //! Start-up and shutdown of a node: bring up the chain (embedded, or external over JSON-RPC), make sure the platform contracts are
 //! deployed there exactly once, and keep the record of where they are.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use alloy::{
+    network::EthereumWallet,
     primitives::{Address, U256},
     providers::{Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
-use propledger_contracts::deploy::{self, Platform, SettlementToken};
+use propledger_api::{Api, ApiConfig, ChainStatus};
+use propledger_contracts::deploy::{self, Platform, Roles, SettlementToken};
 use propledger_indexer::source::SourceConfig;
 use propledger_indexer::{IndexerConfig, Leader, run_exclusive};
 use propledger_ledger::Ledger;
@@ -42,6 +46,8 @@ pub struct NodeConfig {
     /// The deployer/admin key (loaded with [`crate::keys`]); `None` uses [`DEV_PRIVATE_KEY`] on
     /// development chains.
     pub signer: Option<PrivateKeySigner>,
+    /// Keys of the operational roles; each one not given is the admin key.
+    pub role_keys: RoleKeys,
     /// Create the embedded chain in production mode (see [`ChainMode::Production`]): needs
     /// `signer`, whose account is funded at genesis, and a chain id of its own.
     pub production: bool,
@@ -58,6 +64,17 @@ pub struct NodeConfig {
     /// PEM files of CA certificates to trust for `https`/`wss` endpoints besides Mozilla's
     /// roots (a permissioned network's private CA).
     pub ca_files: Vec<PathBuf>,
+    /// The HTTP API; `None` runs the node without it.
+    pub api: Option<ApiSettings>,
+}
+
+/// Where and how the node serves its HTTP API.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// The listening address.
+    pub listen: SocketAddr,
+    /// The API's settings (its data directory is the node's).
+    pub config: ApiConfig,
 }
 
 impl NodeConfig {
@@ -69,14 +86,69 @@ impl NodeConfig {
             data_dir,
             rpc_url: None,
             signer: None,
+            role_keys: RoleKeys::default(),
             production: false,
             settlement_token: None,
             chain,
             database_url: None,
             confirmations: None,
             ca_files: Vec::new(),
+            api: Some(ApiSettings {
+                listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+                config: ApiConfig::new(PathBuf::new()),
+            }),
         }
     }
+}
+
+/// The file the admin key made at first start is written to, in the data directory.
+pub const ADMIN_KEY_FILE: &str = "admin.key";
+
+/// Signers of the accounts that hold the platform's operational roles (see
+/// [`propledger_contracts::deploy::Roles`]), loaded like the admin key ([`crate::keys`]). Each
+/// one not given is the admin key, which on a development chain defaults to the dev key. `Debug`
+/// shows which are set, never the keys.
+#[derive(Clone, Default)]
+pub struct RoleKeys {
+    /// The transfer agent of the share tokens.
+    pub agent: Option<PrivateKeySigner>,
+    /// The operator of the treasuries and offerings.
+    pub treasurer: Option<PrivateKeySigner>,
+    /// The identity registry's registrar.
+    pub registrar: Option<PrivateKeySigner>,
+    /// The compliance rules admin.
+    pub rules: Option<PrivateKeySigner>,
+}
+
+impl std::fmt::Debug for RoleKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |k: &Option<PrivateKeySigner>| if k.is_some() { "set" } else { "admin key" };
+        f.debug_struct("RoleKeys")
+            .field("agent", &set(&self.agent))
+            .field("treasurer", &set(&self.treasurer))
+            .field("registrar", &set(&self.registrar))
+            .field("rules", &set(&self.rules))
+            .finish()
+    }
+}
+
+/// A wallet that signs for every role (the admin by default, and each operational role that has a
+/// key of its own), and the roles' addresses.
+fn role_wallet(admin: PrivateKeySigner, keys: &RoleKeys) -> (EthereumWallet, Roles) {
+    let mut roles = Roles::single(admin.address());
+    let mut wallet = EthereumWallet::new(admin);
+    for (key, slot) in [
+        (&keys.agent, &mut roles.agent),
+        (&keys.treasurer, &mut roles.treasurer),
+        (&keys.registrar, &mut roles.registrar),
+        (&keys.rules, &mut roles.rules),
+    ] {
+        if let Some(signer) = key {
+            *slot = signer.address();
+            wallet.register_signer(signer.clone());
+        }
+    }
+    (wallet, roles)
 }
 
 /// A running node.
@@ -90,6 +162,17 @@ pub struct Node {
         watch::Sender<bool>,
         JoinHandle<propledger_indexer::Result<()>>,
     )>,
+    api: Option<RunningApi>,
+}
+
+/// The API's server and upkeep tasks.
+#[derive(Debug)]
+struct RunningApi {
+    url: String,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    upkeep: JoinHandle<()>,
+    first_key: Option<String>,
 }
 
 impl Node {
@@ -157,8 +240,8 @@ impl Node {
                 )));
             }
         };
-        let admin = signer.address();
-        let provider = ProviderBuilder::new().wallet(signer).connect_client(client);
+        let (wallet, roles) = role_wallet(signer, &config.role_keys);
+        let provider = ProviderBuilder::new().wallet(wallet).connect_client(client);
 
         let record = match DeploymentRecord::load(&config.data_dir)? {
             Some(record) => {
@@ -172,6 +255,13 @@ impl Node {
                 match missing_contract(&provider, platform).await? {
                     None => {
                         info!(directory = %platform.directory.address, "platform contracts found");
+                        if platform.roles != roles {
+                            warn!(
+                                recorded = ?platform.roles,
+                                configured = ?roles,
+                                "the configured role keys differ from the roles recorded at deployment"
+                            );
+                        }
                         Some(record)
                     }
                     Some(address) if chain.is_some() => {
@@ -196,9 +286,14 @@ impl Node {
                     SettlementToken::DeployTestStablecoin,
                     SettlementToken::Existing,
                 );
-                let platform = deploy::deploy_platform(&provider, admin, settlement).await?;
+                let platform = deploy::deploy_platform(&provider, roles, settlement).await?;
                 info!(
                     chain_id,
+                    admin = %roles.admin,
+                    agent = %roles.agent,
+                    treasurer = %roles.treasurer,
+                    registrar = %roles.registrar,
+                    rules = %roles.rules,
                     directory = %platform.directory.address,
                     registry = %platform.identity_registry.address,
                     deed = %platform.deed.address,
@@ -262,13 +357,40 @@ impl Node {
                 result
             }
         });
+        let api = match &config.api {
+            Some(settings) => Some(
+                start_api(
+                    settings,
+                    &config.data_dir,
+                    &database_url,
+                    Arc::new(NodeChain {
+                        provider: read_only.erased(),
+                        ledger: ledger.clone(),
+                    }),
+                )
+                .await?,
+            ),
+            None => None,
+        };
         Ok(Self {
             chain,
             rpc_url,
             record,
             ledger,
             indexer: Some((stop, task)),
+            api,
         })
+    }
+
+    /// The HTTP API's base URL, when it runs.
+    pub fn api_url(&self) -> Option<&str> {
+        self.api.as_ref().map(|a| a.url.as_str())
+    }
+
+    /// The admin key made at this start, when the database had no users and no keys (also
+    /// written to `<data-dir>/admin.key`).
+    pub fn first_admin_key(&self) -> Option<&str> {
+        self.api.as_ref().and_then(|a| a.first_key.as_deref())
     }
 
     /// The books and the index.
@@ -289,6 +411,15 @@ impl Node {
 
     /// Stops the node and the embedded chain (everything it acknowledged is already on disk).
     pub async fn shutdown(mut self) -> Result<()> {
+        if let Some(api) = self.api.take() {
+            let _ = api.stop.send(true);
+            api.upkeep.abort();
+            match api.server.await {
+                Ok(Err(e)) => warn!(error = %e, "the API server stopped with an error"),
+                Err(e) => warn!(error = %e, "the API task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
         if let Some((stop, task)) = self.indexer.take() {
             let _ = stop.send(true);
             match task.await {
@@ -306,16 +437,7 @@ impl Node {
 
 /// A failure reaching the endpoint, with a hint when its TLS certificate is not trusted.
 fn endpoint_error(e: alloy::transports::TransportError) -> Error {
-    let mut text = e.to_string();
-    let mut next = std::error::Error::source(&e);
-    while let Some(cause) = next {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        next = cause.source();
-    }
+    let text = propledger_net::describe(&e);
     if text.contains("invalid peer certificate") {
         return Error::Config(format!(
             "the rpc endpoint's TLS certificate is not trusted ({text}); a private CA is named with --ca-file"
@@ -387,4 +509,105 @@ async fn missing_contract<P: Provider>(
         }
     }
     Ok(None)
+}
+/// Opens the API on the node's database, makes the first admin key on an empty database, and
+/// serves it.
+async fn start_api(
+    settings: &ApiSettings,
+    data_dir: &std::path::Path,
+    database_url: &str,
+    chain: Arc<dyn ChainStatus>,
+) -> Result<RunningApi> {
+    let db = propledger_api::db::Db::connect(database_url).await?;
+    let first_key = match propledger_api::keys::bootstrap(&db).await? {
+        Some((_, secret)) => {
+            let path = data_dir.join(ADMIN_KEY_FILE);
+            write_secret_file(&path, secret.expose())?;
+            info!(path = %path.display(), "the database had no users or keys: made an admin key");
+            Some(secret.expose().to_owned())
+        }
+        None => None,
+    };
+    let mut config = settings.config.clone();
+    config.data_dir = data_dir.to_owned();
+    let api = Api::new(db, config, Some(chain))?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| Error::Config(format!("the API cannot listen on {}: {e}", settings.listen)))?;
+    let addr = listener.local_addr().map_err(|e| Error::Io {
+        path: data_dir.to_owned(),
+        source: e,
+    })?;
+    let url = format!("http://{addr}");
+    let (stop, mut stopped) = watch::channel(false);
+    let upkeep = api.spawn_upkeep();
+    let server = tokio::spawn({
+        let api = api.clone();
+        async move {
+            api.serve(listener, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
+        }
+    });
+    info!(url = %url, docs = %format!("{url}/v1/docs"), "API listening");
+    Ok(RunningApi {
+        url,
+        stop,
+        server,
+        upkeep,
+        first_key,
+    })
+}
+
+/// Writes a secret to a new file only its owner can read.
+fn write_secret_file(path: &std::path::Path, secret: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(format!("{secret}\n").as_bytes())
+        .map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+/// The chain and the indexer as the API's readiness and metrics see them.
+struct NodeChain {
+    provider: alloy::providers::DynProvider,
+    ledger: Ledger,
+}
+
+impl ChainStatus for NodeChain {
+    fn head(&self) -> futures_util::future::BoxFuture<'_, std::result::Result<u64, String>> {
+        Box::pin(async move {
+            self.provider.get_block_number().await.map_err(|e| {
+                // The provider's URL may carry a key: the detail goes to the log only.
+                tracing::debug!(error = %e, "reading the chain's head failed");
+                "the chain does not answer".to_owned()
+            })
+        })
+    }
+
+    fn indexed(
+        &self,
+    ) -> futures_util::future::BoxFuture<'_, std::result::Result<Option<u64>, String>> {
+        Box::pin(async move {
+            let checkpoint = propledger_indexer::store::checkpoint(&self.ledger)
+                .await
+                .map_err(|e| {
+                    tracing::debug!(error = %e.report(), "reading the indexer's checkpoint failed");
+                    "the indexer's checkpoint cannot be read".to_owned()
+                })?;
+            Ok(checkpoint.map(|c| c.next_block))
+        })
+    }
 }

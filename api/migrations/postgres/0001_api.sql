@@ -52,7 +52,7 @@ CREATE TABLE api_audit_log (
     seq         BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     at          BIGINT  NOT NULL,
     request_id  TEXT    NOT NULL,
-    actor_kind  TEXT    NOT NULL CHECK (actor_kind IN ('user', 'key', 'anonymous', 'system')),
+    actor_kind  TEXT    NOT NULL CHECK (actor_kind IN ('user', 'key', 'wallet', 'anonymous', 'system')),
     actor_id    TEXT,
     actor_name  TEXT,
     method      TEXT    NOT NULL,
@@ -112,6 +112,8 @@ CREATE TABLE api_properties (
     created_by          TEXT    NOT NULL,
     created_at          BIGINT  NOT NULL,
     updated_at          BIGINT  NOT NULL,
+    -- The property as the API shows it (JSON), rendered when it is written.
+    doc                 TEXT    NOT NULL,
     CHECK ((latitude IS NULL) = (longitude IS NULL))
 );
 CREATE INDEX api_properties_status ON api_properties (status, id);

@@ -53,7 +53,7 @@ CREATE TABLE api_audit_log (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     at          INTEGER NOT NULL,
     request_id  TEXT    NOT NULL,
-    actor_kind  TEXT    NOT NULL CHECK (actor_kind IN ('user', 'key', 'anonymous', 'system')),
+    actor_kind  TEXT    NOT NULL CHECK (actor_kind IN ('user', 'key', 'wallet', 'anonymous', 'system')),
     actor_id    TEXT,
     actor_name  TEXT,
     method      TEXT    NOT NULL,
@@ -110,6 +110,8 @@ CREATE TABLE api_properties (
     created_by          TEXT    NOT NULL,
     created_at          INTEGER NOT NULL,
     updated_at          INTEGER NOT NULL,
+    -- The property as the API shows it (JSON), rendered when it is written.
+    doc                 TEXT    NOT NULL,
     CHECK ((latitude IS NULL) = (longitude IS NULL))
 ) STRICT;
 CREATE INDEX api_properties_status ON api_properties (status, id);

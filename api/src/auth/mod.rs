@@ -8,8 +8,11 @@
 pub mod secret;
 pub mod totp;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -22,8 +25,10 @@ use crate::types::now_ms;
 pub const SESSION_PREFIX: &str = "pls_";
 /// Prefix of API keys.
 pub const KEY_PREFIX: &str = "plk_";
+/// Prefix of wallet (investor) session tokens.
+pub const WALLET_PREFIX: &str = "plw_";
 
-/// A staff role.
+/// A role: the four staff roles, and investors (wallets that signed in).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -35,11 +40,18 @@ pub enum Role {
     Compliance,
     /// Reads everything, writes nothing.
     Auditor,
+    /// A wallet signed in with EIP-4361: sees and acts on its own investor's data only.
+    Investor,
 }
 
 impl Role {
-    /// Every role.
+    /// Every staff role.
     pub const ALL: [Role; 4] = [Role::Admin, Role::Operator, Role::Compliance, Role::Auditor];
+
+    /// Whether staff users and keys may have this role.
+    pub fn is_staff(self) -> bool {
+        self != Role::Investor
+    }
 
     /// The role's name as stored and shown.
     pub fn as_str(self) -> &'static str {
@@ -48,6 +60,7 @@ impl Role {
             Role::Operator => "operator",
             Role::Compliance => "compliance",
             Role::Auditor => "auditor",
+            Role::Investor => "investor",
         }
     }
 }
@@ -63,6 +76,7 @@ impl FromStr for Role {
     fn from_str(s: &str) -> Result<Role> {
         Role::ALL
             .into_iter()
+            .chain([Role::Investor])
             .find(|r| r.as_str() == s)
             .ok_or_else(|| {
                 Error::invalid(
@@ -80,6 +94,14 @@ pub struct Allowed(pub &'static [Role]);
 impl Allowed {
     /// Any staff role.
     pub const STAFF: Allowed = Allowed(&Role::ALL);
+    /// Any signed-in caller: staff, keys and wallets.
+    pub const ANYONE: Allowed = Allowed(&[
+        Role::Admin,
+        Role::Operator,
+        Role::Compliance,
+        Role::Auditor,
+        Role::Investor,
+    ]);
     /// Staff who may read everything (every role).
     pub const READ: Allowed = Allowed(&Role::ALL);
     /// Admins only.
@@ -88,6 +110,12 @@ impl Allowed {
     pub const OPERATE: Allowed = Allowed(&[Role::Admin, Role::Operator]);
     /// Admins and auditors.
     pub const AUDIT: Allowed = Allowed(&[Role::Admin, Role::Auditor]);
+    /// Those who review investors: admins, compliance staff and auditors (reading).
+    pub const REVIEW: Allowed = Allowed(&[Role::Admin, Role::Compliance, Role::Auditor]);
+    /// Admins and compliance staff.
+    pub const COMPLIANCE: Allowed = Allowed(&[Role::Admin, Role::Compliance]);
+    /// Investors (signed-in wallets), for their own data.
+    pub const INVESTOR: Allowed = Allowed(&[Role::Investor]);
 
     /// The role names, for the OpenAPI document.
     pub fn names(self) -> Vec<&'static str> {
@@ -120,6 +148,13 @@ pub enum Principal {
         /// The owning user's id, or `None` for a service account.
         owner_user_id: Option<String>,
     },
+    /// A wallet that signed in with EIP-4361.
+    Wallet {
+        /// The wallet, checksummed.
+        wallet: String,
+        /// The session the token stands for.
+        session_id: String,
+    },
 }
 
 impl Principal {
@@ -127,6 +162,7 @@ impl Principal {
     pub fn role(&self) -> Role {
         match self {
             Principal::User { role, .. } | Principal::Key { role, .. } => *role,
+            Principal::Wallet { .. } => Role::Investor,
         }
     }
 
@@ -158,6 +194,11 @@ impl Principal {
                 id: Some(key_id.clone()),
                 name: Some(name.clone()),
             },
+            Principal::Wallet { wallet, .. } => Actor {
+                kind: ActorKind::Wallet,
+                id: Some(wallet.clone()),
+                name: None,
+            },
         }
     }
 }
@@ -170,6 +211,8 @@ pub enum ActorKind {
     User,
     /// An API key.
     Key,
+    /// A signed-in wallet.
+    Wallet,
     /// No valid credential.
     Anonymous,
     /// The node itself or its command line.
@@ -182,6 +225,7 @@ impl ActorKind {
         match self {
             ActorKind::User => "user",
             ActorKind::Key => "key",
+            ActorKind::Wallet => "wallet",
             ActorKind::Anonymous => "anonymous",
             ActorKind::System => "system",
         }
@@ -192,6 +236,7 @@ impl ActorKind {
         Ok(match s {
             "user" => ActorKind::User,
             "key" => ActorKind::Key,
+            "wallet" => ActorKind::Wallet,
             "anonymous" => ActorKind::Anonymous,
             "system" => ActorKind::System,
             other => return Err(Error::Corrupt(format!("actor kind {other:?}"))),
@@ -243,10 +288,84 @@ impl Actor {
 /// read a write.
 const LAST_USE_RESOLUTION_MS: i64 = 60_000;
 
-/// Resolves a bearer token to its principal, or refuses it.
+/// A credential resolved from the database.
+#[derive(Clone, Debug)]
+pub(crate) struct Resolved {
+    pub(crate) principal: Principal,
+    /// When the credential ends on its own (a session's expiry), Unix ms.
+    pub(crate) valid_until_ms: i64,
+    /// For a key, when its use was last recorded.
+    pub(crate) key_last_used_ms: Option<i64>,
+}
+
+/// How long a resolved credential is reused without reading the database again. A revocation
+/// takes effect at once on the process that makes it (it forgets every cached credential) and
+/// within this long on the other replicas.
+pub const CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// Most credentials kept; past that the cache starts over.
+const CACHE_MAX: usize = 10_000;
+
+/// Credentials resolved in the last [`CACHE_TTL`], by token hash.
+#[derive(Debug, Default)]
+pub(crate) struct CredentialCache {
+    entries: Mutex<HashMap<Vec<u8>, (Instant, Resolved)>>,
+}
+
+impl CredentialCache {
+    /// Forgets every credential (after a revocation, a role change or a disabled user).
+    pub(crate) fn clear(&self) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.clear();
+        }
+    }
+
+    /// Resolves a bearer token: from the cache when it was resolved within [`CACHE_TTL`] and
+    /// has not expired since, else from the database.
+    pub(crate) async fn authenticate(&self, db: &Db, token: &str) -> Result<Principal> {
+        let hash = secret::token_hash(token);
+        let now = now_ms();
+        let cached = self.entries.lock().ok().and_then(|e| {
+            e.get(&hash)
+                .filter(|(at, r)| at.elapsed() < CACHE_TTL && r.valid_until_ms > now)
+                .map(|(_, r)| r.clone())
+        });
+        let resolved = match cached {
+            Some(r) => r,
+            None => {
+                let r = resolve(db, &hash, token, now).await?;
+                if let Ok(mut e) = self.entries.lock() {
+                    if e.len() >= CACHE_MAX {
+                        e.clear();
+                    }
+                    e.insert(hash.clone(), (Instant::now(), r.clone()));
+                }
+                r
+            }
+        };
+        if let (Principal::Key { key_id, .. }, Some(last)) =
+            (&resolved.principal, resolved.key_last_used_ms.or(Some(0)))
+            && now - last >= LAST_USE_RESOLUTION_MS
+        {
+            record_key_use(db, key_id, now).await;
+            if let Ok(mut e) = self.entries.lock()
+                && let Some((_, r)) = e.get_mut(&hash)
+            {
+                r.key_last_used_ms = Some(now);
+            }
+        }
+        Ok(resolved.principal)
+    }
+}
+
+/// Resolves a bearer token to its principal, or refuses it, reading the database.
 pub async fn authenticate(db: &Db, token: &str) -> Result<Principal> {
     let hash = secret::token_hash(token);
-    let now = now_ms();
+    Ok(resolve(db, &hash, token, now_ms()).await?.principal)
+}
+
+async fn resolve(db: &Db, hash: &[u8], token: &str, now: i64) -> Result<Resolved> {
+    let hash = hash.to_vec();
     if token.starts_with(SESSION_PREFIX) {
         let row = Query::new(
             "SELECT s.id, s.expires_at, s.revoked_at, u.id AS user_id, u.username, u.role, u.disabled \
@@ -265,11 +384,15 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Principal> {
         if row.get::<bool>("disabled")? {
             return Err(Error::Unauthenticated("the user is disabled"));
         }
-        return Ok(Principal::User {
-            user_id: row.get("user_id")?,
-            username: row.get("username")?,
-            role: parse_role(&row.get::<String>("role")?)?,
-            session_id: row.get("id")?,
+        return Ok(Resolved {
+            principal: Principal::User {
+                user_id: row.get("user_id")?,
+                username: row.get("username")?,
+                role: parse_role(&row.get::<String>("role")?)?,
+                session_id: row.get("id")?,
+            },
+            valid_until_ms: row.get("expires_at")?,
+            key_last_used_ms: None,
         });
     }
     if token.starts_with(KEY_PREFIX) {
@@ -296,20 +419,42 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Principal> {
                 "the key's owner has another role now; make a new key",
             ));
         }
-        let key_id: String = row.get("id")?;
-        let last_used: Option<i64> = row.get("last_used_at")?;
-        if last_used.is_none_or(|t| now - t >= LAST_USE_RESOLUTION_MS) {
-            record_key_use(db, &key_id, now).await;
+        return Ok(Resolved {
+            principal: Principal::Key {
+                key_id: row.get("id")?,
+                name: row.get("name")?,
+                role,
+                owner_user_id: row.get("owner_user_id")?,
+            },
+            valid_until_ms: i64::MAX,
+            key_last_used_ms: Some(row.get::<Option<i64>>("last_used_at")?.unwrap_or(0)),
+        });
+    }
+    if token.starts_with(WALLET_PREFIX) {
+        let row = Query::new(
+            "SELECT id, wallet, expires_at, revoked_at FROM api_wallet_sessions WHERE token_hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(db.reader())
+        .await?
+        .ok_or(Error::Unauthenticated("unknown wallet session"))?;
+        if row.get::<Option<i64>>("revoked_at")?.is_some() {
+            return Err(Error::Unauthenticated("the session was revoked"));
         }
-        return Ok(Principal::Key {
-            key_id,
-            name: row.get("name")?,
-            role,
-            owner_user_id: row.get("owner_user_id")?,
+        if row.get::<i64>("expires_at")? <= now {
+            return Err(Error::Unauthenticated("the session expired"));
+        }
+        return Ok(Resolved {
+            principal: Principal::Wallet {
+                wallet: row.get("wallet")?,
+                session_id: row.get("id")?,
+            },
+            valid_until_ms: row.get("expires_at")?,
+            key_last_used_ms: None,
         });
     }
     Err(Error::Unauthenticated(
-        "not a PropLedger credential (expected a pls_ session token or a plk_ API key)",
+        "not a PropLedger credential (expected a pls_ or plw_ session token or a plk_ API key)",
     ))
 }
 

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod problem;
 pub mod routes;
 pub mod state;
+pub mod upload;
 pub mod write;
 
 use std::sync::Arc;
@@ -35,7 +36,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use self::problem::{ApiError, Problem};
-use self::routes::{audit, auth, documents, keys, properties, system, users};
+use self::routes::{audit, auth, documents, investors, keys, properties, system, users};
 use self::state::App;
 use crate::error::Error;
 
@@ -64,6 +65,7 @@ pub const MAX_JSON_BODY_BYTES: usize = 1024 * 1024;
         (name = "audit", description = "The audit log of every write"),
         (name = "properties", description = "Properties"),
         (name = "documents", description = "Documents attached to properties"),
+        (name = "investors", description = "Investors: applications, review, and their own data"),
         (name = "system", description = "Health, readiness and metrics"),
     ),
     components(schemas(Problem))
@@ -77,6 +79,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .saturating_add(64 * 1024);
     let uploads = OpenApiRouter::new()
         .routes(routes!(documents::upload, documents::list))
+        .routes(routes!(investors::add_document))
         .layer(DefaultBodyLimit::max(upload_limit));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::sign_in))
@@ -94,6 +97,15 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
         .routes(routes!(system::metrics))
+        .routes(routes!(investors::nonce))
+        .routes(routes!(investors::verify))
+        .routes(routes!(investors::me))
+        .routes(routes!(investors::apply))
+        .routes(routes!(investors::list))
+        .routes(routes!(investors::get))
+        .routes(routes!(investors::approve))
+        .routes(routes!(investors::reject))
+        .routes(routes!(investors::action))
         .merge(uploads)
 }
 

@@ -22,6 +22,7 @@ use crate::auth::Actor;
 use crate::db::Tx;
 use crate::error::{Error, Result};
 use crate::idempotency::{self, Fingerprint, IdempotencyKey, Saved, Stored};
+use crate::outbox::{self, ActionId, Call, NewAction, failpoint};
 
 /// A write in progress.
 pub struct Write<'a> {
@@ -32,6 +33,7 @@ pub struct Write<'a> {
     route: &'static str,
     idem: Option<(IdempotencyKey, Fingerprint)>,
     tx: Tx,
+    enqueued: bool,
 }
 
 /// What beginning a write found.
@@ -86,6 +88,7 @@ impl<'a> Write<'a> {
             route,
             idem,
             tx,
+            enqueued: false,
         })))
     }
 
@@ -97,6 +100,35 @@ impl<'a> Write<'a> {
     /// The actor making the write.
     pub fn actor(&self) -> &Actor {
         &self.actor
+    }
+
+    /// Records a chain write in this transaction, signed by the key of `role`; it is sent once
+    /// the write commits.
+    pub async fn enqueue(
+        &mut self,
+        role: &str,
+        kind: &str,
+        call: Call,
+        after: Option<ActionId>,
+        resource: Option<(&str, String)>,
+    ) -> Result<ActionId> {
+        let chain = self.app.chain()?;
+        let id = outbox::enqueue(
+            &mut self.tx,
+            NewAction {
+                chain_id: chain.chain_id,
+                key_role: role,
+                signer: chain.signer(role)?,
+                kind,
+                call,
+                after,
+                actor: &self.actor,
+                resource,
+            },
+        )
+        .await?;
+        self.enqueued = true;
+        Ok(id)
     }
 
     /// Records the audit row and the response for replays, commits, and returns the response.
@@ -170,6 +202,10 @@ impl<'a> Write<'a> {
         }
         self.tx.commit().await?;
         self.ctx.mark_audited();
+        if self.enqueued {
+            failpoint::hit("outbox.recorded");
+            self.app.inner.outbox_wake.notify_waiters();
+        }
         if shown.is_empty() {
             return Ok(status.into_response());
         }

@@ -127,6 +127,12 @@ fn check_name(checks: &mut Checks, pointer: &str, name: &str) {
 pub async fn create(tx: &mut Tx, actor: &Actor, new: &NewKey) -> Result<(ApiKey, Secret)> {
     let mut checks = Checks::new();
     check_name(&mut checks, "/name", &new.name);
+    if !new.role.is_staff() {
+        checks.push(
+            "/role",
+            "a staff role: admin, operator, compliance or auditor",
+        );
+    }
     let owner_user = match (&new.user_id, &new.service) {
         (Some(user), None) => {
             let user = users::get(
@@ -246,7 +252,21 @@ pub async fn bootstrap(db: &Db) -> Result<Option<(ApiKey, Secret)>> {
         user_id: None,
         service: Some(BOOTSTRAP_SERVICE.to_owned()),
     };
-    let made = create(&mut tx, &Actor::system("first start"), &new).await?;
+    let actor = Actor::system("first start");
+    let made = create(&mut tx, &actor, &new).await?;
+    let id = made.0.id.to_string();
+    crate::audit::append(
+        tx.exec(),
+        &crate::audit::Record {
+            request_id: &format!("start-{}", uuid::Uuid::now_v7()),
+            actor: &actor,
+            method: "START",
+            route: "first start",
+            resource_id: Some(&id),
+            status: 201,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(Some(made))
 }

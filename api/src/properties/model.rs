@@ -185,7 +185,7 @@ impl Address {
 }
 
 /// A property as the API shows it.
-#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Property {
     /// The property's id.
     pub id: PropertyId,

@@ -6,75 +6,61 @@ use super::geo::{Location, bounding_box, haversine_m};
 use super::model::{Address, Fields, NewProperty, Property, PropertyId, PropertyUpdate};
 use super::search::SearchRequest;
 use crate::auth::Actor;
-use crate::db::{Arg, Db, Exec, Query, Row, Tx};
+use crate::db::{Arg, Db, Exec, Query, Tx};
 use crate::error::{Error, Result};
-use crate::types::{Currency, Money, Page, now_ms, rfc3339};
+use crate::types::{Money, Page, now_ms, rfc3339};
 
-const COLUMNS: &str = "id, mls_number, line1, line2, city, region, postal_code, country, \
-     property_type, status, currency, list_price_minor, arv_minor, valuation_date, square_feet, \
-     bedrooms, bathrooms_tenths, year_built, lot_size_sqft, latitude, longitude, market_data, \
-     version, created_by, created_at, updated_at";
+/// The columns a search needs besides the filters: the id, the point, and the rendered view.
+const SEARCH_COLUMNS: &str = "id, latitude, longitude, doc";
 
-fn from_row(row: &Row) -> Result<Property> {
-    let corrupt = |what: &str| Error::Corrupt(format!("property {what}"));
-    let currency = Currency::parse("currency", &row.get::<String>("currency")?)
-        .map_err(|_| corrupt("currency"))?;
-    let money = |v: Option<i64>| v.map(|m| Money::from_minor(currency, m));
-    let location = match (
-        row.get::<Option<f64>>("latitude")?,
-        row.get::<Option<f64>>("longitude")?,
-    ) {
-        (Some(latitude), Some(longitude)) => Some(Location {
-            latitude,
-            longitude,
-        }),
-        _ => None,
-    };
-    let market_data = row
-        .get::<Option<String>>("market_data")?
-        .map(|t| serde_json::from_str(&t).map_err(|_| corrupt("market data")))
-        .transpose()?;
-    Ok(Property {
-        id: PropertyId::stored(&row.get::<String>("id")?)?,
-        mls_number: row.get("mls_number")?,
-        address: Address {
-            line1: row.get("line1")?,
-            line2: row.get("line2")?,
-            city: row.get("city")?,
-            region: row.get("region")?,
-            postal_code: row.get("postal_code")?,
-            country: row.get("country")?,
-        },
-        property_type: row
-            .get::<String>("property_type")?
-            .parse()
-            .map_err(|_| corrupt("type"))?,
-        status: row
-            .get::<String>("status")?
-            .parse()
-            .map_err(|_| corrupt("status"))?,
-        currency: currency.code().to_owned(),
-        list_price: money(row.get("list_price_minor")?),
-        arv: money(row.get("arv_minor")?),
-        valuation_date: row.get("valuation_date")?,
-        square_feet: row.get("square_feet")?,
-        bedrooms: row.get("bedrooms")?,
-        bathrooms: row
-            .get::<Option<i64>>("bathrooms_tenths")?
-            .map(|t| format!("{}.{}", t / 10, t % 10)),
-        year_built: row.get("year_built")?,
-        lot_size_sqft: row.get("lot_size_sqft")?,
-        location,
-        market_data,
-        version: row.get("version")?,
-        created_by: row.get("created_by")?,
-        created_at: rfc3339(row.get("created_at")?),
-        updated_at: rfc3339(row.get("updated_at")?),
+/// The property as the API shows it, from its checked fields.
+fn view(
+    id: PropertyId,
+    f: &Fields,
+    version: i64,
+    created_by: &str,
+    created_at: i64,
+    updated_at: i64,
+) -> Property {
+    let money = |v: Option<i64>| v.map(|m| Money::from_minor(f.currency, m));
+    Property {
+        id,
+        mls_number: f.mls_number.clone(),
+        address: f.address.clone(),
+        property_type: f.property_type,
+        status: f.status,
+        currency: f.currency.code().to_owned(),
+        list_price: money(f.list_price_minor),
+        arv: money(f.arv_minor),
+        valuation_date: f.valuation_date.map(|d| d.format("%Y-%m-%d").to_string()),
+        square_feet: f.square_feet,
+        bedrooms: f.bedrooms,
+        bathrooms: f.bathrooms_tenths.map(|t| format!("{}.{}", t / 10, t % 10)),
+        year_built: f.year_built,
+        lot_size_sqft: f.lot_size_sqft,
+        location: f.location,
+        market_data: f
+            .market_data
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok()),
+        version,
+        created_by: created_by.to_owned(),
+        created_at: rfc3339(created_at),
+        updated_at: rfc3339(updated_at),
         distance_m: None,
-    })
+    }
 }
 
-/// Binds a property's stored fields in `COLUMNS` order from `mls_number` to `market_data`.
+fn render(p: &Property) -> Result<String> {
+    serde_json::to_string(p).map_err(|e| Error::Internal(format!("rendering a property: {e}")))
+}
+
+fn parse(doc: &str) -> Result<Property> {
+    serde_json::from_str(doc).map_err(|_| Error::Corrupt("a stored property view".to_owned()))
+}
+
+/// Binds a property's stored fields, from `mls_number` to `market_data`, in the order the
+/// insert and the update name them.
 fn bind_fields(mut q: Query, f: &Fields) -> Query {
     let date = |d: Option<NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
     q = q
@@ -109,33 +95,38 @@ pub async fn create(tx: &mut Tx, actor: &Actor, new: NewProperty) -> Result<Prop
     let fields = new.into_draft().check()?;
     let id = PropertyId::new();
     let now = now_ms();
-    let q = Query::assembled(format!(
+    let property = view(id, &fields, 1, &actor.reference(), now, now);
+    let q = Query::new(
         "INSERT INTO api_properties (id, mls_number, line1, line2, city, city_key, region, \
          postal_code, postal_key, country, property_type, status, currency, list_price_minor, \
          arv_minor, valuation_date, square_feet, bedrooms, bathrooms_tenths, year_built, \
          lot_size_sqft, latitude, longitude, market_data, version, created_by, created_at, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-         $16, $17, $18, $19, $20, $21, $22, $23, $24, 1, $25, $26, $26) RETURNING {COLUMNS}"
-    ))
+         updated_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+         $16, $17, $18, $19, $20, $21, $22, $23, $24, 1, $25, $26, $26, $27)",
+    )
     .bind(id.to_string());
-    let row = bind_fields(q, &fields)
+    bind_fields(q, &fields)
         .bind(actor.reference())
         .bind(now)
-        .fetch_one(tx.exec())
+        .bind(render(&property)?)
+        .execute(tx.exec())
         .await?;
-    from_row(&row)
+    Ok(property)
 }
 
 /// One property.
 pub async fn get(exec: Exec<'_>, id: PropertyId) -> Result<Property> {
-    let row = Query::assembled(format!(
-        "SELECT {COLUMNS} FROM api_properties WHERE id = $1"
-    ))
-    .bind(id.to_string())
-    .fetch_optional(exec)
-    .await?
-    .ok_or(Error::NotFound("property"))?;
-    from_row(&row)
+    parse(&get_raw(exec, id).await?.0)
+}
+
+/// One property as its rendered JSON, and its version.
+pub async fn get_raw(exec: Exec<'_>, id: PropertyId) -> Result<(String, i64)> {
+    let row = Query::new("SELECT doc, version FROM api_properties WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(exec)
+        .await?
+        .ok_or(Error::NotFound("property"))?;
+    Ok((row.get("doc")?, row.get("version")?))
 }
 
 /// Applies a change; with `if_match`, only at that version.
@@ -154,35 +145,97 @@ pub async fn update(
         });
     }
     let fields = change.apply_to(&current).check()?;
-    let q = Query::assembled(format!(
+    let now = now_ms();
+    let created_at = chrono::DateTime::parse_from_rfc3339(&current.created_at)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| Error::Corrupt("a stored creation time".to_owned()))?;
+    let property = view(
+        id,
+        &fields,
+        current.version + 1,
+        &current.created_by,
+        created_at,
+        now,
+    );
+    let q = Query::new(
         "UPDATE api_properties SET mls_number = $1, line1 = $2, line2 = $3, city = $4, \
          city_key = $5, region = $6, postal_code = $7, postal_key = $8, country = $9, \
          property_type = $10, status = $11, currency = $12, list_price_minor = $13, \
          arv_minor = $14, valuation_date = $15, square_feet = $16, bedrooms = $17, \
          bathrooms_tenths = $18, year_built = $19, lot_size_sqft = $20, latitude = $21, \
-         longitude = $22, market_data = $23, version = version + 1, updated_at = $24 \
-         WHERE id = $25 AND version = $26 RETURNING {COLUMNS}"
-    ));
-    let row = bind_fields(q, &fields)
-        .bind(now_ms())
+         longitude = $22, market_data = $23, version = version + 1, updated_at = $24, doc = $25 \
+         WHERE id = $26 AND version = $27",
+    );
+    let changed = bind_fields(q, &fields)
+        .bind(now)
+        .bind(render(&property)?)
         .bind(id.to_string())
         .bind(current.version)
-        .fetch_optional(tx.exec())
-        .await?
-        .ok_or_else(|| {
-            Error::conflict(
-                "concurrent_update",
-                "the property changed while this update ran; read it again and retry",
-            )
-        })?;
-    from_row(&row)
+        .execute(tx.exec())
+        .await?;
+    if changed != 1 {
+        return Err(Error::conflict(
+            "concurrent_update",
+            "the property changed while this update ran; read it again and retry",
+        ));
+    }
+    Ok(property)
 }
 
-/// Rows read per round while filtering a radius search by exact distance.
-const RADIUS_BATCH: i64 = 500;
+/// A search's hit: the rendered property and its distance from the search's point.
+#[derive(Clone, Debug)]
+pub struct Hit {
+    id: String,
+    doc: String,
+    distance_m: Option<u64>,
+}
+
+impl Hit {
+    /// The property's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The property, parsed.
+    pub fn property(&self) -> Result<Property> {
+        let mut p = parse(&self.doc)?;
+        p.distance_m = self.distance_m;
+        Ok(p)
+    }
+}
+
+/// A page of hits as the API's JSON (`{"items": [...], "next_cursor": ...}`), written from the
+/// stored views without parsing them again.
+pub fn render_page(page: &Page<Hit>) -> Vec<u8> {
+    let size: usize = page.items.iter().map(|h| h.doc.len() + 24).sum();
+    let mut out = Vec::with_capacity(size + 64);
+    out.extend_from_slice(b"{\"items\":[");
+    for (i, h) in page.items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match (h.distance_m, h.doc.strip_suffix('}')) {
+            (Some(d), Some(body)) => {
+                out.extend_from_slice(body.as_bytes());
+                out.extend_from_slice(format!(",\"distance_m\":{d}}}").as_bytes());
+            }
+            _ => out.extend_from_slice(h.doc.as_bytes()),
+        }
+    }
+    out.push(b']');
+    if let Some(c) = &page.next_cursor {
+        out.extend_from_slice(b",\"next_cursor\":");
+        out.extend_from_slice(serde_json::to_string(c).unwrap_or_default().as_bytes());
+    }
+    out.push(b'}');
+    out
+}
+
+/// Most rows read per round while filtering a radius search by exact distance.
+const RADIUS_BATCH_MAX: i64 = 2_000;
 
 /// Properties matching a search, in creation order.
-pub async fn search(db: &Db, req: &SearchRequest) -> Result<Page<Property>> {
+pub async fn search(db: &Db, req: &SearchRequest) -> Result<Page<Hit>> {
     let mut w = Where::default();
     if let Some(s) = req.status {
         w.add("status = ?", s.as_str());
@@ -233,38 +286,53 @@ pub async fn search(db: &Db, req: &SearchRequest) -> Result<Page<Property>> {
     }
     let limit = req.page.limit as usize;
     let mut after = req.page.after.clone().unwrap_or_default();
-    let mut found: Vec<Property> = Vec::with_capacity(limit + 1);
+    let mut found: Vec<Hit> = Vec::with_capacity(limit + 1);
+    // A radius search reads the bounding box's rows and keeps those within the circle: a page's
+    // worth first (most of a box is inside its circle), then twice as many each round.
+    let mut batch = req.page.probe();
     loop {
         let mut round = w.query.clone();
         round.push(after.clone());
         let mut text = format!(
-            "SELECT {COLUMNS} FROM api_properties WHERE id > ${}",
+            "SELECT {SEARCH_COLUMNS} FROM api_properties WHERE id > ${}",
             round.binds()
         );
         for c in &w.conditions {
             text.push_str(" AND ");
             text.push_str(c);
         }
-        let batch = match req.near {
-            Some(_) => RADIUS_BATCH,
-            None => req.page.probe(),
-        };
         round.push(batch);
         text.push_str(&format!(" ORDER BY id LIMIT ${}", round.binds()));
         let rows = round.with_text(text).fetch_all(db.reader()).await?;
         let n = rows.len();
         for row in &rows {
-            let mut p = from_row(row)?;
-            after = p.id.to_string();
+            let id: String = row.get("id")?;
+            after.clone_from(&id);
+            let mut distance_m = None;
             if let Some((center, radius)) = req.near {
-                let Some(loc) = p.location else { continue };
-                let d = haversine_m(center, loc);
+                let (Some(latitude), Some(longitude)) = (
+                    row.get::<Option<f64>>("latitude")?,
+                    row.get::<Option<f64>>("longitude")?,
+                ) else {
+                    continue;
+                };
+                let d = haversine_m(
+                    center,
+                    Location {
+                        latitude,
+                        longitude,
+                    },
+                );
                 if d > radius {
                     continue;
                 }
-                p.distance_m = Some(d.round() as u64);
+                distance_m = Some(d.round() as u64);
             }
-            found.push(p);
+            found.push(Hit {
+                id,
+                doc: row.get("doc")?,
+                distance_m,
+            });
             if found.len() > limit {
                 break;
             }
@@ -272,8 +340,9 @@ pub async fn search(db: &Db, req: &SearchRequest) -> Result<Page<Property>> {
         if found.len() > limit || (n as i64) < batch {
             break;
         }
+        batch = (batch * 2).min(RADIUS_BATCH_MAX);
     }
-    Ok(Page::from_probe(found, &req.page, |p| p.id.to_string()))
+    Ok(Page::from_probe(found, &req.page, |h| h.id.clone()))
 }
 
 /// The conditions of a search and their binds, numbered as they are added.

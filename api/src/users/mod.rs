@@ -122,6 +122,12 @@ impl NewUser {
     pub fn validate(&self) -> Result<()> {
         let mut checks = Checks::new();
         check_username(&mut checks, &self.username);
+        if !self.role.is_staff() {
+            checks.push(
+                "/role",
+                "a staff role: admin, operator, compliance or auditor",
+            );
+        }
         if let Some(name) = &self.display_name {
             check_display_name(&mut checks, name);
         }
@@ -139,6 +145,12 @@ impl UserUpdate {
         let mut checks = Checks::new();
         if let Some(name) = &self.display_name {
             check_display_name(&mut checks, name);
+        }
+        if self.role.is_some_and(|r| !r.is_staff()) {
+            checks.push(
+                "/role",
+                "a staff role: admin, operator, compliance or auditor",
+            );
         }
         if let Some(p) = &self.password {
             checks.take(secret::check_password_policy("/password", p.expose()));

@@ -11,7 +11,8 @@ both_engines!(scripted_session, append_only);
 
 async fn scripted_session(engine: Engine) {
     let app = TestApp::new(engine).await;
-    // The admin key makes a user (1 write) and an operator key (1 write).
+    // First start made the admin key (1 write); the admin key makes a user (1) and an operator
+    // key (1).
     let ada = app.staff("ada", "operator").await;
     let op_key = app.key("operator").await;
     // Ada signs in (1 write), creates a property (1), uploads a document (1), changes the
@@ -98,6 +99,14 @@ async fn scripted_session(engine: Engine) {
     let admin = "admin key made at first start".to_owned();
     let s = |x: &str| x.to_owned();
     let expected = vec![
+        (
+            s("START"),
+            s("first start"),
+            s("first start"),
+            None,
+            201,
+            s("succeeded"),
+        ),
         (
             s("POST"),
             s("/v1/users"),
@@ -243,6 +252,6 @@ async fn append_only(engine: Engine) {
     drop(tx);
     assert_eq!(
         app.count("SELECT COUNT(*) AS n FROM api_audit_log").await,
-        1
+        2
     );
 }

@@ -4,7 +4,10 @@
 mod audit;
 mod auth;
 mod authz;
+mod bench;
 mod conventions;
 mod documents;
+mod outbox;
+mod outbox_crash;
 mod properties;
 mod support;

@@ -3,11 +3,6 @@
 
 #![allow(dead_code)]
 
-#[path = "../../../ledger/tests/ledger/support/pg.rs"]
-pub(crate) mod pg;
-
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -16,7 +11,6 @@ use propledger_api::db::{Db, Engine, Query};
 use propledger_api::http::limits::RateLimits;
 use propledger_api::{Api, ApiConfig};
 use serde_json::{Value, json};
-use sqlx::Connection;
 use tempfile::TempDir;
 use tower::ServiceExt;
 
@@ -44,32 +38,24 @@ macro_rules! both_engines {
 }
 pub(crate) use both_engines;
 
-/// A fresh PostgreSQL database on the shared test cluster.
+/// A cluster this process uses instead of the shared one (the benchmark's durable cluster).
+static PG_CLUSTER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Makes fresh databases on the cluster at `admin_url` from now on.
+pub(crate) fn use_pg_cluster(admin_url: String) {
+    let _ = PG_CLUSTER.set(admin_url);
+}
+
+/// A fresh PostgreSQL database: on the cluster set by [`use_pg_cluster`], or on the shared test
+/// cluster (or in `PROPLEDGER_TEST_PG_URL`'s server when set).
 pub(crate) async fn fresh_pg_database() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let admin_url = match std::env::var("PROPLEDGER_TEST_PG_URL") {
-        Ok(url) => url,
-        Err(_) => pg::shared().url("postgres"),
-    };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let name = format!(
-        "api_{}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        nanos
-    );
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
+    if let Some(admin_url) = PG_CLUSTER.get() {
+        return propledger_testkit::postgres::fresh_database_at(admin_url).await;
+    }
+    propledger_testkit::TestDatabase::new(propledger_testkit::Engine::Postgres)
         .await
-        .expect("connect to the test cluster");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("create test database");
-    let (base, _) = admin_url.rsplit_once('/').expect("url with a database");
-    format!("{base}/{name}")
+        .url()
+        .to_owned()
 }
 
 /// A response read whole.

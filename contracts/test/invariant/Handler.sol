@@ -4,19 +4,23 @@ pragma solidity ^0.8.30;
 import {Test} from "forge-std/Test.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IdentityRegistry} from "../../src/IdentityRegistry.sol";
 import {ShareCompliance} from "../../src/ShareCompliance.sol";
 import {PropertyShares} from "../../src/PropertyShares.sol";
 import {ShareOffering} from "../../src/ShareOffering.sol";
 import {PropertyTreasury} from "../../src/PropertyTreasury.sol";
 import {Distributor} from "../../src/Distributor.sol";
-import {TestStablecoin} from "../../src/TestStablecoin.sol";
+import {HookToken, Reenterer} from "../utils/Adversaries.sol";
 
 /// The invariant-test handler: every public non-view function is one fuzzable action on the suite.
 ///
 /// Each action picks its actors from a fixed set of wallets (alice and alice2 belong to one investor,
-/// bob, carol and dave to one each, mallory to nobody until a registry action links it), bounds its
-/// inputs, and runs the call under `try`, so the handler itself never reverts. Before the call it asks
+/// bob, carol and dave to one each, mallory to nobody until a registry action links it, and a contract
+/// wallet of eve's that re-enters from the settlement token's hooks), bounds its inputs, and runs the
+/// call under `try`, so the handler itself never reverts. Two offerings of the same shares share the
+/// treasury; the settlement token calls hooks (ERC-777 style) on the contract wallet, which uses them
+/// to re-enter the contract that moved its tokens; every such re-entry must be refused. Before the call it asks
 /// a reference model, written here from REASON_CODES.md and the contracts' documented behaviour over
 /// *ghost* copies of the registry, rules, token, offering, treasury and distributor state, for
 ///   - the exact outcome: success, or the exact revert data (error selector and arguments);
@@ -31,13 +35,17 @@ contract PropLedgerHandler is Test {
     IdentityRegistry public immutable registry;
     ShareCompliance public immutable compliance;
     PropertyShares public immutable shares;
-    ShareOffering public immutable offering;
     PropertyTreasury public immutable treasury;
     Distributor public immutable distributor;
-    TestStablecoin public immutable usd;
+    HookToken public immutable usd;
+    Reenterer public immutable reenterer;
     address public immutable admin;
     address public immutable agent;
+    address public immutable treasurer;
+    address public immutable registrar;
+    address public immutable rulesAdmin;
     address public immutable contractor;
+    ShareOffering[2] internal _offerings;
 
     // ------------------------------------------------------------------ actors
 
@@ -86,7 +94,17 @@ contract PropLedgerHandler is Test {
     uint256[PATH_COUNT] public succeeded;
     uint256[PATH_COUNT] public rejected;
     /// How often each reason code was the verdict of a rejected share movement (index = code).
-    uint256[13] public restrictedCodes;
+    uint256[14] public restrictedCodes;
+
+    /// Re-entries from the token hooks: refused (as they must be) and accepted (never).
+    uint256 public reentriesRefused;
+    bool public reentryAccepted;
+    string public reentryAcceptedInfo;
+    /// Set when a payout reached a wallet that was recovered away, or a frozen payee.
+    bool public misdirectedPayout;
+    string public misdirectedPayoutInfo;
+    /// Set when a distribution was funded while an offering's shares were unsettled.
+    bool public distributionWhileUnsettled;
 
     /// Set when shares reached a recipient the eligibility predicate rejects (by any path).
     bool public ineligibleDelivery;
@@ -123,15 +141,27 @@ contract PropLedgerHandler is Test {
     bool public gPaused;
     address[] internal _everHeld;
     mapping(address => bool) internal _held;
-    // offering
-    ShareOffering.Terms internal terms;
-    ShareOffering.Status public gStatus;
-    uint256 public gSold;
-    uint256 public gRaised;
-    bool public gReleased;
-    mapping(uint64 => uint256) internal gBought;
-    mapping(address => uint256) internal gPurShares;
-    mapping(address => uint256) internal gPurPaid;
+    mapping(address lost => address) internal gRecoveredTo;
+    // unsettled offering shares (per investor, while an offering holds the escrow)
+    bool public gEscrowOpen;
+    uint256 public gEscrowHolder; // offering index
+    mapping(uint64 => uint256) public gUnsettled;
+
+    // offerings
+    struct GOffering {
+        ShareOffering.Terms terms;
+        ShareOffering.Status status;
+        uint256 sold;
+        uint256 raised;
+        bool released;
+        uint256 refunded; // shares refunded
+        uint256 refundedPaid; // money refunded
+        uint256 escrow; // held for it in the treasury
+    }
+
+    GOffering[2] internal gOff;
+    mapping(uint256 o => mapping(uint64 => uint256)) public gPurShares;
+    mapping(uint256 o => mapping(uint64 => uint256)) public gPurPaid;
     // treasury
     uint256 public gDeposits;
     uint256 public gDraws;
@@ -154,7 +184,9 @@ contract PropLedgerHandler is Test {
     GDist[] internal gDists;
     mapping(uint256 id => mapping(address => uint256)) public gRecordBal;
     mapping(uint256 id => mapping(address => uint256)) public gReceived;
-    mapping(uint256 id => mapping(address => bool)) internal gClaimed;
+    mapping(uint256 id => mapping(address => Distributor.ClaimState)) public gClaimState;
+    /// Payouts claimed while their payee was frozen and not paid yet.
+    uint256 public gWithheld;
 
     /// Fuzzed actions performed so far in this run.
     uint256 public calls;
@@ -169,12 +201,16 @@ contract PropLedgerHandler is Test {
         IdentityRegistry registry;
         ShareCompliance compliance;
         PropertyShares shares;
-        ShareOffering offering;
+        ShareOffering[2] offerings;
         PropertyTreasury treasury;
         Distributor distributor;
-        TestStablecoin usd;
+        HookToken usd;
+        Reenterer reenterer;
         address admin;
         address agent;
+        address treasurer;
+        address registrar;
+        address rulesAdmin;
         address contractor;
     }
 
@@ -182,15 +218,22 @@ contract PropLedgerHandler is Test {
         registry = s.registry;
         compliance = s.compliance;
         shares = s.shares;
-        offering = s.offering;
+        _offerings = s.offerings;
         treasury = s.treasury;
         distributor = s.distributor;
         usd = s.usd;
+        reenterer = s.reenterer;
         admin = s.admin;
         agent = s.agent;
+        treasurer = s.treasurer;
+        registrar = s.registrar;
+        rulesAdmin = s.rulesAdmin;
         contractor = s.contractor;
         gNow = block.timestamp;
-        terms = offering.terms();
+        for (uint256 o = 0; o < 2; o++) {
+            gOff[o].terms = s.offerings[o].terms();
+            require(s.offerings[o].sharesSold() == 0, "fresh offering expected");
+        }
         _actors = actors_;
         _investorIds = investorIds_;
         // Start the ghosts from the deployed state: registry records as set up, default rules,
@@ -205,26 +248,33 @@ contract PropLedgerHandler is Test {
             bytes32 id = registry.investorOf(actors_[i]);
             if (id != bytes32(0)) gWalletNo[actors_[i]] = registry.investor(id).no;
         }
-        require(shares.totalSupply() == 0 && offering.sharesSold() == 0, "fresh suite expected");
+        require(shares.totalSupply() == 0, "fresh suite expected");
     }
 
     // ------------------------------------------------------------------ set-up helpers (not fuzzed)
 
-    /// Funds every actor with stablecoins and approves the offering and the treasury.
+    /// Funds every actor with stablecoins and approves the offerings and the treasury.
     function fundActors(uint256 amount) external {
         for (uint256 i = 0; i < _actors.length; i++) {
-            vm.prank(admin);
-            usd.mint(_actors[i], amount);
-            vm.startPrank(_actors[i]);
-            usd.approve(address(offering), type(uint256).max);
+            address a = _actors[i];
+            usd.mint(a, amount);
+            if (a == address(reenterer)) {
+                reenterer.approve(usd, address(_offerings[0]));
+                reenterer.approve(usd, address(_offerings[1]));
+                reenterer.approve(usd, address(treasury));
+                continue;
+            }
+            vm.startPrank(a);
+            usd.approve(address(_offerings[0]), type(uint256).max);
+            usd.approve(address(_offerings[1]), type(uint256).max);
             usd.approve(address(treasury), type(uint256).max);
             vm.stopPrank();
         }
     }
 
     /// A purchase through the modelled path (used to start from a state with holders).
-    function seedBuy(uint256 actorIndex, uint256 shareAmount) external timed {
-        _buy(_actors[actorIndex], shareAmount);
+    function seedBuy(uint256 o, uint256 actorIndex, uint256 shareAmount) external timed {
+        _buy(o, _actors[actorIndex], shareAmount);
     }
 
     /// The fuzzed actions.
@@ -283,6 +333,20 @@ contract PropLedgerHandler is Test {
         return gDists[id];
     }
 
+    function offerings() external view returns (ShareOffering[2] memory) {
+        return _offerings;
+    }
+
+    function ghostOffering(uint256 o) external view returns (GOffering memory) {
+        return gOff[o];
+    }
+
+    /// Where `wallet`'s payouts go: itself, or the wallet it was recovered to (in turn).
+    function successor(address wallet) public view returns (address) {
+        while (gRecoveredTo[wallet] != address(0)) wallet = gRecoveredTo[wallet];
+        return wallet;
+    }
+
     function ghostEntitlement(uint256 id, address holder) public view returns (uint256) {
         GDist memory d = gDists[id];
         return gRecordBal[id][holder] * d.amount / d.supply;
@@ -339,8 +403,12 @@ contract PropLedgerHandler is Test {
         (bool eligible, string memory why) = _eligible(to, gAttr[from], amount, true);
         vm.prank(from);
         try shares.transfer(to, amount) {
-            _delivered(Path.Transfer, expected, eligible, why, to);
-            _gMove(from, to, amount, gWalletNo[to]);
+            if (amount == 0) {
+                _ok(Path.Transfer, expected); // nothing moves, nobody is delivered anything
+            } else {
+                _delivered(Path.Transfer, expected, eligible, why, to);
+                _gMove(from, to, amount, gWalletNo[to]);
+            }
         } catch (bytes memory err) {
             _failed(Path.Transfer, expected, err);
         }
@@ -383,7 +451,8 @@ contract PropLedgerHandler is Test {
         uint256 amount = _amount(amountSeed, gBal[from]);
         if (amountSeed % 7 > 1 && amount > allowed) amount = allowed; // mostly within the allowance
         bytes memory expected;
-        if (allowed != type(uint256).max && allowed < amount) {
+        if (allowed != type(uint256).max && (allowed < amount || allowed == 0)) {
+            // Even a zero amount needs an allowance.
             expected = abi.encodeWithSelector(
                 IERC20Errors.ERC20InsufficientAllowance.selector, spender, allowed, amount
             );
@@ -393,15 +462,19 @@ contract PropLedgerHandler is Test {
         (bool eligible, string memory why) = _eligible(to, gAttr[from], amount, true);
         vm.prank(spender);
         try shares.transferFrom(from, to, amount) {
-            _delivered(Path.TransferFrom, expected, eligible, why, to);
-            if (allowed != type(uint256).max) gAllow[from][spender] = allowed - amount;
-            _gMove(from, to, amount, gWalletNo[to]);
+            if (amount == 0) {
+                _ok(Path.TransferFrom, expected);
+            } else {
+                _delivered(Path.TransferFrom, expected, eligible, why, to);
+                if (allowed != type(uint256).max) gAllow[from][spender] = allowed - amount;
+                _gMove(from, to, amount, gWalletNo[to]);
+            }
         } catch (bytes memory err) {
             _failed(Path.TransferFrom, expected, err);
         }
     }
 
-    /// Admin issuance outside the offering.
+    /// Admin issuance outside the offerings.
     function mint(uint256 toSeed, uint256 amountSeed) external timed {
         address to = _actor(toSeed);
         uint256 amount = amountSeed % 5 == 0 ? 0 : _bound(amountSeed / 5, 1, 2_000e18);
@@ -417,14 +490,20 @@ contract PropLedgerHandler is Test {
         }
     }
 
+    /// Pauses (a quarter of the time) or unpauses; each refuses a token already in that state.
     function setPaused(uint256 seed) external timed {
         bool p = seed % 4 == 0;
+        bytes memory expected;
+        if (p && gPaused) expected = abi.encodeWithSelector(PropertyShares.EnforcedPause.selector);
+        if (!p && !gPaused) expected = abi.encodeWithSelector(PropertyShares.ExpectedPause.selector);
         vm.prank(agent);
-        try shares.setPaused(p) {
-            _ok(Path.SetPaused, "");
+        (bool success, bytes memory ret) = address(shares)
+            .call(p ? abi.encodeCall(PropertyShares.pause, ()) : abi.encodeCall(PropertyShares.unpause, ()));
+        if (success) {
+            _ok(Path.SetPaused, expected);
             gPaused = p;
-        } catch (bytes memory err) {
-            _failed(Path.SetPaused, "", err);
+        } else {
+            _failed(Path.SetPaused, expected, ret);
         }
     }
 
@@ -477,8 +556,9 @@ contract PropLedgerHandler is Test {
         bytes memory expected = _restricted(_forcedCode(from, to, amount));
         (bool eligible, string memory why) = _eligible(to, gAttr[from], amount, true);
         vm.prank(agent);
-        try shares.forcedTransfer(from, to, amount) {
+        try shares.forcedTransfer(from, to, amount) returns (bool ok) {
             _delivered(Path.ForcedTransfer, expected, eligible, why, to);
+            if (!ok) _mismatch(Path.ForcedTransfer, "forcedTransfer returned false");
             _gRelease(from, amount);
             _gMove(from, to, amount, gWalletNo[to]);
         } catch (bytes memory err) {
@@ -486,14 +566,18 @@ contract PropLedgerHandler is Test {
         }
     }
 
+    /// A recovery, by either name; usually aimed at another wallet of the same investor, which may
+    /// hold that investor's shares already.
     function recoverWallet(uint256 lostSeed, uint256 newSeed) external timed {
         address lost = _sender(lostSeed);
         address fresh = _actor(newSeed);
         if (newSeed % 3 != 0) {
-            // Usually aim at a plausible target: another empty wallet registered to the same investor.
             for (uint256 i = 0; i < _actors.length; i++) {
                 address w = _actors[(newSeed / 3 + i) % _actors.length];
-                if (w != lost && gBal[w] == 0 && gWalletNo[w] != 0 && gWalletNo[w] == gAttr[lost]) {
+                if (
+                    w != lost && gWalletNo[w] != 0 && gWalletNo[w] == gAttr[lost]
+                        && (gBal[w] == 0 || gAttr[w] == gAttr[lost])
+                ) {
                     fresh = w;
                     break;
                 }
@@ -501,34 +585,47 @@ contract PropLedgerHandler is Test {
         }
         uint256 bal = gBal[lost];
         bytes memory expected;
-        if (bal == 0 || fresh == lost || gWalletNo[fresh] != gAttr[lost] || gBal[fresh] != 0) {
+        if (
+            bal == 0 || fresh == lost || gWalletNo[fresh] != gAttr[lost]
+                || (gBal[fresh] != 0 && gAttr[fresh] != gAttr[lost]) || gRecoveredTo[fresh] != address(0)
+        ) {
             expected = abi.encodeWithSelector(PropertyShares.InvalidRecovery.selector, lost, fresh);
         } else {
             expected = _restricted(_forcedCode(lost, fresh, bal));
         }
         (bool eligible, string memory why) = _eligible(fresh, gAttr[lost], bal, true);
         vm.prank(agent);
-        try shares.recoverWallet(lost, fresh) {
+        (bool success, bytes memory ret) = address(shares)
+            .call(
+                newSeed % 2 == 0
+                    ? abi.encodeCall(PropertyShares.recoverWallet, (lost, fresh))
+                    : abi.encodeCall(PropertyShares.recoveryAddress, (lost, fresh, address(0)))
+            );
+        if (success) {
             _delivered(Path.Recovery, expected, eligible, why, fresh);
             uint256 frozenAmount = gFrozenAmt[lost];
             _gMove(lost, fresh, bal, gWalletNo[fresh]);
             gWalletFrozen[fresh] = gWalletFrozen[fresh] || gWalletFrozen[lost];
-            if (frozenAmount != 0) {
-                gFrozenAmt[fresh] = frozenAmount;
-                gFrozenAmt[lost] = 0;
-            }
+            gFrozenAmt[fresh] += frozenAmount;
+            gFrozenAmt[lost] = 0;
             gWalletFrozen[lost] = true;
-        } catch (bytes memory err) {
-            _failed(Path.Recovery, expected, err);
+            if (gRecoveredTo[lost] == address(0)) gRecoveredTo[lost] = fresh;
+        } else {
+            _failed(Path.Recovery, expected, ret);
         }
     }
 
     function burn(uint256 fromSeed, uint256 amountSeed) external timed {
         address from = _actor(fromSeed);
         uint256 amount = _amount(amountSeed, gBal[from]);
-        bytes memory expected = amount > gBal[from]
-            ? abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, from, gBal[from], amount)
-            : bytes("");
+        bytes memory expected;
+        if (amount <= gBal[from] && _lockedOut(gAttr[from], amount)) {
+            expected = _restricted(13);
+        } else if (amount > gBal[from]) {
+            expected = abi.encodeWithSelector(
+                IERC20Errors.ERC20InsufficientBalance.selector, from, gBal[from], amount
+            );
+        }
         vm.prank(agent);
         try shares.burn(from, amount) {
             _ok(Path.Burn, expected);
@@ -539,145 +636,206 @@ contract PropLedgerHandler is Test {
         }
     }
 
-    // ================================================================== offering
+    // ================================================================== offerings
 
-    function buy(uint256 buyerSeed, uint256 amountSeed) external timed {
+    function buy(uint256 buyerSeed, uint256 amountSeed, uint256 offeringSeed) external timed {
         address buyer = _actor(buyerSeed);
         uint256 amount;
         uint256 mode = amountSeed % 4;
         if (mode == 0) amount = _bound(amountSeed / 4, 0, 2e18); // around the minimum purchase
         else if (mode == 1) amount = _bound(amountSeed / 4, 1, 1_500) * 1e18;
         else amount = _bound(amountSeed / 4, 0, 3_000e18);
-        _buy(buyer, amount);
+        _buy(offeringSeed % 2, buyer, amount);
     }
 
-    function _buy(address buyer, uint256 amount) internal {
-        bytes memory expected;
+    function _buy(uint256 o, address buyer, uint256 amount) internal {
+        (bytes memory expected, uint256 cost, bool settles) = _buyExpected(o, buyer, amount);
+        (bool eligible, string memory why) = _eligible(buyer, 0, amount, false);
+        uint256 usdBefore = usd.balanceOf(buyer);
+        (bool success, bytes memory ret) = _as(
+            buyer,
+            address(_offerings[o]),
+            abi.encodeCall(ShareOffering.buy, (amount)),
+            abi.encodeCall(ShareOffering.buy, (1e18))
+        );
+        if (!success) {
+            _failed(Path.Buy, expected, ret);
+            return;
+        }
+        _delivered(Path.Buy, expected, eligible, why, buyer);
+        if (abi.decode(ret, (uint256)) != cost || usdBefore - usd.balanceOf(buyer) != cost) {
+            _mismatch(Path.Buy, "price differs from the quote");
+        }
+        _reentryOutcome(buyer, cost != 0);
+        _buyApply(o, buyer, amount, cost, settles);
+    }
+
+    /// What a purchase must do: the exact revert, the price, and whether it reaches the soft cap.
+    function _buyExpected(uint256 o, address buyer, uint256 amount)
+        internal
+        view
+        returns (bytes memory expected, uint256 cost, bool settles)
+    {
+        GOffering storage g = gOff[o];
         uint64 no = gWalletNo[buyer];
+        cost = _ceilDiv(amount * g.terms.pricePerShare, 1e18);
+        settles = !g.released && g.raised + cost >= g.terms.softCap;
+        bool unsettled = !g.released && !settles;
         if (
-            gStatus != ShareOffering.Status.Open || block.timestamp < terms.start
-                || block.timestamp >= terms.end
+            g.status != ShareOffering.Status.Open || block.timestamp < g.terms.start
+                || block.timestamp >= g.terms.end
         ) {
             expected = abi.encodeWithSelector(ShareOffering.OfferingClosed.selector);
-        } else if (amount < terms.minPurchase || amount == 0) {
+        } else if (amount < g.terms.minPurchase || amount == 0) {
             expected = abi.encodeWithSelector(
-                ShareOffering.BelowMinimumPurchase.selector, terms.minPurchase, amount
+                ShareOffering.BelowMinimumPurchase.selector, g.terms.minPurchase, amount
             );
-        } else if (amount > terms.sharesForSale - gSold) {
-            expected =
-                abi.encodeWithSelector(ShareOffering.SoldOut.selector, terms.sharesForSale - gSold, amount);
+        } else if (amount > g.terms.sharesForSale - g.sold) {
+            expected = abi.encodeWithSelector(
+                ShareOffering.SoldOut.selector, g.terms.sharesForSale - g.sold, amount
+            );
+        } else if (unsettled && gEscrowOpen && gEscrowHolder != o) {
+            expected = abi.encodeWithSelector(
+                PropertyShares.EscrowHeldByAnotherOffering.selector, address(_offerings[gEscrowHolder])
+            );
         } else {
             uint8 code = _mintCode(buyer, amount);
+            uint256 bought = gPurShares[o][no];
             if (code != 0) {
                 expected = _restricted(code);
-            } else if (terms.maxPerInvestor != 0 && amount > terms.maxPerInvestor - gBought[no]) {
+            } else if (g.terms.maxPerInvestor != 0 && amount > g.terms.maxPerInvestor - bought) {
                 expected = abi.encodeWithSelector(
-                    ShareOffering.AboveInvestorLimit.selector, terms.maxPerInvestor - gBought[no], amount
+                    ShareOffering.AboveInvestorLimit.selector, g.terms.maxPerInvestor - bought, amount
                 );
             }
         }
-        (bool eligible, string memory why) = _eligible(buyer, 0, amount, false);
-        uint256 cost = _ceilDiv(amount * terms.pricePerShare, 1e18);
-        uint256 usdBefore = usd.balanceOf(buyer);
-        vm.prank(buyer);
-        try offering.buy(amount) returns (uint256 paid) {
-            _delivered(Path.Buy, expected, eligible, why, buyer);
-            if (paid != cost || usdBefore - usd.balanceOf(buyer) != cost) {
-                _mismatch(Path.Buy, "price differs from the quote");
+    }
+
+    function _buyApply(uint256 o, address buyer, uint256 amount, uint256 cost, bool settles) internal {
+        GOffering storage g = gOff[o];
+        uint64 no = gWalletNo[buyer];
+        uint256 raisedBefore = g.raised;
+        bool unsettled = !g.released && !settles;
+        g.sold += amount;
+        g.raised = raisedBefore + cost;
+        gPurShares[o][no] += amount;
+        gPurPaid[o][no] += cost;
+        gDeposits += cost;
+        if (!g.released) {
+            g.escrow += cost;
+            gEscrowed += cost;
+        }
+        _gMove(address(0), buyer, amount, no);
+        if (unsettled) {
+            if (!gEscrowOpen) {
+                gEscrowOpen = true;
+                gEscrowHolder = o;
             }
-            gSold += amount;
-            uint256 raisedNow = gRaised + cost;
-            gRaised = raisedNow;
-            gPurShares[buyer] += amount;
-            gPurPaid[buyer] += cost;
-            gBought[no] += amount;
-            gDeposits += cost;
-            if (!gReleased) {
-                gEscrowed += cost;
-                if (raisedNow >= terms.softCap) {
-                    gReleased = true;
-                    gEscrowed -= raisedNow;
-                }
-            }
-            _gMove(address(0), buyer, amount, no);
-        } catch (bytes memory err) {
-            _failed(Path.Buy, expected, err);
+            gUnsettled[no] += amount;
+        }
+        if (settles) {
+            g.released = true;
+            gEscrowed -= g.escrow;
+            g.escrow = 0;
+            if (raisedBefore != 0) _closeEscrow();
         }
     }
 
-    /// Finalizes; a quarter of the time only after waiting for the sale window to close.
-    function finalize(uint256 callerSeed) external timed {
-        if (callerSeed % 4 == 0 && gNow < terms.end) {
-            gNow = terms.end;
+    /// Finalizes; an eighth of the time only after waiting for the sale window to close.
+    function finalize(uint256 callerSeed, uint256 offeringSeed) external timed {
+        uint256 o = offeringSeed % 2;
+        GOffering storage g = gOff[o];
+        if (callerSeed % 8 == 0 && gNow < g.terms.end) {
+            gNow = g.terms.end;
             vm.warp(gNow);
         }
         bytes memory expected;
-        if (gStatus != ShareOffering.Status.Open) {
-            expected = abi.encodeWithSelector(ShareOffering.WrongStatus.selector, gStatus);
-        } else if (block.timestamp < terms.end && gSold < terms.sharesForSale) {
+        if (g.status != ShareOffering.Status.Open) {
+            expected = abi.encodeWithSelector(ShareOffering.WrongStatus.selector, g.status);
+        } else if (block.timestamp < g.terms.end && g.sold < g.terms.sharesForSale) {
             expected = abi.encodeWithSelector(ShareOffering.StillOpen.selector);
         }
         vm.prank(_actor(callerSeed));
-        try offering.finalize() returns (ShareOffering.Status s) {
+        try _offerings[o].finalize() returns (ShareOffering.Status s) {
             _ok(Path.Finalize, expected);
-            gStatus = gReleased ? ShareOffering.Status.Succeeded : ShareOffering.Status.Failed;
-            if (s != gStatus) _mismatch(Path.Finalize, "unexpected final status");
+            g.status = g.released ? ShareOffering.Status.Succeeded : ShareOffering.Status.Failed;
+            if (s != g.status) _mismatch(Path.Finalize, "unexpected final status");
         } catch (bytes memory err) {
             _failed(Path.Finalize, expected, err);
         }
     }
 
-    /// The operator cancels; half the time an actor without the role tries instead.
-    function cancel(uint256 callerSeed) external timed {
-        address caller = callerSeed % 2 == 0 ? admin : _actor(callerSeed / 2);
+    /// The operator (the treasurer) cancels an eighth of the time (so that most runs also see an
+    /// offering settle); otherwise another account tries.
+    function cancel(uint256 callerSeed, uint256 offeringSeed) external timed {
+        uint256 o = offeringSeed % 2;
+        GOffering storage g = gOff[o];
+        address caller =
+            callerSeed % 8 == 0 ? treasurer : (callerSeed % 2 == 0 ? admin : _actor(callerSeed / 8));
         bytes memory expected;
-        if (caller != admin) {
+        if (caller != treasurer) {
             expected = abi.encodeWithSelector(
-                IAccessControl.AccessControlUnauthorizedAccount.selector, caller, offering.OPERATOR_ROLE()
+                IAccessControl.AccessControlUnauthorizedAccount.selector,
+                caller,
+                _offerings[o].OPERATOR_ROLE()
             );
-        } else if (gStatus != ShareOffering.Status.Open || gReleased) {
-            expected = abi.encodeWithSelector(ShareOffering.WrongStatus.selector, gStatus);
+        } else if (g.status != ShareOffering.Status.Open || g.released) {
+            expected = abi.encodeWithSelector(ShareOffering.WrongStatus.selector, g.status);
         }
         vm.prank(caller);
-        try offering.cancel() {
+        try _offerings[o].cancel() {
             _ok(Path.Cancel, expected);
-            gStatus = ShareOffering.Status.Failed;
+            g.status = ShareOffering.Status.Failed;
         } catch (bytes memory err) {
             _failed(Path.Cancel, expected, err);
         }
     }
 
-    function refund(uint256 callerSeed, uint256 buyerSeed) external timed {
-        address buyer = _actor(buyerSeed);
-        uint256 paid = gPurPaid[buyer];
-        uint256 bought = gPurShares[buyer];
+    /// Refunds a wallet for the purchase shares it holds (usually a wallet holding some).
+    function refund(uint256 callerSeed, uint256 walletSeed, uint256 offeringSeed) external timed {
+        uint256 o = offeringSeed % 2;
+        GOffering storage g = gOff[o];
+        address wallet = _sender(walletSeed);
+        uint64 no = gAttr[wallet];
+        uint256 bought = gPurShares[o][no];
+        uint256 n = bought < gBal[wallet] ? bought : gBal[wallet];
+        uint256 amount;
         bytes memory expected;
-        if (gStatus != ShareOffering.Status.Failed) {
-            expected = abi.encodeWithSelector(ShareOffering.WrongStatus.selector, gStatus);
-        } else if (paid == 0) {
-            expected = abi.encodeWithSelector(ShareOffering.NothingToRefund.selector, buyer);
-        } else if (gBal[buyer] < bought) {
-            expected = abi.encodeWithSelector(
-                IERC20Errors.ERC20InsufficientBalance.selector, buyer, gBal[buyer], bought
-            );
-        } else if (paid > gEscrowed) {
-            expected = abi.encodeWithSelector(PropertyTreasury.EscrowExceeded.selector, gEscrowed, paid);
+        if (g.status != ShareOffering.Status.Failed) {
+            expected = abi.encodeWithSelector(ShareOffering.WrongStatus.selector, g.status);
+        } else if (n == 0 || no == 0) {
+            expected = abi.encodeWithSelector(ShareOffering.NothingToRefund.selector, wallet);
+        } else if (_payeeFrozen(wallet)) {
+            expected = abi.encodeWithSelector(ShareOffering.RefundFrozen.selector, wallet);
+        } else {
+            amount = n == bought ? gPurPaid[o][no] : gPurPaid[o][no] * n / bought;
         }
-        uint256 usdBefore = usd.balanceOf(buyer);
-        vm.prank(_actor(callerSeed));
-        try offering.refund(buyer) returns (uint256 amount) {
+        uint256 usdBefore = usd.balanceOf(wallet);
+        (bool success, bytes memory ret) = _as(
+            wallet == address(reenterer) ? wallet : _actor(callerSeed),
+            address(_offerings[o]),
+            abi.encodeCall(ShareOffering.refund, (wallet)),
+            abi.encodeCall(ShareOffering.buy, (1e18))
+        );
+        if (success) {
             _ok(Path.Refund, expected);
-            if (amount != paid || usd.balanceOf(buyer) - usdBefore != paid) {
-                _mismatch(Path.Refund, "refund amount differs from what was paid");
+            if (abi.decode(ret, (uint256)) != amount || usd.balanceOf(wallet) - usdBefore != amount) {
+                _mismatch(Path.Refund, "refund amount differs from the buyer's share of what was paid");
             }
-            gPurPaid[buyer] = 0;
-            gPurShares[buyer] = 0;
-            gRefunds += paid;
-            gEscrowed -= paid;
-            _gRelease(buyer, bought);
-            _gMove(buyer, address(0), bought, 0);
-        } catch (bytes memory err) {
-            _failed(Path.Refund, expected, err);
+            _reentryOutcome(wallet, true);
+            gPurShares[o][no] = bought - n;
+            gPurPaid[o][no] -= amount;
+            g.refunded += n;
+            g.refundedPaid += amount;
+            g.escrow -= amount;
+            gRefunds += amount;
+            gEscrowed -= amount;
+            gUnsettled[no] -= n;
+            _gRelease(wallet, n);
+            _gMove(wallet, address(0), n, 0);
+            if (g.refunded == g.sold) _closeEscrow();
+        } else {
+            _failed(Path.Refund, expected, ret);
         }
     }
 
@@ -698,7 +856,7 @@ contract PropLedgerHandler is Test {
         else expiry = uint64(block.timestamp + _bound(expirySeed / 8, 1, 90 days));
         bytes memory expected =
             country == 0 ? abi.encodeWithSelector(IdentityRegistry.InvalidInvestor.selector, id) : bytes("");
-        vm.prank(admin);
+        vm.prank(registrar);
         try registry.setInvestor(id, country, accredited, expiry) returns (uint64 got) {
             _ok(Path.SetInvestor, expected);
             if (got != no) _mismatch(Path.SetInvestor, "investor number changed");
@@ -717,7 +875,7 @@ contract PropLedgerHandler is Test {
         bool f = seed % 3 == 0;
         bytes memory expected =
             id == NOBODY ? abi.encodeWithSelector(IdentityRegistry.UnknownInvestor.selector, id) : bytes("");
-        vm.prank(admin);
+        vm.prank(registrar);
         try registry.setInvestorFrozen(id, f) {
             _ok(Path.SetInvestorFrozen, expected);
             gInv[_investorNos[i]].frozen = f;
@@ -748,7 +906,7 @@ contract PropLedgerHandler is Test {
                 IdentityRegistry.WalletAlreadyRegistered.selector, w, _idOf(gWalletNo[w])
             );
         }
-        vm.prank(admin);
+        vm.prank(registrar);
         try registry.addWallet(w, id) {
             _ok(Path.AddWallet, expected);
             gWalletNo[w] = _investorNos[i];
@@ -762,7 +920,7 @@ contract PropLedgerHandler is Test {
         bytes memory expected = gWalletNo[w] == 0
             ? abi.encodeWithSelector(IdentityRegistry.WalletNotRegistered.selector, w)
             : bytes("");
-        vm.prank(admin);
+        vm.prank(registrar);
         try registry.removeWallet(w) {
             _ok(Path.RemoveWallet, expected);
             gWalletNo[w] = 0;
@@ -778,7 +936,7 @@ contract PropLedgerHandler is Test {
         list[0] = c;
         bytes memory expected =
             c == 1000 ? abi.encodeWithSelector(ShareCompliance.InvalidCountry.selector, c) : bytes("");
-        vm.prank(admin);
+        vm.prank(rulesAdmin);
         try compliance.setCountries(list, allowed) {
             _ok(Path.SetCountry, expected);
             gAllowed[c] = allowed;
@@ -797,7 +955,7 @@ contract PropLedgerHandler is Test {
         } else if (which == 1) {
             r.countriesRestricted = valueSeed % 2 == 0;
         } else if (which == 2) {
-            r.maxInvestors = uint32(valueSeed % 6);
+            r.maxInvestors = uint32(valueSeed % 7);
         } else if (which == 3) {
             uint256 m = valueSeed % 4;
             if (m == 0) {
@@ -822,7 +980,7 @@ contract PropLedgerHandler is Test {
                 ShareCompliance.InconsistentRules.selector, r.minHolding, r.maxBalancePerInvestor
             )
             : bytes("");
-        vm.prank(admin);
+        vm.prank(rulesAdmin);
         try compliance.setRules(r) {
             _ok(Path.SetRule, expected);
             gRules = r;
@@ -846,12 +1004,18 @@ contract PropLedgerHandler is Test {
         uint256 amount = amountSeed % 8 == 0 ? 0 : _bound(amountSeed / 8, 1, 50_000e6);
         bytes memory expected =
             amount == 0 ? abi.encodeWithSelector(PropertyTreasury.ZeroAmount.selector) : bytes("");
-        vm.prank(from);
-        try treasury.deposit(amount, bytes32("rent")) {
+        (bool success, bytes memory ret) = _as(
+            from,
+            address(treasury),
+            abi.encodeCall(PropertyTreasury.deposit, (amount, bytes32("rent"))),
+            abi.encodeCall(PropertyTreasury.deposit, (1, bytes32("again")))
+        );
+        if (success) {
             _ok(Path.Deposit, expected);
+            _reentryOutcome(from, true);
             gDeposits += amount;
-        } catch (bytes memory err) {
-            _failed(Path.Deposit, expected, err);
+        } else {
+            _failed(Path.Deposit, expected, ret);
         }
     }
 
@@ -861,7 +1025,7 @@ contract PropLedgerHandler is Test {
         bytes memory expected = budget < gDrawn[line]
             ? abi.encodeWithSelector(PropertyTreasury.BudgetBelowDrawn.selector, line, gDrawn[line])
             : bytes("");
-        vm.prank(admin);
+        vm.prank(treasurer);
         try treasury.setBudgetLine(line, budget) {
             _ok(Path.BudgetLine, expected);
             gBudget[line] = budget;
@@ -884,7 +1048,7 @@ contract PropLedgerHandler is Test {
             expected = abi.encodeWithSelector(PropertyTreasury.InsufficientFunds.selector, free, amount);
         }
         uint256 before = usd.balanceOf(contractor);
-        vm.prank(admin);
+        vm.prank(treasurer);
         try treasury.releaseDraw(contractor, amount, line, keccak256(abi.encode(amountSeed))) {
             _ok(Path.Draw, expected);
             if (usd.balanceOf(contractor) - before != amount) {
@@ -908,10 +1072,15 @@ contract PropLedgerHandler is Test {
             expected = abi.encodeWithSelector(PropertyTreasury.InsufficientFunds.selector, free, amount);
         } else if (gSupply == 0 || deadline <= block.timestamp) {
             expected = abi.encodeWithSelector(Distributor.InvalidDistribution.selector);
+        } else if (gEscrowOpen) {
+            expected = abi.encodeWithSelector(
+                Distributor.OfferingUnsettled.selector, address(_offerings[gEscrowHolder])
+            );
         }
-        vm.prank(admin);
-        try treasury.fundDistribution(distributor, amount, deadline, bytes32("payout")) returns (uint256 id) {
+        vm.prank(treasurer);
+        try treasury.fundDistribution(amount, deadline, bytes32("payout")) returns (uint256 id) {
             _ok(Path.FundDistribution, expected);
+            if (gEscrowOpen) distributionWhileUnsettled = true;
             if (id != gDists.length) _mismatch(Path.FundDistribution, "unexpected distribution id");
             gDistributions += amount;
             gDists.push(
@@ -935,40 +1104,83 @@ contract PropLedgerHandler is Test {
         _claim(Path.ClaimFor, idSeed, _actor(callerSeed), _actor(holderSeed));
     }
 
-    function _claim(Path path, uint256 idSeed, address caller, address holder) internal {
-        uint256 id = idSeed % (gDists.length + 1);
-        bytes memory expected;
+    struct ClaimCall {
+        Path path;
+        uint256 id;
+        address caller;
+        address holder;
+        address payee;
         uint256 ent;
-        if (id >= gDists.length) {
-            expected = abi.encodeWithSelector(Distributor.UnknownDistribution.selector, id);
-        } else {
-            GDist storage d = gDists[id];
-            ent = ghostEntitlement(id, holder);
-            if (d.swept || block.timestamp > d.deadline) {
-                expected = abi.encodeWithSelector(Distributor.ClaimClosed.selector, id);
-            } else if (gClaimed[id][holder]) {
-                expected = abi.encodeWithSelector(Distributor.AlreadyClaimed.selector, id, holder);
-            } else if (ent == 0) {
-                expected = abi.encodeWithSelector(Distributor.NothingToClaim.selector, id, holder);
-            }
-        }
-        uint256 before = usd.balanceOf(holder);
-        bytes memory data = path == Path.Claim
-            ? abi.encodeCall(Distributor.claim, (id))
-            : abi.encodeCall(Distributor.claimFor, (id, holder));
-        vm.prank(caller);
-        (bool success, bytes memory ret) = address(distributor).call(data);
-        if (success) {
-            _ok(path, expected);
-            uint256 amount = abi.decode(ret, (uint256));
-            uint256 received = usd.balanceOf(holder) - before;
-            if (amount != ent || received != ent) _mismatch(path, "claim paid a different amount");
-            gReceived[id][holder] += received;
-            gClaimed[id][holder] = true;
-            gDists[id].claimed += received;
-        } else {
+        bool frozen;
+    }
+
+    function _claim(Path path, uint256 idSeed, address caller, address holder) internal {
+        ClaimCall memory c;
+        c.path = path;
+        c.id = idSeed % (gDists.length + 1);
+        c.caller = caller;
+        c.holder = holder;
+        c.payee = successor(holder);
+        c.frozen = _payeeFrozen(c.payee);
+        bytes memory expected;
+        (expected, c.ent) = _claimExpected(c);
+        uint256 before = usd.balanceOf(c.payee);
+        (bool success, bytes memory ret) = _as(
+            caller,
+            address(distributor),
+            path == Path.Claim
+                ? abi.encodeCall(Distributor.claim, (c.id))
+                : abi.encodeCall(Distributor.claimFor, (c.id, holder)),
+            abi.encodeCall(Distributor.claimFor, (c.id, holder))
+        );
+        if (!success) {
             _failed(path, expected, ret);
+            return;
         }
+        _ok(path, expected);
+        _claimApply(c, abi.decode(ret, (uint256)), usd.balanceOf(c.payee) - before);
+    }
+
+    function _claimExpected(ClaimCall memory c) internal view returns (bytes memory expected, uint256 ent) {
+        if (c.id >= gDists.length) {
+            return (abi.encodeWithSelector(Distributor.UnknownDistribution.selector, c.id), 0);
+        }
+        GDist storage d = gDists[c.id];
+        Distributor.ClaimState state = gClaimState[c.id][c.holder];
+        ent = ghostEntitlement(c.id, c.holder);
+        if (state == Distributor.ClaimState.Paid) {
+            expected = abi.encodeWithSelector(Distributor.AlreadyClaimed.selector, c.id, c.holder);
+        } else if (state == Distributor.ClaimState.Unclaimed && (d.swept || block.timestamp > d.deadline)) {
+            expected = abi.encodeWithSelector(Distributor.ClaimClosed.selector, c.id);
+        } else if (ent == 0) {
+            expected = abi.encodeWithSelector(Distributor.NothingToClaim.selector, c.id, c.holder);
+        } else if (c.frozen && state == Distributor.ClaimState.Withheld) {
+            expected = abi.encodeWithSelector(Distributor.PayeeFrozen.selector, c.id, c.payee);
+        }
+    }
+
+    function _claimApply(ClaimCall memory c, uint256 paid, uint256 received) internal {
+        if (c.frozen) {
+            if (paid != 0 || received != 0) _mismatch(c.path, "a frozen payee was paid");
+            if (received != 0 && !misdirectedPayout) {
+                misdirectedPayout = true;
+                misdirectedPayoutInfo = string.concat("paid frozen payee ", vm.toString(c.payee));
+            }
+            gClaimState[c.id][c.holder] = Distributor.ClaimState.Withheld;
+            gDists[c.id].claimed += c.ent;
+            gWithheld += c.ent;
+            return;
+        }
+        if (paid != c.ent || received != c.ent) _mismatch(c.path, "claim paid a different amount");
+        if (gRecoveredTo[c.payee] != address(0) && !misdirectedPayout) {
+            misdirectedPayout = true;
+            misdirectedPayoutInfo = string.concat("paid recovered-away wallet ", vm.toString(c.payee));
+        }
+        if (gClaimState[c.id][c.holder] == Distributor.ClaimState.Unclaimed) gDists[c.id].claimed += c.ent;
+        else gWithheld -= c.ent;
+        gClaimState[c.id][c.holder] = Distributor.ClaimState.Paid;
+        gReceived[c.id][c.holder] += received;
+        if (c.caller == c.payee) _reentryOutcome(c.caller, true);
     }
 
     function sweep(uint256 idSeed, uint256 callerSeed) external timed {
@@ -998,17 +1210,69 @@ contract PropLedgerHandler is Test {
         }
     }
 
+    // ================================================================== calls by a wallet
+
+    /// `who` calls `target` with `data`. The contract wallet does it through its `attack`, re-entering
+    /// `target` with `reentry` from the first token hook it gets inside the call.
+    function _as(address who, address target, bytes memory data, bytes memory reentry)
+        internal
+        returns (bool success, bytes memory ret)
+    {
+        if (who == address(reenterer)) return reenterer.attack(target, data, target, reentry);
+        vm.prank(who);
+        (success, ret) = target.call(data);
+    }
+
+    /// After a successful call by `who` in which tokens moved to or from it: when `who` is the contract
+    /// wallet, its hook re-entered the contract, which must have refused.
+    function _reentryOutcome(address who, bool moved) internal {
+        if (who != address(reenterer) || !moved) return;
+        if (reenterer.reentered()) {
+            if (!reentryAccepted) {
+                reentryAccepted = true;
+                reentryAcceptedInfo = vm.toString(reenterer.reentryResult());
+            }
+        } else if (
+            keccak256(reenterer.reentryResult())
+                == keccak256(
+                    abi.encodeWithSelector(ReentrancyGuardTransient.ReentrancyGuardReentrantCall.selector)
+                )
+        ) {
+            reentriesRefused++;
+        }
+    }
+
     // ================================================================== reference model
+
+    /// Whether an investor would keep less than its unsettled offering shares after giving `amount`.
+    function _lockedOut(uint64 no, uint256 amount) internal view returns (bool) {
+        return gEscrowOpen && gInvBal[no] - amount < gUnsettled[no];
+    }
+
+    /// Whether money owed to `w` waits: frozen on the token, or its investor (by attribution or by
+    /// current registration) frozen in the registry.
+    function _payeeFrozen(address w) internal view returns (bool) {
+        return gWalletFrozen[w] || gInv[gAttr[w]].frozen || gInv[gWalletNo[w]].frozen;
+    }
+
+    function _closeEscrow() internal {
+        gEscrowOpen = false;
+        for (uint256 i = 0; i < _investorNos.length; i++) {
+            gUnsettled[_investorNos[i]] = 0;
+        }
+    }
 
     /// Reason code of `transfer`/`transferFrom`, in the order of REASON_CODES.md.
     function _transferCode(address from, address to, uint256 amount) internal view returns (uint8) {
+        if (amount == 0) return 0;
         if (gPaused) return 1;
         uint64 senderNo = gAttr[from];
-        if (gWalletFrozen[from] || gInv[senderNo].frozen) return 2;
+        if (gWalletFrozen[from] || gInv[senderNo].frozen || gInv[gWalletNo[from]].frozen) return 2;
         uint8 c = _recipientCode(to);
         if (c != 0) return c;
         if (gBal[from] < amount) return 5;
         if (gBal[from] - gFrozenAmt[from] < amount) return 6;
+        if (gWalletNo[to] != senderNo && _lockedOut(senderNo, amount)) return 13;
         return _rulesCode(senderNo, to, amount, false, true, false);
     }
 
@@ -1021,11 +1285,13 @@ contract PropLedgerHandler is Test {
     }
 
     /// Reason code of a forced transfer or recovery: pause, sender freezes, lock-up and the sender's
-    /// minimum holding are overridden; the recipient is checked in full.
+    /// minimum holding are overridden; the recipient is checked in full, and unsettled offering shares
+    /// stay with their investor.
     function _forcedCode(address from, address to, uint256 amount) internal view returns (uint8) {
         uint8 c = _recipientCode(to);
         if (c != 0) return c;
         if (gBal[from] < amount) return 5;
+        if (gWalletNo[to] != gAttr[from] && _lockedOut(gAttr[from], amount)) return 13;
         return _rulesCode(gAttr[from], to, amount, true, true, true);
     }
 
@@ -1062,6 +1328,8 @@ contract PropLedgerHandler is Test {
         if (gRules.minHolding != 0) {
             if (rBefore + amount < gRules.minHolding) return 12;
             if (!forced && senderAfter != 0 && senderAfter < gRules.minHolding) return 12;
+        } else if (isTransfer && !lockupExempt && rBefore == 0 && amount < 1e18) {
+            return 12; // a new investor's first holding by transfer: at least one share
         }
         return 0;
     }
@@ -1164,7 +1432,7 @@ contract PropLedgerHandler is Test {
         rejected[uint256(p)]++;
         if (err.length == 36 && bytes4(err) == PropertyShares.TransferRestricted.selector) {
             uint256 code = uint256(bytes32(_slice4(err)));
-            if (code < 13) restrictedCodes[code]++;
+            if (code < 14) restrictedCodes[code]++;
         }
         if (keccak256(err) != keccak256(expected)) {
             _mismatch(
@@ -1215,14 +1483,16 @@ contract PropLedgerHandler is Test {
         return bytes32(0);
     }
 
-    /// An amount around `cap`: all of it, part of it, a little more, whole shares or anything.
+    /// An amount around `cap`: all of it, part of it, a little more, whole shares, dust (less than a
+    /// share) or anything.
     function _amount(uint256 seed, uint256 cap) internal pure returns (uint256) {
-        uint256 mode = seed % 5;
-        uint256 r = seed / 5;
+        uint256 mode = seed % 6;
+        uint256 r = seed / 6;
         if (mode == 0) return cap;
         if (mode == 1) return cap == 0 ? 0 : _bound(r, 1, cap);
         if (mode == 2) return _bound(r, 0, cap + 1e18);
         if (mode == 3) return _bound(r, 1, 50) * 1e18;
+        if (mode == 4) return _bound(r, 1, 1e18 - 1);
         return _bound(r, 0, 3_000e18);
     }
 

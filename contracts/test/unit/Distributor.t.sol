@@ -7,6 +7,8 @@ import {UnitBase} from "./UnitBase.sol";
 import {Distributor} from "../../src/Distributor.sol";
 import {PropertyShares} from "../../src/PropertyShares.sol";
 import {PropertyTreasury} from "../../src/PropertyTreasury.sol";
+import {FeeToken, HookToken, Reenterer, BatchSender} from "../utils/Adversaries.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 contract DistributorTest is UnitBase {
     address internal landlord = makeAddr("landlord"); // pays rent into the treasury
@@ -33,8 +35,8 @@ contract DistributorTest is UnitBase {
     /// Rent comes into the treasury and the operator distributes `amount` now.
     function _distribute(uint256 amount) internal returns (uint256 id) {
         _depositToTreasury(landlord, amount);
-        vm.prank(admin);
-        id = treasury.fundDistribution(distributor, amount, deadline, bytes32("rent"));
+        vm.prank(treasurer);
+        id = treasury.fundDistribution(amount, deadline, bytes32("rent"));
     }
 
     function _claim(address holder, uint256 id) internal returns (uint256) {
@@ -140,6 +142,34 @@ contract DistributorTest is UnitBase {
         distributor.createDistribution(1, deadline, bytes32(0));
     }
 
+    /// Shares of an offering below its soft cap may still be refunded: no record date meanwhile.
+    function test_createDistribution_revertsWhileAnOfferingIsUnsettled() public {
+        _buy(alice, 10e18);
+        vm.expectRevert(abi.encodeWithSelector(Distributor.OfferingUnsettled.selector, address(offering)));
+        vm.prank(funder);
+        distributor.createDistribution(1_000e6, deadline, bytes32(0));
+        _reachSoftCap();
+        vm.prank(funder);
+        distributor.createDistribution(1_000e6, deadline, bytes32(0));
+    }
+
+    function test_createDistribution_refusesATokenThatDeliversLess() public {
+        FeeToken fee = new FeeToken();
+        Property memory p = _deployProperty(fee);
+        bytes32 role = p.distributor.FUNDER_ROLE();
+        vm.startPrank(admin);
+        p.distributor.grantRole(role, funder);
+        p.shares.grantRole(p.shares.MINTER_ROLE(), admin);
+        p.shares.mint(alice, 1e18);
+        vm.stopPrank();
+        fee.mint(funder, 1_000e6);
+        vm.startPrank(funder);
+        fee.approve(address(p.distributor), 1_000e6);
+        vm.expectRevert(abi.encodeWithSelector(Distributor.InexactTransfer.selector, 1_000e6, 990e6));
+        p.distributor.createDistribution(1_000e6, deadline, bytes32(0));
+        vm.stopPrank();
+    }
+
     function test_createDistribution_revertsWithoutCheckpointRole() public {
         Distributor other = new Distributor(shares, usd, admin);
         bytes32 role = other.FUNDER_ROLE();
@@ -198,7 +228,7 @@ contract DistributorTest is UnitBase {
         vm.expectEmit(address(usd));
         emit IERC20.Transfer(address(distributor), alice, 600e6);
         vm.expectEmit(address(distributor));
-        emit Distributor.Claimed(id, alice, 600e6);
+        emit Distributor.Claimed(id, alice, alice, 600e6);
         assertEq(_claim(alice, id), 600e6);
 
         assertEq(usd.balanceOf(alice), before + 600e6);
@@ -212,7 +242,7 @@ contract DistributorTest is UnitBase {
         uint256 id = _distribute(1_000e6);
         uint256 bobBefore = usd.balanceOf(bob);
         vm.expectEmit(address(distributor));
-        emit Distributor.Claimed(id, bob, 300e6);
+        emit Distributor.Claimed(id, bob, bob, 300e6);
         vm.prank(mallory);
         assertEq(distributor.claimFor(id, bob), 300e6);
         assertEq(usd.balanceOf(bob), bobBefore + 300e6);
@@ -226,11 +256,93 @@ contract DistributorTest is UnitBase {
         assertEq(_claim(alice, id), 600e6);
     }
 
-    function test_claim_frozenHolderMayStillClaim() public {
+    /// A frozen holder's claim is recorded and its amount reserved, and paid by a claim after the
+    /// unfreeze, also after the deadline and the sweep.
+    function test_claim_frozenHolderIsWithheldUntilUnfrozen() public {
         uint256 id = _distribute(1_000e6);
         _freezeAddress(alice, true);
-        _freezeInvestor(ALICE, true);
+        uint256 before = usd.balanceOf(alice);
+        vm.expectEmit(address(distributor));
+        emit Distributor.ClaimWithheld(id, alice, alice, 600e6);
+        assertEq(_claim(alice, id), 0);
+        assertEq(usd.balanceOf(alice), before);
+        assertTrue(distributor.hasClaimed(id, alice));
+        assertEq(uint8(distributor.claimState(id, alice)), uint8(Distributor.ClaimState.Withheld));
+        assertEq(distributor.unclaimed(id), 400e6, "the withheld payout is reserved");
+        vm.expectRevert(abi.encodeWithSelector(Distributor.PayeeFrozen.selector, id, alice));
+        distributor.claimFor(id, alice);
+
+        vm.warp(deadline + 1);
+        assertEq(distributor.sweep(id), 400e6);
+        assertEq(usd.balanceOf(address(distributor)), 600e6);
+        _freezeAddress(alice, false);
+        vm.expectEmit(address(distributor));
+        emit Distributor.Claimed(id, alice, alice, 600e6);
+        assertEq(distributor.claimFor(id, alice), 600e6);
+        assertEq(usd.balanceOf(alice), before + 600e6);
+        assertEq(usd.balanceOf(address(distributor)), 0);
+        vm.expectRevert(abi.encodeWithSelector(Distributor.AlreadyClaimed.selector, id, alice));
+        _claim(alice, id);
+    }
+
+    /// A registry freeze of the wallet's investor, or of the investor its shares are attributed to,
+    /// withholds the payout too.
+    function test_claim_registryFrozenInvestorIsWithheld() public {
+        uint256 id = _distribute(1_000e6);
+        _freezeInvestor(BOB, true);
+        assertEq(_claim(bob, id), 0);
+        _freezeInvestor(BOB, false);
+        assertEq(_claim(bob, id), 300e6);
+
+        // Carol's wallet now belongs to bob, whose freeze then holds her record-date payout.
+        _reassignWallet(carol, BOB);
+        _freezeInvestor(BOB, true);
+        assertEq(_claim(carol, id), 0);
+        _freezeInvestor(BOB, false);
+        assertEq(_claim(carol, id), 100e6);
+    }
+
+    function test_claim_unclaimedAfterDeadlineEvenIfFrozen() public {
+        uint256 id = _distribute(1_000e6);
+        _freezeAddress(alice, true);
+        vm.warp(deadline + 1);
+        vm.expectRevert(abi.encodeWithSelector(Distributor.ClaimClosed.selector, id));
+        _claim(alice, id);
+    }
+
+    /// After a recovery, the lost wallet's payout goes to the new wallet, whoever claims it.
+    function test_claim_recoveredWalletIsPaidToTheNewWallet() public {
+        uint256 id = _distribute(1_000e6);
+        vm.prank(agent);
+        shares.recoverWallet(alice, alice2);
+        assertEq(shares.successorOf(alice), alice2);
+        uint256 aliceBefore = usd.balanceOf(alice);
+        uint256 alice2Before = usd.balanceOf(alice2);
+        vm.expectEmit(address(distributor));
+        emit Distributor.Claimed(id, alice, alice2, 600e6);
         assertEq(_claim(alice, id), 600e6);
+        assertEq(usd.balanceOf(alice), aliceBefore);
+        assertEq(usd.balanceOf(alice2), alice2Before + 600e6);
+        vm.expectRevert(abi.encodeWithSelector(Distributor.AlreadyClaimed.selector, id, alice));
+        distributor.claimFor(id, alice);
+    }
+
+    /// Recoveries chain: a wallet recovered into a wallet that is itself recovered later pays the last.
+    function test_claim_followsRecoveriesInTurn() public {
+        uint256 id = _distribute(1_000e6);
+        address alice3 = makeAddr("alice3");
+        vm.prank(registrar);
+        registry.addWallet(alice3, ALICE);
+        vm.startPrank(agent);
+        shares.recoverWallet(alice, alice2);
+        shares.setAddressFrozen(alice2, false);
+        shares.recoverWallet(alice2, alice3);
+        vm.stopPrank();
+        assertEq(shares.successorOf(alice), alice3);
+        vm.prank(agent);
+        shares.setAddressFrozen(alice3, false);
+        assertEq(distributor.claimFor(id, alice), 600e6);
+        assertEq(usd.balanceOf(alice3), 600e6);
     }
 
     function test_claim_revertsWhenAlreadyClaimed() public {
@@ -338,9 +450,9 @@ contract DistributorTest is UnitBase {
         vm.expectEmit(address(usd));
         emit IERC20.Transfer(address(distributor), address(treasury), expected);
         vm.expectEmit(address(treasury));
-        emit PropertyTreasury.Deposited(address(distributor), expected, 0, bytes32(id));
+        emit PropertyTreasury.Deposited(address(distributor), expected, 2, bytes32(id));
         vm.expectEmit(address(distributor));
-        emit Distributor.Swept(id, address(treasury), expected);
+        emit Distributor.Swept(id, address(treasury), expected, true);
         vm.prank(mallory); // anyone
         assertEq(distributor.sweep(id), expected);
 
@@ -360,9 +472,76 @@ contract DistributorTest is UnitBase {
         uint256 depositsBefore = treasury.totals().deposits;
         vm.warp(deadline + 1);
         vm.expectEmit(address(distributor));
-        emit Distributor.Swept(id, address(treasury), 0);
+        emit Distributor.Swept(id, address(treasury), 0, true);
         assertEq(distributor.sweep(id), 0);
         assertEq(treasury.totals().deposits, depositsBefore);
+    }
+
+    /// A funder that is an account (or a contract without `ITreasuryDeposit`) gets a plain transfer.
+    function test_sweep_returnsToAPlainFunderByTransfer() public {
+        vm.prank(funder);
+        uint256 id = distributor.createDistribution(1_000e6, deadline, bytes32("direct"));
+        _claim(alice, id);
+        uint256 before = usd.balanceOf(funder);
+        vm.warp(deadline + 1);
+        vm.expectEmit(address(usd));
+        emit IERC20.Transfer(address(distributor), funder, 400e6);
+        vm.expectEmit(address(distributor));
+        emit Distributor.Swept(id, funder, 400e6, false);
+        assertEq(distributor.sweep(id), 400e6);
+        assertEq(usd.balanceOf(funder), before + 400e6);
+
+        // A contract funder that is not a treasury.
+        BatchSender notATreasury = new BatchSender();
+        bytes32 role = distributor.FUNDER_ROLE();
+        vm.prank(admin);
+        distributor.grantRole(role, address(notATreasury));
+        vm.prank(admin);
+        usd.mint(address(notATreasury), 100e6);
+        vm.prank(address(notATreasury));
+        usd.approve(address(distributor), 100e6);
+        vm.prank(address(notATreasury));
+        id = distributor.createDistribution(100e6, uint64(block.timestamp + 1), bytes32(0));
+        vm.warp(block.timestamp + 2);
+        assertEq(distributor.sweep(id), 100e6);
+        assertEq(usd.balanceOf(address(notATreasury)), 100e6);
+    }
+
+    /// A holder called back by the payout token's hook while being paid cannot claim again.
+    function test_claim_refusesReentry() public {
+        HookToken hook = new HookToken();
+        Property memory p = _deployProperty(hook);
+        Reenterer wallet = new Reenterer();
+        bytes32 walletId = keccak256("investor:contract wallet");
+        vm.startPrank(registrar);
+        registry.setInvestor(walletId, US, true, uint64(block.timestamp + 365 days));
+        registry.addWallet(address(wallet), walletId);
+        vm.stopPrank();
+        vm.startPrank(admin);
+        p.shares.grantRole(p.shares.MINTER_ROLE(), admin);
+        p.shares.mint(address(wallet), 1e18);
+        p.shares.mint(alice, 1e18);
+        p.distributor.grantRole(p.distributor.FUNDER_ROLE(), address(this));
+        vm.stopPrank();
+        hook.mint(address(this), 1_000e6);
+        hook.approve(address(p.distributor), 1_000e6);
+        uint256 id = p.distributor.createDistribution(1_000e6, deadline, bytes32(0));
+        wallet.approve(hook, address(p.distributor));
+
+        (bool ok,) = wallet.attack(
+            address(p.distributor),
+            abi.encodeCall(Distributor.claim, (id)),
+            address(p.distributor),
+            abi.encodeCall(Distributor.claimFor, (id, alice))
+        );
+        assertTrue(ok, "the wallet's own claim goes through");
+        assertFalse(wallet.reentered(), "the claim made from inside the payout was refused");
+        assertEq(
+            wallet.reentryResult(),
+            abi.encodeWithSelector(ReentrancyGuardTransient.ReentrancyGuardReentrantCall.selector)
+        );
+        assertEq(hook.balanceOf(address(wallet)), 500e6);
+        assertFalse(p.distributor.hasClaimed(id, alice));
     }
 
     function test_sweep_revertsWhenAlreadySwept() public {

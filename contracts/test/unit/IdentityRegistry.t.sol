@@ -20,7 +20,10 @@ contract IdentityRegistryTest is UnitBase {
 
     function test_constructor_grantsAdminAndRegistrarRoles() public view {
         assertTrue(registry.hasRole(registry.DEFAULT_ADMIN_ROLE(), admin));
-        assertTrue(registry.hasRole(registry.REGISTRAR_ROLE(), admin));
+        assertEq(registry.defaultAdmin(), admin);
+        assertTrue(registry.hasRole(registry.REGISTRAR_ROLE(), registrar));
+        assertFalse(registry.hasRole(registry.REGISTRAR_ROLE(), admin));
+        assertFalse(registry.hasRole(registry.DEFAULT_ADMIN_ROLE(), registrar));
         assertEq(registry.REGISTRAR_ROLE(), keccak256("REGISTRAR_ROLE"));
     }
 
@@ -37,7 +40,7 @@ contract IdentityRegistryTest is UnitBase {
         uint64 expiry = uint64(block.timestamp + 30 days);
         vm.expectEmit(address(registry));
         emit IdentityRegistry.InvestorUpdated(DAVE, 4, GB, true, expiry);
-        vm.prank(admin);
+        vm.prank(registrar);
         uint64 no = registry.setInvestor(DAVE, GB, true, expiry);
 
         assertEq(no, 4);
@@ -64,7 +67,7 @@ contract IdentityRegistryTest is UnitBase {
         _freezeInvestor(BOB, true);
         vm.expectEmit(address(registry));
         emit IdentityRegistry.InvestorUpdated(BOB, bobNo, US, true, 123);
-        vm.prank(admin);
+        vm.prank(registrar);
         uint64 no = registry.setInvestor(BOB, US, true, 123);
 
         assertEq(no, bobNo);
@@ -84,24 +87,24 @@ contract IdentityRegistryTest is UnitBase {
 
     function test_setInvestor_revertsForZeroId() public {
         vm.expectRevert(_invalidInvestor(bytes32(0)));
-        vm.prank(admin);
+        vm.prank(registrar);
         registry.setInvestor(bytes32(0), US, true, 1);
     }
 
     function test_setInvestor_revertsForCountryZero() public {
         vm.expectRevert(_invalidInvestor(DAVE));
-        vm.prank(admin);
+        vm.prank(registrar);
         registry.setInvestor(DAVE, 0, true, 1);
     }
 
     function test_setInvestor_revertsForCountryAbove999() public {
         vm.expectRevert(_invalidInvestor(DAVE));
-        vm.prank(admin);
+        vm.prank(registrar);
         registry.setInvestor(DAVE, 1000, true, 1);
     }
 
     function test_setInvestor_acceptsCountryBounds() public {
-        vm.startPrank(admin);
+        vm.startPrank(registrar);
         registry.setInvestor(DAVE, 1, false, 1);
         registry.setInvestor(DAVE, 999, false, 1);
         vm.stopPrank();
@@ -113,7 +116,7 @@ contract IdentityRegistryTest is UnitBase {
     function test_setInvestorFrozen_emitsInvestorFrozen() public {
         vm.expectEmit(address(registry));
         emit IdentityRegistry.InvestorFrozen(ALICE, true);
-        vm.prank(admin);
+        vm.prank(registrar);
         registry.setInvestorFrozen(ALICE, true);
         assertTrue(registry.investor(ALICE).frozen);
         assertTrue(registry.isInvestorFrozen(aliceNo));
@@ -121,14 +124,14 @@ contract IdentityRegistryTest is UnitBase {
 
         vm.expectEmit(address(registry));
         emit IdentityRegistry.InvestorFrozen(ALICE, false);
-        vm.prank(admin);
+        vm.prank(registrar);
         registry.setInvestorFrozen(ALICE, false);
         assertFalse(registry.isInvestorFrozen(aliceNo));
     }
 
     function test_setInvestorFrozen_revertsForUnknownInvestor() public {
         vm.expectRevert(_unknownInvestor(DAVE));
-        vm.prank(admin);
+        vm.prank(registrar);
         registry.setInvestorFrozen(DAVE, true);
     }
 
@@ -148,7 +151,7 @@ contract IdentityRegistryTest is UnitBase {
     function test_addWallet_emitsWalletAdded() public {
         vm.expectEmit(address(registry));
         emit IdentityRegistry.WalletAdded(dave, BOB);
-        vm.prank(admin);
+        vm.prank(registrar);
         registry.addWallet(dave, BOB);
         assertEq(registry.investorOf(dave), BOB);
         assertTrue(registry.isVerified(dave));
@@ -156,13 +159,13 @@ contract IdentityRegistryTest is UnitBase {
 
     function test_addWallet_revertsForZeroAddress() public {
         vm.expectRevert(abi.encodeWithSelector(IdentityRegistry.InvalidWallet.selector, address(0)));
-        vm.prank(admin);
+        vm.prank(registrar);
         registry.addWallet(address(0), ALICE);
     }
 
     function test_addWallet_revertsForUnknownInvestor() public {
         vm.expectRevert(_unknownInvestor(DAVE));
-        vm.prank(admin);
+        vm.prank(registrar);
         registry.addWallet(dave, DAVE);
     }
 
@@ -170,7 +173,7 @@ contract IdentityRegistryTest is UnitBase {
         vm.expectRevert(
             abi.encodeWithSelector(IdentityRegistry.WalletAlreadyRegistered.selector, alice2, ALICE)
         );
-        vm.prank(admin);
+        vm.prank(registrar);
         registry.addWallet(alice2, BOB);
     }
 
@@ -185,7 +188,7 @@ contract IdentityRegistryTest is UnitBase {
     function test_removeWallet_emitsWalletRemoved() public {
         vm.expectEmit(address(registry));
         emit IdentityRegistry.WalletRemoved(alice2, ALICE);
-        vm.prank(admin);
+        vm.prank(registrar);
         registry.removeWallet(alice2);
         assertEq(registry.investorOf(alice2), bytes32(0));
         assertFalse(registry.isVerified(alice2));
@@ -195,7 +198,7 @@ contract IdentityRegistryTest is UnitBase {
 
     function test_removeWallet_revertsForUnregisteredWallet() public {
         vm.expectRevert(abi.encodeWithSelector(IdentityRegistry.WalletNotRegistered.selector, mallory));
-        vm.prank(admin);
+        vm.prank(registrar);
         registry.removeWallet(mallory);
     }
 
@@ -206,7 +209,7 @@ contract IdentityRegistryTest is UnitBase {
     }
 
     function test_removeWallet_thenWalletCanJoinAnotherInvestor() public {
-        vm.startPrank(admin);
+        vm.startPrank(registrar);
         registry.removeWallet(alice2);
         registry.addWallet(alice2, CAROL);
         vm.stopPrank();
@@ -246,19 +249,37 @@ contract IdentityRegistryTest is UnitBase {
     }
 
     function test_transferStatus_senderZeroIsNeverFrozen() public view {
-        (bool senderFrozen, IdentityRegistry.WalletStatus memory r) = registry.transferStatus(0, bob);
+        (bool senderFrozen, IdentityRegistry.WalletStatus memory r) = registry.transferStatus(0, mallory, bob);
         assertFalse(senderFrozen);
         assertEq(r.investorNo, bobNo);
     }
 
     function test_transferStatus_reportsSenderInvestorFreeze() public {
         _freezeInvestor(ALICE, true);
-        (bool senderFrozen, IdentityRegistry.WalletStatus memory r) = registry.transferStatus(aliceNo, bob);
+        (bool senderFrozen, IdentityRegistry.WalletStatus memory r) =
+            registry.transferStatus(aliceNo, alice, bob);
         assertTrue(senderFrozen);
         assertFalse(r.frozen);
-        (senderFrozen, r) = registry.transferStatus(bobNo, alice);
+        (senderFrozen, r) = registry.transferStatus(bobNo, bob, alice);
         assertFalse(senderFrozen);
         assertTrue(r.frozen);
+    }
+
+    /// A wallet holding shares attributed to alice was reassigned to bob: a freeze of either of them
+    /// stops it sending.
+    function test_transferStatus_reportsTheWalletsCurrentOwnerFreeze() public {
+        _reassignWallet(alice2, BOB);
+        (bool senderFrozen,) = registry.transferStatus(aliceNo, alice2, carol);
+        assertFalse(senderFrozen);
+        _freezeInvestor(BOB, true);
+        (senderFrozen,) = registry.transferStatus(aliceNo, alice2, carol);
+        assertTrue(senderFrozen, "the current owner is frozen");
+        _freezeInvestor(BOB, false);
+        _freezeInvestor(ALICE, true);
+        (senderFrozen,) = registry.transferStatus(aliceNo, alice2, carol);
+        assertTrue(senderFrozen, "the investor the shares are attributed to is frozen");
+        (senderFrozen,) = registry.transferStatus(0, mallory, carol);
+        assertFalse(senderFrozen, "an unknown sender wallet is not frozen");
     }
 
     // ---- fuzz
@@ -268,7 +289,7 @@ contract IdentityRegistryTest is UnitBase {
     {
         vm.assume(id != bytes32(0) && id != ALICE && id != BOB && id != CAROL);
         country = uint16(bound(country, 1, 999));
-        vm.prank(admin);
+        vm.prank(registrar);
         uint64 no = registry.setInvestor(id, country, accredited, expiry);
         assertEq(no, 4);
         IdentityRegistry.Investor memory inv = registry.investor(id);
@@ -282,7 +303,7 @@ contract IdentityRegistryTest is UnitBase {
     function testFuzz_setInvestor_revertsOutsideCountryRange(uint16 country) public {
         vm.assume(country == 0 || country > 999);
         vm.expectRevert(_invalidInvestor(DAVE));
-        vm.prank(admin);
+        vm.prank(registrar);
         registry.setInvestor(DAVE, country, false, 1);
     }
 
@@ -296,7 +317,7 @@ contract IdentityRegistryTest is UnitBase {
 
     function testFuzz_addWallet_thenRemove(address wallet) public {
         vm.assume(wallet != address(0) && registry.investorOf(wallet) == bytes32(0));
-        vm.startPrank(admin);
+        vm.startPrank(registrar);
         registry.addWallet(wallet, CAROL);
         assertEq(registry.walletStatus(wallet).investorNo, carolNo);
         registry.removeWallet(wallet);

@@ -6,7 +6,10 @@ import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.so
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {UnitBase} from "./UnitBase.sol";
 import {PropertyTreasury} from "../../src/PropertyTreasury.sol";
-import {Distributor} from "../../src/Distributor.sol";
+import {Distributor, ITreasuryDeposit} from "../../src/Distributor.sol";
+import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
+import {FeeToken, HookToken, Reenterer} from "../utils/Adversaries.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 contract PropertyTreasuryTest is UnitBase {
     bytes32 internal constant ROOF = bytes32("roof");
@@ -36,12 +39,12 @@ contract PropertyTreasuryTest is UnitBase {
     }
 
     function _budget(bytes32 line, uint256 amount) internal {
-        vm.prank(admin);
+        vm.prank(treasurer);
         treasury.setBudgetLine(line, amount);
     }
 
     function _draw(uint256 amount) internal returns (uint256) {
-        vm.prank(admin);
+        vm.prank(treasurer);
         return treasury.releaseDraw(contractor, amount, ROOF, INVOICE);
     }
 
@@ -60,8 +63,11 @@ contract PropertyTreasuryTest is UnitBase {
         assertEq(treasury.propertyId(), propertyId);
         assertEq(treasury.DEPOSIT_DIRECT(), 0);
         assertEq(treasury.DEPOSIT_OFFERING(), 1);
+        assertEq(treasury.DEPOSIT_UNCLAIMED(), 2);
+        assertEq(address(treasury.distributor()), address(distributor));
         assertTrue(treasury.hasRole(treasury.DEFAULT_ADMIN_ROLE(), admin));
-        assertTrue(treasury.hasRole(treasury.TREASURER_ROLE(), admin));
+        assertTrue(treasury.hasRole(treasury.TREASURER_ROLE(), treasurer));
+        assertFalse(treasury.hasRole(treasury.TREASURER_ROLE(), admin));
         assertTrue(treasury.hasRole(treasury.OFFERING_ROLE(), address(offering)));
         assertEq(treasury.available(), 0);
         assertEq(treasury.drawCount(), 0);
@@ -222,7 +228,7 @@ contract PropertyTreasuryTest is UnitBase {
         _budget(ROOF, 5_000e6);
         _draw(3_000e6);
         vm.expectRevert(abi.encodeWithSelector(PropertyTreasury.BudgetBelowDrawn.selector, ROOF, 3_000e6));
-        vm.prank(admin);
+        vm.prank(treasurer);
         treasury.setBudgetLine(ROOF, 3_000e6 - 1);
     }
 
@@ -238,7 +244,7 @@ contract PropertyTreasuryTest is UnitBase {
     function test_setBudgetLine_revertsAboveUint128() public {
         uint256 tooBig = uint256(type(uint128).max) + 1;
         vm.expectRevert(abi.encodeWithSelector(SafeCast.SafeCastOverflowedUintDowncast.selector, 128, tooBig));
-        vm.prank(admin);
+        vm.prank(treasurer);
         treasury.setBudgetLine(ROOF, tooBig);
     }
 
@@ -312,14 +318,14 @@ contract PropertyTreasuryTest is UnitBase {
     function test_releaseDraw_revertsForZeroContractor() public {
         _budget(ROOF, 5_000e6);
         vm.expectRevert(PropertyTreasury.ZeroAddress.selector);
-        vm.prank(admin);
+        vm.prank(treasurer);
         treasury.releaseDraw(address(0), 1, ROOF, INVOICE);
     }
 
     function test_releaseDraw_revertsForZeroAmount() public {
         _budget(ROOF, 5_000e6);
         vm.expectRevert(PropertyTreasury.ZeroAmount.selector);
-        vm.prank(admin);
+        vm.prank(treasurer);
         treasury.releaseDraw(contractor, 0, ROOF, INVOICE);
     }
 
@@ -344,8 +350,8 @@ contract PropertyTreasuryTest is UnitBase {
         );
         vm.expectEmit(address(treasury));
         emit PropertyTreasury.DistributionFunded(address(distributor), 0, 4_000e6, bytes32("Q1"));
-        vm.prank(admin);
-        uint256 id = treasury.fundDistribution(distributor, 4_000e6, deadline, bytes32("Q1"));
+        vm.prank(treasurer);
+        uint256 id = treasury.fundDistribution(4_000e6, deadline, bytes32("Q1"));
 
         assertEq(id, 0);
         assertEq(usd.balanceOf(address(distributor)), 4_000e6);
@@ -357,8 +363,8 @@ contract PropertyTreasuryTest is UnitBase {
 
     function test_fundDistribution_revertsForZeroAmount() public {
         vm.expectRevert(PropertyTreasury.ZeroAmount.selector);
-        vm.prank(admin);
-        treasury.fundDistribution(distributor, 0, uint64(block.timestamp + 1 days), bytes32(0));
+        vm.prank(treasurer);
+        treasury.fundDistribution(0, uint64(block.timestamp + 1 days), bytes32(0));
     }
 
     function test_fundDistribution_revertsOnInsufficientFunds() public {
@@ -367,28 +373,126 @@ contract PropertyTreasuryTest is UnitBase {
         vm.expectRevert(
             abi.encodeWithSelector(PropertyTreasury.InsufficientFunds.selector, 1_000e6, 1_000e6 + 1)
         );
-        vm.prank(admin);
-        treasury.fundDistribution(distributor, 1_000e6 + 1, uint64(block.timestamp + 1 days), bytes32(0));
+        vm.prank(treasurer);
+        treasury.fundDistribution(1_000e6 + 1, uint64(block.timestamp + 1 days), bytes32(0));
     }
 
     function test_fundDistribution_revertsWhenFundsAreEscrowed() public {
         _buy(alice, 100e18);
         vm.expectRevert(abi.encodeWithSelector(PropertyTreasury.InsufficientFunds.selector, 0, 1));
-        vm.prank(admin);
-        treasury.fundDistribution(distributor, 1, uint64(block.timestamp + 1 days), bytes32(0));
+        vm.prank(treasurer);
+        treasury.fundDistribution(1, uint64(block.timestamp + 1 days), bytes32(0));
     }
 
     function test_fundDistribution_bubblesDistributorRejection() public {
         _depositToTreasury(bob, 1_000e6); // no shares outstanding
         vm.expectRevert(Distributor.InvalidDistribution.selector);
-        vm.prank(admin);
-        treasury.fundDistribution(distributor, 1_000e6, uint64(block.timestamp + 1 days), bytes32(0));
+        vm.prank(treasurer);
+        treasury.fundDistribution(1_000e6, uint64(block.timestamp + 1 days), bytes32(0));
     }
 
     function test_fundDistribution_revertsForNonTreasurer() public {
         vm.expectRevert(_unauthorized(mallory, treasury.TREASURER_ROLE()));
         vm.prank(mallory);
-        treasury.fundDistribution(distributor, 1, uint64(block.timestamp + 1 days), bytes32(0));
+        treasury.fundDistribution(1, uint64(block.timestamp + 1 days), bytes32(0));
+    }
+
+    function test_constructor_revertsWithoutDistributor() public {
+        vm.expectRevert(PropertyTreasury.ZeroAddress.selector);
+        new PropertyTreasury(usd, propertyId, Distributor(address(0)), admin, treasurer);
+    }
+
+    // ------------------------------------------------------------ per-offering escrow
+
+    /// Each offering releases and refunds only what it escrowed itself.
+    function test_escrow_isKeptPerOffering() public {
+        address other = makeAddr("other offering");
+        bytes32 role = treasury.OFFERING_ROLE();
+        vm.prank(admin);
+        treasury.grantRole(role, other);
+        _proceeds(alice, 500e6, true);
+        vm.prank(admin);
+        usd.mint(address(treasury), 300e6);
+        vm.prank(other);
+        treasury.recordOfferingProceeds(bob, 300e6, true);
+        assertEq(treasury.escrowOf(seller), 500e6);
+        assertEq(treasury.escrowOf(other), 300e6);
+        assertEq(treasury.totals().escrowed, 800e6);
+
+        vm.expectRevert(abi.encodeWithSelector(PropertyTreasury.EscrowExceeded.selector, 300e6, 500e6));
+        vm.prank(other);
+        treasury.releaseEscrow(500e6);
+        vm.expectRevert(abi.encodeWithSelector(PropertyTreasury.EscrowExceeded.selector, 300e6, 301e6));
+        vm.prank(other);
+        treasury.refund(bob, 301e6);
+
+        vm.prank(other);
+        treasury.releaseEscrow(300e6);
+        assertEq(treasury.escrowOf(other), 0);
+        assertEq(treasury.escrowOf(seller), 500e6, "the other offering's escrow is untouched");
+        vm.prank(seller);
+        treasury.refund(alice, 500e6);
+        assertEq(treasury.totals().escrowed, 0);
+        _assertTotalsIdentity();
+    }
+
+    // ------------------------------------------------------------ deposits from the distributor
+
+    function test_deposit_fromTheDistributorIsUnclaimedKind() public {
+        vm.prank(admin);
+        usd.mint(address(distributor), 70e6);
+        vm.prank(address(distributor));
+        usd.approve(address(treasury), 70e6);
+        vm.expectEmit(address(treasury));
+        emit PropertyTreasury.Deposited(address(distributor), 70e6, 2, bytes32(uint256(3)));
+        vm.prank(address(distributor));
+        treasury.deposit(70e6, bytes32(uint256(3)));
+        _assertTotalsIdentity();
+    }
+
+    function test_supportsInterface_answersForTreasuryDeposits() public view {
+        assertTrue(treasury.supportsInterface(type(ITreasuryDeposit).interfaceId));
+        assertTrue(treasury.supportsInterface(type(IERC165).interfaceId));
+        assertFalse(treasury.supportsInterface(0xffffffff));
+    }
+
+    // ------------------------------------------------------------ tokens that deliver less
+
+    function test_deposit_refusesATokenThatDeliversLess() public {
+        FeeToken fee = new FeeToken();
+        Property memory p = _deployProperty(fee);
+        fee.mint(bob, 1_000e6);
+        vm.startPrank(bob);
+        fee.approve(address(p.treasury), 1_000e6);
+        vm.expectRevert(abi.encodeWithSelector(PropertyTreasury.InexactTransfer.selector, 1_000e6, 990e6));
+        p.treasury.deposit(1_000e6, bytes32("rent"));
+        vm.stopPrank();
+        assertEq(p.treasury.totals().deposits, 0);
+    }
+
+    // ------------------------------------------------------------ re-entry
+
+    /// A depositor called back by the settlement token's hook cannot deposit again in the middle.
+    function test_deposit_refusesReentry() public {
+        HookToken hook = new HookToken();
+        Property memory p = _deployProperty(hook);
+        Reenterer wallet = new Reenterer();
+        hook.mint(address(wallet), 2_000e6);
+        wallet.approve(hook, address(p.treasury));
+        (bool ok,) = wallet.attack(
+            address(p.treasury),
+            abi.encodeCall(PropertyTreasury.deposit, (1_000e6, bytes32("outer"))),
+            address(p.treasury),
+            abi.encodeCall(PropertyTreasury.deposit, (500e6, bytes32("inner")))
+        );
+        assertTrue(ok, "the outer deposit goes through");
+        assertFalse(wallet.reentered(), "the inner deposit was refused");
+        assertEq(
+            wallet.reentryResult(),
+            abi.encodeWithSelector(ReentrancyGuardTransient.ReentrancyGuardReentrantCall.selector)
+        );
+        assertEq(p.treasury.totals().deposits, 1_000e6);
+        assertEq(hook.balanceOf(address(p.treasury)), p.treasury.trackedBalance());
     }
 
     // ------------------------------------------------------------ fuzz
@@ -423,10 +527,8 @@ contract PropertyTreasuryTest is UnitBase {
             } else {
                 uint256 free = treasury.available();
                 if (free == 0) continue;
-                vm.prank(admin);
-                treasury.fundDistribution(
-                    distributor, amount % free + 1, uint64(block.timestamp + 1), bytes32(i)
-                );
+                vm.prank(treasurer);
+                treasury.fundDistribution(amount % free + 1, uint64(block.timestamp + 1), bytes32(i));
             }
             _assertTotalsIdentity();
         }

@@ -9,6 +9,8 @@ import {ShareOffering} from "../../src/ShareOffering.sol";
 import {PropertyShares} from "../../src/PropertyShares.sol";
 import {PropertyTreasury} from "../../src/PropertyTreasury.sol";
 import {ReasonCodes} from "../../src/ReasonCodes.sol";
+import {FeeToken, HookToken, Reenterer} from "../utils/Adversaries.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 contract ShareOfferingTest is UnitBase {
     uint64 internal start;
@@ -39,7 +41,7 @@ contract ShareOfferingTest is UnitBase {
     /// Deploys another offering on the fixture's token and treasury, wired and approved by the buyers.
     function _deploy(ShareOffering.Terms memory t) internal returns (ShareOffering o) {
         vm.startPrank(admin);
-        o = new ShareOffering(shares, usd, treasury, t, admin);
+        o = new ShareOffering(shares, usd, treasury, t, admin, treasurer);
         shares.grantRole(shares.MINTER_ROLE(), address(o));
         treasury.grantRole(treasury.OFFERING_ROLE(), address(o));
         vm.stopPrank();
@@ -52,7 +54,7 @@ contract ShareOfferingTest is UnitBase {
 
     function _expectInvalidTerms(ShareOffering.Terms memory t) internal {
         vm.expectRevert(ShareOffering.InvalidTerms.selector);
-        new ShareOffering(shares, usd, treasury, t, admin);
+        new ShareOffering(shares, usd, treasury, t, admin, treasurer);
     }
 
     function _offeringRef(address o) internal pure returns (bytes32) {
@@ -77,7 +79,8 @@ contract ShareOfferingTest is UnitBase {
         assertEq(address(offering.shares()), address(shares));
         assertEq(address(offering.settlementToken()), address(usd));
         assertEq(address(offering.treasury()), address(treasury));
-        assertTrue(offering.hasRole(offering.OPERATOR_ROLE(), admin));
+        assertTrue(offering.hasRole(offering.OPERATOR_ROLE(), treasurer));
+        assertFalse(offering.hasRole(offering.OPERATOR_ROLE(), admin));
         assertTrue(offering.hasRole(offering.DEFAULT_ADMIN_ROLE(), admin));
         assertEq(uint8(offering.status()), uint8(ShareOffering.Status.Open));
     }
@@ -141,11 +144,11 @@ contract ShareOfferingTest is UnitBase {
         ShareOffering.Terms memory t = _terms();
         t.softCap = FOR_SALE * PRICE / 1e18; // everything must sell
         t.maxPerInvestor = t.minPurchase;
-        ShareOffering o = new ShareOffering(shares, usd, treasury, t, admin);
+        ShareOffering o = new ShareOffering(shares, usd, treasury, t, admin, treasurer);
         assertEq(o.terms().softCap, t.softCap);
         t.maxPerInvestor = 0; // unlimited, whatever the minimum
         t.minPurchase = type(uint256).max;
-        new ShareOffering(shares, usd, treasury, t, admin);
+        new ShareOffering(shares, usd, treasury, t, admin, treasurer);
     }
 
     // ------------------------------------------------------------ quote
@@ -180,7 +183,7 @@ contract ShareOfferingTest is UnitBase {
         assertEq(offering.sharesSold(), 10e18);
         assertEq(offering.raised(), cost);
         assertEq(offering.boughtByInvestor(aliceNo), 10e18);
-        ShareOffering.Purchase memory p = offering.purchaseOf(alice);
+        ShareOffering.Purchase memory p = offering.purchaseOf(aliceNo);
         assertEq(p.shares, 10e18);
         assertEq(p.paid, cost);
     }
@@ -216,7 +219,7 @@ contract ShareOfferingTest is UnitBase {
     }
 
     function test_buy_revertsAfterCancel() public {
-        vm.prank(admin);
+        vm.prank(treasurer);
         offering.cancel();
         vm.expectRevert(ShareOffering.OfferingClosed.selector);
         vm.prank(alice);
@@ -271,7 +274,7 @@ contract ShareOfferingTest is UnitBase {
         offering.buy(2_001e18);
         _buy(alice2, 2_000e18);
         assertEq(offering.boughtByInvestor(aliceNo), 5_000e18);
-        assertEq(offering.purchaseOf(alice2).shares, 2_000e18);
+        assertEq(offering.purchaseOf(aliceNo).shares, 5_000e18, "recorded per investor");
     }
 
     function test_buy_noInvestorLimitWhenZero() public {
@@ -319,7 +322,7 @@ contract ShareOfferingTest is UnitBase {
     function test_buy_revertsWithoutFunds() public {
         vm.prank(mallory);
         usd.approve(address(offering), type(uint256).max);
-        vm.prank(admin);
+        vm.prank(registrar);
         registry.addWallet(mallory, CAROL);
         vm.expectRevert(
             abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, mallory, 0, 50e6)
@@ -330,7 +333,7 @@ contract ShareOfferingTest is UnitBase {
 
     function test_buy_revertsWhenOfferingLacksTreasuryRole() public {
         vm.startPrank(admin);
-        ShareOffering o = new ShareOffering(shares, usd, treasury, _terms(), admin);
+        ShareOffering o = new ShareOffering(shares, usd, treasury, _terms(), admin, treasurer);
         shares.grantRole(shares.MINTER_ROLE(), address(o));
         vm.stopPrank();
         vm.prank(alice);
@@ -342,7 +345,7 @@ contract ShareOfferingTest is UnitBase {
 
     function test_buy_revertsWhenOfferingLacksMinterRole() public {
         vm.startPrank(admin);
-        ShareOffering o = new ShareOffering(shares, usd, treasury, _terms(), admin);
+        ShareOffering o = new ShareOffering(shares, usd, treasury, _terms(), admin, treasurer);
         treasury.grantRole(treasury.OFFERING_ROLE(), address(o));
         vm.stopPrank();
         vm.prank(alice);
@@ -476,7 +479,7 @@ contract ShareOfferingTest is UnitBase {
         _buy(alice, 10e18);
         vm.expectEmit(address(offering));
         emit ShareOffering.OfferingFinalized(ShareOffering.Status.Failed, 10e18, 500e6);
-        vm.prank(admin);
+        vm.prank(treasurer);
         offering.cancel();
         assertEq(uint8(offering.status()), uint8(ShareOffering.Status.Failed));
     }
@@ -491,17 +494,17 @@ contract ShareOfferingTest is UnitBase {
         _buyJustBelowSoftCap();
         _buy(bob, 1e18);
         vm.expectRevert(abi.encodeWithSelector(ShareOffering.WrongStatus.selector, ShareOffering.Status.Open));
-        vm.prank(admin);
+        vm.prank(treasurer);
         offering.cancel();
     }
 
     function test_cancel_revertsWhenAlreadyClosed() public {
-        vm.prank(admin);
+        vm.prank(treasurer);
         offering.cancel();
         vm.expectRevert(
             abi.encodeWithSelector(ShareOffering.WrongStatus.selector, ShareOffering.Status.Failed)
         );
-        vm.prank(admin);
+        vm.prank(treasurer);
         offering.cancel();
     }
 
@@ -510,7 +513,7 @@ contract ShareOfferingTest is UnitBase {
     function test_refund_burnsSharesAndReturnsFunds() public {
         _buy(alice, 10e18);
         _buy(alice, 5e18);
-        vm.prank(admin);
+        vm.prank(treasurer);
         offering.cancel();
         uint256 usdBefore = usd.balanceOf(alice);
 
@@ -534,8 +537,8 @@ contract ShareOfferingTest is UnitBase {
         assertEq(usd.balanceOf(address(treasury)), 0);
         assertEq(treasury.totals().refunds, 750e6);
         assertEq(treasury.totals().escrowed, 0);
-        assertEq(offering.purchaseOf(alice).paid, 0);
-        assertEq(offering.purchaseOf(alice).shares, 0);
+        assertEq(offering.purchaseOf(aliceNo).paid, 0);
+        assertEq(offering.purchaseOf(aliceNo).shares, 0);
     }
 
     function test_refund_afterFailedFinalize() public {
@@ -553,23 +556,155 @@ contract ShareOfferingTest is UnitBase {
     function test_refund_eachWalletOfAnInvestorSeparately() public {
         _buy(alice, 10e18);
         _buy(alice2, 20e18);
-        vm.prank(admin);
+        vm.prank(treasurer);
         offering.cancel();
         assertEq(offering.refund(alice2), 1_000e6);
         assertEq(shares.balanceOf(alice), 10e18);
         assertEq(shares.investorBalance(aliceNo), 10e18);
     }
 
-    function test_refund_worksWhileSharesPausedAndFrozen() public {
+    function test_refund_worksWhileSharesPausedAndPartlyFrozen() public {
         _buy(alice, 10e18);
         _freezePartial(alice, 10e18);
-        _freezeAddress(alice, true);
         _pause(true);
-        vm.prank(admin);
+        vm.prank(treasurer);
         offering.cancel();
         offering.refund(alice);
         assertEq(shares.balanceOf(alice), 0);
-        assertEq(shares.frozenTokens(alice), 0);
+        assertEq(shares.getFrozenTokens(alice), 0);
+    }
+
+    /// A frozen wallet is not paid (it may be a stolen key): its refund waits for the unfreeze, or
+    /// reaches the investor's new wallet after a recovery.
+    function test_refund_waitsWhileTheWalletIsFrozen() public {
+        uint256 cost = _buy(alice, 10e18);
+        _freezeAddress(alice, true);
+        vm.prank(treasurer);
+        offering.cancel();
+        vm.expectRevert(abi.encodeWithSelector(ShareOffering.RefundFrozen.selector, alice));
+        offering.refund(alice);
+        _freezeInvestor(ALICE, true);
+        _freezeAddress(alice, false);
+        vm.expectRevert(abi.encodeWithSelector(ShareOffering.RefundFrozen.selector, alice));
+        offering.refund(alice);
+        _freezeInvestor(ALICE, false);
+        uint256 before = usd.balanceOf(alice);
+        assertEq(offering.refund(alice), cost);
+        assertEq(usd.balanceOf(alice), before + cost);
+    }
+
+    function test_refund_reachesTheRecoveredWallet() public {
+        uint256 cost = _buy(alice, 10e18);
+        _freezeAddress(alice, true); // the agent freezes the lost wallet first, then recovers it
+        vm.startPrank(agent);
+        shares.recoverWallet(alice, alice2);
+        shares.setAddressFrozen(alice2, false);
+        vm.stopPrank();
+        vm.prank(treasurer);
+        offering.cancel();
+        vm.expectRevert(abi.encodeWithSelector(ShareOffering.NothingToRefund.selector, alice));
+        offering.refund(alice);
+        uint256 before = usd.balanceOf(alice2);
+        vm.expectEmit(address(offering));
+        emit ShareOffering.PurchaseRefunded(alice2, 10e18, cost);
+        assertEq(offering.refund(alice2), cost);
+        assertEq(usd.balanceOf(alice2), before + cost);
+        assertEq(shares.escrowOffering(), address(0), "the last refund closes the escrow");
+    }
+
+    /// An investor who bought from two wallets is refunded per wallet, in proportion, and in full.
+    function test_refund_splitsAnInvestorsPurchaseAcrossWallets() public {
+        uint256 a = _buy(alice, 1e18 + 1); // 50.000001 tUSD, rounded up
+        uint256 b = _buy(alice2, 2e18);
+        vm.prank(treasurer);
+        offering.cancel();
+        uint256 first = offering.refund(alice2);
+        assertEq(first, (a + b) * 2e18 / (3e18 + 1));
+        assertEq(offering.refund(alice), a + b - first);
+        assertEq(offering.purchaseOf(aliceNo).paid, 0);
+        assertEq(treasury.trackedBalance(), 0);
+    }
+
+    // ------------------------------------------------------------ unsettled shares
+
+    function test_buy_belowSoftCapIssuesUnsettledShares() public {
+        vm.expectEmit(address(shares));
+        emit PropertyShares.OfferingEscrowOpened(address(offering));
+        _buy(alice, 10e18);
+        assertEq(shares.escrowOffering(), address(offering));
+        assertEq(shares.unsettledOf(aliceNo), 10e18);
+        _buy(alice2, 5e18);
+        assertEq(shares.unsettledOf(aliceNo), 15e18);
+        // Within the investor they move freely; out of it, not at all.
+        vm.prank(alice);
+        shares.transfer(alice2, 10e18);
+        _expectTransferCode(alice2, carol, 1e18, ReasonCodes.OFFERING_UNSETTLED);
+    }
+
+    function test_buy_reachingSoftCapSettlesEveryShare() public {
+        _buy(alice, 10e18);
+        _buy(alice, 1_989e18); // 99 950 tUSD raised: just below the soft cap
+        assertEq(shares.escrowOffering(), address(offering));
+        vm.recordLogs();
+        _buy(bob, 1e18);
+        assertTrue(_logged(PropertyShares.OfferingEscrowClosed.selector));
+        assertEq(shares.escrowOffering(), address(0));
+        assertEq(shares.unsettledOf(aliceNo), 0);
+        assertEq(shares.unsettledOf(bobNo), 0);
+        _expectTransferCode(alice, carol, 100e18, 0);
+    }
+
+    function test_buy_anotherOfferingWaitsForTheEscrow() public {
+        _buy(alice, 10e18);
+        ShareOffering other = _deploy(_terms());
+        vm.expectRevert(
+            abi.encodeWithSelector(PropertyShares.EscrowHeldByAnotherOffering.selector, address(offering))
+        );
+        vm.prank(bob);
+        other.buy(1e18);
+        // A purchase that reaches the other offering's soft cap at once needs no escrow.
+        vm.prank(bob);
+        other.buy(2_000e18);
+        assertTrue(other.softCapReached());
+    }
+
+    function test_buy_refusesATokenThatDeliversLess() public {
+        FeeToken fee = new FeeToken();
+        Property memory p = _deployProperty(fee);
+        ShareOffering o = _deployOffering(p.shares, fee, p.treasury, _terms());
+        fee.mint(bob, 1_000e6);
+        vm.prank(bob);
+        fee.approve(address(o), type(uint256).max);
+        vm.expectRevert(abi.encodeWithSelector(ShareOffering.InexactTransfer.selector, 50e6, 49.5e6));
+        vm.prank(bob);
+        o.buy(1e18);
+    }
+
+    /// A buyer called back by the settlement token's hook cannot buy again inside its purchase.
+    function test_buy_refusesReentry() public {
+        HookToken hook = new HookToken();
+        Property memory p = _deployProperty(hook);
+        ShareOffering o = _deployOffering(p.shares, hook, p.treasury, _terms());
+        Reenterer wallet = new Reenterer();
+        vm.prank(registrar);
+        registry.addWallet(address(wallet), CAROL);
+        hook.mint(address(wallet), 1_000e6);
+        wallet.approve(hook, address(o));
+        (bool ok,) = wallet.attack(
+            address(o),
+            abi.encodeCall(ShareOffering.buy, (2e18)),
+            address(o),
+            abi.encodeCall(ShareOffering.buy, (1e18))
+        );
+        assertTrue(ok);
+        assertFalse(wallet.reentered());
+        assertEq(
+            wallet.reentryResult(),
+            abi.encodeWithSelector(ReentrancyGuardTransient.ReentrancyGuardReentrantCall.selector)
+        );
+        assertEq(o.sharesSold(), 2e18);
+        assertEq(p.treasury.escrowOf(address(o)), 100e6);
+        assertEq(hook.balanceOf(address(p.treasury)), 100e6);
     }
 
     function test_refund_revertsWhileOpen() public {
@@ -590,7 +725,7 @@ contract ShareOfferingTest is UnitBase {
 
     function test_refund_revertsForNonBuyer() public {
         _buy(alice, 10e18);
-        vm.prank(admin);
+        vm.prank(treasurer);
         offering.cancel();
         vm.expectRevert(abi.encodeWithSelector(ShareOffering.NothingToRefund.selector, carol));
         offering.refund(carol);
@@ -598,7 +733,7 @@ contract ShareOfferingTest is UnitBase {
 
     function test_refund_revertsWhenAlreadyRefunded() public {
         _buy(alice, 10e18);
-        vm.prank(admin);
+        vm.prank(treasurer);
         offering.cancel();
         offering.refund(alice);
         vm.expectRevert(abi.encodeWithSelector(ShareOffering.NothingToRefund.selector, alice));
@@ -615,7 +750,7 @@ contract ShareOfferingTest is UnitBase {
         t.pricePerShare = price;
         t.sharesForSale = 1; // quote does not depend on it; keeps the total cost within the terms check
         t.softCap = 0;
-        ShareOffering o = new ShareOffering(shares, usd, treasury, t, admin);
+        ShareOffering o = new ShareOffering(shares, usd, treasury, t, admin, treasurer);
 
         uint256 cost = o.quote(shareAmount);
         uint256 exact = shareAmount * price;
@@ -653,10 +788,8 @@ contract ShareOfferingTest is UnitBase {
         assertEq(offering.softCapReached(), paid >= SOFT_CAP);
         assertEq(shares.totalSupply(), offering.sharesSold());
         assertLe(offering.boughtByInvestor(aliceNo), 5_000e18);
-        assertEq(
-            offering.boughtByInvestor(aliceNo),
-            offering.purchaseOf(alice).shares + offering.purchaseOf(alice2).shares
-        );
+        assertEq(offering.boughtByInvestor(aliceNo), offering.purchaseOf(aliceNo).shares);
+        assertEq(shares.balanceOf(alice) + shares.balanceOf(alice2), offering.purchaseOf(aliceNo).shares);
     }
 
     /// After a failed offering every buyer gets back exactly what they paid and the shares are gone.
@@ -665,7 +798,7 @@ contract ShareOfferingTest is UnitBase {
         uint256 amountB = bound(b, 1e18, 900e18);
         uint256 costA = _buy(alice, amountA);
         uint256 costB = _buy(bob, amountB);
-        vm.prank(admin);
+        vm.prank(treasurer);
         offering.cancel();
         assertEq(offering.refund(alice), costA);
         assertEq(offering.refund(bob), costB);

@@ -41,7 +41,7 @@ abstract contract UnitBase is Fixture {
         uint128 maxBalancePerInvestor,
         uint128 minHolding
     ) internal {
-        vm.prank(admin);
+        vm.prank(rulesAdmin);
         compliance.setRules(
             ShareCompliance.Rules({
                 accreditedOnly: accreditedOnly,
@@ -61,33 +61,33 @@ abstract contract UnitBase is Fixture {
     function _setCountry(uint16 country, bool allowed) internal {
         uint16[] memory list = new uint16[](1);
         list[0] = country;
-        vm.prank(admin);
+        vm.prank(rulesAdmin);
         compliance.setCountries(list, allowed);
     }
 
     // ------------------------------------------------------------ registry actions
 
     function _freezeInvestor(bytes32 id, bool frozen) internal {
-        vm.prank(admin);
+        vm.prank(registrar);
         registry.setInvestorFrozen(id, frozen);
     }
 
     /// Rewrites an investor's record with a new KYC expiry, keeping country and accreditation.
     function _setKycExpiry(bytes32 id, uint64 expiry) internal {
         IdentityRegistry.Investor memory inv = registry.investor(id);
-        vm.prank(admin);
+        vm.prank(registrar);
         registry.setInvestor(id, inv.country, inv.accredited, expiry);
     }
 
     function _setAccredited(bytes32 id, bool accredited) internal {
         IdentityRegistry.Investor memory inv = registry.investor(id);
-        vm.prank(admin);
+        vm.prank(registrar);
         registry.setInvestor(id, inv.country, accredited, inv.kycExpiry);
     }
 
     /// Unlinks `wallet` from its investor and links it to `newInvestor`.
     function _reassignWallet(address wallet, bytes32 newInvestor) internal {
-        vm.startPrank(admin);
+        vm.startPrank(registrar);
         registry.removeWallet(wallet);
         registry.addWallet(wallet, newInvestor);
         vm.stopPrank();
@@ -97,7 +97,8 @@ abstract contract UnitBase is Fixture {
 
     function _pause(bool paused) internal {
         vm.prank(agent);
-        shares.setPaused(paused);
+        if (paused) shares.pause();
+        else shares.unpause();
     }
 
     function _freezeAddress(address wallet, bool frozen) internal {
@@ -144,6 +145,13 @@ abstract contract UnitBase is Fixture {
             shares.mint(to, amount);
             assertEq(shares.balanceOf(to), before + amount, "recipient balance");
         }
+    }
+
+    /// Bob buys the rest up to the soft cap, which settles every share the fixture offering sold.
+    function _reachSoftCap() internal {
+        uint256 left = SOFT_CAP - offering.raised();
+        _buy(bob, left * 1e18 / PRICE);
+        assertTrue(offering.softCapReached(), "soft cap reached");
     }
 
     /// Gives `who` settlement tokens and lets the treasury pull them, then deposits `amount`.

@@ -6,8 +6,11 @@
 //! - `restrictions`: a restricted transfer reverts, and `canTransfer` answers the matching
 //!   [`propledger_contracts::ReasonCode`].
 //! - `gas`: a plain stablecoin transfer next to a compliant share transfer.
+//! - `roles`: the deployer's role split over separate accounts, the two-step admin, and the
+//!   check of an existing settlement token.
 
 mod gas;
 mod purchase;
 mod restrictions;
+mod roles;
 mod support;

@@ -14,13 +14,20 @@ async fn restricted_transfer_reverts_with_its_reason_code() -> TestResult {
             .onboard(&platform, alice, "alice", US, true, 10_000)
             .await?;
         chain
-            .onboard(&platform, bob, "bob", GB, false, 10_000)
+            .onboard(&platform, bob, "bob", GB, false, 100_000)
             .await?;
         chain.buy(&platform, &property, alice, shares(100)).await?;
         let token = chain.shares(&property);
         let mallory: Address = PrivateKeySigner::random().address(); // never registered
 
         let code = |raw: u8| ReasonCode::try_from(raw);
+        // Below the soft cap the shares bought are unsettled: they stay with their investor.
+        assert_eq!(
+            code(token.canTransfer(alice, bob, shares(10)).call().await?)?,
+            ReasonCode::OfferingUnsettled
+        );
+        // Bob's purchase reaches the $100,000 soft cap and settles every share.
+        chain.buy(&platform, &property, bob, shares(1_900)).await?;
         assert_eq!(
             code(token.canTransfer(alice, bob, shares(10)).call().await?)?,
             ReasonCode::Allowed
@@ -101,7 +108,7 @@ async fn restricted_transfer_reverts_with_its_reason_code() -> TestResult {
         // Pausing outranks everything.
         crate::support::mined(
             token
-                .setPaused(true)
+                .pause()
                 .from(chain.admin)
                 .send()
                 .await?

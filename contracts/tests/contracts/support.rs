@@ -12,7 +12,7 @@ use alloy::{
 use propledger_contracts::{
     IdentityRegistry, PropertyShares, ShareOffering, TestStablecoin,
     deploy::{
-        OfferingTerms, Platform, PropertyDeployment, PropertyParams, SettlementToken,
+        OfferingTerms, Platform, PropertyDeployment, PropertyParams, Roles, SettlementToken,
         deploy_platform, deploy_property,
     },
 };
@@ -135,6 +135,8 @@ pub(crate) struct Chain {
     /// Fresh investor wallets, never known to anvil.
     pub(crate) alice: Address,
     pub(crate) bob: Address,
+    /// Fresh accounts for the operational roles, in the order agent, treasurer, registrar, rules.
+    pub(crate) operators: [Address; 4],
     // Dropped last: the provider must not outlive the node by much, and the node must die.
     _anvil: Anvil,
 }
@@ -144,7 +146,7 @@ impl Chain {
         let anvil = Anvil::start();
         let admin: PrivateKeySigner = ADMIN_KEY.parse()?;
         let funder: PrivateKeySigner = FUNDER_KEY.parse()?;
-        let investors: Vec<PrivateKeySigner> = (0..2).map(|_| PrivateKeySigner::random()).collect();
+        let investors: Vec<PrivateKeySigner> = (0..6).map(|_| PrivateKeySigner::random()).collect();
         let (admin_addr, funder_addr) = (admin.address(), funder.address());
         let addrs: Vec<Address> = investors.iter().map(PrivateKeySigner::address).collect();
 
@@ -182,6 +184,7 @@ impl Chain {
             funder: funder_addr,
             alice: addrs[0],
             bob: addrs[1],
+            operators: [addrs[2], addrs[3], addrs[4], addrs[5]],
             _anvil: anvil,
         })
     }
@@ -195,14 +198,19 @@ impl Chain {
         Ok(block.ok_or("no latest block")?.header.timestamp)
     }
 
-    /// Deploys the platform (with a test stablecoin) and one property, as the node would.
+    /// Deploys the platform (with a test stablecoin) and one property, as the node would on a
+    /// development chain: every role held by the admin.
     pub(crate) async fn deploy(&self) -> TestResult<(Platform, PropertyDeployment)> {
-        let platform = deploy_platform(
-            &self.provider,
-            self.admin,
-            SettlementToken::DeployTestStablecoin,
-        )
-        .await?;
+        self.deploy_with(Roles::single(self.admin)).await
+    }
+
+    /// Deploys the platform (with a test stablecoin) and one property, the roles held as given.
+    pub(crate) async fn deploy_with(
+        &self,
+        roles: Roles,
+    ) -> TestResult<(Platform, PropertyDeployment)> {
+        let platform =
+            deploy_platform(&self.provider, roles, SettlementToken::DeployTestStablecoin).await?;
         let start = self.now().await?;
         let params = PropertyParams {
             name: "Elm St Shares".into(),
@@ -225,8 +233,24 @@ impl Chain {
         Ok((platform, property))
     }
 
-    /// Registers `wallet` as a new investor, gives it gas money from the funder and `dollars` test
-    /// dollars; returns its investor number.
+    /// Sends `wallet` 1 ETH of gas money from the funder.
+    pub(crate) async fn fund_gas(&self, wallet: Address) -> TestResult {
+        let gas_money = TransactionRequest::default()
+            .with_from(self.funder)
+            .with_to(wallet)
+            .with_value(pow10(18));
+        mined(
+            self.provider
+                .send_transaction(gas_money)
+                .await?
+                .get_receipt()
+                .await?,
+        )?;
+        Ok(())
+    }
+
+    /// Registers `wallet` as a new investor (as the platform's registrar), gives it gas money from
+    /// the funder and `dollars` test dollars; returns its investor number.
     pub(crate) async fn onboard(
         &self,
         platform: &Platform,
@@ -242,7 +266,7 @@ impl Chain {
         let receipt = mined(
             registry
                 .setInvestor(investor_id, country, accredited, kyc_expiry)
-                .from(self.admin)
+                .from(platform.roles.registrar)
                 .send()
                 .await?
                 .get_receipt()
@@ -254,24 +278,14 @@ impl Chain {
         mined(
             registry
                 .addWallet(wallet, investor_id)
-                .from(self.admin)
+                .from(platform.roles.registrar)
                 .send()
                 .await?
                 .get_receipt()
                 .await?,
         )?;
 
-        let gas_money = TransactionRequest::default()
-            .with_from(self.funder)
-            .with_to(wallet)
-            .with_value(pow10(18)); // 1 ETH
-        mined(
-            self.provider
-                .send_transaction(gas_money)
-                .await?
-                .get_receipt()
-                .await?,
-        )?;
+        self.fund_gas(wallet).await?;
 
         let usd_token = TestStablecoin::new(platform.settlement_token, &self.provider);
         mined(

@@ -85,6 +85,11 @@ pub struct SourceConfig {
     /// grow. Answers stay a few megabytes, and a backfill is read in enough pieces to overlap
     /// reading and storing.
     pub target_logs: usize,
+    /// Largest `eth_getLogs` answer read, in bytes (default 64 MiB, some 100,000 logs): a
+    /// longer one (announced, or as it arrives) is not read further and counts as a range
+    /// error, so the range shrinks and is asked again. However a provider answers, no answer
+    /// takes more memory than this.
+    pub max_logs_body: usize,
     /// How long one request may take before it counts as failed (default 15 s).
     pub request_timeout: Duration,
     /// Retries of failed requests.
@@ -101,6 +106,7 @@ impl SourceConfig {
             max_range: 10_000,
             concurrency: 4,
             target_logs: 8_000,
+            max_logs_body: 64 << 20,
             request_timeout: Duration::from_secs(15),
             retry: RetryPolicy::default(),
         }
@@ -1045,7 +1051,16 @@ impl RpcSource {
             .headers()
             .get(hyper::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        let limit = self.inner.config.max_logs_body.max(1);
+        let too_long = |len: usize| Failure::Range {
+            code: 0,
+            message: format!("an answer of {len} bytes or more, over the limit of {limit}"),
+            hint: RangeHint::default(),
+        };
         if let Some(len) = announced {
+            if len > limit {
+                return Err(too_long(len));
+            }
             bytes.reserve(len.min(KEPT_BODY_MAX));
         }
         let mut body = response.into_body();
@@ -1053,6 +1068,11 @@ impl RpcSource {
             match frame {
                 Ok(frame) => {
                     if let Some(data) = frame.data_ref() {
+                        let len = bytes.len().saturating_add(data.len());
+                        if len > limit {
+                            // Dropping the body closes the connection: the rest is not read.
+                            return Err(too_long(len));
+                        }
                         bytes.extend_from_slice(data);
                     }
                 }

@@ -27,12 +27,10 @@ use alloy::rpc::types::TransactionRequest;
 use propledger_contracts::PropertyDirectory;
 use propledger_indexer::Indexer;
 use propledger_indexer::source::{RpcSource, SourceConfig};
-use propledger_ledger::ext::Statement;
+use propledger_testkit::tls::{TestCa, TlsProxy};
 
 use crate::support::anvil::TestResult;
-use crate::support::db::{Engine, TestDb};
-use crate::support::pg;
-use crate::support::tls::{TestCa, TlsProxy};
+use crate::support::db::{Engine, TestDb, next_block, select};
 use crate::support::world::{ChainKind, World, mined};
 
 const EVENTS: u64 = 100_000;
@@ -160,12 +158,8 @@ async fn index(
     let t = Instant::now();
     indexer.sync().await?;
     let elapsed = t.elapsed();
-    let events = indexer
-        .ledger()
-        .query(Statement::new("SELECT COUNT(*) FROM idx_events"))
-        .await?[0]
-        .int(0)?;
-    Ok((indexer, u64::try_from(events)?, elapsed))
+    let events: Vec<(i64,)> = select(indexer.ledger(), "SELECT COUNT(*) FROM idx_events").await?;
+    Ok((indexer, u64::try_from(events[0].0)?, elapsed))
 }
 
 /// The watched contracts once everything is discovered, the blocks that register them (where
@@ -173,15 +167,14 @@ async fn index(
 async fn watched_set(world: &World) -> TestResult<(Vec<Address>, Vec<u64>, u64)> {
     let warm = TestDb::new(Engine::Sqlite).await;
     let (indexer, total, _) = index(world, &warm.url, None).await?;
-    let breaks = indexer
-        .ledger()
-        .query(Statement::new(
-            "SELECT DISTINCT added_block FROM idx_contracts WHERE property_id IS NOT NULL",
-        ))
-        .await?
-        .iter()
-        .map(|r| Ok(u64::try_from(r.int(0)?)?))
-        .collect::<TestResult<_>>()?;
+    let breaks = select::<(i64,)>(
+        indexer.ledger(),
+        "SELECT DISTINCT added_block FROM idx_contracts WHERE property_id IS NOT NULL",
+    )
+    .await?
+    .into_iter()
+    .map(|(b,)| Ok(u64::try_from(b)?))
+    .collect::<TestResult<_>>()?;
     Ok((indexer.watched(), breaks, total))
 }
 
@@ -193,8 +186,7 @@ fn rate(n: u64, d: Duration) -> f64 {
 #[ignore = "benchmark: scripts/bench indexer"]
 async fn indexer_vs_bare_fetch() -> TestResult {
     let world = setup().await?;
-    let pg_dir = tempfile::tempdir()?;
-    let cluster = pg::Cluster::start(&pg_dir.path().join("pg"), true);
+    let cluster = propledger_testkit::Postgres::start_durable();
     let pg_admin = cluster.url("postgres");
 
     // PROPLEDGER_BENCH_PROFILE=sqlite|postgres|bare|https: repeated indexes on one engine,
@@ -440,12 +432,9 @@ async fn live(world: &World) -> TestResult {
         for b in start_block + 1..=head {
             appeared.entry(b).or_insert(now);
         }
-        let next = ledger
-            .query(Statement::new("SELECT next_block FROM idx_state"))
-            .await?[0]
-            .int(0)?;
+        let next = next_block(&ledger).await?;
         let now = Instant::now();
-        for b in start_block + 1..u64::try_from(next)? {
+        for b in start_block + 1..next {
             booked.entry(b).or_insert(now);
         }
         tokio::time::sleep(Duration::from_millis(5)).await;

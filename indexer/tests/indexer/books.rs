@@ -6,18 +6,19 @@
 use alloy::primitives::{Address, U256, keccak256};
 use alloy::providers::Provider;
 use chrono::NaiveDate;
-use propledger_contracts::TestStablecoin;
+use propledger_contracts::{
+    Distributor, IdentityRegistry, PropertyShares, PropertyTreasury, TestStablecoin,
+};
 use propledger_indexer::follow::property_dim;
 use propledger_indexer::source::SourceConfig;
 use propledger_indexer::{Indexer, Step};
 use propledger_ledger::core::chart::codes;
 use propledger_ledger::core::{Amount, EntryDraft, IdempotencyKey, Source};
-use propledger_ledger::ext::Statement;
 use rust_decimal::Decimal;
 use std::time::Duration;
 
 use crate::support::anvil::TestResult;
-use crate::support::db::{Engine, TestDb, both_engines};
+use crate::support::db::{Engine, TestDb, both_engines, events as stored_events, select};
 use crate::support::fault_proxy::{Fault, FaultPlan, FaultProxy, RangeStyle};
 use crate::support::state::{assert_same, index_state};
 use crate::support::world::{ChainKind, PRICE, World, mined, usd};
@@ -25,6 +26,7 @@ use crate::support::world::{ChainKind, PRICE, World, mined, usd};
 both_engines!(
     stored_events_are_the_chain_logs,
     events_make_the_expected_entries,
+    withheld_recovered_and_swept_payouts_keep_the_books_reconciled,
     reconciliation_is_clean_when_the_books_are_right,
     reconciliation_finds_mistakes,
     contracts_registered_later_are_picked_up,
@@ -54,24 +56,17 @@ async fn balance(indexer: &Indexer, code: &str) -> TestResult<Decimal> {
 async fn stored_events_are_the_chain_logs(engine: Engine) -> TestResult {
     let (world, _db, indexer) = indexed(engine).await?;
     let head = world.provider.get_block_number().await?;
-    let kinds: std::collections::HashMap<Address, String> = indexer
-        .ledger()
-        .query(Statement::new("SELECT address, kind FROM idx_contracts"))
-        .await?
-        .iter()
-        .map(|r| Ok((Address::try_from(r.blob(0)?.as_slice())?, r.text(1)?)))
-        .collect::<TestResult<_>>()?;
+    let kinds: std::collections::HashMap<Address, String> =
+        select::<(Vec<u8>, String)>(indexer.ledger(), "SELECT address, kind FROM idx_contracts")
+            .await?
+            .into_iter()
+            .map(|(a, kind)| Ok((Address::try_from(a.as_slice())?, kind)))
+            .collect::<TestResult<_>>()?;
     let logs = indexer
         .source()
         .logs(world.platform.start_block(), head, &indexer.watched())
         .await?;
-    let stored = indexer
-        .ledger()
-        .query(Statement::new(
-            "SELECT block_number, log_index, block_hash, tx_hash, tx_index, address, topics, data, \
-             kind, event, decoded FROM idx_events ORDER BY block_number, log_index",
-        ))
-        .await?;
+    let stored = stored_events(indexer.ledger()).await?;
     assert_eq!(stored.len(), logs.len());
     assert!(
         logs.iter().any(|l| l.data.is_empty()),
@@ -83,17 +78,17 @@ async fn stored_events_are_the_chain_logs(engine: Engine) -> TestResult {
         let decoded = propledger_indexer::decode::decode(kind, log);
         let topics: Vec<u8> = log.topics.iter().flat_map(|t| t.to_vec()).collect();
         let at = format!("log {}/{}", log.block_number, log.log_index);
-        assert_eq!(row.int(0)?, i64::try_from(log.block_number)?, "{at}");
-        assert_eq!(row.int(1)?, i64::try_from(log.log_index)?, "{at}");
-        assert_eq!(row.blob(2)?, log.block_hash.to_vec(), "{at}");
-        assert_eq!(row.blob(3)?, log.tx_hash.to_vec(), "{at}");
-        assert_eq!(row.int(4)?, i64::try_from(log.tx_index)?, "{at}");
-        assert_eq!(row.blob(5)?, log.address.to_vec(), "{at}");
-        assert_eq!(row.blob(6)?, topics, "{at}");
-        assert_eq!(row.blob(7)?, log.data.to_vec(), "{at}");
-        assert_eq!(row.text(8)?, kind.as_str(), "{at}");
-        assert_eq!(row.text(9)?, decoded.name, "{at}");
-        assert_eq!(row.text(10)?, decoded.json, "{at}");
+        assert_eq!(row.0, i64::try_from(log.block_number)?, "{at}");
+        assert_eq!(row.1, i64::try_from(log.log_index)?, "{at}");
+        assert_eq!(row.2, log.block_hash.to_vec(), "{at}");
+        assert_eq!(row.3, log.tx_hash.to_vec(), "{at}");
+        assert_eq!(row.4, i64::try_from(log.tx_index)?, "{at}");
+        assert_eq!(row.5, log.address.to_vec(), "{at}");
+        assert_eq!(row.6, topics, "{at}");
+        assert_eq!(row.7, log.data.to_vec(), "{at}");
+        assert_eq!(row.8, kind.as_str(), "{at}");
+        assert_eq!(row.9, decoded.name, "{at}");
+        assert_eq!(row.10, decoded.json, "{at}");
         assert_ne!(decoded.name, "unknown", "{at}");
     }
     Ok(())
@@ -161,6 +156,124 @@ async fn events_make_the_expected_entries(engine: Engine) -> TestResult {
         state.entries
     );
     assert!(indexer.ledger().verifier().chain().await?.is_intact());
+    Ok(())
+}
+
+/// A distribution whose payouts take every path: one withheld for a frozen holder and paid after
+/// the unfreeze, one paid to the wallet a lost one was recovered to, and the rest swept back to the
+/// treasury. Treasury and distributor cash in the books stay equal to the chain's, and the sweep
+/// is booked once.
+async fn withheld_recovered_and_swept_payouts_keep_the_books_reconciled(
+    engine: Engine,
+) -> TestResult {
+    let world = World::start(ChainKind::Embedded).await?;
+    world.business().await?;
+    let treasury = PropertyTreasury::new(world.property.treasury.address, &world.provider);
+    let distributor = Distributor::new(world.property.distributor.address, &world.provider);
+    let shares_token = PropertyShares::new(world.property.shares.address, &world.provider);
+    let registry = IdentityRegistry::new(world.platform.identity_registry.address, &world.provider);
+    let (frozen, lost) = (world.investors[2], world.investors[3]);
+    let recovered = crate::support::world::dev_key(5).address();
+    let send = async |call: alloy::rpc::types::TransactionRequest| world.send(call).await;
+    let now = crate::support::world::latest_timestamp(&world.provider).await?;
+    send(
+        treasury
+            .fundDistribution(usd(300), now + 3600, keccak256("dist-2"))
+            .from(world.admin)
+            .into_transaction_request(),
+    )
+    .await?;
+    let id = distributor.distributionCount().call().await? - U256::from(1u8);
+
+    // The frozen holder's claim is withheld; the lost wallet's payout goes to its new wallet.
+    send(
+        shares_token
+            .setAddressFrozen(frozen, true)
+            .from(world.admin)
+            .into_transaction_request(),
+    )
+    .await?;
+    send(
+        distributor
+            .claimFor(id, frozen)
+            .from(world.admin)
+            .into_transaction_request(),
+    )
+    .await?;
+    send(
+        registry
+            .addWallet(recovered, keccak256("investor:3"))
+            .from(world.admin)
+            .into_transaction_request(),
+    )
+    .await?;
+    send(
+        shares_token
+            .recoverWallet(lost, recovered)
+            .from(world.admin)
+            .into_transaction_request(),
+    )
+    .await?;
+    let token = TestStablecoin::new(world.platform.settlement_token, &world.provider);
+    let before = token.balanceOf(recovered).call().await?;
+    send(
+        distributor
+            .claimFor(id, lost)
+            .from(world.admin)
+            .into_transaction_request(),
+    )
+    .await?;
+    let paid = token.balanceOf(recovered).call().await? - before;
+    assert!(!paid.is_zero(), "the recovered wallet was paid");
+
+    // Past the deadline the rest is swept back; the withheld payout stays, and is paid later.
+    let _: serde_json::Value = world
+        .provider
+        .raw_request("evm_increaseTime".into(), (3601u64,))
+        .await?;
+    world.mine(1).await?;
+    for swept in [id - U256::from(1u8), id] {
+        send(
+            distributor
+                .sweep(swept)
+                .from(world.admin)
+                .into_transaction_request(),
+        )
+        .await?;
+    }
+    send(
+        shares_token
+            .setAddressFrozen(frozen, false)
+            .from(world.admin)
+            .into_transaction_request(),
+    )
+    .await?;
+    send(
+        distributor
+            .claimFor(id, frozen)
+            .from(world.admin)
+            .into_transaction_request(),
+    )
+    .await?;
+
+    let db = TestDb::new(engine).await;
+    let mut indexer = Indexer::new(db.ledger().await, world.indexer_config(0)).await?;
+    indexer.sync().await?;
+    let report = indexer.reconcile(indexer.next_block() - 1).await?;
+    for line in &report.balances {
+        assert!(line.difference().is_zero(), "{line:?}");
+    }
+    assert!(report.cap_tables.is_empty(), "{:?}", report.cap_tables);
+    // Both distributions (the business's and this one) are swept or paid: nothing is payable and
+    // the distributor holds nothing.
+    assert_eq!(
+        balance(&indexer, codes::DISTRIBUTOR_CASH).await?,
+        Decimal::ZERO
+    );
+    assert_eq!(
+        balance(&indexer, codes::DISTRIBUTIONS_PAYABLE).await?,
+        Decimal::ZERO
+    );
     Ok(())
 }
 
@@ -447,7 +560,6 @@ async fn backfill_through_a_pool_of_one_connection() -> TestResult {
                 },
             )
             .await?;
-            assert_eq!(ledger.early_writes(), max_connections as usize);
             let mut cfg = world.indexer_config(0);
             // Many small commits, so that several would be in flight at once.
             cfg.max_events_per_commit = 5;

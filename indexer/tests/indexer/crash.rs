@@ -10,10 +10,9 @@ use alloy::primitives::keccak256;
 use propledger_contracts::deploy::Platform;
 use propledger_indexer::Indexer;
 use propledger_indexer::source::SourceConfig;
-use propledger_ledger::ext::Statement;
 
 use crate::support::anvil::TestResult;
-use crate::support::db::{Engine, TestDb};
+use crate::support::db::{Engine, TestDb, next_block};
 use crate::support::state::{assert_same, index_state};
 use crate::support::world::{ChainKind, World};
 
@@ -84,14 +83,8 @@ impl Rng {
 
 async fn checkpoint(db: &TestDb) -> TestResult<i64> {
     let ledger = db.ledger().await;
-    let rows = ledger
-        .query(Statement::new("SELECT next_block FROM idx_state"))
-        .await
-        .unwrap_or_default();
-    let n = match rows.first() {
-        Some(r) => r.int(0)?,
-        None => 0,
-    };
+    // Before the indexer's first start there are no tables yet: 0.
+    let n = i64::try_from(next_block(&ledger).await.unwrap_or(0))?;
     ledger.close().await;
     Ok(n)
 }

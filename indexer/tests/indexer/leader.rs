@@ -10,11 +10,10 @@ use alloy::providers::Provider;
 use propledger_indexer::leader::lock_name;
 use propledger_indexer::{Error, Indexer, Leader, run_exclusive};
 use propledger_ledger::Ledger;
-use propledger_ledger::ext::Statement;
 use tokio::sync::watch;
 
 use crate::support::anvil::TestResult;
-use crate::support::db::{Engine, TestDb, both_engines};
+use crate::support::db::{Engine, TestDb, both_engines, next_block};
 use crate::support::state::{assert_same, index_state};
 use crate::support::world::{ChainKind, World};
 
@@ -23,12 +22,7 @@ const CONFIRMATIONS: u64 = 2;
 both_engines!(stale_indexers_are_fenced, a_standby_takes_over);
 
 async fn checkpoint(ledger: &Ledger) -> TestResult<u64> {
-    let rows = ledger
-        .query(Statement::new(
-            "SELECT next_block FROM idx_state WHERE id = 1",
-        ))
-        .await?;
-    Ok(u64::try_from(rows[0].int(0)?)?)
+    next_block(ledger).await
 }
 
 /// Waits until the index in `ledger` has every block of the chain.

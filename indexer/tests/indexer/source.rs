@@ -39,8 +39,8 @@ fn config(url: &str) -> SourceConfig {
 
 /// Anvil with the token and blocks of varied log counts, gaps of empty blocks between.
 async fn populated_anvil() -> TestResult<(Anvil, DevChain)> {
-    let anvil = Anvil::start();
-    let mut chain = DevChain::attach(&anvil.url).await?;
+    let anvil = Anvil::spawn();
+    let mut chain = DevChain::attach(anvil.url()).await?;
     chain
         .mint_blocks(&[3, 0, 1, 4, 2, 0, 0, 5, 1, 1, 2, 3, 0, 1])
         .await?;
@@ -92,7 +92,7 @@ async fn direct_logs_match_alloy_and_carry_positions() -> TestResult {
     within(async {
         let (anvil, chain) = populated_anvil().await?;
         let head = chain.head().await?;
-        let logs = direct_logs(&anvil.url, head, chain.token).await?;
+        let logs = direct_logs(anvil.url(), head, chain.token).await?;
         // 2 RoleGranted at deployment + one Transfer per mint.
         let minted: usize = [3, 0, 1, 4, 2, 0, 0, 5, 1, 1, 2, 3, 0, 1, 2, 6, 1]
             .iter()
@@ -117,7 +117,7 @@ async fn direct_logs_match_alloy_and_carry_positions() -> TestResult {
             assert_eq!(ours.data, theirs.data().data);
         }
         // Timestamps, where the node includes them, are the blocks'.
-        let source = RpcSource::connect(config(&anvil.url)).await?;
+        let source = RpcSource::connect(config(anvil.url())).await?;
         for log in &logs {
             if let Some(ts) = log.block_timestamp {
                 let header = source.header(log.block_number).await?.ok_or("no header")?;
@@ -138,8 +138,8 @@ async fn logs_through_range_limits_match_direct_fetch() -> TestResult {
     within(async {
         let (anvil, chain) = populated_anvil().await?;
         let head = chain.head().await?;
-        let expected = direct_logs(&anvil.url, head, chain.token).await?;
-        let proxy = FaultProxy::start(&anvil.url).await?;
+        let expected = direct_logs(anvil.url(), head, chain.token).await?;
+        let proxy = FaultProxy::start(anvil.url()).await?;
         for style in RangeStyle::ALL {
             proxy.set_plan(FaultPlan {
                 max_logs_span: Some(5),
@@ -169,7 +169,7 @@ async fn logs_out_of_order_are_sorted_and_a_log_given_twice_is_refused() -> Test
     within(async {
         let (anvil, chain) = populated_anvil().await?;
         let head = chain.head().await?;
-        let proxy = FaultProxy::start(&anvil.url).await?;
+        let proxy = FaultProxy::start(anvil.url()).await?;
         proxy.set_plan(FaultPlan {
             repeat_a_log: true,
             ..FaultPlan::default()
@@ -183,7 +183,7 @@ async fn logs_out_of_order_are_sorted_and_a_log_given_twice_is_refused() -> Test
         }
         // Logs out of order are put in order; the same source reads the range once the
         // provider stops repeating.
-        let expected = direct_logs(&anvil.url, head, chain.token).await?;
+        let expected = direct_logs(anvil.url(), head, chain.token).await?;
         proxy.set_plan(FaultPlan {
             reverse_logs: true,
             ..FaultPlan::default()
@@ -203,12 +203,12 @@ async fn logs_and_headers_survive_each_fault_kind() -> TestResult {
     within(async {
         let (anvil, chain) = populated_anvil().await?;
         let head = chain.head().await?;
-        let expected = direct_logs(&anvil.url, head, chain.token).await?;
-        let expected_headers = RpcSource::connect(config(&anvil.url))
+        let expected = direct_logs(anvil.url(), head, chain.token).await?;
+        let expected_headers = RpcSource::connect(config(anvil.url()))
             .await?
             .headers(0, head)
             .await?;
-        let proxy = FaultProxy::start(&anvil.url).await?;
+        let proxy = FaultProxy::start(anvil.url()).await?;
         for (i, fault) in Fault::ALL.into_iter().enumerate() {
             // Each delay costs a client timeout: fewer of them, and a shorter timeout.
             let (every, timeout) = match fault {
@@ -247,8 +247,8 @@ async fn log_chunks_cover_the_range_in_order_despite_faults() -> TestResult {
     within(async {
         let (anvil, chain) = populated_anvil().await?;
         let head = chain.head().await?;
-        let expected = direct_logs(&anvil.url, head, chain.token).await?;
-        let proxy = FaultProxy::start(&anvil.url).await?;
+        let expected = direct_logs(anvil.url(), head, chain.token).await?;
+        let proxy = FaultProxy::start(anvil.url()).await?;
         proxy.set_plan(FaultPlan {
             max_logs_span: Some(6),
             range_style: RangeStyle::Alchemy,
@@ -290,7 +290,7 @@ async fn log_chunks_cover_the_range_in_order_despite_faults() -> TestResult {
         );
 
         // An empty range yields nothing.
-        let source = RpcSource::connect(config(&anvil.url)).await?;
+        let source = RpcSource::connect(config(anvil.url())).await?;
         assert_eq!(source.log_chunks(5, 4, vec![chain.token]).count().await, 0);
         Ok(())
     })
@@ -303,8 +303,8 @@ async fn adaptive_range_shrinks_on_hint_and_grows_back() -> TestResult {
         let (anvil, chain) = populated_anvil().await?;
         chain.mine_empty(600).await?;
         let head = chain.head().await?;
-        let expected = direct_logs(&anvil.url, head, chain.token).await?;
-        let proxy = FaultProxy::start(&anvil.url).await?;
+        let expected = direct_logs(anvil.url(), head, chain.token).await?;
+        let proxy = FaultProxy::start(anvil.url()).await?;
         proxy.set_plan(FaultPlan {
             max_logs_span: Some(8),
             range_style: RangeStyle::TryRange,
@@ -338,13 +338,74 @@ async fn adaptive_range_shrinks_on_hint_and_grows_back() -> TestResult {
     .await
 }
 
+/// An `eth_getLogs` answer longer than the configured limit is not read further and counts as
+/// a range error: the range shrinks and is asked again, so every log still arrives. A block
+/// whose logs alone are over the limit is an error that names it.
+#[tokio::test]
+async fn answers_over_the_body_limit_shrink_the_range() -> TestResult {
+    within(async {
+        let (anvil, chain) = populated_anvil().await?;
+        let head = chain.head().await?;
+        // `direct_logs` reads the whole range in one answer under the default limit.
+        let expected = direct_logs(anvil.url(), head, chain.token).await?;
+        let probe = RpcSource::connect(config(anvil.url())).await?;
+        let whole = probe
+            .request_raw(
+                "eth_getLogs",
+                serde_json::json!([{
+                    "fromBlock": "0x0",
+                    "toBlock": format!("{head:#x}"),
+                    "address": chain.token,
+                }]),
+            )
+            .await?
+            .to_string()
+            .len();
+        let mut limited = config(anvil.url());
+        limited.initial_range = 100_000;
+        limited.max_range = 100_000;
+        limited.target_logs = 100_000;
+        // About a quarter of the whole answer; more than any one block's logs.
+        limited.max_logs_body = whole / 4;
+        let source = RpcSource::connect(limited.clone()).await?;
+        let logs = source.logs(0, head, &[chain.token]).await?;
+        assert_same_logs(&logs, &expected, "answers under the limit");
+        assert!(
+            source.stats().range_splits > 0,
+            "the whole range ({whole} bytes) is over the limit of {}: {:?}",
+            limited.max_logs_body,
+            source.stats()
+        );
+        // Less than one log: even a block alone is over it.
+        let busiest = expected
+            .iter()
+            .map(|l| l.block_number)
+            .max_by_key(|b| expected.iter().filter(|l| l.block_number == *b).count())
+            .ok_or("no logs")?;
+        limited.max_logs_body = 64;
+        let source = RpcSource::connect(limited).await?;
+        match source.logs(busiest, busiest, &[chain.token]).await {
+            Err(SourceError::Rpc { message, .. }) => {
+                assert!(
+                    message.contains(&format!("block {busiest} alone")),
+                    "{message}"
+                );
+                assert!(message.contains("over the limit of 64"), "{message}");
+            }
+            other => panic!("a block over the limit must be refused, got {other:?}"),
+        }
+        Ok(())
+    })
+    .await
+}
+
 #[tokio::test]
 async fn log_chunks_start_small_and_fit_windows_to_density() -> TestResult {
     within(async {
         let (anvil, chain) = populated_anvil().await?;
         let head = chain.head().await?;
-        let expected = direct_logs(&anvil.url, head, chain.token).await?;
-        let mut config = config(&anvil.url);
+        let expected = direct_logs(anvil.url(), head, chain.token).await?;
+        let mut config = config(anvil.url());
         config.initial_range = 32;
         config.max_range = 64;
         config.target_logs = 4;
@@ -383,8 +444,8 @@ async fn log_chunks_ramp_up_and_learn_the_span_again_at_breaks() -> TestResult {
         let (anvil, chain) = populated_anvil().await?;
         let head = chain.head().await?;
         assert!(head > 50, "head {head}");
-        let expected = direct_logs(&anvil.url, head, chain.token).await?;
-        let mut config = config(&anvil.url);
+        let expected = direct_logs(anvil.url(), head, chain.token).await?;
+        let mut config = config(anvil.url());
         // A span that neither grows nor shrinks: every window's size comes from the ramp.
         config.initial_range = 32;
         config.max_range = 32;
@@ -416,14 +477,14 @@ async fn log_chunks_ramp_up_and_learn_the_span_again_at_breaks() -> TestResult {
 #[tokio::test]
 async fn headers_match_single_header_calls_and_chain_up() -> TestResult {
     within(async {
-        let anvil = Anvil::start();
-        let mut chain = DevChain::attach(&anvil.url).await?;
+        let anvil = Anvil::spawn();
+        let mut chain = DevChain::attach(anvil.url()).await?;
         chain.mine_empty(230).await?;
         chain.mint_blocks(&[2, 1]).await?;
         let head = chain.head().await?;
         assert!(head > 2 * 100, "spans more than two batches");
 
-        let proxy = FaultProxy::start(&anvil.url).await?;
+        let proxy = FaultProxy::start(anvil.url()).await?;
         proxy.set_plan(FaultPlan {
             fail_every: Some(3),
             faults: vec![Fault::Internal, Fault::Http503, Fault::Close],
@@ -443,7 +504,7 @@ async fn headers_match_single_header_calls_and_chain_up() -> TestResult {
                 assert!(header.timestamp >= headers[n - 1].timestamp);
             }
         }
-        let direct = RpcSource::connect(config(&anvil.url)).await?;
+        let direct = RpcSource::connect(config(anvil.url())).await?;
         for n in (0..=head).step_by(7).chain([head]) {
             let single: Option<BlockHeader> = direct.header(n).await?;
             assert_eq!(single.as_ref(), Some(&headers[n as usize]), "block {n}");
@@ -471,12 +532,12 @@ async fn headers_match_single_header_calls_and_chain_up() -> TestResult {
 #[tokio::test]
 async fn call_at_an_old_block_sees_the_old_state() -> TestResult {
     within(async {
-        let anvil = Anvil::start();
-        let mut chain = DevChain::attach(&anvil.url).await?;
+        let anvil = Anvil::spawn();
+        let mut chain = DevChain::attach(anvil.url()).await?;
         // Mints 0..3 go to recipients 0..3 in the first block, mints 3..6 in the second.
         let first = chain.mint_blocks(&[3]).await?[0];
         let second = chain.mint_blocks(&[3]).await?[0];
-        let source = RpcSource::connect(config(&anvil.url)).await?;
+        let source = RpcSource::connect(config(anvil.url())).await?;
         let balance = |block: u64, account: Address| {
             let source = source.clone();
             let token = chain.token;
@@ -572,11 +633,11 @@ async fn embedded_chain_hints_are_followed_and_one_full_block_is_an_error() -> T
 #[tokio::test]
 async fn non_transient_errors_come_back_at_once() -> TestResult {
     within(async {
-        let anvil = Anvil::start();
-        let mut chain = DevChain::attach(&anvil.url).await?;
+        let anvil = Anvil::spawn();
+        let mut chain = DevChain::attach(anvil.url()).await?;
         chain.mint_blocks(&[1]).await?;
         let head = chain.head().await?;
-        let proxy = FaultProxy::start(&anvil.url).await?;
+        let proxy = FaultProxy::start(anvil.url()).await?;
         let mut config = config(&proxy.url);
         config.retry.max_attempts = None;
         let source = RpcSource::connect(config).await?;
@@ -642,8 +703,8 @@ async fn max_attempts_bounds_retries_against_a_dead_endpoint() -> TestResult {
         }
 
         // A node that dies under a connected source.
-        let anvil = Anvil::start();
-        let mut config = config(&anvil.url);
+        let anvil = Anvil::spawn();
+        let mut config = config(anvil.url());
         config.retry.max_attempts = Some(4);
         let source = RpcSource::connect(config).await?;
         let head = source.head().await?;
@@ -670,8 +731,8 @@ async fn max_attempts_bounds_retries_against_a_dead_endpoint() -> TestResult {
 #[tokio::test]
 async fn clones_share_state_and_chain_id_is_checked() -> TestResult {
     within(async {
-        let anvil = Anvil::start();
-        let source = RpcSource::connect(config(&anvil.url)).await?;
+        let anvil = Anvil::spawn();
+        let source = RpcSource::connect(config(anvil.url())).await?;
         assert_eq!(source.chain_id(), 31337);
         source.ensure_chain_id(31337)?;
         assert!(matches!(

@@ -14,8 +14,8 @@ use propledger_indexer::source::{RpcSource, SourceConfig, SourceError};
 use crate::support::anvil::{TestResult, within};
 use crate::support::db::{Engine, TestDb};
 use crate::support::state::{assert_same, index_state};
-use crate::support::tls::{TestCa, TlsProxy};
 use crate::support::world::{ChainKind, World};
+use propledger_testkit::tls::{TestCa, TlsProxy};
 
 fn upstream(world: &World) -> TestResult<SocketAddr> {
     let url = world.node.url();

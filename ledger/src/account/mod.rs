@@ -254,20 +254,24 @@ impl<'a> Accounts<'a> {
     /// Opens `news` in one transaction. On PostgreSQL it first tries without the writers'
     /// lock, so that it does not wait for the writes ahead of it: accounts are no part of the
     /// head's state, and their unique key keeps two openings of one account from both
-    /// inserting it. The one that loses such a race (or fails otherwise) tries again under the
-    /// lock, where it finds the other's account.
+    /// inserting it. The one that loses such a race (a unique-key violation) tries again under
+    /// the lock, where it finds the other's account; any other error is returned.
     async fn open_all(&self, news: &[NewAccount]) -> Result<Vec<Account>> {
         if let Some(mut tx) = self.ledger.begin_unlocked().await? {
             match open_all_in(&mut tx, news).await {
-                Ok(out) => {
-                    if tx.commit().await.is_ok() {
-                        return Ok(out);
+                Ok(out) => match tx.commit().await {
+                    Ok(()) => return Ok(out),
+                    Err(e) => {
+                        let e = Error::from(e);
+                        if !e.is_unique_violation() {
+                            return Err(e);
+                        }
                     }
-                }
-                Err(e @ (Error::AccountConflict { .. } | Error::CurrencyScaleConflict { .. })) => {
-                    return Err(e);
-                }
-                Err(_) => drop(tx),
+                },
+                // Another opening of the same account got there first: under the lock, this
+                // one finds it.
+                Err(e) if e.is_unique_violation() => drop(tx),
+                Err(e) => return Err(e),
             }
         }
         let (mut tx, _head) = self.ledger.write().await?;

@@ -11,9 +11,10 @@
 //! When another write came in between, nothing is written and the request takes the locked path.
 //!
 //! Recording first assumes every key is new and skips looking keys up; a key already stored
-//! then trips the unique index on `idempotency_key`, and any refusal on that optimistic attempt
-//! sends the request down the authoritative path, which looks keys up first and answers with a
-//! replay or [`Error::IdempotencyConflict`]. Unknown accounts, currency mismatches, balance
+//! then trips the unique index on `idempotency_key`; that, or a refusal computed on that
+//! optimistic attempt (which may be a replay), sends the request down the authoritative path,
+//! which looks keys up first and answers with a replay or [`Error::IdempotencyConflict`]. A
+//! database failure is returned as it is. Unknown accounts, currency mismatches, balance
 //! limits and reversal rules are checked explicitly under the lock, so each refusal is its own
 //! typed error naming the entry and account; the schema's constraints stay as a backstop.
 
@@ -23,7 +24,7 @@ use crate::account::Loaded;
 use crate::account::{load_with_totals, store_totals};
 use crate::core::{
     Account, AccountId, Amount, ChainLink, Direction, Entry, EntryDraft, EntryHash, EntryId,
-    EntryStatus, Finality, IdempotencyKey, Posting, Receipt, Source, Totals, chain_hash,
+    EntryStatus, Finality, IdempotencyKey, Posting, Receipt, Source, Totals,
 };
 use crate::error::{Error, Result};
 use crate::store::{Head, Ledger, MAX_BINDS, Row, Sql, Tx, list, placeholders};
@@ -370,20 +371,7 @@ fn plan(
                 });
             }
         }
-        let chain = if status == EntryStatus::Posted {
-            let seq = head.chain_seq + 1;
-            let hash = chain_hash(seq, &head.chain_hash, id, &content_hash);
-            let link = ChainLink {
-                seq,
-                prev_hash: head.chain_hash,
-                hash,
-            };
-            head.chain_seq = seq;
-            head.chain_hash = hash;
-            Some(link)
-        } else {
-            None
-        };
+        let chain = (status == EntryStatus::Posted).then(|| head.link(id, &content_hash));
         head.next_entry_id += 1;
         if let Some(original) = draft.reverses() {
             reversed_by.insert(original, id);
@@ -483,6 +471,106 @@ fn insert_postings(writes: &mut Vec<Sql>, rows: &[NewRow]) {
     }
 }
 
+/// The update that moves pending entry `id` to `to`, with its place in the hash chain when it
+/// is posted ([`Head::link`]). Guarded by `status = 'pending'`: under the writers' lock it always
+/// matches, and a caller that finds no row changed knows the entry moved under it.
+pub(crate) fn settle_statement(
+    id: EntryId,
+    to: EntryStatus,
+    link: Option<ChainLink>,
+) -> Result<Sql> {
+    let sql = Sql::assembled(
+        "UPDATE ledger_entries SET status = ?, chain_seq = ?, prev_hash = ?, hash = ? \
+         WHERE id = ? AND status = 'pending'"
+            .to_owned(),
+    )
+    .bind(to.as_str());
+    let sql = match link {
+        Some(link) => sql
+            .bind(Some(i64::try_from(link.seq).map_err(|_| {
+                Error::Corrupt("chain sequence overflow".into())
+            })?))
+            .bind(Some(link.prev_hash.as_bytes().to_vec()))
+            .bind(Some(link.hash.as_bytes().to_vec())),
+        None => sql
+            .bind(None::<i64>)
+            .bind(None::<Vec<u8>>)
+            .bind(None::<Vec<u8>>),
+    };
+    Ok(sql.bind(id.get()))
+}
+
+/// Whether a refusal of an optimistic write attempt (one that assumed every key new, or the
+/// last write's state current) is one the authoritative path decides again: a stored key (its
+/// unique index), or a refusal computed from state that may be stale or may be a replay. A
+/// database failure is not: it is returned as it is.
+fn decided_again(e: &Error) -> bool {
+    match e {
+        e if e.is_unique_violation() => true,
+        Error::IdempotencyConflict { .. }
+        | Error::NegativeBalance { .. }
+        | Error::UnknownAccount { .. }
+        | Error::CurrencyMismatch { .. }
+        | Error::AmountOutOfRange { .. }
+        | Error::UnknownEntry(_)
+        | Error::AlreadyReversed { .. }
+        | Error::InvalidReversal { .. } => true,
+        _ => false,
+    }
+}
+
+/// An entry's key, status and source with its first posting's amount: what a reconciliation
+/// matches items by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntrySummary {
+    /// The entry.
+    pub id: EntryId,
+    /// Its idempotency key.
+    pub key: IdempotencyKey,
+    /// Its status.
+    pub status: EntryStatus,
+    /// Where it comes from.
+    pub source: Source,
+    /// The amount of its first posting.
+    pub amount: Amount,
+}
+
+/// One posting to an account, with its entry's key and status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountPosting {
+    /// The entry.
+    pub entry: EntryId,
+    /// The entry's idempotency key.
+    pub key: IdempotencyKey,
+    /// The entry's status.
+    pub status: EntryStatus,
+    /// Debit or credit.
+    pub direction: Direction,
+    /// The amount.
+    pub amount: Amount,
+}
+
+const SUMMARY_COLUMNS: &str = "SELECT e.id, e.idempotency_key, e.status, e.source, p.amount, \
+     p.currency, c.scale FROM ledger_entries e \
+     JOIN ledger_postings p ON p.entry_id = e.id AND p.idx = 0 \
+     JOIN ledger_currencies c ON c.code = p.currency";
+
+fn summary_from_row(row: &Row) -> Result<EntrySummary> {
+    let key = row.text(1)?;
+    let source = row.text(3)?;
+    let currency = crate::account::currency_from(&row.text(5)?, row.int(6)?)?;
+    Ok(EntrySummary {
+        id: EntryId::new(row.int(0)?),
+        key: IdempotencyKey::parse(&key)
+            .map_err(|_| Error::Corrupt(format!("idempotency key {key:?}")))?,
+        status: EntryStatus::parse_stored(&row.text(2)?)?,
+        source: source
+            .parse()
+            .map_err(|_| Error::Corrupt(format!("source {source:?}")))?,
+        amount: Amount::from_storage_text(&row.text(4)?, currency)?,
+    })
+}
+
 /// Entries of a [`Ledger`].
 #[derive(Clone, Copy, Debug)]
 pub struct Entries<'a> {
@@ -524,15 +612,19 @@ impl<'a> Entries<'a> {
         match self.try_record_from_last(&drafts, &ids).await {
             Ok(Some(receipts)) => return Ok(receipts),
             Ok(None) => {}
-            Err(_) => return self.try_record(drafts, &ids, KeyLookup::Full).await,
+            Err(e) if decided_again(&e) => {
+                return self.try_record(drafts, &ids, KeyLookup::Full).await;
+            }
+            Err(e) => return Err(e),
         }
-        if let Ok(receipts) = self
+        match self
             .try_record(drafts.clone(), &ids, KeyLookup::Optimistic)
             .await
         {
-            return Ok(receipts);
+            Ok(receipts) => Ok(receipts),
+            Err(e) if decided_again(&e) => self.try_record(drafts, &ids, KeyLookup::Full).await,
+            Err(e) => Err(e),
         }
-        self.try_record(drafts, &ids, KeyLookup::Full).await
     }
 
     /// The optimistic path from the last write's state: `None` when there is no usable state
@@ -638,38 +730,12 @@ impl<'a> Entries<'a> {
         let mut writes = Vec::new();
         store_totals(&mut writes, &changed);
 
-        let mut sql = Sql::assembled(
-            "UPDATE ledger_entries SET status = ?, chain_seq = ?, prev_hash = ?, hash = ? \
-             WHERE id = ? AND status = 'pending'"
-                .to_owned(),
-        )
-        .bind(to.as_str());
-        if to == EntryStatus::Posted {
-            let seq = head.chain_seq + 1;
-            let hash = chain_hash(seq, &head.chain_hash, id, &entry.content_hash);
-            let link = ChainLink {
-                seq,
-                prev_hash: head.chain_hash,
-                hash,
-            };
-            sql = sql
-                .bind(Some(i64::try_from(seq).map_err(|_| {
-                    Error::Corrupt("chain sequence overflow".into())
-                })?))
-                .bind(Some(link.prev_hash.as_bytes().to_vec()))
-                .bind(Some(link.hash.as_bytes().to_vec()));
-            head.chain_seq = seq;
-            head.chain_hash = hash;
-            entry.chain = Some(link);
-        } else {
-            sql = sql
-                .bind(None::<i64>)
-                .bind(None::<Vec<u8>>)
-                .bind(None::<Vec<u8>>);
-        }
+        let link = (to == EntryStatus::Posted).then(|| head.link(id, &entry.content_hash));
+        entry.chain = link;
+        let sql = settle_statement(id, to, link)?;
         writes.push(head.update()?);
         tx.execute_all(writes).await?;
-        let updated = tx.execute(sql.bind(id.get())).await?;
+        let updated = tx.execute(sql).await?;
         if updated != 1 {
             return Err(Error::Corrupt(format!(
                 "entry {id} changed under the head lock"
@@ -731,6 +797,78 @@ impl<'a> Entries<'a> {
         Ok(load_entries(&mut tx, &[EntryId::new(row.int(0)?)])
             .await?
             .pop())
+    }
+
+    /// The summaries of the entries recorded under `keys` (keys with no entry are left out),
+    /// in id order.
+    pub async fn summaries(&self, keys: &[IdempotencyKey]) -> Result<Vec<EntrySummary>> {
+        let mut tx = self.ledger.read().await?;
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(MAX_BINDS) {
+            let mut sql = Sql::assembled(format!(
+                "{SUMMARY_COLUMNS} WHERE e.idempotency_key IN ({}) ORDER BY e.id",
+                list(chunk.len())
+            ));
+            for k in chunk {
+                sql.push(k.as_str());
+            }
+            for row in tx.fetch_all(sql).await? {
+                out.push(summary_from_row(&row)?);
+            }
+        }
+        out.sort_by_key(|e| e.id);
+        Ok(out)
+    }
+
+    /// The summaries of the entries whose source is an operator reference starting with
+    /// `prefix` (letters and digits only, such as `0x`), in id order, whatever their status.
+    pub async fn with_operator_reference(&self, prefix: &str) -> Result<Vec<EntrySummary>> {
+        if !prefix.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(Error::invalid(
+                "operator reference prefix",
+                "may hold only letters and digits",
+            ));
+        }
+        let mut tx = self.ledger.read().await?;
+        let rows = tx
+            .fetch_all(
+                Sql::assembled(format!(
+                    "{SUMMARY_COLUMNS} WHERE e.source LIKE ? ORDER BY e.id"
+                ))
+                .bind(format!("operator:{prefix}%")),
+            )
+            .await?;
+        rows.iter().map(summary_from_row).collect()
+    }
+
+    /// Every posting to `account`, with its entry's key and status, in entry order.
+    pub async fn postings_of(&self, account: AccountId) -> Result<Vec<AccountPosting>> {
+        let mut tx = self.ledger.read().await?;
+        let rows = tx
+            .fetch_all(
+                Sql::new(
+                    "SELECT e.id, e.idempotency_key, e.status, p.direction, p.amount, p.currency, \
+                     c.scale FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id \
+                     JOIN ledger_currencies c ON c.code = p.currency \
+                     WHERE p.account_id = $1 ORDER BY e.id, p.idx",
+                )
+                .bind(account.get()),
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let key = row.text(1)?;
+                let currency = crate::account::currency_from(&row.text(5)?, row.int(6)?)?;
+                Ok(AccountPosting {
+                    entry: EntryId::new(row.int(0)?),
+                    key: IdempotencyKey::parse(&key)
+                        .map_err(|_| Error::Corrupt(format!("idempotency key {key:?}")))?,
+                    status: EntryStatus::parse_stored(&row.text(2)?)?,
+                    direction: Direction::parse_stored(&row.text(3)?)?,
+                    amount: Amount::from_storage_text(&row.text(4)?, currency)?,
+                })
+            })
+            .collect()
     }
 
     /// Entries with ids after `after` (all when `None`), in id order, at most `limit`

@@ -35,7 +35,9 @@ mod rows;
 mod sql;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -47,19 +49,24 @@ use sqlx::sqlite::{
 
 use crate::account::{Accounts, Loaded, load_accounts, load_with_totals, totals_from_row};
 use crate::budget::Budgets;
-use crate::core::{Account, AccountId, EntryHash, Totals};
+use crate::core::{Account, AccountId, ChainLink, EntryHash, EntryId, Totals, chain_hash};
 use crate::entry::Entries;
 use crate::error::{Error, Result};
 use crate::export::Exports;
 use crate::report::Reports;
 use crate::verify::Verifier;
 
+pub use sql::TxConn;
 pub(crate) use sql::{Arg, Row, Sql, Tx, WriteConn, list, placeholders};
 
 use sql::gate_insert;
 
 /// Most rows bound in one statement, below both SQLite's and PostgreSQL's parameter limits.
 pub(crate) const MAX_BINDS: usize = 30_000;
+
+/// Most units of work begun and not yet finished on a SQLite handle (on PostgreSQL, the
+/// pool's size): each holds its rows in memory until it finishes.
+const SQLITE_UNITS_IN_FLIGHT: usize = 4;
 
 /// Most rows read per page when scanning the whole ledger (verification, exports).
 pub(crate) const PAGE_ROWS: i64 = 2_000;
@@ -146,6 +153,8 @@ pub struct Ledger {
     pub(crate) pool: Pool,
     accounts: Arc<AccountCache>,
     last_write: Arc<Mutex<Option<WriteState>>>,
+    /// Units of work begun and not yet finished ([`Ledger::begin`]).
+    units: Arc<tokio::sync::Semaphore>,
 }
 
 /// Most balances kept in [`WriteState`]; past that it starts over.
@@ -231,6 +240,7 @@ impl Ledger {
             },
             accounts: Arc::default(),
             last_write: Arc::default(),
+            units: Arc::new(tokio::sync::Semaphore::new(SQLITE_UNITS_IN_FLIGHT)),
         })
     }
 
@@ -251,10 +261,12 @@ impl Ledger {
             .connect_with(connect)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        let units = options.max_connections.max(1) as usize;
         Ok(Ledger {
             pool: Pool::Postgres(pool),
             accounts: Arc::default(),
             last_write: Arc::default(),
+            units: Arc::new(tokio::sync::Semaphore::new(units)),
         })
     }
 
@@ -275,15 +287,59 @@ impl Ledger {
         ))
     }
 
-    /// How many changes begun early ([`Ledger::begin`]) may be open at once, finishing in the
-    /// order they began, so that the earliest always gets a connection to finish on: the
-    /// pool's size on PostgreSQL, where such a change keeps its connection until it finishes;
-    /// unbounded on SQLite, where beginning takes none.
-    pub fn early_writes(&self) -> usize {
+    /// A place among the units of work in flight; waits while they are all taken.
+    pub(crate) async fn unit_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        self.units
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Database(sqlx::Error::PoolClosed))
+    }
+
+    /// Runs `read` on a read-only transaction that sees one consistent snapshot, with the
+    /// transaction's connection: other crates read their own tables beside the books with
+    /// sqlx, on either engine.
+    ///
+    /// ```no_run
+    /// # async fn demo(ledger: propledger_ledger::Ledger) -> propledger_ledger::Result<()> {
+    /// use propledger_ledger::TxConn;
+    /// let n: i64 = ledger
+    ///     .read_with(|conn| {
+    ///         Box::pin(async move {
+    ///             let sql = "SELECT COUNT(*) FROM api_outbox";
+    ///             Ok(match conn {
+    ///                 TxConn::Sqlite(c) => sqlx::query_scalar(sql).fetch_one(&mut **c).await?,
+    ///                 TxConn::Postgres(c) => sqlx::query_scalar(sql).fetch_one(&mut **c).await?,
+    ///             })
+    ///         })
+    ///     })
+    ///     .await?;
+    /// # let _ = n;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn read_with<R, F>(&self, read: F) -> Result<R>
+    where
+        F: for<'c> FnOnce(&'c mut TxConn<'c>) -> ReadFuture<'c, R>,
+    {
+        let mut tx = self.read().await?;
+        let value = {
+            let mut conn = tx.conn()?;
+            read(&mut conn).await?
+        };
+        tx.commit().await?;
+        Ok(value)
+    }
+
+    /// Applies another crate's migrations to this database (see `ledger/migrations/README.md`):
+    /// the engine's set, recorded in that crate's own migrations table. On SQLite they run on
+    /// the writers' connection, on PostgreSQL under sqlx's advisory lock.
+    pub async fn migrate(&self, migrations: &Migrations) -> Result<()> {
         match &self.pool {
-            Pool::Sqlite { .. } => usize::MAX,
-            Pool::Postgres(p) => p.options().get_max_connections() as usize,
+            Pool::Sqlite { write, .. } => migrations.sqlite.run(write).await?,
+            Pool::Postgres(p) => migrations.postgres.run(p).await?,
         }
+        Ok(())
     }
 
     /// The engine in use.
@@ -647,6 +703,38 @@ impl Ledger {
     }
 }
 
+/// What [`Ledger::read_with`] takes: a future on the transaction's connection.
+pub type ReadFuture<'c, R> = Pin<Box<dyn Future<Output = Result<R>> + Send + 'c>>;
+
+/// Another crate's migrations for the ledger's database, one set per engine, recorded in a
+/// migrations table of that crate's own: sqlx refuses migrations it does not know in a table,
+/// so two crates cannot share one (the ledger's is sqlx's default, `_sqlx_migrations`).
+#[derive(Debug)]
+pub struct Migrations {
+    sqlite: sqlx::migrate::Migrator,
+    postgres: sqlx::migrate::Migrator,
+}
+
+impl Migrations {
+    /// The sets of `sqlx::migrate!("migrations/sqlite")` and `("migrations/postgres")`,
+    /// recorded in `table` (`_<crate>_migrations`; not the ledger's own).
+    pub fn new(
+        table: &'static str,
+        mut sqlite: sqlx::migrate::Migrator,
+        mut postgres: sqlx::migrate::Migrator,
+    ) -> Result<Migrations> {
+        if table == "_sqlx_migrations" || !table.starts_with('_') {
+            return Err(Error::invalid(
+                "migrations table",
+                format!("{table:?}: name a table of the crate's own, `_<crate>_migrations`"),
+            ));
+        }
+        sqlite.dangerous_set_table_name(table);
+        postgres.dangerous_set_table_name(table);
+        Ok(Migrations { sqlite, postgres })
+    }
+}
+
 /// The head row as read under the write lock; written back before commit.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Head {
@@ -658,6 +746,21 @@ pub(crate) struct Head {
 }
 
 impl Head {
+    /// Links entry `id` (of content hash `content`) into the hash chain after the head, and
+    /// moves the head onto it: the one step every posting of an entry takes.
+    pub(crate) fn link(&mut self, id: EntryId, content: &EntryHash) -> ChainLink {
+        let seq = self.chain_seq + 1;
+        let hash = chain_hash(seq, &self.chain_hash, id, content);
+        let link = ChainLink {
+            seq,
+            prev_hash: self.chain_hash,
+            hash,
+        };
+        self.chain_seq = seq;
+        self.chain_hash = hash;
+        link
+    }
+
     fn from_row(row: &Row) -> Result<Head> {
         Ok(Head {
             next_entry_id: row.int(0)?,

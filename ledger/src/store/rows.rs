@@ -1,6 +1,6 @@
 //! Loading many rows into SQLite: one prepared `INSERT` stepped once per row, each value bound
 //! in place from the rows' buffer (the binary `COPY` format PostgreSQL loads the same rows
-//! from, see [`crate::ext::CopyRows`]).
+//! from, see [`crate::unit::BulkRows`]).
 //!
 //! Through sqlx, every value of every row is copied into its argument list, copied again by
 //! SQLite when bound, and the rows travel as a multi-row `VALUES` statement that SQLite parses
@@ -20,7 +20,7 @@ use sqlx::SqliteConnection;
 use sqlx::error::{DatabaseError, ErrorKind};
 
 use crate::error::{Error, Result};
-use crate::ext::{Column, Load};
+use crate::unit::{Column, Table as Load};
 
 /// `INSERT INTO <table> (<columns>) VALUES (?1, ..)` for `load`.
 fn insert_text(load: &Load) -> String {
@@ -28,13 +28,13 @@ fn insert_text(load: &Load) -> String {
     let markers: Vec<String> = (1..=load.columns.len()).map(|i| format!("?{i}")).collect();
     format!(
         "INSERT INTO {} ({}) VALUES ({})",
-        load.table,
+        load.name,
         columns.join(", "),
         markers.join(", ")
     )
 }
 
-/// Inserts the rows of `data` (binary `COPY` format, as [`crate::ext::CopyRows`] writes it)
+/// Inserts the rows of `data` (binary `COPY` format, as [`crate::unit::BulkRows`] writes it)
 /// into `load`'s table on `conn`, inside whatever transaction `conn` has open, and returns how
 /// many rows it inserted. A malformed buffer or a refused row ends the load with an error;
 /// the rows before it stay in the transaction, which the caller rolls back.
@@ -314,10 +314,10 @@ impl<'a> Rows<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ext::CopyRows;
+    use crate::unit::BulkRows;
 
     const MARKS: Load = Load {
-        table: "marks",
+        name: "marks",
         columns: &[("n", Column::Int), ("label", Column::Text)],
     };
 
@@ -331,7 +331,7 @@ mod tests {
 
     #[test]
     fn reads_what_copy_rows_writes() {
-        let mut rows = CopyRows::new();
+        let mut rows = BulkRows::with_capacity(0);
         rows.row(2);
         rows.push_i64(-7);
         rows.push_text("seven");
@@ -351,7 +351,7 @@ mod tests {
 
     #[test]
     fn refuses_malformed_buffers() {
-        let mut rows = CopyRows::new();
+        let mut rows = BulkRows::with_capacity(0);
         rows.row(3);
         rows.push_i64(1);
         let data = rows.finish();

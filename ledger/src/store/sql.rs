@@ -21,51 +21,6 @@ pub(crate) enum Arg {
     Blob(Vec<u8>),
     OptBlob(Option<Vec<u8>>),
     Date(NaiveDate),
-    /// PostgreSQL arrays (for `UNNEST` inserts); refused on SQLite before anything runs.
-    IntArray(Vec<i64>),
-    TextArray(Vec<String>),
-    BlobArray(Vec<Vec<u8>>),
-}
-
-impl Arg {
-    fn is_array(&self) -> bool {
-        matches!(
-            self,
-            Arg::IntArray(_) | Arg::TextArray(_) | Arg::BlobArray(_)
-        )
-    }
-}
-
-/// Binding array values: PostgreSQL binds them; SQLite has no arrays (statements carrying them
-/// are refused before they reach it, see [`Sql::has_arrays`]), so it gets NULL.
-pub(crate) trait BindArray: Sized {
-    fn bind_ints(self, v: Vec<i64>) -> Self;
-    fn bind_texts(self, v: Vec<String>) -> Self;
-    fn bind_blobs(self, v: Vec<Vec<u8>>) -> Self;
-}
-
-impl BindArray for sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments> {
-    fn bind_ints(self, v: Vec<i64>) -> Self {
-        self.bind(v)
-    }
-    fn bind_texts(self, v: Vec<String>) -> Self {
-        self.bind(v)
-    }
-    fn bind_blobs(self, v: Vec<Vec<u8>>) -> Self {
-        self.bind(v)
-    }
-}
-
-impl BindArray for sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments> {
-    fn bind_ints(self, _: Vec<i64>) -> Self {
-        self.bind(None::<i64>)
-    }
-    fn bind_texts(self, _: Vec<String>) -> Self {
-        self.bind(None::<i64>)
-    }
-    fn bind_blobs(self, _: Vec<Vec<u8>>) -> Self {
-        self.bind(None::<i64>)
-    }
 }
 
 impl From<i64> for Arg {
@@ -147,16 +102,6 @@ impl Sql {
     /// Adds a bind value in place.
     pub(crate) fn push(&mut self, arg: impl Into<Arg>) {
         self.args.push(arg.into());
-    }
-
-    /// The statement's text.
-    pub(crate) fn text(&self) -> &str {
-        &self.text
-    }
-
-    /// Whether a bind value is an array (PostgreSQL only).
-    pub(crate) fn has_arrays(&self) -> bool {
-        self.args.iter().any(Arg::is_array)
     }
 }
 
@@ -300,9 +245,6 @@ macro_rules! bound {
                 Arg::Blob(v) => q.bind(v),
                 Arg::OptBlob(v) => q.bind(v),
                 Arg::Date(v) => q.bind(v),
-                Arg::IntArray(v) => q.bind_ints(v),
-                Arg::TextArray(v) => q.bind_texts(v),
-                Arg::BlobArray(v) => q.bind_blobs(v),
             };
         }
         q
@@ -362,6 +304,17 @@ impl Drop for Guarded {
     }
 }
 
+/// The connection of a ledger transaction, for code of other crates that runs inside it (a
+/// unit of work's hooks, [`crate::Ledger::read_with`]): sqlx statements on either engine.
+/// Hold it only for the call it is passed to; the ledger begins and ends the transaction.
+#[derive(Debug)]
+pub enum TxConn<'c> {
+    /// A SQLite connection.
+    Sqlite(&'c mut sqlx::SqliteConnection),
+    /// A PostgreSQL connection.
+    Postgres(&'c mut sqlx::PgConnection),
+}
+
 /// A transaction on either engine. Dropped without a commit, it rolls back.
 pub(crate) enum Tx {
     Sqlite(Transaction<'static, Sqlite>),
@@ -399,6 +352,21 @@ macro_rules! on_conn {
 }
 
 impl Tx {
+    /// The transaction's connection, for other crates' statements.
+    pub(crate) fn conn(&mut self) -> Result<TxConn<'_>, sqlx::Error> {
+        Ok(match self {
+            Tx::Sqlite(tx) => TxConn::Sqlite(tx),
+            Tx::Postgres(tx) => TxConn::Postgres(tx),
+            Tx::Write(Guarded {
+                conn: Some(WriteConn::Sqlite(conn)),
+            }) => TxConn::Sqlite(conn),
+            Tx::Write(Guarded {
+                conn: Some(WriteConn::Postgres(conn)),
+            }) => TxConn::Postgres(conn),
+            Tx::Write(Guarded { conn: None }) => return Err(sqlx::Error::PoolClosed),
+        })
+    }
+
     fn is_postgres(&self) -> bool {
         matches!(
             self,
@@ -506,15 +474,9 @@ impl Tx {
         Ok(())
     }
 
-    /// Loads rows (binary `COPY` format) into `into`'s table: on PostgreSQL with `copy`, a
-    /// `COPY ... FROM STDIN` naming the same table and columns; on SQLite row by row
-    /// (`rows`).
-    pub(crate) async fn load(
-        &mut self,
-        copy: &str,
-        into: &crate::ext::Load,
-        data: &[u8],
-    ) -> Result<u64> {
+    /// Loads rows (binary `COPY` format) into `into`'s table: on PostgreSQL with a
+    /// `COPY ... FROM STDIN`; on SQLite row by row (`rows`).
+    pub(crate) async fn load(&mut self, into: &crate::unit::Table, data: &[u8]) -> Result<u64> {
         let conn: &mut sqlx::PgConnection = match self {
             Tx::Postgres(tx) => tx,
             Tx::Write(Guarded {
@@ -526,7 +488,13 @@ impl Tx {
             }) => return super::rows::insert(conn, into, data).await,
             Tx::Write(Guarded { conn: None }) => return Err(sqlx::Error::PoolClosed.into()),
         };
-        Ok(Self::copy_in(conn, copy, data).await?)
+        let columns: Vec<&str> = into.columns.iter().map(|(name, _)| *name).collect();
+        let copy = format!(
+            "COPY {} ({}) FROM STDIN (FORMAT binary)",
+            into.name,
+            columns.join(", ")
+        );
+        Ok(Self::copy_in(conn, &copy, data).await?)
     }
 
     /// `COPY ... FROM STDIN` with `data` in the statement's format.
@@ -642,7 +610,6 @@ impl Row {
     getter!(int, i64);
     getter!(opt_int, Option<i64>);
     getter!(text, String);
-    getter!(opt_text, Option<String>);
     getter!(blob, Vec<u8>);
     getter!(opt_blob, Option<Vec<u8>>);
     getter!(date, NaiveDate);

@@ -1,5 +1,5 @@
 //! Ledger integration tests: every test in the engine modules runs on SQLite and on a throwaway
-//! PostgreSQL cluster (see `support::pg`); `tls` connects to a cluster of its own over TLS.
+//! PostgreSQL cluster (`propledger_testkit`); `tls` connects to a cluster of its own over TLS.
 
 mod support;
 
@@ -8,7 +8,7 @@ mod chain;
 mod crash;
 mod entries;
 mod export;
-mod ext;
 mod props;
 mod reports;
 mod tls;
+mod unit;

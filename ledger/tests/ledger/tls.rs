@@ -7,7 +7,7 @@
 use propledger_ledger::Ledger;
 use sqlx::{Connection, PgConnection};
 
-use crate::support::{pg::Cluster, tls::TestCa};
+use propledger_testkit::{Postgres, tls::TestCa};
 
 /// An error with its causes, as the node reports it.
 fn described(e: &dyn std::error::Error) -> String {
@@ -37,13 +37,12 @@ async fn postgres_over_tls_checks_the_ca_and_the_host_name() {
     let ca = TestCa::new("PropLedger test CA");
     // The server's certificate names `localhost` only.
     let cert = ca.server_cert(&["localhost"]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cluster = Cluster::start_tls(&dir.path().join("pg"), &cert.cert_pem, &cert.key_pem);
+    let cluster = Postgres::start_tls(&cert.cert_pem, &cert.key_pem);
     let root = ca.ca_file();
     let url = |host: &str, mode: &str, root: Option<&std::path::Path>| {
         let mut url = format!(
             "postgres://postgres@{host}:{}/postgres?sslmode={mode}",
-            cluster.port
+            cluster.port()
         );
         if let Some(root) = root {
             url.push_str(&format!("&sslrootcert={}", root.display()));

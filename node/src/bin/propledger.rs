@@ -2,16 +2,18 @@
 
 use std::{process::ExitCode, str::FromStr, time::Duration};
 
-use alloy::primitives::Address;
+use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use anyhow::Context;
 use clap::Parser;
+use propledger_net::Secret;
 use propledger_node::{
-    Node, NodeConfig, backup,
+    Node, NodeConfig, RoleKeys, backup,
     chain::ServerLimits,
-    config::{Cli, Command},
+    config::{Cli, Command, KeysCommand, UsersCommand},
     deployment::DeploymentRecord,
     keys::{KeyLoader, KeySource},
     logging::{self, Scrubber},
+    node::ApiSettings,
 };
 
 /// mimalloc: the indexer and the chain allocate many small, short-lived buffers, where it is
@@ -29,7 +31,7 @@ async fn main() -> ExitCode {
     for url in [&cli.rpc_url, &cli.database_url].into_iter().flatten() {
         scrubber.learn_url(url.expose());
     }
-    if let Some(key) = &cli.private_key {
+    for key in key_options(&cli).into_iter().filter_map(|(_, key)| key) {
         scrubber.learn(key.expose());
     }
     logging::init(scrubber.clone());
@@ -40,6 +42,17 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Every key option, with its name.
+fn key_options(cli: &Cli) -> [(&'static str, Option<&Secret<String>>); 5] {
+    [
+        ("--private-key", cli.private_key.as_ref()),
+        ("--agent-key", cli.agent_key.as_ref()),
+        ("--treasurer-key", cli.treasurer_key.as_ref()),
+        ("--registrar-key", cli.registrar_key.as_ref()),
+        ("--rules-key", cli.rules_key.as_ref()),
+    ]
 }
 
 /// The error and the causes that add to it (library errors often quote their cause already).
@@ -53,6 +66,29 @@ fn describe(e: &anyhow::Error) -> String {
         }
     }
     out
+}
+
+/// Loads the key of `option`, if given, and teaches the scrubber its secrets (the key itself,
+/// and the password that opened a keystore).
+async fn load_key(
+    loader: &KeyLoader,
+    option: &'static str,
+    value: Option<&Secret<String>>,
+    scrubber: &Scrubber,
+) -> anyhow::Result<Option<PrivateKeySigner>> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let source = KeySource::parse(option, value.expose())?;
+    let loader = loader.clone();
+    // Decrypting a keystore is deliberately slow: off the runtime's worker threads.
+    let loaded = tokio::task::spawn_blocking(move || loader.load(option, &source))
+        .await
+        .with_context(|| format!("loading {option}"))??;
+    for secret in &loaded.secrets {
+        scrubber.learn(secret.expose());
+    }
+    Ok(Some(loaded.signer))
 }
 
 async fn run(cli: Cli, scrubber: &Scrubber) -> anyhow::Result<()> {
@@ -74,23 +110,23 @@ async fn run(cli: Cli, scrubber: &Scrubber) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&restored)?);
             return Ok(());
         }
+        Some(Command::Users(cmd)) => return users(&cli, cmd).await,
+        Some(Command::Keys(cmd)) => return keys(&cli, cmd).await,
         Some(Command::Run) | None => {}
     }
 
     let mut config = NodeConfig::new(cli.data_dir.clone());
-    config.rpc_url = cli.rpc_url;
+    config.rpc_url = cli.rpc_url.clone();
     config.production = cli.production;
-    if let Some(value) = cli.private_key {
-        let loader = KeyLoader::new(cli.password_file.clone());
-        let source = KeySource::parse("--private-key", value.expose())?;
-        let loaded = tokio::task::spawn_blocking(move || loader.load("--private-key", &source))
-            .await
-            .context("loading --private-key")??;
-        for secret in &loaded.secrets {
-            scrubber.learn(secret.expose());
-        }
-        config.signer = Some(loaded.signer);
-    }
+    let loader = KeyLoader::new(cli.keystore_password_file.clone());
+    let [admin, agent, treasurer, registrar, rules] = key_options(&cli);
+    config.signer = load_key(&loader, admin.0, admin.1, scrubber).await?;
+    config.role_keys = RoleKeys {
+        agent: load_key(&loader, agent.0, agent.1, scrubber).await?,
+        treasurer: load_key(&loader, treasurer.0, treasurer.1, scrubber).await?,
+        registrar: load_key(&loader, registrar.0, registrar.1, scrubber).await?,
+        rules: load_key(&loader, rules.0, rules.1, scrubber).await?,
+    };
     config.settlement_token = cli
         .settlement_token
         .as_deref()
@@ -109,13 +145,36 @@ async fn run(cli: Cli, scrubber: &Scrubber) -> anyhow::Result<()> {
         keep_alive_timeout: Duration::from_secs(cli.chain_keep_alive_timeout_secs),
         body_read_timeout: Duration::from_secs(cli.chain_body_timeout_secs),
     };
-    config.database_url = cli.database_url;
+    config.database_url = cli.database_url.clone();
     config.confirmations = cli.confirmations;
-    config.ca_files = cli.ca_file;
+    config.ca_files = cli.ca_file.clone();
+    let mut api = propledger_api::ApiConfig::new(cli.data_dir.clone());
+    api.blob_location = cli.blob_store.as_deref().map(|s| match s {
+        "database" => propledger_api::blobs::BlobLocation::Database,
+        _ => propledger_api::blobs::BlobLocation::Disk,
+    });
+    api.max_document_bytes = cli.max_upload_mib.saturating_mul(1024 * 1024);
+    config.api = Some(ApiSettings {
+        listen: cli.api_listen,
+        config: api,
+    });
 
     let node = Node::start(config).await?;
+    if let Some(url) = node.api_url() {
+        println!("PropLedger API: {url} (docs: {url}/v1/docs)");
+    }
+    if let Some(key) = node.first_admin_key() {
+        println!(
+            "Admin API key (shown once; also in {}): {key}",
+            cli.data_dir
+                .join(propledger_node::node::ADMIN_KEY_FILE)
+                .display()
+        );
+    }
+    let rpc = propledger_net::redact_url(node.rpc_url());
+    println!("Chain JSON-RPC: {rpc}");
     tracing::info!(
-        rpc = %propledger_net::redact_url(node.rpc_url()),
+        rpc = %rpc,
         data_dir = %cli.data_dir.display(),
         "node running; Ctrl-C or SIGTERM stops it"
     );
@@ -127,5 +186,91 @@ async fn run(cli: Cli, scrubber: &Scrubber) -> anyhow::Result<()> {
     }
     tracing::info!("stopping");
     node.shutdown().await?;
+    Ok(())
+}
+
+/// The node's database URL, as the node would open it.
+fn database_url(cli: &Cli) -> String {
+    cli.database_url
+        .as_ref()
+        .map(|u| u.expose().clone())
+        .unwrap_or_else(|| format!("sqlite:{}", cli.data_dir.join("ledger.db").display()))
+}
+
+async fn users(cli: &Cli, cmd: &UsersCommand) -> anyhow::Result<()> {
+    let UsersCommand::Create {
+        username,
+        role,
+        display_name,
+        password_file,
+    } = cmd;
+    let password = match password_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            text.strip_suffix('\n').unwrap_or(&text).to_owned()
+        }
+        None => {
+            let first = rpassword::prompt_password("Password for the new user: ")
+                .context("no password: give --password-file or run on a terminal")?;
+            let again = rpassword::prompt_password("Again: ")?;
+            anyhow::ensure!(first == again, "the passwords differ");
+            first
+        }
+    };
+    std::fs::create_dir_all(&cli.data_dir)?;
+    let db = propledger_api::db::Db::connect(&database_url(cli)).await?;
+    let new = propledger_api::users::NewUser {
+        username: username.clone(),
+        display_name: display_name.clone(),
+        role: role.parse()?,
+        password: propledger_api::auth::secret::Secret::new(password),
+    };
+    let (user, totp) = propledger_api::admin::create_user(&db, &new).await?;
+    println!(
+        "created user {} ({}) with role {}",
+        user.username, user.id, user.role
+    );
+    println!("TOTP secret (enroll it in an authenticator app now; it is not shown again):");
+    println!("  {}", totp.secret_base32);
+    println!("  {}", totp.otpauth_uri);
+    Ok(())
+}
+
+async fn keys(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
+    let KeysCommand::Create {
+        role,
+        name,
+        user,
+        service,
+    } = cmd;
+    std::fs::create_dir_all(&cli.data_dir)?;
+    let db = propledger_api::db::Db::connect(&database_url(cli)).await?;
+    let user_id = match user {
+        Some(username) => Some(
+            propledger_api::admin::user_by_name(&db, username)
+                .await
+                .with_context(|| format!("no user named {username:?}"))?
+                .id
+                .to_string(),
+        ),
+        None => None,
+    };
+    let new = propledger_api::keys::NewKey {
+        name: name.clone(),
+        role: role.parse()?,
+        service: if user_id.is_some() {
+            None
+        } else {
+            Some(service.clone().unwrap_or_else(|| name.clone()))
+        },
+        user_id,
+    };
+    let (key, secret) = propledger_api::admin::create_key(&db, &new).await?;
+    eprintln!(
+        "created API key {} ({}) with role {}; it is shown once:",
+        key.name, key.id, key.role
+    );
+    println!("{}", secret.expose());
     Ok(())
 }

@@ -82,7 +82,7 @@ async fn property(node: &Node, provider: &DynProvider) -> Address {
         .await
         .expect("property");
     let treasury = property.treasury.address;
-    let admin = node.platform().admin;
+    let admin = node.platform().admin();
     let token = TestStablecoin::new(node.platform().settlement_token, provider);
     token
         .mint(admin, dollars(1_000_000))

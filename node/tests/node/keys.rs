@@ -1,7 +1,7 @@
-//! The `propledger` binary with its key in an encrypted keystore (written by `cast wallet`, as an
-//! operator would): it runs the node, a wrong or missing password is a clear error, and the
-//! captured log (at debug level) shows no key, password, provider credential or database
-//! password.
+//! The `propledger` binary with its keys in encrypted keystores (written by `cast wallet`, as an
+//! operator would): the admin key and a role key from keystores run the node, a wrong or missing
+//! password is a clear error, and the captured log (at debug level) shows no key, password,
+//! provider credential or database password.
 
 use std::{
     io::{BufRead, BufReader, Read},
@@ -20,6 +20,12 @@ use propledger_node::{
 /// The admin's key (the mnemonic's second account, funded on the stand-in network).
 const ADMIN_KEY: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 const ADMIN: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+/// The registrar's key, from a keystore of its own (the mnemonic's fourth account).
+const REGISTRAR_KEY: &str = "7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6";
+const REGISTRAR: &str = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
+/// The transfer agent's key, given as hex (the mnemonic's fifth account).
+const AGENT_KEY: &str = "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a";
+const AGENT: &str = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65";
 const PASSWORD: &str = "correct horse battery staple 42";
 const PROVIDER_PASSWORD: &str = "b4sic-auth-s3cret";
 const PROVIDER_KEY: &str = "9aa3d95b3bc440fa88ea12eaa4456161";
@@ -136,6 +142,8 @@ impl Run {
 fn assert_no_secrets(log: &str) {
     for secret in [
         ADMIN_KEY,
+        REGISTRAR_KEY,
+        AGENT_KEY,
         PASSWORD,
         PROVIDER_PASSWORD,
         PROVIDER_KEY,
@@ -168,6 +176,9 @@ async fn a_keystore_key_runs_the_node_and_the_log_shows_no_secret() {
     let wrong_file = keys.path().join("wrong");
     std::fs::write(&wrong_file, "not the password\n").expect("write");
     let key = format!("keystore:{}", store.display());
+    let registrar_store = keystore(keys.path(), "registrar", REGISTRAR_KEY, PASSWORD);
+    let registrar_key = format!("keystore:{}", registrar_store.display());
+    let agent_key = format!("0x{AGENT_KEY}");
 
     let data = tempfile::tempdir().expect("tempdir");
     let data_dir = data.path().to_str().expect("utf-8");
@@ -179,7 +190,11 @@ async fn a_keystore_key_runs_the_node_and_the_log_shows_no_secret() {
         &rpc_url,
         "--private-key",
         &key,
-        "--password-file",
+        "--registrar-key",
+        &registrar_key,
+        "--agent-key",
+        &agent_key,
+        "--keystore-password-file",
         password_arg,
     ]);
     run.wait_for("node running");
@@ -191,10 +206,13 @@ async fn a_keystore_key_runs_the_node_and_the_log_shows_no_secret() {
         .expect("load")
         .expect("deployed");
     assert_eq!(
-        record.platform.admin.to_string(),
+        record.platform.admin().to_string(),
         ADMIN,
         "the keystore's key"
     );
+    assert_eq!(record.platform.roles.registrar.to_string(), REGISTRAR);
+    assert_eq!(record.platform.roles.agent.to_string(), AGENT);
+    assert_eq!(record.platform.roles.treasurer.to_string(), ADMIN);
 
     // The password may also come with the key itself.
     let own = format!("{key},password-file={password_arg}");
@@ -224,7 +242,7 @@ async fn a_keystore_key_runs_the_node_and_the_log_shows_no_secret() {
         &rpc_url,
         "--private-key",
         &key,
-        "--password-file",
+        "--keystore-password-file",
         wrong_file.to_str().expect("utf-8"),
     ]);
     assert!(wrong.failed());
@@ -237,6 +255,61 @@ async fn a_keystore_key_runs_the_node_and_the_log_shows_no_secret() {
         "{log}"
     );
     assert_no_secrets(&log);
+
+    // A role key behind a wrong password stops the node before anything is deployed.
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let wrong_role = format!(
+        "{registrar_key},password-file={}",
+        wrong_file.to_str().expect("utf-8")
+    );
+    let mut wrong = Run::start(&[
+        "--data-dir",
+        fresh.path().to_str().expect("utf-8"),
+        "--rpc-url",
+        &rpc_url,
+        "--private-key",
+        &key,
+        "--registrar-key",
+        &wrong_role,
+        "--keystore-password-file",
+        password_arg,
+    ]);
+    assert!(wrong.failed());
+    let log = wrong.log();
+    assert!(
+        log.contains(&format!(
+            "--registrar-key: wrong password for the keystore {}",
+            registrar_store.display()
+        )),
+        "{log}"
+    );
+    assert_no_secrets(&log);
+    assert!(
+        DeploymentRecord::load(fresh.path())
+            .expect("load")
+            .is_none(),
+        "nothing deployed"
+    );
+    // A role key that is not a key is refused the same way.
+    let mut bad = Run::start(&[
+        "--data-dir",
+        fresh.path().to_str().expect("utf-8"),
+        "--rpc-url",
+        &rpc_url,
+        "--private-key",
+        &key,
+        "--treasurer-key",
+        "0xnot-a-key",
+        "--keystore-password-file",
+        password_arg,
+    ]);
+    assert!(bad.failed());
+    assert!(
+        bad.log()
+            .contains("--treasurer-key: the key is not 32 bytes of hex"),
+        "{}",
+        bad.log()
+    );
 
     // No password file, and standard input is not a terminal: no prompt, a clear error.
     let mut none = Run::start(&[
@@ -261,7 +334,7 @@ async fn a_keystore_key_runs_the_node_and_the_log_shows_no_secret() {
         &rpc_url,
         "--private-key",
         &key,
-        "--password-file",
+        "--keystore-password-file",
         password_arg,
         "--database-url",
         &format!("postgres://books:{DATABASE_PASSWORD}@127.0.0.1:1/propledger?sslmode=sometimes"),

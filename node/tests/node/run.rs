@@ -2,18 +2,23 @@
 //! and chain state, and misconfigurations fail with clear errors before anything is deployed.
 
 use alloy::providers::{Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
 use std::net::{Ipv4Addr, SocketAddr};
 
+use propledger_contracts::{IdentityRegistry, PropertyDirectory};
 use propledger_node::{
-    Error, Node, NodeConfig,
+    Error, Node, NodeConfig, RoleKeys,
     chain::{ChainConfig, EmbeddedChain},
     deployment::DeploymentRecord,
     keys::{KeyError, KeySource},
 };
 
-fn config(dir: &std::path::Path) -> NodeConfig {
+pub(crate) fn config(dir: &std::path::Path) -> NodeConfig {
     let mut config = NodeConfig::new(dir.to_path_buf());
     config.chain.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    if let Some(api) = &mut config.api {
+        api.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    }
     config
 }
 
@@ -58,19 +63,17 @@ async fn first_start_deploys_and_restart_reuses_the_same_chain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_indexes_its_chain_into_the_books() {
-    use propledger_ledger::ext::Statement;
+    use propledger_ledger::TxConn;
     let dir = tempfile::tempdir().expect("tempdir");
     let node = Node::start(config(dir.path())).await.expect("start");
     let provider = ProviderBuilder::new().connect_http(node.rpc_url().parse().expect("url"));
     let head = provider.get_block_number().await.expect("block number");
     let checkpoint = async || {
-        node.ledger()
-            .query(Statement::new("SELECT next_block FROM idx_state"))
+        propledger_indexer::store::checkpoint(node.ledger())
             .await
-            .expect("query")
-            .first()
-            .map(|r| r.int(0).expect("int"))
-            .unwrap_or(0)
+            .ok()
+            .flatten()
+            .map_or(0, |c| c.next_block as i64)
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while checkpoint().await <= head as i64 {
@@ -80,15 +83,19 @@ async fn the_node_indexes_its_chain_into_the_books() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let events = node
+    let events: i64 = node
         .ledger()
-        .query(Statement::new(
-            "SELECT COUNT(*) FROM idx_events WHERE kind = 'directory'",
-        ))
+        .read_with(|conn| {
+            Box::pin(async move {
+                let sql = "SELECT COUNT(*) FROM idx_events WHERE kind = 'directory'";
+                Ok(match conn {
+                    TxConn::Sqlite(c) => sqlx::query_scalar(sql).fetch_one(&mut **c).await?,
+                    TxConn::Postgres(c) => sqlx::query_scalar(sql).fetch_one(&mut **c).await?,
+                })
+            })
+        })
         .await
-        .expect("query")[0]
-        .int(0)
-        .expect("count");
+        .expect("count the directory's events");
     assert!(events > 0, "the directory's deployment events are indexed");
     node.shutdown().await.expect("shutdown");
     assert!(
@@ -131,7 +138,7 @@ async fn an_external_chain_needs_a_key_unless_it_is_a_dev_chain() {
     let chain = EmbeddedChain::start(chain_config).await.expect("chain");
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut cfg = NodeConfig::new(dir.path().to_path_buf());
+    let mut cfg = config(dir.path());
     cfg.rpc_url = Some(chain.url().into());
     let err = Node::start(cfg.clone())
         .await
@@ -151,7 +158,7 @@ async fn an_external_chain_needs_a_key_unless_it_is_a_dev_chain() {
     let node = Node::start(cfg.clone()).await.expect("start with a key");
     assert_eq!(node.platform().chain_id, 4242);
     assert_eq!(
-        node.platform().admin.to_string(),
+        node.platform().admin().to_string(),
         "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
     );
     node.shutdown().await.expect("shutdown");
@@ -161,4 +168,74 @@ async fn an_external_chain_needs_a_key_unless_it_is_a_dev_chain() {
     let err = loader.load("--private-key", &source).expect_err("bad key");
     assert!(matches!(err, KeyError::BadHex { .. }), "{err}");
     chain.shutdown().await.expect("stop chain");
+}
+
+/// Each operational role may have its own key: the registry's registrar is the registrar key's
+/// account (not the admin's), and the record names every holder. (Role keys from keystores, and
+/// a role key that does not load, are in `keys`.)
+#[tokio::test]
+async fn each_role_key_is_granted_its_role_and_recorded() {
+    // Dev accounts 1 to 4 of the standard test mnemonic.
+    let keys = [
+        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+        "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+        "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+        "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(dir.path());
+    let signer = |k: &str| -> PrivateKeySigner { k.parse().expect("key") };
+    cfg.role_keys = RoleKeys {
+        agent: Some(signer(keys[0])),
+        treasurer: Some(signer(keys[1])),
+        registrar: Some(signer(keys[2])),
+        rules: Some(signer(keys[3])),
+    };
+    let shown = format!("{:?}", cfg.role_keys);
+    assert!(
+        keys.iter().all(|k| !shown.contains(&k[2..])),
+        "Debug never shows a key: {shown}"
+    );
+    let node = Node::start(cfg.clone()).await.expect("start");
+    let roles = node.platform().roles;
+    let expected = keys.map(|k| signer(k).address());
+    assert_eq!(
+        [roles.agent, roles.treasurer, roles.registrar, roles.rules],
+        expected
+    );
+    assert_eq!(
+        roles.admin.to_string(),
+        "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+    );
+    let provider = ProviderBuilder::new().connect_http(node.rpc_url().parse().expect("url"));
+    let registry = IdentityRegistry::new(node.platform().identity_registry.address, &provider);
+    let registrar_role = registry.REGISTRAR_ROLE().call().await.expect("role");
+    assert!(
+        registry
+            .hasRole(registrar_role, roles.registrar)
+            .call()
+            .await
+            .expect("call")
+    );
+    assert!(
+        !registry
+            .hasRole(registrar_role, roles.admin)
+            .call()
+            .await
+            .expect("call")
+    );
+    assert_eq!(
+        registry.defaultAdmin().call().await.expect("call"),
+        roles.admin
+    );
+    let directory = PropertyDirectory::new(node.platform().directory.address, &provider);
+    assert_eq!(
+        directory.defaultAdmin().call().await.expect("call"),
+        roles.admin
+    );
+    let recorded = DeploymentRecord::load(dir.path())
+        .expect("load")
+        .expect("record");
+    assert_eq!(recorded.platform.roles, roles);
+    node.shutdown().await.expect("shutdown");
 }

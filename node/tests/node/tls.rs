@@ -9,11 +9,9 @@ use propledger_node::{
     chain::{ChainConfig, EmbeddedChain},
     deployment::DeploymentRecord,
 };
+use propledger_testkit::tls::{TestCa, TlsProxy};
 
-use crate::{
-    keys::Run,
-    tls_support::{TestCa, TlsProxy},
-};
+use crate::keys::Run;
 
 const API_KEY: &str = "Ab3dEfGh1jKlMnOpQr5tUvWx";
 

@@ -78,9 +78,9 @@ pub struct Whoami {
 #[utoipa::path(get, path = "/v1/auth/session", tag = "auth",
     responses((status = 200, description = "The caller", body = Whoami)),
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+    extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor", "investor"]))))]
 pub async fn whoami(auth: Auth) -> ApiResult<axum::Json<Whoami>> {
-    let p = auth.require(Allowed::STAFF)?;
+    let p = auth.require(Allowed::ANYONE)?;
     Ok(axum::Json(match p {
         Principal::User {
             user_id,
@@ -108,6 +108,14 @@ pub async fn whoami(auth: Auth) -> ApiResult<axum::Json<Whoami>> {
             session_id: None,
             owner_user_id: owner_user_id.clone(),
         },
+        Principal::Wallet { wallet, session_id } => Whoami {
+            kind: "wallet",
+            id: wallet.clone(),
+            name: wallet.clone(),
+            role: Role::Investor,
+            session_id: Some(session_id.clone()),
+            owner_user_id: None,
+        },
     }))
 }
 
@@ -116,22 +124,32 @@ pub async fn whoami(auth: Auth) -> ApiResult<axum::Json<Whoami>> {
 #[utoipa::path(delete, path = "/v1/auth/session", tag = "auth",
     responses((status = 204, description = "Signed out")),
     security(("bearer" = [])),
-    extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+    extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor", "investor"]))))]
 pub async fn sign_out(State(app): State<App>, ctx: Ctx, auth: Auth) -> ApiResult<Response> {
-    let p = auth.require(Allowed::STAFF)?;
-    let Principal::User { session_id, .. } = p else {
-        return Err(Error::conflict(
-            "not_a_session",
-            "the caller is an API key, not a session; revoke keys through /v1/api-keys",
-        )
-        .into());
+    let p = auth.require(Allowed::ANYONE)?;
+    let (session_id, wallet) = match p {
+        Principal::User { session_id, .. } => (session_id.clone(), false),
+        Principal::Wallet { session_id, .. } => (session_id.clone(), true),
+        Principal::Key { .. } => {
+            return Err(Error::conflict(
+                "not_a_session",
+                "the caller is an API key, not a session; revoke keys through /v1/api-keys",
+            )
+            .into());
+        }
     };
-    let session_id = session_id.clone();
     let mut w = match Write::begin(&app, &ctx.0, p.actor(), "DELETE", SESSION, None, &[]).await? {
         Begun::Fresh(w) => w,
         Begun::Replay(r) => return Ok(r),
     };
-    users::revoke_session(w.tx(), &session_id).await?;
-    Ok(w.finish_empty(StatusCode::NO_CONTENT, Some(session_id))
-        .await?)
+    if wallet {
+        crate::investors::revoke_wallet_session(w.tx(), &session_id).await?;
+    } else {
+        users::revoke_session(w.tx(), &session_id).await?;
+    }
+    let resp = w
+        .finish_empty(StatusCode::NO_CONTENT, Some(session_id))
+        .await?;
+    app.forget_credentials();
+    Ok(resp)
 }

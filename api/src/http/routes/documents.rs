@@ -10,12 +10,12 @@ use utoipa::ToSchema;
 use super::page_type;
 use super::users::Paging;
 use crate::auth::Allowed;
-use crate::blobs::Spooled;
 use crate::documents::{self, Document, DocumentId, DocumentKind, NewDocument};
 use crate::error::Error;
 use crate::http::extract::{Auth, Ctx, Idem, Query};
-use crate::http::problem::{ApiError, ApiResult};
+use crate::http::problem::ApiResult;
 use crate::http::state::App;
+use crate::http::upload;
 use crate::http::write::{Begun, Write};
 use crate::properties::{self, PropertyId};
 
@@ -39,21 +39,6 @@ pub struct DocumentUpload {
     file: Vec<u8>,
 }
 
-/// Most bytes of a text part of an upload.
-const MAX_FIELD_BYTES: usize = 1024;
-
-fn malformed(e: axum::extract::multipart::MultipartError) -> ApiError {
-    let status = e.status();
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError(Error::PayloadTooLarge { limit_bytes: 0 })
-    } else {
-        ApiError(Error::Malformed(format!(
-            "reading the multipart body: {}",
-            e.body_text()
-        )))
-    }
-}
-
 /// Uploads a document for a property. The bytes are stored once per SHA-256 (an identical
 /// file uploaded again is not stored twice); the document lists its hash.
 #[utoipa::path(post, path = "/v1/properties/{id}/documents", tag = "documents",
@@ -73,69 +58,19 @@ pub async fn upload(
     let p = auth.require(Allowed::OPERATE)?;
     let property_id = PropertyId::parse(&id)?;
     properties::get(app.db().reader(), property_id).await?;
-    let mut multipart = multipart.map_err(|_| {
-        Error::UnsupportedMediaType("send the document as multipart/form-data".to_owned())
-    })?;
-    let limit = app.config().max_document_bytes;
-    let mut kind: Option<String> = None;
-    let mut title: Option<String> = None;
-    let mut file: Option<(Spooled, Option<String>, String)> = None;
-    while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
-        let name = field.name().unwrap_or("").to_owned();
-        match name.as_str() {
-            "kind" | "title" => {
-                let mut text = Vec::new();
-                while let Some(chunk) = field.chunk().await.map_err(malformed)? {
-                    text.extend_from_slice(&chunk);
-                    if text.len() > MAX_FIELD_BYTES {
-                        return Err(Error::invalid(name, "too long").into());
-                    }
-                }
-                let text = String::from_utf8(text)
-                    .map_err(|_| Error::invalid(name.clone(), "must be UTF-8 text"))?;
-                if name == "kind" {
-                    kind = Some(text);
-                } else {
-                    title = Some(text);
-                }
-            }
-            "file" => {
-                if file.is_some() {
-                    return Err(Error::invalid("file", "send one file per upload").into());
-                }
-                let filename = field.file_name().map(str::to_owned);
-                let content_type = field
-                    .content_type()
-                    .unwrap_or("application/octet-stream")
-                    .to_owned();
-                let spooled = app
-                    .blobs()
-                    .spool(&mut field, limit)
-                    .await
-                    .map_err(|e| match e {
-                        Error::Malformed(m) if m.contains("length limit") => {
-                            Error::PayloadTooLarge { limit_bytes: limit }
-                        }
-                        other => other,
-                    })?;
-                file = Some((spooled, filename, content_type));
-            }
-            other => {
-                return Err(Error::invalid(
-                    other.to_owned(),
-                    "unknown part; send kind, title (optional) and file",
-                )
-                .into());
-            }
-        }
-    }
+    let up = upload::read(&app, multipart, &["kind", "title"]).await?;
     let kind = DocumentKind::parse(
         "kind",
-        kind.as_deref()
+        up.fields
+            .get("kind")
             .ok_or_else(|| Error::invalid("kind", "required"))?,
     )?;
-    let (spooled, filename, content_type) =
-        file.ok_or_else(|| Error::invalid("file", "required"))?;
+    let (spooled, filename, content_type, title) = (
+        up.file,
+        up.filename,
+        up.content_type,
+        up.fields.get("title").cloned(),
+    );
     let new = NewDocument {
         kind,
         title,

@@ -121,5 +121,7 @@ pub async fn revoke(
         Begun::Replay(r) => return Ok(r),
     };
     let key = keys::revoke(w.tx(), id).await?;
-    Ok(w.finish(StatusCode::OK, &key, Some(id.to_string())).await?)
+    let resp = w.finish(StatusCode::OK, &key, Some(id.to_string())).await?;
+    app.forget_credentials();
+    Ok(resp)
 }

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod documents;
+pub mod investors;
 pub mod keys;
 pub mod properties;
 pub mod system;

@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use super::page_type;
 use crate::auth::Allowed;
@@ -29,10 +29,26 @@ pub async fn search(
     State(app): State<App>,
     auth: Auth,
     Query(q): Query<PropertyQuery>,
-) -> ApiResult<axum::Json<PropertyPage>> {
+) -> ApiResult<Response> {
     auth.require(Allowed::READ)?;
     let req = q.check()?;
-    Ok(axum::Json(properties::search(app.db(), &req).await?.into()))
+    let page = properties::search(app.db(), &req).await?;
+    Ok(json_bytes(properties::render_page(&page), None))
+}
+
+/// A JSON body already rendered, with an optional `ETag`.
+fn json_bytes(body: impl Into<axum::body::Body>, etag: Option<i64>) -> Response {
+    let mut resp = Response::new(body.into());
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(v) = etag
+        && let Ok(v) = HeaderValue::from_str(&format!("\"{v}\""))
+    {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
 }
 
 /// Creates a property.
@@ -74,15 +90,6 @@ pub async fn create(
     Ok(resp)
 }
 
-fn with_etag(property: Property) -> Response {
-    let etag = format!("\"{}\"", property.version);
-    let mut resp = axum::Json(property).into_response();
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        resp.headers_mut().insert(header::ETAG, v);
-    }
-    resp
-}
-
 /// One property; its `ETag` is its version.
 #[utoipa::path(get, path = "/v1/properties/{id}", tag = "properties",
     params(("id" = String, Path, description = "The property's id")),
@@ -94,8 +101,8 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     auth.require(Allowed::READ)?;
-    let property = properties::get(app.db().reader(), PropertyId::parse(&id)?).await?;
-    Ok(with_etag(property))
+    let (doc, version) = properties::get_raw(app.db().reader(), PropertyId::parse(&id)?).await?;
+    Ok(json_bytes(doc, Some(version)))
 }
 
 /// Changes a property: absent fields stay, `null` clears an optional one, `address` is

@@ -162,8 +162,11 @@ pub async fn update(
         Begun::Replay(r) => return Ok(r),
     };
     let user = users::update(w.tx(), id, &body.value, hash, if_match.0).await?;
-    Ok(w.finish(StatusCode::OK, &user, Some(id.to_string()))
-        .await?)
+    let resp = w
+        .finish(StatusCode::OK, &user, Some(id.to_string()))
+        .await?;
+    app.forget_credentials();
+    Ok(resp)
 }
 
 /// Ends every session of a user.
@@ -195,6 +198,9 @@ pub async fn revoke_sessions(
     };
     users::get(w.tx().exec(), id).await?;
     users::revoke_sessions_of(w.tx(), id).await?;
-    Ok(w.finish_empty(StatusCode::NO_CONTENT, Some(id.to_string()))
-        .await?)
+    let resp = w
+        .finish_empty(StatusCode::NO_CONTENT, Some(id.to_string()))
+        .await?;
+    app.forget_credentials();
+    Ok(resp)
 }

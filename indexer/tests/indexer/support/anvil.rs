@@ -1,4 +1,4 @@
-//! A throwaway anvil per test, and a dev chain driver that works against anvil and the embedded
+//! anvil (from the test kit) and a dev chain driver that works against anvil and the embedded
 //! chain alike: it deploys a [`TestStablecoin`] and mines blocks holding a chosen number of mints
 //! (one `Transfer` log each), with automine off so that many transactions share a block.
 
@@ -10,13 +10,9 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use propledger_contracts::TestStablecoin;
-use std::{
-    io::{BufRead, BufReader},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    sync::mpsc,
-    time::Duration,
-};
+use std::time::Duration;
+
+pub(crate) use propledger_testkit::Anvil;
 
 /// Errors of the test helpers and tests.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -35,72 +31,6 @@ pub(crate) async fn within(body: impl Future<Output = TestResult>) -> TestResult
     tokio::time::timeout(TEST_TIMEOUT, body)
         .await
         .map_err(|_| format!("test did not finish within {} s", TEST_TIMEOUT.as_secs()))?
-}
-
-/// A running anvil, killed (and reaped) on drop.
-pub(crate) struct Anvil {
-    child: Child,
-    /// The JSON-RPC endpoint.
-    pub(crate) url: String,
-}
-
-impl Anvil {
-    /// Starts anvil from node_modules (or `PROPLEDGER_ANVIL`) on a free loopback port (`--port
-    /// 0`; anvil prints the address it bound) and waits until it says it listens.
-    pub(crate) fn start() -> Self {
-        Self::start_with_accounts(2)
-    }
-
-    /// Starts anvil with `accounts` dev accounts.
-    pub(crate) fn start_with_accounts(accounts: u32) -> Self {
-        let bin = std::env::var_os("PROPLEDGER_ANVIL")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .join("../node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
-            });
-        assert!(
-            bin.exists(),
-            "{} is missing: run scripts/install-toolchain",
-            bin.display()
-        );
-        let mut child = Command::new(&bin)
-            .args(["--host", "127.0.0.1", "--port", "0", "--accounts"])
-            .arg(accounts.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-        let stdout = child.stdout.take().expect("stdout is piped");
-        // One guard from here on, so a failed start still kills the process.
-        let mut anvil = Self {
-            child,
-            url: String::new(),
-        };
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            // Report the address, then keep draining so anvil never blocks on a full pipe.
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.trim().strip_prefix("Listening on ") {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => anvil.url = format!("http://{addr}"),
-            Err(e) => panic!("anvil did not report its address within 30 s: {e}"),
-        }
-        anvil
-    }
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Drives a dev chain (anvil or the embedded chain) with automine off.

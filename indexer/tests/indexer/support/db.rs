@@ -1,12 +1,10 @@
-//! Throwaway databases: a SQLite file in a temporary directory, or a fresh database in the
-//! shared throwaway PostgreSQL cluster (the ledger tests' cluster helper, `pg`).
+//! Throwaway databases from the test kit: a SQLite file in a temporary directory, or a fresh
+//! database in the shared throwaway PostgreSQL cluster.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use propledger_ledger::{Ledger, TxConn};
+use propledger_testkit::TestDatabase;
 
-use propledger_ledger::Ledger;
-use sqlx::Connection;
-
-use super::pg;
+use super::anvil::TestResult;
 
 /// Runs each named `async fn(Engine) -> TestResult` as two tests, `<name>::sqlite` and
 /// `<name>::postgres`, each under the test timeout.
@@ -30,34 +28,20 @@ macro_rules! both_engines {
 }
 pub(crate) use both_engines;
 
-/// Which engine a test runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Engine {
-    Sqlite,
-    Postgres,
-}
+pub(crate) use propledger_testkit::Engine;
 
 /// A database for one index.
 pub(crate) struct TestDb {
     pub(crate) url: String,
-    _dir: Option<tempfile::TempDir>,
+    _db: TestDatabase,
 }
 
 impl TestDb {
     pub(crate) async fn new(engine: Engine) -> TestDb {
-        match engine {
-            Engine::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite:{}", dir.path().join("books.db").display());
-                TestDb {
-                    url,
-                    _dir: Some(dir),
-                }
-            }
-            Engine::Postgres => TestDb {
-                url: fresh_pg_database().await,
-                _dir: None,
-            },
+        let db = TestDatabase::new(engine).await;
+        TestDb {
+            url: db.url().to_owned(),
+            _db: db,
         }
     }
 
@@ -66,31 +50,55 @@ impl TestDb {
     }
 }
 
-/// A new, empty database in the shared throwaway cluster (or in `PROPLEDGER_TEST_PG_URL`'s
-/// server when set); returns its URL.
-async fn fresh_pg_database() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let admin_url = match std::env::var("PROPLEDGER_TEST_PG_URL") {
-        Ok(url) => url,
-        Err(_) => pg::shared().url("postgres"),
-    };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let name = format!(
-        "indexer_{}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        nanos
-    );
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .expect("connect to the test cluster");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("create test database");
-    let (base, _) = admin_url.rsplit_once('/').expect("url with a database");
-    format!("{base}/{name}")
+/// Rows of a query on the index's database, read through [`Ledger::read_with`].
+pub(crate) async fn select<T>(ledger: &Ledger, sql: &'static str) -> TestResult<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin
+        + 'static,
+{
+    Ok(ledger
+        .read_with(|conn| {
+            Box::pin(async move {
+                Ok(match conn {
+                    TxConn::Sqlite(c) => sqlx::query_as(sql).fetch_all(&mut **c).await?,
+                    TxConn::Postgres(c) => sqlx::query_as(sql).fetch_all(&mut **c).await?,
+                })
+            })
+        })
+        .await?)
+}
+
+/// The index's checkpoint (the next block to index; 0 before the indexer first started).
+pub(crate) async fn next_block(ledger: &Ledger) -> TestResult<u64> {
+    Ok(propledger_indexer::store::checkpoint(ledger)
+        .await?
+        .map_or(0, |c| c.next_block))
+}
+
+/// An event row of `idx_events`, every column.
+pub(crate) type EventRow = (
+    i64,
+    i64,
+    Vec<u8>,
+    Vec<u8>,
+    i64,
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+    String,
+    String,
+    String,
+);
+
+/// Every stored event, in chain order.
+pub(crate) async fn events(ledger: &Ledger) -> TestResult<Vec<EventRow>> {
+    select(
+        ledger,
+        "SELECT block_number, log_index, block_hash, tx_hash, tx_index, address, topics, data, \
+         kind, event, decoded FROM idx_events ORDER BY block_number, log_index",
+    )
+    .await
 }

@@ -10,9 +10,9 @@ use propledger_indexer::audit::cap_table;
 use propledger_ledger::Ledger;
 use propledger_ledger::account::AccountFilter;
 use propledger_ledger::core::AccountId;
-use propledger_ledger::ext::Statement;
 
 use super::anvil::TestResult;
+use super::db::{events as stored_events, next_block as checkpoint, select};
 
 /// The comparable content of an index.
 #[derive(Debug, PartialEq, Eq)]
@@ -39,47 +39,39 @@ pub(crate) async fn index_state(ledger: &Ledger, shares: Address) -> TestResult<
         .into_iter()
         .map(|a| (a.id, format!("{}{:?}", a.code.as_str(), a.dimensions)))
         .collect();
-    let next_block = ledger
-        .query(Statement::new("SELECT next_block FROM idx_state"))
-        .await?[0]
-        .int(0)?;
-    let events = ledger
-        .query(Statement::new(
-            "SELECT block_number, log_index, block_hash, tx_hash, tx_index, address, topics, data, \
-             kind, event, decoded FROM idx_events ORDER BY block_number, log_index",
-        ))
+    let next_block = i64::try_from(checkpoint(ledger).await?)?;
+    let events = stored_events(ledger)
         .await?
-        .iter()
+        .into_iter()
         .map(|r| {
-            Ok(format!(
+            format!(
                 "{}/{} {} {} {} {} {} {} {} {} {}",
-                r.int(0)?,
-                r.int(1)?,
-                hex(&r.blob(2)?),
-                hex(&r.blob(3)?),
-                r.int(4)?,
-                hex(&r.blob(5)?),
-                hex(&r.blob(6)?),
-                hex(&r.blob(7)?),
-                r.text(8)?,
-                r.text(9)?,
-                r.text(10)?
-            ))
+                r.0,
+                r.1,
+                hex(&r.2),
+                hex(&r.3),
+                r.4,
+                hex(&r.5),
+                hex(&r.6),
+                hex(&r.7),
+                r.8,
+                r.9,
+                r.10
+            )
         })
-        .collect::<propledger_ledger::Result<Vec<_>>>()?;
-    let rows = ledger
-        .query(Statement::new(
-            "SELECT e.id, e.source, e.status, e.description, e.effective_date, b.block_number, \
-             b.log_index, b.reference FROM idx_bookings b \
-             JOIN ledger_entries e ON e.idempotency_key = b.entry_key \
-             WHERE b.status <> 'retracted' ORDER BY b.block_number, b.log_index",
-        ))
-        .await?;
+        .collect();
+    let rows: Vec<(i64, i64, i64, Option<String>)> = select(
+        ledger,
+        "SELECT e.id, b.block_number, b.log_index, b.reference FROM idx_bookings b \
+         JOIN ledger_entries e ON e.idempotency_key = b.entry_key \
+         WHERE b.status <> 'retracted' ORDER BY b.block_number, b.log_index",
+    )
+    .await?;
     let mut entries = Vec::new();
-    for r in &rows {
+    for (id, block, log_index, reference) in rows {
         let entry = ledger
             .entries()
-            .get(propledger_ledger::core::EntryId::new(r.int(0)?))
+            .get(propledger_ledger::core::EntryId::new(id))
             .await?;
         let postings: Vec<String> = entry
             .postings
@@ -94,14 +86,11 @@ pub(crate) async fn index_state(ledger: &Ledger, shares: Address) -> TestResult<
             })
             .collect();
         entries.push(format!(
-            "{}/{} {} {} {} {} {:?} [{}]",
-            r.int(5)?,
-            r.int(6)?,
-            r.text(1)?,
-            r.text(2)?,
-            r.text(3)?,
-            r.date(4)?,
-            r.opt_text(7)?,
+            "{block}/{log_index} {} {} {} {} {reference:?} [{}]",
+            entry.source,
+            entry.status,
+            entry.description,
+            entry.effective_date,
             postings.join("; ")
         ));
     }
@@ -113,22 +102,17 @@ pub(crate) async fn index_state(ledger: &Ledger, shares: Address) -> TestResult<
             balances.insert(name.clone(), format!("posted {posted} pending {pending}"));
         }
     }
-    let contracts = ledger
-        .query(Statement::new(
-            "SELECT address, kind, property_id, added_block FROM idx_contracts ORDER BY address",
-        ))
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(format!(
-                "{} {} {:?} {}",
-                hex(&r.blob(0)?),
-                r.text(1)?,
-                r.opt_text(2)?,
-                r.int(3)?
-            ))
+    let contracts: Vec<(Vec<u8>, String, Option<String>, i64)> = select(
+        ledger,
+        "SELECT address, kind, property_id, added_block FROM idx_contracts ORDER BY address",
+    )
+    .await?;
+    let contracts = contracts
+        .into_iter()
+        .map(|(address, kind, property, block)| {
+            format!("{} {kind} {property:?} {block}", hex(&address))
         })
-        .collect::<propledger_ledger::Result<Vec<_>>>()?;
+        .collect();
     let table = cap_table(ledger, shares, u64::try_from(next_block - 1)?).await?;
     let mut cap = vec![format!("supply {}", table.total_supply)];
     cap.extend(table.holders.iter().map(|(h, b)| format!("{h:#x} {b}")));

@@ -13,8 +13,8 @@ use alloy::signers::local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::Engl
 use alloy::sol_types::SolCall;
 use propledger_chain::{ChainConfig, DEV_MNEMONIC, EmbeddedChain};
 use propledger_contracts::deploy::{
-    OfferingTerms, Platform, PropertyDeployment, PropertyParams, SettlementToken, deploy_platform,
-    deploy_property,
+    OfferingTerms, Platform, PropertyDeployment, PropertyParams, Roles, SettlementToken,
+    deploy_platform, deploy_property,
 };
 use propledger_contracts::{
     Distributor, IdentityRegistry, PropertyShares, PropertyTreasury, ShareOffering, TestStablecoin,
@@ -41,7 +41,7 @@ pub(crate) enum Node {
 impl Node {
     pub(crate) async fn start(kind: ChainKind) -> TestResult<Node> {
         Ok(match kind {
-            ChainKind::Anvil => Node::Anvil(Anvil::start_with_accounts(6)),
+            ChainKind::Anvil => Node::Anvil(Anvil::spawn_with_accounts(6)),
             ChainKind::Embedded => {
                 let dir = tempfile::tempdir()?;
                 let mut cfg = ChainConfig::new(dir.path().join("chain"));
@@ -54,7 +54,7 @@ impl Node {
 
     pub(crate) fn url(&self) -> String {
         match self {
-            Node::Anvil(a) => a.url.clone(),
+            Node::Anvil(a) => a.url().to_owned(),
             Node::Embedded(c, _) => c.url(),
         }
     }
@@ -117,8 +117,12 @@ impl World {
             .client()
             .set_poll_interval(Duration::from_millis(10));
         let provider = provider.erased();
-        let platform =
-            deploy_platform(&provider, admin, SettlementToken::DeployTestStablecoin).await?;
+        let platform = deploy_platform(
+            &provider,
+            Roles::single(admin),
+            SettlementToken::DeployTestStablecoin,
+        )
+        .await?;
         let start = latest_timestamp(&provider).await?;
         let params = property_params("Elm St Shares", "ELM", start);
         let property = deploy_property(&provider, &platform, &params).await?;
@@ -299,12 +303,7 @@ impl World {
         let now = latest_timestamp(&self.provider).await?;
         mined(
             treasury
-                .fundDistribution(
-                    self.property.distributor.address,
-                    usd(dollars),
-                    now + 3600,
-                    reference,
-                )
+                .fundDistribution(usd(dollars), now + 3600, reference)
                 .from(self.admin)
                 .send()
                 .await?

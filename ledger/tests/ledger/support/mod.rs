@@ -1,18 +1,13 @@
 //! Test support: a fresh database per test on either engine, and small builders.
 
-pub(crate) mod pg;
-pub(crate) mod tls;
-
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use chrono::NaiveDate;
 use propledger_ledger::core::{
     AccountCode, AccountId, AccountType, Amount, BalanceLimit, Currency, DimValue, Dimensions,
     EntryBuilder, EntryDraft, IdempotencyKey, NewAccount, Source,
 };
-use propledger_ledger::{Backend, Ledger, SqliteDurability, SqliteOptions};
+use propledger_ledger::{Backend, Ledger, SqliteDurability, SqliteOptions, TxConn};
+use propledger_testkit::SqliteFile;
 use sqlx::Connection;
-use tempfile::TempDir;
 
 /// Runs each named `async fn(TestDb)` once per engine, as `<module>::sqlite::<name>` and
 /// `<module>::postgres::<name>`.
@@ -43,36 +38,40 @@ pub(crate) struct TestDb {
     pub(crate) ledger: Ledger,
     /// `sqlite:<path>` or a PostgreSQL URL; opening it again reaches the same data.
     pub(crate) url: String,
-    _dir: Option<TempDir>,
+    _file: Option<SqliteFile>,
 }
 
 impl TestDb {
     pub(crate) async fn new(backend: Backend) -> TestDb {
         match backend {
             Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("tempdir");
-                let path = dir.path().join("ledger.db");
+                let file = SqliteFile::new();
+                let path = file.path();
                 // Tests need no power-loss durability; NORMAL is as crash-safe for a process kill.
-                let mut options = SqliteOptions::new(&path);
+                let mut options = SqliteOptions::new(path);
                 options.durability = SqliteDurability::Normal;
                 let ledger = Ledger::open_sqlite_with(options)
                     .await
                     .expect("open sqlite");
                 TestDb {
                     ledger,
-                    url: format!("sqlite:{}", path.display()),
-                    _dir: Some(dir),
+                    url: file.url(),
+                    _file: Some(file),
                 }
             }
             Backend::Postgres => {
-                let url = fresh_pg_database().await;
+                let url =
+                    propledger_testkit::TestDatabase::new(propledger_testkit::Engine::Postgres)
+                        .await
+                        .url()
+                        .to_owned();
                 let ledger = Ledger::connect_postgres(&url)
                     .await
                     .expect("connect postgres");
                 TestDb {
                     ledger,
                     url,
-                    _dir: None,
+                    _file: None,
                 }
             }
         }
@@ -107,35 +106,6 @@ impl TestDb {
             sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
         }
     }
-}
-
-/// A new, empty database in the shared throwaway cluster (or in `PROPLEDGER_TEST_PG_URL`'s
-/// server when set); returns its URL.
-pub(crate) async fn fresh_pg_database() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let admin_url = match std::env::var("PROPLEDGER_TEST_PG_URL") {
-        Ok(url) => url,
-        Err(_) => pg::shared().url("postgres"),
-    };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let name = format!(
-        "ledger_{}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        nanos
-    );
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .expect("connect to the test cluster");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("create test database");
-    let (base, _) = admin_url.rsplit_once('/').expect("url with a database");
-    format!("{base}/{name}")
 }
 
 pub(crate) fn usd() -> Currency {
@@ -222,6 +192,28 @@ pub(crate) async fn basic(ledger: &Ledger) -> Basic {
         )
         .await,
     }
+}
+
+/// Rows of a query on the ledger's database, read through [`Ledger::read_with`].
+pub(crate) async fn select<T>(ledger: &Ledger, sql: &'static str) -> Vec<T>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin
+        + 'static,
+{
+    ledger
+        .read_with(|conn| {
+            Box::pin(async move {
+                Ok(match conn {
+                    TxConn::Sqlite(c) => sqlx::query_as(sql).fetch_all(&mut **c).await?,
+                    TxConn::Postgres(c) => sqlx::query_as(sql).fetch_all(&mut **c).await?,
+                })
+            })
+        })
+        .await
+        .unwrap()
 }
 
 /// Asserts the ledger's invariants: chain intact, balances equal their postings, sums zero.

@@ -18,7 +18,7 @@ use alloy::{
 };
 use propledger_contracts::{
     TestStablecoin,
-    deploy::{SettlementToken, deploy_platform},
+    deploy::{Roles, SettlementToken, deploy_platform},
 };
 use serde_json::{Value, json};
 
@@ -320,10 +320,13 @@ async fn propledger_contracts_deploy_and_erc20_flows() {
     conform(|mut t| async move {
         // The platform's own deployer, through eth_sendTransaction and alloy's fillers.
         let provider = ProviderBuilder::new().connect_http(t.rpc.url.parse().expect("url"));
-        let platform =
-            deploy_platform(&provider, address(0), SettlementToken::DeployTestStablecoin)
-                .await
-                .expect("deploy platform");
+        let platform = deploy_platform(
+            &provider,
+            Roles::single(address(0)),
+            SettlementToken::DeployTestStablecoin,
+        )
+        .await
+        .expect("deploy platform");
         t.record(
             "platform addresses",
             json!({

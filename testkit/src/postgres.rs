@@ -1,16 +1,16 @@
 //! A throwaway PostgreSQL cluster started from the server binaries on this machine.
 //!
-//! The tests share one cluster per run ([`shared`]): nextest runs every test in its own process,
-//! and starting a cluster per process would cost seconds each. Processes hold a shared lock on a
-//! lease file while they live; the first one to arrive starts the cluster under a setup lock
-//! and spawns a detached reaper, which stops the cluster and deletes it once nobody has held the
-//! lease for a few seconds. The benchmark starts a private cluster instead ([`Cluster::start`]).
+//! Tests share one cluster per run ([`Postgres::shared`]): nextest runs every test in its own
+//! process, and starting a cluster per process would cost seconds each. Processes hold a shared
+//! lock on a lease file while they live; the first one to arrive starts the cluster under a
+//! setup lock and spawns a detached reaper, which stops the cluster and deletes it once nobody
+//! has held the lease for a few seconds. A benchmark, or a test that stops or breaks its server,
+//! starts a private cluster instead ([`Postgres::start`], [`Postgres::start_durable`]); a
+//! test of TLS starts one with `ssl=on` ([`Postgres::start_tls`]).
 //!
 //! Root cannot run the PostgreSQL server, so when running as root every server command runs as
 //! the `postgres` user (`runuser -u postgres`). Set `PROPLEDGER_PG_BIN` to the directory of
 //! `initdb`/`pg_ctl` when they are not in `/usr/lib/postgresql/15/bin` or on `PATH`.
-
-#![allow(dead_code)]
 
 use std::fs::{self, File, OpenOptions};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -18,7 +18,150 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+
+use sqlx::Connection;
+use tempfile::TempDir;
+
+/// A running cluster on 127.0.0.1, reached as user `postgres` without a password.
+#[derive(Debug)]
+pub struct Postgres {
+    port: u16,
+    dir: PathBuf,
+    /// Set for a private cluster: stopped on drop, then its directory deleted with this.
+    private: Option<TempDir>,
+    _lease: Option<File>,
+}
+
+impl Postgres {
+    /// Starts a private cluster with fsync off (fast; a crash of the machine may lose it),
+    /// stopped and deleted on drop.
+    pub fn start() -> Postgres {
+        Self::start_private(false)
+    }
+
+    /// Starts a private cluster with PostgreSQL's default durability (fsync on), for
+    /// benchmarks that compare durable commits; stopped and deleted on drop.
+    pub fn start_durable() -> Postgres {
+        Self::start_private(true)
+    }
+
+    /// Starts a private cluster (fsync off) with `ssl=on`, presenting the certificate
+    /// `cert_pem` with its key `key_pem`; clients may still connect without TLS. Stopped and
+    /// deleted on drop.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Postgres {
+        Self::start_private_with(false, |dir| {
+            use std::os::unix::fs::PermissionsExt;
+            fs::create_dir_all(dir).expect("create cluster dir");
+            let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+            fs::write(&cert, cert_pem).expect("write certificate");
+            fs::write(&key, key_pem).expect("write key");
+            // PostgreSQL refuses a key others can read.
+            fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod key");
+            format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert.display(),
+                key.display()
+            )
+        })
+    }
+
+    fn start_private(durable: bool) -> Postgres {
+        Self::start_private_with(durable, |_| String::new())
+    }
+
+    /// Starts a private cluster; `prepare` readies its directory and returns extra server
+    /// options.
+    fn start_private_with(durable: bool, prepare: impl FnOnce(&Path) -> String) -> Postgres {
+        let tmp = tempfile::tempdir().expect("create a temporary directory");
+        // The server runs as `postgres` when we are root and must reach its directory.
+        std::fs::set_permissions(
+            tmp.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("open the cluster's parent directory to its owner");
+        let dir = tmp.path().join("pg");
+        let extra = prepare(&dir);
+        let port = init_and_start(&dir, durable, &extra);
+        Postgres {
+            port,
+            dir,
+            private: Some(tmp),
+            _lease: None,
+        }
+    }
+
+    /// The cluster shared by every test process of this run (fsync off), started by the first
+    /// process that asks for it.
+    pub fn shared() -> &'static Postgres {
+        shared()
+    }
+
+    /// Its TCP port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// URL of `database` in this cluster, as user `postgres`.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Creates a new, empty database with a name no other test uses and returns its URL.
+    pub async fn fresh_database(&self) -> String {
+        create_database(&self.url("postgres")).await
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if self.private.is_some() {
+            stop(&self.dir);
+        }
+    }
+}
+
+/// A new database for a test: in the server of `PROPLEDGER_TEST_PG_URL` (a URL of an existing
+/// database there, used to connect) when set, otherwise in [`Postgres::shared`].
+pub(crate) async fn fresh_test_database() -> String {
+    match std::env::var("PROPLEDGER_TEST_PG_URL") {
+        Ok(admin) => create_database(&admin).await,
+        Err(_) => Postgres::shared().fresh_database().await,
+    }
+}
+
+/// Creates a database with a unique name in the server of `admin_url` (the URL of a database
+/// there to connect to, such as [`Postgres::url`]`("postgres")` of a cluster started elsewhere);
+/// returns the new database's URL.
+pub async fn fresh_database_at(admin_url: &str) -> String {
+    create_database(admin_url).await
+}
+
+/// Creates a database with a unique name through `admin_url`; returns the new one's URL.
+async fn create_database(admin_url: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let name = format!(
+        "test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos
+    );
+    let mut admin = sqlx::PgConnection::connect(admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("connect to the test server at {admin_url}: {e}"));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create a test database");
+    let _ = admin.close().await;
+    let (base, _) = admin_url.rsplit_once('/').expect("a URL with a database");
+    format!("{base}/{name}")
+}
 
 const IDLE_SECONDS_BEFORE_STOP: u32 = 5;
 
@@ -77,68 +220,6 @@ fn free_port() -> u16 {
 fn accepts(port: u16) -> bool {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
-}
-
-/// A running cluster.
-#[derive(Debug)]
-pub(crate) struct Cluster {
-    /// TCP port on 127.0.0.1.
-    pub(crate) port: u16,
-    dir: PathBuf,
-    private: bool,
-    _lease: Option<File>,
-}
-
-impl Cluster {
-    /// URL of a database in this cluster.
-    pub(crate) fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
-    }
-
-    /// Starts a private cluster in `dir` (which must not exist yet), stopped and removed on drop.
-    /// `durable` keeps PostgreSQL's default fsync settings; otherwise they are turned off.
-    pub(crate) fn start(dir: &Path, durable: bool) -> Cluster {
-        let port = init_and_start(dir, durable, "");
-        Cluster {
-            port,
-            dir: dir.to_owned(),
-            private: true,
-            _lease: None,
-        }
-    }
-
-    /// Starts a private cluster in `dir` (which must not exist yet) with `ssl=on`, presenting
-    /// the certificate `cert_pem` with its key `key_pem`. Clients may still connect without TLS.
-    pub(crate) fn start_tls(dir: &Path, cert_pem: &str, key_pem: &str) -> Cluster {
-        use std::os::unix::fs::PermissionsExt;
-        fs::create_dir_all(dir).expect("create cluster dir");
-        let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
-        fs::write(&cert, cert_pem).expect("write certificate");
-        fs::write(&key, key_pem).expect("write key");
-        // PostgreSQL refuses a key others can read.
-        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod key");
-        let options = format!(
-            " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
-            cert.display(),
-            key.display()
-        );
-        let port = init_and_start(dir, false, &options);
-        Cluster {
-            port,
-            dir: dir.to_owned(),
-            private: true,
-            _lease: None,
-        }
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if self.private {
-            stop(&self.dir);
-            let _ = fs::remove_dir_all(&self.dir);
-        }
-    }
 }
 
 fn data_dir(dir: &Path) -> PathBuf {
@@ -222,10 +303,10 @@ fn lock_file(path: &Path) -> File {
 }
 
 /// The cluster shared by all test processes of this run.
-pub(crate) fn shared() -> &'static Cluster {
-    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+fn shared() -> &'static Postgres {
+    static CLUSTER: OnceLock<Postgres> = OnceLock::new();
     CLUSTER.get_or_init(|| {
-        let base = std::env::temp_dir().join("propledger-ledger-test-pg");
+        let base = std::env::temp_dir().join("propledger-test-pg");
         fs::create_dir_all(&base).expect("create shared cluster dir");
         let lease = lock_file(&base.join("lease"));
         // Blocks only while the reaper is stopping an idle cluster.
@@ -252,10 +333,10 @@ pub(crate) fn shared() -> &'static Cluster {
             }
         };
         setup.unlock().expect("release the setup lock");
-        Cluster {
+        Postgres {
             port,
             dir: base,
-            private: false,
+            private: None,
             _lease: Some(lease),
         }
     })

@@ -3,12 +3,21 @@
 //! a plain endpoint (a chain's JSON-RPC port). Nothing here is trusted by anything but the
 //! test that made it.
 //!
+//! ```no_run
+//! # async fn demo(chain: std::net::SocketAddr) {
+//! use propledger_testkit::tls::{TestCa, TlsProxy};
+//!
+//! let ca = TestCa::new("test CA");
+//! let proxy = TlsProxy::start(&ca, chain).await;
+//! // A client trusting `ca.ca_file()` reaches the chain at `proxy.https_url()`.
+//! # let _ = proxy.wss_url();
+//! # }
+//! ```
+//!
 //! The proxy forwards bytes both ways after the handshake, like a load balancer terminating
 //! TLS. Its reads from the upstream acknowledge at once (`TCP_QUICKACK`), as the indexer's own
 //! client does, so a server that leaves Nagle's algorithm on (anvil) is not held back by
 //! delayed acknowledgements on the proxy's side either.
-
-#![allow(dead_code)]
 
 use std::{
     io,
@@ -31,22 +40,24 @@ use tokio::{
 };
 
 /// A certificate authority, its certificate written as `ca.pem` in its own directory.
-pub(crate) struct TestCa {
+pub struct TestCa {
     issuer: CertifiedIssuer<'static, KeyPair>,
     dir: tempfile::TempDir,
 }
 
 /// A server certificate and its key, as PEM.
-pub(crate) struct ServerCert {
-    pub(crate) cert_pem: String,
-    pub(crate) key_pem: String,
+pub struct ServerCert {
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// Its private key, PEM (PKCS #8).
+    pub key_pem: String,
     der: CertificateDer<'static>,
     key_der: Vec<u8>,
 }
 
 impl TestCa {
     /// A new CA named `name`.
-    pub(crate) fn new(name: &str) -> TestCa {
+    pub fn new(name: &str) -> TestCa {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, name);
@@ -63,12 +74,12 @@ impl TestCa {
     }
 
     /// The PEM file of the CA's certificate (what a client is told to trust).
-    pub(crate) fn ca_file(&self) -> PathBuf {
+    pub fn ca_file(&self) -> PathBuf {
         self.dir.path().join("ca.pem")
     }
 
     /// A server certificate for `names` (host names or IP addresses), signed by this CA.
-    pub(crate) fn server_cert(&self, names: &[&str]) -> ServerCert {
+    pub fn server_cert(&self, names: &[&str]) -> ServerCert {
         let mut params =
             CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
                 .expect("params");
@@ -87,7 +98,7 @@ impl TestCa {
     }
 
     /// A TLS server configuration presenting a certificate for `127.0.0.1` and `localhost`.
-    pub(crate) fn server_config(&self) -> Arc<ServerConfig> {
+    pub fn server_config(&self) -> Arc<ServerConfig> {
         let cert = self.server_cert(&["127.0.0.1", "localhost"]);
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key_der.clone()));
         let mut config =
@@ -105,7 +116,7 @@ impl TestCa {
 impl ServerCert {
     /// Writes the certificate and key into `dir` as `server.crt` and `server.key` (the key
     /// readable by its owner only, as PostgreSQL requires).
-    pub(crate) fn write(&self, dir: &Path) -> (PathBuf, PathBuf) {
+    pub fn write(&self, dir: &Path) -> (PathBuf, PathBuf) {
         use std::os::unix::fs::PermissionsExt;
         let cert = dir.join("server.crt");
         let key = dir.join("server.key");
@@ -119,8 +130,9 @@ impl ServerCert {
 /// A TLS-terminating proxy on a loopback port, forwarding to `upstream`; stopped on drop.
 /// Without TLS ([`TlsProxy::start_plain`]) it is the same hop in plain TCP, to tell what TLS
 /// costs from what the extra hop costs.
-pub(crate) struct TlsProxy {
-    pub(crate) addr: SocketAddr,
+pub struct TlsProxy {
+    /// Where it listens.
+    pub addr: SocketAddr,
     task: JoinHandle<()>,
 }
 
@@ -138,7 +150,7 @@ async fn forward(mut client: impl AsyncRead + AsyncWrite + Unpin, upstream: Sock
 
 impl TlsProxy {
     /// Starts a proxy presenting a certificate of `ca` in front of `upstream`.
-    pub(crate) async fn start(ca: &TestCa, upstream: SocketAddr) -> TlsProxy {
+    pub async fn start(ca: &TestCa, upstream: SocketAddr) -> TlsProxy {
         Self::serve(
             Some(tokio_rustls::TlsAcceptor::from(ca.server_config())),
             upstream,
@@ -147,7 +159,7 @@ impl TlsProxy {
     }
 
     /// Starts the same proxy without TLS.
-    pub(crate) async fn start_plain(upstream: SocketAddr) -> TlsProxy {
+    pub async fn start_plain(upstream: SocketAddr) -> TlsProxy {
         Self::serve(None, upstream).await
     }
 
@@ -179,17 +191,17 @@ impl TlsProxy {
     }
 
     /// `http://` URL of the proxy (one started without TLS).
-    pub(crate) fn http_url(&self) -> String {
+    pub fn http_url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// `https://` URL of the proxy.
-    pub(crate) fn https_url(&self) -> String {
+    pub fn https_url(&self) -> String {
         format!("https://{}", self.addr)
     }
 
     /// `wss://` URL of the proxy.
-    pub(crate) fn wss_url(&self) -> String {
+    pub fn wss_url(&self) -> String {
         format!("wss://{}", self.addr)
     }
 }

@@ -1,12 +1,14 @@
-//! Changes that commit with the caller's own tables: [`Ledger::apply`], `query`,
-//! `ensure_schema`.
+//! Units of work that commit with the caller's own tables: [`Ledger::apply`], statements, bulk
+//! loads, and hooks writing with sqlx inside the ledger's transaction.
 
-use propledger_ledger::Error;
+use propledger_ledger::core::AccountId;
 use propledger_ledger::core::{EntryStatus, Source};
-use propledger_ledger::ext::{Changes, Column, CopyRows, Load, Retraction, Statement};
+use propledger_ledger::unit::MAX_UNIT_ENTRIES;
+use propledger_ledger::unit::{BulkRows, Column, Insert, Retraction, Statement, Table, UnitOfWork};
+use propledger_ledger::{Error, TxConn};
 
 use crate::support::{
-    Basic, TestDb, amt, assert_invariants, basic, both_engines, date, entry, key, transfer,
+    Basic, TestDb, amt, assert_invariants, basic, both_engines, date, entry, key, select, transfer,
 };
 
 both_engines!(
@@ -17,9 +19,12 @@ both_engines!(
     named_locks_exclude_other_holders,
     retraction_voids_pending_and_reverses_posted,
     posting_by_key_and_unknown_keys,
-    array_binds_are_postgres_only,
     loading_rows,
     a_refused_load_changes_nothing,
+    hooks_write_an_outbox_row_per_entry_and_gap_free_numbers,
+    a_failing_hook_applies_nothing,
+    inserts_are_split_under_the_bind_limits,
+    units_over_the_limit_are_refused,
 );
 
 const SCHEMA: &[&str] = &[
@@ -27,21 +32,18 @@ const SCHEMA: &[&str] = &[
 ];
 
 async fn marks(db: &TestDb) -> Vec<(i64, String, Option<String>)> {
-    db.ledger
-        .query(Statement::new(
-            "SELECT n, label, note FROM ext_marks ORDER BY n",
-        ))
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r.int(0).unwrap(),
-                r.text(1).unwrap(),
-                r.opt_text(2).unwrap(),
-            )
-        })
-        .collect()
+    select(
+        &db.ledger,
+        "SELECT n, label, note FROM ext_marks ORDER BY n",
+    )
+    .await
+}
+
+/// Creates the tests' own tables, outside the ledger.
+async fn create(db: &TestDb, schema: &[&'static str]) {
+    for statement in schema {
+        db.raw(statement).await.unwrap();
+    }
 }
 
 fn retraction(of: &str) -> Retraction {
@@ -56,24 +58,18 @@ fn retraction(of: &str) -> Retraction {
 
 async fn entries_and_statements_commit_together(db: TestDb) {
     let Basic { cash, capital, .. } = basic(&db.ledger).await;
-    db.ledger.ensure_schema(SCHEMA).await.unwrap();
-    db.ledger.ensure_schema(SCHEMA).await.unwrap();
-    let mut changes = Changes::new();
+    create(&db, SCHEMA).await;
+    create(&db, SCHEMA).await;
+    let mut changes = UnitOfWork::new();
     changes
         .record(transfer("a", cash, capital, "10.00"))
         .record(transfer("b", cash, capital, "5.00"))
-        .statement(
-            Statement::assembled(format!(
-                "INSERT INTO ext_marks (n, label, note) VALUES {}",
-                propledger_ledger::ext::placeholders(2, 3)
-            ))
-            .bind(1)
-            .bind("one")
-            .bind(None::<String>)
-            .bind(2)
-            .bind("two")
-            .bind(Some("x".to_owned())),
-        )
+        .insert({
+            let mut rows = Insert::into_table("INSERT INTO ext_marks (n, label, note)", 3);
+            rows.row([1.into(), "one".into(), None::<String>.into()]);
+            rows.row([2.into(), "two".into(), Some("x".to_owned()).into()]);
+            rows
+        })
         .statement(
             Statement::new("UPDATE ext_marks SET note = $1 WHERE n = $2")
                 .bind("y")
@@ -96,7 +92,7 @@ async fn entries_and_statements_commit_together(db: TestDb) {
 
 async fn a_failing_statement_rolls_everything_back(db: TestDb) {
     let Basic { cash, capital, .. } = basic(&db.ledger).await;
-    db.ledger.ensure_schema(SCHEMA).await.unwrap();
+    create(&db, SCHEMA).await;
     db.ledger
         .entries()
         .record(
@@ -109,7 +105,7 @@ async fn a_failing_statement_rolls_everything_back(db: TestDb) {
         )
         .await
         .unwrap();
-    let mut changes = Changes::new();
+    let mut changes = UnitOfWork::new();
     changes
         .post(key("p"))
         .record(transfer("a", cash, capital, "10.00"))
@@ -139,10 +135,10 @@ async fn a_failing_statement_rolls_everything_back(db: TestDb) {
 
 async fn a_guard_that_matches_nothing_applies_nothing(db: TestDb) {
     let Basic { cash, capital, .. } = basic(&db.ledger).await;
-    db.ledger.ensure_schema(SCHEMA).await.unwrap();
+    create(&db, SCHEMA).await;
     db.ledger
         .apply({
-            let mut c = Changes::new();
+            let mut c = UnitOfWork::new();
             c.statement(Statement::new(
                 "INSERT INTO ext_marks (n, label) VALUES (1, 'checkpoint-5')",
             ));
@@ -152,7 +148,7 @@ async fn a_guard_that_matches_nothing_applies_nothing(db: TestDb) {
         .unwrap();
     // A writer that believes the checkpoint is at 5 moves it to 6: the guard matches.
     let advance = |from: &'static str, to: &'static str, entry: &str| {
-        let mut c = Changes::new();
+        let mut c = UnitOfWork::new();
         c.record(transfer(entry, cash, capital, "1.00"))
             .guard(
                 Statement::new("UPDATE ext_marks SET label = $1 WHERE n = 1 AND label = $2")
@@ -172,7 +168,7 @@ async fn a_guard_that_matches_nothing_applies_nothing(db: TestDb) {
     assert_eq!(applied.rows_affected, vec![1, 1]);
     db.ledger
         .apply({
-            let mut c = Changes::new();
+            let mut c = UnitOfWork::new();
             c.statement(Statement::new("DELETE FROM ext_marks WHERE n = 2"));
             c
         })
@@ -198,11 +194,11 @@ async fn a_guard_that_matches_nothing_applies_nothing(db: TestDb) {
 
 async fn unlocked_statements_and_preconditions(db: TestDb) {
     let Basic { cash, capital, .. } = basic(&db.ledger).await;
-    db.ledger.ensure_schema(SCHEMA).await.unwrap();
+    create(&db, SCHEMA).await;
     let changes = |entry: &str, guard_label: &'static str| {
-        let mut c = Changes::new();
+        let mut c = UnitOfWork::new();
         c.record(transfer(entry, cash, capital, "1.00"))
-            .unlocked(Statement::new(
+            .before_lock(Statement::new(
                 "INSERT INTO ext_marks (n, label) VALUES (10, 'early')",
             ))
             .guard(
@@ -246,9 +242,9 @@ async fn unlocked_statements_and_preconditions(db: TestDb) {
             .await
             .unwrap();
         let ledger = db.ledger.clone();
-        let mut writer = Changes::new();
+        let mut writer = UnitOfWork::new();
         writer
-            .unlocked(Statement::new(
+            .before_lock(Statement::new(
                 "INSERT INTO ext_marks (n, label) VALUES (10, 'early')",
             ))
             .record(transfer("waited", cash, capital, "1.00"));
@@ -285,7 +281,7 @@ async fn unlocked_statements_and_preconditions(db: TestDb) {
         assert_eq!(marks(&db).await, vec![(10, "early".into(), None)]);
         db.ledger
             .apply({
-                let mut c = Changes::new();
+                let mut c = UnitOfWork::new();
                 c.statement(Statement::new("DELETE FROM ext_marks"));
                 c
             })
@@ -296,7 +292,7 @@ async fn unlocked_statements_and_preconditions(db: TestDb) {
     // With the guard met, the unlocked insert commits with the entry.
     db.ledger
         .apply({
-            let mut c = Changes::new();
+            let mut c = UnitOfWork::new();
             c.statement(Statement::new(
                 "INSERT INTO ext_marks (n, label) VALUES (1, 'here')",
             ));
@@ -400,7 +396,7 @@ async fn retraction_voids_pending_and_reverses_posted(db: TestDb) {
         )
         .await
         .unwrap();
-    let mut changes = Changes::new();
+    let mut changes = UnitOfWork::new();
     changes
         .retract(retraction("posted"))
         .retract(retraction("pending"))
@@ -417,7 +413,7 @@ async fn retraction_voids_pending_and_reverses_posted(db: TestDb) {
     assert_eq!(b.pending().unwrap(), amt("0.00"));
 
     // Retracting again changes nothing.
-    let mut again = Changes::new();
+    let mut again = UnitOfWork::new();
     again
         .retract(retraction("posted"))
         .retract(retraction("pending"));
@@ -445,13 +441,13 @@ async fn posting_by_key_and_unknown_keys(db: TestDb) {
             .await
             .unwrap();
     }
-    let mut changes = Changes::new();
+    let mut changes = UnitOfWork::new();
     changes.post(key("x")).post(key("nope"));
     assert!(matches!(
         db.ledger.apply(changes).await,
         Err(Error::UnknownKey(k)) if k == key("nope")
     ));
-    let mut changes = Changes::new();
+    let mut changes = UnitOfWork::new();
     changes.post(key("x")).post(key("y"));
     let applied = db.ledger.apply(changes).await.unwrap();
     assert!(
@@ -463,40 +459,11 @@ async fn posting_by_key_and_unknown_keys(db: TestDb) {
     let b = db.ledger.accounts().balance(cash, None).await.unwrap();
     assert_eq!(b.posted().unwrap(), amt("8.00"));
     // Posting again is a replay; retracting a posted entry reverses it.
-    let mut changes = Changes::new();
+    let mut changes = UnitOfWork::new();
     changes.post(key("x"));
     assert!(db.ledger.apply(changes).await.unwrap().posted[0].replayed);
     assert!(db.ledger.verifier().chain().await.unwrap().is_intact());
     assert_invariants(&db.ledger).await;
-}
-
-async fn array_binds_are_postgres_only(db: TestDb) {
-    db.ledger.ensure_schema(SCHEMA).await.unwrap();
-    let mut changes = Changes::new();
-    changes.statement(
-        Statement::new(
-            "INSERT INTO ext_marks (n, label) SELECT * FROM UNNEST($1::bigint[], $2::text[])",
-        )
-        .bind(vec![7_i64, 8])
-        .bind(vec!["seven".to_owned(), "eight".to_owned()]),
-    );
-    let result = db.ledger.apply(changes).await;
-    match db.ledger.backend() {
-        propledger_ledger::Backend::Postgres => {
-            assert_eq!(result.unwrap().rows_affected, vec![2]);
-            assert_eq!(
-                marks(&db).await,
-                vec![(7, "seven".into(), None), (8, "eight".into(), None)]
-            );
-        }
-        propledger_ledger::Backend::Sqlite => {
-            assert!(
-                matches!(result, Err(Error::InvalidInput { .. })),
-                "{result:?}"
-            );
-            assert!(marks(&db).await.is_empty());
-        }
-    }
 }
 
 /// The table [`Statement::load`] fills in these tests: every column type, NULLs and an empty
@@ -508,8 +475,8 @@ const LOADED_SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS ext_loaded (
         data BYTEA NOT NULL
     )"];
 
-static LOADED: Load = Load {
-    table: "ext_loaded",
+static LOADED: Table = Table {
+    name: "ext_loaded",
     columns: &[
         ("n", Column::Int),
         ("label", Column::Text),
@@ -520,8 +487,8 @@ static LOADED: Load = Load {
 
 type Loaded = (i64, String, Option<String>, Vec<u8>);
 
-fn loaded_rows(rows: &[Loaded]) -> CopyRows {
-    let mut out = CopyRows::new();
+fn loaded_rows(rows: &[Loaded]) -> BulkRows {
+    let mut out = BulkRows::with_capacity(0);
     for (n, label, note, data) in rows {
         out.row(4);
         out.push_i64(*n);
@@ -536,32 +503,21 @@ fn loaded_rows(rows: &[Loaded]) -> CopyRows {
 }
 
 async fn loaded(db: &TestDb) -> Vec<Loaded> {
-    db.ledger
-        .query(Statement::new(
-            "SELECT n, label, note, data FROM ext_loaded ORDER BY n",
-        ))
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r.int(0).unwrap(),
-                r.text(1).unwrap(),
-                r.opt_text(2).unwrap(),
-                r.blob(3).unwrap(),
-            )
-        })
-        .collect()
+    select(
+        &db.ledger,
+        "SELECT n, label, note, data FROM ext_loaded ORDER BY n",
+    )
+    .await
 }
 
 async fn loading_rows(db: TestDb) {
-    db.ledger.ensure_schema(LOADED_SCHEMA).await.unwrap();
+    create(&db, LOADED_SCHEMA).await;
     let rows: Vec<Loaded> = vec![
         (-1, "one".into(), Some("a\tb\\c\n".into()), vec![0, 255]),
         (2, "two".into(), None, Vec::new()),
         (i64::MAX, "ünï ✓".into(), Some(String::new()), vec![7; 5000]),
     ];
-    let mut changes = Changes::new();
+    let mut changes = UnitOfWork::new();
     changes.statement(Statement::load(&LOADED, loaded_rows(&rows)));
     changes.statement(
         Statement::new("UPDATE ext_loaded SET note = $1 WHERE n = $2")
@@ -574,17 +530,15 @@ async fn loading_rows(db: TestDb) {
     expected[1].2 = Some("updated".into());
     assert_eq!(loaded(&db).await, expected);
     // The empty blob is a blob, not NULL.
-    let empty = db
-        .ledger
-        .query(Statement::new(
-            "SELECT COUNT(*) FROM ext_loaded WHERE data IS NOT NULL AND length(data) = 0",
-        ))
-        .await
-        .unwrap();
-    assert_eq!(empty[0].int(0).unwrap(), 1);
+    let empty: Vec<(i64,)> = select(
+        &db.ledger,
+        "SELECT COUNT(*) FROM ext_loaded WHERE data IS NOT NULL AND length(data) = 0",
+    )
+    .await;
+    assert_eq!(empty, vec![(1,)]);
     // No rows at all is a load of nothing.
-    let mut changes = Changes::new();
-    changes.statement(Statement::load(&LOADED, CopyRows::new()));
+    let mut changes = UnitOfWork::new();
+    changes.statement(Statement::load(&LOADED, BulkRows::with_capacity(0)));
     assert_eq!(
         db.ledger.apply(changes).await.unwrap().rows_affected,
         vec![0]
@@ -592,16 +546,16 @@ async fn loading_rows(db: TestDb) {
 }
 
 async fn a_refused_load_changes_nothing(db: TestDb) {
-    db.ledger.ensure_schema(LOADED_SCHEMA).await.unwrap();
-    db.ledger.ensure_schema(SCHEMA).await.unwrap();
+    create(&db, LOADED_SCHEMA).await;
+    create(&db, SCHEMA).await;
     let first: Vec<Loaded> = vec![(1, "one".into(), None, vec![1])];
-    let mut changes = Changes::new();
+    let mut changes = UnitOfWork::new();
     changes.statement(Statement::load(&LOADED, loaded_rows(&first)));
     db.ledger.apply(changes).await.unwrap();
 
     // Each refused change also inserts a mark before its load, which must not stay.
-    let refused = |rows: CopyRows| {
-        let mut changes = Changes::new();
+    let refused = |rows: BulkRows| {
+        let mut changes = UnitOfWork::new();
         changes.statement(
             Statement::new("INSERT INTO ext_marks (n, label) VALUES ($1, $2)")
                 .bind(9_i64)
@@ -622,7 +576,7 @@ async fn a_refused_load_changes_nothing(db: TestDb) {
         other => panic!("a duplicate key loaded: {other:?}"),
     }
     // A NULL in a NOT NULL column.
-    let mut null_label = CopyRows::new();
+    let mut null_label = BulkRows::with_capacity(0);
     null_label.row(4);
     null_label.push_i64(6);
     null_label.push_null();
@@ -631,7 +585,7 @@ async fn a_refused_load_changes_nothing(db: TestDb) {
     let result = db.ledger.apply(refused(null_label)).await;
     assert!(matches!(result, Err(Error::Database(_))), "{result:?}");
     // A row with fewer values than the load has columns.
-    let mut short = CopyRows::new();
+    let mut short = BulkRows::with_capacity(0);
     short.row(2);
     short.push_i64(7);
     short.push_text("seven");
@@ -651,14 +605,15 @@ async fn a_refused_load_changes_nothing(db: TestDb) {
 #[tokio::test]
 async fn sqlite_checkpoints_run_beside_the_writer() {
     let db = TestDb::new(propledger_ledger::Backend::Sqlite).await;
-    db.ledger
-        .ensure_schema(&["CREATE TABLE IF NOT EXISTS ext_blobs (n BIGINT PRIMARY KEY, b BYTEA)"])
-        .await
-        .unwrap();
+    create(
+        &db,
+        &["CREATE TABLE IF NOT EXISTS ext_blobs (n BIGINT PRIMARY KEY, b BYTEA)"],
+    )
+    .await;
     let path = std::path::PathBuf::from(db.url.strip_prefix("sqlite:").unwrap());
     let size = || std::fs::metadata(&path).map_or(0, |m| m.len());
     let before = size();
-    let mut changes = Changes::new();
+    let mut changes = UnitOfWork::new();
     for n in 0..500i64 {
         changes.statement(
             Statement::new("INSERT INTO ext_blobs (n, b) VALUES ($1, $2)")
@@ -680,5 +635,183 @@ async fn sqlite_checkpoints_run_beside_the_writer() {
         db.count("SELECT COUNT(*) FROM ext_blobs WHERE length(b) = 4000")
             .await,
         500
+    );
+}
+
+/// The API's pattern: an outbox row per recorded entry and a gap-free event number, both
+/// written by a hook with sqlx inside the ledger's transaction.
+const OUTBOX_SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS api_outbox (entry_key TEXT PRIMARY KEY, entry_id BIGINT NOT NULL, \
+     event_no BIGINT NOT NULL UNIQUE)",
+    "CREATE TABLE IF NOT EXISTS api_counter (id BIGINT PRIMARY KEY, next_no BIGINT NOT NULL)",
+    "INSERT INTO api_counter (id, next_no) VALUES (1, 1)",
+];
+
+/// A unit recording `keys` (from `cash` to `capital`) whose hook numbers each new entry.
+fn numbered_unit(keys: &[&str], cash: AccountId, capital: AccountId) -> UnitOfWork {
+    let mut unit = UnitOfWork::new();
+    for k in keys {
+        unit.record(transfer(k, cash, capital, "1.00"));
+    }
+    unit.hook(|conn, applied| {
+        Box::pin(async move {
+            for receipt in applied.recorded.iter().filter(|r| !r.replayed) {
+                // Taking the number and using it in one transaction keeps the sequence free of
+                // gaps: a unit that rolls back gives its number back.
+                let take = "UPDATE api_counter SET next_no = next_no + 1 WHERE id = 1 \
+                            RETURNING next_no - 1";
+                let insert =
+                    "INSERT INTO api_outbox (entry_key, entry_id, event_no) VALUES ($1, $2, $3)";
+                match &mut *conn {
+                    TxConn::Sqlite(c) => {
+                        let n: i64 = sqlx::query_scalar(take).fetch_one(&mut **c).await?;
+                        sqlx::query(insert)
+                            .bind(receipt.key.as_str())
+                            .bind(receipt.id.get())
+                            .bind(n)
+                            .execute(&mut **c)
+                            .await?;
+                    }
+                    TxConn::Postgres(c) => {
+                        let n: i64 = sqlx::query_scalar(take).fetch_one(&mut **c).await?;
+                        sqlx::query(insert)
+                            .bind(receipt.key.as_str())
+                            .bind(receipt.id.get())
+                            .bind(n)
+                            .execute(&mut **c)
+                            .await?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    });
+    unit
+}
+
+async fn outbox(db: &TestDb) -> Vec<(String, i64, i64)> {
+    select(
+        &db.ledger,
+        "SELECT entry_key, entry_id, event_no FROM api_outbox ORDER BY event_no",
+    )
+    .await
+}
+
+async fn hooks_write_an_outbox_row_per_entry_and_gap_free_numbers(db: TestDb) {
+    let Basic { cash, capital, .. } = basic(&db.ledger).await;
+    create(&db, OUTBOX_SCHEMA).await;
+    let applied = db
+        .ledger
+        .apply(numbered_unit(&["o1", "o2"], cash, capital))
+        .await
+        .unwrap();
+    let ids: Vec<i64> = applied.recorded.iter().map(|r| r.id.get()).collect();
+    // A unit refused by the ledger (a replay with other content) takes no number.
+    let mut conflicting = numbered_unit(&["o3"], cash, capital);
+    conflicting.record(transfer("o1", cash, capital, "9.00"));
+    assert!(matches!(
+        db.ledger.apply(conflicting).await,
+        Err(Error::IdempotencyConflict { .. })
+    ));
+    // A replay of a recorded entry makes no new row; a new entry takes the next number.
+    let applied = db
+        .ledger
+        .apply(numbered_unit(&["o2", "o4"], cash, capital))
+        .await
+        .unwrap();
+    assert!(applied.recorded[0].replayed);
+    assert_eq!(
+        outbox(&db).await,
+        vec![
+            ("o1".into(), ids[0], 1),
+            ("o2".into(), ids[1], 2),
+            ("o4".into(), applied.recorded[1].id.get(), 3),
+        ]
+    );
+    // Units applied at once from several handles still number without gaps or repeats.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let ledger = db.reopen().await;
+        tasks.push(tokio::spawn(async move {
+            ledger
+                .apply(numbered_unit(&[&format!("c{i}")], cash, capital))
+                .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let numbers: Vec<i64> = outbox(&db).await.iter().map(|(_, _, n)| *n).collect();
+    assert_eq!(numbers, (1..=11).collect::<Vec<_>>());
+    assert_invariants(&db.ledger).await;
+}
+
+async fn a_failing_hook_applies_nothing(db: TestDb) {
+    let Basic { cash, capital, .. } = basic(&db.ledger).await;
+    create(&db, OUTBOX_SCHEMA).await;
+    let mut unit = numbered_unit(&["h1"], cash, capital);
+    unit.hook(|_, _| Box::pin(async move { Err(Error::Hook("the caller's own refusal".into())) }));
+    assert!(matches!(db.ledger.apply(unit).await, Err(Error::Hook(_))));
+    assert!(outbox(&db).await.is_empty());
+    assert_eq!(db.ledger.entries().by_key(&key("h1")).await.unwrap(), None);
+    let counter: Vec<(i64,)> = select(&db.ledger, "SELECT next_no FROM api_counter").await;
+    assert_eq!(counter, vec![(1,)]);
+    assert_invariants(&db.ledger).await;
+}
+
+async fn inserts_are_split_under_the_bind_limits(db: TestDb) {
+    create(&db, SCHEMA).await;
+    // 3 columns: far more binds than one statement takes on either engine.
+    let n = 25_001i64;
+    let mut rows = Insert::into_table("INSERT INTO ext_marks (n, label, note)", 3)
+        .then("ON CONFLICT (n) DO UPDATE SET note = excluded.note");
+    for i in 0..n {
+        rows.row([i.into(), "bulk".into(), None::<String>.into()]);
+    }
+    assert_eq!(rows.len(), n as usize);
+    let mut unit = UnitOfWork::new();
+    unit.insert(rows);
+    let applied = db.ledger.apply(unit).await.unwrap();
+    assert!(
+        applied.rows_affected.len() > 1,
+        "{:?}",
+        applied.rows_affected
+    );
+    assert_eq!(applied.rows_affected.iter().sum::<u64>(), n as u64);
+    let count: Vec<(i64,)> = select(&db.ledger, "SELECT COUNT(*) FROM ext_marks").await;
+    assert_eq!(count, vec![(n,)]);
+    // An `IN` list as long, split alike.
+    let mut unit = UnitOfWork::new();
+    unit.statement_in(
+        "UPDATE ext_marks SET note = 'in' WHERE n IN",
+        (0..n).map(Into::into),
+    );
+    let applied = db.ledger.apply(unit).await.unwrap();
+    assert_eq!(applied.rows_affected.iter().sum::<u64>(), n as u64);
+    // A row with the wrong number of values refuses the unit before anything runs.
+    let mut bad = Insert::into_table("INSERT INTO ext_marks (n, label, note)", 3);
+    bad.row([1.into(), "short".into()]);
+    let mut unit = UnitOfWork::new();
+    unit.insert(bad);
+    assert!(matches!(
+        db.ledger.apply(unit).await,
+        Err(Error::InvalidInput { .. })
+    ));
+}
+
+async fn units_over_the_limit_are_refused(db: TestDb) {
+    let Basic { cash, capital, .. } = basic(&db.ledger).await;
+    let mut unit = UnitOfWork::new();
+    for i in 0..=MAX_UNIT_ENTRIES {
+        unit.record(transfer(&format!("big-{i}"), cash, capital, "1.00"));
+    }
+    assert_eq!(unit.entries(), MAX_UNIT_ENTRIES + 1);
+    assert!(matches!(
+        db.ledger.apply(unit).await,
+        Err(Error::InvalidInput { .. })
+    ));
+    assert_eq!(
+        db.ledger.entries().by_key(&key("big-0")).await.unwrap(),
+        None
     );
 }

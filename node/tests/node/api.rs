@@ -1,0 +1,155 @@
+//! The node serves the HTTP API on its database: the first start makes one admin key (printed
+//! and written to `admin.key`), readiness reports the chain and the indexer, and the command
+//! line makes users and keys that the API accepts.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use propledger_node::Node;
+
+use crate::run::config;
+
+async fn get(url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let mut req = hyper::Request::get(url);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = client
+        .request(req.body(http_body_util::Empty::new()).unwrap())
+        .await
+        .expect("the API answers");
+    let status = resp.status().as_u16();
+    use http_body_util::BodyExt;
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_serves_its_api() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::start(config(dir.path())).await.expect("start");
+    let url = node.api_url().expect("api").to_owned();
+    let key = node.first_admin_key().expect("a first key").to_owned();
+    let file = dir.path().join("admin.key");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), key);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let (status, me) = get(&format!("{url}/v1/auth/session"), Some(&key)).await;
+    assert_eq!((status, me["role"].as_str()), (200, Some("admin")));
+    // Ready once the indexer has caught up with the chain.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, ready) = get(&format!("{url}/readyz"), None).await;
+        if status == 200 {
+            assert_eq!(ready["indexer_lag_blocks"], 0, "{ready}");
+            assert!(ready["head_block"].as_u64().unwrap() >= 4, "{ready}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ready: {ready}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, metrics) = get(&format!("{url}/metrics"), None).await;
+    assert!(metrics.is_null(), "metrics are text");
+    node.shutdown().await.expect("shutdown");
+
+    // A restart makes no second key.
+    let node = Node::start(config(dir.path())).await.expect("restart");
+    assert!(node.first_admin_key().is_none());
+    let url = node.api_url().unwrap().to_owned();
+    let (status, _) = get(&format!("{url}/v1/auth/session"), Some(&key)).await;
+    assert_eq!(status, 200);
+    node.shutdown().await.expect("shutdown");
+}
+
+#[test]
+fn the_command_line_makes_users_and_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = env!("CARGO_BIN_EXE_propledger");
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "a long enough password\n").unwrap();
+    let out = Command::new(bin)
+        .args(["--data-dir"])
+        .arg(dir.path())
+        .args([
+            "users",
+            "create",
+            "--username",
+            "ada",
+            "--role",
+            "operator",
+            "--password-file",
+        ])
+        .arg(&pw)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("otpauth://totp/PropLedger:ada?secret="),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("a long enough password"));
+
+    let out = Command::new(bin)
+        .args(["--data-dir"])
+        .arg(dir.path())
+        .args([
+            "keys",
+            "create",
+            "--role",
+            "operator",
+            "--name",
+            "ada's laptop",
+            "--user",
+            "ada",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(key.starts_with("plk_"), "{key}");
+    // A user's key takes the user's role.
+    let out = Command::new(bin)
+        .args(["--data-dir"])
+        .arg(dir.path())
+        .args([
+            "keys", "create", "--role", "admin", "--name", "x", "--user", "ada",
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("role"));
+    let out = Command::new(bin)
+        .args(["--data-dir"])
+        .arg(dir.path())
+        .args([
+            "users",
+            "create",
+            "--username",
+            "bob",
+            "--role",
+            "auditor",
+            "--password-file",
+        ])
+        .arg(dir.path().join("missing"))
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+}
