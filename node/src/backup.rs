@@ -7,11 +7,14 @@
 //!    [`crate::chain::backup_log`]): synced at the source, then copied frame by frame up to the
 //!    last whole one;
 //! 3. the deployment record (`deployment.json`);
+//! 4. the API's blob files (`blobs/`: uploaded documents kept on disk, named by their SHA-256);
 //!
 //! and writes `backup.json`, the manifest: each file's size and SHA-256, the chain's head, and
 //! where the books are. Taking the books first makes the copied chain at least as long as the
 //! index: a restored node never finds its index ahead of its chain, and indexes what the chain
-//! gained after the books were copied when it starts. A PostgreSQL database is not copied
+//! gained after the books were copied when it starts. Blobs are written (and synced) before the
+//! rows that name them commit and are never changed, so copying them after the books takes every
+//! blob the copied books name. A PostgreSQL database is not copied
 //! (the manifest says so): `pg_dump` it, or use PostgreSQL's continuous archiving, before
 //! running the backup (see the README).
 //!
@@ -46,6 +49,8 @@ pub const BOOKS_FILE: &str = "ledger.db";
 /// The embedded chain's directory, in a backup and in a data directory.
 pub const CHAIN_DIR: &str = "chain";
 const CHAIN_LOG: &str = "chain/chain.log";
+/// The API's blobs on disk, in a backup and in a data directory.
+pub const BLOBS_DIR: &str = "blobs";
 
 /// One file of a backup.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +103,9 @@ pub struct Manifest {
     pub chain: Option<ChainEntry>,
     /// The deployment record, when there is one.
     pub deployment: Option<FileEntry>,
+    /// The API's blob files.
+    #[serde(default)]
+    pub blobs: Vec<FileEntry>,
 }
 
 impl Manifest {
@@ -113,6 +121,7 @@ impl Manifest {
             .into_iter()
             .chain(self.chain.as_ref().map(|c| &c.file))
             .chain(self.deployment.as_ref())
+            .chain(&self.blobs)
     }
 }
 
@@ -285,15 +294,61 @@ pub async fn backup(data_dir: &Path, database_url: Option<&str>, out: &Path) -> 
         None
     };
 
+    let blobs = {
+        let (data_dir, out) = (data_dir.to_path_buf(), out.to_path_buf());
+        tokio::task::spawn_blocking(move || copy_blobs(&data_dir, &out))
+            .await
+            .map_err(|e| Error::Backup(format!("copying the blobs failed: {e}")))??
+    };
+
     let manifest = Manifest {
         version: Manifest::VERSION,
         created_unix_secs: unix_now(),
         books,
         chain,
         deployment,
+        blobs,
     };
     write_json_synced(out, MANIFEST_FILE, &manifest)?;
     Ok(manifest)
+}
+
+/// Copies every file under `data_dir/blobs` (one folder level, as the blob store lays them out)
+/// into `out/blobs`; returns their entries.
+fn copy_blobs(data_dir: &Path, out: &Path) -> Result<Vec<FileEntry>> {
+    let root = data_dir.join(BLOBS_DIR);
+    let mut entries = Vec::new();
+    let folders = match fs::read_dir(&root) {
+        Ok(folders) => folders,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(entries),
+        Err(source) => return Err(Error::Io { path: root, source }),
+    };
+    for folder in folders {
+        let folder = folder.map_err(io_err(&root))?;
+        if !folder.file_type().map_err(io_err(&folder.path()))?.is_dir() {
+            continue;
+        }
+        let folder_path = folder.path();
+        for file in fs::read_dir(&folder_path).map_err(io_err(&folder_path))? {
+            let file = file.map_err(io_err(&folder_path))?;
+            if !file.file_type().map_err(io_err(&file.path()))?.is_file() {
+                continue;
+            }
+            let relative = format!(
+                "{BLOBS_DIR}/{}/{}",
+                folder.file_name().to_string_lossy(),
+                file.file_name().to_string_lossy()
+            );
+            copy_synced(&file.path(), &out.join(&relative))?;
+            entries.push(file_entry(out, &relative)?);
+        }
+        sync_dir(&out.join(BLOBS_DIR).join(folder.file_name()))?;
+    }
+    if !entries.is_empty() {
+        sync_dir(&out.join(BLOBS_DIR))?;
+    }
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(entries)
 }
 
 /// Writes `value` as `dir/name` atomically (temporary file, sync, rename, sync directory).
@@ -402,6 +457,17 @@ async fn assemble(from: &Path, staging: &Path, manifest: &Manifest) -> Result<()
     }
     if let Books::Sqlite { .. } = manifest.books {
         propledger_ledger::backup::check_sqlite(&staging.join(BOOKS_FILE)).await?;
+    }
+    let blob_dirs: std::collections::BTreeSet<PathBuf> = manifest
+        .blobs
+        .iter()
+        .filter_map(|b| staging.join(&b.path).parent().map(Path::to_path_buf))
+        .collect();
+    for dir in &blob_dirs {
+        sync_dir(dir)?;
+    }
+    if !blob_dirs.is_empty() {
+        sync_dir(&staging.join(BLOBS_DIR))?;
     }
     let marker = RestoreMarker {
         from: from.to_path_buf(),

@@ -1,7 +1,8 @@
 //! Backup under load and restore: `propledger backup` copies a running node's chain, books and
 //! index while deposits keep landing; `propledger restore` puts the copy in a fresh directory;
 //! a node started there verifies its books against the chain, catches up to the copied chain's
-//! head, and then holds exactly what the source held for those blocks.
+//! head, and then holds exactly what the source held for those blocks, and the documents the
+//! API stored on disk.
 
 use std::{
     path::Path,
@@ -18,27 +19,22 @@ use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
+use propledger_api::blobs::{BlobLocation, BlobStore, Sha256Hash};
 use propledger_contracts::{
     PropertyTreasury, TestStablecoin,
     deploy::{OfferingTerms, PropertyParams, deploy_property},
 };
 use propledger_node::{
-    Node, NodeConfig,
+    Node,
     backup::{Books, Manifest, RESTORED_MARKER},
     node::DEV_PRIVATE_KEY,
 };
 use sqlx::{Connection, SqliteConnection};
 
-use crate::keys::Run;
+use crate::{keys::Run, run::config};
 
 /// A deadline that only a stuck indexer would miss.
 const NEVER: Duration = Duration::from_secs(120);
-
-fn config(dir: &Path) -> NodeConfig {
-    let mut config = NodeConfig::new(dir.to_path_buf());
-    config.chain.listen = "127.0.0.1:0".parse().expect("addr");
-    config
-}
 
 fn provider(url: &str) -> DynProvider {
     let admin: PrivateKeySigner = DEV_PRIVATE_KEY.parse().expect("key");
@@ -189,6 +185,40 @@ async fn block_hash(provider: &DynProvider, number: u64) -> B256 {
         .hash
 }
 
+/// The API's blob store of a node's data directory and books (blobs on disk, as with SQLite).
+async fn blob_store(data_dir: &Path) -> (propledger_api::db::Db, BlobStore) {
+    let url = format!("sqlite:{}", data_dir.join("ledger.db").display());
+    let db = propledger_api::db::Db::connect(&url).await.expect("db");
+    let store = BlobStore::new(BlobLocation::Disk, data_dir).expect("blob store");
+    (db, store)
+}
+
+/// Stores `bytes` as an upload to the API does (spooled, then recorded in a transaction).
+async fn store_blob(data_dir: &Path, bytes: &'static [u8]) -> Sha256Hash {
+    let (db, store) = blob_store(data_dir).await;
+    let body =
+        futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(bytes))]);
+    let spooled = store.spool(body, 1 << 20).await.expect("spool");
+    let mut tx = db.begin().await.expect("begin");
+    let sha = store.put(&mut tx, spooled).await.expect("put");
+    tx.commit().await.expect("commit");
+    sha
+}
+
+/// The bytes of a stored blob.
+async fn read_blob(data_dir: &Path, sha: Sha256Hash) -> Vec<u8> {
+    use futures_util::StreamExt;
+    let (db, store) = blob_store(data_dir).await;
+    let mut stream = store.open(&db, sha).await.expect("open the blob");
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        bytes.extend_from_slice(&chunk.expect("read the blob"));
+    }
+    bytes
+}
+
+const DOCUMENT: &[u8] = b"appraisal report, 12 Elm St";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_under_load_restores_to_a_node_that_verifies_and_catches_up() {
     let source_dir = tempfile::tempdir().expect("tempdir");
@@ -197,6 +227,7 @@ async fn a_backup_under_load_restores_to_a_node_that_verifies_and_catches_up() {
         .expect("source node");
     let source_chain = provider(source.rpc_url());
     let treasury = property(&source, &source_chain).await;
+    let document = store_blob(source_dir.path(), DOCUMENT).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let made = Arc::new(AtomicU64::new(0));
@@ -224,6 +255,11 @@ async fn a_backup_under_load_restores_to_a_node_that_verifies_and_catches_up() {
     let chain = manifest.chain.clone().expect("the chain is in the backup");
     let copied_head = chain.summary.head_number;
     assert!(matches!(manifest.books, Books::Sqlite { .. }));
+    assert_eq!(
+        manifest.blobs.len(),
+        1,
+        "the document's blob is in the backup"
+    );
     // The books were copied first: their index is not ahead of the copied chain.
     let copied_next = next_block(&out.join("ledger.db")).await;
     assert!(
@@ -285,6 +321,7 @@ async fn a_backup_under_load_restores_to_a_node_that_verifies_and_catches_up() {
         "the start verified the restored books"
     );
     assert_eq!(restored.platform(), source.platform());
+    assert_eq!(read_blob(&restored_dir, document).await, DOCUMENT);
     let restored_chain = provider(restored.rpc_url());
     // The chain is the source's, up to the backup's head.
     assert_eq!(

@@ -66,6 +66,8 @@ impl Run {
         let mut child = Command::new(env!("CARGO_BIN_EXE_propledger"))
             .args(args)
             .env("RUST_LOG", "debug")
+            // The API on a port of its own: tests run side by side.
+            .env("PROPLEDGER_API_LISTEN", "127.0.0.1:0")
             .env_remove("PROPLEDGER_PRIVATE_KEY")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
