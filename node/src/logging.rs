@@ -1,4 +1,5 @@
-//! The node's log: `tracing` events on standard output, with every secret the node knows
+//! The node's log: `tracing` events on standard error (standard output carries what a command
+//! prints: a status or manifest as JSON, a new API key), with every secret the node knows
 //! (keys, keystore passwords, the credentials and API keys in its provider and database URLs)
 //! masked in each line before it is written, whichever library wrote the line.
 
@@ -45,7 +46,7 @@ impl Scrubber {
     }
 }
 
-/// Installs the log on standard output (level from `RUST_LOG`, default `info`), each line
+/// Installs the log on standard error (level from `RUST_LOG`, default `info`), each line
 /// passed through `scrubber`.
 pub fn init(scrubber: Scrubber) {
     tracing_subscriber::fmt()
@@ -89,6 +90,6 @@ impl Write for Line {
 impl Drop for Line {
     fn drop(&mut self) {
         let text = self.scrubber.scrub(&String::from_utf8_lossy(&self.buf));
-        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 }
