@@ -30,6 +30,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod blobs;
+pub mod compliance;
 pub mod db;
 pub mod documents;
 pub mod error;

@@ -36,7 +36,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use self::problem::{ApiError, Problem};
-use self::routes::{audit, auth, documents, investors, keys, properties, system, users};
+use self::routes::{
+    audit, auth, compliance, documents, investors, keys, properties, system, users,
+};
 use self::state::App;
 use crate::error::Error;
 
@@ -66,6 +68,7 @@ pub const MAX_JSON_BODY_BYTES: usize = 1024 * 1024;
         (name = "properties", description = "Properties"),
         (name = "documents", description = "Documents attached to properties"),
         (name = "investors", description = "Investors: applications, review, and their own data"),
+        (name = "compliance", description = "Whether a transfer or purchase would pass, and why"),
         (name = "system", description = "Health, readiness and metrics"),
     ),
     components(schemas(Problem))
@@ -106,6 +109,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(investors::approve))
         .routes(routes!(investors::reject))
         .routes(routes!(investors::action))
+        .routes(routes!(compliance::check))
         .merge(uploads)
 }
 

@@ -8,11 +8,16 @@ use axum::http::{Method, StatusCode};
 use propledger_api::db::{Engine, Query};
 use serde_json::{Value, json};
 
+use crate::chainapp::{ChainApp, investor_key};
 use crate::support::{Call, Staff, TestApp, both_engines, property_body};
 
 both_engines!(every_route_for_every_caller);
 
 const ALL: &[&str] = &["admin", "operator", "compliance", "auditor"];
+const EVERYONE: &[&str] = &["admin", "operator", "compliance", "auditor", "investor"];
+const INVESTOR: &[&str] = &["investor"];
+const REVIEW: &[&str] = &["admin", "compliance", "auditor"];
+const DECIDE: &[&str] = &["admin", "compliance"];
 const ADMIN: &[&str] = &["admin"];
 const OPERATE: &[&str] = &["admin", "operator"];
 const AUDIT: &[&str] = &["admin", "auditor"];
@@ -21,8 +26,19 @@ const PUBLIC: &[&str] = &[];
 /// Route x role: the staff roles that may call each route (empty: no credential needed).
 const TABLE: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/auth/sessions", PUBLIC),
-    ("GET", "/v1/auth/session", ALL),
-    ("DELETE", "/v1/auth/session", ALL),
+    ("GET", "/v1/auth/session", EVERYONE),
+    ("DELETE", "/v1/auth/session", EVERYONE),
+    ("POST", "/v1/auth/siwe/nonce", PUBLIC),
+    ("POST", "/v1/auth/siwe/verify", PUBLIC),
+    ("GET", "/v1/me", INVESTOR),
+    ("POST", "/v1/me/application", INVESTOR),
+    ("POST", "/v1/me/application/documents", INVESTOR),
+    ("GET", "/v1/investors", REVIEW),
+    ("GET", "/v1/investors/{id}", REVIEW),
+    ("POST", "/v1/investors/{id}/approve", DECIDE),
+    ("POST", "/v1/investors/{id}/reject", DECIDE),
+    ("GET", "/v1/actions/{id}", ALL),
+    ("POST", "/v1/compliance/check", EVERYONE),
     ("GET", "/v1/users", ADMIN),
     ("POST", "/v1/users", ADMIN),
     ("GET", "/v1/users/{id}", ADMIN),
@@ -78,6 +94,23 @@ async fn snapshot(app: &TestApp) -> Vec<(String, i64)> {
             "SELECT CAST(COUNT(*) + COALESCE(SUM(version), 0) AS BIGINT) AS n FROM api_properties",
         ),
         ("documents", "SELECT COUNT(*) AS n FROM api_documents"),
+        (
+            "investors",
+            "SELECT CAST(COUNT(*) + COALESCE(SUM(version), 0) AS BIGINT) AS n FROM api_investors",
+        ),
+        (
+            "investor documents",
+            "SELECT COUNT(*) AS n FROM api_investor_documents",
+        ),
+        (
+            "wallet sessions",
+            "SELECT COUNT(*) AS n FROM api_wallet_sessions",
+        ),
+        (
+            "ended wallet sessions",
+            "SELECT COUNT(*) AS n FROM api_wallet_sessions WHERE revoked_at IS NOT NULL",
+        ),
+        ("chain actions", "SELECT COUNT(*) AS n FROM api_outbox"),
         ("blobs", "SELECT COUNT(*) AS n FROM api_blobs"),
         ("idempotency", "SELECT COUNT(*) AS n FROM api_idempotency"),
     ] {
@@ -94,9 +127,16 @@ struct Fixtures {
     sessions: Vec<(&'static str, String)>,
     revoked_key: String,
     expired_session: String,
+    /// A signed-in wallet that has not applied yet.
+    investor_session: String,
+    investor_wallet: String,
+    /// An applicant and a chain action made for another.
+    investor: String,
+    action: String,
 }
 
-async fn fixtures(app: &TestApp) -> Fixtures {
+async fn fixtures(w: &ChainApp) -> Fixtures {
+    let app = &w.app;
     let op = app.key("operator").await;
     let property = app
         .post("/v1/properties")
@@ -161,7 +201,23 @@ async fn fixtures(app: &TestApp) -> Fixtures {
         .await
         .unwrap();
     tx.commit().await.unwrap();
+    let investor_session = w.sign_in(&investor_key(1)).await;
+    let (_, investor) = w.applicant(&investor_key(2), "US").await;
+    let (_, approved) = w.applicant(&investor_key(3), "US").await;
+    let detail = app
+        .post(&format!("/v1/investors/{approved}/approve"))
+        .token(&app.admin_key)
+        .json(&json!({"accredited": false, "kyc_expires_on": "2099-01-01"}))
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    w.settled(detail["actions"].as_array().unwrap()).await;
     Fixtures {
+        investor_session,
+        investor_wallet: investor_key(1).address().to_checksum(None),
+        investor,
+        action: detail["actions"][0]["id"].as_str().unwrap().to_owned(),
         property,
         document,
         user: target.id,
@@ -173,12 +229,13 @@ async fn fixtures(app: &TestApp) -> Fixtures {
 
 /// A well-formed request to a route, acting on fresh targets where the call consumes one.
 async fn request<'a>(
-    app: &'a TestApp,
+    w: &'a ChainApp,
     fx: &Fixtures,
     method: &str,
     template: &str,
     n: usize,
 ) -> Call<'a> {
+    let app = &w.app;
     let m = Method::from_bytes(method.as_bytes()).unwrap();
     let path = template
         .replace("/v1/users/{id}", &format!("/v1/users/{}", fx.user))
@@ -189,7 +246,12 @@ async fn request<'a>(
         .replace(
             "/v1/documents/{id}",
             &format!("/v1/documents/{}", fx.document),
-        );
+        )
+        .replace(
+            "/v1/investors/{id}",
+            &format!("/v1/investors/{}", fx.investor),
+        )
+        .replace("/v1/actions/{id}", &format!("/v1/actions/{}", fx.action));
     let call = |path: String| app.call(m.clone(), &path);
     match (method, template) {
         ("POST", "/v1/auth/sessions") => {
@@ -211,12 +273,36 @@ async fn request<'a>(
             let body = format!("photo {n}");
             call(path).multipart(&[("kind", "photo")], Some(("p.jpg", "image/jpeg", body.as_bytes())))
         }
+        ("POST", "/v1/auth/siwe/verify") => {
+            let body = w.signed_message(&investor_key(1000 + n as u64), |_| {}).await;
+            call(path).json(&body)
+        }
+        ("POST", "/v1/me/application") => call(path).json(&json!({"legal_name": "Ada", "email": "ada@example.com", "country": "GB"})),
+        ("POST", "/v1/me/application/documents") => {
+            call(path).multipart(&[("kind", "passport")], Some(("p.pdf", "application/pdf", b"%PDF passport")))
+        }
+        ("POST", "/v1/investors/{id}/approve") | ("POST", "/v1/investors/{id}/reject") => {
+            let (_, id) = w.applicant(&investor_key(2000 + n as u64), "US").await;
+            let body = if template.ends_with("approve") {
+                json!({"accredited": false, "kyc_expires_on": "2099-01-01"})
+            } else {
+                json!({"reason": "incomplete"})
+            };
+            call(template.replace("{id}", &id)).json(&body)
+        }
+        ("POST", "/v1/compliance/check") => call(path).json(&json!({
+            "token": w.property.shares.address,
+            "from": fx.investor_wallet,
+            "to": investor_key(3).address(),
+            "amount": "1",
+        })),
         _ => call(path),
     }
 }
 
 async fn every_route_for_every_caller(engine: Engine) {
-    let app = TestApp::new(engine).await;
+    let w = ChainApp::new(engine).await;
+    let app = &w.app;
 
     // The table and the OpenAPI document list the same routes, with the same roles.
     let doc = app
@@ -258,18 +344,25 @@ async fn every_route_for_every_caller(engine: Engine) {
         "routes in the table the OpenAPI document lacks: {extra:?}"
     );
 
-    let fx = fixtures(&app).await;
+    let fx = fixtures(&w).await;
     let mut n = 0;
     for (method, template, allowed) in TABLE {
         let mut callers = vec![Caller::Nobody, Caller::RevokedKey, Caller::ExpiredSession];
-        callers.extend(ALL.iter().map(|r| Caller::Role(r)));
+        callers.extend(EVERYONE.iter().map(|r| Caller::Role(r)));
         for caller in callers {
             n += 1;
-            let call = request(&app, &fx, method, template, n).await;
+            let call = request(&w, &fx, method, template, n).await;
             let token = match &caller {
                 Caller::Nobody => None,
                 Caller::RevokedKey => Some(fx.revoked_key.clone()),
                 Caller::ExpiredSession => Some(fx.expired_session.clone()),
+                Caller::Role("investor") => {
+                    if (*method, *template) == ("DELETE", "/v1/auth/session") {
+                        Some(w.sign_in(&investor_key(3000 + n as u64)).await)
+                    } else {
+                        Some(fx.investor_session.clone())
+                    }
+                }
                 Caller::Role(r) => {
                     if (*method, *template) == ("DELETE", "/v1/auth/session") {
                         // Signing out ends the caller's session: use one made for this call.
@@ -283,7 +376,7 @@ async fn every_route_for_every_caller(engine: Engine) {
                     }
                 }
             };
-            let before = snapshot(&app).await;
+            let before = snapshot(app).await;
             let call = match &token {
                 Some(t) => call.token(t),
                 None => call,
@@ -316,7 +409,7 @@ async fn every_route_for_every_caller(engine: Engine) {
                     "unauthenticated"
                 };
                 r.problem(expected, kind, None);
-                let after = snapshot(&app).await;
+                let after = snapshot(app).await;
                 // Preparing a call may make its target; the refused call itself changes nothing.
                 assert_eq!(before, after, "{what} changed the state");
             }
