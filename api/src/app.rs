@@ -111,6 +111,8 @@ pub(crate) struct Inner {
     pub(crate) outbox_wake: Arc<tokio::sync::Notify>,
     /// Credentials resolved in the last moments.
     pub(crate) credentials: crate::auth::CredentialCache,
+    /// Offering terms, read once each.
+    pub(crate) terms: crate::market::TermsCache,
 }
 
 impl std::fmt::Debug for Api {
@@ -152,6 +154,7 @@ impl Api {
                 context,
                 outbox_wake: Arc::new(tokio::sync::Notify::new()),
                 credentials: Default::default(),
+                terms: Default::default(),
             }),
         })
     }
@@ -205,6 +208,11 @@ impl Api {
     /// The settings.
     pub fn config(&self) -> &ApiConfig {
         &self.inner.config
+    }
+
+    /// Offering terms, read once each.
+    pub fn terms(&self) -> &crate::market::TermsCache {
+        &self.inner.terms
     }
 
     /// The blob store.

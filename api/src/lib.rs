@@ -38,6 +38,7 @@ pub mod http;
 pub mod idempotency;
 pub mod investors;
 pub mod keys;
+pub mod market;
 pub mod outbox;
 pub mod properties;
 pub mod siwe;

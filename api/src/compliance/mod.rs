@@ -350,11 +350,13 @@ fn verdict(code: u8, facts: &Facts, number: u64, time: u64) -> Result<Verdict> {
 /// Checks a purchase at `at` (default: the latest block) in the order `ShareOffering.buy`
 /// judges it: the offering's window, its minimum, the shares left, the buyer's settlement
 /// tokens (balance and allowance for the price), the share token's verdict on minting to the
-/// wallet (`code`), then the per-investor limit. `name` is the first refusal.
+/// wallet (`code`), then the per-investor limit. `name` is the first refusal. With
+/// `assume_approved` the allowance is taken as given (an approval sent just before).
 pub async fn check_purchase(
     provider: &DynProvider,
     req: &PurchaseCheck,
     at: Option<u64>,
+    assume_approved: bool,
 ) -> Result<Verdict> {
     let amount = share_units("/amount", &req.amount)?;
     let (number, time) = block(provider, at).await?;
@@ -429,7 +431,7 @@ pub async fn check_purchase(
             .await
             .map_err(o)?;
         // `transferFrom` spends the allowance before it moves the balance.
-        if allowance < cost {
+        if allowance < cost && !assume_approved {
             refusal = Some((
                 "allowance_too_low",
                 format!(

@@ -23,6 +23,8 @@ use propledger_contracts::deploy::{
     OfferingTerms, Platform, PropertyDeployment, PropertyParams, Roles, SettlementToken,
     deploy_platform, deploy_property,
 };
+use propledger_indexer::source::SourceConfig;
+use propledger_indexer::{IndexerConfig, Leader, run_exclusive};
 use propledger_ledger::Ledger;
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -50,13 +52,45 @@ pub(crate) struct ChainApp {
     senders: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// A property whose offering sells 1,000 shares at 100 USD (6 decimals), at most 400 to one
+/// investor, from a minute before `now` until `end`, with a soft cap of 1,000 USD.
+fn params(now: u64, end: u64) -> PropertyParams {
+    PropertyParams {
+        name: "Elm St Shares".to_owned(),
+        symbol: "ELM".to_owned(),
+        parcel_id: B256::repeat_byte(7),
+        metadata_hash: B256::repeat_byte(9),
+        metadata_uri: "https://example.com/elm.json".to_owned(),
+        custodian: None,
+        terms: OfferingTerms {
+            price_per_share: U256::from(100_000_000u64),
+            min_purchase: shares(1),
+            max_per_investor: shares(400),
+            shares_for_sale: shares(1000),
+            soft_cap: U256::from(1_000_000_000u64),
+            start: now - 60,
+            end,
+        },
+    }
+}
+
 /// An investor's own key, the same for the same `n`.
 pub(crate) fn investor_key(n: u64) -> PrivateKeySigner {
     PrivateKeySigner::from_bytes(&keccak256(format!("investor {n}"))).expect("a key")
 }
 
 impl ChainApp {
+    /// The chain and the API, without an indexer.
     pub(crate) async fn new(engine: Engine) -> ChainApp {
+        Self::start(engine, false).await
+    }
+
+    /// With the indexer following the chain into the API's database (as the node runs it).
+    pub(crate) async fn indexed(engine: Engine) -> ChainApp {
+        Self::start(engine, true).await
+    }
+
+    async fn start(engine: Engine, index: bool) -> ChainApp {
         let chain_dir = tempfile::tempdir().unwrap();
         let mut cfg = ChainConfig::new(chain_dir.path());
         cfg.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
@@ -82,29 +116,9 @@ impl ChainApp {
         .await
         .expect("platform");
         let now = Utc::now().timestamp() as u64;
-        let property = deploy_property(
-            &admin,
-            &platform,
-            &PropertyParams {
-                name: "Elm St Shares".to_owned(),
-                symbol: "ELM".to_owned(),
-                parcel_id: B256::repeat_byte(7),
-                metadata_hash: B256::repeat_byte(9),
-                metadata_uri: "https://example.com/elm.json".to_owned(),
-                custodian: None,
-                terms: OfferingTerms {
-                    price_per_share: U256::from(100_000_000u64), // 100 USD (6 decimals)
-                    min_purchase: shares(1),
-                    max_per_investor: shares(400),
-                    shares_for_sale: shares(1000),
-                    soft_cap: U256::from(1_000_000_000u64), // 1,000 USD
-                    start: now - 60,
-                    end: now + 30 * 86_400,
-                },
-            },
-        )
-        .await
-        .expect("property");
+        let property = deploy_property(&admin, &platform, &params(now, now + 30 * 86_400))
+            .await
+            .expect("property");
         let context = ChainContext {
             chain_id: 31337,
             platform: platform.clone(),
@@ -125,9 +139,22 @@ impl ChainApp {
         .await;
         let ledger = Ledger::connect(&app.url).await.expect("ledger");
         let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        if index {
+            let mut cfg = IndexerConfig::new(SourceConfig::new(url.clone()), platform.clone());
+            cfg.confirmations = 0;
+            cfg.poll_interval = Duration::from_millis(20);
+            let leader = Leader::try_acquire(&ledger, &cfg).await.expect("indexer");
+            let (ledger, stopped) = (ledger.clone(), stopped.clone());
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = run_exclusive(ledger, cfg, leader, stopped).await {
+                    panic!("the indexer stopped: {e}");
+                }
+            }));
+        }
         let mut sender_cfg = SenderConfig::new(31337, 0);
         sender_cfg.poll = Duration::from_millis(20);
-        let senders = app
+        let mut senders = app
             .api
             .spawn_senders(
                 ledger,
@@ -136,6 +163,7 @@ impl ChainApp {
                 stopped,
             )
             .expect("senders");
+        senders.extend(tasks);
         ChainApp {
             app,
             chain,
@@ -157,6 +185,86 @@ impl ChainApp {
             let _ = h.await;
         }
         self.chain.shutdown().await.unwrap();
+    }
+
+    /// Another property, its offering closing `open_for` seconds after the chain's time, indexed.
+    pub(crate) async fn another_property(&self, open_for: u64) -> PropertyDeployment {
+        self.outbox_idle().await;
+        let head = self
+            .reader
+            .get_block_by_number(Default::default())
+            .await
+            .unwrap()
+            .unwrap();
+        let now = head.header.timestamp;
+        let p = deploy_property(&self.admin, &self.platform, &params(now, now + open_for))
+            .await
+            .expect("property");
+        self.caught_up().await;
+        p
+    }
+
+    /// Waits until the outbox has nothing in flight (the test then sends with the same key).
+    pub(crate) async fn outbox_idle(&self) {
+        for _ in 0..1000 {
+            let busy = self
+                .app
+                .count(
+                    "SELECT COUNT(*) AS n FROM api_outbox WHERE status IN ('queued', 'submitted')",
+                )
+                .await;
+            if busy == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the outbox did not settle");
+    }
+
+    /// Signs and sends prepared transactions with `key`, in order: whether each succeeded.
+    pub(crate) async fn sign_and_send(
+        &self,
+        key: &PrivateKeySigner,
+        prepared: &Value,
+    ) -> Vec<bool> {
+        let wallet = self.wallet(key);
+        let mut out = Vec::new();
+        for tx in prepared["transactions"].as_array().unwrap() {
+            assert_eq!(tx["from"], key.address().to_checksum(None));
+            assert_eq!(tx["chain_id"], 31337);
+            let data: alloy::primitives::Bytes = tx["data"].as_str().unwrap().parse().unwrap();
+            let mut req = TransactionRequest::default()
+                .with_to(tx["to"].as_str().unwrap().parse::<Address>().unwrap())
+                .with_input(data);
+            if let Some(g) = tx["gas"].as_u64() {
+                req = req.with_gas_limit(g);
+            }
+            let r = wallet
+                .send_transaction(req)
+                .await
+                .unwrap()
+                .get_receipt()
+                .await
+                .unwrap();
+            out.push(r.status());
+        }
+        out
+    }
+
+    /// Waits until the index has read the chain's head.
+    pub(crate) async fn caught_up(&self) {
+        let head = self.reader.get_block_number().await.unwrap();
+        for _ in 0..1000 {
+            if let Some(h) = propledger_api::market::index_head(self.app.api.db())
+                .await
+                .unwrap()
+                && h.block >= head
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the index did not reach block {head}");
     }
 
     /// Gives a wallet gas money and settlement tokens (base units, 6 decimals).

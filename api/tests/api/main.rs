@@ -10,6 +10,7 @@ mod compliance;
 mod conventions;
 mod documents;
 mod investors;
+mod market;
 mod outbox;
 mod outbox_crash;
 mod properties;

@@ -120,7 +120,7 @@ pub async fn check(
                 )
                 .into());
             }
-            compliance::check_purchase(&context.provider, &p, block).await?
+            compliance::check_purchase(&context.provider, &p, block, false).await?
         }
     };
     Ok(axum::Json(verdict))
