@@ -74,6 +74,8 @@ pub struct ApiConfig {
     /// The API's public origin (`https://api.example.com`), which EIP-4361 messages must name;
     /// default `http://` and the listening address.
     pub public_url: String,
+    /// Below this balance (wei), a signing key is reported low on gas money (metrics and log).
+    pub low_balance_wei: alloy_primitives::U256,
 }
 
 impl ApiConfig {
@@ -89,6 +91,7 @@ impl ApiConfig {
             rate_limits: RateLimits::default(),
             max_ready_lag_blocks: 64,
             public_url: "http://127.0.0.1:8080".to_owned(),
+            low_balance_wei: alloy_primitives::U256::from(50_000_000_000_000_000u64),
         }
     }
 }

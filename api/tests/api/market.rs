@@ -6,6 +6,7 @@
 //! forced transfers, wallets, recovery) each land on chain once.
 
 use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
 use axum::http::StatusCode;
 use propledger_api::db::Engine;
 use propledger_contracts::{IdentityRegistry, PropertyShares, ShareCompliance, TestStablecoin};
@@ -14,7 +15,48 @@ use serde_json::{Value, json};
 use crate::chainapp::{ChainApp, investor_key, shares};
 use crate::support::both_engines;
 
-both_engines!(invest_and_refund, compliance_actions);
+both_engines!(
+    invest_and_refund,
+    compliance_actions,
+    signer_balances_are_metrics
+);
+
+async fn signer_balances_are_metrics(engine: Engine) {
+    let w = ChainApp::new(engine).await;
+    let text = String::from_utf8(
+        w.app
+            .get("/metrics")
+            .send()
+            .await
+            .expect(StatusCode::OK)
+            .bytes
+            .clone(),
+    )
+    .unwrap();
+    let admin = w.platform.roles.admin.to_checksum(None);
+    let balance =
+        w.reader.get_balance(w.platform.roles.admin).await.unwrap() / U256::from(1_000_000_000u64);
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("propledger_signer_balance_gwei{")
+                && l.contains("role=\"treasurer\"")
+                && l.contains(&admin)
+        })
+        .unwrap_or_else(|| panic!("no balance metric in {text}"));
+    let shown: U256 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    // Gas spent between the two reads makes the metric at most a little higher.
+    assert!(
+        shown >= balance && shown - balance < U256::from(10_000_000u64),
+        "{line} vs {balance}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("propledger_signer_balance_low{") && l.ends_with(" 0")),
+        "{text}"
+    );
+    w.finish().await;
+}
 
 async fn usd(w: &ChainApp, who: Address) -> U256 {
     TestStablecoin::new(w.platform.settlement_token, &w.reader)
