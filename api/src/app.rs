@@ -97,6 +97,8 @@ pub struct ApiConfig {
     /// The API's public origin (`https://api.example.com`), which EIP-4361 messages must name;
     /// default `http://` and the listening address.
     pub public_url: String,
+    /// Below this balance (wei), a signing key is reported low on gas money (metrics and log).
+    pub low_balance_wei: alloy_primitives::U256,
 }
 
 impl ApiConfig {
@@ -113,6 +115,7 @@ impl ApiConfig {
             max_ready_lag_blocks: 64,
             server: ServerLimits::default(),
             public_url: "http://127.0.0.1:8080".to_owned(),
+            low_balance_wei: alloy_primitives::U256::from(50_000_000_000_000_000u64),
         }
     }
 }
@@ -135,6 +138,8 @@ pub(crate) struct Inner {
     pub(crate) outbox_wake: Arc<tokio::sync::Notify>,
     /// Credentials resolved in the last moments.
     pub(crate) credentials: crate::auth::CredentialCache,
+    /// Offering terms, read once each.
+    pub(crate) terms: crate::market::TermsCache,
 }
 
 impl std::fmt::Debug for Api {
@@ -176,6 +181,7 @@ impl Api {
                 context,
                 outbox_wake: Arc::new(tokio::sync::Notify::new()),
                 credentials: Default::default(),
+                terms: Default::default(),
             }),
         })
     }
@@ -229,6 +235,11 @@ impl Api {
     /// The settings.
     pub fn config(&self) -> &ApiConfig {
         &self.inner.config
+    }
+
+    /// Offering terms, read once each.
+    pub fn terms(&self) -> &crate::market::TermsCache {
+        &self.inner.terms
     }
 
     /// The blob store.

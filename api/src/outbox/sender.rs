@@ -147,7 +147,7 @@ fn rpc(e: TransportError) -> Error {
 }
 
 /// The revert a failed call or estimate carries, if it is one (rather than a transport failure).
-fn as_revert(e: &TransportError) -> Option<revert::Revert> {
+pub(crate) fn as_revert(e: &TransportError) -> Option<revert::Revert> {
     match e {
         RpcError::ErrorResp(payload) => {
             if let Some(data) = payload.as_revert_data() {
