@@ -199,6 +199,11 @@ pub struct Cli {
     )]
     pub max_upload_mib: u64,
 
+    /// The origin clients reach the API at (`https://api.example.com`), which wallet sign-in
+    /// (EIP-4361) messages must name; default: `http://` and the API's listening address.
+    #[arg(long, env = "PROPLEDGER_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
     /// What to do (default: run).
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -11,6 +11,8 @@ use alloy::{
     providers::{Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
+use propledger_api::app::ChainContext;
+use propledger_api::outbox::sender::SenderConfig;
 use propledger_api::{Api, ApiConfig, ChainStatus};
 use propledger_contracts::deploy::{self, Platform, Roles, SettlementToken};
 use propledger_indexer::source::SourceConfig;
@@ -73,6 +75,9 @@ pub struct NodeConfig {
 pub struct ApiSettings {
     /// The listening address.
     pub listen: SocketAddr,
+    /// The origin clients reach the API at (`https://api.example.com`), which wallet sign-in
+    /// messages must name; `None`: `http://` and the listening address.
+    pub public_url: Option<String>,
     /// The API's settings (its data directory is the node's).
     pub config: ApiConfig,
 }
@@ -95,6 +100,7 @@ impl NodeConfig {
             ca_files: Vec::new(),
             api: Some(ApiSettings {
                 listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+                public_url: None,
                 config: ApiConfig::new(PathBuf::new()),
             }),
         }
@@ -170,6 +176,7 @@ pub struct Node {
 struct RunningApi {
     url: String,
     stop: watch::Sender<bool>,
+    senders: Vec<JoinHandle<()>>,
     server: JoinHandle<std::io::Result<()>>,
     upkeep: JoinHandle<()>,
     first_key: Option<String>,
@@ -240,6 +247,19 @@ impl Node {
                 )));
             }
         };
+        // The API's outbox signs with the same keys, one sender per distinct key.
+        let mut signing_keys = vec![("admin".to_owned(), signer.clone())];
+        for (role, key) in [
+            ("agent", &config.role_keys.agent),
+            ("treasurer", &config.role_keys.treasurer),
+            ("registrar", &config.role_keys.registrar),
+            ("rules", &config.role_keys.rules),
+        ] {
+            signing_keys.push((
+                role.to_owned(),
+                key.clone().unwrap_or_else(|| signer.clone()),
+            ));
+        }
         let (wallet, roles) = role_wallet(signer, &config.role_keys);
         let provider = ProviderBuilder::new().wallet(wallet).connect_client(client);
 
@@ -312,7 +332,7 @@ impl Node {
             .unwrap_or_else(|| format!("sqlite:{}", config.data_dir.join("ledger.db").display()));
         let ledger = Ledger::connect(&database_url).await?;
         let mut source = SourceConfig::new(rpc_url.clone());
-        source.tls = Some(tls);
+        source.tls = Some(tls.clone());
         source.retry.max_attempts = None;
         let mut indexer_config = IndexerConfig::new(source, record.platform.clone());
         indexer_config.confirmations =
@@ -367,6 +387,19 @@ impl Node {
                         provider: read_only.erased(),
                         ledger: ledger.clone(),
                     }),
+                    ChainWriting {
+                        rpc_url: &rpc_url,
+                        tls: &tls,
+                        chain_id,
+                        platform: record.platform.clone(),
+                        keys: signing_keys,
+                        confirmations: config.confirmations.unwrap_or(if chain.is_some() {
+                            0
+                        } else {
+                            12
+                        }),
+                        ledger: ledger.clone(),
+                    },
                 )
                 .await?,
             ),
@@ -414,6 +447,11 @@ impl Node {
         if let Some(api) = self.api.take() {
             let _ = api.stop.send(true);
             api.upkeep.abort();
+            for sender in api.senders {
+                if let Err(e) = sender.await {
+                    warn!(error = %e, "an outbox sender failed");
+                }
+            }
             match api.server.await {
                 Ok(Err(e)) => warn!(error = %e, "the API server stopped with an error"),
                 Err(e) => warn!(error = %e, "the API task failed"),
@@ -512,11 +550,23 @@ async fn missing_contract<P: Provider>(
 }
 /// Opens the API on the node's database, makes the first admin key on an empty database, and
 /// serves it.
+/// What the API needs to write to the chain through its outbox.
+struct ChainWriting<'a> {
+    rpc_url: &'a str,
+    tls: &'a Arc<rustls::ClientConfig>,
+    chain_id: u64,
+    platform: Platform,
+    keys: Vec<(String, PrivateKeySigner)>,
+    confirmations: u64,
+    ledger: Ledger,
+}
+
 async fn start_api(
     settings: &ApiSettings,
     data_dir: &std::path::Path,
     database_url: &str,
     chain: Arc<dyn ChainStatus>,
+    writing: ChainWriting<'_>,
 ) -> Result<RunningApi> {
     let db = propledger_api::db::Db::connect(database_url).await?;
     let first_key = match propledger_api::keys::bootstrap(&db).await? {
@@ -528,9 +578,6 @@ async fn start_api(
         }
         None => None,
     };
-    let mut config = settings.config.clone();
-    config.data_dir = data_dir.to_owned();
-    let api = Api::new(db, config, Some(chain))?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| Error::Config(format!("the API cannot listen on {}: {e}", settings.listen)))?;
@@ -539,7 +586,30 @@ async fn start_api(
         source: e,
     })?;
     let url = format!("http://{addr}");
+    let mut config = settings.config.clone();
+    config.data_dir = data_dir.to_owned();
+    if settings.public_url.is_none() {
+        // Sign-in messages name the address clients reach; behind a proxy, --public-url says it.
+        config.public_url = url.clone();
+    }
+    let context = ChainContext {
+        chain_id: writing.chain_id,
+        platform: writing.platform,
+        signers: writing
+            .keys
+            .iter()
+            .map(|(role, key)| (role.clone(), key.address()))
+            .collect(),
+        provider: ChainContext::connect_provider(writing.rpc_url, writing.tls).await?,
+    };
+    let api = Api::with_chain(db, config, Some(chain), Some(context))?;
     let (stop, mut stopped) = watch::channel(false);
+    let senders = api.spawn_senders(
+        writing.ledger,
+        writing.keys,
+        SenderConfig::new(writing.chain_id, writing.confirmations),
+        stopped.clone(),
+    )?;
     let upkeep = api.spawn_upkeep();
     let server = tokio::spawn({
         let api = api.clone();
@@ -554,6 +624,7 @@ async fn start_api(
     Ok(RunningApi {
         url,
         stop,
+        senders,
         server,
         upkeep,
         first_key,

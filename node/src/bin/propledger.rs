@@ -154,8 +154,12 @@ async fn run(cli: Cli, scrubber: &Scrubber) -> anyhow::Result<()> {
         _ => propledger_api::blobs::BlobLocation::Disk,
     });
     api.max_document_bytes = cli.max_upload_mib.saturating_mul(1024 * 1024);
+    if let Some(url) = &cli.public_url {
+        api.public_url = url.trim_end_matches('/').to_owned();
+    }
     config.api = Some(ApiSettings {
         listen: cli.api_listen,
+        public_url: cli.public_url.clone(),
         config: api,
     });
 
