@@ -1,5 +1,6 @@
 //! Prometheus metrics at `/metrics`: requests by route and status, latencies, requests in
-//! flight, and the chain's head, the indexer's progress and its lag.
+//! flight, the chain's head, the indexer's progress and its lag, and each signing key's balance
+//! for gas (with a flag when it is low).
 
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -26,7 +27,15 @@ struct RouteLabels {
     route: String,
 }
 
+/// A signing key's labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SignerLabels {
+    role: String,
+    address: String,
+}
+
 type Latency = Family<RouteLabels, Histogram, fn() -> Histogram>;
+type Signers = Family<SignerLabels, Gauge<u64, AtomicU64>>;
 
 /// The API's metrics.
 pub struct Metrics {
@@ -37,6 +46,8 @@ pub struct Metrics {
     chain_head: Gauge<u64, AtomicU64>,
     indexer_next: Gauge<u64, AtomicU64>,
     indexer_lag: Gauge<u64, AtomicU64>,
+    signer_balance: Signers,
+    signer_low: Signers,
 }
 
 fn latency_histogram() -> Histogram {
@@ -84,7 +95,21 @@ impl Metrics {
             "Blocks between the chain's head and the indexer",
             indexer_lag.clone(),
         );
+        let signer_balance = Signers::default();
+        let signer_low = Signers::default();
+        registry.register(
+            "signer_balance_gwei",
+            "Each signing key's ETH balance (for gas), in gwei, as last read",
+            signer_balance.clone(),
+        );
+        registry.register(
+            "signer_balance_low",
+            "1 when a signing key's balance is below the warning threshold",
+            signer_low.clone(),
+        );
         Metrics {
+            signer_balance,
+            signer_low,
             registry,
             requests,
             latency,
@@ -126,6 +151,16 @@ impl Metrics {
             self.indexer_lag
                 .set(head.saturating_add(1).saturating_sub(next));
         }
+    }
+
+    /// Records a signing key's balance (gwei) and whether it is low.
+    pub fn signer(&self, role: &str, address: &str, gwei: u64, low: bool) {
+        let labels = SignerLabels {
+            role: role.to_owned(),
+            address: address.to_owned(),
+        };
+        self.signer_balance.get_or_create(&labels).set(gwei);
+        self.signer_low.get_or_create(&labels).set(u64::from(low));
     }
 
     /// The metrics in Prometheus' text format.

@@ -36,7 +36,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use self::problem::{ApiError, Problem};
-use self::routes::{audit, auth, documents, investors, keys, properties, system, users};
+use self::routes::{
+    agent, audit, auth, compliance, documents, investors, keys, me, offerings, properties, system,
+    users,
+};
 use self::state::App;
 use crate::error::Error;
 
@@ -66,6 +69,8 @@ pub const MAX_JSON_BODY_BYTES: usize = 1024 * 1024;
         (name = "properties", description = "Properties"),
         (name = "documents", description = "Documents attached to properties"),
         (name = "investors", description = "Investors: applications, review, and their own data"),
+        (name = "offerings", description = "Share offerings: state, finalizing, cancelling"),
+        (name = "compliance", description = "Whether a transfer or purchase would pass, and why"),
         (name = "system", description = "Health, readiness and metrics"),
     ),
     components(schemas(Problem))
@@ -99,13 +104,28 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(system::metrics))
         .routes(routes!(investors::nonce))
         .routes(routes!(investors::verify))
-        .routes(routes!(investors::me))
+        .routes(routes!(me::me))
+        .routes(routes!(me::purchase))
+        .routes(routes!(me::transfer))
+        .routes(routes!(me::refund))
+        .routes(routes!(agent::add_wallet))
+        .routes(routes!(agent::remove_wallet))
+        .routes(routes!(agent::freeze_investor))
+        .routes(routes!(agent::token_freeze))
+        .routes(routes!(agent::recover))
+        .routes(routes!(agent::forced_transfer))
+        .routes(routes!(offerings::list))
+        .routes(routes!(offerings::get))
+        .routes(routes!(offerings::finalize))
+        .routes(routes!(offerings::cancel))
+        .routes(routes!(offerings::rules, offerings::set_rules))
         .routes(routes!(investors::apply))
         .routes(routes!(investors::list))
         .routes(routes!(investors::get))
         .routes(routes!(investors::approve))
         .routes(routes!(investors::reject))
         .routes(routes!(investors::action))
+        .routes(routes!(compliance::check))
         .merge(uploads)
 }
 

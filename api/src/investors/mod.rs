@@ -145,7 +145,8 @@ pub enum ApplicationStatus {
 }
 
 impl ApplicationStatus {
-    fn as_str(self) -> &'static str {
+    /// The status as stored and shown.
+    pub fn as_str(self) -> &'static str {
         match self {
             ApplicationStatus::Submitted => "submitted",
             ApplicationStatus::Approved => "approved",
@@ -591,4 +592,77 @@ pub async fn document(db: &Db, investor: InvestorId, id: &str) -> Result<Investo
     .await?
     .ok_or(Error::NotFound("document"))?;
     document_from(&row)
+}
+
+/// Links another wallet to an investor (a wallet once removed may be linked again).
+pub async fn link_wallet(tx: &mut Tx, id: InvestorId, wallet: &str) -> Result<()> {
+    let now = now_ms();
+    let existing =
+        Query::new("SELECT investor_id, status FROM api_investor_wallets WHERE wallet = $1")
+            .bind(wallet)
+            .fetch_optional(tx.exec())
+            .await?;
+    match existing {
+        Some(r) if r.get::<String>("status")? == "active" => Err(Error::conflict(
+            "wallet_taken",
+            "this wallet belongs to an investor already",
+        )),
+        Some(_) => {
+            Query::new(
+                "UPDATE api_investor_wallets SET investor_id = $1, status = 'active', added_at = $2, \
+                 removed_at = NULL WHERE wallet = $3",
+            )
+            .bind(id.to_string())
+            .bind(now)
+            .bind(wallet)
+            .execute(tx.exec())
+            .await?;
+            touch(tx, id, now).await
+        }
+        None => {
+            Query::new(
+                "INSERT INTO api_investor_wallets (wallet, investor_id, status, added_at) VALUES ($1, $2, 'active', $3)",
+            )
+            .bind(wallet)
+            .bind(id.to_string())
+            .bind(now)
+            .execute(tx.exec())
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    Error::conflict("wallet_taken", "this wallet belongs to an investor already")
+                } else {
+                    e
+                }
+            })?;
+            touch(tx, id, now).await
+        }
+    }
+}
+
+/// Unlinks a wallet from an investor.
+pub async fn unlink_wallet(tx: &mut Tx, id: InvestorId, wallet: &str) -> Result<()> {
+    let now = now_ms();
+    let n = Query::new(
+        "UPDATE api_investor_wallets SET status = 'removed', removed_at = $1 \
+         WHERE wallet = $2 AND investor_id = $3 AND status = 'active'",
+    )
+    .bind(now)
+    .bind(wallet)
+    .bind(id.to_string())
+    .execute(tx.exec())
+    .await?;
+    if n == 0 {
+        return Err(Error::NotFound("wallet"));
+    }
+    touch(tx, id, now).await
+}
+
+async fn touch(tx: &mut Tx, id: InvestorId, now: i64) -> Result<()> {
+    Query::new("UPDATE api_investors SET version = version + 1, updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id.to_string())
+        .execute(tx.exec())
+        .await?;
+    Ok(())
 }

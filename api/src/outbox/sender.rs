@@ -142,11 +142,12 @@ struct Version {
 }
 
 fn rpc(e: TransportError) -> Error {
-    Error::Unavailable(format!("chain: {e}"))
+    // With its causes: a transport error's own text is often only its kind.
+    Error::Unavailable(format!("chain: {}", propledger_net::describe(&e)))
 }
 
 /// The revert a failed call or estimate carries, if it is one (rather than a transport failure).
-fn as_revert(e: &TransportError) -> Option<revert::Revert> {
+pub(crate) fn as_revert(e: &TransportError) -> Option<revert::Revert> {
     match e {
         RpcError::ErrorResp(payload) => {
             if let Some(data) = payload.as_revert_data() {

@@ -3,16 +3,25 @@
 //! of caller. A refused call must change nothing; an allowed one must succeed.
 
 use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use alloy::primitives::Address;
+use alloy::providers::Provider;
 
 use axum::http::{Method, StatusCode};
 use propledger_api::db::{Engine, Query};
 use serde_json::{Value, json};
 
+use crate::chainapp::{ChainApp, investor_key};
 use crate::support::{Call, Staff, TestApp, both_engines, property_body};
 
 both_engines!(every_route_for_every_caller);
 
 const ALL: &[&str] = &["admin", "operator", "compliance", "auditor"];
+const EVERYONE: &[&str] = &["admin", "operator", "compliance", "auditor", "investor"];
+const INVESTOR: &[&str] = &["investor"];
+const REVIEW: &[&str] = &["admin", "compliance", "auditor"];
+const DECIDE: &[&str] = &["admin", "compliance"];
 const ADMIN: &[&str] = &["admin"];
 const OPERATE: &[&str] = &["admin", "operator"];
 const AUDIT: &[&str] = &["admin", "auditor"];
@@ -21,8 +30,34 @@ const PUBLIC: &[&str] = &[];
 /// Route x role: the staff roles that may call each route (empty: no credential needed).
 const TABLE: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/auth/sessions", PUBLIC),
-    ("GET", "/v1/auth/session", ALL),
-    ("DELETE", "/v1/auth/session", ALL),
+    ("GET", "/v1/auth/session", EVERYONE),
+    ("DELETE", "/v1/auth/session", EVERYONE),
+    ("POST", "/v1/auth/siwe/nonce", PUBLIC),
+    ("POST", "/v1/auth/siwe/verify", PUBLIC),
+    ("GET", "/v1/me", INVESTOR),
+    ("POST", "/v1/me/application", INVESTOR),
+    ("POST", "/v1/me/application/documents", INVESTOR),
+    ("GET", "/v1/investors", REVIEW),
+    ("GET", "/v1/investors/{id}", REVIEW),
+    ("POST", "/v1/investors/{id}/approve", DECIDE),
+    ("POST", "/v1/investors/{id}/reject", DECIDE),
+    ("GET", "/v1/actions/{id}", ALL),
+    ("POST", "/v1/compliance/check", EVERYONE),
+    ("POST", "/v1/me/purchases", INVESTOR),
+    ("POST", "/v1/me/transfers", INVESTOR),
+    ("POST", "/v1/me/refunds", INVESTOR),
+    ("GET", "/v1/offerings", EVERYONE),
+    ("GET", "/v1/offerings/{address}", EVERYONE),
+    ("POST", "/v1/offerings/{address}/finalize", OPERATE),
+    ("POST", "/v1/offerings/{address}/cancel", OPERATE),
+    ("GET", "/v1/tokens/{token}/rules", ALL),
+    ("PUT", "/v1/tokens/{token}/rules", DECIDE),
+    ("POST", "/v1/tokens/{token}/freezes", DECIDE),
+    ("POST", "/v1/tokens/{token}/forced-transfers", DECIDE),
+    ("POST", "/v1/tokens/{token}/recoveries", DECIDE),
+    ("POST", "/v1/investors/{id}/wallets", DECIDE),
+    ("DELETE", "/v1/investors/{id}/wallets/{wallet}", DECIDE),
+    ("POST", "/v1/investors/{id}/freeze", DECIDE),
     ("GET", "/v1/users", ADMIN),
     ("POST", "/v1/users", ADMIN),
     ("GET", "/v1/users/{id}", ADMIN),
@@ -78,6 +113,23 @@ async fn snapshot(app: &TestApp) -> Vec<(String, i64)> {
             "SELECT CAST(COUNT(*) + COALESCE(SUM(version), 0) AS BIGINT) AS n FROM api_properties",
         ),
         ("documents", "SELECT COUNT(*) AS n FROM api_documents"),
+        (
+            "investors",
+            "SELECT CAST(COUNT(*) + COALESCE(SUM(version), 0) AS BIGINT) AS n FROM api_investors",
+        ),
+        (
+            "investor documents",
+            "SELECT COUNT(*) AS n FROM api_investor_documents",
+        ),
+        (
+            "wallet sessions",
+            "SELECT COUNT(*) AS n FROM api_wallet_sessions",
+        ),
+        (
+            "ended wallet sessions",
+            "SELECT COUNT(*) AS n FROM api_wallet_sessions WHERE revoked_at IS NOT NULL",
+        ),
+        ("chain actions", "SELECT COUNT(*) AS n FROM api_outbox"),
         ("blobs", "SELECT COUNT(*) AS n FROM api_blobs"),
         ("idempotency", "SELECT COUNT(*) AS n FROM api_idempotency"),
     ] {
@@ -94,9 +146,25 @@ struct Fixtures {
     sessions: Vec<(&'static str, String)>,
     revoked_key: String,
     expired_session: String,
+    /// A signed-in wallet that has not applied yet.
+    investor_session: String,
+    investor_wallet: String,
+    /// An applicant and a chain action made for another.
+    investor: String,
+    action: String,
+    /// An approved investor holding settled shares, owed a refund from a cancelled offering.
+    buyer_session: String,
+    refund_offering: String,
+    /// An approved investor (wallets, freezes) and one to receive forced transfers.
+    approved: String,
+    recipient: Address,
+    /// The investor whose shares move from wallet to wallet by recovery, and where they are.
+    keeper: String,
+    keeper_wallet: Mutex<(Address, Option<Address>)>,
 }
 
-async fn fixtures(app: &TestApp) -> Fixtures {
+async fn fixtures(w: &ChainApp) -> Fixtures {
+    let app = &w.app;
     let op = app.key("operator").await;
     let property = app
         .post("/v1/properties")
@@ -161,7 +229,73 @@ async fn fixtures(app: &TestApp) -> Fixtures {
         .await
         .unwrap();
     tx.commit().await.unwrap();
+    let investor_session = w.sign_in(&investor_key(1)).await;
+    let (_, investor) = w.applicant(&investor_key(2), "US").await;
+    let (_, approved) = w.applicant(&investor_key(3), "US").await;
+    let detail = app
+        .post(&format!("/v1/investors/{approved}/approve"))
+        .token(&app.admin_key)
+        .json(&json!({"accredited": false, "kyc_expires_on": "2099-01-01"}))
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    w.settled(detail["actions"].as_array().unwrap()).await;
+
+    // A buyer past the soft cap, and another property whose offering it is refunded from.
+    let buyer = investor_key(4);
+    let (buyer_session, _) = w.investor(&buyer, "US", true, "2099-01-01").await;
+    let keeper_key = investor_key(5);
+    let (keeper_session, keeper) = w.investor(&keeper_key, "US", true, "2099-01-01").await;
+    let recipient = investor_key(6);
+    w.investor(&recipient, "US", true, "2099-01-01").await;
+    w.outbox_idle().await;
+    w.fund(buyer.address(), 100_000_000_000).await;
+    w.fund(keeper_key.address(), 100_000_000_000).await;
+    let refundable = w.another_property(30 * 86_400).await;
+    for (key, session, offering, amount) in [
+        (&buyer, &buyer_session, w.property.offering.address, "20"),
+        (
+            &keeper_key,
+            &keeper_session,
+            w.property.offering.address,
+            "15",
+        ),
+        (&buyer, &buyer_session, refundable.offering.address, "2"),
+    ] {
+        let prepared = app
+            .post("/v1/me/purchases")
+            .token(session)
+            .json(&json!({"offering": offering, "amount": amount}))
+            .send()
+            .await
+            .expect(StatusCode::OK)
+            .json();
+        assert!(w.sign_and_send(key, &prepared).await.iter().all(|ok| *ok));
+    }
+    let cancel = app
+        .post(&format!(
+            "/v1/offerings/{}/cancel",
+            refundable.offering.address
+        ))
+        .token(&app.admin_key)
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    w.settled(&[cancel]).await;
+    w.caught_up().await;
     Fixtures {
+        buyer_session,
+        refund_offering: refundable.offering.address.to_checksum(None),
+        approved,
+        recipient: recipient.address(),
+        keeper,
+        keeper_wallet: Mutex::new((keeper_key.address(), None)),
+        investor_session,
+        investor_wallet: investor_key(1).address().to_checksum(None),
+        investor,
+        action: detail["actions"][0]["id"].as_str().unwrap().to_owned(),
         property,
         document,
         user: target.id,
@@ -173,12 +307,14 @@ async fn fixtures(app: &TestApp) -> Fixtures {
 
 /// A well-formed request to a route, acting on fresh targets where the call consumes one.
 async fn request<'a>(
-    app: &'a TestApp,
+    w: &'a ChainApp,
     fx: &Fixtures,
     method: &str,
     template: &str,
     n: usize,
+    fresh: bool,
 ) -> Call<'a> {
+    let app = &w.app;
     let m = Method::from_bytes(method.as_bytes()).unwrap();
     let path = template
         .replace("/v1/users/{id}", &format!("/v1/users/{}", fx.user))
@@ -189,7 +325,12 @@ async fn request<'a>(
         .replace(
             "/v1/documents/{id}",
             &format!("/v1/documents/{}", fx.document),
-        );
+        )
+        .replace(
+            "/v1/investors/{id}",
+            &format!("/v1/investors/{}", fx.investor),
+        )
+        .replace("/v1/actions/{id}", &format!("/v1/actions/{}", fx.action));
     let call = |path: String| app.call(m.clone(), &path);
     match (method, template) {
         ("POST", "/v1/auth/sessions") => {
@@ -211,12 +352,88 @@ async fn request<'a>(
             let body = format!("photo {n}");
             call(path).multipart(&[("kind", "photo")], Some(("p.jpg", "image/jpeg", body.as_bytes())))
         }
+        ("POST", "/v1/auth/siwe/verify") => {
+            let body = w.signed_message(&investor_key(1000 + n as u64), |_| {}).await;
+            call(path).json(&body)
+        }
+        ("POST", "/v1/me/application") => call(path).json(&json!({"legal_name": "Ada", "email": "ada@example.com", "country": "GB"})),
+        ("POST", "/v1/me/application/documents") => {
+            call(path).multipart(&[("kind", "passport")], Some(("p.pdf", "application/pdf", b"%PDF passport")))
+        }
+        ("POST", "/v1/investors/{id}/approve") | ("POST", "/v1/investors/{id}/reject") => {
+            let (_, id) = w.applicant(&investor_key(2000 + n as u64), "US").await;
+            let body = if template.ends_with("approve") {
+                json!({"accredited": false, "kyc_expires_on": "2099-01-01"})
+            } else {
+                json!({"reason": "incomplete"})
+            };
+            call(template.replace("{id}", &id)).json(&body)
+        }
+        ("POST", "/v1/me/purchases") => call(path).json(&json!({"offering": w.property.offering.address, "amount": "1"})),
+        ("POST", "/v1/me/transfers") => call(path).json(&json!({"token": w.property.shares.address, "to": fx.recipient, "amount": "1"})),
+        ("POST", "/v1/me/refunds") => call(path).json(&json!({"offering": fx.refund_offering})),
+        ("GET", "/v1/offerings/{address}") => call(format!("/v1/offerings/{}", w.property.offering.address)),
+        ("POST", "/v1/offerings/{address}/finalize") | ("POST", "/v1/offerings/{address}/cancel") => {
+            let offering = if !fresh {
+                w.property.offering.address
+            } else if template.ends_with("finalize") {
+                // Its window ends, so it may be finalized.
+                let p = w.another_property(5).await;
+                w.admin.raw_request::<_, Value>("evm_increaseTime".into(), json!([60])).await.unwrap();
+                w.admin.raw_request::<_, Value>("evm_mine".into(), json!([])).await.unwrap();
+                p.offering.address
+            } else {
+                w.another_property(86_400).await.offering.address
+            };
+            call(template.replace("{address}", &offering.to_string()))
+        }
+        ("GET", "/v1/tokens/{token}/rules") => call(format!("/v1/tokens/{}/rules", w.property.shares.address)),
+        ("PUT", "/v1/tokens/{token}/rules") => call(format!("/v1/tokens/{}/rules", w.property.shares.address)).json(&json!({
+            "accredited_only": false, "countries_restricted": false, "allowed_countries": ["US"],
+            "max_investors": 0, "lockup_until": null, "max_balance_per_investor": "0", "min_holding": "0"
+        })),
+        ("POST", "/v1/tokens/{token}/freezes") => call(format!("/v1/tokens/{}/freezes", w.property.shares.address))
+            .json(&json!({"wallet": Address::repeat_byte(0x42), "frozen": true, "reason": "test"})),
+        ("POST", "/v1/tokens/{token}/forced-transfers") => call(format!("/v1/tokens/{}/forced-transfers", w.property.shares.address))
+            .json(&json!({"from": investor_key(4).address(), "to": fx.recipient, "amount": "1", "reason": "court order"})),
+        ("POST", "/v1/tokens/{token}/recoveries") => {
+            let lost = fx.keeper_wallet.lock().unwrap().0;
+            let new = investor_key(7000 + n as u64).address();
+            if fresh {
+                let a = app.post(&format!("/v1/investors/{}/wallets", fx.keeper)).token(&app.admin_key)
+                    .json(&json!({"wallet": new})).send().await.expect(StatusCode::ACCEPTED).json();
+                w.settled(&[a]).await;
+                fx.keeper_wallet.lock().unwrap().1 = Some(new);
+            }
+            call(format!("/v1/tokens/{}/recoveries", w.property.shares.address))
+                .json(&json!({"lost_wallet": lost, "new_wallet": new, "reason": "lost key"}))
+        }
+        ("POST", "/v1/investors/{id}/wallets") => call(format!("/v1/investors/{}/wallets", fx.approved))
+            .json(&json!({"wallet": investor_key(8000 + n as u64).address()})),
+        ("DELETE", "/v1/investors/{id}/wallets/{wallet}") => {
+            let wallet = investor_key(9000 + n as u64).address();
+            if fresh {
+                let a = app.post(&format!("/v1/investors/{}/wallets", fx.approved)).token(&app.admin_key)
+                    .json(&json!({"wallet": wallet})).send().await.expect(StatusCode::ACCEPTED).json();
+                w.settled(&[a]).await;
+            }
+            call(format!("/v1/investors/{}/wallets/{wallet}", fx.approved))
+        }
+        ("POST", "/v1/investors/{id}/freeze") => call(format!("/v1/investors/{}/freeze", fx.approved))
+            .json(&json!({"frozen": false, "reason": "review done"})),
+        ("POST", "/v1/compliance/check") => call(path).json(&json!({
+            "token": w.property.shares.address,
+            "from": fx.investor_wallet,
+            "to": investor_key(3).address(),
+            "amount": "1",
+        })),
         _ => call(path),
     }
 }
 
 async fn every_route_for_every_caller(engine: Engine) {
-    let app = TestApp::new(engine).await;
+    let w = ChainApp::indexed(engine).await;
+    let app = &w.app;
 
     // The table and the OpenAPI document list the same routes, with the same roles.
     let doc = app
@@ -258,18 +475,31 @@ async fn every_route_for_every_caller(engine: Engine) {
         "routes in the table the OpenAPI document lacks: {extra:?}"
     );
 
-    let fx = fixtures(&app).await;
+    let fx = fixtures(&w).await;
     let mut n = 0;
     for (method, template, allowed) in TABLE {
         let mut callers = vec![Caller::Nobody, Caller::RevokedKey, Caller::ExpiredSession];
-        callers.extend(ALL.iter().map(|r| Caller::Role(r)));
+        callers.extend(EVERYONE.iter().map(|r| Caller::Role(r)));
         for caller in callers {
             n += 1;
-            let call = request(&app, &fx, method, template, n).await;
+            let permitted =
+                allowed.is_empty() || matches!(&caller, Caller::Role(r) if allowed.contains(r));
+            let call = request(&w, &fx, method, template, n, permitted).await;
             let token = match &caller {
                 Caller::Nobody => None,
                 Caller::RevokedKey => Some(fx.revoked_key.clone()),
                 Caller::ExpiredSession => Some(fx.expired_session.clone()),
+                Caller::Role("investor") => {
+                    if (*method, *template) == ("DELETE", "/v1/auth/session") {
+                        Some(w.sign_in(&investor_key(3000 + n as u64)).await)
+                    } else if template.starts_with("/v1/me/")
+                        && !template.starts_with("/v1/me/application")
+                    {
+                        Some(fx.buyer_session.clone())
+                    } else {
+                        Some(fx.investor_session.clone())
+                    }
+                }
                 Caller::Role(r) => {
                     if (*method, *template) == ("DELETE", "/v1/auth/session") {
                         // Signing out ends the caller's session: use one made for this call.
@@ -283,14 +513,20 @@ async fn every_route_for_every_caller(engine: Engine) {
                     }
                 }
             };
-            let before = snapshot(&app).await;
+            let before = snapshot(app).await;
             let call = match &token {
                 Some(t) => call.token(t),
                 None => call,
             };
             let r = call.send().await;
-            let public = allowed.is_empty();
-            let permitted = public || matches!(&caller, Caller::Role(r) if allowed.contains(r));
+            if *template == "/v1/tokens/{token}/recoveries" && r.status.is_success() {
+                // The shares are now in the new wallet: the next recovery starts there.
+                w.outbox_idle().await;
+                let mut k = fx.keeper_wallet.lock().unwrap();
+                if let Some(new) = k.1.take() {
+                    k.0 = new;
+                }
+            }
             let what = format!("{method} {template} as {caller:?}");
             if permitted {
                 assert!(
@@ -316,7 +552,7 @@ async fn every_route_for_every_caller(engine: Engine) {
                     "unauthenticated"
                 };
                 r.problem(expected, kind, None);
-                let after = snapshot(&app).await;
+                let after = snapshot(app).await;
                 // Preparing a call may make its target; the refused call itself changes nothing.
                 assert_eq!(before, after, "{what} changed the state");
             }

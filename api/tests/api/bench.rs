@@ -2,7 +2,7 @@
 //! bytes, under one load tool (oha, in its own process), on SQLite and PostgreSQL.
 //!
 //! For each engine and route (`GET /v1/properties/{id}`, a radius search answering 100
-//! properties), rounds alternate which server goes first; each run is `SECONDS` long with
+//! properties, and an investor's `GET /v1/me` over the embedded chain and the index), rounds alternate which server goes first; each run is `SECONDS` long with
 //! `CONNECTIONS` connections and the medians of the rounds are compared. Then the route runs at
 //! a fixed rate of half its own median throughput, and its p99 latency is reported. Both
 //! servers share this process's runtime (2 worker threads) and the load tool shares the
@@ -17,6 +17,7 @@ use propledger_api::db::Engine;
 use propledger_api::http::limits::RateLimits;
 use serde_json::Value;
 
+use crate::chainapp::{ChainApp, investor_key};
 use crate::support::{TestApp, property_body};
 
 const SECONDS: u64 = 5;
@@ -151,47 +152,98 @@ async fn engine_rounds(engine: Engine, label: &str) {
         if path.contains("near=") {
             assert_eq!(real.json()["items"].as_array().unwrap().len(), 100);
         }
-        let fixed = minimal(real.bytes.clone()).await;
-        let (api_url, min_url) = (
-            format!("http://{api_addr}{path}"),
-            format!("http://{fixed}{path}"),
-        );
-        let (mut api_runs, mut min_runs) = (Vec::new(), Vec::new());
-        for round in 0..ROUNDS {
-            let (a, m) = if round % 2 == 0 {
-                let a = tokio::task::block_in_place(|| load(&api_url, Some(&key), None));
-                let m = tokio::task::block_in_place(|| load(&min_url, None, None));
-                (a, m)
-            } else {
-                let m = tokio::task::block_in_place(|| load(&min_url, None, None));
-                let a = tokio::task::block_in_place(|| load(&api_url, Some(&key), None));
-                (a, m)
-            };
-            assert_eq!(a.errors, 0, "{name}: the API answered errors");
-            api_runs.push(a);
-            min_runs.push(m);
-        }
-        let api_rps = median(api_runs.iter().map(|r| r.rps).collect());
-        let min_rps = median(min_runs.iter().map(|r| r.rps).collect());
-        let half = (api_rps / 2.0).max(1.0) as u64;
-        let paced = tokio::task::block_in_place(|| load(&api_url, Some(&key), Some(half)));
-        println!(
-            "{label:<10} {name:<32} api {api_rps:>9.0} req/s (p50 {:>6.2} ms, p99 {:>6.2} ms)   minimal {min_rps:>9.0} req/s   ratio {:.2}   at {half} req/s: p50 {:.2} ms, p99 {:.2} ms, body {} bytes",
-            median(api_runs.iter().map(|r| r.p50_ms).collect()),
-            median(api_runs.iter().map(|r| r.p99_ms).collect()),
-            api_rps / min_rps,
-            paced.p50_ms,
-            paced.p99_ms,
-            real.bytes.len(),
-        );
-        for (i, (a, m)) in api_runs.iter().zip(&min_runs).enumerate() {
-            println!(
-                "           round {i}: api {:.0} req/s, minimal {:.0} req/s",
-                a.rps, m.rps
-            );
-        }
+        compare(label, name, api_addr, &path, &key, real.bytes.clone()).await;
     }
     drop(app);
+}
+
+/// Runs one route of the API against the minimal server answering `body`, and prints the
+/// ratio and the p99 at half the API's throughput.
+async fn compare(
+    label: &str,
+    name: &str,
+    api_addr: SocketAddr,
+    path: &str,
+    key: &str,
+    body: Vec<u8>,
+) {
+    let fixed = minimal(body.clone()).await;
+    let (api_url, min_url) = (
+        format!("http://{api_addr}{path}"),
+        format!("http://{fixed}{path}"),
+    );
+    let (mut api_runs, mut min_runs) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let (a, m) = if round % 2 == 0 {
+            let a = tokio::task::block_in_place(|| load(&api_url, Some(key), None));
+            let m = tokio::task::block_in_place(|| load(&min_url, None, None));
+            (a, m)
+        } else {
+            let m = tokio::task::block_in_place(|| load(&min_url, None, None));
+            let a = tokio::task::block_in_place(|| load(&api_url, Some(key), None));
+            (a, m)
+        };
+        assert_eq!(a.errors, 0, "{name}: the API answered errors");
+        api_runs.push(a);
+        min_runs.push(m);
+    }
+    let api_rps = median(api_runs.iter().map(|r| r.rps).collect());
+    let min_rps = median(min_runs.iter().map(|r| r.rps).collect());
+    let half = (api_rps / 2.0).max(1.0) as u64;
+    let paced = tokio::task::block_in_place(|| load(&api_url, Some(key), Some(half)));
+    println!(
+        "{label:<10} {name:<32} api {api_rps:>9.0} req/s (p50 {:>6.2} ms, p99 {:>6.2} ms)   minimal {min_rps:>9.0} req/s   ratio {:.2}   at {half} req/s: p50 {:.2} ms, p99 {:.2} ms, body {} bytes",
+        median(api_runs.iter().map(|r| r.p50_ms).collect()),
+        median(api_runs.iter().map(|r| r.p99_ms).collect()),
+        api_rps / min_rps,
+        paced.p50_ms,
+        paced.p99_ms,
+        body.len(),
+    );
+    for (i, (a, m)) in api_runs.iter().zip(&min_runs).enumerate() {
+        println!(
+            "           round {i}: api {:.0} req/s, minimal {:.0} req/s",
+            a.rps, m.rps
+        );
+    }
+}
+
+/// An investor's `GET /v1/me` (identity, holdings, a purchase, one open offering's verdict),
+/// which reads the database, the index and the embedded chain.
+async fn me_rounds(engine: Engine, label: &str) {
+    let w = ChainApp::indexed(engine).await;
+    let key = investor_key(1);
+    let (token, _) = w.investor(&key, "US", true, "2099-01-01").await;
+    w.outbox_idle().await;
+    w.fund(key.address(), 10_000_000_000).await;
+    let prepared = w
+        .app
+        .post("/v1/me/purchases")
+        .token(&token)
+        .json(&serde_json::json!({"offering": w.property.offering.address, "amount": "12"}))
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert!(w.sign_and_send(&key, &prepared).await.iter().all(|ok| *ok));
+    w.caught_up().await;
+    let me = w.app.get("/v1/me").token(&token).send().await;
+    me.expect(StatusCode::OK);
+    assert_eq!(me.json()["holdings"].as_array().unwrap().len(), 1);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_addr = listener.local_addr().unwrap();
+    let api = w.app.api.clone();
+    tokio::spawn(async move { api.serve(listener, std::future::pending()).await });
+    compare(
+        label,
+        "GET /v1/me (investor)",
+        api_addr,
+        "/v1/me",
+        &token,
+        me.bytes.clone(),
+    )
+    .await;
+    w.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,12 +256,14 @@ async fn api_vs_minimal() {
     );
     if which.contains("sqlite") {
         engine_rounds(Engine::Sqlite, "sqlite").await;
+        me_rounds(Engine::Sqlite, "sqlite").await;
     }
     if which.contains("postgres") {
         // A durable private cluster, as a deployment runs it.
         let cluster = propledger_testkit::Postgres::start_durable();
         crate::support::use_pg_cluster(cluster.url("postgres"));
         engine_rounds(Engine::Postgres, "postgres").await;
+        me_rounds(Engine::Postgres, "postgres").await;
         drop(cluster);
     }
 }

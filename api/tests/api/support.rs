@@ -256,6 +256,15 @@ impl TestApp {
 
     /// With settings changed by `configure`.
     pub(crate) async fn with(engine: Engine, configure: impl FnOnce(&mut ApiConfig)) -> TestApp {
+        Self::build(engine, configure, None).await
+    }
+
+    /// With settings changed by `configure` and, when given, a chain to act on.
+    pub(crate) async fn build(
+        engine: Engine,
+        configure: impl FnOnce(&mut ApiConfig),
+        context: Option<propledger_api::app::ChainContext>,
+    ) -> TestApp {
         // The API's log, shown with a failing test's output.
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
@@ -269,7 +278,7 @@ impl TestApp {
         let db = Db::connect(&url).await.expect("open the database");
         let mut config = ApiConfig::new(dir.path().to_owned());
         configure(&mut config);
-        let api = Api::new(db, config, None).expect("api");
+        let api = Api::with_chain(db, config, None, context).expect("api");
         let (_, key) = propledger_api::keys::bootstrap(api.db())
             .await
             .expect("bootstrap")

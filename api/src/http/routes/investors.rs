@@ -159,7 +159,7 @@ pub async fn verify(
     )
 }
 
-fn wallet_of(auth: &Auth) -> ApiResult<String> {
+pub(crate) fn wallet_of(auth: &Auth) -> ApiResult<String> {
     match auth.require(Allowed::INVESTOR)? {
         Principal::Wallet { wallet, .. } => Ok(wallet.clone()),
         _ => Err(
@@ -305,7 +305,7 @@ pub struct InvestorDetail {
     pub actions: Vec<Action>,
 }
 
-async fn detail(app: &App, id: InvestorId) -> ApiResult<InvestorDetail> {
+pub(crate) async fn detail(app: &App, id: InvestorId) -> ApiResult<InvestorDetail> {
     let investor = investors::read(app.db(), id).await?;
     let documents = investors::documents(app.db(), id).await?;
     let actions = outbox::of_resource(app.db().reader(), "investor", &id.to_string()).await?;
@@ -432,29 +432,6 @@ pub async fn reject(
     let by = w.actor().reference();
     let inv = investors::reject(w.tx(), id, &by, &body.value).await?;
     Ok(w.finish(StatusCode::OK, &inv, Some(id.to_string())).await?)
-}
-
-/// The signed-in wallet and its investor.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Me {
-    /// The wallet, checksummed.
-    pub wallet: String,
-    /// The investor the wallet belongs to, if it applied; with documents and chain actions.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub investor: Option<InvestorDetail>,
-}
-
-/// The signed-in wallet's own data: its investor, application status and chain actions.
-#[utoipa::path(get, path = "/v1/me", tag = "investors",
-    responses((status = 200, body = Me)),
-    security(("bearer" = [])), extensions(("x-roles" = json!(["investor"]))))]
-pub async fn me(State(app): State<App>, auth: Auth) -> ApiResult<axum::Json<Me>> {
-    let wallet = wallet_of(&auth)?;
-    let investor = match investors::of_wallet(app.db(), &wallet).await? {
-        Some(inv) => Some(detail(&app, inv.id).await?),
-        None => None,
-    };
-    Ok(axum::Json(Me { wallet, investor }))
 }
 
 /// One chain action of the outbox.

@@ -1,11 +1,15 @@
 //! The handlers, one module per resource. Each parses and authorizes its request, then calls
 //! the module that owns the rule; none holds SQL of its own.
 
+pub mod agent;
 pub mod audit;
 pub mod auth;
+pub mod compliance;
 pub mod documents;
 pub mod investors;
 pub mod keys;
+pub mod me;
+pub mod offerings;
 pub mod properties;
 pub mod system;
 pub mod users;

@@ -95,6 +95,30 @@ async fn chain_state(app: &App) -> Option<Result<(u64, Option<u64>), String>> {
     Some(r)
 }
 
+/// Reads each signing key's balance into the metrics, warning in the log when one is low.
+async fn signer_balances(app: &App) {
+    let Ok(ctx) = app.chain() else { return };
+    let low_wei = app.config().low_balance_wei;
+    for (role, address) in &ctx.signers {
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            alloy::providers::Provider::get_balance(&ctx.provider, *address),
+        )
+        .await;
+        if let Ok(Ok(wei)) = read {
+            let gwei = u64::try_from(wei / alloy::primitives::U256::from(1_000_000_000u64))
+                .unwrap_or(u64::MAX);
+            let low = wei < low_wei;
+            if low {
+                tracing::warn!(%role, %address, %wei, "a signing key is low on gas money");
+            }
+            app.inner
+                .metrics
+                .signer(role, &address.to_checksum(None), gwei, low);
+        }
+    }
+}
+
 /// Readiness: ready when the database and the chain answer and the indexer is within the
 /// configured lag of the head (503 otherwise, with what is wrong).
 #[utoipa::path(get, path = "/readyz", tag = "system",
@@ -148,6 +172,7 @@ pub async fn readyz(State(app): State<App>) -> Response {
     extensions(("x-roles" = json!([]))))]
 pub async fn metrics(State(app): State<App>) -> Response {
     let _ = chain_state(&app).await;
+    signer_balances(&app).await;
     let mut resp = app.inner.metrics.render().into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

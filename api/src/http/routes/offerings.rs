@@ -1,0 +1,394 @@
+//! Offerings (their state from the index; finalizing and cancelling through the outbox) and
+//! share tokens' compliance rules (read from the chain; changed through the outbox).
+
+use std::collections::BTreeSet;
+
+use alloy::primitives::{Address, U256};
+use alloy::sol_types::SolCall;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use propledger_contracts::{PropertyShares, ShareCompliance};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::agent::{one_action, share_token, simulate};
+use crate::auth::Allowed;
+use crate::compliance::{SHARE_DECIMALS, share_units, units_text};
+use crate::error::Error;
+use crate::http::extract::{Auth, Ctx, Idem, Json};
+use crate::http::problem::ApiResult;
+use crate::http::state::App;
+use crate::http::write::{Begun, Write};
+use crate::investors::country_numeric;
+use crate::market::{self, OfferingState};
+use crate::outbox::{self, Action, Call};
+use crate::types::now_ms;
+
+/// Every offering.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OfferingList {
+    /// The offerings, in registration order.
+    pub items: Vec<OfferingState>,
+}
+
+fn now_s() -> u64 {
+    u64::try_from(now_ms() / 1000).unwrap_or(0)
+}
+
+/// Every registered offering with its state (sold, raised, soft cap, refunds due) from the
+/// index.
+#[utoipa::path(get, path = "/v1/offerings", tag = "offerings",
+    responses((status = 200, body = OfferingList)),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor", "investor"]))))]
+pub async fn list(State(app): State<App>, auth: Auth) -> ApiResult<axum::Json<OfferingList>> {
+    auth.require(Allowed::ANYONE)?;
+    let ctx = app.chain()?;
+    let items = market::offerings(app.db(), app.terms(), &ctx.provider, now_s()).await?;
+    Ok(axum::Json(OfferingList { items }))
+}
+
+fn address(pointer: &str, s: &str) -> Result<Address, Error> {
+    s.parse::<Address>()
+        .map_err(|_| Error::invalid(pointer, "an address (0x and 40 hex digits)"))
+}
+
+/// One offering's state from the index.
+#[utoipa::path(get, path = "/v1/offerings/{address}", tag = "offerings",
+    params(("address" = String, Path, description = "The offering contract")),
+    responses((status = 200, body = OfferingState)),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor", "investor"]))))]
+pub async fn get(
+    State(app): State<App>,
+    auth: Auth,
+    Path(offering): Path<String>,
+) -> ApiResult<axum::Json<OfferingState>> {
+    auth.require(Allowed::ANYONE)?;
+    let offering = address("address", &offering)?;
+    let ctx = app.chain()?;
+    Ok(axum::Json(
+        market::offering_state(app.db(), app.terms(), &ctx.provider, offering, now_s()).await?,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn offering_action(
+    app: App,
+    ctx: Ctx,
+    auth: Auth,
+    idem: Idem,
+    offering: String,
+    route: &'static str,
+    kind: &str,
+    data: Vec<u8>,
+) -> ApiResult<Response> {
+    let p = auth.require(Allowed::OPERATE)?;
+    let offering = address("address", &offering)?;
+    if market::contract(app.db(), offering, "offering")
+        .await?
+        .is_none()
+    {
+        return Err(Error::NotFound("offering").into());
+    }
+    one_action(
+        &app,
+        &ctx,
+        p.actor(),
+        idem.0,
+        route,
+        &[offering.as_slice()],
+        "treasurer",
+        kind,
+        Call::new(offering, data),
+        ("offering", offering.to_checksum(None)),
+    )
+    .await
+}
+
+/// Finalizes an offering whose window has ended or that sold out: it succeeds if its soft cap
+/// was reached, else fails and buyers may be refunded.
+#[utoipa::path(post, path = "/v1/offerings/{address}/finalize", tag = "offerings",
+    params(("address" = String, Path, description = "The offering contract"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses((status = 202, body = Action)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator"]))))]
+pub async fn finalize(
+    State(app): State<App>,
+    ctx: Ctx,
+    auth: Auth,
+    idem: Idem,
+    Path(offering): Path<String>,
+) -> ApiResult<Response> {
+    let data = propledger_contracts::ShareOffering::finalizeCall {}.abi_encode();
+    offering_action(
+        app,
+        ctx,
+        auth,
+        idem,
+        offering,
+        "/v1/offerings/{address}/finalize",
+        "offering.finalize",
+        data,
+    )
+    .await
+}
+
+/// Cancels an open offering below its soft cap; buyers may then be refunded.
+#[utoipa::path(post, path = "/v1/offerings/{address}/cancel", tag = "offerings",
+    params(("address" = String, Path, description = "The offering contract"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses((status = 202, body = Action)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator"]))))]
+pub async fn cancel(
+    State(app): State<App>,
+    ctx: Ctx,
+    auth: Auth,
+    idem: Idem,
+    Path(offering): Path<String>,
+) -> ApiResult<Response> {
+    let data = propledger_contracts::ShareOffering::cancelCall {}.abi_encode();
+    offering_action(
+        app,
+        ctx,
+        auth,
+        idem,
+        offering,
+        "/v1/offerings/{address}/cancel",
+        "offering.cancel",
+        data,
+    )
+    .await
+}
+
+/// A share token's compliance rules.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    /// Only accredited investors may hold.
+    pub accredited_only: bool,
+    /// Only investors of `allowed_countries` may hold (otherwise every country may).
+    pub countries_restricted: bool,
+    /// ISO 3166-1 alpha-2 codes allowed when restricted.
+    pub allowed_countries: Vec<String>,
+    /// The most investors holding at once (0: no cap).
+    pub max_investors: u32,
+    /// Holders may not transfer before this time (RFC 3339; absent: no lock-up).
+    pub lockup_until: Option<String>,
+    /// The most shares one investor may hold ("0": no cap).
+    pub max_balance_per_investor: String,
+    /// The smallest non-zero holding ("0": one whole share for a new investor).
+    pub min_holding: String,
+    /// The block the rules were read at (ignored when changing them).
+    #[serde(default, skip_deserializing)]
+    pub block_number: u64,
+}
+
+/// The countries of `compliance` allowed now, from its `CountryAllowed` events in the index.
+async fn allowed_countries(app: &App, compliance: Address) -> ApiResult<BTreeSet<u16>> {
+    let rows = crate::db::Query::new(
+        "SELECT decoded FROM idx_events WHERE address = $1 AND event = 'CountryAllowed' \
+         ORDER BY block_number, log_index",
+    )
+    .bind(compliance.to_vec())
+    .fetch_all(app.db().reader())
+    .await?;
+    let mut set = BTreeSet::new();
+    for r in rows {
+        let v: serde_json::Value = serde_json::from_str(&r.get::<String>("decoded")?)
+            .map_err(|_| Error::Corrupt("an indexed event".to_owned()))?;
+        let c = v["country"]
+            .as_str()
+            .and_then(|s| s.parse::<u16>().ok())
+            .ok_or_else(|| Error::Corrupt("an indexed country".to_owned()))?;
+        if v["allowed"].as_bool() == Some(true) {
+            set.insert(c);
+        } else {
+            set.remove(&c);
+        }
+    }
+    Ok(set)
+}
+
+fn alpha2(numeric: u16) -> String {
+    celes::Country::from_value(usize::from(numeric))
+        .map_or_else(|_| numeric.to_string(), |c| c.alpha2.to_owned())
+}
+
+async fn compliance_of(app: &App, token: Address) -> ApiResult<Address> {
+    let ctx = app.chain()?;
+    PropertyShares::new(token, &ctx.provider)
+        .compliance()
+        .call()
+        .await
+        .map_err(|e| Error::Unavailable(format!("chain: {e}")).into())
+}
+
+/// A share token's compliance rules, read from the chain (countries from the index).
+#[utoipa::path(get, path = "/v1/tokens/{token}/rules", tag = "compliance",
+    params(("token" = String, Path, description = "The share token")),
+    responses((status = 200, body = Rules)),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn rules(
+    State(app): State<App>,
+    auth: Auth,
+    Path(token): Path<String>,
+) -> ApiResult<axum::Json<Rules>> {
+    auth.require(Allowed::STAFF)?;
+    let token = share_token(&app, &token).await?;
+    let ctx = app.chain()?;
+    let compliance = compliance_of(&app, token).await?;
+    let block = alloy::providers::Provider::get_block_number(&ctx.provider)
+        .await
+        .map_err(|e| Error::Unavailable(format!("chain: {e}")))?;
+    let r = ShareCompliance::new(compliance, &ctx.provider)
+        .rules()
+        .block(block.into())
+        .call()
+        .await
+        .map_err(|e| Error::Unavailable(format!("chain: {e}")))?;
+    Ok(axum::Json(Rules {
+        accredited_only: r.accreditedOnly,
+        countries_restricted: r.countriesRestricted,
+        allowed_countries: allowed_countries(&app, compliance)
+            .await?
+            .into_iter()
+            .map(alpha2)
+            .collect(),
+        max_investors: r.maxInvestors,
+        lockup_until: (r.lockupUntil != 0).then(|| {
+            crate::types::rfc3339(
+                i64::try_from(r.lockupUntil)
+                    .unwrap_or(0)
+                    .saturating_mul(1000),
+            )
+        }),
+        max_balance_per_investor: units_text(U256::from(r.maxBalancePerInvestor), SHARE_DECIMALS),
+        min_holding: units_text(U256::from(r.minHolding), SHARE_DECIMALS),
+        block_number: block,
+    }))
+}
+
+fn u128_shares(pointer: &str, s: &str) -> Result<u128, Error> {
+    let v = share_units(pointer, s)?;
+    u128::try_from(v).map_err(|_| Error::invalid(pointer, "too large"))
+}
+
+/// The change: the rules action, and one action per set of countries allowed or disallowed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RulesChange {
+    /// The actions, in the order they are sent.
+    pub actions: Vec<Action>,
+}
+
+/// Replaces a share token's compliance rules (and its allowed countries), through the outbox
+/// with the rules key.
+#[utoipa::path(put, path = "/v1/tokens/{token}/rules", tag = "compliance", request_body = Rules,
+    params(("token" = String, Path, description = "The share token"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses((status = 202, body = RulesChange)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "compliance"]))))]
+pub async fn set_rules(
+    State(app): State<App>,
+    ctx: Ctx,
+    auth: Auth,
+    idem: Idem,
+    Path(token): Path<String>,
+    body: Json<Rules>,
+) -> ApiResult<Response> {
+    let p = auth.require(Allowed::COMPLIANCE)?;
+    let token = share_token(&app, &token).await?;
+    let b = &body.value;
+    let mut wanted = BTreeSet::new();
+    for (i, c) in b.allowed_countries.iter().enumerate() {
+        wanted.insert(country_numeric(&format!("/allowed_countries/{i}"), c)?);
+    }
+    let lockup = match &b.lockup_until {
+        None => 0,
+        Some(t) => u64::try_from(crate::types::parse_time("/lockup_until", t)? / 1000)
+            .map_err(|_| Error::invalid("/lockup_until", "before 1970"))?,
+    };
+    let max_balance = u128_shares("/max_balance_per_investor", &b.max_balance_per_investor)?;
+    let min_holding = u128_shares("/min_holding", &b.min_holding)?;
+    if max_balance != 0 && min_holding > max_balance {
+        return Err(
+            Error::invalid("/min_holding", "must not be above max_balance_per_investor").into(),
+        );
+    }
+    let compliance = compliance_of(&app, token).await?;
+    let current = allowed_countries(&app, compliance).await?;
+    let rules = ShareCompliance::setRulesCall {
+        rules_: ShareCompliance::Rules {
+            accreditedOnly: b.accredited_only,
+            countriesRestricted: b.countries_restricted,
+            maxInvestors: b.max_investors,
+            lockupUntil: lockup,
+            maxBalancePerInvestor: max_balance,
+            minHolding: min_holding,
+        },
+    }
+    .abi_encode();
+    let mut calls = vec![("compliance.set_rules", Call::new(compliance, rules))];
+    let add: Vec<u16> = wanted.difference(&current).copied().collect();
+    let remove: Vec<u16> = current.difference(&wanted).copied().collect();
+    for (list, allowed) in [(add, true), (remove, false)] {
+        if !list.is_empty() {
+            calls.push((
+                "compliance.set_countries",
+                Call::new(
+                    compliance,
+                    ShareCompliance::setCountriesCall {
+                        countries: list,
+                        allowed,
+                    }
+                    .abi_encode(),
+                ),
+            ));
+        }
+    }
+    for (_, call) in &calls {
+        simulate(&app, "rules", call).await?;
+    }
+    let mut w = match Write::begin(
+        &app,
+        &ctx.0,
+        p.actor(),
+        "PUT",
+        "/v1/tokens/{token}/rules",
+        idem.0,
+        &[token.as_slice(), &body.raw],
+    )
+    .await?
+    {
+        Begun::Fresh(w) => w,
+        Begun::Replay(r) => return Ok(r),
+    };
+    let resource = token.to_checksum(None);
+    let mut ids = Vec::new();
+    let mut after = None;
+    for (kind, call) in calls {
+        let id = w
+            .enqueue(
+                "rules",
+                kind,
+                call,
+                after,
+                Some(("token", resource.clone())),
+            )
+            .await?;
+        after = Some(id);
+        ids.push(id);
+    }
+    let mut actions = Vec::new();
+    for id in ids {
+        actions.push(outbox::get(w.tx().exec(), id).await?);
+    }
+    Ok(w.finish(
+        StatusCode::ACCEPTED,
+        &RulesChange { actions },
+        Some(resource),
+    )
+    .await?)
+}

@@ -1,0 +1,529 @@
+//! Investing through the API on the embedded chain with the indexer running: an investor is
+//! prepared an approval and a purchase (with gas estimates), signs them with their own key,
+//! sees the holding and the pending purchase; a refused purchase or transfer is answered with
+//! the compliance reason and changes nothing; the operator cancels the offering through the
+//! outbox and the investor claims the refund. Compliance's chain actions (rules, freezes,
+//! forced transfers, wallets, recovery) each land on chain once.
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
+use axum::http::StatusCode;
+use propledger_api::db::Engine;
+use propledger_contracts::{IdentityRegistry, PropertyShares, ShareCompliance, TestStablecoin};
+use serde_json::{Value, json};
+
+use crate::chainapp::{ChainApp, investor_key, shares};
+use crate::support::both_engines;
+
+both_engines!(
+    invest_and_refund,
+    compliance_actions,
+    signer_balances_are_metrics
+);
+
+async fn signer_balances_are_metrics(engine: Engine) {
+    let w = ChainApp::new(engine).await;
+    let text = String::from_utf8(
+        w.app
+            .get("/metrics")
+            .send()
+            .await
+            .expect(StatusCode::OK)
+            .bytes
+            .clone(),
+    )
+    .unwrap();
+    let admin = w.platform.roles.admin.to_checksum(None);
+    let balance =
+        w.reader.get_balance(w.platform.roles.admin).await.unwrap() / U256::from(1_000_000_000u64);
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("propledger_signer_balance_gwei{")
+                && l.contains("role=\"treasurer\"")
+                && l.contains(&admin)
+        })
+        .unwrap_or_else(|| panic!("no balance metric in {text}"));
+    let shown: U256 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    // Gas spent between the two reads makes the metric at most a little higher.
+    assert!(
+        shown >= balance && shown - balance < U256::from(10_000_000u64),
+        "{line} vs {balance}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("propledger_signer_balance_low{") && l.ends_with(" 0")),
+        "{text}"
+    );
+    w.finish().await;
+}
+
+async fn usd(w: &ChainApp, who: Address) -> U256 {
+    TestStablecoin::new(w.platform.settlement_token, &w.reader)
+        .balanceOf(who)
+        .call()
+        .await
+        .unwrap()
+}
+
+async fn offering(w: &ChainApp) -> Value {
+    w.caught_up().await;
+    w.app
+        .get(&format!("/v1/offerings/{}", w.property.offering.address))
+        .token(&w.app.admin_key)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json()
+}
+
+async fn invest_and_refund(engine: Engine) {
+    let w = ChainApp::indexed(engine).await;
+    w.caught_up().await;
+    let list = w
+        .app
+        .get("/v1/offerings")
+        .token(&w.app.admin_key)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    let o = &list["items"][0];
+    assert_eq!(o["status"], "open");
+    assert_eq!(o["sold"]["units"], "0");
+    assert_eq!(o["terms"]["price_per_share"]["amount"], "100");
+    assert_eq!(o["soft_cap_reached"], false);
+
+    let ada = investor_key(20);
+    let (token, _) = w.investor(&ada, "US", true, "2099-01-01").await;
+    w.outbox_idle().await;
+    w.fund(ada.address(), 50_000_000_000).await; // 50,000 USD
+    let me = w
+        .app
+        .get("/v1/me")
+        .token(&token)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let offers = me["offerings"].as_array().unwrap();
+    assert_eq!(offers.len(), 1, "{me}");
+    assert_eq!(offers[0]["verdict"]["allowed"], true, "{me}");
+
+    // A purchase: approve the price, then buy, each estimated and signed by the investor.
+    let prepared = w
+        .app
+        .post("/v1/me/purchases")
+        .token(&token)
+        .json(&json!({"offering": w.property.offering.address, "amount": "5"}))
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(prepared["amount"]["amount"], "500", "{prepared}");
+    let txs = prepared["transactions"].as_array().unwrap();
+    assert_eq!(txs.len(), 2, "{prepared}");
+    assert!(
+        txs.iter()
+            .all(|t| t["gas"].as_u64().is_some_and(|g| g > 21_000)),
+        "{prepared}"
+    );
+    assert_eq!(w.sign_and_send(&ada, &prepared).await, [true, true]);
+    assert_eq!(usd(&w, ada.address()).await, U256::from(49_500_000_000u64));
+    let state = offering(&w).await;
+    assert_eq!(state["sold"]["amount"], "5", "{state}");
+    assert_eq!(state["raised"]["amount"], "500", "{state}");
+    assert_eq!(state["purchases"], 1);
+    assert_eq!(state["soft_cap_reached"], false);
+    let me = w
+        .app
+        .get("/v1/me")
+        .token(&token)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(me["holdings"][0]["shares"]["amount"], "5", "{me}");
+    assert_eq!(me["purchases"][0]["settled"], false, "{me}");
+    assert_eq!(me["purchases"][0]["paid"]["amount"], "500", "{me}");
+
+    // Refusals name the reason and prepare nothing.
+    let r = w
+        .app
+        .post("/v1/me/purchases")
+        .token(&token)
+        .json(&json!({"offering": w.property.offering.address, "amount": "396"}))
+        .send()
+        .await;
+    let p = r.problem(StatusCode::CONFLICT, "conflict", None);
+    assert_eq!(p["code"], "not_allowed");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("above_investor_limit"),
+        "{p}"
+    );
+    let bob = investor_key(21);
+    w.investor(&bob, "US", true, "2099-01-01").await;
+    let r = w
+        .app
+        .post("/v1/me/transfers")
+        .token(&token)
+        .json(&json!({"token": w.property.shares.address, "to": bob.address(), "amount": "1"}))
+        .send()
+        .await;
+    let p = r.problem(StatusCode::CONFLICT, "conflict", None);
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("offering_unsettled"),
+        "{p}"
+    );
+    let stranger = investor_key(22);
+    let stranger_token = w.sign_in(&stranger).await;
+    w.outbox_idle().await;
+    w.fund(stranger.address(), 1_000_000_000).await;
+    let r = w
+        .app
+        .post("/v1/me/purchases")
+        .token(&stranger_token)
+        .json(&json!({"offering": w.property.offering.address, "amount": "1"}))
+        .send()
+        .await;
+    let p = r.problem(StatusCode::CONFLICT, "conflict", None);
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("recipient_not_verified"),
+        "{p}"
+    );
+    // Not refundable while open.
+    w.app
+        .post("/v1/me/refunds")
+        .token(&token)
+        .json(&json!({"offering": w.property.offering.address}))
+        .send()
+        .await
+        .expect(StatusCode::CONFLICT);
+
+    // The operator cancels through the outbox; the investor is owed the refund.
+    let operator = w.app.key("operator").await;
+    let action = w
+        .app
+        .post(&format!(
+            "/v1/offerings/{}/cancel",
+            w.property.offering.address
+        ))
+        .token(&operator)
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    assert_eq!(action["kind"], "offering.cancel");
+    assert_eq!(w.settled(&[action]).await[0]["status"], "confirmed");
+    // Cancelling again is refused before anything is recorded.
+    let before = w.app.count("SELECT COUNT(*) AS n FROM api_outbox").await;
+    let r = w
+        .app
+        .post(&format!(
+            "/v1/offerings/{}/cancel",
+            w.property.offering.address
+        ))
+        .token(&operator)
+        .send()
+        .await;
+    let p = r.problem(StatusCode::CONFLICT, "conflict", None);
+    assert_eq!(p["code"], "would_revert", "{p}");
+    assert_eq!(
+        w.app.count("SELECT COUNT(*) AS n FROM api_outbox").await,
+        before
+    );
+    let state = offering(&w).await;
+    assert_eq!(state["status"], "failed", "{state}");
+    assert_eq!(state["refunds_due"]["amount"], "500", "{state}");
+    let me = w
+        .app
+        .get("/v1/me")
+        .token(&token)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(me["refunds_due"][0]["amount"]["amount"], "500", "{me}");
+    assert!(me["offerings"].as_array().unwrap().is_empty(), "{me}");
+    let prepared = w
+        .app
+        .post("/v1/me/refunds")
+        .token(&token)
+        .json(&json!({"offering": w.property.offering.address}))
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    w.outbox_idle().await;
+    assert_eq!(w.sign_and_send(&ada, &prepared).await, [true]);
+    assert_eq!(usd(&w, ada.address()).await, U256::from(50_000_000_000u64));
+    let state = offering(&w).await;
+    assert_eq!(state["refunds_due"]["units"], "0", "{state}");
+    assert_eq!(state["refunded"]["amount"], "500", "{state}");
+    w.finish().await;
+}
+
+async fn compliance_actions(engine: Engine) {
+    let w = ChainApp::indexed(engine).await;
+    let compliance = w.app.key("compliance").await;
+    let holder = investor_key(30);
+    let (holder_token, holder_id) = w.investor(&holder, "US", true, "2099-01-01").await;
+    let other = investor_key(31);
+    w.investor(&other, "GB", false, "2099-01-01").await;
+    w.outbox_idle().await;
+    w.fund(holder.address(), 5_000_000_000).await;
+    // 20 shares: past the soft cap, so settled.
+    let prepared = w
+        .app
+        .post("/v1/me/purchases")
+        .token(&holder_token)
+        .json(&json!({"offering": w.property.offering.address, "amount": "20"}))
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(w.sign_and_send(&holder, &prepared).await, [true, true]);
+    w.caught_up().await;
+    let token = w.property.shares.address;
+    let reader = PropertyShares::new(token, &w.reader);
+
+    // Rules: read, replace (countries as well), read back.
+    let rules_path = format!("/v1/tokens/{token}/rules");
+    let rules = w
+        .app
+        .get(&rules_path)
+        .token(&compliance)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(rules["accredited_only"], false, "{rules}");
+    let new_rules = json!({
+        "accredited_only": false, "countries_restricted": true, "allowed_countries": ["US", "GB"],
+        "max_investors": 50, "lockup_until": null, "max_balance_per_investor": "300", "min_holding": "0.5"
+    });
+    let bad = json!({
+        "accredited_only": false, "countries_restricted": true, "allowed_countries": ["ZZ"],
+        "max_investors": 50, "lockup_until": null, "max_balance_per_investor": "1", "min_holding": "2"
+    });
+    let p = w
+        .app
+        .call(axum::http::Method::PUT, &rules_path)
+        .token(&compliance)
+        .json(&bad)
+        .send()
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "validation", None);
+    assert!(p["errors"].as_array().unwrap().len() == 1, "{p}");
+    let change = w
+        .app
+        .call(axum::http::Method::PUT, &rules_path)
+        .token(&compliance)
+        .json(&new_rules)
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    let actions = change["actions"].as_array().unwrap();
+    let kinds: Vec<&str> = actions
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["compliance.set_rules", "compliance.set_countries"]);
+    for a in w.settled(actions).await {
+        assert_eq!(a["status"], "confirmed", "{a}");
+    }
+    w.caught_up().await;
+    let rules = w
+        .app
+        .get(&rules_path)
+        .token(&compliance)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(rules["allowed_countries"], json!(["GB", "US"]), "{rules}");
+    assert_eq!(rules["max_balance_per_investor"], "300");
+    assert_eq!(rules["min_holding"], "0.5");
+    let on_chain = ShareCompliance::new(w.property.compliance.address, &w.reader)
+        .rules()
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(on_chain.maxInvestors, 50);
+    assert_eq!(U256::from(on_chain.maxBalancePerInvestor), shares(300));
+
+    // A partial freeze, then one of each refusal shape.
+    let freezes = format!("/v1/tokens/{token}/freezes");
+    let a = w
+        .app
+        .post(&freezes)
+        .token(&compliance)
+        .json(&json!({"wallet": holder.address(), "freeze": "5", "reason": "dispute"}))
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    assert_eq!(w.settled(&[a]).await[0]["status"], "confirmed");
+    assert_eq!(
+        reader
+            .getFrozenTokens(holder.address())
+            .call()
+            .await
+            .unwrap(),
+        shares(5)
+    );
+    w.app
+        .post(&freezes)
+        .token(&compliance)
+        .json(&json!({"wallet": holder.address(), "freeze": "5", "frozen": true, "reason": "x"}))
+        .send()
+        .await
+        .problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("/frozen"),
+        );
+    w.app
+        .post(&freezes)
+        .token(&compliance)
+        .json(&json!({"wallet": holder.address(), "frozen": true, "reason": ""}))
+        .send()
+        .await
+        .problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("/reason"),
+        );
+    let operator = w.app.key("operator").await;
+    w.app
+        .post(&freezes)
+        .token(&operator)
+        .json(&json!({"wallet": holder.address(), "frozen": true, "reason": "x"}))
+        .send()
+        .await
+        .expect(StatusCode::FORBIDDEN);
+
+    // A forced transfer moves frozen-over shares; one to an unregistered wallet is refused
+    // with the token's reason and records nothing.
+    let forced = format!("/v1/tokens/{token}/forced-transfers");
+    let a = w.app.post(&forced).token(&compliance)
+        .json(&json!({"from": holder.address(), "to": other.address(), "amount": "2", "reason": "court order 17"}))
+        .send().await.expect(StatusCode::ACCEPTED).json();
+    assert_eq!(w.settled(&[a]).await[0]["status"], "confirmed");
+    assert_eq!(
+        reader.balanceOf(other.address()).call().await.unwrap(),
+        shares(2)
+    );
+    let before = w.app.count("SELECT COUNT(*) AS n FROM api_outbox").await;
+    let p = w.app.post(&forced).token(&compliance)
+        .json(&json!({"from": holder.address(), "to": Address::repeat_byte(9), "amount": "1", "reason": "x"}))
+        .send().await.problem(StatusCode::CONFLICT, "conflict", None);
+    assert!(
+        p["detail"].as_str().unwrap().contains("TransferRestricted"),
+        "{p}"
+    );
+    assert_eq!(
+        w.app.count("SELECT COUNT(*) AS n FROM api_outbox").await,
+        before
+    );
+
+    // A new wallet for the holder, the lost one's shares recovered into it, the lost one removed.
+    let spare = investor_key(32);
+    let a = w
+        .app
+        .post(&format!("/v1/investors/{holder_id}/wallets"))
+        .token(&compliance)
+        .json(&json!({"wallet": spare.address()}))
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    assert_eq!(w.settled(&[a]).await[0]["status"], "confirmed");
+    w.app
+        .post(&format!("/v1/investors/{holder_id}/wallets"))
+        .token(&compliance)
+        .json(&json!({"wallet": other.address()}))
+        .send()
+        .await
+        .expect(StatusCode::CONFLICT);
+    let a = w.app.post(&format!("/v1/tokens/{token}/recoveries")).token(&compliance)
+        .json(&json!({"lost_wallet": holder.address(), "new_wallet": spare.address(), "reason": "lost key"}))
+        .send().await.expect(StatusCode::ACCEPTED).json();
+    assert_eq!(w.settled(&[a]).await[0]["status"], "confirmed");
+    assert_eq!(
+        reader.balanceOf(spare.address()).call().await.unwrap(),
+        shares(18)
+    );
+    assert_eq!(
+        reader
+            .getFrozenTokens(spare.address())
+            .call()
+            .await
+            .unwrap(),
+        shares(5)
+    );
+    let a = w
+        .app
+        .delete(&format!(
+            "/v1/investors/{holder_id}/wallets/{}",
+            holder.address()
+        ))
+        .token(&compliance)
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    assert_eq!(w.settled(&[a]).await[0]["status"], "confirmed");
+    let registry = IdentityRegistry::new(w.platform.identity_registry.address, &w.reader);
+    assert_eq!(
+        registry.investorOf(holder.address()).call().await.unwrap(),
+        alloy::primitives::B256::ZERO
+    );
+    let inv = w
+        .app
+        .get(&format!("/v1/investors/{holder_id}"))
+        .token(&compliance)
+        .send()
+        .await
+        .json();
+    assert_eq!(
+        inv["wallets"],
+        json!([spare.address().to_checksum(None)]),
+        "{inv}"
+    );
+
+    // The whole investor frozen in the registry, then unfrozen.
+    for frozen in [true, false] {
+        let a = w
+            .app
+            .post(&format!("/v1/investors/{holder_id}/freeze"))
+            .token(&compliance)
+            .json(&json!({"frozen": frozen, "reason": "review"}))
+            .send()
+            .await
+            .expect(StatusCode::ACCEPTED)
+            .json();
+        assert_eq!(w.settled(&[a]).await[0]["status"], "confirmed");
+        assert_eq!(
+            registry
+                .walletStatus(spare.address())
+                .call()
+                .await
+                .unwrap()
+                .frozen,
+            frozen
+        );
+    }
+    w.finish().await;
+}
