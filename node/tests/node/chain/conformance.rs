@@ -11,9 +11,12 @@
 use std::future::Future;
 
 use alloy::{
-    eips::eip2930::{AccessList, AccessListItem},
+    eips::{
+        eip1559::Eip1559Estimation,
+        eip2930::{AccessList, AccessListItem},
+    },
     primitives::{Address, B256, Bytes, U256},
-    providers::ProviderBuilder,
+    providers::{ProviderBuilder, fillers::GasFiller, utils::Eip1559Estimator},
     sol_types::{SolCall, SolEvent},
 };
 use propledger_contracts::{
@@ -319,8 +322,20 @@ async fn genesis_accounts_and_chain_facts() {
 #[tokio::test]
 async fn propledger_contracts_deploy_and_erc20_flows() {
     conform(|mut t| async move {
-        // The platform's own deployer, through eth_sendTransaction and alloy's fillers.
-        let provider = ProviderBuilder::new().connect_http(t.rpc.url.parse().expect("url"));
+        // The platform's own deployer, through eth_sendTransaction and alloy's fillers. Fees
+        // are fixed: estimated from the fee history, they would depend on whether a chain's
+        // history already holds the block whose receipt was just read (anvil's lags under load).
+        let mut gas = GasFiller::default();
+        gas.estimator = Eip1559Estimator::new(|_, _| Eip1559Estimation {
+            max_fee_per_gas: 100 * GWEI,
+            max_priority_fee_per_gas: GWEI,
+        });
+        let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .filler(gas)
+            .with_simple_nonce_management()
+            .fetch_chain_id()
+            .connect_http(t.rpc.url.parse().expect("url"));
         let platform = deploy_platform(
             &provider,
             Roles::single(address(0)),
