@@ -315,6 +315,7 @@ impl Node {
                         provider: read_only.erased(),
                         ledger: ledger.clone(),
                     }),
+                    ledger.clone(),
                 )
                 .await?,
             ),
@@ -423,6 +424,7 @@ async fn start_api(
     data_dir: &std::path::Path,
     database_url: &str,
     chain: Arc<dyn ChainStatus>,
+    ledger: Ledger,
 ) -> Result<RunningApi> {
     let db = propledger_api::db::Db::connect(database_url).await?;
     let first_key = match propledger_api::keys::bootstrap(&db).await? {
@@ -437,6 +439,7 @@ async fn start_api(
     let mut config = settings.config.clone();
     config.data_dir = data_dir.to_owned();
     let api = Api::new(db, config, Some(chain))?;
+    api.attach_ledger(ledger)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| Error::Config(format!("the API cannot listen on {}: {e}", settings.listen)))?;
