@@ -1,12 +1,12 @@
 //! The API's state: its database, blob store, settings, metrics and rate limiters, and what it
 //! knows of the chain. One [`Api`] serves every request of a process; clones share it.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use propledger_net::ServerLimits;
 
 use crate::auth::Principal;
 use crate::blobs::{BlobLocation, BlobStore};
@@ -41,6 +41,26 @@ pub struct ChainContext {
 }
 
 impl ChainContext {
+    /// A connection to the chain at `url` (`http`, `https`, `ws` or `wss`, credentials in the
+    /// URL allowed) for [`ChainContext::provider`] and the outbox senders: the node's own
+    /// JSON-RPC client ([`propledger_net::rpc`]), with `tls` for the secure schemes, so the
+    /// API's writes reach the same endpoints, through the same TLS, as the node's other
+    /// clients. Errors show the URL masked.
+    pub async fn connect_provider(
+        url: &str,
+        tls: &Arc<rustls::ClientConfig>,
+    ) -> Result<alloy::providers::DynProvider> {
+        use alloy::providers::{Provider, ProviderBuilder};
+        let client = propledger_net::rpc::client(url, tls).await.map_err(|e| {
+            crate::error::Error::Config(format!(
+                "the chain at {}: {}",
+                propledger_net::redact_url(url),
+                propledger_net::describe(&e)
+            ))
+        })?;
+        Ok(ProviderBuilder::new().connect_client(client).erased())
+    }
+
     /// The address that signs a role's transactions.
     pub fn signer(&self, role: &str) -> Result<alloy_primitives::Address> {
         self.signers
@@ -71,6 +91,9 @@ pub struct ApiConfig {
     pub rate_limits: RateLimits,
     /// Indexer lag (blocks) above which `/readyz` reports not ready.
     pub max_ready_lag_blocks: u64,
+    /// Open connections, and how long clients may take to send a request or sit idle
+    /// ([`ServerLimits`]: 1,024 connections, 10 s for headers, 30 s for a body, 30 s idle).
+    pub server: ServerLimits,
     /// The API's public origin (`https://api.example.com`), which EIP-4361 messages must name;
     /// default `http://` and the listening address.
     pub public_url: String,
@@ -90,6 +113,7 @@ impl ApiConfig {
             request_timeout: Duration::from_secs(60),
             rate_limits: RateLimits::default(),
             max_ready_lag_blocks: 64,
+            server: ServerLimits::default(),
             public_url: "http://127.0.0.1:8080".to_owned(),
             low_balance_wei: alloy_primitives::U256::from(50_000_000_000_000_000u64),
         }
@@ -286,17 +310,19 @@ impl Api {
         })
     }
 
-    /// Serves the API on a listener until `shutdown` resolves.
+    /// Serves the API on a listener until `shutdown` resolves, under the connection limits
+    /// and timeouts of [`ApiConfig::server`].
     pub async fn serve(
         &self,
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        propledger_net::serve(
+            listener,
+            self.router(),
+            self.inner.config.server.clone(),
+            shutdown,
+        )
+        .await
     }
 }

@@ -9,6 +9,7 @@
 //! - [`account`]: currencies and accounts: opening, the per-property chart, lookups, balances.
 //! - [`entry`]: recording entries (single and batched, idempotent), pending/post/void,
 //!   reversals, lookups.
+//! - [`backup`]: consistent copies of a SQLite ledger in use, and their check.
 //! - [`verify`]: the auditor's checks: hash chain, balances recomputed from postings.
 //! - [`budget`]: rehab budgets per property and budget line (append-only revisions).
 //! - [`report`]: trial balance, balance sheet, income statement, rehab budget vs actual,
@@ -104,6 +105,7 @@
 //! integration tests on both engines instead (`tests/ledger`).
 
 pub mod account;
+pub mod backup;
 pub mod budget;
 pub mod core;
 pub mod entry;

@@ -1,8 +1,9 @@
 //! Command-line and environment configuration of the `propledger` binary.
 
-use std::path::PathBuf;
+use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Parser, Subcommand};
+use propledger_net::Secret;
 
 /// PropLedger: tokenization and ledger node for real-estate investing.
 #[derive(Debug, Clone, Parser)]
@@ -18,57 +19,75 @@ pub struct Cli {
     pub data_dir: PathBuf,
 
     /// JSON-RPC endpoint of an external EVM chain; without it the node runs its embedded chain.
-    #[arg(long, env = "PROPLEDGER_RPC_URL", global = true)]
-    pub rpc_url: Option<String>,
+    #[arg(
+        long,
+        env = "PROPLEDGER_RPC_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub rpc_url: Option<Secret<String>>,
 
-    /// Hex private key of the deployer and platform admin. Defaults to the first dev account of
-    /// the standard test mnemonic, which is only accepted on development chains (ids 31337, 1337).
+    /// The deployer and platform admin key (the operator of a production embedded chain):
+    /// `keystore:<path>[,password-file=<path>]` (Web3 Secret Storage) or, for development,
+    /// hex. Defaults to the first dev account of the standard test mnemonic, which is only
+    /// accepted on development chains (ids 31337, 1337).
     #[arg(
         long,
         env = "PROPLEDGER_PRIVATE_KEY",
         hide_env_values = true,
         global = true
     )]
-    pub private_key: Option<String>,
+    pub private_key: Option<Secret<String>>,
 
-    /// Hex private key of the share tokens' transfer agent (pause, freezes, forced transfers,
-    /// recovery); defaults to the admin key.
+    /// PEM file of a CA certificate to trust for `https://`/`wss://` endpoints besides
+    /// Mozilla's roots (a permissioned network's private CA); may be given more than once.
+    #[arg(long, env = "PROPLEDGER_CA_FILE", global = true, value_delimiter = ',')]
+    pub ca_file: Vec<PathBuf>,
+
+    /// File whose first line is the password of keystores that name no password file of their
+    /// own; without it the node prompts when standard input is a terminal.
+    #[arg(long, env = "PROPLEDGER_KEYSTORE_PASSWORD_FILE", global = true)]
+    pub keystore_password_file: Option<PathBuf>,
+
+    /// Key of the share tokens' transfer agent (pause, freezes, forced transfers, recovery), in
+    /// the forms `--private-key` takes; defaults to the admin key.
     #[arg(
         long,
         env = "PROPLEDGER_AGENT_KEY",
         hide_env_values = true,
         global = true
     )]
-    pub agent_key: Option<String>,
+    pub agent_key: Option<Secret<String>>,
 
-    /// Hex private key of the treasurer (budgets, draws, distributions, cancelling offerings);
-    /// defaults to the admin key.
+    /// Key of the treasurer (budgets, draws, distributions, cancelling offerings), in the forms
+    /// `--private-key` takes; defaults to the admin key.
     #[arg(
         long,
         env = "PROPLEDGER_TREASURER_KEY",
         hide_env_values = true,
         global = true
     )]
-    pub treasurer_key: Option<String>,
+    pub treasurer_key: Option<Secret<String>>,
 
-    /// Hex private key of the identity registry's registrar (investors and their wallets);
-    /// defaults to the admin key.
+    /// Key of the identity registry's registrar (investors and their wallets), in the forms
+    /// `--private-key` takes; defaults to the admin key.
     #[arg(
         long,
         env = "PROPLEDGER_REGISTRAR_KEY",
         hide_env_values = true,
         global = true
     )]
-    pub registrar_key: Option<String>,
+    pub registrar_key: Option<Secret<String>>,
 
-    /// Hex private key of the compliance rules admin; defaults to the admin key.
+    /// Key of the compliance rules admin, in the forms `--private-key` takes; defaults to the
+    /// admin key.
     #[arg(
         long,
         env = "PROPLEDGER_RULES_KEY",
         hide_env_values = true,
         global = true
     )]
-    pub rules_key: Option<String>,
+    pub rules_key: Option<Secret<String>>,
 
     /// Address of the USD stablecoin to settle in; without it a TestStablecoin is deployed.
     #[arg(long, env = "PROPLEDGER_SETTLEMENT_TOKEN", global = true)]
@@ -82,6 +101,53 @@ pub struct Cli {
         global = true
     )]
     pub chain_port: u16,
+
+    /// Address the embedded chain's JSON-RPC listens on, e.g. `0.0.0.0:8545` to let other
+    /// machines in (put TLS in front of it); overrides `--chain-port`.
+    #[arg(long, env = "PROPLEDGER_CHAIN_LISTEN", global = true)]
+    pub chain_listen: Option<SocketAddr>,
+
+    /// Create the embedded chain in production mode: no dev accounts, no dev methods, the
+    /// admin key's account funded at genesis. Needs `--chain-id` of its own and `--private-key`;
+    /// recorded in the data directory for good.
+    #[arg(long, env = "PROPLEDGER_PRODUCTION", global = true)]
+    pub production: bool,
+
+    /// Most connections the embedded chain's JSON-RPC server keeps open; more wait.
+    #[arg(
+        long,
+        env = "PROPLEDGER_CHAIN_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub chain_max_connections: usize,
+
+    /// Seconds a client may take to send a request's headers to the embedded chain.
+    #[arg(
+        long,
+        env = "PROPLEDGER_CHAIN_HEADER_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub chain_header_timeout_secs: u64,
+
+    /// Seconds a connection to the embedded chain may sit idle between requests.
+    #[arg(
+        long,
+        env = "PROPLEDGER_CHAIN_KEEP_ALIVE_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub chain_keep_alive_timeout_secs: u64,
+
+    /// Seconds a client may take to send a request's body to the embedded chain.
+    #[arg(
+        long,
+        env = "PROPLEDGER_CHAIN_BODY_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub chain_body_timeout_secs: u64,
 
     /// Chain id of the embedded chain.
     #[arg(
@@ -104,7 +170,7 @@ pub struct Cli {
         hide_env_values = true,
         global = true
     )]
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret<String>>,
     /// Confirmations before a chain event's ledger entry is posted (default 0 on the embedded
     /// chain, 12 on an external chain).
     #[arg(long, env = "PROPLEDGER_CONFIRMATIONS", global = true)]
@@ -133,6 +199,11 @@ pub struct Cli {
     )]
     pub max_upload_mib: u64,
 
+    /// The origin clients reach the API at (`https://api.example.com`), which wallet sign-in
+    /// (EIP-4361) messages must name; default: `http://` and the API's listening address.
+    #[arg(long, env = "PROPLEDGER_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
     /// What to do (default: run).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -145,6 +216,20 @@ pub enum Command {
     Run,
     /// Print the recorded deployment as JSON.
     Status,
+    /// Copy the data directory and the SQLite books into DIR, consistently, while the node
+    /// runs (a PostgreSQL database is backed up with its own tools: see the README).
+    Backup {
+        /// Where the backup goes (created; must not exist or be empty).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a backup and restore it into `--data-dir` (which must not exist or be empty); the
+    /// next start re-verifies the books against the chain and catches up.
+    Restore {
+        /// The backup to restore.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Manage staff users.
     #[command(subcommand)]
     Users(UsersCommand),

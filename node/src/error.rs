@@ -58,6 +58,15 @@ pub enum Error {
     /// A JSON-RPC request failed.
     #[error("rpc error: {0}")]
     Rpc(#[from] alloy::transports::TransportError),
+    /// A key could not be loaded.
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+    /// A backup could not be made or restored.
+    #[error("backup: {0}")]
+    Backup(String),
+    /// A restored node's books disagree with its chain.
+    #[error("the restored books do not match the chain: {0}")]
+    RestoredBooksDiffer(String),
     /// The HTTP API failed to start.
     #[error("api: {0}")]
     Api(#[from] propledger_api::Error),

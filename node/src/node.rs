@@ -5,24 +5,27 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use alloy::transports::http::reqwest::Url as ReqwestUrl;
 use alloy::{
     network::EthereumWallet,
-    primitives::Address,
+    primitives::{Address, U256},
     providers::{Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
+use propledger_api::app::ChainContext;
+use propledger_api::outbox::sender::SenderConfig;
 use propledger_api::{Api, ApiConfig, ChainStatus};
 use propledger_contracts::deploy::{self, Platform, Roles, SettlementToken};
 use propledger_indexer::source::SourceConfig;
 use propledger_indexer::{IndexerConfig, Leader, run_exclusive};
 use propledger_ledger::Ledger;
+use propledger_net::{Secret, redact_url};
 use tokio::{sync::watch, task::JoinHandle};
 use tracing::{error, info, warn};
 
 use crate::{
     Error, Result,
-    chain::{ChainConfig, EmbeddedChain},
+    backup::RestoreMarker,
+    chain::{ChainConfig, ChainMode, DEV_CHAIN_IDS, EmbeddedChain},
     deployment::DeploymentRecord,
 };
 
@@ -31,30 +34,38 @@ use crate::{
 pub const DEV_PRIVATE_KEY: &str =
     "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
-/// Chain ids of local development chains (anvil/Hardhat and geth --dev).
-const DEV_CHAIN_IDS: [u64; 2] = [31337, 1337];
+/// What the operator's account holds at the genesis of a production embedded chain, in wei
+/// (one million ether: the chain's gas money, which the operator hands on to other signers).
+pub const PRODUCTION_OPERATOR_BALANCE_WEI: u128 = 1_000_000 * 10u128.pow(18);
 
 /// What a node needs to start.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
     /// Where the chain state and the deployment record live.
     pub data_dir: PathBuf,
-    /// An external JSON-RPC endpoint; `None` runs the local chain.
-    pub rpc_url: Option<String>,
-    /// The deployer/admin key (hex); `None` uses [`DEV_PRIVATE_KEY`] on development chains.
-    pub private_key: Option<String>,
+    /// An external JSON-RPC endpoint; `None` runs the local chain. May carry credentials.
+    pub rpc_url: Option<Secret<String>>,
+    /// The deployer/admin key (loaded with [`crate::keys`]); `None` uses [`DEV_PRIVATE_KEY`] on
+    /// development chains.
+    pub signer: Option<PrivateKeySigner>,
     /// Keys of the operational roles; each one not given is the admin key.
     pub role_keys: RoleKeys,
+    /// Create the embedded chain in production mode (see [`ChainMode::Production`]): needs
+    /// `signer`, whose account is funded at genesis, and a chain id of its own.
+    pub production: bool,
     /// An existing settlement token; `None` deploys a test stablecoin.
     pub settlement_token: Option<Address>,
     /// Options of the embedded chain (ignored with `rpc_url`).
     pub chain: ChainConfig,
     /// Where the books and the index live: `sqlite:<path>` or `postgres://...`; `None` uses
-    /// `sqlite:<data-dir>/ledger.db`.
-    pub database_url: Option<String>,
+    /// `sqlite:<data-dir>/ledger.db`. May carry a password.
+    pub database_url: Option<Secret<String>>,
     /// Confirmations before a chain event's entry is posted; `None` means 0 on the embedded
     /// chain (it has no reorgs of its own) and 12 on an external chain.
     pub confirmations: Option<u64>,
+    /// PEM files of CA certificates to trust for `https`/`wss` endpoints besides Mozilla's
+    /// roots (a permissioned network's private CA).
+    pub ca_files: Vec<PathBuf>,
     /// The HTTP API; `None` runs the node without it.
     pub api: Option<ApiSettings>,
 }
@@ -64,6 +75,9 @@ pub struct NodeConfig {
 pub struct ApiSettings {
     /// The listening address.
     pub listen: SocketAddr,
+    /// The origin clients reach the API at (`https://api.example.com`), which wallet sign-in
+    /// messages must name; `None`: `http://` and the listening address.
+    pub public_url: Option<String>,
     /// The API's settings (its data directory is the node's).
     pub config: ApiConfig,
 }
@@ -76,14 +90,17 @@ impl NodeConfig {
         Self {
             data_dir,
             rpc_url: None,
-            private_key: None,
+            signer: None,
             role_keys: RoleKeys::default(),
+            production: false,
             settlement_token: None,
             chain,
             database_url: None,
             confirmations: None,
+            ca_files: Vec::new(),
             api: Some(ApiSettings {
                 listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+                public_url: None,
                 config: ApiConfig::new(PathBuf::new()),
             }),
         }
@@ -93,24 +110,25 @@ impl NodeConfig {
 /// The file the admin key made at first start is written to, in the data directory.
 pub const ADMIN_KEY_FILE: &str = "admin.key";
 
-/// Keys (hex) of the accounts that hold the platform's operational roles (see
-/// [`propledger_contracts::deploy::Roles`]). Each one not given is the admin key, which on a
-/// development chain defaults to the dev key. `Debug` shows which are set, never the keys.
+/// Signers of the accounts that hold the platform's operational roles (see
+/// [`propledger_contracts::deploy::Roles`]), loaded like the admin key ([`crate::keys`]). Each
+/// one not given is the admin key, which on a development chain defaults to the dev key. `Debug`
+/// shows which are set, never the keys.
 #[derive(Clone, Default)]
 pub struct RoleKeys {
     /// The transfer agent of the share tokens.
-    pub agent: Option<String>,
+    pub agent: Option<PrivateKeySigner>,
     /// The operator of the treasuries and offerings.
-    pub treasurer: Option<String>,
+    pub treasurer: Option<PrivateKeySigner>,
     /// The identity registry's registrar.
-    pub registrar: Option<String>,
+    pub registrar: Option<PrivateKeySigner>,
     /// The compliance rules admin.
-    pub rules: Option<String>,
+    pub rules: Option<PrivateKeySigner>,
 }
 
 impl std::fmt::Debug for RoleKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let set = |k: &Option<String>| if k.is_some() { "set" } else { "admin key" };
+        let set = |k: &Option<PrivateKeySigner>| if k.is_some() { "set" } else { "admin key" };
         f.debug_struct("RoleKeys")
             .field("agent", &set(&self.agent))
             .field("treasurer", &set(&self.treasurer))
@@ -120,30 +138,23 @@ impl std::fmt::Debug for RoleKeys {
     }
 }
 
-/// Reads the key of a role. Every key the node takes goes through here.
-pub fn parse_key(role: &str, key: &str) -> Result<PrivateKeySigner> {
-    key.parse()
-        .map_err(|_| Error::Config(format!("the {role} key is not 32 bytes of hex")))
-}
-
 /// A wallet that signs for every role (the admin by default, and each operational role that has a
 /// key of its own), and the roles' addresses.
-fn role_wallet(admin: PrivateKeySigner, keys: &RoleKeys) -> Result<(EthereumWallet, Roles)> {
+fn role_wallet(admin: PrivateKeySigner, keys: &RoleKeys) -> (EthereumWallet, Roles) {
     let mut roles = Roles::single(admin.address());
     let mut wallet = EthereumWallet::new(admin);
-    for (role, key, slot) in [
-        ("agent", &keys.agent, &mut roles.agent),
-        ("treasurer", &keys.treasurer, &mut roles.treasurer),
-        ("registrar", &keys.registrar, &mut roles.registrar),
-        ("rules", &keys.rules, &mut roles.rules),
+    for (key, slot) in [
+        (&keys.agent, &mut roles.agent),
+        (&keys.treasurer, &mut roles.treasurer),
+        (&keys.registrar, &mut roles.registrar),
+        (&keys.rules, &mut roles.rules),
     ] {
-        if let Some(key) = key {
-            let signer = parse_key(role, key)?;
+        if let Some(signer) = key {
             *slot = signer.address();
-            wallet.register_signer(signer);
+            wallet.register_signer(signer.clone());
         }
     }
-    Ok((wallet, roles))
+    (wallet, roles)
 }
 
 /// A running node.
@@ -165,6 +176,7 @@ pub struct Node {
 struct RunningApi {
     url: String,
     stop: watch::Sender<bool>,
+    senders: Vec<JoinHandle<()>>,
     server: JoinHandle<std::io::Result<()>>,
     upkeep: JoinHandle<()>,
     first_key: Option<String>,
@@ -178,32 +190,78 @@ impl Node {
             path: config.data_dir.clone(),
             source: e,
         })?;
+        let mut chain_config = config.chain.clone();
+        if config.production {
+            if config.rpc_url.is_some() {
+                return Err(Error::Config(
+                    "--production creates an embedded chain; it does not apply with --rpc-url"
+                        .to_owned(),
+                ));
+            }
+            let Some(operator) = &config.signer else {
+                return Err(Error::Config(
+                    "--production needs the operator's key: pass --private-key".to_owned(),
+                ));
+            };
+            chain_config.mode = ChainMode::Production {
+                funded: vec![(
+                    operator.address(),
+                    U256::from(PRODUCTION_OPERATOR_BALANCE_WEI),
+                )],
+            };
+        }
         let chain = match &config.rpc_url {
             Some(_) => None,
-            None => Some(EmbeddedChain::start(config.chain.clone()).await?),
+            None => Some(EmbeddedChain::start(chain_config).await?),
         };
+        if let Some(chain) = &chain
+            && !chain.is_production()
+            && !chain.local_addr().ip().is_loopback()
+        {
+            warn!(
+                listen = %chain.local_addr(),
+                "a development chain is reachable from other machines: anyone there can use its unlocked accounts and dev methods"
+            );
+        }
         let rpc_url = match (&config.rpc_url, &chain) {
-            (Some(url), _) => url.clone(),
+            (Some(url), _) => url.expose().clone(),
             (None, Some(chain)) => chain.url(),
             (None, None) => unreachable!("a local chain is started whenever no rpc url is given"),
         };
-        let url: ReqwestUrl = rpc_url
-            .parse()
-            .map_err(|e| Error::Config(format!("bad rpc url {rpc_url:?}: {e}")))?;
-        let read_only = ProviderBuilder::new().connect_http(url.clone());
-        let chain_id = read_only.get_chain_id().await?;
+        let tls = propledger_net::tls::client_config(&config.ca_files)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let client = propledger_net::rpc::client(&rpc_url, &tls)
+            .await
+            .map_err(endpoint_error)?;
+        let read_only = ProviderBuilder::new().connect_client(client.clone());
+        let chain_id = read_only.get_chain_id().await.map_err(endpoint_error)?;
 
-        let key = match (&config.private_key, DEV_CHAIN_IDS.contains(&chain_id)) {
-            (Some(key), _) => key.clone(),
-            (None, true) => DEV_PRIVATE_KEY.to_owned(),
+        let signer = match (&config.signer, DEV_CHAIN_IDS.contains(&chain_id)) {
+            (Some(signer), _) => signer.clone(),
+            (None, true) => DEV_PRIVATE_KEY
+                .parse()
+                .map_err(|_| Error::Config("the dev key does not parse".to_owned()))?,
             (None, false) => {
                 return Err(Error::Config(format!(
                     "chain {chain_id} is not a development chain: pass --private-key"
                 )));
             }
         };
-        let (wallet, roles) = role_wallet(parse_key("admin", &key)?, &config.role_keys)?;
-        let provider = ProviderBuilder::new().wallet(wallet).connect_http(url);
+        // The API's outbox signs with the same keys, one sender per distinct key.
+        let mut signing_keys = vec![("admin".to_owned(), signer.clone())];
+        for (role, key) in [
+            ("agent", &config.role_keys.agent),
+            ("treasurer", &config.role_keys.treasurer),
+            ("registrar", &config.role_keys.registrar),
+            ("rules", &config.role_keys.rules),
+        ] {
+            signing_keys.push((
+                role.to_owned(),
+                key.clone().unwrap_or_else(|| signer.clone()),
+            ));
+        }
+        let (wallet, roles) = role_wallet(signer, &config.role_keys);
+        let provider = ProviderBuilder::new().wallet(wallet).connect_client(client);
 
         let record = match DeploymentRecord::load(&config.data_dir)? {
             Some(record) => {
@@ -269,10 +327,12 @@ impl Node {
         };
         let database_url = config
             .database_url
-            .clone()
+            .as_ref()
+            .map(|u| u.expose().clone())
             .unwrap_or_else(|| format!("sqlite:{}", config.data_dir.join("ledger.db").display()));
         let ledger = Ledger::connect(&database_url).await?;
         let mut source = SourceConfig::new(rpc_url.clone());
+        source.tls = Some(tls.clone());
         source.retry.max_attempts = None;
         let mut indexer_config = IndexerConfig::new(source, record.platform.clone());
         indexer_config.confirmations =
@@ -285,12 +345,24 @@ impl Node {
         // One indexer per chain and database: when another process holds the role, this node
         // stands by and takes over if that process dies. A first attempt here reports
         // configuration errors (another chain, an unreachable database) at start.
-        let leader = Leader::try_acquire(&ledger, &indexer_config).await?;
+        let mut leader = Leader::try_acquire(&ledger, &indexer_config).await?;
+        if let Some(marker) = RestoreMarker::load(&config.data_dir)? {
+            match leader.as_mut() {
+                Some(leader) => {
+                    verify_restored(&ledger, leader.indexer()).await?;
+                    RestoreMarker::clear(&config.data_dir)?;
+                    info!(from = %marker.from.display(), "restored data verified against the chain");
+                }
+                None => warn!(
+                    "this data directory was restored, but another process holds the indexer role: the books are verified when this node takes it over"
+                ),
+            }
+        }
         if leader.is_some() {
-            info!(database = %redact(&database_url), "indexer running");
+            info!(database = %redact_url(&database_url), "indexer running");
         } else {
             info!(
-                database = %redact(&database_url),
+                database = %redact_url(&database_url),
                 "another process indexes this chain into this database; the indexer stands by"
             );
         }
@@ -315,7 +387,19 @@ impl Node {
                         provider: read_only.erased(),
                         ledger: ledger.clone(),
                     }),
-                    ledger.clone(),
+                    ChainWriting {
+                        rpc_url: &rpc_url,
+                        tls: &tls,
+                        chain_id,
+                        platform: record.platform.clone(),
+                        keys: signing_keys,
+                        confirmations: config.confirmations.unwrap_or(if chain.is_some() {
+                            0
+                        } else {
+                            12
+                        }),
+                        ledger: ledger.clone(),
+                    },
                 )
                 .await?,
             ),
@@ -347,7 +431,8 @@ impl Node {
         &self.ledger
     }
 
-    /// The JSON-RPC endpoint the node uses.
+    /// The JSON-RPC endpoint the node uses (with any credentials it carries: show it with
+    /// [`propledger_net::redact_url`]).
     pub fn rpc_url(&self) -> &str {
         &self.rpc_url
     }
@@ -362,6 +447,11 @@ impl Node {
         if let Some(api) = self.api.take() {
             let _ = api.stop.send(true);
             api.upkeep.abort();
+            for sender in api.senders {
+                if let Err(e) = sender.await {
+                    warn!(error = %e, "an outbox sender failed");
+                }
+            }
             match api.server.await {
                 Ok(Err(e)) => warn!(error = %e, "the API server stopped with an error"),
                 Err(e) => warn!(error = %e, "the API task failed"),
@@ -379,6 +469,62 @@ impl Node {
         match self.chain {
             Some(chain) => Ok(chain.shutdown().await?),
             None => Ok(()),
+        }
+    }
+}
+
+/// A failure reaching the endpoint, with a hint when its TLS certificate is not trusted.
+fn endpoint_error(e: alloy::transports::TransportError) -> Error {
+    let text = propledger_net::describe(&e);
+    if text.contains("invalid peer certificate") {
+        return Error::Config(format!(
+            "the rpc endpoint's TLS certificate is not trusted ({text}); a private CA is named with --ca-file"
+        ));
+    }
+    Error::Rpc(e)
+}
+
+/// Checks a restored node's books before it indexes on: the entries' hash chain, and the
+/// books against the chain's balances and cap tables at the last indexed block.
+async fn verify_restored(ledger: &Ledger, indexer: &propledger_indexer::Indexer) -> Result<()> {
+    let chain = ledger.verifier().chain().await?;
+    if let Some(broken) = chain.first_break {
+        return Err(Error::RestoredBooksDiffer(format!(
+            "the entries' hash chain breaks at sequence {} ({:?})",
+            broken.seq, broken.reason
+        )));
+    }
+    let Some(last) = indexer.next_block().checked_sub(1) else {
+        return Ok(());
+    };
+    // Balances and cap tables are the books against the chain; items waiting for an operator's
+    // matching entry are ordinary business, not damage.
+    match indexer.reconcile(last).await {
+        Ok(report) => {
+            let balances = report
+                .balances
+                .iter()
+                .filter(|b| !b.difference().is_zero())
+                .count();
+            if balances > 0 || !report.cap_tables.is_empty() {
+                return Err(Error::RestoredBooksDiffer(format!(
+                    "at block {last}, {balances} balance(s) and {} cap table(s) differ",
+                    report.cap_tables.len()
+                )));
+            }
+            info!(
+                block = last,
+                entries = chain.entries_checked,
+                balances = report.balances.len(),
+                "restored books reconcile with the chain"
+            );
+            Ok(())
+        }
+        // The endpoint may not serve state that old (a pruned node): the hash chain is
+        // verified, and indexing goes on.
+        Err(e) => {
+            warn!(block = last, error = %e, "the restored books could not be reconciled with the chain");
+            Ok(())
         }
     }
 }
@@ -402,29 +548,25 @@ async fn missing_contract<P: Provider>(
     }
     Ok(None)
 }
-
-/// A database URL without its password, for logs.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// Opens the API on the node's database, makes the first admin key on an empty database, and
 /// serves it.
+/// What the API needs to write to the chain through its outbox.
+struct ChainWriting<'a> {
+    rpc_url: &'a str,
+    tls: &'a Arc<rustls::ClientConfig>,
+    chain_id: u64,
+    platform: Platform,
+    keys: Vec<(String, PrivateKeySigner)>,
+    confirmations: u64,
+    ledger: Ledger,
+}
+
 async fn start_api(
     settings: &ApiSettings,
     data_dir: &std::path::Path,
     database_url: &str,
     chain: Arc<dyn ChainStatus>,
-    ledger: Ledger,
+    writing: ChainWriting<'_>,
 ) -> Result<RunningApi> {
     let db = propledger_api::db::Db::connect(database_url).await?;
     let first_key = match propledger_api::keys::bootstrap(&db).await? {
@@ -436,10 +578,6 @@ async fn start_api(
         }
         None => None,
     };
-    let mut config = settings.config.clone();
-    config.data_dir = data_dir.to_owned();
-    let api = Api::new(db, config, Some(chain))?;
-    api.attach_ledger(ledger)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| Error::Config(format!("the API cannot listen on {}: {e}", settings.listen)))?;
@@ -448,7 +586,31 @@ async fn start_api(
         source: e,
     })?;
     let url = format!("http://{addr}");
+    let mut config = settings.config.clone();
+    config.data_dir = data_dir.to_owned();
+    if settings.public_url.is_none() {
+        // Sign-in messages name the address clients reach; behind a proxy, --public-url says it.
+        config.public_url = url.clone();
+    }
+    let context = ChainContext {
+        chain_id: writing.chain_id,
+        platform: writing.platform,
+        signers: writing
+            .keys
+            .iter()
+            .map(|(role, key)| (role.clone(), key.address()))
+            .collect(),
+        provider: ChainContext::connect_provider(writing.rpc_url, writing.tls).await?,
+    };
+    let api = Api::with_chain(db, config, Some(chain), Some(context))?;
+    api.attach_ledger(writing.ledger.clone())?;
     let (stop, mut stopped) = watch::channel(false);
+    let senders = api.spawn_senders(
+        writing.ledger,
+        writing.keys,
+        SenderConfig::new(writing.chain_id, writing.confirmations),
+        stopped.clone(),
+    )?;
     let upkeep = api.spawn_upkeep();
     let server = tokio::spawn({
         let api = api.clone();
@@ -463,6 +625,7 @@ async fn start_api(
     Ok(RunningApi {
         url,
         stop,
+        senders,
         server,
         upkeep,
         first_key,

@@ -10,6 +10,9 @@
 //!   suites that run every test on both.
 //! - [`anvil`]: anvil from the pinned toolchain in `node_modules` on a free loopback port
 //!   ([`Anvil::spawn`]).
+//! - [`tls`]: a certificate authority made on the spot ([`tls::TestCa`]), the server
+//!   certificates it signs, and a TLS-terminating proxy in front of a plain endpoint
+//!   ([`tls::TlsProxy`]); with [`Postgres::start_tls`], a cluster that speaks TLS.
 //!
 //! Everything is removed on drop: private clusters are stopped and deleted, temporary
 //! directories deleted, anvil killed and reaped. The shared cluster outlives the process that
@@ -35,6 +38,7 @@ pub mod anvil;
 pub mod database;
 pub mod postgres;
 pub mod sqlite;
+pub mod tls;
 
 pub use anvil::Anvil;
 pub use database::{Engine, TestDatabase};

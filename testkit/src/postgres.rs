@@ -5,7 +5,8 @@
 //! lock on a lease file while they live; the first one to arrive starts the cluster under a
 //! setup lock and spawns a detached reaper, which stops the cluster and deletes it once nobody
 //! has held the lease for a few seconds. A benchmark, or a test that stops or breaks its server,
-//! starts a private cluster instead ([`Postgres::start`], [`Postgres::start_durable`]).
+//! starts a private cluster instead ([`Postgres::start`], [`Postgres::start_durable`]); a
+//! test of TLS starts one with `ssl=on` ([`Postgres::start_tls`]).
 //!
 //! Root cannot run the PostgreSQL server, so when running as root every server command runs as
 //! the `postgres` user (`runuser -u postgres`). Set `PROPLEDGER_PG_BIN` to the directory of
@@ -46,7 +47,33 @@ impl Postgres {
         Self::start_private(true)
     }
 
+    /// Starts a private cluster (fsync off) with `ssl=on`, presenting the certificate
+    /// `cert_pem` with its key `key_pem`; clients may still connect without TLS. Stopped and
+    /// deleted on drop.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Postgres {
+        Self::start_private_with(false, |dir| {
+            use std::os::unix::fs::PermissionsExt;
+            fs::create_dir_all(dir).expect("create cluster dir");
+            let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+            fs::write(&cert, cert_pem).expect("write certificate");
+            fs::write(&key, key_pem).expect("write key");
+            // PostgreSQL refuses a key others can read.
+            fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod key");
+            format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert.display(),
+                key.display()
+            )
+        })
+    }
+
     fn start_private(durable: bool) -> Postgres {
+        Self::start_private_with(durable, |_| String::new())
+    }
+
+    /// Starts a private cluster; `prepare` readies its directory and returns extra server
+    /// options.
+    fn start_private_with(durable: bool, prepare: impl FnOnce(&Path) -> String) -> Postgres {
         let tmp = tempfile::tempdir().expect("create a temporary directory");
         // The server runs as `postgres` when we are root and must reach its directory.
         std::fs::set_permissions(
@@ -55,7 +82,8 @@ impl Postgres {
         )
         .expect("open the cluster's parent directory to its owner");
         let dir = tmp.path().join("pg");
-        let port = init_and_start(&dir, durable);
+        let extra = prepare(&dir);
+        let port = init_and_start(&dir, durable, &extra);
         Postgres {
             port,
             dir,
@@ -198,8 +226,8 @@ fn data_dir(dir: &Path) -> PathBuf {
     dir.join("data")
 }
 
-/// Creates the cluster under `dir` and starts it; returns its port.
-fn init_and_start(dir: &Path, durable: bool) -> u16 {
+/// Creates the cluster under `dir` and starts it with `extra` server options; returns its port.
+fn init_and_start(dir: &Path, durable: bool, extra: &str) -> u16 {
     let data = data_dir(dir);
     let run = dir.join("run");
     fs::create_dir_all(&run).expect("create cluster dir");
@@ -229,6 +257,7 @@ fn init_and_start(dir: &Path, durable: bool) -> u16 {
     if !durable {
         options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
     }
+    options.push_str(extra);
     let log = dir.join("server.log");
     let status = as_owner(&pg_bin("pg_ctl"))
         .arg("-D")
@@ -297,7 +326,7 @@ fn shared() -> &'static Postgres {
                     stop(&dir);
                     fs::remove_dir_all(&dir).expect("remove a stale cluster");
                 }
-                let port = init_and_start(&dir, false);
+                let port = init_and_start(&dir, false, "");
                 fs::write(&port_file, port.to_string()).expect("write port file");
                 spawn_reaper(&base, &dir);
                 port

@@ -142,7 +142,8 @@ struct Version {
 }
 
 fn rpc(e: TransportError) -> Error {
-    Error::Unavailable(format!("chain: {e}"))
+    // With its causes: a transport error's own text is often only its kind.
+    Error::Unavailable(format!("chain: {}", propledger_net::describe(&e)))
 }
 
 /// The revert a failed call or estimate carries, if it is one (rather than a transport failure).

@@ -105,9 +105,13 @@ impl ChainApp {
             .with_simple_nonce_management()
             .fetch_chain_id()
             .wallet(EthereumWallet::from(signer.clone()))
-            .connect_http(http.clone())
+            .connect_http(http)
             .erased();
-        let reader = ProviderBuilder::new().connect_http(http).erased();
+        // The API's connection, as the node makes it: the shared JSON-RPC client.
+        let tls = propledger_net::tls::client_config(&[]).expect("tls");
+        let reader = ChainContext::connect_provider(&url, &tls)
+            .await
+            .expect("provider");
         let platform = deploy_platform(
             &admin,
             Roles::single(signer.address()),

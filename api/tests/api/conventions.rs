@@ -1,6 +1,6 @@
 //! The conventions every route follows: idempotent creates, request ids, problem documents for
 //! unknown routes and methods, rate limits, health and metrics, the OpenAPI document and its
-//! docs page; and a few calls over a real socket.
+//! docs page; and a few calls over a real socket, where slow and idle clients are closed.
 
 use std::time::Duration;
 
@@ -354,6 +354,61 @@ async fn over_a_socket() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+/// Over a socket, clients that never finish their headers or sit idle are closed after the
+/// configured timeouts, while others are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_clients_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::with(Engine::Sqlite, |c| {
+        c.rate_limits = propledger_api::http::limits::RateLimits::off();
+        c.server.header_read_timeout = Duration::from_secs(1);
+        c.server.keep_alive_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let api = app.api.clone();
+    let server = tokio::spawn(async move {
+        api.serve(listener, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let mut slow = Vec::new();
+    for i in 0..200 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        if i % 2 == 0 {
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: api\r\nAccept: ")
+                .await
+                .unwrap();
+        }
+        slow.push(s);
+    }
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    for _ in 0..10 {
+        let req = axum::http::Request::get(format!("http://{addr}/healthz"))
+            .body(http_body_util::Full::default())
+            .unwrap();
+        assert_eq!(client.request(req).await.unwrap().status(), StatusCode::OK);
+    }
+    // Only a server that never closes them would miss this deadline.
+    for s in &mut slow {
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(120), s.read_to_end(&mut rest))
+            .await
+            .expect("the connection was never closed")
+            .ok();
+    }
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(10), server)
         .await

@@ -1,7 +1,8 @@
 //! The outbox's sender against the real embedded chain: actions are sent in order with one nonce
 //! each, settle with their receipts, fail with their revert's reason (without spending a
 //! nonce), wait for the actions they follow, recover what a crash left signed but unsent,
-//! and only one sender per key runs among processes sharing the database.
+//! only one sender per key runs among processes sharing the database, and a sender reaches a
+//! chain over `https://` and `wss://` (refusing a certificate it does not trust).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -11,6 +12,7 @@ use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
+use propledger_api::ChainContext;
 use propledger_api::auth::Actor;
 use propledger_api::db::Engine;
 use propledger_api::outbox::sender::{Sender, SenderConfig};
@@ -18,6 +20,7 @@ use propledger_api::outbox::{self, Call, NewAction, Status};
 use propledger_chain::{ChainConfig, EmbeddedChain};
 use propledger_contracts::TestStablecoin;
 use propledger_ledger::Ledger;
+use propledger_testkit::tls::{TestCa, TlsProxy};
 
 use crate::support::{TestApp, both_engines};
 
@@ -55,7 +58,10 @@ pub(crate) async fn world(engine: Engine) -> World {
         .await
         .expect("deploy")
         .address();
-    let provider = ProviderBuilder::new().connect_http(url).erased();
+    let tls = propledger_net::tls::client_config(&[]).expect("tls");
+    let provider = ChainContext::connect_provider(url.as_str(), &tls)
+        .await
+        .expect("provider");
     World {
         app,
         chain,
@@ -68,11 +74,16 @@ pub(crate) async fn world(engine: Engine) -> World {
 
 impl World {
     pub(crate) fn sender(&self) -> Sender {
+        self.sender_on(self.provider.clone())
+    }
+
+    /// A sender whose chain connection is `provider`.
+    pub(crate) fn sender_on(&self, provider: alloy::providers::DynProvider) -> Sender {
         let mut cfg = SenderConfig::new(31337, 0);
         cfg.poll = Duration::from_millis(20);
         Sender::new(
             self.app.api.db().clone(),
-            self.provider.clone(),
+            provider,
             self.signer.clone(),
             "admin",
             cfg,
@@ -258,5 +269,55 @@ async fn one_sender_per_key(engine: Engine) {
     assert!(other.try_lock(&sender.lock_name()).await.unwrap().is_none());
     drop(held);
     assert!(other.try_lock(&sender.lock_name()).await.unwrap().is_some());
+    w.chain.shutdown().await.unwrap();
+}
+
+/// The chain behind a TLS-terminating proxy whose certificate comes from a CA made here: a
+/// sender on a connection that trusts the CA settles its actions over `https://` and over
+/// `wss://`; one that trusts only the usual roots is refused with the certificate named as the
+/// cause, and its action stays queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_settle_over_https_and_wss() {
+    let w = world(Engine::Sqlite).await;
+    let ca = TestCa::new("Provider CA");
+    let proxy = TlsProxy::start(&ca, w.chain.local_addr()).await;
+    let tls = propledger_net::tls::client_config(&[ca.ca_file()]).expect("tls");
+    for (n, url) in [(21u8, proxy.https_url()), (22, proxy.wss_url())] {
+        let provider = ChainContext::connect_provider(&url, &tls)
+            .await
+            .expect("provider");
+        let id = w.enqueue("mint", w.mint(who(n), 1_000), None).await;
+        let mut sender = w.sender_on(provider);
+        w.drain(&mut sender).await;
+        let a = w.action(id).await;
+        assert_eq!(a.status, Status::Confirmed, "{url}: {a:?}");
+        assert_eq!(w.balance(who(n)).await, U256::from(1_000u64), "{url}");
+    }
+
+    let untrusted = propledger_net::tls::client_config(&[]).expect("tls");
+    // An HTTP connection is made with the first request.
+    let provider = ChainContext::connect_provider(&proxy.https_url(), &untrusted)
+        .await
+        .expect("provider");
+    let id = w.enqueue("mint", w.mint(who(23), 1_000), None).await;
+    let err = w
+        .sender_on(provider)
+        .pass()
+        .await
+        .expect_err("an untrusted certificate");
+    assert!(
+        err.to_string().contains("invalid peer certificate"),
+        "{err}"
+    );
+    assert_eq!(w.action(id).await.status, Status::Queued);
+    assert_eq!(w.balance(who(23)).await, U256::ZERO);
+    // A WebSocket connection is made at once.
+    let err = ChainContext::connect_provider(&proxy.wss_url(), &untrusted)
+        .await
+        .expect_err("an untrusted certificate");
+    assert!(
+        err.to_string().contains("invalid peer certificate"),
+        "{err}"
+    );
     w.chain.shutdown().await.unwrap();
 }

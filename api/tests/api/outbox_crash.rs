@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, U256};
-use alloy::providers::{Provider, ProviderBuilder};
+use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use propledger_api::auth::Actor;
@@ -212,9 +212,10 @@ async fn child() {
     let ledger = Ledger::connect(&env("PL_CHILD_DB")).await.unwrap();
     let token: Address = env("PL_CHILD_TOKEN").parse().unwrap();
     let signer: PrivateKeySigner = DEV_KEY.parse().unwrap();
-    let provider = ProviderBuilder::new()
-        .connect_http(env("PL_CHILD_RPC").parse().unwrap())
-        .erased();
+    let tls = propledger_net::tls::client_config(&[]).unwrap();
+    let provider = propledger_api::ChainContext::connect_provider(&env("PL_CHILD_RPC"), &tls)
+        .await
+        .unwrap();
     let mut cfg = SenderConfig::new(31337, 0);
     cfg.poll = Duration::from_millis(20);
     let mut sender = Sender::new(db.clone(), provider, signer.clone(), "admin", cfg);

@@ -109,15 +109,19 @@ fn classify_transport(kind_err: TransportErrorKind, kind: Kind) -> Failure {
             _ => Failure::Fatal(SourceError::Http { status, body }),
         };
     }
+    // A custom error shows as itself (its Display), but hides itself from its sources: walk
+    // from it.
+    let root: &(dyn std::error::Error + 'static) = match kind_err.as_custom() {
+        Some(custom) => custom,
+        None => &kind_err,
+    };
     if kind_err.is_non_retryable() {
-        return Failure::Fatal(SourceError::Transport(kind_err.to_string()));
+        return Failure::Fatal(SourceError::Transport(error_chain(root)));
     }
-    let chain = error_chain(&kind_err);
-    if chain.contains("scheme is not http") {
-        // reqwest built without TLS support meets an https URL: no retry will help.
-        return Failure::Fatal(SourceError::Config(format!(
-            "this build has no TLS support for https endpoints ({chain})"
-        )));
+    let chain = error_chain(root);
+    if let Some(tls) = tls_refusal(root) {
+        // An untrusted certificate or a refused handshake stays so: no retry will help.
+        return Failure::Fatal(SourceError::Tls(tls));
     }
     if kind_err
         .as_custom()
@@ -132,19 +136,54 @@ fn classify_transport(kind_err: TransportErrorKind, kind: Kind) -> Failure {
 }
 
 /// The error and its sources, joined: reqwest hides the useful part ("connection refused") in
-/// the source chain.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
+/// the source chain. reqwest quotes the request's URL, credentials and API key included: it is
+/// shown masked.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = match e.downcast_ref::<reqwest::Error>() {
+            Some(r) => masked(r),
+            None => e.to_string(),
+        };
         if !out.contains(&text) {
-            out.push_str(": ");
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
             out.push_str(&text);
         }
-        source = s.source();
+        next = e.source();
     }
     out
+}
+
+/// A reqwest error's text with its URL masked.
+fn masked(e: &reqwest::Error) -> String {
+    let text = e.to_string();
+    match e.url() {
+        Some(url) => text.replace(url.as_str(), &propledger_net::redact_url(url.as_str())),
+        None => text,
+    }
+}
+
+/// The TLS error in `err`'s sources, if the failure is one: rustls's own error, either as a
+/// source or inside an I/O error (which hides what it wraps from the source chain).
+fn tls_refusal(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        if let Some(tls) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls.to_string());
+        }
+        next = e.source();
+    }
+    None
 }
 
 /// Sorts a JSON-RPC error object.

@@ -15,7 +15,6 @@
 //! by all clones of a source. A single block that still fails is an error, never a skipped block.
 
 mod classify;
-mod quickack;
 mod wire;
 
 use std::{
@@ -65,10 +64,15 @@ const LOGS_TIMEOUTS_BEFORE_SPLIT: u32 = 2;
 const FIRST_WINDOW_DIVISOR: u64 = 8;
 
 /// Where and how to read the chain.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SourceConfig {
-    /// The HTTP(S) JSON-RPC endpoint.
+    /// The JSON-RPC endpoint: `http(s)://` (`eth_getLogs` answers are then read by the
+    /// source's own HTTP client) or `ws(s)://`. It may carry credentials (basic
+    /// authorization in the URL, an API key in its path or query); the source never shows them.
     pub url: String,
+    /// TLS for `https` and `wss` endpoints; `None` trusts Mozilla's roots
+    /// ([`propledger_net::tls::client_config`]).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The first `eth_getLogs` span, in blocks (default 100); answers then size it (see
     /// `target_logs`).
     pub initial_range: u64,
@@ -97,6 +101,7 @@ impl SourceConfig {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            tls: None,
             initial_range: 100,
             max_range: 10_000,
             concurrency: 4,
@@ -105,6 +110,21 @@ impl SourceConfig {
             request_timeout: Duration::from_secs(15),
             retry: RetryPolicy::default(),
         }
+    }
+}
+
+impl fmt::Debug for SourceConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceConfig")
+            .field("url", &propledger_net::redact_url(&self.url))
+            .field("tls", &self.tls.is_some())
+            .field("initial_range", &self.initial_range)
+            .field("max_range", &self.max_range)
+            .field("concurrency", &self.concurrency)
+            .field("target_logs", &self.target_logs)
+            .field("request_timeout", &self.request_timeout)
+            .field("retry", &self.retry)
+            .finish()
     }
 }
 
@@ -253,9 +273,45 @@ pub enum SourceError {
     /// A transport failure that retrying will not fix.
     #[error("transport error: {0}")]
     Transport(String),
+    /// The TLS handshake with the endpoint failed (an untrusted certificate, say): retrying
+    /// will not fix it.
+    #[error("TLS with the endpoint failed: {0}")]
+    Tls(String),
     /// The configuration is unusable.
     #[error("invalid source configuration: {0}")]
     Config(String),
+}
+
+/// The RPC client of `config.url`: at once for `http(s)`; for `ws(s)`, once the connection
+/// is open, retried like a request (so with `max_attempts: None` it waits for the endpoint).
+async fn connect_client(
+    config: &SourceConfig,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<RpcClient, SourceError> {
+    let mut failures = 0u32;
+    loop {
+        match propledger_net::rpc::client(&config.url, tls).await {
+            Ok(client) => return Ok(client),
+            Err(e) => {
+                let stop = match classify(e, Kind::Plain) {
+                    Failure::Fatal(e) => return Err(e),
+                    other => other,
+                };
+                failures += 1;
+                if config
+                    .retry
+                    .max_attempts
+                    .is_some_and(|max| failures >= max.max(1))
+                {
+                    return Err(SourceError::Exhausted {
+                        attempts: failures,
+                        last: format!("{stop:?}"),
+                    });
+                }
+                tokio::time::sleep(config.retry.backoff(failures)).await;
+            }
+        }
+    }
 }
 
 /// How a retried request ended when it did not succeed.
@@ -320,11 +376,11 @@ struct Counters {
 
 struct Inner {
     client: RpcClient,
-    /// The HTTP client of `eth_getLogs` requests, whose answers are read straight from the body
-    /// into logs (see [`RpcSource::logs_once`]), and the endpoint. Its connections acknowledge
-    /// what they read at once (see [`quickack`]).
-    logs_http: quickack::LogsClient,
-    logs_uri: hyper::Uri,
+    /// For an `http(s)` endpoint, the HTTP client of `eth_getLogs` requests, whose answers are
+    /// read straight from the body into logs (see [`RpcSource::logs_once`]). Its connections
+    /// acknowledge what they read at once (see [`propledger_net::http`]). A `ws(s)` endpoint
+    /// reads logs through `client`.
+    logs_http: Option<LogsHttp>,
     config: SourceConfig,
     chain_id: u64,
     /// The `eth_getLogs` span to ask for next.
@@ -339,6 +395,15 @@ struct Inner {
     /// Buffers `eth_getLogs` answers are read into, kept for the next answers: reading
     /// megabytes into fresh memory each time costs the kernel as much again in zeroed pages.
     bodies: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+/// The `eth_getLogs` client of an `http(s)` endpoint.
+struct LogsHttp {
+    client: propledger_net::http::Client,
+    /// The endpoint without the credentials of its URL...
+    uri: hyper::Uri,
+    /// ...which go as basic authorization, as the RPC client sends them.
+    authorization: Option<hyper::header::HeaderValue>,
 }
 
 /// An `eth_getLogs` answer's bytes, whose buffer goes back to `pool` (cleared) when dropped,
@@ -377,7 +442,7 @@ pub struct RpcSource {
 impl fmt::Debug for RpcSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RpcSource")
-            .field("url", &self.inner.config.url)
+            .field("url", &propledger_net::redact_url(&self.inner.config.url))
             .field("chain_id", &self.inner.chain_id)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
@@ -391,33 +456,49 @@ impl RpcSource {
     /// Zero ranges and concurrency count as 1; an `initial_range` above `max_range` starts at
     /// `max_range`.
     pub async fn connect(config: SourceConfig) -> Result<Self, SourceError> {
+        let shown = propledger_net::redact_url(&config.url);
         let url: Url = config
             .url
             .parse()
-            .map_err(|e| SourceError::Config(format!("invalid URL {:?}: {e}", config.url)))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(SourceError::Config(format!(
-                "{:?} is not an http(s) URL",
-                config.url
-            )));
-        }
+            .map_err(|e| SourceError::Config(format!("invalid URL {shown}: {e}")))?;
+        let http = match url.scheme() {
+            "http" | "https" => true,
+            "ws" | "wss" => false,
+            _ => {
+                return Err(SourceError::Config(format!(
+                    "{shown} is not an http(s) or ws(s) URL"
+                )));
+            }
+        };
         let mut config = config;
         config.max_range = config.max_range.max(1);
         config.initial_range = config.initial_range.clamp(1, config.max_range);
         config.concurrency = config.concurrency.max(1);
+        let tls = match &config.tls {
+            Some(tls) => tls.clone(),
+            None => propledger_net::tls::client_config(&[])
+                .map_err(|e| SourceError::Config(e.to_string()))?,
+        };
         let seed = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0x5eed);
-        let logs_uri: hyper::Uri = url
-            .as_str()
-            .parse()
-            .map_err(|e| SourceError::Config(format!("invalid URL {:?}: {e}", config.url)))?;
+        let logs_http = if http {
+            let (uri, authorization) = propledger_net::http::endpoint(&url)
+                .map_err(|e| SourceError::Config(format!("invalid URL {shown}: {e}")))?;
+            Some(LogsHttp {
+                client: propledger_net::http::client(tls.clone()),
+                uri,
+                authorization,
+            })
+        } else {
+            None
+        };
+        let client = connect_client(&config, &tls).await?;
         let mut source = Self {
             inner: Arc::new(Inner {
-                client: RpcClient::new_http(url),
-                logs_http: quickack::client(),
-                logs_uri,
+                client,
+                logs_http,
                 range: AtomicU64::new(config.initial_range),
                 batch_size: AtomicUsize::new(HEADER_BATCH_SIZE),
                 known_head: AtomicU64::new(0),
@@ -908,14 +989,19 @@ impl RpcSource {
             block: Some(to),
             logs_span: Some(to - from + 1),
         };
-        let body = serde_json::to_vec(&json!({
-            "jsonrpc": "2.0",
-            "id": 0,
-            "method": "eth_getLogs",
-            "params": [filter],
-        }))
-        .map_err(|e| Stop::Error(SourceError::Decode(e.to_string())))?;
-        let wire = self.retrying(ctx, || self.logs_once(&body)).await?;
+        let wire: Vec<WireLog> = match &self.inner.logs_http {
+            Some(http) => {
+                let body = serde_json::to_vec(&json!({
+                    "jsonrpc": "2.0",
+                    "id": 0,
+                    "method": "eth_getLogs",
+                    "params": [filter],
+                }))
+                .map_err(|e| Stop::Error(SourceError::Decode(e.to_string())))?;
+                self.retrying(ctx, || self.logs_once(http, &body)).await?
+            }
+            None => self.request("eth_getLogs", json!([filter]), ctx).await?,
+        };
         let mut logs = Vec::with_capacity(wire.len());
         for log in wire {
             let log = log.into_raw().map_err(Stop::Error)?;
@@ -934,7 +1020,7 @@ impl RpcSource {
     /// the response body. Going through the RPC client would copy every answer twice more (the
     /// whole `result` as raw JSON, then the logs out of it): megabytes per answer in a
     /// backfill. Failures are sorted as the client's are.
-    async fn logs_once(&self, body: &[u8]) -> Result<Vec<WireLog>, Failure> {
+    async fn logs_once(&self, http: &LogsHttp, body: &[u8]) -> Result<Vec<WireLog>, Failure> {
         #[derive(serde::Deserialize)]
         struct Answer {
             #[serde(default)]
@@ -943,15 +1029,18 @@ impl RpcSource {
             error: Option<ErrorPayload>,
         }
         use http_body_util::BodyExt;
-        let request = hyper::Request::post(self.inner.logs_uri.clone())
-            .header(hyper::header::CONTENT_TYPE, "application/json")
+        let mut request = hyper::Request::post(http.uri.clone())
+            .header(hyper::header::CONTENT_TYPE, "application/json");
+        if let Some(authorization) = &http.authorization {
+            request = request.header(hyper::header::AUTHORIZATION, authorization.clone());
+        }
+        let request = request
             .body(http_body_util::Full::new(
                 hyper::body::Bytes::copy_from_slice(body),
             ))
             .map_err(|e| Failure::Fatal(SourceError::Transport(e.to_string())))?;
-        let response = self
-            .inner
-            .logs_http
+        let response = http
+            .client
             .request(request)
             .await
             .map_err(|e| classify(TransportErrorKind::custom(e), Kind::Logs))?;

@@ -9,6 +9,10 @@
 //! index into SQLite and into a durable throwaway PostgreSQL. Printed: rates and the ratio of
 //! indexing to bare fetch (target >= 0.5).
 //!
+//! Transports: the same SQLite index and bare fetch over plain HTTP, over plain HTTP through a
+//! forwarding proxy, and over https through the same proxy terminating TLS. Printed: rates and
+//! the share of index time TLS takes (target < 15%).
+//!
 //! Live: anvil mines a block every second with 20 purchases each; the indexer follows the head
 //! in this process while a watcher notes when each block appears and when its entries are
 //! committed. Printed: p50/p99/max lag from block to booked entries (target p99 <= 1 block
@@ -22,7 +26,8 @@ use alloy::providers::Provider;
 use alloy::rpc::types::TransactionRequest;
 use propledger_contracts::PropertyDirectory;
 use propledger_indexer::Indexer;
-use propledger_indexer::source::RpcSource;
+use propledger_indexer::source::{RpcSource, SourceConfig};
+use propledger_testkit::tls::{TestCa, TlsProxy};
 
 use crate::support::anvil::TestResult;
 use crate::support::db::{Engine, TestDb, next_block, select};
@@ -102,9 +107,10 @@ async fn bare_fetch(
     world: &World,
     addresses: Vec<Address>,
     breaks: Vec<u64>,
+    transport: Option<&Transport>,
 ) -> TestResult<(u64, Duration)> {
     use futures_util::StreamExt;
-    let source = RpcSource::connect(world.indexer_config(0).source).await?;
+    let source = RpcSource::connect(source_config(world, transport)).await?;
     let head = source.head().await?;
     let t = Instant::now();
     let mut stream = std::pin::pin!(source.log_chunks_with_breaks(
@@ -120,9 +126,31 @@ async fn bare_fetch(
     Ok((n, t.elapsed()))
 }
 
-async fn index(world: &World, url: &str) -> TestResult<(Indexer, u64, Duration)> {
+/// How the benchmark reaches anvil, when not directly over HTTP.
+#[derive(Clone)]
+struct Transport {
+    name: &'static str,
+    url: String,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+fn source_config(world: &World, transport: Option<&Transport>) -> SourceConfig {
+    let mut source = world.indexer_config(0).source;
+    if let Some(t) = transport {
+        source.url = t.url.clone();
+        source.tls = t.tls.clone();
+    }
+    source
+}
+
+async fn index(
+    world: &World,
+    url: &str,
+    transport: Option<&Transport>,
+) -> TestResult<(Indexer, u64, Duration)> {
     let ledger = propledger_ledger::Ledger::connect(url).await?;
     let mut cfg = world.indexer_config(0);
+    cfg.source = source_config(world, transport);
     cfg.reorg_window = 64;
     // Timed from the first request of the backfill, as the bare fetch is: setting up (the
     // source's connection, the indexer's tables on a new database, its checkpoint) is not.
@@ -138,7 +166,7 @@ async fn index(world: &World, url: &str) -> TestResult<(Indexer, u64, Duration)>
 /// the backfill starts its ranges over), and the number of events: from a first index.
 async fn watched_set(world: &World) -> TestResult<(Vec<Address>, Vec<u64>, u64)> {
     let warm = TestDb::new(Engine::Sqlite).await;
-    let (indexer, total, _) = index(world, &warm.url).await?;
+    let (indexer, total, _) = index(world, &warm.url, None).await?;
     let breaks = select::<(i64,)>(
         indexer.ledger(),
         "SELECT DISTINCT added_block FROM idx_contracts WHERE property_id IS NOT NULL",
@@ -161,10 +189,11 @@ async fn indexer_vs_bare_fetch() -> TestResult {
     let cluster = propledger_testkit::Postgres::start_durable();
     let pg_admin = cluster.url("postgres");
 
-    // PROPLEDGER_BENCH_PROFILE=sqlite|postgres|bare: repeated indexes on one engine, or
-    // repeated bare fetches, for a profiler or for comparing two builds or settings
-    // (PROPLEDGER_BENCH_RUNS of them, 5 unless set; the first warms up and is left out of the
-    // quartiles printed at the end).
+    // PROPLEDGER_BENCH_PROFILE=sqlite|postgres|bare|https: repeated indexes on one engine,
+    // repeated bare fetches, or repeated SQLite indexes over https through a TLS-terminating
+    // proxy, for a profiler or for comparing two builds or settings (PROPLEDGER_BENCH_RUNS of
+    // them, 5 unless set; the first warms up and is left out of the quartiles printed at the
+    // end).
     if let Ok(only) = std::env::var("PROPLEDGER_BENCH_PROFILE") {
         let runs: usize = std::env::var("PROPLEDGER_BENCH_RUNS")
             .ok()
@@ -172,10 +201,18 @@ async fn indexer_vs_bare_fetch() -> TestResult {
             .unwrap_or(5)
             .max(2);
         let (addresses, breaks, _) = watched_set(&world).await?;
+        let ca = TestCa::new("PropLedger bench CA");
+        let proxy = TlsProxy::start(&ca, anvil_addr(&world)?).await;
+        let https = Transport {
+            name: "https",
+            url: proxy.https_url(),
+            tls: Some(propledger_net::tls::client_config(&[ca.ca_file()])?),
+        };
+        let transport = (only == "https").then_some(&https);
         let mut times = Vec::with_capacity(runs);
         for run in 1..=runs {
             let t = if only == "bare" {
-                bare_fetch(&world, addresses.clone(), breaks.clone())
+                bare_fetch(&world, addresses.clone(), breaks.clone(), None)
                     .await?
                     .1
             } else {
@@ -185,7 +222,7 @@ async fn indexer_vs_bare_fetch() -> TestResult {
                 } else {
                     sqlite_db.url.clone()
                 };
-                index(&world, &url).await?.2
+                index(&world, &url, transport).await?.2
             };
             println!("profile {only}: run {run} in {:.3} s", t.as_secs_f64());
             if run > 1 {
@@ -208,14 +245,14 @@ async fn indexer_vs_bare_fetch() -> TestResult {
 
     println!("backfill of {total} events ({EVENTS} transfers and the platform's events):");
     for round in 1..=2 {
-        let (fetched, bare) = bare_fetch(&world, addresses.clone(), breaks.clone()).await?;
+        let (fetched, bare) = bare_fetch(&world, addresses.clone(), breaks.clone(), None).await?;
         assert_eq!(fetched, total, "the bare fetch sees every event");
         let sqlite = TestDb::new(Engine::Sqlite).await;
-        let (_, n_sqlite, t_sqlite) = index(&world, &sqlite.url).await?;
+        let (_, n_sqlite, t_sqlite) = index(&world, &sqlite.url, None).await?;
         assert_eq!(n_sqlite, total);
-        let (_, bare2) = bare_fetch(&world, addresses.clone(), breaks.clone()).await?;
+        let (_, bare2) = bare_fetch(&world, addresses.clone(), breaks.clone(), None).await?;
         let pg_url = create_database(&pg_admin, &format!("bench_{round}")).await?;
-        let (_, n_pg, t_pg) = index(&world, &pg_url).await?;
+        let (_, n_pg, t_pg) = index(&world, &pg_url, None).await?;
         assert_eq!(n_pg, total);
         let bare_rate = rate(total, bare).max(rate(total, bare2));
         let (r_sqlite, r_pg) = (rate(total, t_sqlite), rate(total, t_pg));
@@ -234,7 +271,84 @@ async fn indexer_vs_bare_fetch() -> TestResult {
     }
     println!("  target: indexing >= 0.5x the bare fetch rate");
 
+    over_tls(&world, &addresses, &breaks, total).await?;
     live(&world).await?;
+    Ok(())
+}
+
+fn anvil_addr(world: &World) -> TestResult<std::net::SocketAddr> {
+    Ok(world.node.url().trim_start_matches("http://").parse()?)
+}
+
+/// The same SQLite index and bare fetch over plain HTTP to anvil, over plain HTTP through a
+/// forwarding proxy, and over https through the same proxy terminating TLS (a certificate of a
+/// CA made here): what TLS costs, told apart from the cost of the proxy's extra hop. Rounds
+/// rotate the order; medians are printed.
+async fn over_tls(world: &World, addresses: &[Address], breaks: &[u64], total: u64) -> TestResult {
+    const ROUNDS: usize = 5;
+    let upstream = anvil_addr(world)?;
+    let ca = TestCa::new("PropLedger bench CA");
+    let plain = TlsProxy::start_plain(upstream).await;
+    let secure = TlsProxy::start(&ca, upstream).await;
+    let transports = [
+        Transport {
+            name: "http, direct",
+            url: world.node.url(),
+            tls: None,
+        },
+        Transport {
+            name: "http via proxy",
+            url: plain.http_url(),
+            tls: None,
+        },
+        Transport {
+            name: "https via proxy",
+            url: secure.https_url(),
+            tls: Some(propledger_net::tls::client_config(&[ca.ca_file()])?),
+        },
+    ];
+    let mut indexes = vec![Vec::new(); transports.len()];
+    let mut fetches = vec![Vec::new(); transports.len()];
+    for round in 0..ROUNDS {
+        for k in 0..transports.len() {
+            let i = (round + k) % transports.len();
+            let t = &transports[i];
+            let db = TestDb::new(Engine::Sqlite).await;
+            let (_, n, took) = index(world, &db.url, Some(t)).await?;
+            assert_eq!(n, total, "{}", t.name);
+            indexes[i].push(took.as_secs_f64());
+            let (n, took) = bare_fetch(world, addresses.to_vec(), breaks.to_vec(), Some(t)).await?;
+            assert_eq!(n, total, "{}", t.name);
+            fetches[i].push(took.as_secs_f64());
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let indexes: Vec<f64> = indexes.iter_mut().map(median).collect();
+    let fetches: Vec<f64> = fetches.iter_mut().map(median).collect();
+    println!(
+        "over TLS: SQLite index and bare fetch of {total} events, medians of {ROUNDS} rounds:"
+    );
+    for (i, t) in transports.iter().enumerate() {
+        println!(
+            "  {:<16} index {:>9.0} events/s ({:.3} s) | bare fetch {:>9.0} events/s ({:.3} s)",
+            t.name,
+            total as f64 / indexes[i],
+            indexes[i],
+            total as f64 / fetches[i],
+            fetches[i]
+        );
+    }
+    let share = |with: f64, without: f64| 100.0 * (with - without) / with;
+    println!(
+        "  TLS share of index time: {:.1}% against plain HTTP through the same proxy, {:.1}% against plain HTTP direct (bare fetch: {:.1}%, {:.1}%); target < 15%",
+        share(indexes[2], indexes[1]),
+        share(indexes[2], indexes[0]),
+        share(fetches[2], fetches[1]),
+        share(fetches[2], fetches[0])
+    );
     Ok(())
 }
 

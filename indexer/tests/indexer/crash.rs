@@ -2,9 +2,14 @@
 //! test `crash::child`) and is killed with SIGKILL at seeded random moments, more than 50 times,
 //! while it backfills and follows a chain that keeps growing; each restart resumes from the
 //! checkpoint. The final state equals that of an index that was never interrupted.
+//!
+//! Most kills are timed from the moment the child says its indexer is set up (connected,
+//! migrated, checkpoint read), so they land while it indexes however long a loaded machine
+//! takes to start a process; every fourth is timed from the spawn and may land in the set-up.
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use alloy::primitives::keccak256;
 use propledger_contracts::deploy::Platform;
@@ -43,12 +48,13 @@ async fn child() -> TestResult {
     let platform: Platform = serde_json::from_str(&std::env::var("PROPLEDGER_CRASH_PLATFORM")?)?;
     let ledger = propledger_ledger::Ledger::connect(&db).await?;
     let mut indexer = Indexer::new(ledger, child_config(&url, platform)).await?;
+    std::fs::write(std::env::var("PROPLEDGER_CRASH_READY")?, b"")?;
     let (_stop, rx) = tokio::sync::watch::channel(false);
     indexer.run(rx).await?;
     Ok(())
 }
 
-fn spawn_child(world: &World, db: &TestDb) -> TestResult<Child> {
+fn spawn_child(world: &World, db: &TestDb, ready: &Path) -> TestResult<Child> {
     Ok(Command::new(std::env::current_exe()?)
         .args([
             "crash::child",
@@ -59,6 +65,7 @@ fn spawn_child(world: &World, db: &TestDb) -> TestResult<Child> {
         ])
         .env("PROPLEDGER_CRASH_RPC", world.node.url())
         .env("PROPLEDGER_CRASH_DB", &db.url)
+        .env("PROPLEDGER_CRASH_READY", ready)
         .env(
             "PROPLEDGER_CRASH_PLATFORM",
             serde_json::to_string(&world.platform)?,
@@ -67,6 +74,22 @@ fn spawn_child(world: &World, db: &TestDb) -> TestResult<Child> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?)
+}
+
+/// Waits until the child has written its `ready` marker.
+async fn wait_ready(child: &mut Child, ready: &Path) -> TestResult {
+    // Only a hung child would take this long.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ready.exists() {
+        if let Some(status) = child.try_wait()? {
+            return Err(format!("the child exited ({status}) before it was set up").into());
+        }
+        if Instant::now() > deadline {
+            return Err("the child was never set up".into());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(())
 }
 
 /// A small deterministic generator (xorshift), so a failure can be replayed from its seed.
@@ -101,6 +124,7 @@ async fn killed_and_restarted(engine: Engine) -> TestResult {
         world.buy((i % 4) as usize, 1 + i % 5).await?;
     }
     let db = TestDb::new(engine).await;
+    let markers = tempfile::tempdir()?;
     let mut checkpoints = Vec::new();
     for k in 0..KILLS {
         // The chain keeps growing, so later restarts follow the head rather than backfill.
@@ -108,7 +132,11 @@ async fn killed_and_restarted(engine: Engine) -> TestResult {
         if k % 3 == 0 {
             world.deposit(5, keccak256(format!("crash-{k}"))).await?;
         }
-        let mut child = spawn_child(&world, &db)?;
+        let ready = markers.path().join(format!("ready-{k}"));
+        let mut child = spawn_child(&world, &db, &ready)?;
+        if k % 4 != 0 {
+            wait_ready(&mut child, &ready).await?;
+        }
         let delay = 10 + rng.next() % 150;
         tokio::time::sleep(Duration::from_millis(delay)).await;
         child.kill()?;

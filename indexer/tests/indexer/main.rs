@@ -10,6 +10,8 @@
 //! - `limits`: ranges with more booking events than one ledger unit takes are committed in
 //!   several; a block that alone holds more is a fatal error, not retried.
 //! - `reorg`: reorgs of every kind on both chains and both engines, compared with a fresh index.
+//! - `tls`: backfill and follow over `https://` and `wss://` through a TLS-terminating proxy;
+//!   an untrusted certificate is refused.
 //! - `upgrade`: databases whose index tables were made without migrations (committed fixtures,
 //!   SQLite and a PostgreSQL dump) are adopted and end with this schema and the same data.
 
@@ -21,6 +23,7 @@ mod limits;
 mod reorg;
 mod source;
 mod support;
+mod tls;
 mod upgrade;
 
 /// The allocator the `propledger` binary uses, so tests and the benchmark run as the node does.

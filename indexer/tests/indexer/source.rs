@@ -692,13 +692,14 @@ async fn max_attempts_bounds_retries_against_a_dead_endpoint() -> TestResult {
             other => panic!("expected Exhausted, got {other:?}"),
         }
 
-        // https without TLS support in the build is a configuration error, not retried; with
-        // TLS, the dead port exhausts the attempts.
-        let mut https = config(&format!("https://127.0.0.1:{port}"));
-        https.retry.max_attempts = Some(3);
-        match RpcSource::connect(https).await {
-            Err(SourceError::Config(_) | SourceError::Exhausted { .. }) => {}
-            other => panic!("expected Config or Exhausted, got {other:?}"),
+        // Over https and wss the dead port exhausts the attempts the same way.
+        for scheme in ["https", "wss"] {
+            let mut secure = config(&format!("{scheme}://127.0.0.1:{port}"));
+            secure.retry.max_attempts = Some(3);
+            match RpcSource::connect(secure).await {
+                Err(SourceError::Exhausted { attempts: 3, .. }) => {}
+                other => panic!("{scheme}: expected Exhausted, got {other:?}"),
+            }
         }
 
         // A node that dies under a connected source.
@@ -717,9 +718,9 @@ async fn max_attempts_bounds_retries_against_a_dead_endpoint() -> TestResult {
         assert_eq!(after.requests - before.requests, 4);
         assert_eq!(after.retries - before.retries, 3);
 
-        // Only http(s).
+        // Only http(s) and ws(s).
         assert!(matches!(
-            RpcSource::connect(SourceConfig::new("ws://127.0.0.1:1")).await,
+            RpcSource::connect(SourceConfig::new("ftp://127.0.0.1:1")).await,
             Err(SourceError::Config(_))
         ));
         Ok(())

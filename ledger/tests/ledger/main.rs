@@ -1,5 +1,5 @@
 //! Ledger integration tests: every test in the engine modules runs on SQLite and on a throwaway
-//! PostgreSQL cluster (`propledger_testkit`).
+//! PostgreSQL cluster (`propledger_testkit`); `tls` connects to a cluster of its own over TLS.
 
 mod support;
 
@@ -10,4 +10,5 @@ mod entries;
 mod export;
 mod props;
 mod reports;
+mod tls;
 mod unit;

@@ -13,7 +13,8 @@
 //! - `service`: shared state and the miner thread (group commit, then publish)
 //! - `rpc`: JSON-RPC dispatch, HTTP and WebSocket
 //!
-//! Start it with [`EmbeddedChain::start`] and stop it with [`EmbeddedChain::shutdown`].
+//! Start it with [`EmbeddedChain::start`] and stop it with [`EmbeddedChain::shutdown`]; copy a
+//! running chain's data with [`backup_log`] and check a copy with [`inspect`].
 
 mod block;
 mod chaindata;
@@ -38,7 +39,8 @@ use alloy::primitives::{Address, U256};
 use tokio::{sync::watch, task::JoinHandle};
 
 pub use genesis::{DEV_MNEMONIC, Error as AccountsError};
-pub use service::OpenError;
+pub use propledger_net::ServerLimits;
+pub use service::{LogSummary, OpenError};
 pub use store::Error as StoreError;
 
 /// Limits on what clients may ask of the node.
@@ -83,13 +85,40 @@ impl Default for Limits {
     }
 }
 
+/// Chain ids of local development chains (anvil and Hardhat, geth --dev), which a
+/// production chain may not use.
+pub const DEV_CHAIN_IDS: [u64; 2] = [31337, 1337];
+
+/// What a new data directory is created as. The choice is recorded in the chain's log and
+/// holds for the life of the chain; a log without it is a development chain.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ChainMode {
+    /// The mnemonic's accounts prefunded and unlocked (`eth_sendTransaction`, `eth_sign`),
+    /// and the dev methods (`evm_*`, `anvil_*`, `hardhat_*`, `propledger_reorg`) answered.
+    #[default]
+    Dev,
+    /// No unlocked accounts and no dev methods; only the listed accounts are funded at
+    /// genesis (the operator's, at least). Needs a chain id of its own (not one of
+    /// [`DEV_CHAIN_IDS`]).
+    Production {
+        /// Balances at genesis, in wei.
+        funded: Vec<(Address, U256)>,
+    },
+}
+
 /// How the embedded chain runs.
 #[derive(Debug, Clone)]
 pub struct ChainConfig {
     /// Directory holding the chain's log (created if missing).
     pub data_dir: PathBuf,
-    /// Where JSON-RPC listens (HTTP and WebSocket on the same port); port 0 picks one.
+    /// Where JSON-RPC listens (HTTP and WebSocket on the same port); port 0 picks one. Any
+    /// address other than loopback lets other machines in; put TLS in front of it.
     pub listen: SocketAddr,
+    /// What a new data directory becomes (an existing one keeps the mode it was created in;
+    /// asking for production on a development chain is refused).
+    pub mode: ChainMode,
+    /// Connection limits and timeouts of the JSON-RPC server.
+    pub server: ServerLimits,
     /// Chain id (default 31337).
     pub chain_id: u64,
     /// Seconds between blocks; `None` mines a block per transaction (automine).
@@ -117,6 +146,8 @@ impl ChainConfig {
         Self {
             data_dir: data_dir.into(),
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8545)),
+            mode: ChainMode::Dev,
+            server: ServerLimits::default(),
             chain_id: 31337,
             block_time: None,
             mnemonic: DEV_MNEMONIC.to_owned(),
@@ -155,6 +186,22 @@ pub enum Error {
     Task(String),
 }
 
+/// Copies the durable part of the chain in `data_dir` into `out_dir` (created; it must not
+/// hold a log already), while the chain runs or not, and reads the copy back. Blocking.
+pub fn backup_log(
+    data_dir: &std::path::Path,
+    out_dir: &std::path::Path,
+) -> Result<LogSummary, Error> {
+    store::copy_durable_prefix(data_dir, out_dir).map_err(OpenError::from)?;
+    inspect(out_dir)
+}
+
+/// Replays the chain in `data_dir` without opening it for writing: its head, its mode, and
+/// proof that every record reads back. Blocking.
+pub fn inspect(data_dir: &std::path::Path) -> Result<LogSummary, Error> {
+    Ok(service::inspect(data_dir)?)
+}
+
 /// A running embedded chain.
 pub struct EmbeddedChain {
     addr: SocketAddr,
@@ -186,27 +233,53 @@ impl EmbeddedChain {
         if config.block_time.is_some_and(|t| t.is_zero()) {
             return Err(Error::Config("block time must be positive".to_owned()));
         }
-        let accounts = genesis::dev_accounts(&config.mnemonic, config.dev_accounts)?;
+        let (accounts, alloc) = match &config.mode {
+            ChainMode::Dev => {
+                let accounts = genesis::dev_accounts(&config.mnemonic, config.dev_accounts)?;
+                let alloc = accounts
+                    .iter()
+                    .map(|a| (a.address, config.dev_balance_wei))
+                    .collect();
+                (accounts, alloc)
+            }
+            ChainMode::Production { funded } => {
+                if DEV_CHAIN_IDS.contains(&config.chain_id) {
+                    return Err(Error::Config(format!(
+                        "a production chain needs a chain id of its own, not the development id {}",
+                        config.chain_id
+                    )));
+                }
+                if funded.is_empty() {
+                    return Err(Error::Config(
+                        "a production chain needs an operator account to fund".to_owned(),
+                    ));
+                }
+                (Vec::new(), funded.clone())
+            }
+        };
         let spec = genesis::GenesisSpec {
             chain_id: config.chain_id,
             timestamp: service::unix_now(),
             gas_limit: config.gas_limit,
             base_fee: config.initial_base_fee_wei,
-            alloc: accounts
-                .iter()
-                .map(|a| (a.address, config.dev_balance_wei))
-                .collect(),
+            alloc,
         };
         let dir = config.data_dir.clone();
         let history = config.history_blocks;
+        let production_if_new = matches!(config.mode, ChainMode::Production { .. });
         let service::Opened {
             data,
             pending,
             store,
             report,
-        } = tokio::task::spawn_blocking(move || service::open_chain(&dir, spec, history))
-            .await
-            .map_err(|e| Error::Task(e.to_string()))??;
+            production,
+        } = tokio::task::spawn_blocking(move || {
+            service::open_chain(&dir, spec, history, production_if_new)
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))??;
+        // A production chain has no unlocked accounts, whatever the configuration says.
+        let accounts = if production { Vec::new() } else { accounts };
         if report.discarded_bytes > 0 {
             tracing::warn!(
                 bytes = report.discarded_bytes,
@@ -216,6 +289,11 @@ impl EmbeddedChain {
         tracing::info!(
             head = data.head_number(),
             records = report.records,
+            mode = if production {
+                "production"
+            } else {
+                "development"
+            },
             "embedded chain opened"
         );
         let mut pool = pool::Pool::new(config.limits.max_pool_txs);
@@ -226,6 +304,7 @@ impl EmbeddedChain {
             chain_id: data.genesis.chain_id,
             gas_limit: data.genesis.gas_limit,
             automine: config.block_time.is_none(),
+            production,
         };
         let (shared, commands) =
             service::Shared::new(params, data, pool, config.limits.max_filters, accounts);
@@ -252,9 +331,14 @@ impl EmbeddedChain {
             stopping.clone(),
         ));
         let mut stop_rx = stopping.clone();
-        let server = tokio::spawn(rpc::serve(listener, rpc, async move {
-            let _ = stop_rx.wait_for(|s| *s).await;
-        }));
+        let server = tokio::spawn(rpc::serve(
+            listener,
+            rpc,
+            config.server.clone(),
+            async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            },
+        ));
         let ticker = config.block_time.map(|period| {
             let shared = shared.clone();
             tokio::spawn(async move {
@@ -297,7 +381,12 @@ impl EmbeddedChain {
         self.shared.params.chain_id
     }
 
-    /// Addresses of the unlocked dev accounts.
+    /// Whether this is a production chain (recorded in its data directory).
+    pub fn is_production(&self) -> bool {
+        self.shared.params.production
+    }
+
+    /// Addresses of the unlocked dev accounts (none on a production chain).
     pub fn dev_accounts(&self) -> Vec<Address> {
         self.shared.dev_accounts.iter().map(|a| a.address).collect()
     }

@@ -81,6 +81,8 @@ pub(crate) struct Params {
     pub(crate) chain_id: u64,
     pub(crate) gas_limit: u64,
     pub(crate) automine: bool,
+    /// A production chain: no dev methods, no unlocked accounts.
+    pub(crate) production: bool,
 }
 
 /// State shared by the RPC handlers and the miner.
@@ -1059,23 +1061,36 @@ pub(crate) fn unix_now() -> u64 {
 
 /// Replays the store into a fresh chain: the chain, the pending transactions that are still
 /// valid, and the store positioned for appending.
-pub(crate) fn open_chain(
-    dir: &std::path::Path,
-    genesis: super::genesis::GenesisSpec,
+/// Rebuilds a chain from its log records, in order.
+#[derive(Default)]
+struct Replayer {
     retention: u64,
-) -> Result<Opened, OpenError> {
-    let mut data: Option<ChainData> = None;
-    let mut pending: Vec<Arc<StoredTx>> = Vec::new();
-    let (mut store, report) = Store::open(dir, |record| -> Result<(), OpenError> {
+    data: Option<ChainData>,
+    pending: Vec<Arc<StoredTx>>,
+    production: bool,
+    seq: u64,
+}
+
+impl Replayer {
+    fn record(&mut self, record: store::Record) -> Result<(), OpenError> {
+        self.seq += 1;
         match record {
             store::Record::Genesis(spec) => {
-                if data.is_some() {
+                if self.data.is_some() {
                     return Err(OpenError::Replay("a second genesis record".to_owned()));
                 }
-                data = Some(ChainData::new(spec, retention));
+                self.data = Some(ChainData::new(spec, self.retention));
+            }
+            // Only the record right after genesis may set the mode: a chain never changes it.
+            store::Record::Production if self.seq == 2 => self.production = true,
+            store::Record::Production => {
+                return Err(OpenError::Replay(
+                    "a production-mode record after the chain began".to_owned(),
+                ));
             }
             other => {
-                let chain = data
+                let chain = self
+                    .data
                     .as_mut()
                     .ok_or_else(|| OpenError::Replay("a record before genesis".to_owned()))?;
                 match other {
@@ -1088,13 +1103,70 @@ pub(crate) fn open_chain(
                             .map_err(|e| OpenError::Replay(e.to_string()))?;
                     }
                     store::Record::TimeOffset(o) => chain.time_offset_secs = o,
-                    store::Record::PendingTx(tx) => pending.push(Arc::new(*tx)),
-                    store::Record::Genesis(_) => {}
+                    store::Record::PendingTx(tx) => self.pending.push(Arc::new(*tx)),
+                    store::Record::Genesis(_) | store::Record::Production => {}
                 }
             }
         }
         Ok(())
-    })?;
+    }
+}
+
+/// What a chain's log holds, read back without opening it for writing (so while the chain
+/// runs, or from a backup).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogSummary {
+    /// Records in the log.
+    pub records: u64,
+    /// Bytes they take.
+    pub bytes: u64,
+    /// The chain id.
+    pub chain_id: u64,
+    /// The head block's number.
+    pub head_number: u64,
+    /// The head block's hash.
+    pub head_hash: B256,
+    /// Whether the chain was created in production mode.
+    pub production: bool,
+}
+
+/// Replays the log in `dir` read-only.
+pub(crate) fn inspect(dir: &std::path::Path) -> Result<LogSummary, OpenError> {
+    let mut replayer = Replayer {
+        retention: 1,
+        ..Replayer::default()
+    };
+    let (records, bytes) = store::read_records(dir, |r| replayer.record(r))?;
+    let data = replayer
+        .data
+        .ok_or_else(|| OpenError::Replay("the log has no genesis record".to_owned()))?;
+    Ok(LogSummary {
+        records,
+        bytes,
+        chain_id: data.genesis.chain_id,
+        head_number: data.head_number(),
+        head_hash: data.head().hash,
+        production: replayer.production,
+    })
+}
+
+pub(crate) fn open_chain(
+    dir: &std::path::Path,
+    genesis: super::genesis::GenesisSpec,
+    retention: u64,
+    production_if_new: bool,
+) -> Result<Opened, OpenError> {
+    let mut replayer = Replayer {
+        retention,
+        ..Replayer::default()
+    };
+    let (mut store, report) = Store::open(dir, |record| replayer.record(record))?;
+    let Replayer {
+        data,
+        mut pending,
+        mut production,
+        ..
+    } = replayer;
     let data = match data {
         Some(d) => {
             if d.genesis.chain_id != genesis.chain_id {
@@ -1103,11 +1175,21 @@ pub(crate) fn open_chain(
                     configured: genesis.chain_id,
                 });
             }
+            if production_if_new && !production {
+                return Err(OpenError::DevChain);
+            }
             d
         }
         None => {
-            store.append(&[store::encode_genesis(&genesis)])?;
+            // Genesis and the mode go down in one durable write: a crash leaves both or
+            // neither.
+            let mut records = vec![store::encode_genesis(&genesis)];
+            if production_if_new {
+                records.push(store::encode_production());
+            }
+            store.append(&records)?;
             store.sync()?;
+            production = production_if_new;
             ChainData::new(genesis, retention)
         }
     };
@@ -1119,6 +1201,7 @@ pub(crate) fn open_chain(
         pending,
         store,
         report,
+        production,
     })
 }
 
@@ -1129,6 +1212,8 @@ pub(crate) struct Opened {
     pub(crate) pending: Vec<Arc<StoredTx>>,
     pub(crate) store: Store,
     pub(crate) report: store::OpenReport,
+    /// Whether the data directory holds a production chain.
+    pub(crate) production: bool,
 }
 
 /// Failures opening the chain's data directory.
@@ -1140,6 +1225,11 @@ pub enum OpenError {
     /// The records do not form a chain (damage a checksum cannot catch, or a bug).
     #[error("chain records cannot be replayed: {0}")]
     Replay(String),
+    /// Production mode was asked for a data directory that holds a development chain.
+    #[error(
+        "the data directory holds a development chain; production mode is chosen when a chain is created, in a new data directory"
+    )]
+    DevChain,
     /// The data directory holds a chain with another id.
     #[error("data directory holds chain id {stored}, but chain id {configured} is configured")]
     ChainIdMismatch {

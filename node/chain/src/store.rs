@@ -88,6 +88,9 @@ pub(crate) enum Record {
     TimeOffset(i64),
     /// A transaction was accepted into the pending pool.
     PendingTx(Box<StoredTx>),
+    /// The chain was created in production mode (written once, right after genesis; a log
+    /// without it is a development chain).
+    Production,
 }
 
 const KIND_GENESIS: u8 = 1;
@@ -95,6 +98,7 @@ const KIND_BLOCK: u8 = 2;
 const KIND_REWIND: u8 = 3;
 const KIND_TIME: u8 = 4;
 const KIND_PENDING: u8 = 5;
+const KIND_PRODUCTION: u8 = 6;
 
 /// Encodes the genesis record.
 pub(crate) fn encode_genesis(spec: &GenesisSpec) -> Vec<u8> {
@@ -129,6 +133,13 @@ pub(crate) fn encode_time_offset(offset_secs: i64) -> Vec<u8> {
     w.into_bytes()
 }
 
+/// Encodes the production-mode record.
+pub(crate) fn encode_production() -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u8(KIND_PRODUCTION);
+    w.into_bytes()
+}
+
 /// Encodes a pending-transaction record.
 pub(crate) fn encode_pending(tx: &StoredTx) -> Vec<u8> {
     let mut w = Writer::new();
@@ -155,6 +166,7 @@ pub(crate) fn decode(payload: &[u8]) -> codec::Result<Record> {
                 .map_err(|_| codec::Error::Invalid("pending transaction"))?;
             Record::PendingTx(Box::new(StoredTx::new(envelope, r.address()?)))
         }
+        KIND_PRODUCTION => Record::Production,
         _ => return Err(codec::Error::Invalid("record kind")),
     };
     r.finish()?;
@@ -234,39 +246,17 @@ impl Store {
         }
         let file_len = file.metadata().map_err(io("stat", &path))?.len();
 
-        let mut reader = BufReader::with_capacity(1 << 20, &*file);
-        let mut offset = 0u64;
-        let mut seq = 0u64;
-        let mut header = [0u8; FRAME_HEADER_BYTES];
-        let mut payload = Vec::new();
-        loop {
-            if read_full(&mut reader, &mut header).map_err(io("read", &path))? < FRAME_HEADER_BYTES
-            {
-                break;
-            }
-            let magic = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
-            let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-            let frame_seq = u64::from_be_bytes(header[8..16].try_into().unwrap_or_default());
-            if magic != MAGIC || len > MAX_RECORD_BYTES || frame_seq != seq {
-                break;
-            }
-            payload.resize(len, 0);
-            if read_full(&mut reader, &mut payload).map_err(io("read", &path))? < len {
-                break;
-            }
-            if checksum(seq, &payload)[..] != header[16..24] {
-                break;
-            }
-            let record = decode(&payload).map_err(|e| Error::Corrupt {
+        let mut frames = Frames::new(BufReader::with_capacity(1 << 20, &*file));
+        while let Some((seq, payload)) = frames.next().map_err(io("read", &path))? {
+            let record = decode(payload).map_err(|e| Error::Corrupt {
                 seq,
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
             replay(record)?;
-            offset += (FRAME_HEADER_BYTES + len) as u64;
-            seq += 1;
         }
-        drop(reader);
+        let (offset, seq) = (frames.offset, frames.seq);
+        drop(frames);
 
         let report = OpenReport {
             records: seq,
@@ -353,6 +343,128 @@ fn preallocate(file: &File, len: u64) -> std::io::Result<()> {
         }
         Err(e) => Err(std::io::Error::from(e)),
     }
+}
+
+/// The valid frames at the start of a log, in order: reading stops at the first frame that is
+/// short or fails a check (magic, length, sequence number, checksum).
+struct Frames<R> {
+    reader: R,
+    /// Sequence number of the next frame.
+    seq: u64,
+    /// Offset just past the last valid frame.
+    offset: u64,
+    header: [u8; FRAME_HEADER_BYTES],
+    payload: Vec<u8>,
+}
+
+impl<R: Read> Frames<R> {
+    fn new(reader: R) -> Self {
+        Self {
+            reader,
+            seq: 0,
+            offset: 0,
+            header: [0; FRAME_HEADER_BYTES],
+            payload: Vec::new(),
+        }
+    }
+
+    /// The next frame's sequence number and payload, or `None` where the valid log ends.
+    fn next(&mut self) -> std::io::Result<Option<(u64, &[u8])>> {
+        let header = &mut self.header;
+        if read_full(&mut self.reader, header)? < FRAME_HEADER_BYTES {
+            return Ok(None);
+        }
+        let magic = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        let frame_seq = u64::from_be_bytes(header[8..16].try_into().unwrap_or_default());
+        if magic != MAGIC || len > MAX_RECORD_BYTES || frame_seq != self.seq {
+            return Ok(None);
+        }
+        self.payload.resize(len, 0);
+        if read_full(&mut self.reader, &mut self.payload)? < len {
+            return Ok(None);
+        }
+        if checksum(self.seq, &self.payload)[..] != self.header[16..24] {
+            return Ok(None);
+        }
+        self.offset += (FRAME_HEADER_BYTES + len) as u64;
+        self.seq += 1;
+        Ok(Some((self.seq - 1, &self.payload)))
+    }
+}
+
+/// Feeds every valid record of the log in `dir` to `replay`, reading only: the log may be in
+/// use by a running chain, whose appends past what has been read are simply not seen.
+/// Returns the records read and the bytes they take.
+pub(crate) fn read_records<E>(
+    dir: &Path,
+    mut replay: impl FnMut(Record) -> std::result::Result<(), E>,
+) -> std::result::Result<(u64, u64), E>
+where
+    E: From<Error>,
+{
+    let path = dir.join(LOG_FILE);
+    let io = |op: &'static str| {
+        let path = path.clone();
+        move |source| Error::Io { op, path, source }
+    };
+    let file = File::open(&path).map_err(io("open"))?;
+    let mut frames = Frames::new(BufReader::with_capacity(1 << 20, file));
+    while let Some((seq, payload)) = frames.next().map_err(io("read"))? {
+        let record = decode(payload).map_err(|e| Error::Corrupt {
+            seq,
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        replay(record)?;
+    }
+    Ok((frames.seq, frames.offset))
+}
+
+/// Copies the durable, valid part of the log in `src_dir` (which a running chain may be
+/// appending to) into a new log in `dst_dir`, synced. The source is synced first, so what is
+/// copied is on disk at the source too; a frame being written meanwhile fails its checksum
+/// and ends the copy. Returns the bytes copied.
+pub(crate) fn copy_durable_prefix(src_dir: &Path, dst_dir: &Path) -> Result<u64> {
+    let src = src_dir.join(LOG_FILE);
+    let dst = dst_dir.join(LOG_FILE);
+    let io = |op: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { op, path, source }
+    };
+    let file = File::open(&src).map_err(io("open", &src))?;
+    file.sync_data().map_err(io("sync", &src))?;
+    let mut frames = Frames::new(BufReader::with_capacity(1 << 20, &file));
+    while frames.next().map_err(io("read", &src))?.is_some() {}
+    let end = frames.offset;
+    drop(frames);
+    std::io::Seek::seek(&mut &file, std::io::SeekFrom::Start(0)).map_err(io("seek", &src))?;
+    std::fs::create_dir_all(dst_dir).map_err(io("create directory", dst_dir))?;
+    let out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&dst)
+        .map_err(io("create", &dst))?;
+    let mut reader = std::io::Read::take(&file, end);
+    let mut writer = std::io::BufWriter::with_capacity(1 << 20, &out);
+    let copied = std::io::copy(&mut reader, &mut writer).map_err(io("copy", &dst))?;
+    std::io::Write::flush(&mut writer).map_err(io("write", &dst))?;
+    drop(writer);
+    out.sync_all().map_err(io("sync", &dst))?;
+    if copied != end {
+        return Err(Error::Io {
+            op: "copy",
+            path: src,
+            source: std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the log shrank while it was copied",
+            ),
+        });
+    }
+    File::open(dst_dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("sync directory", dst_dir))?;
+    Ok(end)
 }
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.

@@ -1,17 +1,20 @@
 //! The `propledger` binary: parses configuration and runs the node.
 
-use std::str::FromStr;
+use std::{process::ExitCode, str::FromStr, time::Duration};
 
-use alloy::primitives::Address;
+use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use anyhow::Context;
 use clap::Parser;
+use propledger_net::Secret;
 use propledger_node::{
-    Node, NodeConfig, RoleKeys,
+    Node, NodeConfig, RoleKeys, backup,
+    chain::ServerLimits,
     config::{Cli, Command, KeysCommand, UsersCommand},
     deployment::DeploymentRecord,
+    keys::{KeyLoader, KeySource},
+    logging::{self, Scrubber},
     node::ApiSettings,
 };
-use tracing_subscriber::EnvFilter;
 
 /// mimalloc: the indexer and the chain allocate many small, short-lived buffers, where it is
 /// markedly faster than the system allocator.
@@ -19,19 +22,92 @@ use tracing_subscriber::EnvFilter;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+async fn main() -> ExitCode {
     let cli = Cli::parse();
+    propledger_net::tls::install_crypto_provider();
+    // Every secret on the command line is known before anything is logged; keys loaded from
+    // keystores are learnt as they are decrypted.
+    let scrubber = Scrubber::new();
+    for url in [&cli.rpc_url, &cli.database_url].into_iter().flatten() {
+        scrubber.learn_url(url.expose());
+    }
+    for key in key_options(&cli).into_iter().filter_map(|(_, key)| key) {
+        scrubber.learn(key.expose());
+    }
+    logging::init(scrubber.clone());
+    match run(cli, &scrubber).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{}", scrubber.scrub(&describe(&e)));
+            ExitCode::FAILURE
+        }
+    }
+}
 
+/// Every key option, with its name.
+fn key_options(cli: &Cli) -> [(&'static str, Option<&Secret<String>>); 5] {
+    [
+        ("--private-key", cli.private_key.as_ref()),
+        ("--agent-key", cli.agent_key.as_ref()),
+        ("--treasurer-key", cli.treasurer_key.as_ref()),
+        ("--registrar-key", cli.registrar_key.as_ref()),
+        ("--rules-key", cli.rules_key.as_ref()),
+    ]
+}
+
+/// The error and the causes that add to it (library errors often quote their cause already).
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+/// Loads the key of `option`, if given, and teaches the scrubber its secrets (the key itself,
+/// and the password that opened a keystore).
+async fn load_key(
+    loader: &KeyLoader,
+    option: &'static str,
+    value: Option<&Secret<String>>,
+    scrubber: &Scrubber,
+) -> anyhow::Result<Option<PrivateKeySigner>> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let source = KeySource::parse(option, value.expose())?;
+    let loader = loader.clone();
+    // Decrypting a keystore is deliberately slow: off the runtime's worker threads.
+    let loaded = tokio::task::spawn_blocking(move || loader.load(option, &source))
+        .await
+        .with_context(|| format!("loading {option}"))??;
+    for secret in &loaded.secrets {
+        scrubber.learn(secret.expose());
+    }
+    Ok(Some(loaded.signer))
+}
+
+async fn run(cli: Cli, scrubber: &Scrubber) -> anyhow::Result<()> {
+    let database_url = cli.database_url.as_ref().map(|u| u.expose().clone());
     match &cli.command {
         Some(Command::Status) => {
             let record = DeploymentRecord::load(&cli.data_dir)?
                 .with_context(|| format!("no deployment recorded in {}", cli.data_dir.display()))?;
             println!("{}", serde_json::to_string_pretty(&record)?);
+            return Ok(());
+        }
+        Some(Command::Backup { out }) => {
+            let made = backup::backup(&cli.data_dir, database_url.as_deref(), out).await?;
+            println!("{}", serde_json::to_string_pretty(&made)?);
+            return Ok(());
+        }
+        Some(Command::Restore { from }) => {
+            let restored = backup::restore(from, &cli.data_dir).await?;
+            println!("{}", serde_json::to_string_pretty(&restored)?);
             return Ok(());
         }
         Some(Command::Users(cmd)) => return users(&cli, cmd).await,
@@ -40,13 +116,16 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let mut config = NodeConfig::new(cli.data_dir.clone());
-    config.rpc_url = cli.rpc_url;
-    config.private_key = cli.private_key;
+    config.rpc_url = cli.rpc_url.clone();
+    config.production = cli.production;
+    let loader = KeyLoader::new(cli.keystore_password_file.clone());
+    let [admin, agent, treasurer, registrar, rules] = key_options(&cli);
+    config.signer = load_key(&loader, admin.0, admin.1, scrubber).await?;
     config.role_keys = RoleKeys {
-        agent: cli.agent_key,
-        treasurer: cli.treasurer_key,
-        registrar: cli.registrar_key,
-        rules: cli.rules_key,
+        agent: load_key(&loader, agent.0, agent.1, scrubber).await?,
+        treasurer: load_key(&loader, treasurer.0, treasurer.1, scrubber).await?,
+        registrar: load_key(&loader, registrar.0, registrar.1, scrubber).await?,
+        rules: load_key(&loader, rules.0, rules.1, scrubber).await?,
     };
     config.settlement_token = cli
         .settlement_token
@@ -54,20 +133,33 @@ async fn main() -> anyhow::Result<()> {
         .map(Address::from_str)
         .transpose()
         .context("--settlement-token is not an address")?;
-    config.chain.listen =
-        std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, cli.chain_port));
+    config.chain.listen = cli.chain_listen.unwrap_or(std::net::SocketAddr::from((
+        std::net::Ipv4Addr::LOCALHOST,
+        cli.chain_port,
+    )));
     config.chain.chain_id = cli.chain_id;
-    config.chain.block_time = cli.block_time.map(std::time::Duration::from_secs);
+    config.chain.block_time = cli.block_time.map(Duration::from_secs);
+    config.chain.server = ServerLimits {
+        max_connections: cli.chain_max_connections,
+        header_read_timeout: Duration::from_secs(cli.chain_header_timeout_secs),
+        keep_alive_timeout: Duration::from_secs(cli.chain_keep_alive_timeout_secs),
+        body_read_timeout: Duration::from_secs(cli.chain_body_timeout_secs),
+    };
     config.database_url = cli.database_url.clone();
     config.confirmations = cli.confirmations;
+    config.ca_files = cli.ca_file.clone();
     let mut api = propledger_api::ApiConfig::new(cli.data_dir.clone());
     api.blob_location = cli.blob_store.as_deref().map(|s| match s {
         "database" => propledger_api::blobs::BlobLocation::Database,
         _ => propledger_api::blobs::BlobLocation::Disk,
     });
     api.max_document_bytes = cli.max_upload_mib.saturating_mul(1024 * 1024);
+    if let Some(url) = &cli.public_url {
+        api.public_url = url.trim_end_matches('/').to_owned();
+    }
     config.api = Some(ApiSettings {
         listen: cli.api_listen,
+        public_url: cli.public_url.clone(),
         config: api,
     });
 
@@ -83,8 +175,13 @@ async fn main() -> anyhow::Result<()> {
                 .display()
         );
     }
-    println!("Chain JSON-RPC: {}", node.rpc_url());
-    tracing::info!(rpc = node.rpc_url(), data_dir = %cli.data_dir.display(), "node running; Ctrl-C or SIGTERM stops it");
+    let rpc = propledger_net::redact_url(node.rpc_url());
+    println!("Chain JSON-RPC: {rpc}");
+    tracing::info!(
+        rpc = %rpc,
+        data_dir = %cli.data_dir.display(),
+        "node running; Ctrl-C or SIGTERM stops it"
+    );
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     tokio::select! {
@@ -99,7 +196,8 @@ async fn main() -> anyhow::Result<()> {
 /// The node's database URL, as the node would open it.
 fn database_url(cli: &Cli) -> String {
     cli.database_url
-        .clone()
+        .as_ref()
+        .map(|u| u.expose().clone())
         .unwrap_or_else(|| format!("sqlite:{}", cli.data_dir.join("ledger.db").display()))
 }
 

@@ -153,3 +153,123 @@ fn the_command_line_makes_users_and_keys() {
         .expect("run");
     assert!(!out.status.success());
 }
+
+async fn post(
+    url: &str,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let mut req = hyper::Request::post(url).header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = client
+        .request(
+            req.body(http_body_util::Full::new(bytes::Bytes::from(
+                body.to_string(),
+            )))
+            .unwrap(),
+        )
+        .await
+        .expect("the API answers");
+    let status = resp.status().as_u16();
+    use http_body_util::BodyExt;
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// The node's API writes to its chain: a wallet signs in with a message naming the node's
+/// address and chain, applies, and compliance's approval reaches the identity registry through
+/// the node's outbox sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nodes_outbox_registers_an_approved_investor() {
+    use alloy::signers::SignerSync;
+    use alloy::signers::local::PrivateKeySigner;
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::start(config(dir.path())).await.expect("start");
+    let url = node.api_url().expect("api").to_owned();
+    let key = node.first_admin_key().expect("a first key").to_owned();
+    let (status, offerings) = get(&format!("{url}/v1/offerings"), Some(&key)).await;
+    assert_eq!(status, 200, "{offerings}");
+
+    let (status, grant) = post(&format!("{url}/v1/auth/siwe/nonce"), None, &json!({})).await;
+    assert_eq!(status, 201, "{grant}");
+    assert_eq!(grant["chain_id"], 31337);
+    assert_eq!(format!("http://{}", grant["domain"].as_str().unwrap()), url);
+    let wallet = PrivateKeySigner::random();
+    let now: chrono::DateTime<chrono::FixedOffset> = chrono::Utc::now().into();
+    let message = propledger_api::siwe::Message {
+        scheme: None,
+        domain: grant["domain"].as_str().unwrap().to_owned(),
+        address: wallet.address(),
+        statement: None,
+        uri: grant["uri"].as_str().unwrap().to_owned(),
+        version: "1".to_owned(),
+        chain_id: 31337,
+        nonce: grant["nonce"].as_str().unwrap().to_owned(),
+        issued_at: now,
+        expiration_time: None,
+        not_before: None,
+        request_id: None,
+        resources: Vec::new(),
+    }
+    .to_text();
+    let signature = wallet.sign_message_sync(message.as_bytes()).unwrap();
+    let (status, session) = post(
+        &format!("{url}/v1/auth/siwe/verify"),
+        None,
+        &json!({"message": message, "signature": format!("0x{}", alloy::hex::encode(signature.as_bytes()))}),
+    )
+    .await;
+    assert_eq!(status, 201, "{session}");
+    let token = session["token"].as_str().unwrap();
+    let (status, investor) = post(
+        &format!("{url}/v1/me/application"),
+        Some(token),
+        &json!({"legal_name": "Ada Lovelace", "email": "ada@example.com", "country": "GB"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{investor}");
+    let id = investor["id"].as_str().unwrap();
+    let (status, detail) = post(
+        &format!("{url}/v1/investors/{id}/approve"),
+        Some(&key),
+        &json!({"accredited": false, "kyc_expires_on": "2099-12-31"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{detail}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for action in detail["actions"].as_array().unwrap() {
+        let id = action["id"].as_str().unwrap();
+        loop {
+            let (_, a) = get(&format!("{url}/v1/actions/{id}"), Some(&key)).await;
+            if a["status"] == "confirmed" {
+                break;
+            }
+            assert_ne!(a["status"], "failed", "{a}");
+            assert!(Instant::now() < deadline, "never confirmed: {a}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let provider =
+        alloy::providers::ProviderBuilder::new().connect_http(node.rpc_url().parse().unwrap());
+    let registry = propledger_contracts::IdentityRegistry::new(
+        node.platform().identity_registry.address,
+        &provider,
+    );
+    let status = registry
+        .walletStatus(wallet.address())
+        .call()
+        .await
+        .unwrap();
+    assert!(status.verified);
+    assert_eq!(status.country, 826);
+    node.shutdown().await.expect("shutdown");
+}

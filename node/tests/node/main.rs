@@ -1,5 +1,8 @@
 //! Integration tests of the node crate (one test binary).
 
 mod api;
+mod backup;
 mod chain;
+mod keys;
 mod run;
+mod tls;

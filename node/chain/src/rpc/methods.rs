@@ -57,6 +57,14 @@ const NO_PARAMS: &[&str] = &[
     "evm_snapshot",
 ];
 
+/// Methods that reshape the chain or its clock (and the namespaces of other dev nodes'
+/// methods): a production chain answers none of them.
+fn is_dev_method(method: &str) -> bool {
+    ["evm_", "anvil_", "hardhat_", "propledger_"]
+        .iter()
+        .any(|prefix| method.starts_with(prefix))
+}
+
 /// A quantity given as a JSON number or a hex string.
 #[derive(Debug, Clone, Copy)]
 struct Quantity(u64);
@@ -306,6 +314,9 @@ impl Rpc {
         conn: Option<&ws::Conn>,
     ) -> Result<Box<RawValue>> {
         let chain_id = self.shared.params.chain_id;
+        if self.shared.params.production && is_dev_method(method) {
+            return Err(Error::MethodNotFound(method.to_owned()));
+        }
         if NO_PARAMS.contains(&method) {
             p.at_most(0)?;
         }

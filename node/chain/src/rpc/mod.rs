@@ -143,16 +143,15 @@ pub(crate) fn router(rpc: Arc<Rpc>) -> Router {
         .with_state(rpc)
 }
 
-/// Serves until `stop` resolves, then closes WebSocket connections and waits for in-flight
-/// HTTP requests.
+/// Serves until `stop` resolves under the connection limits and timeouts of `server`, then
+/// closes WebSocket connections and waits for in-flight HTTP requests.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     rpc: Arc<Rpc>,
+    server: propledger_net::ServerLimits,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(rpc))
-        .with_graceful_shutdown(stop)
-        .await
+    propledger_net::serve(listener, router(rpc), server, stop).await
 }
 
 async fn http(State(rpc): State<Arc<Rpc>>, body: Result<Bytes, BytesRejection>) -> Response {

@@ -1,5 +1,6 @@
 //! The embedded chain: core RPC and transactions, persistence across clean stops and kill -9,
-//! logs and subscriptions, dev methods and reorgs, bad input, and a conformance suite that runs
+//! logs and subscriptions, dev methods and reorgs, production mode, slow and idle clients, bad
+//! input, and a conformance suite that runs
 //! the same scenarios against anvil. The benchmark (`scripts/bench chain`) lives in `bench`,
 //! ignored in normal runs.
 
@@ -10,6 +11,8 @@ mod conformance;
 mod dev;
 mod logs;
 mod persistence;
+mod production;
+mod slow_clients;
 mod support;
 
 alloy::sol!(
