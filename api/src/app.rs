@@ -140,6 +140,8 @@ pub(crate) struct Inner {
     pub(crate) credentials: crate::auth::CredentialCache,
     /// Offering terms, read once each.
     pub(crate) terms: crate::market::TermsCache,
+    /// The books, in the same database, once attached ([`Api::attach_ledger`]).
+    pub(crate) ledger: std::sync::OnceLock<propledger_ledger::Ledger>,
 }
 
 impl std::fmt::Debug for Api {
@@ -182,7 +184,24 @@ impl Api {
                 outbox_wake: Arc::new(tokio::sync::Notify::new()),
                 credentials: Default::default(),
                 terms: Default::default(),
+                ledger: std::sync::OnceLock::new(),
             }),
+        })
+    }
+
+    /// Gives the API the books kept in its database (deals' costs, the books' reports). Once:
+    /// a second ledger is refused.
+    pub fn attach_ledger(&self, ledger: propledger_ledger::Ledger) -> Result<()> {
+        self.inner
+            .ledger
+            .set(ledger)
+            .map_err(|_| crate::error::Error::Config("the API already has its ledger".to_owned()))
+    }
+
+    /// The books; unavailable when no ledger is attached.
+    pub fn ledger(&self) -> Result<&propledger_ledger::Ledger> {
+        self.inner.ledger.get().ok_or_else(|| {
+            crate::error::Error::Unavailable("this API runs without the books".to_owned())
         })
     }
 

@@ -2,15 +2,26 @@
 //!
 //! | event | postings |
 //! |---|---|
-//! | treasury `Deposited`, kind 1 (offering proceeds) | Dr treasury cash / Cr investor capital (investor = buyer wallet) |
+//! | treasury `Deposited`, kind 1 (offering proceeds) | Dr treasury cash / Cr investor capital (the buyer's investor) |
 //! | treasury `Deposited`, kind 0 (direct) | Dr treasury cash / Cr other income |
-//! | treasury `Refunded` (failed offering) | Dr investor capital / Cr treasury cash (investor = refunded wallet) |
+//! | treasury `Refunded` (failed offering) | Dr investor capital / Cr treasury cash (the refunded wallet's investor) |
+//! | shares `Transfer` between two investors | Dr seller's capital / Cr buyer's capital, the capital the shares carry |
 //! | treasury `DrawReleased` | Dr capitalized improvements (budget line) / Cr treasury cash |
 //! | treasury `DistributionFunded` | Dr distributions / Cr distributions payable; Dr distributor cash / Cr treasury cash |
 //! | distributor `Claimed` (a payout paid) | Dr distributions payable / Cr distributor cash |
 //! | distributor `Swept` to the treasury (unclaimed and dust back) | Dr treasury cash / Cr distributor cash; Dr distributions payable / Cr distributions |
 //!
-//! Share movements (`Transfer`) change no money account: they make the cap table. Offering
+//! Capital accounts are per investor: a wallet is resolved to the registry's investor id at the
+//! event (the registry's `WalletAdded` and `WalletRemoved` before it, in chain order), so an
+//! investor's wallets share one account. A wallet no investor holds at the event (unlinked, or
+//! never registered) has an account of its own. [`Capital`] keeps what resolving needs: the
+//! registry's wallets, each wallet's shares and each holder's capital per property.
+//!
+//! A share transfer between two investors carries the capital attributable to the shares, at
+//! book value and pro rata to the seller's holding: `capital * shares / holding`, in token base
+//! units rounded down, and the whole capital when the seller's last share leaves. A transfer
+//! between wallets of one investor, a mint and a burn move no capital (the money side of a
+//! purchase or refund is the treasury's event). Offering
 //! events (`SharesPurchased`, `PurchaseRefunded`) are the share side of the treasury's
 //! `Deposited` and `Refunded`, which carry the money, so they are not booked twice. Likewise the
 //! treasury's `Deposited` of kind 2 (a distribution's unclaimed remainder, paid in by the
@@ -19,9 +30,11 @@
 //! A distribution funded by an account other than the treasury is not in the property's books, so
 //! neither is its return to that account (`Swept` with `toTreasury` false).
 
-use alloy::primitives::{Address, B256, U256};
+use std::collections::HashMap;
+
+use alloy::primitives::{Address, B256, U256, U512};
 use alloy::sol_types::SolEvent;
-use propledger_contracts::{Distributor, PropertyTreasury};
+use propledger_contracts::{Distributor, IdentityRegistry, PropertyShares, PropertyTreasury};
 use propledger_ledger::core::Direction;
 use propledger_ledger::core::chart::codes;
 
@@ -33,10 +46,38 @@ use crate::source::RawLog;
 pub enum Target {
     /// A template account of the property, by code.
     Chart(&'static str),
-    /// The investor capital account of a wallet.
-    InvestorCapital(Address),
+    /// The investor capital account of a holder.
+    InvestorCapital(Holder),
     /// The capitalized-improvements account of a budget line.
     Improvements(B256),
+}
+
+/// Whose capital account: the registry's investor, or a wallet no investor held at the event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Holder {
+    /// An investor, by the registry's investor id.
+    Investor(B256),
+    /// A wallet that belonged to no investor at the event.
+    Wallet(Address),
+}
+
+impl Holder {
+    /// The ledger's `investor` dimension of the holder's capital account: the investor id in
+    /// 64 lowercase hex digits, or `wallet-` and the wallet's address.
+    pub fn dimension(&self) -> String {
+        match self {
+            Holder::Investor(id) => alloy::hex::encode(id),
+            Holder::Wallet(w) => format!("wallet-{w:#x}"),
+        }
+    }
+
+    /// As a sentence names it.
+    fn label(&self) -> String {
+        match self {
+            Holder::Investor(id) => format!("investor {id:#x}"),
+            Holder::Wallet(w) => format!("wallet {w:#x}"),
+        }
+    }
 }
 
 /// One posting, in settlement-token base units.
@@ -85,8 +126,20 @@ fn nonzero(r: Option<B256>) -> Option<B256> {
     r.filter(|r| !r.is_zero())
 }
 
-/// The entry `log` (from a contract of `kind`) makes, if it moves money. A log that does not
-/// decode as its event is not booked (it is still stored, as `unknown`).
+/// Whether `log` (from a contract of `kind`) may make an entry: what a commit's budget counts.
+pub fn may_book(kind: ContractKind, log: &RawLog) -> bool {
+    plan(kind, log).is_some()
+        || (kind == ContractKind::Shares
+            && log.topics.first() == Some(&PropertyShares::Transfer::SIGNATURE_HASH)
+            && log.topics.len() == 3
+            && !log.topics[1].is_zero()
+            && !log.topics[2].is_zero())
+}
+
+/// The entry `log` (from a contract of `kind`) makes, if it moves money, with capital booked to
+/// the wallets named in the event ([`Capital::apply`] resolves them to investors and books
+/// share transfers). A log that does not decode as its event is not booked (it is still
+/// stored, as `unknown`).
 pub fn plan(kind: ContractKind, log: &RawLog) -> Option<Plan> {
     use Target::{Chart, Improvements, InvestorCapital};
     if !matches!(kind, ContractKind::Treasury | ContractKind::Distributor) {
@@ -102,7 +155,7 @@ pub fn plan(kind: ContractKind, log: &RawLog) -> Option<Plan> {
                     return None; // booked from the distributor's `Swept`
                 }
                 let (credit, what) = if e.kind == 1 {
-                    (InvestorCapital(e.from), "Offering proceeds")
+                    (InvestorCapital(Holder::Wallet(e.from)), "Offering proceeds")
                 } else {
                     (Chart(codes::OTHER_INCOME), "Direct deposit")
                 };
@@ -123,7 +176,7 @@ pub fn plan(kind: ContractKind, log: &RawLog) -> Option<Plan> {
                     description: format!("Offering refund to {:#x}", e.investor),
                     reference: None,
                     lines: pair(
-                        InvestorCapital(e.investor),
+                        InvestorCapital(Holder::Wallet(e.investor)),
                         Chart(codes::TREASURY_CASH),
                         e.amount,
                     ),
@@ -210,6 +263,198 @@ pub fn plan(kind: ContractKind, log: &RawLog) -> Option<Plan> {
         return None;
     }
     Some(plan)
+}
+
+/// Adds `n` shares to (or takes them from) a holder's total.
+fn add_held(held: &mut HashMap<Holder, U256>, holder: Holder, n: U256, add: bool) {
+    let h = held.entry(holder).or_default();
+    *h = if add {
+        h.saturating_add(n)
+    } else {
+        h.saturating_sub(n)
+    };
+    if h.is_zero() {
+        held.remove(&holder);
+    }
+}
+
+/// One property's shares and capital.
+#[derive(Clone, Debug, Default)]
+struct PropertyCapital {
+    /// Shares per wallet.
+    shares: HashMap<Address, U256>,
+    /// Shares per holder: the sum over the wallets it holds now.
+    held: HashMap<Holder, U256>,
+    /// Capital per holder, in token base units (contributions less refunds, plus capital
+    /// received with shares, less capital given with them).
+    capital: HashMap<Holder, U256>,
+}
+
+/// What booking capital per investor needs to know, moved on event by event in chain order:
+/// which investor holds each wallet, and per property each wallet's shares and each holder's
+/// capital. Rebuilt from the stored events when the indexer loads.
+#[derive(Clone, Debug, Default)]
+pub struct Capital {
+    wallets: HashMap<Address, B256>,
+    properties: HashMap<String, PropertyCapital>,
+}
+
+impl Capital {
+    /// The holder of `wallet` now.
+    pub fn holder(&self, wallet: Address) -> Holder {
+        self.wallets
+            .get(&wallet)
+            .map_or(Holder::Wallet(wallet), |id| Holder::Investor(*id))
+    }
+
+    /// A holder's capital in `property`, in token base units.
+    pub fn capital(&self, property: &str, holder: Holder) -> U256 {
+        self.properties
+            .get(property)
+            .and_then(|p| p.capital.get(&holder))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// A holder's shares in `property` (the shares of the wallets it holds now).
+    pub fn shares(&self, property: &str, holder: Holder) -> U256 {
+        self.properties
+            .get(property)
+            .and_then(|p| p.held.get(&holder))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Links `wallet` to `to` (or unlinks it): its shares in every property count for the new
+    /// holder from now on.
+    fn relink(&mut self, wallet: Address, to: Option<B256>) {
+        let from = self.holder(wallet);
+        match to {
+            Some(id) => self.wallets.insert(wallet, id),
+            None => self.wallets.remove(&wallet),
+        };
+        let to = self.holder(wallet);
+        if from == to {
+            return;
+        }
+        for p in self.properties.values_mut() {
+            let Some(n) = p.shares.get(&wallet).copied() else {
+                continue;
+            };
+            add_held(&mut p.held, from, n, false);
+            add_held(&mut p.held, to, n, true);
+        }
+    }
+
+    /// Takes the next event (in chain order) of a contract of `kind` (of `property`, for a
+    /// property's contracts) and returns the entry it makes, if any, with capital booked to
+    /// the investors holding the wallets at this event.
+    pub fn apply(
+        &mut self,
+        kind: ContractKind,
+        property: Option<&str>,
+        log: &RawLog,
+    ) -> Option<Plan> {
+        let topic0 = *log.topics.first()?;
+        let data = alloy::primitives::LogData::new_unchecked(log.topics.clone(), log.data.clone());
+        match kind {
+            ContractKind::IdentityRegistry => {
+                if topic0 == IdentityRegistry::WalletAdded::SIGNATURE_HASH {
+                    let e = IdentityRegistry::WalletAdded::decode_log_data(&data).ok()?;
+                    self.relink(e.wallet, Some(e.investorId));
+                } else if topic0 == IdentityRegistry::WalletRemoved::SIGNATURE_HASH {
+                    let e = IdentityRegistry::WalletRemoved::decode_log_data(&data).ok()?;
+                    if self.wallets.get(&e.wallet) == Some(&e.investorId) {
+                        self.relink(e.wallet, None);
+                    }
+                }
+                None
+            }
+            ContractKind::Shares => {
+                if topic0 != PropertyShares::Transfer::SIGNATURE_HASH {
+                    return None;
+                }
+                let e = PropertyShares::Transfer::decode_log_data(&data).ok()?;
+                self.transfer(property?, e.from, e.to, e.value)
+            }
+            _ => {
+                let mut plan = plan(kind, log)?;
+                let property = property?;
+                for line in &mut plan.lines {
+                    if let Target::InvestorCapital(Holder::Wallet(w)) = line.target {
+                        let holder = self.holder(w);
+                        line.target = Target::InvestorCapital(holder);
+                        let book = self.properties.entry(property.to_owned()).or_default();
+                        let c = book.capital.entry(holder).or_default();
+                        *c = match line.direction {
+                            Direction::Credit => c.saturating_add(line.amount),
+                            Direction::Debit => c.saturating_sub(line.amount),
+                        };
+                    }
+                }
+                Some(plan)
+            }
+        }
+    }
+
+    fn transfer(
+        &mut self,
+        property: &str,
+        from: Address,
+        to: Address,
+        value: U256,
+    ) -> Option<Plan> {
+        let (seller, buyer) = (self.holder(from), self.holder(to));
+        let moved = if from.is_zero() || to.is_zero() || seller == buyer {
+            U256::ZERO
+        } else {
+            let holding = self.shares(property, seller);
+            let capital = self.capital(property, seller);
+            if value >= holding {
+                capital
+            } else {
+                // holding > value >= 0, so the quotient is below `capital` and fits.
+                let wide: U512 = capital.widening_mul::<256, 4, 512, 8>(value);
+                let q = (wide / U512::from(holding)).into_limbs();
+                U256::from_limbs([q[0], q[1], q[2], q[3]])
+            }
+        };
+        let book = self.properties.entry(property.to_owned()).or_default();
+        if !from.is_zero() {
+            let s = book.shares.entry(from).or_default();
+            let taken = value.min(*s);
+            *s -= taken;
+            if s.is_zero() {
+                book.shares.remove(&from);
+            }
+            add_held(&mut book.held, seller, taken, false);
+        }
+        if !to.is_zero() {
+            let s = book.shares.entry(to).or_default();
+            *s = s.saturating_add(value);
+            add_held(&mut book.held, buyer, value, true);
+        }
+        if moved.is_zero() {
+            return None;
+        }
+        let c = book.capital.entry(seller).or_default();
+        *c = c.saturating_sub(moved);
+        let c = book.capital.entry(buyer).or_default();
+        *c = c.saturating_add(moved);
+        Some(Plan {
+            description: format!(
+                "Capital of {value} share units transferred from {} to {}",
+                seller.label(),
+                buyer.label()
+            ),
+            reference: None,
+            lines: pair(
+                Target::InvestorCapital(seller),
+                Target::InvestorCapital(buyer),
+                moved,
+            ),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -324,5 +569,169 @@ mod tests {
             .encode_log_data(),
         );
         assert!(plan(ContractKind::Distributor, &withheld).is_none());
+    }
+
+    fn wallet_added(wallet: Address, id: B256) -> RawLog {
+        log_of(
+            &IdentityRegistry::WalletAdded {
+                wallet,
+                investorId: id,
+            }
+            .encode_log_data(),
+        )
+    }
+
+    fn transfer(from: Address, to: Address, value: u64) -> RawLog {
+        log_of(
+            &PropertyShares::Transfer {
+                from,
+                to,
+                value: U256::from(value),
+            }
+            .encode_log_data(),
+        )
+    }
+
+    fn proceeds(from: Address, amount: u64) -> RawLog {
+        log_of(
+            &PropertyTreasury::Deposited {
+                from,
+                amount: U256::from(amount),
+                kind: 1,
+                r#ref: B256::ZERO,
+            }
+            .encode_log_data(),
+        )
+    }
+
+    /// Buys a holding: the mint and the proceeds.
+    fn buy(c: &mut Capital, wallet: Address, shares: u64, cost: u64) -> Option<Plan> {
+        assert!(
+            c.apply(
+                ContractKind::Shares,
+                Some("1"),
+                &transfer(Address::ZERO, wallet, shares)
+            )
+            .is_none(),
+            "a mint moves no capital"
+        );
+        c.apply(ContractKind::Treasury, Some("1"), &proceeds(wallet, cost))
+    }
+
+    /// Two wallets of one investor share one capital account; transfers between investors carry
+    /// capital pro rata to the seller's holding (rounded down to a base unit, the remainder with
+    /// the last share); transfers between one investor's wallets carry none.
+    #[test]
+    fn capital_is_per_investor_and_moves_with_shares() {
+        let (a1, a2, b) = (
+            Address::repeat_byte(0xa1),
+            Address::repeat_byte(0xa2),
+            Address::repeat_byte(0xb1),
+        );
+        let (ida, idb) = (B256::repeat_byte(0xaa), B256::repeat_byte(0xbb));
+        let (ha, hb) = (Holder::Investor(ida), Holder::Investor(idb));
+        let mut c = Capital::default();
+        for (w, id) in [(a1, ida), (a2, ida), (b, idb)] {
+            assert!(
+                c.apply(ContractKind::IdentityRegistry, None, &wallet_added(w, id))
+                    .is_none()
+            );
+        }
+        let p = buy(&mut c, a1, 10, 500).expect("proceeds are booked");
+        assert_eq!(p.lines[1].target, Target::InvestorCapital(ha));
+        buy(&mut c, a2, 5, 250).expect("booked");
+        assert_eq!(c.capital("1", ha), U256::from(750u64));
+        assert_eq!(c.shares("1", ha), U256::from(15u64));
+
+        // Between the investor's own wallets: nothing moves.
+        assert!(
+            c.apply(ContractKind::Shares, Some("1"), &transfer(a1, a2, 3))
+                .is_none()
+        );
+        assert_eq!(c.capital("1", ha), U256::from(750u64));
+
+        // A third of the holding carries a third of the capital.
+        let p = c
+            .apply(ContractKind::Shares, Some("1"), &transfer(a2, b, 5))
+            .expect("capital moves");
+        assert_eq!(p.lines[0].target, Target::InvestorCapital(ha));
+        assert_eq!(p.lines[0].direction, Direction::Debit);
+        assert_eq!(p.lines[1].target, Target::InvestorCapital(hb));
+        assert_eq!(p.lines[1].direction, Direction::Credit);
+        assert_eq!(p.lines[0].amount, U256::from(250u64));
+        assert_eq!(c.capital("1", ha), U256::from(500u64));
+        assert_eq!(c.capital("1", hb), U256::from(250u64));
+
+        // A transfers 3 of its 10 shares (500 * 3 / 10 = 150), then 1 of 7 (350 / 7 = 50),
+        // then 2 of 6 (300 * 2 / 6 = 100).
+        for (from, to, n, moved) in [(a1, b, 3, 150u64), (a1, b, 1, 50), (a2, b, 2, 100)] {
+            let p = c
+                .apply(ContractKind::Shares, Some("1"), &transfer(from, to, n))
+                .expect("capital moves");
+            assert_eq!(p.lines[0].amount, U256::from(moved));
+        }
+        assert_eq!(c.shares("1", ha), U256::from(4u64));
+        assert_eq!(c.capital("1", ha), U256::from(200u64));
+        assert_eq!(c.capital("1", hb), U256::from(550u64));
+    }
+
+    /// A pro-rata share rounds down to the base unit, and the last share takes what is left, so
+    /// capital is conserved exactly.
+    #[test]
+    fn the_last_share_carries_the_remainder() {
+        let (a, b) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        let mut c = Capital::default();
+        c.apply(
+            ContractKind::IdentityRegistry,
+            None,
+            &wallet_added(a, B256::repeat_byte(1)),
+        );
+        c.apply(
+            ContractKind::IdentityRegistry,
+            None,
+            &wallet_added(b, B256::repeat_byte(2)),
+        );
+        buy(&mut c, a, 3, 100);
+        let moved: Vec<U256> = (0..3)
+            .map(|_| {
+                c.apply(ContractKind::Shares, Some("1"), &transfer(a, b, 1))
+                    .expect("moves")
+                    .lines[0]
+                    .amount
+            })
+            .collect();
+        assert_eq!(
+            moved,
+            [U256::from(33u64), U256::from(33u64), U256::from(34u64)]
+        );
+        assert_eq!(c.capital("1", c.holder(a)), U256::ZERO);
+        assert_eq!(c.capital("1", c.holder(b)), U256::from(100u64));
+    }
+
+    /// A wallet is resolved at the event: before its registration it books to an account of
+    /// its own, after it to its investor's.
+    #[test]
+    fn a_wallet_is_resolved_at_the_event() {
+        let w = Address::repeat_byte(7);
+        let id = B256::repeat_byte(7);
+        let mut c = Capital::default();
+        let before = buy(&mut c, w, 1, 10).expect("booked");
+        assert_eq!(
+            before.lines[1].target,
+            Target::InvestorCapital(Holder::Wallet(w))
+        );
+        c.apply(ContractKind::IdentityRegistry, None, &wallet_added(w, id));
+        let after = buy(&mut c, w, 1, 10).expect("booked");
+        assert_eq!(
+            after.lines[1].target,
+            Target::InvestorCapital(Holder::Investor(id))
+        );
+        // The share bought before the link counts for the investor now; the capital booked
+        // then stays where it was booked.
+        assert_eq!(c.shares("1", Holder::Investor(id)), U256::from(2u64));
+        assert_eq!(c.shares("1", Holder::Wallet(w)), U256::ZERO);
+        assert_eq!(c.capital("1", Holder::Wallet(w)), U256::from(10u64));
+        assert_eq!(Holder::Investor(id).dimension(), alloy::hex::encode(id));
+        assert_eq!(Holder::Wallet(w).dimension(), format!("wallet-{w:#x}"));
     }
 }

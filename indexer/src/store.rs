@@ -370,15 +370,139 @@ pub(crate) fn initialize(
 ) -> Result<()> {
     unit.statement(
         Statement::new(
-            "INSERT INTO idx_state (id, chain_id, next_block, currency, token_decimals) \
-             VALUES (1, $1, $2, $3, $4)",
+            "INSERT INTO idx_state (id, chain_id, next_block, currency, token_decimals, \
+             books_model) VALUES (1, $1, $2, $3, $4, $5)",
         )
         .bind(i64_of(chain_id)?)
         .bind(i64_of(start_block)?)
         .bind(currency.to_owned())
-        .bind(i64::from(decimals)),
+        .bind(i64::from(decimals))
+        .bind(BOOKS_MODEL),
     );
     insert_contracts(unit, contracts)
+}
+
+/// The books' model this build keeps (`idx_state.books_model`): capital per registry investor,
+/// carried by share transfers.
+pub const BOOKS_MODEL: i64 = 2;
+
+/// The model the books were kept in (`None` before the index is initialized).
+pub async fn books_model(ledger: &Ledger) -> Result<Option<i64>> {
+    Ok(ledger
+        .read_with(|conn| {
+            Box::pin(async move {
+                let sql = "SELECT books_model FROM idx_state WHERE id = 1";
+                Ok(on_conn!(conn, c => sqlx::query_scalar(sql).fetch_optional(&mut **c).await?))
+            })
+        })
+        .await?)
+}
+
+/// The guard that moves the books from model `from` to this build's: it holds for the one
+/// indexer that makes the move.
+pub(crate) fn books_model_upgrade(from: i64) -> Statement {
+    Statement::new("UPDATE idx_state SET books_model = $1 WHERE id = 1 AND books_model = $2")
+        .bind(BOOKS_MODEL)
+        .bind(from)
+}
+
+/// A guard that holds while the books are still of model `model`.
+pub(crate) fn books_model_is(model: i64) -> Statement {
+    Statement::new(
+        "UPDATE idx_state SET books_model = books_model WHERE id = 1 AND books_model = $1",
+    )
+    .bind(model)
+}
+
+/// A stored event that capital booking follows, with its contract's kind and property.
+pub(crate) struct CapitalEvent {
+    pub(crate) log: RawLog,
+    pub(crate) kind: ContractKind,
+    pub(crate) property: Option<String>,
+}
+
+type CapitalTuple = (
+    i64,
+    i64,
+    Vec<u8>,
+    Vec<u8>,
+    i64,
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+    String,
+    Option<String>,
+);
+
+/// The stored events that move capital or resolve wallets (the registry's wallet links, share
+/// transfers, the treasury's and distributor's money events), in chain order.
+pub(crate) async fn capital_events(ledger: &Ledger) -> Result<Vec<CapitalEvent>> {
+    let rows: Vec<CapitalTuple> = ledger
+        .read_with(|conn| {
+            Box::pin(async move {
+                let sql = "SELECT e.block_number, e.log_index, e.block_hash, e.tx_hash, \
+                           e.tx_index, e.address, e.topics, e.data, c.kind, c.property_id \
+                           FROM idx_events e JOIN idx_contracts c ON c.address = e.address \
+                           WHERE (c.kind = 'identity_registry' \
+                                  AND e.event IN ('WalletAdded', 'WalletRemoved')) \
+                              OR (c.kind = 'shares' AND e.event = 'Transfer') \
+                              OR (c.kind = 'treasury' AND e.event IN ('Deposited', 'Refunded')) \
+                           ORDER BY e.block_number, e.log_index";
+                Ok(on_conn!(conn, c => sqlx::query_as(sql).fetch_all(&mut **c).await?))
+            })
+        })
+        .await?;
+    rows.into_iter()
+        .map(
+            |(
+                block,
+                index,
+                block_hash,
+                tx_hash,
+                tx_index,
+                address,
+                topics,
+                data,
+                kind,
+                property,
+            )| {
+                if topics.len() % 32 != 0 {
+                    return Err(Error::CorruptStore("event topics".into()));
+                }
+                Ok(CapitalEvent {
+                    log: RawLog {
+                        block_number: u64_of(block, "block number")?,
+                        block_hash: hash_of(&block_hash)?,
+                        block_timestamp: None,
+                        tx_hash: hash_of(&tx_hash)?,
+                        tx_index: u64_of(tx_index, "tx index")?,
+                        log_index: u64_of(index, "log index")?,
+                        address: address_of(&address)?,
+                        topics: topics.chunks(32).map(B256::from_slice).collect(),
+                        data: data.into(),
+                    },
+                    kind: ContractKind::parse(&kind)
+                        .ok_or_else(|| Error::CorruptStore(format!("contract kind {kind:?}")))?,
+                    property,
+                })
+            },
+        )
+        .collect()
+}
+
+/// Timestamps of the stored blocks (the reorg window's).
+pub(crate) async fn block_timestamps(ledger: &Ledger) -> Result<Vec<(u64, u64)>> {
+    let rows: Vec<(i64, i64)> = ledger
+        .read_with(|conn| {
+            Box::pin(async move {
+                let sql = "SELECT number, timestamp FROM idx_blocks";
+                Ok(on_conn!(conn, c => sqlx::query_as(sql).fetch_all(&mut **c).await?))
+            })
+        })
+        .await?;
+    rows.into_iter()
+        .map(|(n, t)| Ok((u64_of(n, "block number")?, u64_of(t, "timestamp")?)))
+        .collect()
 }
 
 /// The checkpoint's move from `from` to `to` (the next block to index), with the head seen, as

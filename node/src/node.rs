@@ -599,6 +599,7 @@ async fn start_api(
         provider: ChainContext::connect_provider(writing.rpc_url, writing.tls).await?,
     };
     let api = Api::with_chain(db, config, Some(chain), Some(context))?;
+    api.attach_ledger(writing.ledger.clone())?;
     let (stop, mut stopped) = watch::channel(false);
     let senders = api.spawn_senders(
         writing.ledger,

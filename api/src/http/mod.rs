@@ -37,8 +37,8 @@ use utoipa_axum::routes;
 
 use self::problem::{ApiError, Problem};
 use self::routes::{
-    agent, audit, auth, compliance, documents, investors, keys, me, offerings, properties, system,
-    users,
+    agent, audit, auth, books, compliance, deals, documents, investors, keys, me, offerings,
+    properties, system, users,
 };
 use self::state::App;
 use crate::error::Error;
@@ -68,6 +68,8 @@ pub const MAX_JSON_BODY_BYTES: usize = 1024 * 1024;
         (name = "audit", description = "The audit log of every write"),
         (name = "properties", description = "Properties"),
         (name = "documents", description = "Documents attached to properties"),
+        (name = "deals", description = "Deals: acquisitions and their pipeline"),
+        (name = "books", description = "A property's books: accounts, trial balance, statements"),
         (name = "investors", description = "Investors: applications, review, and their own data"),
         (name = "offerings", description = "Share offerings: state, finalizing, cancelling"),
         (name = "compliance", description = "Whether a transfer or purchase would pass, and why"),
@@ -97,6 +99,16 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(audit::list))
         .routes(routes!(properties::search, properties::create))
         .routes(routes!(properties::get, properties::update))
+        .routes(routes!(deals::list, deals::create))
+        .routes(routes!(deals::get))
+        .routes(routes!(deals::transition))
+        .routes(routes!(deals::costs, deals::book_cost))
+        .routes(routes!(deals::add_offer))
+        .routes(routes!(deals::add_milestone))
+        .routes(routes!(books::accounts))
+        .routes(routes!(books::trial_balance))
+        .routes(routes!(books::balance_sheet))
+        .routes(routes!(books::income_statement))
         .routes(routes!(documents::get))
         .routes(routes!(documents::content))
         .routes(routes!(system::healthz))

@@ -74,12 +74,39 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("PATCH", "/v1/properties/{id}", OPERATE),
     ("GET", "/v1/properties/{id}/documents", ALL),
     ("POST", "/v1/properties/{id}/documents", OPERATE),
+    ("GET", "/v1/deals", ALL),
+    ("POST", "/v1/deals", OPERATE),
+    ("GET", "/v1/deals/{id}", ALL),
+    ("POST", "/v1/deals/{id}/transitions", OPERATE),
+    ("POST", "/v1/deals/{id}/offers", OPERATE),
+    ("POST", "/v1/deals/{id}/milestones", OPERATE),
+    ("GET", "/v1/deals/{id}/costs", ALL),
+    ("POST", "/v1/deals/{id}/costs", OPERATE),
+    ("GET", "/v1/books/{property}/accounts", ALL),
+    ("GET", "/v1/books/{property}/trial-balance", ALL),
+    ("GET", "/v1/books/{property}/balance-sheet", ALL),
+    ("GET", "/v1/books/{property}/income-statement", ALL),
     ("GET", "/v1/documents/{id}", ALL),
     ("GET", "/v1/documents/{id}/content", ALL),
     ("GET", "/healthz", PUBLIC),
     ("GET", "/readyz", PUBLIC),
     ("GET", "/metrics", PUBLIC),
 ];
+
+/// A deal on `property`.
+fn deal_body(property: &str) -> Value {
+    json!({
+        "property_id": property,
+        "strategy": "hold",
+        "purchase_price": {"amount": "95000.00", "currency": "USD"},
+    })
+}
+
+/// A closing cost, not paid yet.
+fn cost_body(amount: &str) -> Value {
+    json!({"kind": "closing", "amount": {"amount": amount, "currency": "USD"},
+           "paid_on": "2026-11-20", "paid_from": "payable"})
+}
 
 /// Who calls.
 #[derive(Clone, Debug)]
@@ -114,6 +141,18 @@ async fn snapshot(app: &TestApp) -> Vec<(String, i64)> {
         ),
         ("documents", "SELECT COUNT(*) AS n FROM api_documents"),
         (
+            "deals",
+            "SELECT CAST(COUNT(*) + COALESCE(SUM(version), 0) AS BIGINT) AS n FROM api_deals",
+        ),
+        (
+            "deal moves",
+            "SELECT COUNT(*) AS n FROM api_deal_transitions",
+        ),
+        (
+            "deal costs",
+            "SELECT COUNT(*) AS n FROM ledger_entries WHERE source LIKE 'operator:deal%'",
+        ),
+        (
             "investors",
             "SELECT CAST(COUNT(*) + COALESCE(SUM(version), 0) AS BIGINT) AS n FROM api_investors",
         ),
@@ -141,6 +180,7 @@ async fn snapshot(app: &TestApp) -> Vec<(String, i64)> {
 /// What exists for the calls to act on.
 struct Fixtures {
     property: String,
+    deal: String,
     document: String,
     user: String,
     sessions: Vec<(&'static str, String)>,
@@ -184,6 +224,17 @@ async fn fixtures(w: &ChainApp) -> Fixtures {
             &[("kind", "deed")],
             Some(("deed.pdf", "application/pdf", b"%PDF-1.7 deed")),
         )
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deal = app
+        .post("/v1/deals")
+        .token(&op)
+        .json(&deal_body(&property))
         .send()
         .await
         .expect(StatusCode::CREATED)
@@ -285,6 +336,14 @@ async fn fixtures(w: &ChainApp) -> Fixtures {
         .json();
     w.settled(&[cancel]).await;
     w.caught_up().await;
+    // The property's books, opened by a cost of the deal (the indexer has set their currency).
+    app.post(&format!("/v1/deals/{deal}/costs"))
+        .token(&op)
+        .header("idempotency-key", "fixture-cost")
+        .json(&cost_body("1000.00"))
+        .send()
+        .await
+        .expect(StatusCode::CREATED);
     Fixtures {
         buyer_session,
         refund_offering: refundable.offering.address.to_checksum(None),
@@ -297,6 +356,7 @@ async fn fixtures(w: &ChainApp) -> Fixtures {
         investor,
         action: detail["actions"][0]["id"].as_str().unwrap().to_owned(),
         property,
+        deal,
         document,
         user: target.id,
         sessions,
@@ -330,7 +390,12 @@ async fn request<'a>(
             "/v1/investors/{id}",
             &format!("/v1/investors/{}", fx.investor),
         )
-        .replace("/v1/actions/{id}", &format!("/v1/actions/{}", fx.action));
+        .replace("/v1/actions/{id}", &format!("/v1/actions/{}", fx.action))
+        .replace("/v1/deals/{id}", &format!("/v1/deals/{}", fx.deal))
+        .replace(
+            "/v1/books/{property}",
+            &format!("/v1/books/{}", fx.property),
+        );
     let call = |path: String| app.call(m.clone(), &path);
     match (method, template) {
         ("POST", "/v1/auth/sessions") => {
@@ -348,6 +413,22 @@ async fn request<'a>(
         }
         ("POST", "/v1/properties") => call(path).json(&property_body("Chicago", 41.9, -87.6, "1.00", 100)),
         ("PATCH", "/v1/properties/{id}") => call(path).json(&json!({"bedrooms": n})),
+        ("POST", "/v1/deals") => call(path).json(&deal_body(&fx.property)),
+        ("POST", "/v1/deals/{id}/offers") => call(path).json(&json!({
+            "direction": "made", "amount": {"amount": "90000.00", "currency": "USD"},
+            "party": "The seller", "on": "2026-11-02"})),
+        ("POST", "/v1/deals/{id}/milestones") => call(path)
+            .json(&json!({"name": format!("Inspection {n}"), "due_on": "2026-11-15"})),
+        ("POST", "/v1/deals/{id}/costs") => call(path)
+            .header("idempotency-key", &format!("cost-{n}"))
+            .json(&cost_body(&format!("{n}.00"))),
+        ("POST", "/v1/deals/{id}/transitions") => {
+            // Each call moves a lead of its own.
+            let d = app.post("/v1/deals").token(&app.admin_key).json(&deal_body(&fx.property))
+                .send().await.expect(StatusCode::CREATED).json();
+            call(format!("/v1/deals/{}/transitions", d["id"].as_str().unwrap()))
+                .json(&json!({"to": "analyzing"}))
+        }
         ("POST", "/v1/properties/{id}/documents") => {
             let body = format!("photo {n}");
             call(path).multipart(&[("kind", "photo")], Some(("p.jpg", "image/jpeg", body.as_bytes())))

@@ -144,6 +144,7 @@ impl ChainApp {
         )
         .await;
         let ledger = Ledger::connect(&app.url).await.expect("ledger");
+        app.api.attach_ledger(ledger.clone()).expect("ledger");
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
         if index {

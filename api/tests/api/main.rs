@@ -8,6 +8,7 @@ mod bench;
 mod chainapp;
 mod compliance;
 mod conventions;
+mod deals;
 mod documents;
 mod investors;
 mod market;

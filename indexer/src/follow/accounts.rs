@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{B256, U256};
 use propledger_ledger::Ledger;
 use propledger_ledger::core::chart::{codes, template_line};
 use propledger_ledger::core::{AccountCode, AccountId, Currency, DimValue, Dimensions, NewAccount};
 
-use crate::books::Target;
+use crate::books::{Holder, Target};
 use crate::error::{Error, Result};
 
 /// The ledger dimension value of a property id.
@@ -30,7 +30,7 @@ pub fn property_dim(id: &str) -> Result<DimValue> {
 struct PropertyBooks {
     dim: DimValue,
     chart: HashMap<String, AccountId>,
-    investors: HashMap<Address, AccountId>,
+    investors: HashMap<Holder, AccountId>,
     lines: HashMap<B256, AccountId>,
 }
 
@@ -94,7 +94,7 @@ impl Books {
             .ok_or_else(|| Error::Internal(format!("property {property} is not open")))?;
         let found = match target {
             Target::Chart(code) => books.chart.get(*code),
-            Target::InvestorCapital(wallet) => books.investors.get(wallet),
+            Target::InvestorCapital(holder) => books.investors.get(holder),
             Target::Improvements(line) => books.lines.get(line),
         };
         found
@@ -119,14 +119,14 @@ impl Books {
                 .ok_or_else(|| Error::Internal(format!("property {property} is not open")))?;
             let (code, dims) = match &target {
                 Target::Chart(_) => continue,
-                Target::InvestorCapital(wallet) => {
-                    if books.investors.contains_key(wallet) {
+                Target::InvestorCapital(holder) => {
+                    if books.investors.contains_key(holder) {
                         continue;
                     }
                     (
                         codes::INVESTOR_CAPITAL,
                         Dimensions::property(books.dim.clone())
-                            .with_investor(DimValue::parse(&format!("{wallet:#x}"))?),
+                            .with_investor(DimValue::parse(&holder.dimension())?),
                     )
                 }
                 Target::Improvements(line) => {
@@ -169,7 +169,7 @@ impl Books {
                 .get_mut(&property)
                 .ok_or_else(|| Error::Internal(format!("property {property} is not open")))?;
             match target {
-                Target::InvestorCapital(w) => books.investors.insert(w, account.id),
+                Target::InvestorCapital(h) => books.investors.insert(h, account.id),
                 Target::Improvements(l) => books.lines.insert(l, account.id),
                 Target::Chart(_) => None,
             };

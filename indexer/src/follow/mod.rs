@@ -19,11 +19,13 @@
 //! ([`propledger_ledger::unit::MAX_UNIT_ENTRIES`]): ranges are cut at block boundaries to fit.
 //!
 //! Modules: [`window`] (the pure reorg decisions), [`pipeline`] (the backfill pass),
-//! [`stage`] (a commit, step by step), [`accounts`] (the accounts booked into).
+//! [`stage`] (a commit, step by step), [`accounts`] (the accounts booked into), [`upgrade`]
+//! (books of an earlier model brought to this build's).
 
 pub mod accounts;
 mod pipeline;
 mod stage;
+pub mod upgrade;
 pub mod window;
 
 use std::collections::{BTreeMap, HashSet};
@@ -41,6 +43,7 @@ use propledger_ledger::unit::{MAX_UNIT_ENTRIES, Retraction, UnitOfWork};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::books::Capital;
 use crate::decode::ContractKind;
 use crate::error::{Error, Result};
 use crate::source::{RawLog, RpcSource, SourceConfig};
@@ -135,6 +138,8 @@ pub struct Indexer {
     next_block: u64,
     contracts: AddressMap<Watched>,
     books: Books,
+    /// Wallets, shares and capital as of the checkpoint, for booking capital per investor.
+    capital: Capital,
     window: ReorgWindow,
     /// Keys of pending entries, by block.
     pending: BTreeMap<u64, Vec<String>>,
@@ -145,6 +150,9 @@ pub struct Indexer {
     /// watched by the commit that holds the registration.
     ahead: AddressMap<(Watched, u64)>,
 }
+
+/// The books' currency: the settlement stablecoin is booked as US dollars at par.
+pub const BOOKS_CURRENCY: &str = "USD";
 
 /// The idempotency key of the entry an event makes.
 fn event_key(chain_id: u64, log: &RawLog) -> String {
@@ -207,6 +215,7 @@ impl Indexer {
             }
             None => Self::initialize(&ledger, &cfg, &source).await?,
         };
+        upgrade::upgrade_books(&ledger, cfg.confirmations, Some(&source)).await?;
         let mut indexer = Indexer {
             cfg,
             source,
@@ -217,6 +226,7 @@ impl Indexer {
             next_block: 0,
             contracts: AddressMap::default(),
             books: Books::default(),
+            capital: Capital::default(),
             window: ReorgWindow::default(),
             pending: BTreeMap::new(),
             retired: HashSet::new(),
@@ -251,15 +261,15 @@ impl Indexer {
                 TestStablecoin::symbolCall {}.abi_encode().into(),
             )
             .await?;
-        // A token without a readable symbol is booked as `TOKEN`.
+        // The settlement token is a USD stablecoin, booked as USD at par: its base units are
+        // the books' minor units, so amounts convert exactly (a token with more decimals than
+        // the ledger keeps is refused).
         let symbol = TestStablecoin::symbolCall::abi_decode_returns(&raw).unwrap_or_default();
-        let code: String = symbol
-            .to_ascii_uppercase()
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect();
-        let currency = Currency::parse(&code, u32::from(decimals))
-            .or_else(|_| Currency::parse("TOKEN", u32::from(decimals)))?;
+        let currency = Currency::parse(BOOKS_CURRENCY, u32::from(decimals)).map_err(|e| {
+            Error::Config(format!(
+                "the settlement token {symbol:?} has {decimals} decimals, more than the books keep: {e}"
+            ))
+        })?;
         let p = &cfg.platform;
         let contracts: Vec<ContractRow> = [
             (p.identity_registry, ContractKind::IdentityRegistry),
@@ -313,6 +323,10 @@ impl Indexer {
             self.books
                 .open_property(&self.ledger, self.currency, &id)
                 .await?;
+        }
+        self.capital = Capital::default();
+        for e in store::capital_events(&self.ledger).await? {
+            self.capital.apply(e.kind, e.property.as_deref(), &e.log);
         }
         self.window = ReorgWindow::from_blocks(view.window);
         self.pending.clear();

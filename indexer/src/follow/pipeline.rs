@@ -268,7 +268,7 @@ impl Indexer {
 fn makes_entry(kinds: &AddressMap<ContractKind>, log: &RawLog) -> bool {
     kinds
         .get(&log.address)
-        .is_some_and(|kind| books::plan(*kind, log).is_some())
+        .is_some_and(|kind| books::may_book(*kind, log))
 }
 
 /// Splits a chunk in two after block `at` when it spans it.

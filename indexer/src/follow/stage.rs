@@ -66,7 +66,9 @@ impl Indexer {
         prepared: Option<Vec<Statement>>,
     ) -> Result<Staged> {
         let range = self.registrations(to, logs, headers).await?;
-        let planned = plan_entries(&range);
+        // Capital moves on a copy, kept only when the commit is staged.
+        let mut capital = self.capital.clone();
+        let planned = plan_entries(&range, &mut capital);
         self.open_books(&range, &planned).await?;
         let timestamps = self.dates(&range, &planned).await?;
         let final_upto = head.saturating_sub(self.cfg.confirmations);
@@ -127,6 +129,7 @@ impl Indexer {
         let (expected, to) = (self.next_block, range.to);
         debug!(from, to, events = range.logs.len(), "staged");
         self.move_view(range, entries, &posted_blocks, keep_from);
+        self.capital = capital;
         Ok(Staged { unit, to, expected })
     }
 
@@ -355,15 +358,17 @@ impl Indexer {
     }
 }
 
-/// Step 2: the events that make entries, with their plans.
-fn plan_entries(range: &Range) -> Vec<(usize, books::Plan)> {
+/// Step 2: the events that make entries, with their plans, taken in chain order by `capital`.
+fn plan_entries(range: &Range, capital: &mut books::Capital) -> Vec<(usize, books::Plan)> {
     range
         .logs
         .iter()
         .enumerate()
         .filter_map(|(i, l)| {
             let w = range.watched.get(&l.address)?;
-            books::plan(w.kind, l).map(|p| (i, p))
+            capital
+                .apply(w.kind, w.property.as_deref(), l)
+                .map(|p| (i, p))
         })
         .collect()
 }

@@ -9,9 +9,14 @@
 
 use std::path::PathBuf;
 
+use propledger_indexer::follow::property_dim;
+use propledger_indexer::follow::upgrade::{BooksUpgrade, upgrade_books};
 use propledger_indexer::store::{self, Upgrade};
 use propledger_ledger::Ledger;
+use propledger_ledger::account::AccountFilter;
+use propledger_ledger::core::chart::codes;
 use propledger_testkit::{Postgres, SqliteFile};
+use rust_decimal::Decimal;
 use sqlx::Connection;
 
 use crate::support::anvil::TestResult;
@@ -84,7 +89,7 @@ async fn upgrade(url: &str) -> TestResult<Ledger> {
         "SELECT version, success FROM _indexer_migrations ORDER BY version",
     )
     .await?;
-    assert_eq!(applied, vec![(1, true), (2, true)]);
+    assert_eq!(applied, vec![(1, true), (2, true), (3, true)]);
     let checkpoint = store::checkpoint(&ledger).await?.ok_or("no checkpoint")?;
     assert_eq!(
         (checkpoint.chain_id, checkpoint.next_block as i64),
@@ -173,4 +178,100 @@ async fn a_postgres_index_keyed_before_the_brin_index_loses_its_key() -> TestRes
     assert_eq!(events_keys(&ledger).await?, (false, true));
     ledger.close().await;
     Ok(())
+}
+
+/// The capital balances (pending included) of property 1's investor capital accounts, by their
+/// `investor` dimension.
+async fn capital(ledger: &Ledger) -> TestResult<Vec<(String, Decimal)>> {
+    let accounts = ledger
+        .accounts()
+        .list(&AccountFilter {
+            property: Some(property_dim("1")?),
+            ..Default::default()
+        })
+        .await?;
+    let mut out = Vec::new();
+    for a in accounts {
+        let Some(investor) = &a.dimensions.investor else {
+            continue;
+        };
+        if a.code.as_str() != codes::INVESTOR_CAPITAL {
+            continue;
+        }
+        let b = ledger.accounts().balance(a.id, None).await?;
+        out.push((investor.as_str().to_owned(), b.with_pending()?.value()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Books of the first model (capital per buyer wallet, none carried by the forced transfer of
+/// 2 of investor 0's 10 shares to investor 1) are moved to capital per investor: the wallets'
+/// entries are retracted (posted ones reversed, the pending one voided; no entry is edited),
+/// and the purchases and the transfer booked again. Once: a second run does nothing.
+async fn legacy_books_move_to_investor_capital(url: &str) -> TestResult {
+    let ledger = Ledger::connect(url).await?;
+    store::migrate(&ledger).await?;
+    let before = content(&ledger).await?;
+    let wallets: Vec<(String, Decimal)> = capital(&ledger).await?;
+    assert_eq!(wallets.len(), 4);
+    assert!(
+        wallets.iter().all(|(d, _)| d.starts_with("0x")),
+        "{wallets:?}"
+    );
+    assert_eq!(store::books_model(&ledger).await?, Some(1));
+
+    let done = upgrade_books(&ledger, 2, None).await?.ok_or("no upgrade")?;
+    assert_eq!(
+        done,
+        BooksUpgrade {
+            retracted: 4,
+            booked: 5
+        }
+    );
+    assert_eq!(store::books_model(&ledger).await?, Some(store::BOOKS_MODEL));
+
+    let after = capital(&ledger).await?;
+    let mut expected: Vec<(String, Decimal)> = wallets
+        .iter()
+        .map(|(d, _)| (d.clone(), Decimal::ZERO))
+        .collect();
+    for (i, dollars) in [400, 650, 600, 650].into_iter().enumerate() {
+        let id = alloy::hex::encode(alloy::primitives::keccak256(format!("investor:{i}")));
+        expected.push((id, Decimal::from(dollars)));
+    }
+    expected.sort();
+    assert_eq!(after, expected);
+
+    // Posted entries are untouched; the pending one of a capital event is voided, never edited.
+    let now = content(&ledger).await?;
+    for e in &before.entries {
+        let same = now
+            .entries
+            .iter()
+            .find(|n| n.0 == e.0)
+            .ok_or("entry gone")?;
+        if e.2 == "posted" {
+            assert_eq!(same, e);
+        } else {
+            assert_eq!((&same.1, &same.3), (&e.1, &e.3));
+        }
+    }
+    assert!(ledger.verifier().chain().await?.is_intact());
+    assert_eq!(upgrade_books(&ledger, 2, None).await?, None, "once");
+    assert_eq!(capital(&ledger).await?, expected);
+    ledger.close().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_legacy_books_move_to_investor_capital() -> TestResult {
+    let file = SqliteFile::copy_of(fixture("legacy.sqlite"));
+    legacy_books_move_to_investor_capital(&file.url()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_legacy_books_move_to_investor_capital() -> TestResult {
+    let url = restored("").await?;
+    legacy_books_move_to_investor_capital(&url).await
 }

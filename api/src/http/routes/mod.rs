@@ -4,7 +4,9 @@
 pub mod agent;
 pub mod audit;
 pub mod auth;
+pub mod books;
 pub mod compliance;
+pub mod deals;
 pub mod documents;
 pub mod investors;
 pub mod keys;

@@ -1,0 +1,290 @@
+//! Deals: create, read, list, and move along the pipeline.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::page_type;
+use crate::auth::Allowed;
+use crate::deals::costs::{self, Cost, NewCost};
+use crate::deals::{
+    self, Deal, DealId, DealStatus, NewDeal, NewMilestone, NewOffer, TransitionRequest,
+};
+use crate::http::extract::{Auth, Ctx, Idem, Json, Query};
+use crate::http::problem::ApiResult;
+use crate::http::state::App;
+use crate::http::write::{Begun, Write};
+use crate::properties::PropertyId;
+use crate::types::PageRequest;
+
+page_type!(
+    /// A page of deals.
+    DealPage,
+    Deal
+);
+
+/// Filters of the deal list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DealQuery {
+    /// Only deals on this property.
+    pub property_id: Option<String>,
+    /// Only deals in this status.
+    pub status: Option<DealStatus>,
+    /// Items per page (1 to 200, default 50).
+    pub limit: Option<u32>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// Deals, in creation order.
+#[utoipa::path(get, path = "/v1/deals", tag = "deals", params(DealQuery),
+    responses((status = 200, body = DealPage)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn list(
+    State(app): State<App>,
+    auth: Auth,
+    Query(q): Query<DealQuery>,
+) -> ApiResult<axum::Json<DealPage>> {
+    auth.require(Allowed::READ)?;
+    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    let property = q
+        .property_id
+        .as_deref()
+        .map(|p| {
+            PropertyId::parse(p)
+                .map_err(|_| crate::error::Error::invalid("property_id", "not a property id"))
+        })
+        .transpose()?;
+    Ok(axum::Json(
+        deals::list(app.db(), property, q.status, &page)
+            .await?
+            .into(),
+    ))
+}
+
+/// Records a deal on a property; it starts as a `lead`.
+#[utoipa::path(post, path = "/v1/deals", tag = "deals", request_body = NewDeal,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses((status = 201, body = Deal)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator"]))))]
+pub async fn create(
+    State(app): State<App>,
+    ctx: Ctx,
+    auth: Auth,
+    idem: Idem,
+    body: Json<NewDeal>,
+) -> ApiResult<Response> {
+    let p = auth.require(Allowed::OPERATE)?;
+    let mut w = match Write::begin(
+        &app,
+        &ctx.0,
+        p.actor(),
+        "POST",
+        "/v1/deals",
+        idem.0,
+        &[&body.raw],
+    )
+    .await?
+    {
+        Begun::Fresh(w) => w,
+        Begun::Replay(r) => return Ok(r),
+    };
+    let actor = w.actor().clone();
+    let deal = deals::create(w.tx(), &actor, &body.value).await?;
+    let id = deal.id.to_string();
+    let mut resp = w
+        .finish(StatusCode::CREATED, &deal, Some(id.clone()))
+        .await?;
+    if let Ok(v) = HeaderValue::from_str(&format!("/v1/deals/{id}")) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+/// One deal, with every move of its pipeline.
+#[utoipa::path(get, path = "/v1/deals/{id}", tag = "deals",
+    params(("id" = String, Path, description = "The deal's id")),
+    responses((status = 200, body = Deal)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn get(
+    State(app): State<App>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Deal>> {
+    auth.require(Allowed::READ)?;
+    Ok(axum::Json(
+        deals::get(app.db().reader(), DealId::parse(&id)?).await?,
+    ))
+}
+
+/// Moves a deal along its pipeline, dated. A move the pipeline does not allow (from `lead`
+/// straight to `acquired`, out of `exited` or `dead`, ...) is a 409 naming the current status
+/// and the moves it allows.
+#[utoipa::path(post, path = "/v1/deals/{id}/transitions", tag = "deals",
+    request_body = TransitionRequest,
+    params(("id" = String, Path, description = "The deal's id")),
+    responses((status = 200, body = Deal)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator"]))))]
+pub async fn transition(
+    State(app): State<App>,
+    ctx: Ctx,
+    auth: Auth,
+    Path(id): Path<String>,
+    body: Json<TransitionRequest>,
+) -> ApiResult<Response> {
+    let p = auth.require(Allowed::OPERATE)?;
+    let id = DealId::parse(&id)?;
+    let mut w = match Write::begin(
+        &app,
+        &ctx.0,
+        p.actor(),
+        "POST",
+        "/v1/deals/{id}/transitions",
+        None,
+        &[],
+    )
+    .await?
+    {
+        Begun::Fresh(w) => w,
+        Begun::Replay(r) => return Ok(r),
+    };
+    let actor = w.actor().clone();
+    let deal = deals::transition(w.tx(), &actor, id, &body.value).await?;
+    Ok(w.finish(StatusCode::OK, &deal, Some(id.to_string()))
+        .await?)
+}
+
+/// Books a cost of the deal (its purchase price or closing costs) in the property's books: one
+/// balanced entry, Dr property at cost or capitalized closing costs / Cr operating cash or
+/// loans payable, dated the day it was paid. `Idempotency-Key` is required: the entry is booked
+/// once per key.
+#[utoipa::path(post, path = "/v1/deals/{id}/costs", tag = "deals", request_body = NewCost,
+    params(("id" = String, Path, description = "The deal's id"),
+           ("Idempotency-Key" = String, Header, description = "Required: books the cost once")),
+    responses((status = 201, body = Cost)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator"]))))]
+pub async fn book_cost(
+    State(app): State<App>,
+    ctx: Ctx,
+    auth: Auth,
+    idem: Idem,
+    Path(id): Path<String>,
+    body: Json<NewCost>,
+) -> ApiResult<Response> {
+    let p = auth.require(Allowed::OPERATE)?;
+    let id = DealId::parse(&id)?;
+    let key = idem.0.ok_or_else(|| {
+        crate::error::Error::invalid("Idempotency-Key", "required: a cost is booked once per key")
+    })?;
+    let deal = deals::get(app.db().reader(), id).await?;
+    // The entry first (the ledger writes in a transaction of its own, and the key makes a
+    // retry find it), then the audit row and the stored response.
+    let seed = format!("{}\n{}", p.actor().reference(), key.as_str());
+    let cost = costs::book(app.ledger()?, &deal, &body.value, &seed).await?;
+    let w = match Write::begin(
+        &app,
+        &ctx.0,
+        p.actor(),
+        "POST",
+        "/v1/deals/{id}/costs",
+        Some(key),
+        &[&body.raw],
+    )
+    .await?
+    {
+        Begun::Fresh(w) => w,
+        Begun::Replay(r) => return Ok(r),
+    };
+    Ok(w.finish(StatusCode::CREATED, &cost, Some(id.to_string()))
+        .await?)
+}
+
+/// The costs booked for a deal, oldest first, read from the books.
+#[utoipa::path(get, path = "/v1/deals/{id}/costs", tag = "deals",
+    params(("id" = String, Path, description = "The deal's id")),
+    responses((status = 200, body = Vec<Cost>)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn costs(
+    State(app): State<App>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Vec<Cost>>> {
+    auth.require(Allowed::READ)?;
+    let deal = deals::get(app.db().reader(), DealId::parse(&id)?).await?;
+    Ok(axum::Json(costs::list(app.ledger()?, &deal).await?))
+}
+
+/// Records an offer made or received on the deal; answers with the deal.
+#[utoipa::path(post, path = "/v1/deals/{id}/offers", tag = "deals", request_body = NewOffer,
+    params(("id" = String, Path, description = "The deal's id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses((status = 201, body = Deal)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator"]))))]
+pub async fn add_offer(
+    State(app): State<App>,
+    ctx: Ctx,
+    auth: Auth,
+    idem: Idem,
+    Path(id): Path<String>,
+    body: Json<NewOffer>,
+) -> ApiResult<Response> {
+    let p = auth.require(Allowed::OPERATE)?;
+    let id = DealId::parse(&id)?;
+    let mut w = match Write::begin(
+        &app,
+        &ctx.0,
+        p.actor(),
+        "POST",
+        "/v1/deals/{id}/offers",
+        idem.0,
+        &[id.to_string().as_bytes(), &body.raw],
+    )
+    .await?
+    {
+        Begun::Fresh(w) => w,
+        Begun::Replay(r) => return Ok(r),
+    };
+    let actor = w.actor().clone();
+    let deal = deals::add_offer(w.tx(), &actor, id, &body.value).await?;
+    Ok(w.finish(StatusCode::CREATED, &deal, Some(id.to_string()))
+        .await?)
+}
+
+/// Records a milestone of the deal's timeline; answers with the deal.
+#[utoipa::path(post, path = "/v1/deals/{id}/milestones", tag = "deals", request_body = NewMilestone,
+    params(("id" = String, Path, description = "The deal's id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses((status = 201, body = Deal)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator"]))))]
+pub async fn add_milestone(
+    State(app): State<App>,
+    ctx: Ctx,
+    auth: Auth,
+    idem: Idem,
+    Path(id): Path<String>,
+    body: Json<NewMilestone>,
+) -> ApiResult<Response> {
+    let p = auth.require(Allowed::OPERATE)?;
+    let id = DealId::parse(&id)?;
+    let mut w = match Write::begin(
+        &app,
+        &ctx.0,
+        p.actor(),
+        "POST",
+        "/v1/deals/{id}/milestones",
+        idem.0,
+        &[id.to_string().as_bytes(), &body.raw],
+    )
+    .await?
+    {
+        Begun::Fresh(w) => w,
+        Begun::Replay(r) => return Ok(r),
+    };
+    let actor = w.actor().clone();
+    let deal = deals::add_milestone(w.tx(), &actor, id, &body.value).await?;
+    Ok(w.finish(StatusCode::CREATED, &deal, Some(id.to_string()))
+        .await?)
+}
