@@ -64,21 +64,7 @@ fn int(v: i64) -> u64 {
 
 /// The index's head; `None` before the indexer has started (or where none runs).
 pub async fn index_head(db: &Db) -> Result<Option<IndexHead>> {
-    let catalog = match db.engine() {
-        Engine::Sqlite => {
-            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'idx_state'"
-        }
-        Engine::Postgres => {
-            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM pg_catalog.pg_tables \
-             WHERE tablename = 'idx_state' AND schemaname = ANY (current_schemas(false))"
-        }
-    };
-    if Query::new(catalog)
-        .fetch_one(db.reader())
-        .await?
-        .get::<i64>("n")?
-        == 0
-    {
+    if !index_exists(db).await? {
         return Ok(None);
     }
     let row = Query::new("SELECT next_block, currency, token_decimals FROM idx_state WHERE id = 1")
@@ -92,6 +78,24 @@ pub async fn index_head(db: &Db) -> Result<Option<IndexHead>> {
             decimals: u32::try_from(r.get::<i64>("token_decimals")?).unwrap_or(0),
         })),
     }
+}
+
+/// Whether the indexer's tables are in this database (an API may run where no indexer does).
+async fn index_exists(db: &Db) -> Result<bool> {
+    let catalog = match db.engine() {
+        Engine::Sqlite => {
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'idx_state'"
+        }
+        Engine::Postgres => {
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM pg_catalog.pg_tables \
+             WHERE tablename = 'idx_state' AND schemaname = ANY (current_schemas(false))"
+        }
+    };
+    Ok(Query::new(catalog)
+        .fetch_one(db.reader())
+        .await?
+        .get::<i64>("n")?
+        != 0)
 }
 
 async fn need_head(db: &Db) -> Result<IndexHead> {
@@ -119,6 +123,9 @@ fn address_of(bytes: &[u8]) -> Result<Address> {
 
 /// The properties' contracts the index watches, of the given kinds, in registration order.
 pub async fn registered(db: &Db, kinds: &[&str]) -> Result<Vec<Registered>> {
+    if !index_exists(db).await? {
+        return Ok(Vec::new());
+    }
     let rows = Query::new(
         "SELECT address, kind, property_id FROM idx_contracts \
          WHERE property_id IS NOT NULL ORDER BY added_block, address",
@@ -141,6 +148,9 @@ pub async fn registered(db: &Db, kinds: &[&str]) -> Result<Vec<Registered>> {
 
 /// The registered contract at `address`, if it is of `kind`.
 pub async fn contract(db: &Db, address: Address, kind: &str) -> Result<Option<Registered>> {
+    if !index_exists(db).await? {
+        return Ok(None);
+    }
     let row = Query::new("SELECT kind, property_id FROM idx_contracts WHERE address = $1")
         .bind(address.to_vec())
         .fetch_optional(db.reader())

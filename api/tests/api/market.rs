@@ -18,8 +18,35 @@ use crate::support::both_engines;
 both_engines!(
     invest_and_refund,
     compliance_actions,
-    signer_balances_are_metrics
+    signer_balances_are_metrics,
+    without_an_index
 );
+
+/// An API whose database holds no index answers chain routes with a clear problem, never a
+/// server error.
+async fn without_an_index(engine: Engine) {
+    let app = crate::support::TestApp::new(engine).await;
+    let key = app.key("compliance").await;
+    let token = Address::repeat_byte(7);
+    app.get(&format!("/v1/tokens/{token}/rules"))
+        .token(&key)
+        .send()
+        .await
+        .problem(StatusCode::NOT_FOUND, "not-found", None);
+    app.post(&format!("/v1/tokens/{token}/freezes"))
+        .token(&key)
+        .json(&json!({"wallet": token, "frozen": true, "reason": "x"}))
+        .send()
+        .await
+        .problem(StatusCode::NOT_FOUND, "not-found", None);
+    let r = app.get("/v1/offerings").token(&key).send().await;
+    assert_eq!(
+        r.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+}
 
 async fn signer_balances_are_metrics(engine: Engine) {
     let w = ChainApp::new(engine).await;
