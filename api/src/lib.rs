@@ -45,6 +45,7 @@ pub mod market;
 pub mod outbox;
 pub mod properties;
 pub mod siwe;
+pub mod tokenization;
 pub mod types;
 pub mod users;
 

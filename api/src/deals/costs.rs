@@ -105,10 +105,16 @@ pub struct Cost {
     pub status: String,
 }
 
-/// The books' dimension of a property: `prop-` and its id (the API's property id, or a
-/// tokenized property's deed token id), as the indexer names the charts it opens.
+/// The books' dimension of a property: `prop-` and its deed token id, as the indexer names the
+/// charts it opens. The API's property id names the same books: tokenizing a property mints
+/// its deed with its id as a number ([`crate::tokenization::token_id`]), so the costs booked
+/// before and the chain's events after land in one chart.
 pub fn property_dim(property: &str) -> Result<DimValue> {
-    DimValue::parse(&format!("prop-{property}"))
+    let number = match uuid::Uuid::try_parse(property) {
+        Ok(id) => crate::tokenization::token_id(crate::properties::PropertyId(id)).to_string(),
+        Err(_) => property.to_owned(),
+    };
+    DimValue::parse(&format!("prop-{number}"))
         .map_err(|_| Error::invalid("property", "not a property of the books"))
 }
 

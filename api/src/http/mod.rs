@@ -38,7 +38,7 @@ use utoipa_axum::routes;
 use self::problem::{ApiError, Problem};
 use self::routes::{
     agent, audit, auth, books, compliance, deals, documents, investors, keys, me, offerings,
-    properties, system, users,
+    properties, system, tokenization, users,
 };
 use self::state::App;
 use crate::error::Error;
@@ -99,6 +99,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(audit::list))
         .routes(routes!(properties::search, properties::create))
         .routes(routes!(properties::get, properties::update))
+        .routes(routes!(tokenization::create, tokenization::get))
         .routes(routes!(deals::list, deals::create))
         .routes(routes!(deals::get))
         .routes(routes!(deals::transition))

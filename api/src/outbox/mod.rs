@@ -49,7 +49,7 @@ pub enum Status {
 }
 
 impl Status {
-    fn parse(s: &str) -> Result<Status> {
+    pub(crate) fn parse(s: &str) -> Result<Status> {
         Ok(match s {
             "queued" => Status::Queued,
             "submitted" => Status::Submitted,

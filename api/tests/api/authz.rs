@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::chainapp::{ChainApp, investor_key};
 use crate::support::{Call, Staff, TestApp, both_engines, property_body};
+use crate::tokenization::{property_with_deed, tokenization_body};
 
 both_engines!(every_route_for_every_caller);
 
@@ -72,6 +73,8 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/properties", OPERATE),
     ("GET", "/v1/properties/{id}", ALL),
     ("PATCH", "/v1/properties/{id}", OPERATE),
+    ("POST", "/v1/properties/{id}/tokenization", OPERATE),
+    ("GET", "/v1/properties/{id}/tokenization", ALL),
     ("GET", "/v1/properties/{id}/documents", ALL),
     ("POST", "/v1/properties/{id}/documents", OPERATE),
     ("GET", "/v1/deals", ALL),
@@ -169,6 +172,7 @@ async fn snapshot(app: &TestApp) -> Vec<(String, i64)> {
             "SELECT COUNT(*) AS n FROM api_wallet_sessions WHERE revoked_at IS NOT NULL",
         ),
         ("chain actions", "SELECT COUNT(*) AS n FROM api_outbox"),
+        ("tokenizations", "SELECT COUNT(*) AS n FROM api_tokenizations"),
         ("blobs", "SELECT COUNT(*) AS n FROM api_blobs"),
         ("idempotency", "SELECT COUNT(*) AS n FROM api_idempotency"),
     ] {
@@ -231,6 +235,15 @@ async fn fixtures(w: &ChainApp) -> Fixtures {
         .as_str()
         .unwrap()
         .to_owned();
+    let tokenized = app
+        .post(&format!("/v1/properties/{property}/tokenization"))
+        .token(&op)
+        .json(&tokenization_body(&document))
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    w.settled(&[tokenized["action"].clone()]).await;
     let deal = app
         .post("/v1/deals")
         .token(&op)
@@ -413,6 +426,16 @@ async fn request<'a>(
         }
         ("POST", "/v1/properties") => call(path).json(&property_body("Chicago", 41.9, -87.6, "1.00", 100)),
         ("PATCH", "/v1/properties/{id}") => call(path).json(&json!({"bedrooms": n})),
+        ("POST", "/v1/properties/{id}/tokenization") => {
+            // Each allowed call tokenizes a property of its own.
+            if fresh {
+                let (property, document) = property_with_deed(app, &app.admin_key).await;
+                call(format!("/v1/properties/{property}/tokenization"))
+                    .json(&tokenization_body(&document))
+            } else {
+                call(path).json(&tokenization_body(&fx.document))
+            }
+        }
         ("POST", "/v1/deals") => call(path).json(&deal_body(&fx.property)),
         ("POST", "/v1/deals/{id}/offers") => call(path).json(&json!({
             "direction": "made", "amount": {"amount": "90000.00", "currency": "USD"},

@@ -55,7 +55,7 @@ pub(crate) struct ChainApp {
 /// A property whose offering sells 1,000 shares at 100 USD (6 decimals), at most 400 to one
 /// investor, from a minute before `now` until `end`, with a soft cap of 1,000 USD.
 /// Property `id`, on sale from a minute before `now` until `end`.
-fn params(id: u64, now: u64, end: u64) -> PropertyParams {
+pub(crate) fn params(id: u64, now: u64, end: u64) -> PropertyParams {
     PropertyParams {
         property_id: U256::from(id),
         name: "Elm St Shares".to_owned(),

@@ -16,3 +16,4 @@ mod outbox;
 mod outbox_crash;
 mod properties;
 mod support;
+mod tokenization;

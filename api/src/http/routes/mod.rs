@@ -14,6 +14,7 @@ pub mod me;
 pub mod offerings;
 pub mod properties;
 pub mod system;
+pub mod tokenization;
 pub mod users;
 
 /// Declares a page of a resource for the OpenAPI document (a concrete type per resource keeps
