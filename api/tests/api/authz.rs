@@ -172,7 +172,10 @@ async fn snapshot(app: &TestApp) -> Vec<(String, i64)> {
             "SELECT COUNT(*) AS n FROM api_wallet_sessions WHERE revoked_at IS NOT NULL",
         ),
         ("chain actions", "SELECT COUNT(*) AS n FROM api_outbox"),
-        ("tokenizations", "SELECT COUNT(*) AS n FROM api_tokenizations"),
+        (
+            "tokenizations",
+            "SELECT COUNT(*) AS n FROM api_tokenizations",
+        ),
         ("blobs", "SELECT COUNT(*) AS n FROM api_blobs"),
         ("idempotency", "SELECT COUNT(*) AS n FROM api_idempotency"),
     ] {

@@ -84,15 +84,20 @@ pub(crate) fn investor_key(n: u64) -> PrivateKeySigner {
 impl ChainApp {
     /// The chain and the API, without an indexer.
     pub(crate) async fn new(engine: Engine) -> ChainApp {
-        Self::start(engine, false).await
+        Self::start(engine, false, true).await
+    }
+
+    /// Without an indexer, and without the outbox's senders (another process sends).
+    pub(crate) async fn without_senders(engine: Engine) -> ChainApp {
+        Self::start(engine, false, false).await
     }
 
     /// With the indexer following the chain into the API's database (as the node runs it).
     pub(crate) async fn indexed(engine: Engine) -> ChainApp {
-        Self::start(engine, true).await
+        Self::start(engine, true, true).await
     }
 
-    async fn start(engine: Engine, index: bool) -> ChainApp {
+    async fn start(engine: Engine, index: bool, send: bool) -> ChainApp {
         let chain_dir = tempfile::tempdir().unwrap();
         let mut cfg = ChainConfig::new(chain_dir.path());
         cfg.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
@@ -161,15 +166,18 @@ impl ChainApp {
         }
         let mut sender_cfg = SenderConfig::new(31337, 0);
         sender_cfg.poll = Duration::from_millis(20);
-        let mut senders = app
-            .api
-            .spawn_senders(
-                ledger,
-                vec![("admin".to_owned(), signer)],
-                sender_cfg,
-                stopped,
-            )
-            .expect("senders");
+        let mut senders = if send {
+            app.api
+                .spawn_senders(
+                    ledger,
+                    vec![("admin".to_owned(), signer)],
+                    sender_cfg,
+                    stopped,
+                )
+                .expect("senders")
+        } else {
+            Vec::new()
+        };
         senders.extend(tasks);
         ChainApp {
             app,

@@ -2,15 +2,35 @@
 //! field, one launch through the outbox, the deed and contracts on chain, the offering in the
 //! index, and a second tokenization refused.
 
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
 use alloy::primitives::{Address, U256, keccak256};
-use axum::http::StatusCode;
+use alloy::providers::Provider;
+use alloy::rpc::types::Filter;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolEvent;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
 use chrono::Utc;
-use propledger_api::db::Engine;
+use propledger_api::app::ChainContext;
+use propledger_api::db::{Db, Engine, Query};
+use propledger_api::http::limits::RateLimits;
+use propledger_api::outbox::failpoint;
+use propledger_api::outbox::sender::SenderConfig;
+use propledger_api::{Api, ApiConfig};
+use propledger_contracts::deploy::Platform;
 use propledger_contracts::launch::launch_property;
-use propledger_contracts::{PropertyDeed, PropertyDirectory, PropertyShares};
+use propledger_contracts::{PropertyDeed, PropertyDirectory, PropertyLauncher, PropertyShares};
+use propledger_ledger::Ledger;
 use serde_json::{Value, json};
+use tokio::sync::watch;
+use tower::ServiceExt;
 
 use crate::chainapp::{ChainApp, params};
+use crate::outbox::DEV_KEY;
 use crate::support::{TestApp, both_engines, property_body};
 
 both_engines!(tokenize_a_property, a_launch_the_contracts_refuse);
@@ -22,7 +42,13 @@ pub(crate) async fn property_with_deed(app: &TestApp, token: &str) -> (String, S
     let property = app
         .post("/v1/properties")
         .token(token)
-        .json(&property_body("Springfield", 39.8, -89.6, "250000.00", 1400))
+        .json(&property_body(
+            "Springfield",
+            39.8,
+            -89.6,
+            "250000.00",
+            1400,
+        ))
         .send()
         .await
         .expect(StatusCode::CREATED)
@@ -95,7 +121,11 @@ async fn tokenize_a_property(engine: Engine) {
     bad["offering"]["price_per_share"] = json!("1.0000001");
     bad["offering"]["closes_at"] = json!("next tuesday");
     let r = app.post(&path).token(&op).json(&bad).send().await;
-    let p = r.problem(StatusCode::UNPROCESSABLE_ENTITY, "validation", Some("/name"));
+    let p = r.problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        Some("/name"),
+    );
     for field in [
         "/symbol",
         "/parcel_id",
@@ -129,16 +159,11 @@ async fn tokenize_a_property(engine: Engine) {
     );
     let mut bad = tokenization_body(&document);
     bad["offering"]["soft_cap"] = json!("100001");
-    app.post(&path)
-        .token(&op)
-        .json(&bad)
-        .send()
-        .await
-        .problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation",
-            Some("/offering/soft_cap"),
-        );
+    app.post(&path).token(&op).json(&bad).send().await.problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        Some("/offering/soft_cap"),
+    );
     // Another property's document.
     app.post(&path)
         .token(&op)
@@ -223,14 +248,7 @@ async fn tokenize_a_property(engine: Engine) {
     let shares = PropertyShares::new(addr("shares"), &w.reader);
     assert_eq!(shares.symbol().call().await.unwrap(), "OAK");
     let directory = PropertyDirectory::new(w.platform.directory.address, &w.reader);
-    assert!(
-        directory
-            .propertyIds()
-            .call()
-            .await
-            .unwrap()
-            .contains(&id)
-    );
+    assert!(directory.propertyIds().call().await.unwrap().contains(&id));
 
     // The index follows it: the offering is for sale on its terms.
     w.caught_up().await;
@@ -241,7 +259,10 @@ async fn tokenize_a_property(engine: Engine) {
         .await
         .expect(StatusCode::OK)
         .json();
-    assert_eq!(offering["terms"]["price_per_share"]["amount"], "100", "{offering}");
+    assert_eq!(
+        offering["terms"]["price_per_share"]["amount"], "100",
+        "{offering}"
+    );
     assert_eq!(offering["shares"], contracts["shares"], "{offering}");
     assert_eq!(offering["property_id"], id.to_string(), "{offering}");
 
@@ -298,4 +319,216 @@ async fn a_launch_the_contracts_refuse(engine: Engine) {
         0
     );
     w.finish().await;
+}
+
+mod crash {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn killed_at_every_step_sqlite() {
+        killed_at_every_step(Engine::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn killed_at_every_step_postgres() {
+        killed_at_every_step(Engine::Postgres).await;
+    }
+}
+
+fn wait(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the child did not finish in {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Tokenization killed (SIGKILL) at each of the outbox's failpoints, from the request's commit
+/// to the receipt, then resumed by a new process that retries the request with the same
+/// Idempotency-Key, as a client would: every property ends with exactly one deed and one set
+/// of contracts.
+async fn killed_at_every_step(engine: Engine) {
+    let w = ChainApp::without_senders(engine).await;
+    let app = &w.app;
+    let op = app.key("operator").await;
+    let platform = serde_json::to_string(&w.platform).unwrap();
+    let deed = PropertyDeed::new(w.platform.deed.address, &w.reader);
+    for fp in failpoint::ALL {
+        let (property, document) = property_with_deed(app, &op).await;
+        let body = tokenization_body(&document).to_string();
+        let minted = deed.totalMinted().call().await.unwrap();
+        let marks = tempfile::tempdir().unwrap();
+        let log = |n: usize| marks.path().join(format!("child-{n}.log"));
+        let spawn = |failpoint: Option<&str>, n: usize| {
+            let mut cmd = Command::new(std::env::current_exe().unwrap());
+            cmd.args([
+                "tokenization::launch_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("PL_CHILD_DB", &app.url)
+            .env("PL_CHILD_DATA", app.dir.path())
+            .env("PL_CHILD_RPC", &w.url)
+            .env("PL_CHILD_PLATFORM", &platform)
+            .env("PL_CHILD_PROPERTY", &property)
+            .env("PL_CHILD_BODY", &body)
+            .env("PL_CHILD_TOKEN", &op)
+            .env("PROPLEDGER_FAILPOINT_DIR", marks.path())
+            .env_remove("PROPLEDGER_FAILPOINTS")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log(n)).unwrap());
+            if let Some(f) = failpoint {
+                cmd.env("PROPLEDGER_FAILPOINTS", f);
+            }
+            cmd.spawn().expect("spawn the child")
+        };
+        let said = |n: usize| std::fs::read_to_string(log(n)).unwrap_or_default();
+        let mut first = spawn(Some(fp), 1);
+        let status = wait(&mut first, Duration::from_secs(120));
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "{fp}: not killed ({status:?}): {}",
+            said(1)
+        );
+        assert!(marks.path().join(fp).exists(), "{fp} was not reached");
+        let mut second = spawn(None, 2);
+        let status = wait(&mut second, Duration::from_secs(120));
+        assert!(
+            status.success(),
+            "{fp}: the resumed launch failed ({status:?}): {}",
+            said(2)
+        );
+
+        let t = app
+            .get(&format!("/v1/properties/{property}/tokenization"))
+            .token(&op)
+            .send()
+            .await
+            .expect(StatusCode::OK)
+            .json();
+        assert_eq!(t["status"], "confirmed", "{fp}: {t}");
+        assert_eq!(t["action"]["sends"].as_u64().map(|n| n >= 1), Some(true));
+        let id = token_id(&property);
+        assert_eq!(
+            deed.totalMinted().call().await.unwrap(),
+            minted + U256::from(1),
+            "{fp}: one deed"
+        );
+        assert_eq!(
+            deed.ownerOf(id).call().await.unwrap(),
+            w.platform.admin(),
+            "{fp}"
+        );
+        let filter = Filter::new()
+            .address(w.platform.launcher.address)
+            .event_signature(PropertyLauncher::PropertyLaunched::SIGNATURE_HASH)
+            .from_block(0);
+        let launches = w
+            .reader
+            .get_logs(&filter)
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(|l| PropertyLauncher::PropertyLaunched::decode_log(&l.inner).ok())
+            .filter(|e| e.propertyId == id)
+            .map(|e| e.shares)
+            .collect::<Vec<_>>();
+        assert_eq!(
+            launches,
+            vec![
+                t["contracts"]["shares"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<Address>()
+                    .unwrap()
+            ],
+            "{fp}: one set of contracts"
+        );
+        assert_eq!(
+            app.count("SELECT COUNT(*) AS n FROM api_outbox WHERE kind = 'property.launch'")
+                .await,
+            app.count("SELECT COUNT(*) AS n FROM api_tokenizations")
+                .await,
+            "{fp}: one action per tokenization"
+        );
+    }
+    w.finish().await;
+}
+
+/// The crash test's child: asks for the tokenization (with the parent's Idempotency-Key) while
+/// the outbox's sender runs, and exits once the launch is settled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by the tokenization crash test in a child process"]
+async fn launch_child() {
+    let env = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
+    let url = env("PL_CHILD_DB");
+    let db = Db::connect(&url).await.unwrap();
+    let ledger = Ledger::connect(&url).await.unwrap();
+    let platform: Platform = serde_json::from_str(&env("PL_CHILD_PLATFORM")).unwrap();
+    let tls = propledger_net::tls::client_config(&[]).unwrap();
+    let provider = ChainContext::connect_provider(&env("PL_CHILD_RPC"), &tls)
+        .await
+        .unwrap();
+    let signer: PrivateKeySigner = DEV_KEY.parse().unwrap();
+    let context = ChainContext {
+        chain_id: 31337,
+        platform,
+        signers: ["admin", "registrar", "agent", "treasurer", "rules"]
+            .iter()
+            .map(|r| ((*r).to_owned(), signer.address()))
+            .collect(),
+        provider,
+    };
+    let mut config = ApiConfig::new(PathBuf::from(env("PL_CHILD_DATA")));
+    config.rate_limits = RateLimits::off();
+    config.public_url = "https://app.propledger.test".to_owned();
+    let api = Api::with_chain(db.clone(), config, None, Some(context)).unwrap();
+    let (stop_tx, stop) = watch::channel(false);
+    let mut cfg = SenderConfig::new(31337, 0);
+    cfg.poll = Duration::from_millis(20);
+    let senders = api
+        .spawn_senders(ledger, vec![("admin".to_owned(), signer)], cfg, stop)
+        .unwrap();
+    let property = env("PL_CHILD_PROPERTY");
+    let req = Request::post(format!("/v1/properties/{property}/tokenization"))
+        .header("authorization", format!("Bearer {}", env("PL_CHILD_TOKEN")))
+        .header("idempotency-key", format!("launch-{property}"))
+        .header("content-type", "application/json")
+        .body(Body::from(env("PL_CHILD_BODY")))
+        .unwrap();
+    let resp = api.router().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let status = Query::new(
+            "SELECT o.status FROM api_tokenizations t JOIN api_outbox o ON o.id = t.action_id \
+             WHERE t.property_id = $1",
+        )
+        .bind(property.clone())
+        .fetch_one(db.reader())
+        .await
+        .unwrap()
+        .get::<String>("status")
+        .unwrap();
+        match status.as_str() {
+            "confirmed" => break,
+            "failed" => panic!("the launch failed"),
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "the launch never settled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop_tx.send(true);
+    for h in senders {
+        let _ = h.await;
+    }
 }

@@ -97,15 +97,7 @@ pub async fn create(
         )
         .await?;
     let actor = w.actor().reference();
-    tokenization::record(
-        w.tx(),
-        chain.chain_id,
-        id,
-        &prepared.launch,
-        action,
-        &actor,
-    )
-    .await?;
+    tokenization::record(w.tx(), chain.chain_id, id, &prepared.launch, action, &actor).await?;
     let action = outbox::get(w.tx().exec(), action).await?;
     let view = Tokenization {
         property_id: id,
@@ -116,8 +108,7 @@ pub async fn create(
         created_by: actor,
         created_at: rfc3339(now_ms()),
     };
-    Ok(w
-        .finish(StatusCode::ACCEPTED, &view, Some(id.to_string()))
+    Ok(w.finish(StatusCode::ACCEPTED, &view, Some(id.to_string()))
         .await?)
 }
 
