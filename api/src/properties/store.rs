@@ -11,7 +11,9 @@ use crate::error::{Error, Result};
 use crate::types::{Money, Page, now_ms, rfc3339};
 
 /// The columns a search needs besides the filters: the id, the point, and the rendered view.
-const SEARCH_COLUMNS: &str = "id, latitude, longitude, doc";
+/// What a search reads to choose its hits: the location index covers all three, so a
+/// geographic search never reads the rows it leaves out.
+const SEARCH_COLUMNS: &str = "id, latitude, longitude";
 
 /// The property as the API shows it, from its checked fields.
 fn view(
@@ -286,7 +288,9 @@ pub async fn search(db: &Db, req: &SearchRequest) -> Result<Page<Hit>> {
     }
     let limit = req.page.limit as usize;
     let mut after = req.page.after.clone().unwrap_or_default();
-    let mut found: Vec<Hit> = Vec::with_capacity(limit + 1);
+    // The hits are chosen first, from ids and locations only; then the rendered views of the
+    // page's hits (and of no other row) are read.
+    let mut found: Vec<(String, Option<u64>)> = Vec::with_capacity(limit + 1);
     // A radius search reads the bounding box's rows and keeps those within the circle: a page's
     // worth first (most of a box is inside its circle), then twice as many each round.
     let mut batch = req.page.probe();
@@ -328,11 +332,7 @@ pub async fn search(db: &Db, req: &SearchRequest) -> Result<Page<Hit>> {
                 }
                 distance_m = Some(d.round() as u64);
             }
-            found.push(Hit {
-                id,
-                doc: row.get("doc")?,
-                distance_m,
-            });
+            found.push((id, distance_m));
             if found.len() > limit {
                 break;
             }
@@ -342,7 +342,44 @@ pub async fn search(db: &Db, req: &SearchRequest) -> Result<Page<Hit>> {
         }
         batch = (batch * 2).min(RADIUS_BATCH_MAX);
     }
-    Ok(Page::from_probe(found, &req.page, |h| h.id.clone()))
+    let hits = with_views(db, found).await?;
+    Ok(Page::from_probe(hits, &req.page, |h| h.id.clone()))
+}
+
+/// The rendered views of the chosen hits, in their order.
+async fn with_views(db: &Db, chosen: Vec<(String, Option<u64>)>) -> Result<Vec<Hit>> {
+    if chosen.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = Query::default();
+    let mut text = String::from("SELECT id, doc FROM api_properties WHERE id IN (");
+    for (i, (id, _)) in chosen.iter().enumerate() {
+        q.push(id.clone());
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&format!("${}", q.binds()));
+    }
+    text.push(')');
+    let rows = q.with_text(text).fetch_all(db.reader()).await?;
+    let mut docs = std::collections::HashMap::with_capacity(rows.len());
+    for row in &rows {
+        docs.insert(row.get::<String>("id")?, row.get::<String>("doc")?);
+    }
+    chosen
+        .into_iter()
+        .map(|(id, distance_m)| {
+            // A property is never deleted, so a chosen one is still there.
+            let doc = docs
+                .remove(&id)
+                .ok_or_else(|| Error::Corrupt(format!("property {id} vanished during a search")))?;
+            Ok(Hit {
+                id,
+                doc,
+                distance_m,
+            })
+        })
+        .collect()
 }
 
 /// The conditions of a search and their binds, numbered as they are added.
