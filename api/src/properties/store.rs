@@ -15,6 +15,10 @@ use crate::types::{Money, Page, now_ms, rfc3339};
 /// geographic search never reads the rows it leaves out.
 const SEARCH_COLUMNS: &str = "id, latitude, longitude";
 
+/// What the conditions of a search may name, for the window of rows read in id order.
+const WINDOW_COLUMNS: &str = "id, status, property_type, city_key, postal_key, currency, \
+     list_price_minor, square_feet, latitude, longitude";
+
 /// The property as the API shows it, from its checked fields.
 fn view(
     id: PropertyId,
@@ -291,6 +295,60 @@ pub async fn search(db: &Db, req: &SearchRequest) -> Result<Page<Hit>> {
     // The hits are chosen first, from ids and locations only; then the rendered views of the
     // page's hits (and of no other row) are read.
     let mut found: Vec<(String, Option<u64>)> = Vec::with_capacity(limit + 1);
+    // Whether a row the conditions matched is a hit: within the circle of a radius search.
+    let keep = |row: &crate::db::Row| -> Result<Option<Option<u64>>> {
+        let Some((center, radius)) = req.near else {
+            return Ok(Some(None));
+        };
+        let (Some(latitude), Some(longitude)) = (
+            row.get::<Option<f64>>("latitude")?,
+            row.get::<Option<f64>>("longitude")?,
+        ) else {
+            return Ok(None);
+        };
+        let d = haversine_m(
+            center,
+            Location {
+                latitude,
+                longitude,
+            },
+        );
+        Ok((d <= radius).then(|| Some(d.round() as u64)))
+    };
+    if req.near.is_some() || req.bbox.is_some() {
+        // The next rows in id order first, each marked whether it matches. Where matches are
+        // dense (a search over the area the properties are in) they hold the page, which is
+        // cheaper than the location index's every match sorted by id; where matches are
+        // sparse, the rounds below continue after them through the index.
+        let window = req.page.probe() * 2;
+        let mut q = w.query.clone();
+        q.push(after.clone());
+        let after_n = q.binds();
+        q.push(window);
+        let window_n = q.binds();
+        let text = format!(
+            "SELECT id, latitude, longitude, CAST(CASE WHEN {} THEN 1 ELSE 0 END AS BIGINT) AS hit \
+             FROM (SELECT {WINDOW_COLUMNS} FROM api_properties WHERE id > ${after_n} \
+             ORDER BY id LIMIT ${window_n}) AS w ORDER BY id",
+            w.conditions.join(" AND ")
+        );
+        let rows = q.with_text(text).fetch_all(db.reader()).await?;
+        for row in &rows {
+            after = row.get("id")?;
+            if row.get::<i64>("hit")? == 1
+                && let Some(distance_m) = keep(row)?
+            {
+                found.push((after.clone(), distance_m));
+                if found.len() > limit {
+                    break;
+                }
+            }
+        }
+        if found.len() > limit || (rows.len() as i64) < window {
+            let hits = with_views(db, found).await?;
+            return Ok(Page::from_probe(hits, &req.page, |h| h.id.clone()));
+        }
+    }
     // A radius search reads the bounding box's rows and keeps those within the circle: a page's
     // worth first (most of a box is inside its circle), then twice as many each round.
     let mut batch = req.page.probe();
@@ -312,26 +370,9 @@ pub async fn search(db: &Db, req: &SearchRequest) -> Result<Page<Hit>> {
         for row in &rows {
             let id: String = row.get("id")?;
             after.clone_from(&id);
-            let mut distance_m = None;
-            if let Some((center, radius)) = req.near {
-                let (Some(latitude), Some(longitude)) = (
-                    row.get::<Option<f64>>("latitude")?,
-                    row.get::<Option<f64>>("longitude")?,
-                ) else {
-                    continue;
-                };
-                let d = haversine_m(
-                    center,
-                    Location {
-                        latitude,
-                        longitude,
-                    },
-                );
-                if d > radius {
-                    continue;
-                }
-                distance_m = Some(d.round() as u64);
-            }
+            let Some(distance_m) = keep(row)? else {
+                continue;
+            };
             found.push((id, distance_m));
             if found.len() > limit {
                 break;

@@ -14,6 +14,7 @@ both_engines!(
     search_filters,
     radius_and_bbox,
     pages_with_cursors,
+    geographic_pages,
 );
 
 async fn create_get_update(engine: Engine) {
@@ -483,6 +484,87 @@ async fn radius_and_bbox(engine: Engine) {
             .await
             .is_empty()
     );
+}
+
+/// Geographic searches paged through, where matches are dense in creation order and where
+/// they are sparse (a few rows among many others): every page in order, nothing skipped or
+/// repeated, against the matches worked out here.
+async fn geographic_pages(engine: Engine) {
+    let app = TestApp::new(engine).await;
+    let key = app.key("operator").await;
+    // One in seven properties is in Springfield (about 39.8, -89.6), the rest in Chicago; the
+    // Springfield ones alternate between 1 km and 40 km from the centre.
+    let mut near_1km = Vec::new();
+    let mut springfield = Vec::new();
+    for i in 0..70 {
+        let (lat, city) = if i % 7 == 3 {
+            let km = if springfield.len() % 2 == 0 {
+                1.0
+            } else {
+                40.0
+            };
+            (39.8 + km / 111.195, "Springfield")
+        } else {
+            (41.9 + f64::from(i) * 0.0001, "Chicago")
+        };
+        let lon = if city == "Springfield" { -89.6 } else { -87.6 };
+        let id = create(&app, &key, property_body(city, lat, lon, "100000.00", 1000)).await;
+        if city == "Springfield" {
+            if springfield.len() % 2 == 0 {
+                near_1km.push(id.clone());
+            }
+            springfield.push(id);
+        }
+    }
+    let all_pages = |query: String| {
+        let app = &app;
+        let key = &key;
+        async move {
+            let mut out = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let q = match &cursor {
+                    Some(c) => format!("{query}&cursor={c}"),
+                    None => query.clone(),
+                };
+                let page = app
+                    .get(&format!("/v1/properties?{q}"))
+                    .token(key)
+                    .send()
+                    .await
+                    .expect(StatusCode::OK)
+                    .json();
+                for p in page["items"].as_array().unwrap() {
+                    out.push(p["id"].as_str().unwrap().to_owned());
+                }
+                match page["next_cursor"].as_str() {
+                    Some(c) => cursor = Some(c.to_owned()),
+                    None => return out,
+                }
+            }
+        }
+    };
+    for limit in [1, 2, 3, 50] {
+        assert_eq!(
+            all_pages(format!("near=39.8,-89.6&radius_m=5000&limit={limit}")).await,
+            near_1km,
+            "sparse radius, limit {limit}"
+        );
+        assert_eq!(
+            all_pages(format!("bbox=-89.7,39.7,-89.5,40.3&limit={limit}")).await,
+            springfield,
+            "sparse box, limit {limit}"
+        );
+        let chicago = all_pages(format!("near=41.9,-87.6&radius_m=20000&limit={limit}")).await;
+        assert_eq!(chicago.len(), 60, "dense radius, limit {limit}");
+        let mut sorted = chicago.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(
+            sorted, chicago,
+            "dense radius in creation order, limit {limit}"
+        );
+    }
 }
 
 async fn pages_with_cursors(engine: Engine) {
