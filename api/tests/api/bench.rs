@@ -25,6 +25,16 @@ const CONNECTIONS: u32 = 32;
 const ROUNDS: usize = 3;
 const PROPERTIES: usize = 2_000;
 
+/// Whether a route is measured: `PROPLEDGER_BENCH_ROUTES` (a comma-separated list of words, such
+/// as `search,me`) picks the routes whose names contain one; all of them when it is unset.
+fn wanted(route: &str) -> bool {
+    std::env::var("PROPLEDGER_BENCH_ROUTES").map_or(true, |list| {
+        list.split(',')
+            .map(str::trim)
+            .any(|w| !w.is_empty() && route.contains(w))
+    })
+}
+
 fn oha() -> PathBuf {
     std::env::var_os("PROPLEDGER_OHA").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-tools/bin/oha"),
@@ -147,6 +157,9 @@ async fn engine_rounds(engine: Engine, label: &str) {
         ),
     ];
     for (name, path) in routes {
+        if !wanted(name) {
+            continue;
+        }
         let real = app.get(&path).token(&key).send().await;
         real.expect(StatusCode::OK);
         if path.contains("near=") {
@@ -256,14 +269,18 @@ async fn api_vs_minimal() {
     );
     if which.contains("sqlite") {
         engine_rounds(Engine::Sqlite, "sqlite").await;
-        me_rounds(Engine::Sqlite, "sqlite").await;
+        if wanted("GET /v1/me") {
+            me_rounds(Engine::Sqlite, "sqlite").await;
+        }
     }
     if which.contains("postgres") {
         // A durable private cluster, as a deployment runs it.
         let cluster = propledger_testkit::Postgres::start_durable();
         crate::support::use_pg_cluster(cluster.url("postgres"));
         engine_rounds(Engine::Postgres, "postgres").await;
-        me_rounds(Engine::Postgres, "postgres").await;
+        if wanted("GET /v1/me") {
+            me_rounds(Engine::Postgres, "postgres").await;
+        }
         drop(cluster);
     }
 }
