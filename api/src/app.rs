@@ -142,6 +142,8 @@ pub(crate) struct Inner {
     pub(crate) terms: crate::market::TermsCache,
     /// The books, in the same database, once attached ([`Api::attach_ledger`]).
     pub(crate) ledger: std::sync::OnceLock<propledger_ledger::Ledger>,
+    /// Why chain actions are refused, once held ([`Api::hold_chain_writes`]).
+    pub(crate) writes_held: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for Api {
@@ -185,6 +187,7 @@ impl Api {
                 credentials: Default::default(),
                 terms: Default::default(),
                 ledger: std::sync::OnceLock::new(),
+                writes_held: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -212,8 +215,30 @@ impl Api {
         })
     }
 
+    /// Refuses every chain action for the life of this process, with `reason` (the sentence
+    /// clients get in a `code-mismatch` problem): nothing more is recorded in the outbox and
+    /// [`Api::spawn_senders`] starts no sender. Reads, and the unsigned transactions built for
+    /// investors' own wallets, go on. The first reason stays.
+    pub fn hold_chain_writes(&self, reason: String) {
+        let _ = self.inner.writes_held.set(reason);
+    }
+
+    /// Why chain actions are refused, when they are.
+    pub fn chain_writes_held(&self) -> Option<&str> {
+        self.inner.writes_held.get().map(String::as_str)
+    }
+
+    /// The chain, for an action that writes to it: refused while chain actions are held.
+    pub fn writable_chain(&self) -> Result<&ChainContext> {
+        match self.chain_writes_held() {
+            Some(reason) => Err(crate::error::Error::ChainWritesHeld(reason.to_owned())),
+            None => self.chain(),
+        }
+    }
+
     /// Starts one outbox sender per signing key (each takes over only while it holds its key's
-    /// lock among every process on the database); they stop when `stop` turns true.
+    /// lock among every process on the database); they stop when `stop` turns true. None
+    /// starts while chain actions are held.
     pub fn spawn_senders(
         &self,
         ledger: propledger_ledger::Ledger,
@@ -222,6 +247,10 @@ impl Api {
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Result<Vec<tokio::task::JoinHandle<()>>> {
         let context = self.chain()?.clone();
+        if let Some(reason) = self.chain_writes_held() {
+            tracing::warn!(%reason, "chain actions are held: no outbox sender runs");
+            return Ok(Vec::new());
+        }
         let mut seen = std::collections::BTreeSet::new();
         let mut handles = Vec::new();
         for (role, key) in keys {

@@ -82,6 +82,10 @@ pub enum Error {
     /// A dependency (the database, the chain) does not answer.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The node holds chain actions back: the deployed contracts' code differs from its
+    /// deployment record, and an operator has not accepted it yet.
+    #[error("chain actions held: {0}")]
+    ChainWritesHeld(String),
     /// Bad configuration.
     #[error("configuration: {0}")]
     Config(String),

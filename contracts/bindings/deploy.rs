@@ -35,7 +35,7 @@ alloy::sol! {
 }
 use alloy::{
     contract::{CallBuilder, CallDecoder},
-    primitives::{Address, B256, U256, keccak256},
+    primitives::{Address, B256, Bytes, U256, keccak256},
     providers::Provider,
     rpc::types::TransactionReceipt,
 };
@@ -48,6 +48,18 @@ pub struct Deployed {
     pub address: Address,
     /// The block the contract was created in (no event of it can be older).
     pub block: u64,
+}
+
+/// One of a platform's contracts: the name of its artifact (`contracts/artifacts/<name>.json`),
+/// where it was deployed, and the artifact's creation code as this build deploys it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlatformContract {
+    /// The contract's (and its artifact's) name.
+    pub name: &'static str,
+    /// Its address and deployment block.
+    pub deployed: Deployed,
+    /// The artifact's creation code (`bytecode.object`), constructor arguments excluded.
+    pub creation_code: &'static [u8],
 }
 
 /// Which settlement token (USD stablecoin) the platform uses.
@@ -147,19 +159,54 @@ impl Platform {
 
     /// Every contract the platform deployed (the settlement token only when it deployed it).
     pub fn deployed(&self) -> Vec<Deployed> {
-        [
-            Some(self.identity_registry),
-            Some(self.deed),
-            Some(self.directory),
-            Some(self.launcher),
-            Some(self.factories.shares),
-            Some(self.factories.offering),
-            Some(self.factories.treasury),
-            self.test_stablecoin,
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        self.contracts().into_iter().map(|c| c.deployed).collect()
+    }
+
+    /// Every contract the platform deployed, named, with the creation code this build deploys
+    /// it from.
+    pub fn contracts(&self) -> Vec<PlatformContract> {
+        let named = |name, deployed, creation_code: &'static Bytes| PlatformContract {
+            name,
+            deployed,
+            creation_code: creation_code.as_ref(),
+        };
+        let mut all = vec![
+            named(
+                "IdentityRegistry",
+                self.identity_registry,
+                &IdentityRegistry::BYTECODE,
+            ),
+            named("PropertyDeed", self.deed, &PropertyDeed::BYTECODE),
+            named(
+                "PropertyDirectory",
+                self.directory,
+                &PropertyDirectory::BYTECODE,
+            ),
+            named(
+                "PropertyLauncher",
+                self.launcher,
+                &PropertyLauncher::BYTECODE,
+            ),
+            named(
+                "SharesFactory",
+                self.factories.shares,
+                &SharesFactory::BYTECODE,
+            ),
+            named(
+                "OfferingFactory",
+                self.factories.offering,
+                &OfferingFactory::BYTECODE,
+            ),
+            named(
+                "TreasuryFactory",
+                self.factories.treasury,
+                &TreasuryFactory::BYTECODE,
+            ),
+        ];
+        if let Some(usd) = self.test_stablecoin {
+            all.push(named("TestStablecoin", usd, &TestStablecoin::BYTECODE));
+        }
+        all
     }
 
     /// The earliest block holding any of the platform's contracts: where an indexer starts.

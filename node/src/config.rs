@@ -204,6 +204,12 @@ pub struct Cli {
     #[arg(long, env = "PROPLEDGER_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
 
+    /// Where the platform contracts' code differs from the deployment record (the chain's
+    /// code, or this build's artifacts), accept it as it is now and record it; without it such
+    /// a node refuses chain actions. Meant for one start, after checking the difference.
+    #[arg(long, env = "PROPLEDGER_ACCEPT_DEPLOYED_CODE", global = true)]
+    pub accept_deployed_code: bool,
+
     /// What to do (default: run).
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -1,5 +1,6 @@
-//! The deployment record: which platform contracts live at which addresses on which chain, kept in
-//! `<data-dir>/deployment.json` so contracts are deployed once per chain and reused afterwards.
+//! The deployment record: which platform contracts live at which addresses on which chain, and
+//! the hashes of their code ([`crate::code`]), kept in `<data-dir>/deployment.json` so contracts
+//! are deployed once per chain and reused afterwards.
 
 use std::{
     fs,
@@ -10,7 +11,7 @@ use std::{
 use propledger_contracts::deploy::Platform;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::{Error, Result, code::CodeHashes};
 
 /// File name of the record inside the data directory.
 pub const RECORD_FILE: &str = "deployment.json";
@@ -22,6 +23,10 @@ pub struct DeploymentRecord {
     pub version: u32,
     /// The shared platform contracts.
     pub platform: Platform,
+    /// Each platform contract's code hashes, by name; empty in a record written before they
+    /// were kept, which the next start fills in.
+    #[serde(default, skip_serializing_if = "CodeHashes::is_empty")]
+    pub code: CodeHashes,
 }
 
 impl DeploymentRecord {
@@ -29,11 +34,12 @@ impl DeploymentRecord {
     /// property launcher and factories, and a deed whose token ids the launcher chooses).
     pub const VERSION: u32 = 3;
 
-    /// A record for a fresh deployment.
+    /// A record for a fresh deployment, without code hashes yet.
     pub fn new(platform: Platform) -> Self {
         Self {
             version: Self::VERSION,
             platform,
+            code: CodeHashes::new(),
         }
     }
 

@@ -12,10 +12,12 @@
 //! - [`chain`]: the embedded chain: a persistent single-node EVM chain on revm with standard
 //!   JSON-RPC over HTTP and WebSocket.
 //! - [`deployment`]: the record of deployed contract addresses kept in the data directory.
+//! - [`code`]: the deployed contracts' code hashes, and how a start compares them.
 //! - [`node`]: start-up and shutdown of a node ([`Node::start`]).
 
 pub use propledger_chain as chain;
 pub mod backup;
+pub mod code;
 pub mod config;
 pub mod deployment;
 pub mod keys;

@@ -1,5 +1,7 @@
 //! Start-up and shutdown of a node: bring up the chain (embedded, or external over JSON-RPC), make sure the platform contracts are
-//! deployed there exactly once, and keep the record of where they are.
+//! deployed there exactly once, and keep the record of where they are and of their code. A start
+//! that finds other code than the record's (on chain, or in this build) holds chain actions back
+//! until an operator accepts it ([`NodeConfig::accept_deployed_code`]).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -26,6 +28,7 @@ use crate::{
     Error, Result,
     backup::RestoreMarker,
     chain::{ChainConfig, ChainMode, DEV_CHAIN_IDS, EmbeddedChain},
+    code::{self, Mismatch},
     deployment::DeploymentRecord,
 };
 
@@ -68,6 +71,9 @@ pub struct NodeConfig {
     pub ca_files: Vec<PathBuf>,
     /// The HTTP API; `None` runs the node without it.
     pub api: Option<ApiSettings>,
+    /// Accept the platform contracts' code as it is now where it differs from the deployment
+    /// record (re-recording it) instead of refusing chain actions.
+    pub accept_deployed_code: bool,
 }
 
 /// Where and how the node serves its HTTP API.
@@ -103,6 +109,7 @@ impl NodeConfig {
                 public_url: None,
                 config: ApiConfig::new(PathBuf::new()),
             }),
+            accept_deployed_code: false,
         }
     }
 }
@@ -163,6 +170,7 @@ pub struct Node {
     chain: Option<EmbeddedChain>,
     rpc_url: String,
     record: DeploymentRecord,
+    code_mismatches: Vec<Mismatch>,
     ledger: Ledger,
     indexer: Option<(
         watch::Sender<bool>,
@@ -299,8 +307,16 @@ impl Node {
             }
             None => None,
         };
-        let record = match record {
-            Some(record) => record,
+        let (record, code_mismatches) = match record {
+            Some(record) => {
+                check_code(
+                    &provider,
+                    record,
+                    config.accept_deployed_code,
+                    &config.data_dir,
+                )
+                .await?
+            }
             None => {
                 let settlement = config.settlement_token.map_or(
                     SettlementToken::DeployTestStablecoin,
@@ -321,9 +337,10 @@ impl Node {
                     settlement = %platform.settlement_token,
                     "platform contracts deployed"
                 );
-                let record = DeploymentRecord::new(platform);
+                let mut record = DeploymentRecord::new(platform);
+                record.code = code::observe(&provider, &record.platform).await?;
                 record.save(&config.data_dir)?;
-                record
+                (record, Vec::new())
             }
         };
         let database_url = config
@@ -400,6 +417,8 @@ impl Node {
                             12
                         }),
                         ledger: ledger.clone(),
+                        held: (!code_mismatches.is_empty())
+                            .then(|| code::refusal(&code_mismatches)),
                     },
                 )
                 .await?,
@@ -410,6 +429,7 @@ impl Node {
             chain,
             rpc_url,
             record,
+            code_mismatches,
             ledger,
             indexer: Some((stop, task)),
             api,
@@ -441,6 +461,17 @@ impl Node {
     /// The platform contracts.
     pub fn platform(&self) -> &Platform {
         &self.record.platform
+    }
+
+    /// The deployment record as this start left it.
+    pub fn record(&self) -> &DeploymentRecord {
+        &self.record
+    }
+
+    /// Where the platform contracts' code differs from the record; while any does, the API
+    /// refuses chain actions and no outbox sender runs.
+    pub fn code_mismatches(&self) -> &[Mismatch] {
+        &self.code_mismatches
     }
 
     /// Stops the node and the embedded chain (everything it acknowledged is already on disk).
@@ -530,6 +561,46 @@ async fn verify_restored(ledger: &Ledger, indexer: &propledger_indexer::Indexer)
     }
 }
 
+/// Compares the recorded code hashes with the chain's and this build's. A record without
+/// hashes gets the ones found (trusting them, as at deployment); with `accept`, differences are
+/// logged and the hashes found recorded. Otherwise each difference is logged as an error and
+/// returned: the caller holds chain actions back.
+async fn check_code<P: Provider>(
+    provider: &P,
+    mut record: DeploymentRecord,
+    accept: bool,
+    data_dir: &std::path::Path,
+) -> Result<(DeploymentRecord, Vec<Mismatch>)> {
+    let found = code::observe(provider, &record.platform).await?;
+    if record.code.is_empty() {
+        record.code = found;
+        record.save(data_dir)?;
+        info!(
+            contracts = record.code.len(),
+            "the deployment record had no code hashes: recorded the deployed code as found"
+        );
+        return Ok((record, Vec::new()));
+    }
+    let mismatches = code::compare(&record.code, &found);
+    if mismatches.is_empty() {
+        return Ok((record, mismatches));
+    }
+    if accept {
+        for m in &mismatches {
+            warn!("accepted: {m}");
+        }
+        record.code = found;
+        record.save(data_dir)?;
+        info!("recorded the platform contracts' code as it is now (--accept-deployed-code)");
+        return Ok((record, Vec::new()));
+    }
+    for m in &mismatches {
+        error!("{m}");
+    }
+    error!("{}", code::refusal(&mismatches));
+    Ok((record, mismatches))
+}
+
 /// The first recorded contract without code on chain, if any.
 async fn missing_contract<P: Provider>(
     provider: &P,
@@ -544,8 +615,6 @@ async fn missing_contract<P: Provider>(
     }
     Ok(None)
 }
-/// Opens the API on the node's database, makes the first admin key on an empty database, and
-/// serves it.
 /// What the API needs to write to the chain through its outbox.
 struct ChainWriting<'a> {
     rpc_url: &'a str,
@@ -555,8 +624,12 @@ struct ChainWriting<'a> {
     keys: Vec<(String, PrivateKeySigner)>,
     confirmations: u64,
     ledger: Ledger,
+    /// Why chain actions are held, when they are.
+    held: Option<String>,
 }
 
+/// Opens the API on the node's database, makes the first admin key on an empty database, and
+/// serves it.
 async fn start_api(
     settings: &ApiSettings,
     data_dir: &std::path::Path,
@@ -600,6 +673,9 @@ async fn start_api(
     };
     let api = Api::with_chain(db, config, Some(chain), Some(context))?;
     api.attach_ledger(writing.ledger.clone())?;
+    if let Some(reason) = writing.held {
+        api.hold_chain_writes(reason);
+    }
     let (stop, mut stopped) = watch::channel(false);
     let senders = api.spawn_senders(
         writing.ledger,

@@ -115,6 +115,11 @@ pub const TYPES: &[(&str, &str, &str)] = &[
         "A dependency (the database or the chain) does not answer. Retry later.",
     ),
     (
+        "code-mismatch",
+        "Deployed code differs",
+        "The platform contracts on chain, or the ones this node was built with, differ from the code recorded when they were deployed (`code: code_mismatch`; `detail` names each contract). The node serves reads but records no chain action until an operator restarts it with `--accept-deployed-code`. Nothing was changed.",
+    ),
+    (
         "internal",
         "Internal error",
         "The server failed. Nothing about the cause is shown; the request id identifies it in the server's log.",
@@ -210,6 +215,15 @@ impl Problem {
                 "unavailable",
                 "a dependency of the API does not answer; retry later",
             ),
+            Error::ChainWritesHeld(why) => {
+                let mut p = Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "code-mismatch",
+                    why.clone(),
+                );
+                p.code = Some("code_mismatch");
+                p
+            }
             Error::Database(sqlx::Error::PoolTimedOut) => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

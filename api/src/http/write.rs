@@ -103,7 +103,7 @@ impl<'a> Write<'a> {
     }
 
     /// Records a chain write in this transaction, signed by the key of `role`; it is sent once
-    /// the write commits.
+    /// the write commits. Refused (and the write with it) while chain actions are held.
     pub async fn enqueue(
         &mut self,
         role: &str,
@@ -112,7 +112,7 @@ impl<'a> Write<'a> {
         after: Option<ActionId>,
         resource: Option<(&str, String)>,
     ) -> Result<ActionId> {
-        let chain = self.app.chain()?;
+        let chain = self.app.writable_chain()?;
         let id = outbox::enqueue(
             &mut self.tx,
             NewAction {

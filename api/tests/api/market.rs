@@ -3,7 +3,10 @@
 //! sees the holding and the pending purchase; a refused purchase or transfer is answered with
 //! the compliance reason and changes nothing; the operator cancels the offering through the
 //! outbox and the investor claims the refund. Compliance's chain actions (rules, freezes,
-//! forced transfers, wallets, recovery) each land on chain once.
+//! forced transfers, wallets, recovery) each land on chain once. While chain actions are held
+//! (the deployed code differs from the node's record), every route that would record one is
+//! refused with a `code-mismatch` problem and nothing is recorded, while reads, compliance checks
+//! and investors' unsigned transactions go on.
 
 use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
@@ -19,7 +22,8 @@ both_engines!(
     invest_and_refund,
     compliance_actions,
     signer_balances_are_metrics,
-    without_an_index
+    without_an_index,
+    held_chain_writes
 );
 
 /// An API whose database holds no index answers chain routes with a clear problem, never a
@@ -82,6 +86,111 @@ async fn signer_balances_are_metrics(engine: Engine) {
             .any(|l| l.starts_with("propledger_signer_balance_low{") && l.ends_with(" 0")),
         "{text}"
     );
+    w.finish().await;
+}
+
+async fn held_chain_writes(engine: Engine) {
+    let w = ChainApp::indexed(engine).await;
+    let ada = investor_key(30);
+    let (ada_token, _) = w.investor(&ada, "US", true, "2099-01-01").await;
+    w.outbox_idle().await;
+    w.fund(ada.address(), 1_000_000_000).await;
+    let (_, bob) = w.applicant(&investor_key(31), "US").await;
+    let reason = "the platform contracts differ from the deployment record: PropertyDeed";
+    w.app.api.hold_chain_writes(reason.to_owned());
+    let before = w.app.count("SELECT COUNT(*) AS n FROM api_outbox").await;
+
+    let compliance = w.app.key("compliance").await;
+    let operator = w.app.key("operator").await;
+    let token = w.property.shares.address;
+    let refusals = [
+        // Simulated, then recorded.
+        w.app
+            .post(&format!("/v1/tokens/{token}/freezes"))
+            .token(&compliance)
+            .json(&json!({"wallet": ada.address(), "frozen": true, "reason": "x"}))
+            .send()
+            .await,
+        w.app
+            .post(&format!(
+                "/v1/offerings/{}/cancel",
+                w.property.offering.address
+            ))
+            .token(&operator)
+            .send()
+            .await,
+        // Recorded with a change of the API's own.
+        w.app
+            .post(&format!("/v1/investors/{bob}/approve"))
+            .token(&compliance)
+            .json(&json!({"accredited": false, "kyc_expires_on": "2099-01-01"}))
+            .send()
+            .await,
+    ];
+    for r in refusals {
+        let p = r.problem(StatusCode::SERVICE_UNAVAILABLE, "code-mismatch", None);
+        assert_eq!(p["code"], "code_mismatch", "{p}");
+        assert_eq!(p["detail"], reason, "{p}");
+    }
+    assert_eq!(
+        w.app.count("SELECT COUNT(*) AS n FROM api_outbox").await,
+        before,
+        "nothing recorded"
+    );
+    let bob = w
+        .app
+        .get(&format!("/v1/investors/{bob}"))
+        .token(&compliance)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(bob["status"], "submitted", "{bob}");
+
+    // Reads, checks and the investor's own unsigned transactions go on.
+    w.app
+        .get("/v1/offerings")
+        .token(&operator)
+        .send()
+        .await
+        .expect(StatusCode::OK);
+    w.app
+        .post("/v1/compliance/check")
+        .token(&compliance)
+        .json(&json!({"offering": w.property.offering.address, "wallet": ada.address(), "amount": "1"}))
+        .send()
+        .await
+        .expect(StatusCode::OK);
+    w.app
+        .post("/v1/me/purchases")
+        .token(&ada_token)
+        .json(&json!({"offering": w.property.offering.address, "amount": "1"}))
+        .send()
+        .await
+        .expect(StatusCode::OK);
+    let ready = w.app.get("/readyz").send().await.json();
+    assert_eq!(
+        ready["chain_writes"],
+        json!({"ok": false, "error": reason}),
+        "{ready}"
+    );
+
+    // No sender starts for a held API.
+    let ledger = propledger_ledger::Ledger::connect(&w.app.url)
+        .await
+        .unwrap();
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let senders = w
+        .app
+        .api
+        .spawn_senders(
+            ledger,
+            vec![("admin".to_owned(), investor_key(32))],
+            propledger_api::outbox::sender::SenderConfig::new(31337, 0),
+            stopped,
+        )
+        .unwrap();
+    assert!(senders.is_empty());
     w.finish().await;
 }
 

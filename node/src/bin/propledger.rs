@@ -118,6 +118,7 @@ async fn run(cli: Cli, scrubber: &Scrubber) -> anyhow::Result<()> {
     let mut config = NodeConfig::new(cli.data_dir.clone());
     config.rpc_url = cli.rpc_url.clone();
     config.production = cli.production;
+    config.accept_deployed_code = cli.accept_deployed_code;
     let loader = KeyLoader::new(cli.keystore_password_file.clone());
     let [admin, agent, treasurer, registrar, rules] = key_options(&cli);
     config.signer = load_key(&loader, admin.0, admin.1, scrubber).await?;

@@ -10,7 +10,7 @@ use propledger_node::Node;
 
 use crate::run::config;
 
-async fn get(url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+pub(crate) async fn get(url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Empty<bytes::Bytes>>();
     let mut req = hyper::Request::get(url);
@@ -154,7 +154,7 @@ fn the_command_line_makes_users_and_keys() {
     assert!(!out.status.success());
 }
 
-async fn post(
+pub(crate) async fn post(
     url: &str,
     token: Option<&str>,
     body: &serde_json::Value,
@@ -183,21 +183,12 @@ async fn post(
     )
 }
 
-/// The node's API writes to its chain: a wallet signs in with a message naming the node's
-/// address and chain, applies, and compliance's approval reaches the identity registry through
-/// the node's outbox sender.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_nodes_outbox_registers_an_approved_investor() {
+/// A new wallet signs in with a message naming the node's address and chain and applies as an
+/// investor: the application's id.
+pub(crate) async fn applicant(url: &str) -> String {
     use alloy::signers::SignerSync;
     use alloy::signers::local::PrivateKeySigner;
     use serde_json::json;
-
-    let dir = tempfile::tempdir().expect("tempdir");
-    let node = Node::start(config(dir.path())).await.expect("start");
-    let url = node.api_url().expect("api").to_owned();
-    let key = node.first_admin_key().expect("a first key").to_owned();
-    let (status, offerings) = get(&format!("{url}/v1/offerings"), Some(&key)).await;
-    assert_eq!(status, 200, "{offerings}");
 
     let (status, grant) = post(&format!("{url}/v1/auth/siwe/nonce"), None, &json!({})).await;
     assert_eq!(status, 201, "{grant}");
@@ -237,19 +228,28 @@ async fn the_nodes_outbox_registers_an_approved_investor() {
     )
     .await;
     assert_eq!(status, 201, "{investor}");
-    let id = investor["id"].as_str().unwrap();
-    let (status, detail) = post(
+    investor["id"].as_str().unwrap().to_owned()
+}
+
+/// Compliance approves an applicant: the response's status and body.
+pub(crate) async fn approve(url: &str, key: &str, id: &str) -> (u16, serde_json::Value) {
+    post(
         &format!("{url}/v1/investors/{id}/approve"),
-        Some(&key),
-        &json!({"accredited": false, "kyc_expires_on": "2099-12-31"}),
+        Some(key),
+        &serde_json::json!({"accredited": false, "kyc_expires_on": "2099-12-31"}),
     )
-    .await;
-    assert_eq!(status, 200, "{detail}");
+    .await
+}
+
+/// Waits until every action of an investor's detail is confirmed on chain.
+pub(crate) async fn confirmed(url: &str, key: &str, detail: &serde_json::Value) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    for action in detail["actions"].as_array().unwrap() {
+    let actions = detail["actions"].as_array().expect("actions");
+    assert!(!actions.is_empty(), "{detail}");
+    for action in actions {
         let id = action["id"].as_str().unwrap();
         loop {
-            let (_, a) = get(&format!("{url}/v1/actions/{id}"), Some(&key)).await;
+            let (_, a) = get(&format!("{url}/v1/actions/{id}"), Some(key)).await;
             if a["status"] == "confirmed" {
                 break;
             }
@@ -258,17 +258,36 @@ async fn the_nodes_outbox_registers_an_approved_investor() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// The node's API writes to its chain: a wallet signs in with a message naming the node's
+/// address and chain, applies, and compliance's approval reaches the identity registry through
+/// the node's outbox sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nodes_outbox_registers_an_approved_investor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::start(config(dir.path())).await.expect("start");
+    let url = node.api_url().expect("api").to_owned();
+    let key = node.first_admin_key().expect("a first key").to_owned();
+    let (status, offerings) = get(&format!("{url}/v1/offerings"), Some(&key)).await;
+    assert_eq!(status, 200, "{offerings}");
+
+    let id = applicant(&url).await;
+    let (status, detail) = approve(&url, &key, &id).await;
+    assert_eq!(status, 200, "{detail}");
+    confirmed(&url, &key, &detail).await;
     let provider =
         alloy::providers::ProviderBuilder::new().connect_http(node.rpc_url().parse().unwrap());
     let registry = propledger_contracts::IdentityRegistry::new(
         node.platform().identity_registry.address,
         &provider,
     );
-    let status = registry
-        .walletStatus(wallet.address())
-        .call()
-        .await
-        .unwrap();
+    let wallet = detail["wallets"][0]
+        .as_str()
+        .expect("a wallet")
+        .parse()
+        .expect("an address");
+    let status = registry.walletStatus(wallet).call().await.unwrap();
     assert!(status.verified);
     assert_eq!(status.country, 826);
     node.shutdown().await.expect("shutdown");

@@ -3,6 +3,7 @@
 mod api;
 mod backup;
 mod chain;
+mod code;
 mod keys;
 mod run;
 mod tls;

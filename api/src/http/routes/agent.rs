@@ -28,9 +28,9 @@ use crate::outbox::sender::as_revert;
 use crate::outbox::{self, Action, Call};
 
 /// Calls `call` as the key of `role` would, at the latest block: the contract's refusal, if
-/// it would refuse.
+/// it would refuse. Refused at once while chain actions are held.
 pub(crate) async fn simulate(app: &App, role: &str, call: &Call) -> ApiResult<()> {
-    let ctx = app.chain()?;
+    let ctx = app.writable_chain()?;
     let req = TransactionRequest::default()
         .with_from(ctx.signer(role)?)
         .with_to(call.to)

@@ -62,6 +62,12 @@ pub struct Readiness {
     /// Blocks the indexer is behind the head.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub indexer_lag_blocks: Option<u64>,
+    /// Whether chain actions are accepted (absent when the API writes to no chain). They are
+    /// held, with the reason, while the deployed contracts' code differs from the deployment
+    /// record, until the node is restarted with `--accept-deployed-code`; reads go on, so the
+    /// node stays ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain_writes: Option<Check>,
 }
 
 fn check(r: Result<(), String>) -> Check {
@@ -138,6 +144,12 @@ pub async fn readyz(State(app): State<App>) -> Response {
         head_block: None,
         indexer_next_block: None,
         indexer_lag_blocks: None,
+        chain_writes: app.chain().ok().map(|_| {
+            check(match app.chain_writes_held() {
+                Some(reason) => Err(reason.to_owned()),
+                None => Ok(()),
+            })
+        }),
     };
     if let Some(state) = chain_state(&app).await {
         match state {
