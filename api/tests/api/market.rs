@@ -96,6 +96,7 @@ async fn held_chain_writes(engine: Engine) {
     w.outbox_idle().await;
     w.fund(ada.address(), 1_000_000_000).await;
     let (_, bob) = w.applicant(&investor_key(31), "US").await;
+    let (property, deed) = crate::tokenization::property_with_deed(&w.app, &w.app.admin_key).await;
     let reason = "the platform contracts differ from the deployment record: PropertyDeed";
     w.app.api.hold_chain_writes(reason.to_owned());
     let before = w.app.count("SELECT COUNT(*) AS n FROM api_outbox").await;
@@ -117,6 +118,12 @@ async fn held_chain_writes(engine: Engine) {
                 w.property.offering.address
             ))
             .token(&operator)
+            .send()
+            .await,
+        w.app
+            .post(&format!("/v1/properties/{property}/tokenization"))
+            .token(&operator)
+            .json(&crate::tokenization::tokenization_body(&deed))
             .send()
             .await,
         // Recorded with a change of the API's own.
