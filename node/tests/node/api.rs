@@ -45,14 +45,17 @@ async fn the_node_serves_its_api() {
 
     let (status, me) = get(&format!("{url}/v1/auth/session"), Some(&key)).await;
     assert_eq!((status, me["role"].as_str()), (200, Some("admin")));
-    // Ready once the indexer has caught up with the chain.
+    // Ready (the indexer within 64 blocks of the head), and then caught up with the chain.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (status, ready) = get(&format!("{url}/readyz"), None).await;
         if status == 200 {
-            assert_eq!(ready["indexer_lag_blocks"], 0, "{ready}");
-            assert!(ready["head_block"].as_u64().unwrap() >= 4, "{ready}");
-            break;
+            let lag = ready["indexer_lag_blocks"].as_u64().expect("a lag");
+            assert!(lag <= 64, "ready while {lag} blocks behind: {ready}");
+            if lag == 0 {
+                assert!(ready["head_block"].as_u64().unwrap() >= 4, "{ready}");
+                break;
+            }
         }
         assert!(Instant::now() < deadline, "never ready: {ready}");
         tokio::time::sleep(Duration::from_millis(100)).await;
