@@ -157,80 +157,52 @@ pub async fn me(State(app): State<App>, auth: Auth) -> ApiResult<axum::Json<Me>>
         .map_err(chain_err)?
         .investorNo;
 
-    // The chain's reads run side by side, all at the same block; their answers are kept in
-    // the order they were asked.
-    let tokens = market::registered(app.db(), &["shares"]).await?;
-    let pairs = tokens
-        .iter()
-        .flat_map(|t| wallets.iter().map(move |w| (t, *w)));
-    let read = futures_util::future::try_join_all(pairs.map(|(token, w)| async move {
-        let shares = PropertyShares::new(token.address, p);
-        let h = shares.holder(w).block(at).call().await.map_err(chain_err)?;
-        let balance = U256::from(h.balance);
-        if balance.is_zero() {
-            return Ok::<_, Error>(None);
-        }
-        let frozen = shares
-            .getFrozenTokens(w)
-            .block(at)
-            .call()
-            .await
-            .map_err(chain_err)?;
-        Ok(Some((token, w, balance, h, frozen)))
-    }))
-    .await?;
     let mut holdings = Vec::new();
     let mut held: Vec<(Address, Address, U256, u64)> = Vec::new(); // token, wallet, balance, investor
-    for (token, w, balance, h, frozen) in read.into_iter().flatten() {
-        held.push((token.address, w, balance, h.investorNo));
-        holdings.push(Holding {
-            token: token.address.to_checksum(None),
-            property_id: token.property_id.clone(),
-            wallet: w.to_checksum(None),
-            shares: Amount::shares(balance),
-            frozen: Amount::shares(frozen),
-            wallet_frozen: h.frozen,
-        });
+    for token in market::registered(app.db(), &["shares"]).await? {
+        let shares = PropertyShares::new(token.address, p);
+        for w in &wallets {
+            let h = shares
+                .holder(*w)
+                .block(at)
+                .call()
+                .await
+                .map_err(chain_err)?;
+            let balance = U256::from(h.balance);
+            if balance.is_zero() {
+                continue;
+            }
+            let frozen = shares
+                .getFrozenTokens(*w)
+                .block(at)
+                .call()
+                .await
+                .map_err(chain_err)?;
+            held.push((token.address, *w, balance, h.investorNo));
+            holdings.push(Holding {
+                token: token.address.to_checksum(None),
+                property_id: token.property_id.clone(),
+                wallet: w.to_checksum(None),
+                shares: Amount::shares(balance),
+                frozen: Amount::shares(frozen),
+                wallet_frozen: h.frozen,
+            });
+        }
     }
 
-    let per_offering = futures_util::future::try_join_all(states.iter().map(|s| async move {
+    let (mut purchases, mut refunds_due, mut offerings) = (Vec::new(), Vec::new(), Vec::new());
+    for s in &states {
         let offering: Address = s
             .address
             .parse()
             .map_err(|_| Error::Corrupt("an offering address".to_owned()))?;
-        let bought = if investor_no == 0 {
-            None
-        } else {
-            Some(
-                ShareOffering::new(offering, p)
-                    .purchaseOf(investor_no)
-                    .block(at)
-                    .call()
-                    .await
-                    .map_err(chain_err)?,
-            )
-        };
-        let verdict = if s.status == OfferingStatus::Open {
-            let min = s.terms.min_units.max(U256::from(1u8));
-            let req = PurchaseCheck {
-                offering,
-                wallet: me_addr,
-                amount: compliance::units_text(min, compliance::SHARE_DECIMALS),
-            };
-            Some((
-                min,
-                compliance::check_purchase(p, &req, Some(number), true).await?,
-            ))
-        } else {
-            None
-        };
-        Ok::<_, Error>((s, bought, verdict))
-    }))
-    .await?;
-
-    let (mut purchases, mut refunds_due, mut offerings) = (Vec::new(), Vec::new(), Vec::new());
-    for (s, bought, verdict) in per_offering {
-        if let Some(bought) = bought {
+        if investor_no != 0 {
+            let bought = ShareOffering::new(offering, p)
+                .purchaseOf(investor_no)
+                .block(at)
+                .call()
+                .await
+                .map_err(chain_err)?;
             let (bs, paid) = (U256::from(bought.shares), U256::from(bought.paid));
             if !bs.is_zero() {
                 purchases.push(Purchase {
@@ -258,12 +230,18 @@ pub async fn me(State(app): State<App>, auth: Auth) -> ApiResult<axum::Json<Me>>
                 }
             }
         }
-        if let Some((min, verdict)) = verdict {
+        if s.status == OfferingStatus::Open {
+            let min = s.terms.min_units.max(U256::from(1u8));
+            let req = PurchaseCheck {
+                offering,
+                wallet: me_addr,
+                amount: compliance::units_text(min, compliance::SHARE_DECIMALS),
+            };
             offerings.push(Eligibility {
                 offering: s.address.clone(),
                 property_id: s.property_id.clone(),
                 min_purchase: Amount::shares(min),
-                verdict,
+                verdict: compliance::check_purchase(p, &req, Some(number), true).await?,
             });
         }
     }
