@@ -265,6 +265,9 @@ fn check_fields(
     }
     if end <= start {
         c.push("/offering/closes_at", "after opens_at");
+    } else if i64::try_from(end).unwrap_or(i64::MAX) <= chrono::Utc::now().timestamp() {
+        // The contract would take it, and open an offering that is already over.
+        c.push("/offering/closes_at", "in the future");
     }
     if !max_per_investor.is_zero() && max_per_investor < min_purchase {
         c.push("/offering/max_per_investor", "at least min_purchase, or 0");

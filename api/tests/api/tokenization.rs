@@ -158,6 +158,14 @@ async fn tokenize_a_property(engine: Engine) {
         Some("/offering/max_per_investor"),
     );
     let mut bad = tokenization_body(&document);
+    bad["offering"]["opens_at"] = json!("2020-01-01T00:00:00Z");
+    bad["offering"]["closes_at"] = json!("2020-02-01T00:00:00Z");
+    app.post(&path).token(&op).json(&bad).send().await.problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        Some("/offering/closes_at"),
+    );
+    let mut bad = tokenization_body(&document);
     bad["offering"]["soft_cap"] = json!("100001");
     app.post(&path).token(&op).json(&bad).send().await.problem(
         StatusCode::UNPROCESSABLE_ENTITY,
