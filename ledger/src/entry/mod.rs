@@ -20,14 +20,16 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::NaiveDate;
+
 use crate::account::Loaded;
 use crate::account::{load_with_totals, store_totals};
 use crate::core::{
-    Account, AccountId, Amount, ChainLink, Direction, Entry, EntryDraft, EntryHash, EntryId,
-    EntryStatus, Finality, IdempotencyKey, Posting, Receipt, Source, Totals,
+    Account, AccountId, Amount, ChainLink, DimValue, Direction, Entry, EntryDraft, EntryHash,
+    EntryId, EntryStatus, Finality, IdempotencyKey, Posting, Receipt, Source, Totals,
 };
 use crate::error::{Error, Result};
-use crate::store::{Head, Ledger, MAX_BINDS, Row, Sql, Tx, list, placeholders};
+use crate::store::{Arg, Head, Ledger, MAX_BINDS, Row, Sql, Tx, list, placeholders};
 
 /// Most entries one batch may hold.
 pub const MAX_BATCH_ENTRIES: usize = 10_000;
@@ -571,6 +573,95 @@ fn summary_from_row(row: &Row) -> Result<EntrySummary> {
     })
 }
 
+/// Where an entry comes from, as a filter distinguishes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    /// A chain event.
+    Chain,
+    /// An operator reference.
+    Operator,
+}
+
+/// Which entries a search selects: every field set must hold. An entry belongs to a property,
+/// deal or account when one of its postings does.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EntryFilter {
+    /// Only entries posting to this property's accounts.
+    pub property: Option<DimValue>,
+    /// Only entries posting to this deal's accounts.
+    pub deal: Option<DimValue>,
+    /// Only entries posting to this account.
+    pub account: Option<AccountId>,
+    /// Only chain or only operator entries.
+    pub source: Option<SourceKind>,
+    /// Only entries effective on or after this day.
+    pub from: Option<NaiveDate>,
+    /// Only entries effective on or before this day.
+    pub to: Option<NaiveDate>,
+    /// Only entries in this status.
+    pub status: Option<EntryStatus>,
+}
+
+/// The ids of at most `limit` entries after `after` that `filter` selects, in id order.
+pub(crate) async fn filtered_ids(
+    tx: &mut Tx,
+    filter: &EntryFilter,
+    after: EntryId,
+    limit: usize,
+) -> Result<Vec<EntryId>> {
+    let mut text = String::from("SELECT e.id FROM ledger_entries e WHERE e.id > ?");
+    let mut args: Vec<Arg> = vec![after.get().into()];
+    if filter.property.is_some() || filter.deal.is_some() || filter.account.is_some() {
+        // Checked entry by entry through the postings' primary key, so a page stops reading
+        // once it is full.
+        text.push_str(
+            " AND EXISTS (SELECT 1 FROM ledger_postings p JOIN ledger_accounts a \
+             ON a.id = p.account_id WHERE p.entry_id = e.id",
+        );
+        if let Some(property) = &filter.property {
+            text.push_str(" AND a.property = ?");
+            args.push(property.as_str().into());
+        }
+        if let Some(deal) = &filter.deal {
+            text.push_str(" AND a.deal = ?");
+            args.push(deal.as_str().into());
+        }
+        if let Some(account) = filter.account {
+            text.push_str(" AND p.account_id = ?");
+            args.push(account.get().into());
+        }
+        text.push(')');
+    }
+    match filter.source {
+        Some(SourceKind::Chain) => text.push_str(" AND e.source LIKE 'chain:%'"),
+        Some(SourceKind::Operator) => text.push_str(" AND e.source LIKE 'operator:%'"),
+        None => {}
+    }
+    if let Some(from) = filter.from {
+        text.push_str(" AND e.effective_date >= ?");
+        args.push(from.into());
+    }
+    if let Some(to) = filter.to {
+        text.push_str(" AND e.effective_date <= ?");
+        args.push(to.into());
+    }
+    if let Some(status) = filter.status {
+        text.push_str(" AND e.status = ?");
+        args.push(status.as_str().into());
+    }
+    text.push_str(" ORDER BY e.id LIMIT ?");
+    args.push((limit as i64).into());
+    let mut sql = Sql::assembled(text);
+    for a in args {
+        sql.push(a);
+    }
+    tx.fetch_all(sql)
+        .await?
+        .iter()
+        .map(|r| r.int(0).map(EntryId::new))
+        .collect()
+}
+
 /// Entries of a [`Ledger`].
 #[derive(Clone, Copy, Debug)]
 pub struct Entries<'a> {
@@ -869,6 +960,21 @@ impl<'a> Entries<'a> {
                 })
             })
             .collect()
+    }
+
+    /// Entries that `filter` selects with ids after `after` (all when `None`), in id order, at
+    /// most `limit` (capped at 1,000): a cursor for listing a property's or an account's
+    /// entries page by page.
+    pub async fn search(
+        &self,
+        filter: &EntryFilter,
+        after: Option<EntryId>,
+        limit: usize,
+    ) -> Result<Vec<Entry>> {
+        let mut tx = self.ledger.read().await?;
+        let limit = limit.clamp(1, 1_000);
+        let ids = filtered_ids(&mut tx, filter, after.unwrap_or(EntryId::new(0)), limit).await?;
+        load_entries(&mut tx, &ids).await
     }
 
     /// Entries with ids after `after` (all when `None`), in id order, at most `limit`

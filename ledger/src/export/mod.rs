@@ -1,31 +1,64 @@
-//! Exports of the whole ledger: CSV (one row per posting) and Beancount.
+//! Exports of the ledger, whole or one property's books: CSV (one row per posting) and
+//! Beancount.
 //!
-//! Both read one snapshot page by page and stream to a writer. The Beancount file opens every
+//! Both read one snapshot page by page and stream to a writer; an [`ExportSink`] is told when
+//! each page is written, so a server can hand the bytes on as they come. The Beancount file opens every
 //! account, lists every exported entry and ends with a `balance` assertion per account taken
 //! from the ledger's stored balances, so `bean-check` proves that the exported entries add up to
 //! the balances the ledger reports (its trial balance).
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::io::Write;
 
 use chrono::{Days, NaiveDate};
 
 use crate::account::{list_all, load_with_totals};
 use crate::core::{
-    Account, AccountId, AccountType, Amount, Direction, Entry, EntryId, EntryStatus,
+    Account, AccountId, AccountType, Amount, DimValue, Direction, Entry, EntryId, EntryStatus,
 };
-use crate::entry::load_entries;
+use crate::entry::{EntryFilter, filtered_ids, load_entries};
 use crate::error::{Error, Result};
 use crate::store::{Ledger, PAGE_ROWS, Sql, Tx};
 
 /// What to export.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExportOptions {
+    /// Only this property's books: the entries posting to its accounts, its accounts (and any
+    /// other account those entries post to) and, in Beancount, balance assertions for its
+    /// accounts. The whole ledger when `None`.
+    pub property: Option<DimValue>,
     /// Include pending entries (Beancount flags them `!`; its balance assertions then include
     /// pending amounts).
     pub include_pending: bool,
     /// Include voided entries (CSV only; they never count in a balance).
     pub include_voided: bool,
+}
+
+/// Where an export writes. The bytes go through [`Write`]; after each page of entries the
+/// export awaits [`ExportSink::page_written`], where a streaming sink hands on what it holds
+/// (and waits while its reader is behind). An error there stops the export.
+pub trait ExportSink: Write + Send {
+    /// A page of entries has been written.
+    fn page_written(&mut self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Any writer, as a sink that needs no telling.
+struct Plain<'w, W>(&'w mut W);
+
+impl<W: Write> Write for Plain<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<W: Write + Send> ExportSink for Plain<'_, W> {
+    async fn page_written(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Exports of a [`Ledger`].
@@ -62,7 +95,12 @@ impl<'a> Exports<'a> {
     }
 
     /// Writes one CSV row per posting (header first), entries in id order.
-    pub async fn csv<W: Write>(&self, out: &mut W, options: ExportOptions) -> Result<()> {
+    pub async fn csv<W: Write + Send>(&self, out: &mut W, options: ExportOptions) -> Result<()> {
+        self.csv_to(&mut Plain(out), options).await
+    }
+
+    /// [`Exports::csv`] into a sink told of every page.
+    pub async fn csv_to<S: ExportSink>(&self, out: &mut S, options: ExportOptions) -> Result<()> {
         let mut tx = self.ledger.read().await?;
         let accounts: HashMap<AccountId, Account> = list_all(&mut tx)
             .await?
@@ -70,9 +108,10 @@ impl<'a> Exports<'a> {
             .map(|a| (a.id, a))
             .collect();
         writeln!(out, "{CSV_HEADER}").map_err(io)?;
+        let filter = entry_filter(&options);
         let mut after = EntryId::new(0);
-        while let Some(page) = next_page(&mut tx, &mut after).await? {
-            for e in page.iter().filter(|e| wanted(e, options)) {
+        while let Some(page) = next_page(&mut tx, &filter, &mut after).await? {
+            for e in page.iter().filter(|e| wanted(e, &options)) {
                 for (i, p) in e.postings.iter().enumerate() {
                     let a = accounts.get(&p.account).ok_or(Error::UnknownAccount {
                         key: Some(e.key.clone()),
@@ -105,21 +144,70 @@ impl<'a> Exports<'a> {
                     writeln!(out, "{}", row.join(",")).map_err(io)?;
                 }
             }
+            out.page_written().await?;
         }
         Ok(())
     }
 
     /// Writes the ledger as a Beancount file that `bean-check` accepts, with a balance assertion
     /// per account equal to the ledger's own balance.
-    pub async fn beancount<W: Write>(&self, out: &mut W, options: ExportOptions) -> Result<()> {
+    pub async fn beancount<W: Write + Send>(
+        &self,
+        out: &mut W,
+        options: ExportOptions,
+    ) -> Result<()> {
+        self.beancount_to(&mut Plain(out), options).await
+    }
+
+    /// [`Exports::beancount`] into a sink told of every page.
+    pub async fn beancount_to<S: ExportSink>(
+        &self,
+        out: &mut S,
+        options: ExportOptions,
+    ) -> Result<()> {
         let mut tx = self.ledger.read().await?;
-        let accounts = list_all(&mut tx).await?;
-        let names = beancount_names(&accounts);
-        let range = tx
-            .fetch_one(Sql::new(
-                "SELECT MIN(effective_date), MAX(effective_date), COUNT(*) FROM ledger_entries",
-            ))
-            .await?;
+        let all = list_all(&mut tx).await?;
+        // Names come from the whole chart, so one account has one name in every export.
+        let names = beancount_names(&all);
+        let (accounts, asserted): (Vec<Account>, Vec<Account>) = match &options.property {
+            None => (all.clone(), all),
+            Some(property) => {
+                let touched = accounts_touched(&mut tx, property).await?;
+                let open = all
+                    .iter()
+                    .filter(|a| {
+                        a.dimensions.property.as_ref() == Some(property) || touched.contains(&a.id)
+                    })
+                    .cloned()
+                    .collect();
+                let own = all
+                    .into_iter()
+                    .filter(|a| a.dimensions.property.as_ref() == Some(property))
+                    .collect();
+                (open, own)
+            }
+        };
+        let filter = entry_filter(&options);
+        let range = match &options.property {
+            None => {
+                tx.fetch_one(Sql::new(
+                    "SELECT MIN(effective_date), MAX(effective_date), COUNT(*) FROM ledger_entries",
+                ))
+                .await?
+            }
+            Some(property) => {
+                tx.fetch_one(
+                    Sql::new(
+                        "SELECT MIN(e.effective_date), MAX(e.effective_date), COUNT(*) \
+                         FROM ledger_entries e WHERE EXISTS (SELECT 1 FROM ledger_postings p \
+                         JOIN ledger_accounts a ON a.id = p.account_id \
+                         WHERE p.entry_id = e.id AND a.property = $1)",
+                    )
+                    .bind(property.as_str()),
+                )
+                .await?
+            }
+        };
         let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
         let (first, last) = if range.int(2)? > 0 {
             (range.date(0)?, range.date(1)?)
@@ -150,8 +238,8 @@ impl<'a> Exports<'a> {
             ..options
         };
         let mut after = EntryId::new(0);
-        while let Some(page) = next_page(&mut tx, &mut after).await? {
-            for e in page.iter().filter(|e| wanted(e, options)) {
+        while let Some(page) = next_page(&mut tx, &filter, &mut after).await? {
+            for e in page.iter().filter(|e| wanted(e, &options)) {
                 let flag = if e.status == EntryStatus::Posted {
                     '*'
                 } else {
@@ -192,13 +280,14 @@ impl<'a> Exports<'a> {
                 }
                 writeln!(out).map_err(io)?;
             }
+            out.page_written().await?;
         }
 
         // Balances at the start of the day after the last entry, i.e. including every entry.
         let check_on = last.checked_add_days(Days::new(1)).unwrap_or(last);
-        let ids: Vec<AccountId> = accounts.iter().map(|a| a.id).collect();
+        let ids: Vec<AccountId> = asserted.iter().map(|a| a.id).collect();
         let stored = load_with_totals(&mut tx, &ids).await?;
-        for a in &accounts {
+        for a in &asserted {
             let (_, t) = &stored[&a.id];
             let mut balance: Amount = t.posted(Direction::Debit)?;
             if options.include_pending {
@@ -206,11 +295,37 @@ impl<'a> Exports<'a> {
             }
             writeln!(out, "{check_on} balance {}  {balance}", names[&a.id]).map_err(io)?;
         }
+        out.page_written().await?;
         Ok(())
     }
 }
 
-fn wanted(e: &Entry, options: ExportOptions) -> bool {
+/// The entries an export covers.
+fn entry_filter(options: &ExportOptions) -> EntryFilter {
+    EntryFilter {
+        property: options.property.clone(),
+        ..EntryFilter::default()
+    }
+}
+
+/// Every account that an entry posting to `property`'s accounts posts to (the property's own
+/// and any other's).
+async fn accounts_touched(tx: &mut Tx, property: &DimValue) -> Result<HashSet<AccountId>> {
+    tx.fetch_all(
+        Sql::new(
+            "SELECT DISTINCT q.account_id FROM ledger_postings p \
+             JOIN ledger_accounts a ON a.id = p.account_id \
+             JOIN ledger_postings q ON q.entry_id = p.entry_id WHERE a.property = $1",
+        )
+        .bind(property.as_str()),
+    )
+    .await?
+    .iter()
+    .map(|r| r.int(0).map(AccountId::new))
+    .collect()
+}
+
+fn wanted(e: &Entry, options: &ExportOptions) -> bool {
     match e.status {
         EntryStatus::Posted => true,
         EntryStatus::Pending => options.include_pending,
@@ -218,18 +333,12 @@ fn wanted(e: &Entry, options: ExportOptions) -> bool {
     }
 }
 
-async fn next_page(tx: &mut Tx, after: &mut EntryId) -> Result<Option<Vec<Entry>>> {
-    let rows = tx
-        .fetch_all(
-            Sql::new("SELECT id FROM ledger_entries WHERE id > $1 ORDER BY id LIMIT $2")
-                .bind(after.get())
-                .bind(PAGE_ROWS),
-        )
-        .await?;
-    let ids = rows
-        .iter()
-        .map(|r| r.int(0).map(EntryId::new))
-        .collect::<Result<Vec<_>>>()?;
+async fn next_page(
+    tx: &mut Tx,
+    filter: &EntryFilter,
+    after: &mut EntryId,
+) -> Result<Option<Vec<Entry>>> {
+    let ids = filtered_ids(tx, filter, *after, PAGE_ROWS as usize).await?;
     let Some(last) = ids.last() else {
         return Ok(None);
     };

@@ -9,9 +9,13 @@ use propledger_ledger::export::{CSV_HEADER, ExportOptions};
 use propledger_ledger::report::Scope;
 
 use crate::reports::oak;
-use crate::support::{TestDb, amt, both_engines, date, key, op};
+use crate::support::{TestDb, amt, both_engines, date, dim, key, op};
 
-both_engines!(csv_has_one_row_per_posting, beancount_passes_bean_check);
+both_engines!(
+    csv_has_one_row_per_posting,
+    beancount_passes_bean_check,
+    a_propertys_export_holds_its_books_alone,
+);
 
 async fn history(db: &TestDb) {
     let oak = oak(&db.ledger).await;
@@ -62,6 +66,7 @@ async fn csv_has_one_row_per_posting(db: TestDb) {
             ExportOptions {
                 include_pending: true,
                 include_voided: true,
+                ..ExportOptions::default()
             },
         )
         .await
@@ -119,7 +124,7 @@ async fn beancount_passes_bean_check(db: TestDb) {
         let mut out = Vec::new();
         let options = ExportOptions {
             include_pending,
-            include_voided: false,
+            ..ExportOptions::default()
         };
         db.ledger
             .exports()
@@ -166,4 +171,55 @@ async fn beancount_passes_bean_check(db: TestDb) {
         let tampered = text.replacen("60000.00 USD", "60000.01 USD", 1);
         assert!(bean_check(&program, &tampered).is_err());
     }
+}
+
+async fn a_propertys_export_holds_its_books_alone(db: TestDb) {
+    history(&db).await;
+    let oak = || ExportOptions {
+        property: Some(dim("oak")),
+        ..ExportOptions::default()
+    };
+    let mut out = Vec::new();
+    db.ledger.exports().csv(&mut out, oak()).await.unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let oak_postings = db
+        .count(
+            "SELECT COUNT(*) FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id \
+             WHERE e.status = 'posted' AND EXISTS (SELECT 1 FROM ledger_postings q \
+             JOIN ledger_accounts a ON a.id = q.account_id \
+             WHERE q.entry_id = e.id AND a.property = 'oak')",
+        )
+        .await;
+    assert_eq!(text.lines().count() as i64 - 1, oak_postings);
+    assert!(text.contains("plumber"));
+    assert!(!text.contains(",elm,"), "another property's rows left out");
+
+    let Some(program) = bean_check_program() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "bean-check is not installed; run scripts/install-test-tools"
+        );
+        eprintln!("SKIPPED: bean-check is not installed; the property's Beancount was not checked");
+        return;
+    };
+    let mut out = Vec::new();
+    db.ledger
+        .exports()
+        .beancount(&mut out, oak())
+        .await
+        .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    bean_check(&program, &text)
+        .unwrap_or_else(|e| panic!("bean-check refused the export:\n{e}\n{text}"));
+    assert!(!text.contains("P-elm"), "{text}");
+    // One assertion per oak account: the property's trial balance, account by account.
+    let asserted = text.lines().filter(|l| l.contains(" balance ")).count();
+    let oak_accounts = db
+        .count("SELECT COUNT(*) FROM ledger_accounts WHERE property = 'oak'")
+        .await;
+    assert_eq!(asserted as i64, oak_accounts);
+    assert!(
+        text.contains("balance Assets:P-oak:C1000  7000.00 USD"),
+        "{text}"
+    );
 }

@@ -3,8 +3,10 @@
 use propledger_ledger::Ledger;
 use propledger_ledger::core::chart::codes;
 use propledger_ledger::core::{
-    Account, AccountCode, AccountId, AccountType, DimValue, Dimensions, EntryDraft, NewAccount,
+    Account, AccountCode, AccountId, AccountType, DimValue, Dimensions, EntryDraft, EntryStatus,
+    NewAccount,
 };
+use propledger_ledger::entry::{EntryFilter, SourceKind};
 use propledger_ledger::report::Scope;
 
 use crate::support::{TestDb, amt, both_engines, date, dim, key, op, usd};
@@ -15,6 +17,7 @@ both_engines!(
     budget_vs_actual_by_line,
     investor_capital_accounts,
     scopes_select_property_and_deal,
+    entry_search_filters_and_pages,
 );
 
 pub(crate) struct Oak {
@@ -327,4 +330,129 @@ async fn scopes_select_property_and_deal(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(elm.totals[0].income, amt("5.00"));
+}
+
+/// The keys of the entries a search finds, reading pages of `limit` until the end.
+async fn found(ledger: &Ledger, filter: &EntryFilter, limit: usize) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut after = None;
+    loop {
+        let page = ledger.entries().search(filter, after, limit).await.unwrap();
+        assert!(page.len() <= limit);
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        keys.extend(page.iter().map(|e| e.key.as_str().to_owned()));
+    }
+    keys
+}
+
+async fn entry_search_filters_and_pages(db: TestDb) {
+    let oak = oak(&db.ledger).await;
+    let l = &db.ledger;
+    let of_oak = EntryFilter {
+        property: Some(dim("oak")),
+        ..EntryFilter::default()
+    };
+    let all_oak = [
+        "c1",
+        "c2",
+        "buy",
+        "roof-1",
+        "kitchen-1",
+        "rent-mar",
+        "fee-mar",
+        "dist-q1",
+        "roof-2",
+    ];
+    // Pages of 4 cover the same entries as one page, in id order, with no repeat.
+    assert_eq!(found(l, &of_oak, 4).await, all_oak);
+    assert_eq!(found(l, &of_oak, 1000).await, all_oak);
+    assert_eq!(
+        found(
+            l,
+            &EntryFilter {
+                status: Some(EntryStatus::Pending),
+                ..of_oak.clone()
+            },
+            10
+        )
+        .await,
+        ["roof-2"]
+    );
+    assert_eq!(
+        found(
+            l,
+            &EntryFilter {
+                account: Some(oak.roof),
+                ..EntryFilter::default()
+            },
+            10
+        )
+        .await,
+        ["roof-1", "roof-2"]
+    );
+    assert_eq!(
+        found(
+            l,
+            &EntryFilter {
+                deal: Some(dim("acq")),
+                ..EntryFilter::default()
+            },
+            10
+        )
+        .await,
+        ["buy"]
+    );
+    assert_eq!(
+        found(
+            l,
+            &EntryFilter {
+                from: Some(date(2024, 2, 1)),
+                to: Some(date(2024, 3, 5)),
+                ..of_oak.clone()
+            },
+            3
+        )
+        .await,
+        ["roof-1", "kitchen-1", "rent-mar", "fee-mar"]
+    );
+    assert!(
+        found(
+            l,
+            &EntryFilter {
+                source: Some(SourceKind::Chain),
+                ..EntryFilter::default()
+            },
+            10
+        )
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        found(
+            l,
+            &EntryFilter {
+                property: Some(dim("elm")),
+                source: Some(SourceKind::Operator),
+                ..EntryFilter::default()
+            },
+            10
+        )
+        .await,
+        ["elm-1"]
+    );
+    // Filters that hold together select nothing when one of them fails.
+    assert!(
+        found(
+            l,
+            &EntryFilter {
+                property: Some(dim("elm")),
+                account: Some(oak.roof),
+                ..EntryFilter::default()
+            },
+            10
+        )
+        .await
+        .is_empty()
+    );
 }
