@@ -120,6 +120,9 @@ impl ApiConfig {
     }
 }
 
+/// Books exports one process runs at once.
+pub const MAX_EXPORTS: usize = 2;
+
 /// The API of one process.
 #[derive(Clone)]
 pub struct Api {
@@ -144,6 +147,8 @@ pub(crate) struct Inner {
     pub(crate) ledger: std::sync::OnceLock<propledger_ledger::Ledger>,
     /// Why chain actions are refused, once held ([`Api::hold_chain_writes`]).
     pub(crate) writes_held: std::sync::OnceLock<String>,
+    /// Books exports running at once (each holds a read snapshot while it streams).
+    pub(crate) exports: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Api {
@@ -188,6 +193,7 @@ impl Api {
                 terms: Default::default(),
                 ledger: std::sync::OnceLock::new(),
                 writes_held: std::sync::OnceLock::new(),
+                exports: Arc::new(tokio::sync::Semaphore::new(MAX_EXPORTS)),
             }),
         })
     }

@@ -107,6 +107,8 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(deals::add_offer))
         .routes(routes!(deals::add_milestone))
         .routes(routes!(books::accounts))
+        .routes(routes!(books::list_entries))
+        .routes(routes!(books::export))
         .routes(routes!(books::trial_balance))
         .routes(routes!(books::balance_sheet))
         .routes(routes!(books::income_statement))

@@ -89,6 +89,8 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/books/{property}/trial-balance", ALL),
     ("GET", "/v1/books/{property}/balance-sheet", ALL),
     ("GET", "/v1/books/{property}/income-statement", ALL),
+    ("GET", "/v1/books/entries", ALL),
+    ("GET", "/v1/books/export", ALL),
     ("GET", "/v1/documents/{id}", ALL),
     ("GET", "/v1/documents/{id}/content", ALL),
     ("GET", "/healthz", PUBLIC),
@@ -440,6 +442,7 @@ async fn request<'a>(
             }
         }
         ("POST", "/v1/deals") => call(path).json(&deal_body(&fx.property)),
+        ("GET", "/v1/books/export") => call(format!("{path}?format=csv&property={}", fx.property)),
         ("POST", "/v1/deals/{id}/offers") => call(path).json(&json!({
             "direction": "made", "amount": {"amount": "90000.00", "currency": "USD"},
             "party": "The seller", "on": "2026-11-02"})),

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod authz;
 mod bench;
+mod books;
 mod chainapp;
 mod compliance;
 mod conventions;

@@ -1,12 +1,15 @@
-//! The books of a property: accounts with balances, trial balance, balance sheet, income
-//! statement. Read-only, for every staff role (an auditor reads everything).
+//! The books of a property: accounts with balances, entries, trial balance, balance sheet,
+//! income statement, and exports. Read-only, for every staff role (an auditor reads
+//! everything).
 
 use axum::extract::{Path, State};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::page_type;
 use crate::auth::Allowed;
+use crate::books::entries::{self, EntryQuery, EntryView, Format};
 use crate::books::{self, AccountView, BalanceSheet, IncomeStatement, TrialBalance};
 use crate::deals::parse_day;
 use crate::http::extract::{Auth, Query};
@@ -108,4 +111,144 @@ pub async fn income_statement(
     Ok(axum::Json(
         books::income_statement(app.ledger()?, &property, from, to).await?,
     ))
+}
+
+page_type!(
+    /// A page of entries.
+    EntryPage,
+    EntryView
+);
+
+/// Filters of the entry list; every filter given must hold.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EntryParams {
+    /// Only entries in this property's books (API id or deed token id).
+    pub property: Option<String>,
+    /// Only entries of this deal: its property's entries from the deal's first day to its exit.
+    pub deal: Option<String>,
+    /// Only entries posting to this account (its ledger id).
+    pub account: Option<i64>,
+    /// `chain` (booked from chain events) or `operator` (entered through the API).
+    pub source: Option<String>,
+    /// First effective day (`YYYY-MM-DD`).
+    pub from: Option<String>,
+    /// Last effective day (`YYYY-MM-DD`).
+    pub to: Option<String>,
+    /// `pending`, `posted` or `voided`.
+    pub status: Option<String>,
+    /// Items per page (1 to 200, default 50).
+    pub limit: Option<u32>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// The books' entries with their postings, in id order (the order they were recorded).
+#[utoipa::path(get, path = "/v1/books/entries", tag = "books", params(EntryParams),
+    responses((status = 200, body = EntryPage)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn list_entries(
+    State(app): State<App>,
+    auth: Auth,
+    Query(q): Query<EntryParams>,
+) -> ApiResult<axum::Json<EntryPage>> {
+    auth.require(Allowed::READ)?;
+    let page = crate::types::PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    let deal = match q.deal.as_deref() {
+        None => None,
+        Some(d) => Some(
+            crate::deals::get(
+                app.db().reader(),
+                crate::deals::DealId::parse(d)
+                    .map_err(|_| crate::error::Error::invalid("deal", "not a deal id"))?,
+            )
+            .await?,
+        ),
+    };
+    let query = EntryQuery {
+        property: q.property,
+        deal,
+        account: q.account,
+        source: q.source,
+        from: day("from", q.from.as_deref())?,
+        to: day("to", q.to.as_deref())?,
+        status: q.status,
+    };
+    Ok(axum::Json(
+        entries::list(app.ledger()?, &query, &page).await?.into(),
+    ))
+}
+
+/// What to export.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// `csv` (one row per posting) or `beancount` (a file `bean-check` accepts, with a balance
+    /// assertion per account equal to the trial balance).
+    pub format: String,
+    /// One property's books (API id or deed token id); the whole books when absent.
+    pub property: Option<String>,
+    /// Include pending entries (Beancount flags them `!`, and its assertions then include them).
+    #[serde(default)]
+    pub include_pending: bool,
+    /// Include voided entries (CSV only).
+    #[serde(default)]
+    pub include_voided: bool,
+}
+
+/// The books as a file, streamed as it is read from one snapshot. A failure part way ends the
+/// transfer early (never a short file that looks complete: CSV and Beancount end where the
+/// snapshot ends). At most two exports run at once; more are refused with 429.
+#[utoipa::path(get, path = "/v1/books/export", tag = "books", params(ExportParams),
+    responses((status = 200, content_type = "text/csv", body = String, description = "The books as CSV or Beancount")),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn export(
+    State(app): State<App>,
+    auth: Auth,
+    Query(q): Query<ExportParams>,
+) -> ApiResult<axum::response::Response> {
+    auth.require(Allowed::READ)?;
+    let format = match q.format.as_str() {
+        "csv" => Format::Csv,
+        "beancount" => Format::Beancount,
+        _ => {
+            return Err(crate::error::Error::invalid("format", "expected csv or beancount").into());
+        }
+    };
+    if q.include_voided && format == Format::Beancount {
+        return Err(crate::error::Error::invalid(
+            "include_voided",
+            "a Beancount file holds no voided entries",
+        )
+        .into());
+    }
+    let ledger = app.ledger()?.clone();
+    let permit = app
+        .inner
+        .exports
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| crate::error::Error::RateLimited { retry_after_s: 5 })?;
+    let rx = entries::export(
+        ledger,
+        q.property.as_deref(),
+        format,
+        q.include_pending,
+        q.include_voided,
+        permit,
+    )
+    .await?;
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let scope = q
+        .property
+        .as_deref()
+        .map_or_else(|| "books".to_owned(), |p| format!("books-{p}"));
+    let disposition = format!("attachment; filename=\"{}\"", format.file_name(&scope));
+    axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, format.media_type())
+        .header(axum::http::header::CONTENT_DISPOSITION, disposition)
+        .body(axum::body::Body::from_stream(stream))
+        .map_err(|e| crate::error::Error::Internal(format!("a response: {e}")).into())
 }
