@@ -48,6 +48,7 @@ pub mod siwe;
 pub mod tokenization;
 pub mod types;
 pub mod users;
+pub mod valuations;
 
 pub use app::{Api, ApiConfig, ChainContext, ChainStatus};
 pub use error::{Error, Result};

@@ -5,6 +5,7 @@
 //! A property's books are named by the property: the API's property id, or a tokenized
 //! property's deed token id (the charts the indexer opens), as [`property_dim`] maps them.
 
+pub mod capital;
 pub mod entries;
 
 use chrono::NaiveDate;

@@ -188,7 +188,7 @@ fn text(pointer: &str, t: &str, errors: &mut Vec<FieldError>) -> String {
     t.to_owned()
 }
 
-fn day_field(pointer: &str, t: &str, errors: &mut Vec<FieldError>) -> String {
+pub(crate) fn day_field(pointer: &str, t: &str, errors: &mut Vec<FieldError>) -> String {
     match parse_day(pointer, t) {
         Ok(d) => d.format("%Y-%m-%d").to_string(),
         Err(Error::Invalid(mut e)) => {
@@ -352,7 +352,7 @@ pub struct Deal {
 }
 
 /// Minor units (cents) of a USD amount, or why not.
-fn usd(pointer: &str, m: &Money, errors: &mut Vec<FieldError>) -> i64 {
+pub(crate) fn usd(pointer: &str, m: &Money, errors: &mut Vec<FieldError>) -> i64 {
     if m.currency != Currency::USD.code() {
         errors.push(FieldError::new(
             format!("{pointer}/currency"),
@@ -370,7 +370,7 @@ fn usd(pointer: &str, m: &Money, errors: &mut Vec<FieldError>) -> i64 {
     }
 }
 
-fn money(minor: i64) -> Money {
+pub(crate) fn money(minor: i64) -> Money {
     Money::from_minor(Currency::USD, minor)
 }
 

@@ -38,7 +38,7 @@ use utoipa_axum::routes;
 use self::problem::{ApiError, Problem};
 use self::routes::{
     agent, audit, auth, books, compliance, deals, documents, investors, keys, me, offerings,
-    properties, system, tokenization, users,
+    properties, system, tokenization, users, valuations,
 };
 use self::state::App;
 use crate::error::Error;
@@ -106,8 +106,10 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(deals::costs, deals::book_cost))
         .routes(routes!(deals::add_offer))
         .routes(routes!(deals::add_milestone))
+        .routes(routes!(valuations::list, valuations::record))
         .routes(routes!(books::accounts))
         .routes(routes!(books::list_entries))
+        .routes(routes!(books::capital_accounts))
         .routes(routes!(books::export))
         .routes(routes!(books::trial_balance))
         .routes(routes!(books::balance_sheet))

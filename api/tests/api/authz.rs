@@ -76,6 +76,8 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/properties/{id}/tokenization", OPERATE),
     ("GET", "/v1/properties/{id}/tokenization", ALL),
     ("GET", "/v1/properties/{id}/documents", ALL),
+    ("GET", "/v1/properties/{id}/valuations", ALL),
+    ("POST", "/v1/properties/{id}/valuations", OPERATE),
     ("POST", "/v1/properties/{id}/documents", OPERATE),
     ("GET", "/v1/deals", ALL),
     ("POST", "/v1/deals", OPERATE),
@@ -90,6 +92,7 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/books/{property}/balance-sheet", ALL),
     ("GET", "/v1/books/{property}/income-statement", ALL),
     ("GET", "/v1/books/entries", ALL),
+    ("GET", "/v1/books/{property}/capital-accounts", ALL),
     ("GET", "/v1/books/export", ALL),
     ("GET", "/v1/documents/{id}", ALL),
     ("GET", "/v1/documents/{id}/content", ALL),
@@ -442,6 +445,9 @@ async fn request<'a>(
             }
         }
         ("POST", "/v1/deals") => call(path).json(&deal_body(&fx.property)),
+        ("POST", "/v1/properties/{id}/valuations") => call(path).json(&json!({
+            "value": {"amount": format!("{}.00", 100_000 + n), "currency": "USD"},
+            "valued_on": "2026-11-25", "source": "operator"})),
         ("GET", "/v1/books/export") => call(format!("{path}?format=csv&property={}", fx.property)),
         ("POST", "/v1/deals/{id}/offers") => call(path).json(&json!({
             "direction": "made", "amount": {"amount": "90000.00", "currency": "USD"},

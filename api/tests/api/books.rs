@@ -10,11 +10,27 @@ use serde_json::{Value, json};
 
 use crate::support::{TestApp, both_engines, property_body};
 
-both_engines!(entries_filter_and_page, exports_stream_the_books);
+both_engines!(
+    entries_filter_and_page,
+    exports_stream_the_books,
+    valuations_and_capital_accounts,
+);
 
 /// Two properties with a deal each and costs booked: three entries on the first, one on the
 /// second. Returns the app, an auditor's key, and (property, deal) of each.
 async fn books(engine: Engine) -> (TestApp, String, [(String, String); 2]) {
+    let (app, auditor, made, _) = books_with_ledger(engine).await;
+    (app, auditor, made)
+}
+
+async fn books_with_ledger(
+    engine: Engine,
+) -> (
+    TestApp,
+    String,
+    [(String, String); 2],
+    propledger_ledger::Ledger,
+) {
     let app = TestApp::new(engine).await;
     let ledger = propledger_ledger::Ledger::connect(&app.url).await.unwrap();
     app.api.attach_ledger(ledger.clone()).unwrap();
@@ -83,7 +99,7 @@ async fn books(engine: Engine) -> (TestApp, String, [(String, String); 2]) {
     }
     let second = made.pop().unwrap();
     let first = made.pop().unwrap();
-    (app, auditor, [first, second])
+    (app, auditor, [first, second], ledger)
 }
 
 /// The entries a list returns, following its cursors; each as (description start, postings as
@@ -347,4 +363,278 @@ async fn exports_stream_the_books(engine: Engine) {
     ))
     .await
     .expect(StatusCode::NOT_FOUND);
+}
+
+/// Two investors' capital in the first property's books, as the indexer books it from the
+/// chain: contributions, a refund, a distribution.
+async fn capital(ledger: &propledger_ledger::Ledger, property: &str) {
+    use propledger_ledger::core::chart::codes;
+    use propledger_ledger::core::{
+        AccountCode, AccountType, Amount, Currency, DimValue, Dimensions, EntryDraft,
+        IdempotencyKey, NewAccount, Source,
+    };
+    let usd = Currency::parse("USD", 6).unwrap();
+    let dim = propledger_api::books::property_dim(property).unwrap();
+    let chart = ledger
+        .accounts()
+        .open_property_chart(&dim, usd)
+        .await
+        .unwrap();
+    let treasury = chart
+        .iter()
+        .find(|a| a.code.as_str() == codes::TREASURY_CASH)
+        .unwrap()
+        .id;
+    let account = |code: &str, name: &str, investor: &str| {
+        NewAccount::new(
+            AccountCode::parse(code).unwrap(),
+            name,
+            AccountType::Equity,
+            usd,
+        )
+        .with_dimensions(
+            Dimensions::property(dim.clone()).with_investor(DimValue::parse(investor).unwrap()),
+        )
+    };
+    let open = |a: NewAccount| async move { ledger.accounts().open(a).await.unwrap().id };
+    let cap_a = open(account(codes::INVESTOR_CAPITAL, "Capital A", "inv-a")).await;
+    let cap_b = open(account(codes::INVESTOR_CAPITAL, "Capital B", "inv-b")).await;
+    let dist_a = open(account(codes::DISTRIBUTIONS, "Distributions A", "inv-a")).await;
+    let amt = |v: &str| Amount::parse(v, usd).unwrap();
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 10).unwrap();
+    for (key, debit, credit, amount) in [
+        ("cap-a", treasury, cap_a, "100000"),
+        ("cap-b", treasury, cap_b, "50000"),
+        ("refund-b", cap_b, treasury, "10000"),
+        ("dist-a", dist_a, treasury, "2000"),
+    ] {
+        let draft = EntryDraft::builder(
+            IdempotencyKey::parse(key).unwrap(),
+            day,
+            Source::operator(key).unwrap(),
+        )
+        .description(key)
+        .debit(debit, amt(amount))
+        .credit(credit, amt(amount))
+        .build()
+        .unwrap();
+        ledger.entries().record(draft).await.unwrap();
+    }
+}
+
+async fn valuations_and_capital_accounts(engine: Engine) {
+    let (app, auditor, [(a, _), (b, _)], ledger) = books_with_ledger(engine).await;
+    let op = app.key("operator").await;
+    capital(&ledger, &a).await;
+    let valuations = format!("/v1/properties/{a}/valuations");
+    let capital_of = |query: &'static str| {
+        let app = &app;
+        let auditor = &auditor;
+        let a = &a;
+        async move {
+            app.get(&format!("/v1/books/{a}/capital-accounts{query}"))
+                .token(auditor)
+                .send()
+                .await
+                .expect(StatusCode::OK)
+                .json()
+        }
+    };
+    let figures = |c: &Value| -> Vec<(String, String, String, String, String, String)> {
+        c["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                let m = |k: &str| x[k]["amount"].as_str().unwrap().to_owned();
+                (
+                    x["investor"].as_str().unwrap().to_owned(),
+                    m("contributed"),
+                    m("returned"),
+                    m("distributed"),
+                    m("balance"),
+                    format!(
+                        "{} {}",
+                        x["ownership_percent"].as_str().unwrap(),
+                        m("current_value")
+                    ),
+                )
+            })
+            .collect()
+    };
+    let row = |i: &str, c: &str, r: &str, d: &str, b: &str, v: &str| {
+        (i.into(), c.into(), r.into(), d.into(), b.into(), v.into())
+    };
+
+    // No valuation yet: the real estate counts at book value (cost and closing costs).
+    let c = capital_of("").await;
+    assert!(c.get("valuation").is_none(), "{c}");
+    assert_eq!(c["real_estate"]["amount"], "247200.500000");
+    assert_eq!(c["real_estate_at_book"]["amount"], "247200.500000");
+    assert_eq!(c["other_assets"]["amount"], "138000.000000");
+    assert_eq!(c["liabilities"]["amount"], "247200.500000");
+    assert_eq!(c["net_asset_value"]["amount"], "138000.000000");
+    assert_eq!(
+        figures(&c),
+        [
+            row(
+                "inv-a",
+                "100000.000000",
+                "0.000000",
+                "2000.000000",
+                "98000.000000",
+                "71.0145 98000.000000"
+            ),
+            row(
+                "inv-b",
+                "50000.000000",
+                "10000.000000",
+                "0.000000",
+                "40000.000000",
+                "28.9855 40000.000000"
+            ),
+        ]
+    );
+
+    // A valuation: recorded once per key, listed, and the capital accounts count it.
+    let body = json!({"value": {"amount": "300000.00", "currency": "USD"}, "valued_on": "2026-11-25",
+                      "source": "appraisal", "note": "  Full interior appraisal  "});
+    let recorded = app
+        .post(&valuations)
+        .token(&op)
+        .header("idempotency-key", "v1")
+        .json(&body)
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    assert_eq!(
+        recorded["value"],
+        json!({"amount": "300000.00", "currency": "USD"})
+    );
+    assert_eq!(recorded["note"], "Full interior appraisal");
+    let again = app
+        .post(&valuations)
+        .token(&op)
+        .header("idempotency-key", "v1")
+        .json(&body)
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    assert_eq!(again, recorded);
+    // An older one, recorded later, does not supersede it.
+    app.post(&valuations)
+        .token(&op)
+        .json(
+            &json!({"value": {"amount": "260000", "currency": "USD"}, "valued_on": "2026-11-01",
+                      "source": "broker_opinion"}),
+        )
+        .send()
+        .await
+        .expect(StatusCode::CREATED);
+    let listed = app
+        .get(&valuations)
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    assert_eq!(listed["current"]["id"], recorded["id"]);
+
+    let c = capital_of("").await;
+    assert_eq!(c["valuation"]["id"], recorded["id"]);
+    assert_eq!(c["real_estate"]["amount"], "300000.000000");
+    assert_eq!(c["net_asset_value"]["amount"], "190799.500000");
+    assert_eq!(
+        figures(&c),
+        [
+            row(
+                "inv-a",
+                "100000.000000",
+                "0.000000",
+                "2000.000000",
+                "98000.000000",
+                "71.0145 135495.297101"
+            ),
+            row(
+                "inv-b",
+                "50000.000000",
+                "10000.000000",
+                "0.000000",
+                "40000.000000",
+                "28.9855 55304.202899"
+            ),
+        ]
+    );
+    // As of a day before it, the older valuation counts, and the books as of that day.
+    let c = capital_of("?as_of=2026-11-20").await;
+    assert_eq!(c["valuation"]["valued_on"], "2026-11-01");
+    // Only the purchase on the 20th: 180000 at cost, owed to the lender.
+    assert_eq!(c["real_estate_at_book"]["amount"], "180000.000000");
+    assert_eq!(c["net_asset_value"]["amount"], "218000.000000");
+
+    // Bad valuations change nothing and name the field.
+    for (bad, field) in [
+        (
+            json!({"value": {"amount": "0", "currency": "USD"}, "valued_on": "2026-11-25", "source": "operator"}),
+            "/value/amount",
+        ),
+        (
+            json!({"value": {"amount": "1.001", "currency": "USD"}, "valued_on": "2026-11-25", "source": "operator"}),
+            "/value/amount",
+        ),
+        (
+            json!({"value": {"amount": "1", "currency": "EUR"}, "valued_on": "2026-11-25", "source": "operator"}),
+            "/value/currency",
+        ),
+        (
+            json!({"value": {"amount": "1", "currency": "USD"}, "valued_on": "2999-01-01", "source": "operator"}),
+            "/valued_on",
+        ),
+        (
+            json!({"value": {"amount": "1", "currency": "USD"}, "valued_on": "2026-11-25", "source": "operator",
+                "document_id": "nope"}),
+            "/document_id",
+        ),
+    ] {
+        app.post(&valuations)
+            .token(&op)
+            .json(&bad)
+            .send()
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY, "validation", Some(field));
+    }
+    app.post(&valuations)
+        .token(&auditor)
+        .json(&body)
+        .send()
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    let listed = app
+        .get(&valuations)
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    app.get(&format!(
+        "/v1/properties/{}/valuations",
+        "0190b3c4-0000-7000-8000-000000000000"
+    ))
+    .token(&auditor)
+    .send()
+    .await
+    .expect(StatusCode::NOT_FOUND);
+    // The other property has no investors yet.
+    let other = app
+        .get(&format!("/v1/books/{b}/capital-accounts"))
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(other["accounts"], json!([]));
 }

@@ -9,6 +9,7 @@ use utoipa::IntoParams;
 
 use super::page_type;
 use crate::auth::Allowed;
+use crate::books::capital::CapitalAccounts;
 use crate::books::entries::{self, EntryQuery, EntryView, Format};
 use crate::books::{self, AccountView, BalanceSheet, IncomeStatement, TrialBalance};
 use crate::deals::parse_day;
@@ -251,4 +252,25 @@ pub async fn export(
         .header(axum::http::header::CONTENT_DISPOSITION, disposition)
         .body(axum::body::Body::from_stream(stream))
         .map_err(|e| crate::error::Error::Internal(format!("a response: {e}")).into())
+}
+
+/// The property's investor capital accounts (contributed, returned, distributed, balance) and
+/// what each is worth: its part of the net asset value with the real estate at its latest
+/// valuation on or before the day.
+#[utoipa::path(get, path = "/v1/books/{property}/capital-accounts", tag = "books",
+    params(("property" = String, Path, description = "The property (API id or deed token id)"), AsOf),
+    responses((status = 200, body = CapitalAccounts)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn capital_accounts(
+    State(app): State<App>,
+    auth: Auth,
+    Path(property): Path<String>,
+    Query(q): Query<AsOf>,
+) -> ApiResult<axum::Json<CapitalAccounts>> {
+    auth.require(Allowed::READ)?;
+    let as_of = day("as_of", q.as_of.as_deref())?;
+    Ok(axum::Json(
+        books::capital::capital_accounts(app.ledger()?, app.db().reader(), &property, as_of)
+            .await?,
+    ))
 }

@@ -16,6 +16,7 @@ pub mod properties;
 pub mod system;
 pub mod tokenization;
 pub mod users;
+pub mod valuations;
 
 /// Declares a page of a resource for the OpenAPI document (a concrete type per resource keeps
 /// the schema names readable).
