@@ -6,6 +6,7 @@
 //! property's deed token id (the charts the indexer opens), as [`property_dim`] maps them.
 
 pub mod capital;
+pub mod cashflow;
 pub mod entries;
 
 use chrono::NaiveDate;

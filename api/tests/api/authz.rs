@@ -93,6 +93,7 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/books/{property}/income-statement", ALL),
     ("GET", "/v1/books/entries", ALL),
     ("GET", "/v1/books/{property}/capital-accounts", ALL),
+    ("GET", "/v1/books/{property}/cash-flow", ALL),
     ("GET", "/v1/books/export", ALL),
     ("GET", "/v1/documents/{id}", ALL),
     ("GET", "/v1/documents/{id}/content", ALL),

@@ -14,6 +14,7 @@ both_engines!(
     entries_filter_and_page,
     exports_stream_the_books,
     valuations_and_capital_accounts,
+    cash_flow_by_activity,
 );
 
 /// Two properties with a deal each and costs booked: three entries on the first, one on the
@@ -637,4 +638,138 @@ async fn valuations_and_capital_accounts(engine: Engine) {
         .expect(StatusCode::OK)
         .json();
     assert_eq!(other["accounts"], json!([]));
+}
+
+/// Cash moves of every kind in the property's books: an improvement paid partly by a loan, a
+/// move from the treasury to the distributor, rent, and one payment of two expenses.
+async fn cash_activity(ledger: &propledger_ledger::Ledger, property: &str) {
+    use propledger_ledger::core::chart::codes;
+    use propledger_ledger::core::{Amount, Currency, EntryDraft, IdempotencyKey, Source};
+    let usd = Currency::parse("USD", 6).unwrap();
+    let dim = propledger_api::books::property_dim(property).unwrap();
+    let chart = ledger
+        .accounts()
+        .open_property_chart(&dim, usd)
+        .await
+        .unwrap();
+    let id = |code: &str| chart.iter().find(|a| a.code.as_str() == code).unwrap().id;
+    let amt = |v: &str| Amount::parse(v, usd).unwrap();
+    let entry = |key: &str, day: u32| {
+        EntryDraft::builder(
+            IdempotencyKey::parse(key).unwrap(),
+            chrono::NaiveDate::from_ymd_opt(2026, 11, day).unwrap(),
+            Source::operator(key).unwrap(),
+        )
+        .description(key)
+    };
+    let drafts = vec![
+        entry("roof", 23)
+            .debit(id(codes::CAPITALIZED_IMPROVEMENTS), amt("9000"))
+            .credit(id(codes::TREASURY_CASH), amt("6000"))
+            .credit(id(codes::LOANS_PAYABLE), amt("3000")),
+        entry("to-distributor", 23)
+            .debit(id(codes::DISTRIBUTOR_CASH), amt("500"))
+            .credit(id(codes::TREASURY_CASH), amt("500")),
+        entry("rent", 24)
+            .debit(id(codes::OPERATING_CASH), amt("1500"))
+            .credit(id(codes::RENTAL_INCOME), amt("1500")),
+        entry("bills", 25)
+            .debit(id(codes::MANAGEMENT_FEES), amt("100"))
+            .debit(id(codes::INSURANCE), amt("200"))
+            .credit(id(codes::OPERATING_CASH), amt("300")),
+    ];
+    for d in drafts {
+        ledger.entries().record(d.build().unwrap()).await.unwrap();
+    }
+}
+
+async fn cash_flow_by_activity(engine: Engine) {
+    let (app, auditor, [(a, _), _], ledger) = books_with_ledger(engine).await;
+    capital(&ledger, &a).await;
+    cash_activity(&ledger, &a).await;
+    let statement = |query: &'static str| {
+        let app = &app;
+        let auditor = &auditor;
+        let a = &a;
+        async move {
+            app.get(&format!("/v1/books/{a}/cash-flow{query}"))
+                .token(auditor)
+                .send()
+                .await
+        }
+    };
+    let lines = |s: &Value, section: &str| -> Vec<String> {
+        s[section]["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                format!(
+                    "{} in {} out {} net {}",
+                    l["code"].as_str().unwrap(),
+                    l["inflow"]["amount"].as_str().unwrap(),
+                    l["outflow"]["amount"].as_str().unwrap(),
+                    l["net"]["amount"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+
+    // Everything: the loan's part of the improvement and the move to the distributor are no
+    // flows; the three sections add up to the cash the accounts hold.
+    let s = statement("").await.expect(StatusCode::OK).json();
+    assert_eq!(s["opening_cash"]["amount"], "0.000000");
+    assert_eq!(
+        lines(&s, "operating"),
+        [
+            "4000 in 1500.000000 out 0.000000 net 1500.000000",
+            "5100 in 0.000000 out 100.000000 net -100.000000",
+            "5300 in 0.000000 out 200.000000 net -200.000000",
+        ]
+    );
+    assert_eq!(s["operating"]["net"]["amount"], "1200.000000");
+    assert_eq!(
+        lines(&s, "investing"),
+        ["1600 in 0.000000 out 6000.000000 net -6000.000000"]
+    );
+    assert_eq!(
+        lines(&s, "financing"),
+        [
+            "3000 in 150000.000000 out 10000.000000 net 140000.000000",
+            "3100 in 0.000000 out 2000.000000 net -2000.000000",
+        ]
+    );
+    assert_eq!(s["financing"]["net"]["amount"], "138000.000000");
+    assert_eq!(s["net_change"]["amount"], "133200.000000");
+    assert_eq!(s["closing_cash"]["amount"], "133200.000000");
+
+    // A period: the cash before it opens it, and only its flows count.
+    let s = statement("?from=2026-11-21&to=2026-11-24")
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(s["from"], "2026-11-21");
+    assert_eq!(s["opening_cash"]["amount"], "138000.000000");
+    assert_eq!(
+        lines(&s, "operating"),
+        ["4000 in 1500.000000 out 0.000000 net 1500.000000"]
+    );
+    assert_eq!(s["investing"]["net"]["amount"], "-6000.000000");
+    assert!(lines(&s, "financing").is_empty());
+    assert_eq!(s["net_change"]["amount"], "-4500.000000");
+    assert_eq!(s["closing_cash"]["amount"], "133500.000000");
+
+    statement("?from=2026-11-25&to=2026-11-24").await.problem(
+        StatusCode::BAD_REQUEST,
+        "validation",
+        Some("from"),
+    );
+    app.get(&format!(
+        "/v1/books/{}/cash-flow",
+        "0190b3c4-0000-7000-8000-000000000000"
+    ))
+    .token(&auditor)
+    .send()
+    .await
+    .expect(StatusCode::NOT_FOUND);
 }

@@ -10,6 +10,7 @@ use utoipa::IntoParams;
 use super::page_type;
 use crate::auth::Allowed;
 use crate::books::capital::CapitalAccounts;
+use crate::books::cashflow::CashFlowStatement;
 use crate::books::entries::{self, EntryQuery, EntryView, Format};
 use crate::books::{self, AccountView, BalanceSheet, IncomeStatement, TrialBalance};
 use crate::deals::parse_day;
@@ -272,5 +273,25 @@ pub async fn capital_accounts(
     Ok(axum::Json(
         books::capital::capital_accounts(app.ledger()?, app.db().reader(), &property, as_of)
             .await?,
+    ))
+}
+
+/// The property's cash flow statement for a period (direct method): operating, investing and
+/// financing flows of its cash accounts, from the opening to the closing cash.
+#[utoipa::path(get, path = "/v1/books/{property}/cash-flow", tag = "books",
+    params(("property" = String, Path, description = "The property (API id or deed token id)"), Period),
+    responses((status = 200, body = CashFlowStatement)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn cash_flow(
+    State(app): State<App>,
+    auth: Auth,
+    Path(property): Path<String>,
+    Query(q): Query<Period>,
+) -> ApiResult<axum::Json<CashFlowStatement>> {
+    auth.require(Allowed::READ)?;
+    let from = day("from", q.from.as_deref())?;
+    let to = day("to", q.to.as_deref())?;
+    Ok(axum::Json(
+        books::cashflow::cash_flow(app.ledger()?, &property, from, to).await?,
     ))
 }
