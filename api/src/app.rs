@@ -321,8 +321,9 @@ impl Api {
         crate::http::router(self.clone())
     }
 
-    /// Starts the API's background upkeep (forgetting old idempotency keys, trimming rate
-    /// limiter state); it stops when the returned handle is dropped or aborted.
+    /// Starts the API's background upkeep, once a minute: forgetting old idempotency keys,
+    /// trimming rate limiter state, posting the scheduled rents that fell due. It stops when
+    /// the returned handle is aborted.
     pub fn spawn_upkeep(&self) -> tokio::task::JoinHandle<()> {
         let api = self.clone();
         tokio::spawn(async move {
@@ -340,6 +341,14 @@ impl Api {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(n, "forgot expired idempotency keys"),
                     Err(e) => tracing::warn!(error = %e, "expiring idempotency keys failed"),
+                }
+                if let Some(ledger) = api.inner.ledger.get() {
+                    let today = chrono::Utc::now().date_naive();
+                    match crate::transactions::post_due(&api.inner.db, ledger, today).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(n, "posted scheduled rents"),
+                        Err(e) => tracing::warn!(error = %e, "posting scheduled rents failed"),
+                    }
                 }
             }
         })

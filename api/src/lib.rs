@@ -46,6 +46,7 @@ pub mod outbox;
 pub mod properties;
 pub mod siwe;
 pub mod tokenization;
+pub mod transactions;
 pub mod types;
 pub mod users;
 pub mod valuations;

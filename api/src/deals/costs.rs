@@ -120,7 +120,7 @@ pub fn property_dim(property: &str) -> Result<DimValue> {
 
 /// The books' USD: the scale the ledger keeps it at (the settlement token's decimals, set when
 /// the indexer opens the first property's books).
-async fn books_currency(ledger: &Ledger) -> Result<propledger_ledger::core::Currency> {
+pub(crate) async fn books_currency(ledger: &Ledger) -> Result<propledger_ledger::core::Currency> {
     ledger
         .accounts()
         .currencies()

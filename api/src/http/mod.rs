@@ -38,7 +38,7 @@ use utoipa_axum::routes;
 use self::problem::{ApiError, Problem};
 use self::routes::{
     agent, audit, auth, books, compliance, deals, documents, investors, keys, me, offerings,
-    properties, system, tokenization, users, valuations,
+    properties, system, tokenization, transactions, users, valuations,
 };
 use self::state::App;
 use crate::error::Error;
@@ -107,6 +107,11 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(deals::add_offer))
         .routes(routes!(deals::add_milestone))
         .routes(routes!(valuations::list, valuations::record))
+        .routes(routes!(transactions::list, transactions::record))
+        .routes(routes!(
+            transactions::schedules,
+            transactions::create_schedule
+        ))
         .routes(routes!(books::accounts))
         .routes(routes!(books::list_entries))
         .routes(routes!(books::capital_accounts))

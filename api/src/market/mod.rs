@@ -81,7 +81,7 @@ pub async fn index_head(db: &Db) -> Result<Option<IndexHead>> {
 }
 
 /// Whether the indexer's tables are in this database (an API may run where no indexer does).
-async fn index_exists(db: &Db) -> Result<bool> {
+pub(crate) async fn index_exists(db: &Db) -> Result<bool> {
     let catalog = match db.engine() {
         Engine::Sqlite => {
             "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'idx_state'"

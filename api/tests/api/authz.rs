@@ -78,6 +78,10 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/properties/{id}/documents", ALL),
     ("GET", "/v1/properties/{id}/valuations", ALL),
     ("POST", "/v1/properties/{id}/valuations", OPERATE),
+    ("GET", "/v1/properties/{id}/transactions", ALL),
+    ("POST", "/v1/properties/{id}/transactions", OPERATE),
+    ("GET", "/v1/properties/{id}/rent-schedules", ALL),
+    ("POST", "/v1/properties/{id}/rent-schedules", OPERATE),
     ("POST", "/v1/properties/{id}/documents", OPERATE),
     ("GET", "/v1/deals", ALL),
     ("POST", "/v1/deals", OPERATE),
@@ -449,6 +453,13 @@ async fn request<'a>(
         ("POST", "/v1/properties/{id}/valuations") => call(path).json(&json!({
             "value": {"amount": format!("{}.00", 100_000 + n), "currency": "USD"},
             "valued_on": "2026-11-25", "source": "operator"})),
+        ("POST", "/v1/properties/{id}/transactions") => call(path)
+            .header("idempotency-key", &format!("rent-{n}"))
+            .json(&json!({"category": "rent", "amount": {"amount": format!("{n}.00"), "currency": "USD"},
+                "occurred_on": "2026-11-20", "counterparty": "Tenant"})),
+        ("POST", "/v1/properties/{id}/rent-schedules") => call(path).json(&json!({
+            "amount": {"amount": "1000.00", "currency": "USD"}, "day_of_month": 1,
+            "starts_on": "2027-01-01", "tenant": format!("Tenant {n}")})),
         ("GET", "/v1/books/export") => call(format!("{path}?format=csv&property={}", fx.property)),
         ("POST", "/v1/deals/{id}/offers") => call(path).json(&json!({
             "direction": "made", "amount": {"amount": "90000.00", "currency": "USD"},

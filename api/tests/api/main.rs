@@ -18,3 +18,4 @@ mod outbox_crash;
 mod properties;
 mod support;
 mod tokenization;
+mod transactions;

@@ -54,6 +54,10 @@ pub mod codes {
     pub const INTEREST: &str = "5400";
     /// Utilities.
     pub const UTILITIES: &str = "5500";
+    /// Homeowners' association dues.
+    pub const HOA_DUES: &str = "5600";
+    /// Expenses of no other account.
+    pub const OTHER_EXPENSES: &str = "5900";
 }
 
 /// One line of the template.
@@ -170,6 +174,8 @@ pub const PROPERTY_TEMPLATE: &[TemplateLine] = &[
     line(codes::INSURANCE, "Insurance", Expense, Unlimited),
     line(codes::INTEREST, "Interest", Expense, Unlimited),
     line(codes::UTILITIES, "Utilities", Expense, Unlimited),
+    line(codes::HOA_DUES, "HOA dues", Expense, Unlimited),
+    line(codes::OTHER_EXPENSES, "Other expenses", Expense, Unlimited),
 ];
 
 /// The template's accounts for one property, all in `currency`.

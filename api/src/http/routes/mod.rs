@@ -15,6 +15,7 @@ pub mod offerings;
 pub mod properties;
 pub mod system;
 pub mod tokenization;
+pub mod transactions;
 pub mod users;
 pub mod valuations;
 

@@ -1,0 +1,330 @@
+//! Rent and expenses through the router: recorded and booked once per key, a year of scheduled
+//! rent posted once whatever runs it, validation, and the income statement's exact figures.
+
+use axum::http::StatusCode;
+use chrono::NaiveDate;
+use propledger_api::db::Engine;
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, both_engines, property_body};
+
+both_engines!(
+    rent_and_expenses_are_booked,
+    a_schedule_posts_each_month_once
+);
+
+async fn setup(engine: Engine) -> (TestApp, propledger_ledger::Ledger, String, String, String) {
+    let app = TestApp::new(engine).await;
+    let ledger = propledger_ledger::Ledger::connect(&app.url).await.unwrap();
+    app.api.attach_ledger(ledger.clone()).unwrap();
+    ledger
+        .accounts()
+        .define_currency(propledger_ledger::core::Currency::parse("USD", 6).unwrap())
+        .await
+        .unwrap();
+    let op = app.key("operator").await;
+    let auditor = app.key("auditor").await;
+    let property = app
+        .post("/v1/properties")
+        .token(&op)
+        .json(&property_body("Chicago", 41.9, -87.6, "250000.00", 1200))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (app, ledger, op, auditor, property)
+}
+
+fn txn(category: &str, amount: &str, on: &str) -> Value {
+    json!({"category": category, "amount": {"amount": amount, "currency": "USD"},
+           "occurred_on": on, "counterparty": "Acme Property Co"})
+}
+
+async fn rent_and_expenses_are_booked(engine: Engine) {
+    let (app, _ledger, op, auditor, property) = setup(engine).await;
+    let path = format!("/v1/properties/{property}/transactions");
+    let post = |key: &str, body: Value| {
+        let app = &app;
+        let op = &op;
+        let path = &path;
+        let key = key.to_owned();
+        async move {
+            app.post(path)
+                .token(op)
+                .header("idempotency-key", &key)
+                .json(&body)
+                .send()
+                .await
+        }
+    };
+
+    // Rent through the bank, then expenses it pays.
+    let rent = post("r1", txn("rent", "2400.00", "2026-03-01")).await;
+    let rent = rent.expect(StatusCode::CREATED).json();
+    assert_eq!(rent["kind"], "income");
+    assert_eq!(rent["paid_via"], "bank");
+    assert_eq!(
+        rent["amount"],
+        json!({"amount": "2400.00", "currency": "USD"})
+    );
+    // A retry books nothing more.
+    let again = post("r1", txn("rent", "2400.00", "2026-03-01")).await;
+    assert_eq!(again.expect(StatusCode::CREATED).json(), rent);
+    for (key, body) in [
+        ("e1", txn("management", "240.00", "2026-03-05")),
+        ("e2", txn("taxes", "310.55", "2026-03-10")),
+        ("e3", txn("hoa", "75.00", "2026-03-15")),
+        ("e4", txn("other", "19.45", "2026-03-20")),
+    ] {
+        post(key, body).await.expect(StatusCode::CREATED);
+    }
+    // Rent paid into the treasury on chain names the deposit's reference.
+    let reference = format!("0x{}", "ab".repeat(32));
+    let mut chain_rent = txn("rent", "1200.00", "2026-03-31");
+    chain_rent["paid_via"] = json!("chain");
+    chain_rent["reference"] = json!(reference.to_uppercase().replace("0X", "0x"));
+    let chain_rent = post("r2", chain_rent)
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    assert_eq!(chain_rent["reference"], reference);
+
+    // What the operating cash cannot pay is refused and books nothing.
+    let p = post("big", txn("repairs", "5000.00", "2026-03-21"))
+        .await
+        .problem(StatusCode::CONFLICT, "conflict", None);
+    assert_eq!(p["code"], "insufficient_funds");
+
+    // Bad transactions name their fields.
+    let mut expense_on_chain = txn("utilities", "10.00", "2026-03-01");
+    expense_on_chain["paid_via"] = json!("chain");
+    let mut rent_on_chain = txn("rent", "10.00", "2026-03-01");
+    rent_on_chain["paid_via"] = json!("chain");
+    let mut bad_reference = txn("rent", "10.00", "2026-03-01");
+    bad_reference["reference"] = json!("0x1234");
+    let mut bad_receipt = txn("rent", "10.00", "2026-03-01");
+    bad_receipt["receipt_document_id"] = json!("0190b3c4-0000-7000-8000-000000000000");
+    let mut nobody = txn("rent", "10.00", "2026-03-01");
+    nobody["counterparty"] = json!("   ");
+    for (i, (body, field)) in [
+        (expense_on_chain, "/paid_via"),
+        (rent_on_chain, "/reference"),
+        (bad_reference, "/reference"),
+        (bad_receipt, "/receipt_document_id"),
+        (nobody, "/counterparty"),
+        (txn("rent", "0", "2026-03-01"), "/amount/amount"),
+        (txn("rent", "1.005", "2026-03-01"), "/amount/amount"),
+        (txn("rent", "10", "2999-03-01"), "/occurred_on"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        post(&format!("bad-{i}"), body).await.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some(field),
+        );
+    }
+    app.post(&path)
+        .token(&op)
+        .json(&txn("rent", "10.00", "2026-03-01"))
+        .send()
+        .await
+        .problem(
+            StatusCode::BAD_REQUEST,
+            "validation",
+            Some("Idempotency-Key"),
+        );
+    app.post(&path)
+        .token(&auditor)
+        .header("idempotency-key", "auditor")
+        .json(&txn("rent", "10.00", "2026-03-01"))
+        .send()
+        .await
+        .expect(StatusCode::FORBIDDEN);
+
+    // The list, filtered; nothing refused is in it.
+    let listed = |query: &'static str| {
+        let app = &app;
+        let auditor = &auditor;
+        let path = &path;
+        async move {
+            app.get(&format!("{path}{query}"))
+                .token(auditor)
+                .send()
+                .await
+                .expect(StatusCode::OK)
+                .json()["items"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    };
+    assert_eq!(listed("").await.len(), 6);
+    assert_eq!(listed("?category=rent").await.len(), 2);
+    assert_eq!(listed("?from=2026-03-10&to=2026-03-20").await.len(), 3);
+    let first = &listed("").await[0];
+    assert_eq!(first["id"], rent["id"]);
+    assert!(first.get("matched").is_none(), "no index, no match");
+
+    // The income statement: rent from the bank and the chain, the deposit's other income moved
+    // to rent, each expense on its account.
+    let statement = app
+        .get(&format!(
+            "/v1/books/{property}/income-statement?from=2026-03-01&to=2026-03-31"
+        ))
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let lines = |section: &str| -> Vec<(String, String)> {
+        statement[section]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["code"].as_str().unwrap().to_owned(),
+                    l["posted"]["amount"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let pair = |c: &str, a: &str| (c.to_owned(), a.to_owned());
+    assert_eq!(
+        lines("income"),
+        [pair("4000", "3600.000000"), pair("4100", "-1200.000000")]
+    );
+    assert_eq!(
+        lines("expenses"),
+        [
+            pair("5100", "240.000000"),
+            pair("5200", "310.550000"),
+            pair("5600", "75.000000"),
+            pair("5900", "19.450000"),
+        ]
+    );
+    assert_eq!(
+        statement["totals"][0]["net_income"]["amount"],
+        "1755.000000"
+    );
+}
+
+async fn a_schedule_posts_each_month_once(engine: Engine) {
+    let (app, ledger, op, auditor, property) = setup(engine).await;
+    let path = format!("/v1/properties/{property}/rent-schedules");
+    let s = app
+        .post(&path)
+        .token(&op)
+        .json(
+            &json!({"amount": {"amount": "1850.00", "currency": "USD"}, "day_of_month": 1,
+                      "starts_on": "2025-11-15", "ends_on": "2026-11-30", "tenant": "J. Doe"}),
+        )
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    // The first 1st on or after the start.
+    assert_eq!(s["next_due"], "2025-12-01");
+    assert_eq!(s["posted"], 0);
+
+    // Two runners at once, then again: twelve months, each once.
+    let db = app.api.db();
+    let today = NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+    let (a, b) = tokio::join!(
+        propledger_api::transactions::post_due(db, &ledger, today),
+        propledger_api::transactions::post_due(db, &ledger, today),
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 12);
+    assert_eq!(
+        propledger_api::transactions::post_due(db, &ledger, today)
+            .await
+            .unwrap(),
+        0
+    );
+    let listed = app
+        .get(&path)
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let s = &listed["items"][0];
+    assert_eq!(s["posted"], 12);
+    assert!(s.get("next_due").is_none(), "the schedule is over: {s}");
+    let rents = app
+        .get(&format!(
+            "/v1/properties/{property}/transactions?category=rent&limit=200"
+        ))
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let days: Vec<&str> = rents["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["occurred_on"].as_str().unwrap())
+        .collect();
+    let mut sorted = days.clone();
+    sorted.sort();
+    assert_eq!(sorted.first(), Some(&"2025-12-01"));
+    assert_eq!(sorted.last(), Some(&"2026-11-01"));
+    assert_eq!(days.len(), 12);
+    sorted.dedup();
+    assert_eq!(sorted.len(), 12);
+    let statement = app
+        .get(&format!("/v1/books/{property}/income-statement"))
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(statement["income"][0]["code"], "4000");
+    assert_eq!(statement["income"][0]["posted"]["amount"], "22200.000000");
+
+    // A schedule not due yet posts nothing; bad schedules name their fields.
+    for (body, field) in [
+        (
+            json!({"amount": {"amount": "1", "currency": "USD"}, "day_of_month": 29,
+                "starts_on": "2026-01-01", "tenant": "T"}),
+            "/day_of_month",
+        ),
+        (
+            json!({"amount": {"amount": "1", "currency": "USD"}, "day_of_month": 1,
+                "starts_on": "2026-01-01", "ends_on": "2025-01-01", "tenant": "T"}),
+            "/ends_on",
+        ),
+        (
+            json!({"amount": {"amount": "-1", "currency": "USD"}, "day_of_month": 1,
+                "starts_on": "2026-01-01", "tenant": "T"}),
+            "/amount/amount",
+        ),
+    ] {
+        app.post(&path).token(&op).json(&body).send().await.problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some(field),
+        );
+    }
+    app.post(&path)
+        .token(&op)
+        .json(
+            &json!({"amount": {"amount": "900", "currency": "USD"}, "day_of_month": 5,
+                      "starts_on": "2027-01-01", "tenant": "Later"}),
+        )
+        .send()
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(
+        propledger_api::transactions::post_due(db, &ledger, today)
+            .await
+            .unwrap(),
+        0
+    );
+}
