@@ -10,7 +10,8 @@ use crate::support::{TestApp, both_engines, property_body};
 
 both_engines!(
     rent_and_expenses_are_booked,
-    a_schedule_posts_each_month_once
+    a_schedule_posts_each_month_once,
+    random_histories_keep_the_books_true,
 );
 
 async fn setup(engine: Engine) -> (TestApp, propledger_ledger::Ledger, String, String, String) {
@@ -327,4 +328,205 @@ async fn a_schedule_posts_each_month_once(engine: Engine) {
             .unwrap(),
         0
     );
+}
+
+/// Random cases per engine (each a fresh property with up to 14 transactions).
+const CASES: u32 = 8;
+
+/// One transaction of a random history.
+#[derive(Clone, Debug)]
+enum Op {
+    Rent {
+        cents: i64,
+        day: u32,
+    },
+    Expense {
+        category: usize,
+        cents: i64,
+        day: u32,
+    },
+}
+
+/// Expense categories and the account each books to.
+const EXPENSES: [(&str, &str); 7] = [
+    ("management", "5100"),
+    ("taxes", "5200"),
+    ("insurance", "5300"),
+    ("utilities", "5500"),
+    ("repairs", "5000"),
+    ("hoa", "5600"),
+    ("other", "5900"),
+];
+
+fn op_strategy() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (1i64..=300_000, 1u32..=28).prop_map(|(cents, day)| Op::Rent { cents, day }),
+        (0usize..EXPENSES.len(), 1i64..=150_000, 1u32..=28).prop_map(|(category, cents, day)| {
+            Op::Expense {
+                category,
+                cents,
+                day,
+            }
+        }),
+    ]
+}
+
+/// An amount of a report; a total the report leaves out (no activity) is zero.
+fn dec(v: &Value) -> rust_decimal::Decimal {
+    if v.is_null() {
+        return rust_decimal::Decimal::ZERO;
+    }
+    v.as_str()
+        .unwrap_or_else(|| panic!("not an amount: {v}"))
+        .parse()
+        .unwrap()
+}
+
+fn cents(c: i64) -> rust_decimal::Decimal {
+    rust_decimal::Decimal::new(c, 2)
+}
+
+/// Applies a history through the router and checks every report against sums the model keeps:
+/// an expense the cash cannot pay is refused, the income statement holds the rent and each
+/// expense account's total, the trial balance balances at those totals, the balance sheet's and
+/// the cash flow's cash is the model's.
+async fn run_history(
+    app: &TestApp,
+    op: &str,
+    auditor: &str,
+    case: u32,
+    ops: Vec<Op>,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+    let property = app
+        .post("/v1/properties")
+        .token(op)
+        .json(&property_body("Chicago", 41.9, -87.6, "250000.00", 1200))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (mut cash, mut rent) = (0i64, 0i64);
+    let mut expenses: BTreeMap<&str, i64> = BTreeMap::new();
+    for (i, o) in ops.iter().enumerate() {
+        let (category, code, amount, day) = match o {
+            Op::Rent { cents, day } => ("rent", None, *cents, *day),
+            Op::Expense {
+                category,
+                cents,
+                day,
+            } => (
+                EXPENSES[*category].0,
+                Some(EXPENSES[*category].1),
+                *cents,
+                *day,
+            ),
+        };
+        let body = txn(
+            category,
+            &cents(amount).to_string(),
+            &format!("2026-04-{day:02}"),
+        );
+        let r = app
+            .post(&format!("/v1/properties/{property}/transactions"))
+            .token(op)
+            .header("idempotency-key", &format!("case{case}-{i}"))
+            .json(&body)
+            .send()
+            .await;
+        match code {
+            None => {
+                prop_assert_eq!(r.status, StatusCode::CREATED);
+                cash += amount;
+                rent += amount;
+            }
+            Some(code) if amount <= cash => {
+                prop_assert_eq!(r.status, StatusCode::CREATED);
+                cash -= amount;
+                *expenses.entry(code).or_default() += amount;
+            }
+            Some(_) => prop_assert_eq!(r.status, StatusCode::CONFLICT, "step {} overdraws", i),
+        }
+    }
+    let spent: i64 = expenses.values().sum();
+    let get = |path: String| async move {
+        app.get(&path)
+            .token(auditor)
+            .send()
+            .await
+            .expect(StatusCode::OK)
+            .json()
+    };
+
+    let is = get(format!("/v1/books/{property}/income-statement")).await;
+    let totals = &is["totals"][0];
+    prop_assert_eq!(dec(&totals["income"]["amount"]), cents(rent));
+    prop_assert_eq!(dec(&totals["expenses"]["amount"]), cents(spent));
+    prop_assert_eq!(dec(&totals["net_income"]["amount"]), cents(rent - spent));
+    let shown: BTreeMap<String, rust_decimal::Decimal> = is["expenses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["code"].as_str().unwrap().to_owned(),
+                dec(&l["posted"]["amount"]),
+            )
+        })
+        .collect();
+    let expected: BTreeMap<String, rust_decimal::Decimal> = expenses
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), cents(*v)))
+        .collect();
+    prop_assert_eq!(shown, expected);
+
+    let tb = get(format!("/v1/books/{property}/trial-balance")).await;
+    let t = &tb["totals"][0];
+    prop_assert!(t.is_null() || t["balanced"] == json!(true), "{}", tb);
+    // Debits: the cash left and every expense; credits: the rent.
+    prop_assert_eq!(dec(&t["debit"]["amount"]), cents(cash + spent));
+    prop_assert_eq!(dec(&t["credit"]["amount"]), cents(rent));
+
+    let bs = get(format!("/v1/books/{property}/balance-sheet")).await;
+    let operating = bs["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["code"] == "1010")
+        .map_or(rust_decimal::Decimal::ZERO, |l| dec(&l["posted"]["amount"]));
+    prop_assert_eq!(operating, cents(cash));
+    let t = &bs["totals"][0];
+    prop_assert!(t.is_null() || t["balanced"] == json!(true), "{}", bs);
+
+    let cf = get(format!("/v1/books/{property}/cash-flow")).await;
+    prop_assert_eq!(dec(&cf["operating"]["net"]["amount"]), cents(cash));
+    prop_assert_eq!(dec(&cf["closing_cash"]["amount"]), cents(cash));
+    Ok(())
+}
+
+async fn random_histories_keep_the_books_true(engine: Engine) {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let (app, _ledger, op, auditor, _) = setup(engine).await;
+    let case = AtomicU32::new(0);
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::block_in_place(|| {
+        let mut runner = TestRunner::new(Config {
+            cases: CASES,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&prop::collection::vec(op_strategy(), 1..15), |ops| {
+                let n = case.fetch_add(1, Ordering::Relaxed);
+                handle.block_on(run_history(&app, &op, &auditor, n, ops))
+            })
+            .unwrap();
+    });
 }
