@@ -35,6 +35,7 @@ pub mod books;
 pub mod compliance;
 pub mod db;
 pub mod deals;
+pub mod distributions;
 pub mod documents;
 pub mod error;
 pub mod http;

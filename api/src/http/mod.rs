@@ -37,8 +37,8 @@ use utoipa_axum::routes;
 
 use self::problem::{ApiError, Problem};
 use self::routes::{
-    agent, audit, auth, books, compliance, deals, documents, investors, keys, me, offerings,
-    properties, system, tokenization, transactions, users, valuations,
+    agent, audit, auth, books, compliance, deals, distributions, documents, investors, keys, me,
+    offerings, properties, system, tokenization, transactions, users, valuations,
 };
 use self::state::App;
 use crate::error::Error;
@@ -107,6 +107,11 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(deals::add_offer))
         .routes(routes!(deals::add_milestone))
         .routes(routes!(valuations::list, valuations::record))
+        .routes(routes!(distributions::list, distributions::declare))
+        .routes(routes!(distributions::get))
+        .routes(routes!(distributions::register))
+        .routes(routes!(distributions::mine))
+        .routes(routes!(distributions::claim))
         .routes(routes!(transactions::list, transactions::record))
         .routes(routes!(
             transactions::schedules,

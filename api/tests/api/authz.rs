@@ -47,6 +47,12 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/me/purchases", INVESTOR),
     ("POST", "/v1/me/transfers", INVESTOR),
     ("POST", "/v1/me/refunds", INVESTOR),
+    ("GET", "/v1/me/distributions", INVESTOR),
+    ("POST", "/v1/me/distributions/{id}/claim", INVESTOR),
+    ("GET", "/v1/distributions", ALL),
+    ("POST", "/v1/distributions", OPERATE),
+    ("GET", "/v1/distributions/{id}", ALL),
+    ("GET", "/v1/distributions/{id}/register", ALL),
     ("GET", "/v1/offerings", EVERYONE),
     ("GET", "/v1/offerings/{address}", EVERYONE),
     ("POST", "/v1/offerings/{address}/finalize", OPERATE),
@@ -218,6 +224,8 @@ struct Fixtures {
     /// The investor whose shares move from wallet to wallet by recovery, and where they are.
     keeper: String,
     keeper_wallet: Mutex<(Address, Option<Address>)>,
+    /// A funded distribution of the first property, the buyer owed a part of it.
+    distribution: String,
 }
 
 async fn fixtures(w: &ChainApp) -> Fixtures {
@@ -362,6 +370,16 @@ async fn fixtures(w: &ChainApp) -> Fixtures {
         .json();
     w.settled(&[cancel]).await;
     w.caught_up().await;
+    let declared = app
+        .post("/v1/distributions")
+        .token(&op)
+        .json(&json!({"property": "1", "amount": {"amount": "10.00", "currency": "USD"}}))
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    w.settled(&[json!({"id": declared["action_id"]})]).await;
+    w.caught_up().await;
     // The property's books, opened by a cost of the deal (the indexer has set their currency).
     app.post(&format!("/v1/deals/{deal}/costs"))
         .token(&op)
@@ -380,6 +398,7 @@ async fn fixtures(w: &ChainApp) -> Fixtures {
         investor_session,
         investor_wallet: investor_key(1).address().to_checksum(None),
         investor,
+        distribution: declared["id"].as_str().unwrap().to_owned(),
         action: detail["actions"][0]["id"].as_str().unwrap().to_owned(),
         property,
         deal,
@@ -418,6 +437,10 @@ async fn request<'a>(
         )
         .replace("/v1/actions/{id}", &format!("/v1/actions/{}", fx.action))
         .replace("/v1/deals/{id}", &format!("/v1/deals/{}", fx.deal))
+        .replace(
+            "/distributions/{id}",
+            &format!("/distributions/{}", fx.distribution),
+        )
         .replace(
             "/v1/books/{property}",
             &format!("/v1/books/{}", fx.property),
@@ -460,6 +483,8 @@ async fn request<'a>(
         ("POST", "/v1/properties/{id}/rent-schedules") => call(path).json(&json!({
             "amount": {"amount": "1000.00", "currency": "USD"}, "day_of_month": 1,
             "starts_on": "2027-01-01", "tenant": format!("Tenant {n}")})),
+        ("POST", "/v1/distributions") => call(path).json(&json!({
+            "property": "1", "amount": {"amount": format!("0.{:02}", n % 100 + 1), "currency": "USD"}})),
         ("GET", "/v1/books/export") => call(format!("{path}?format=csv&property={}", fx.property)),
         ("POST", "/v1/deals/{id}/offers") => call(path).json(&json!({
             "direction": "made", "amount": {"amount": "90000.00", "currency": "USD"},

@@ -10,6 +10,7 @@ mod chainapp;
 mod compliance;
 mod conventions;
 mod deals;
+mod distributions;
 mod documents;
 mod investors;
 mod market;

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod books;
 pub mod compliance;
 pub mod deals;
+pub mod distributions;
 pub mod documents;
 pub mod investors;
 pub mod keys;
