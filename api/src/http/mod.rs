@@ -38,7 +38,7 @@ use utoipa_axum::routes;
 use self::problem::{ApiError, Problem};
 use self::routes::{
     agent, audit, auth, books, compliance, deals, distributions, documents, investors, keys, me,
-    offerings, properties, system, tokenization, transactions, users, valuations,
+    offerings, properties, statements, system, tokenization, transactions, users, valuations,
 };
 use self::state::App;
 use crate::error::Error;
@@ -111,6 +111,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(distributions::get))
         .routes(routes!(distributions::register))
         .routes(routes!(distributions::mine))
+        .routes(routes!(statements::statement))
         .routes(routes!(distributions::claim))
         .routes(routes!(transactions::list, transactions::record))
         .routes(routes!(

@@ -48,6 +48,7 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/me/transfers", INVESTOR),
     ("POST", "/v1/me/refunds", INVESTOR),
     ("GET", "/v1/me/distributions", INVESTOR),
+    ("GET", "/v1/me/statements", INVESTOR),
     ("POST", "/v1/me/distributions/{id}/claim", INVESTOR),
     ("GET", "/v1/distributions", ALL),
     ("POST", "/v1/distributions", OPERATE),

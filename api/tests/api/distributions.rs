@@ -259,6 +259,52 @@ async fn two_distributions_around_a_transfer(engine: Engine) {
     let mine = get(&w, &bob_token, "/v1/me/distributions").await;
     assert_eq!(mine[0]["received"]["amount"], "40");
     assert_eq!(mine[1]["received"]["amount"], "25");
+
+    // Statements: the share Ada gave Bob carried 100 USD of capital; the net asset value (875
+    // of cash less 25 still payable) is shared in proportion to the capital balances.
+    let s = get(&w, &ada_token, "/v1/me/statements").await;
+    assert_eq!(s["investor_id"], ada_id.as_str());
+    let p = &s["properties"][0];
+    assert_eq!(p["property"], "1");
+    for (k, v) in [
+        ("contributed", "600.000000"),
+        ("returned", "100.000000"),
+        ("balance", "500.000000"),
+        ("current_value", "425.000000"),
+        ("distributions_received", "60.000000"),
+        ("distributions_claimable", "25.000000"),
+    ] {
+        assert_eq!(p[k], v, "{k}: {s}");
+    }
+    assert_eq!(p["ownership_percent"], "50.0000");
+    let csv = w
+        .app
+        .get("/v1/me/statements?format=csv")
+        .token(&bob_token)
+        .send()
+        .await;
+    csv.expect(StatusCode::OK);
+    assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
+    let text = String::from_utf8(csv.bytes.clone()).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    assert_eq!(
+        rows[1],
+        "1,500.000000,0.000000,0.000000,500.000000,50.0000,425.000000,65.000000,0.000000,USD"
+    );
+    assert!(rows[2].starts_with("total,500.000000,"), "{text}");
+    w.app
+        .get("/v1/me/statements?format=pdf")
+        .token(&bob_token)
+        .send()
+        .await
+        .problem(StatusCode::BAD_REQUEST, "validation", Some("format"));
+    w.app
+        .get("/v1/me/statements")
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::FORBIDDEN);
     let d = get(
         &w,
         &auditor,

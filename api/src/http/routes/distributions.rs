@@ -226,7 +226,7 @@ pub struct MyDistribution {
 }
 
 /// The signed-in wallet's investor's wallets (the wallet alone when it is no investor's).
-async fn my_wallets(app: &App, auth: &Auth) -> ApiResult<Vec<Address>> {
+pub(crate) async fn my_wallets(app: &App, auth: &Auth) -> ApiResult<Vec<Address>> {
     let wallet: Address = wallet_of(auth)?
         .parse()
         .map_err(|_| Error::Corrupt("a session's wallet".to_owned()))?;
@@ -257,20 +257,25 @@ pub async fn mine(
     auth: Auth,
 ) -> ApiResult<axum::Json<Vec<MyDistribution>>> {
     let wallets = my_wallets(&app, &auth).await?;
+    Ok(axum::Json(of_wallets(&app, &wallets).await?))
+}
+
+/// The funded distributions `wallets` hold a part of, with what they received and may claim.
+pub(crate) async fn of_wallets(app: &App, wallets: &[Address]) -> ApiResult<Vec<MyDistribution>> {
     let ctx = app.chain()?;
-    let decimals = decimals(&app).await?;
+    let decimals = decimals(app).await?;
     let mut out = Vec::new();
     let mut page = PageRequest::parse(Some(crate::types::MAX_PAGE), None)?;
     loop {
         let found = distributions::list(app.db(), None, &page).await?;
         for d in found.items {
-            let dist = with_status(&app, d).await?;
+            let dist = with_status(app, d).await?;
             if dist.funded.is_none() {
                 continue;
             }
             let open = dist.status == "funded";
             let reg =
-                distributions::register(app.db(), &ctx.provider, decimals, dist, Some(&wallets))
+                distributions::register(app.db(), &ctx.provider, decimals, dist, Some(wallets))
                     .await?;
             if reg.holders.is_empty() {
                 continue;
@@ -297,7 +302,7 @@ pub async fn mine(
             None => break,
         }
     }
-    Ok(axum::Json(out))
+    Ok(out)
 }
 
 /// A claim to sign.
