@@ -45,6 +45,7 @@ pub mod keys;
 pub mod market;
 pub mod outbox;
 pub mod properties;
+pub mod rehab;
 pub mod siwe;
 pub mod tokenization;
 pub mod transactions;

@@ -38,7 +38,8 @@ use utoipa_axum::routes;
 use self::problem::{ApiError, Problem};
 use self::routes::{
     agent, audit, auth, books, compliance, deals, distributions, documents, investors, keys, me,
-    offerings, properties, statements, system, tokenization, transactions, users, valuations,
+    offerings, properties, rehab, statements, system, tokenization, transactions, users,
+    valuations,
 };
 use self::state::App;
 use crate::error::Error;
@@ -112,6 +113,16 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(distributions::register))
         .routes(routes!(distributions::mine))
         .routes(routes!(statements::statement))
+        .routes(routes!(rehab::contractors, rehab::create_contractor))
+        .routes(routes!(rehab::contractor))
+        .routes(routes!(rehab::create_project))
+        .routes(routes!(rehab::project))
+        .routes(routes!(rehab::add_line))
+        .routes(routes!(rehab::add_bid))
+        .routes(routes!(rehab::accept_bid))
+        .routes(routes!(rehab::request_draw))
+        .routes(routes!(rehab::approve_draw))
+        .routes(routes!(rehab::release_draw))
         .routes(routes!(distributions::claim))
         .routes(routes!(transactions::list, transactions::record))
         .routes(routes!(

@@ -48,6 +48,17 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/me/transfers", INVESTOR),
     ("POST", "/v1/me/refunds", INVESTOR),
     ("GET", "/v1/me/distributions", INVESTOR),
+    ("GET", "/v1/contractors", ALL),
+    ("POST", "/v1/contractors", OPERATE),
+    ("GET", "/v1/contractors/{id}", ALL),
+    ("POST", "/v1/rehab-projects", OPERATE),
+    ("GET", "/v1/rehab-projects/{id}", ALL),
+    ("POST", "/v1/rehab-projects/{id}/lines", OPERATE),
+    ("POST", "/v1/rehab-lines/{id}/bids", OPERATE),
+    ("POST", "/v1/rehab-bids/{id}/accept", OPERATE),
+    ("POST", "/v1/rehab-lines/{id}/draws", OPERATE),
+    ("POST", "/v1/rehab-draws/{id}/approve", OPERATE),
+    ("POST", "/v1/rehab-draws/{id}/release", OPERATE),
     ("GET", "/v1/me/statements", INVESTOR),
     ("POST", "/v1/me/distributions/{id}/claim", INVESTOR),
     ("GET", "/v1/distributions", ALL),
@@ -120,6 +131,19 @@ fn deal_body(property: &str) -> Value {
         "strategy": "hold",
         "purchase_price": {"amount": "95000.00", "currency": "USD"},
     })
+}
+
+/// A draw of one cent against the fixture's line.
+fn draw_body(fx: &Fixtures) -> Value {
+    json!({"contractor_id": fx.contractor, "amount": {"amount": "0.01", "currency": "USD"},
+           "invoice_document_id": fx.invoice})
+}
+
+/// An insured contractor.
+fn contractor_body(n: usize) -> Value {
+    json!({"company": format!("Builder {n}"), "trade": "general", "contact_name": "Sam",
+           "email": "sam@example.com", "license_number": "L-1", "license_expires_on": "2099-01-01",
+           "insurance_expires_on": "2099-01-01", "payout_wallet": Address::repeat_byte(0xc0)})
 }
 
 /// A closing cost, not paid yet.
@@ -227,6 +251,12 @@ struct Fixtures {
     keeper_wallet: Mutex<(Address, Option<Address>)>,
     /// A funded distribution of the first property, the buyer owed a part of it.
     distribution: String,
+    /// An insured contractor, the deal's rehab project, a line of it whose budget is set on
+    /// chain (the tokenized property's treasury holds funds to pay draws), and an invoice.
+    contractor: String,
+    project: String,
+    line: String,
+    invoice: String,
 }
 
 async fn fixtures(w: &ChainApp) -> Fixtures {
@@ -381,6 +411,89 @@ async fn fixtures(w: &ChainApp) -> Fixtures {
         .json();
     w.settled(&[json!({"id": declared["action_id"]})]).await;
     w.caught_up().await;
+
+    // Rehab: a contractor, the deal's project, a line with its budget on chain, a funded
+    // treasury, an invoice.
+    let contractor = app
+        .post("/v1/contractors")
+        .token(&op)
+        .json(&contractor_body(0))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let project = app
+        .post("/v1/rehab-projects")
+        .token(&op)
+        .json(&json!({"deal_id": deal}))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let line = app
+        .post(&format!("/v1/rehab-projects/{project}/lines"))
+        .token(&op)
+        .json(&json!({"category": "roof", "budget": {"amount": "100000.00", "currency": "USD"}}))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    w.settled(&[json!({"id": line["budget_actions"][0]})]).await;
+    let line = line["id"].as_str().unwrap().to_owned();
+    let t = app
+        .get(&format!("/v1/properties/{property}/tokenization"))
+        .token(&op)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let treasury: Address = t["contracts"]["treasury"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    w.outbox_idle().await;
+    let usdc = propledger_contracts::TestStablecoin::new(w.platform.settlement_token, &w.admin);
+    let admin = crate::outbox::DEV_KEY
+        .parse::<alloy::signers::local::PrivateKeySigner>()
+        .unwrap()
+        .address();
+    let funds = alloy::primitives::U256::from(1_000_000_000u64);
+    for call in [
+        usdc.mint(admin, funds).into_transaction_request(),
+        usdc.approve(treasury, funds).into_transaction_request(),
+        propledger_contracts::PropertyTreasury::new(treasury, &w.admin)
+            .deposit(funds, alloy::primitives::B256::repeat_byte(1))
+            .into_transaction_request(),
+    ] {
+        w.admin
+            .send_transaction(call)
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+    }
+    let invoice = app
+        .post(&format!("/v1/properties/{property}/documents"))
+        .token(&op)
+        .multipart(
+            &[("kind", "invoice")],
+            Some(("invoice.pdf", "application/pdf", b"%PDF invoice")),
+        )
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // The property's books, opened by a cost of the deal (the indexer has set their currency).
     app.post(&format!("/v1/deals/{deal}/costs"))
         .token(&op)
@@ -400,6 +513,10 @@ async fn fixtures(w: &ChainApp) -> Fixtures {
         investor_wallet: investor_key(1).address().to_checksum(None),
         investor,
         distribution: declared["id"].as_str().unwrap().to_owned(),
+        contractor,
+        project,
+        line,
+        invoice,
         action: detail["actions"][0]["id"].as_str().unwrap().to_owned(),
         property,
         deal,
@@ -441,6 +558,18 @@ async fn request<'a>(
         .replace(
             "/distributions/{id}",
             &format!("/distributions/{}", fx.distribution),
+        )
+        .replace(
+            "/v1/contractors/{id}",
+            &format!("/v1/contractors/{}", fx.contractor),
+        )
+        .replace(
+            "/v1/rehab-projects/{id}",
+            &format!("/v1/rehab-projects/{}", fx.project),
+        )
+        .replace(
+            "/v1/rehab-lines/{id}",
+            &format!("/v1/rehab-lines/{}", fx.line),
         )
         .replace(
             "/v1/books/{property}",
@@ -486,6 +615,43 @@ async fn request<'a>(
             "starts_on": "2027-01-01", "tenant": format!("Tenant {n}")})),
         ("POST", "/v1/distributions") => call(path).json(&json!({
             "property": "1", "amount": {"amount": format!("0.{:02}", n % 100 + 1), "currency": "USD"}})),
+        ("POST", "/v1/contractors") => call(path).json(&contractor_body(n)),
+        ("POST", "/v1/rehab-projects") => {
+            // Each allowed call starts the project of a deal of its own.
+            let deal = app.post("/v1/deals").token(&app.admin_key).json(&deal_body(&fx.property))
+                .send().await.expect(StatusCode::CREATED).json()["id"].clone();
+            call(path).json(&json!({"deal_id": deal}))
+        }
+        ("POST", "/v1/rehab-projects/{id}/lines") => call(path).json(&json!({
+            "category": format!("line {n}"), "budget": {"amount": "1.00", "currency": "USD"}})),
+        ("POST", "/v1/rehab-lines/{id}/bids") => call(path).json(&json!({
+            "contractor_id": fx.contractor, "amount": {"amount": "1.00", "currency": "USD"},
+            "scope": "work", "valid_until": "2099-01-01"})),
+        ("POST", "/v1/rehab-bids/{id}/accept") => {
+            // Each allowed call accepts a bid on a line of its own.
+            let line = app.post(&format!("/v1/rehab-projects/{}/lines", fx.project)).token(&app.admin_key)
+                .json(&json!({"category": format!("bid line {n}"), "budget": {"amount": "5.00", "currency": "USD"}}))
+                .send().await.expect(StatusCode::CREATED).json()["id"].as_str().unwrap().to_owned();
+            let bid = app.post(&format!("/v1/rehab-lines/{line}/bids")).token(&app.admin_key)
+                .json(&json!({"contractor_id": fx.contractor, "amount": {"amount": "4.00", "currency": "USD"},
+                    "scope": "work", "valid_until": "2099-01-01"}))
+                .send().await.expect(StatusCode::CREATED).json()["id"].as_str().unwrap().to_owned();
+            call(format!("/v1/rehab-bids/{bid}/accept"))
+        }
+        ("POST", "/v1/rehab-lines/{id}/draws") => call(path).json(&draw_body(fx)),
+        ("POST", "/v1/rehab-draws/{id}/approve") | ("POST", "/v1/rehab-draws/{id}/release") => {
+            // Each allowed call acts on a draw of its own, requested by the admin's key (and,
+            // to be released, approved by an operator's).
+            let d = app.post(&format!("/v1/rehab-lines/{}/draws", fx.line)).token(&app.admin_key)
+                .json(&draw_body(fx)).send().await.expect(StatusCode::CREATED).json()["id"]
+                .as_str().unwrap().to_owned();
+            if template.ends_with("release") {
+                let op = app.key("operator").await;
+                app.post(&format!("/v1/rehab-draws/{d}/approve")).token(&op)
+                    .send().await.expect(StatusCode::OK);
+            }
+            call(template.replace("{id}", &d))
+        }
         ("GET", "/v1/books/export") => call(format!("{path}?format=csv&property={}", fx.property)),
         ("POST", "/v1/deals/{id}/offers") => call(path).json(&json!({
             "direction": "made", "amount": {"amount": "90000.00", "currency": "USD"},

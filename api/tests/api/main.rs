@@ -17,6 +17,7 @@ mod market;
 mod outbox;
 mod outbox_crash;
 mod properties;
+mod rehab;
 mod support;
 mod tokenization;
 mod transactions;

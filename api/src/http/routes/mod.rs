@@ -14,6 +14,7 @@ pub mod keys;
 pub mod me;
 pub mod offerings;
 pub mod properties;
+pub mod rehab;
 pub mod statements;
 pub mod system;
 pub mod tokenization;

@@ -1,0 +1,397 @@
+//! A rehab scenario on the embedded chain: three budget lines mirrored in the treasury, two
+//! bids on one line with one accepted, draws refused for exceeding their line and for a
+//! contractor whose insurance expired, the rest approved by a second operator and released
+//! through the outbox; the project's figures and the books are exact.
+
+use alloy::primitives::{Address, B256, U256};
+use axum::http::StatusCode;
+use propledger_api::db::Engine;
+use propledger_contracts::{PropertyTreasury, TestStablecoin};
+use serde_json::{Value, json};
+
+use crate::chainapp::ChainApp;
+use crate::support::both_engines;
+use crate::tokenization::{property_with_deed, tokenization_body};
+
+both_engines!(a_rehab_with_bids_and_draws);
+
+async fn post(w: &ChainApp, token: &str, path: &str, body: Value) -> crate::support::Resp {
+    w.app.post(path).token(token).json(&body).send().await
+}
+
+fn usd(amount: &str) -> Value {
+    json!({"amount": amount, "currency": "USD"})
+}
+
+async fn a_rehab_with_bids_and_draws(engine: Engine) {
+    let w = ChainApp::indexed(engine).await;
+    let app = &w.app;
+    let op = app.key("operator").await;
+    let approver = app.key("operator").await;
+    let auditor = app.key("auditor").await;
+
+    // A tokenized property whose treasury holds 50,000 USD (a direct deposit).
+    let (property, document) = property_with_deed(app, &op).await;
+    let t = post(
+        &w,
+        &op,
+        &format!("/v1/properties/{property}/tokenization"),
+        tokenization_body(&document),
+    )
+    .await
+    .expect(StatusCode::ACCEPTED)
+    .json();
+    assert_eq!(
+        w.settled(&[t["action"].clone()]).await[0]["status"],
+        "confirmed"
+    );
+    w.caught_up().await;
+    let t = app
+        .get(&format!("/v1/properties/{property}/tokenization"))
+        .token(&op)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let treasury: Address = t["contracts"]["treasury"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    w.outbox_idle().await;
+    let usdc = TestStablecoin::new(w.platform.settlement_token, &w.admin);
+    let admin = crate::outbox::DEV_KEY
+        .parse::<alloy::signers::local::PrivateKeySigner>()
+        .unwrap()
+        .address();
+    let amount = U256::from(50_000_000_000u64);
+    for call in [
+        usdc.mint(admin, amount).into_transaction_request(),
+        usdc.approve(treasury, amount).into_transaction_request(),
+        PropertyTreasury::new(treasury, &w.admin)
+            .deposit(amount, B256::repeat_byte(1))
+            .into_transaction_request(),
+    ] {
+        use alloy::providers::Provider;
+        let r = w
+            .admin
+            .send_transaction(call)
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(r.status());
+    }
+
+    // A deal, its project, three lines (the budgets set in the treasury).
+    let deal = post(
+        &w,
+        &op,
+        "/v1/deals",
+        json!({"property_id": property, "strategy": "flip", "purchase_price": usd("150000")}),
+    )
+    .await
+    .expect(StatusCode::CREATED)
+    .json()["id"]
+        .clone();
+    let project = post(&w, &op, "/v1/rehab-projects", json!({"deal_id": deal}))
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // One project per deal.
+    let p = post(&w, &op, "/v1/rehab-projects", json!({"deal_id": deal}))
+        .await
+        .problem(StatusCode::CONFLICT, "conflict", None);
+    assert_eq!(p["code"], "project_exists");
+    let mut lines = Vec::new();
+    let mut actions = Vec::new();
+    for (category, budget) in [("roof", "10000"), ("kitchen", "8000"), ("paint", "2000")] {
+        let l = post(
+            &w,
+            &op,
+            &format!("/v1/rehab-projects/{project}/lines"),
+            json!({"category": category, "budget": usd(budget)}),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+        actions.push(json!({"id": l["budget_actions"][0]}));
+        lines.push(l["id"].as_str().unwrap().to_owned());
+    }
+    for a in w.settled(&actions).await {
+        assert_eq!(a["status"], "confirmed", "{a}");
+    }
+    let (roof, kitchen, paint) = (&lines[0], &lines[1], &lines[2]);
+
+    // Contractors: one insured, one whose insurance expired.
+    let contractor = |company: &str, wallet: u8, insured_until: &str| {
+        json!({"company": company, "trade": "general", "contact_name": "Sam", "email": "sam@example.com",
+               "license_number": "L-1", "license_expires_on": "2099-01-01",
+               "insurance_expires_on": insured_until, "rating": 4,
+               "payout_wallet": Address::repeat_byte(wallet)})
+    };
+    let acme = post(
+        &w,
+        &op,
+        "/v1/contractors",
+        contractor("Acme Builders", 0xa1, "2099-01-01"),
+    )
+    .await
+    .expect(StatusCode::CREATED)
+    .json()["id"]
+        .clone();
+    let lapsed = post(
+        &w,
+        &op,
+        "/v1/contractors",
+        contractor("Lapsed LLC", 0xa2, "2020-01-01"),
+    )
+    .await
+    .expect(StatusCode::CREATED)
+    .json()["id"]
+        .clone();
+    let mut bad = contractor("X", 0, "2099-01-01");
+    bad["rating"] = json!(9);
+    post(&w, &op, "/v1/contractors", bad).await.problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        Some("/payout_wallet"),
+    );
+
+    // Two bids on the roof; the cheaper is accepted and commits the line.
+    let bid = |contractor: &Value, amount: &str| {
+        json!({"contractor_id": contractor, "amount": usd(amount), "scope": "tear-off and reshingle",
+               "valid_until": "2099-01-01"})
+    };
+    let dear = post(
+        &w,
+        &op,
+        &format!("/v1/rehab-lines/{roof}/bids"),
+        bid(&lapsed, "9500"),
+    )
+    .await
+    .expect(StatusCode::CREATED)
+    .json();
+    let cheap = post(
+        &w,
+        &op,
+        &format!("/v1/rehab-lines/{roof}/bids"),
+        bid(&acme, "9000"),
+    )
+    .await
+    .expect(StatusCode::CREATED)
+    .json();
+    let accepted = post(
+        &w,
+        &op,
+        &format!("/v1/rehab-bids/{}/accept", cheap["id"].as_str().unwrap()),
+        json!({}),
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    assert_eq!(accepted["status"], "accepted");
+    let p = post(
+        &w,
+        &op,
+        &format!("/v1/rehab-bids/{}/accept", dear["id"].as_str().unwrap()),
+        json!({}),
+    )
+    .await
+    .problem(StatusCode::CONFLICT, "conflict", None);
+    assert_eq!(p["code"], "bid_status", "{p}");
+
+    // Draws: two fit, one is over its line, one is for the lapsed contractor.
+    let invoice = |n: u8| {
+        let app = &w.app;
+        let op = op.clone();
+        let property = property.clone();
+        async move {
+            app.post(&format!("/v1/properties/{property}/documents"))
+                .token(&op)
+                .multipart(
+                    &[("kind", "invoice")],
+                    Some((
+                        "invoice.pdf",
+                        "application/pdf",
+                        format!("%PDF invoice {n}").as_bytes(),
+                    )),
+                )
+                .send()
+                .await
+                .expect(StatusCode::CREATED)
+                .json()["id"]
+                .clone()
+        }
+    };
+    let draw = |contractor: &Value, amount: &str, invoice: &Value| json!({"contractor_id": contractor, "amount": usd(amount), "invoice_document_id": invoice});
+    let mut requested = Vec::new();
+    for (line, amount, n) in [
+        (roof, "6000", 1u8),
+        (kitchen, "7999.99", 2),
+        (paint, "1500.50", 3),
+    ] {
+        let inv = invoice(n).await;
+        let d = post(
+            &w,
+            &op,
+            &format!("/v1/rehab-lines/{line}/draws"),
+            draw(&acme, amount, &inv),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+        assert_eq!(d["status"], "requested");
+        assert!(d["invoice_hash"].as_str().unwrap().starts_with("0x"));
+        requested.push(d["id"].as_str().unwrap().to_owned());
+    }
+    let inv = invoice(4).await;
+    let p = post(
+        &w,
+        &op,
+        &format!("/v1/rehab-lines/{roof}/draws"),
+        draw(&acme, "4000.01", &inv),
+    )
+    .await
+    .problem(StatusCode::CONFLICT, "conflict", None);
+    assert_eq!(p["code"], "over_budget", "{p}");
+    let p = post(
+        &w,
+        &op,
+        &format!("/v1/rehab-lines/{kitchen}/draws"),
+        draw(&lapsed, "0.01", &inv),
+    )
+    .await
+    .problem(StatusCode::CONFLICT, "conflict", None);
+    assert_eq!(p["code"], "insurance_expired", "{p}");
+
+    // Approval by another operator, then release through the outbox.
+    let p = post(
+        &w,
+        &op,
+        &format!("/v1/rehab-draws/{}/approve", requested[0]),
+        json!({}),
+    )
+    .await
+    .problem(StatusCode::CONFLICT, "conflict", None);
+    assert_eq!(p["code"], "same_person");
+    let p = post(
+        &w,
+        &op,
+        &format!("/v1/rehab-draws/{}/release", requested[0]),
+        json!({}),
+    )
+    .await
+    .problem(StatusCode::CONFLICT, "conflict", None);
+    assert_eq!(p["code"], "draw_status");
+    let mut released = Vec::new();
+    for d in &requested {
+        post(
+            &w,
+            &approver,
+            &format!("/v1/rehab-draws/{d}/approve"),
+            json!({}),
+        )
+        .await
+        .expect(StatusCode::OK);
+        let r = post(&w, &op, &format!("/v1/rehab-draws/{d}/release"), json!({}))
+            .await
+            .expect(StatusCode::ACCEPTED)
+            .json();
+        assert_eq!(r["status"], "released");
+        released.push(json!({"id": r["action_id"]}));
+    }
+    for a in w.settled(&released).await {
+        assert_eq!(a["status"], "confirmed", "{a}");
+    }
+    w.caught_up().await;
+    let paid = |wallet: u8| {
+        let usdc = TestStablecoin::new(w.platform.settlement_token, &w.reader);
+        async move {
+            usdc.balanceOf(Address::repeat_byte(wallet))
+                .call()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(paid(0xa1).await, U256::from(15_500_490_000u64));
+
+    // The project's figures.
+    let v = app
+        .get(&format!("/v1/rehab-projects/{project}"))
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    for (k, amount) in [
+        ("budget", "20000.00"),
+        ("committed", "9000.00"),
+        ("drawn", "15500.49"),
+        ("remaining", "4499.51"),
+    ] {
+        assert_eq!(v[k]["amount"], amount, "{k}: {v}");
+    }
+    let line_figures: Vec<(String, String, String)> = v["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["category"].as_str().unwrap().to_owned(),
+                l["drawn"]["amount"].as_str().unwrap().to_owned(),
+                l["remaining"]["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let row = |c: &str, d: &str, r: &str| (c.to_owned(), d.to_owned(), r.to_owned());
+    assert_eq!(
+        line_figures,
+        [
+            row("roof", "6000.00", "4000.00"),
+            row("kitchen", "7999.99", "0.01"),
+            row("paint", "1500.50", "499.50"),
+        ]
+    );
+    assert_eq!(v["lines"][0]["committed"]["amount"], "9000.00");
+    let bids = &v["lines"][0]["bids"];
+    assert_eq!(bids[0]["status"], "accepted");
+    assert_eq!(bids[1]["status"], "rejected");
+
+    // The books: each released draw capitalized on its line, the treasury paid it.
+    let bs = app
+        .get(&format!("/v1/books/{property}/balance-sheet"))
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let assets: Vec<(String, String)> = bs["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["code"].as_str().unwrap().to_owned(),
+                l["posted"]["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let mut improvements: Vec<&str> = assets
+        .iter()
+        .filter(|(c, _)| c == "1600")
+        .map(|(_, a)| a.as_str())
+        .collect();
+    improvements.sort();
+    assert_eq!(improvements, ["1500.500000", "6000.000000", "7999.990000"]);
+    assert!(
+        assets.contains(&("1000".to_owned(), "34499.510000".to_owned())),
+        "{bs}"
+    );
+    assert_eq!(bs["totals"][0]["balanced"], true);
+    w.finish().await;
+}
