@@ -156,8 +156,8 @@ pub struct Returns {
     pub loans_borrowed: Money,
     /// Still owed on loans.
     pub loans_outstanding: Money,
-    /// Investors' capital (net of refunds), as of the day.
-    pub investor_capital_contributed: Money,
+    /// Investors' capital: contributed less returned (refunds, redemptions), as of the day.
+    pub investor_capital: Money,
     /// The cost basis less the loans borrowed.
     pub equity_invested: Money,
     /// Net income / equity invested, percent.
@@ -307,7 +307,7 @@ pub fn compute(
         },
         loans_borrowed: money(b.loans_borrowed),
         loans_outstanding: money(b.loans_outstanding),
-        investor_capital_contributed: money(b.investor_capital),
+        investor_capital: money(b.investor_capital),
         equity_invested: money(equity),
         roi_percent: roi,
         trailing_12_months: TrailingYear {

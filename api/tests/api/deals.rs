@@ -1245,7 +1245,7 @@ async fn returns_read_the_books_beside_the_expected_figures(engine: Engine) {
             &[
                 "loans_borrowed",
                 "loans_outstanding",
-                "investor_capital_contributed",
+                "investor_capital",
                 "equity_invested"
             ]
         ),
