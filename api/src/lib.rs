@@ -10,8 +10,9 @@
 //!   and statements written once for both engines.
 //! - Resources, each with its types, rules and storage, testable without HTTP:
 //!   [`users`] (staff accounts, sign-in, sessions), [`keys`] (API keys), [`properties`],
-//!   [`documents`], [`deals`] (acquisitions, their pipeline and costs), [`books`] (a property's
-//!   accounts and reports, read through the ledger), and [`audit`] (the log of every write).
+//!   [`documents`], [`deals`] (acquisitions, their pipeline, costs, pro-formas and actual
+//!   returns), [`books`] (a property's accounts and reports, read through the ledger), and
+//!   [`audit`] (the log of every write).
 //! - Shared parts: [`auth`] (roles, principals, tokens, passwords, TOTP), [`blobs`] (the
 //!   content-addressed store every file goes through), [`idempotency`], [`types`] (money,
 //!   times, ids, cursors and pages), [`error`].

@@ -4,10 +4,18 @@
 //!
 //! - [`pipeline`]: the statuses and the moves allowed between them (pure).
 //! - [`costs`]: the purchase price and closing costs, booked as balanced ledger entries.
+//! - [`finance`]: rates of return (IRR, dated XIRR, annualizing) and rounding, in exact
+//!   decimals (pure).
+//! - [`proforma`]: a deal's projection under stated assumptions, hold or flip (pure).
+//! - [`returns`]: a deal's actual returns read from its property's books, beside what it
+//!   expected.
 //! - here: the deal's fields, their checks, and storage (`api_deals`, `api_deal_transitions`).
 
 pub mod costs;
+pub mod finance;
 pub mod pipeline;
+pub mod proforma;
+pub mod returns;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;

@@ -69,7 +69,7 @@ pub const MAX_JSON_BODY_BYTES: usize = 1024 * 1024;
         (name = "audit", description = "The audit log of every write"),
         (name = "properties", description = "Properties"),
         (name = "documents", description = "Documents attached to properties"),
-        (name = "deals", description = "Deals: acquisitions and their pipeline"),
+        (name = "deals", description = "Deals: acquisitions, their pipeline, pro-formas and returns"),
         (name = "books", description = "A property's books: accounts, trial balance, statements"),
         (name = "investors", description = "Investors: applications, review, and their own data"),
         (name = "offerings", description = "Share offerings: state, finalizing, cancelling"),
@@ -107,6 +107,8 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(deals::costs, deals::book_cost))
         .routes(routes!(deals::add_offer))
         .routes(routes!(deals::add_milestone))
+        .routes(routes!(deals::pro_forma))
+        .routes(routes!(deals::returns))
         .routes(routes!(valuations::list, valuations::record))
         .routes(routes!(distributions::list, distributions::declare))
         .routes(routes!(distributions::get))

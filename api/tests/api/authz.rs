@@ -109,6 +109,8 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/deals/{id}/milestones", OPERATE),
     ("GET", "/v1/deals/{id}/costs", ALL),
     ("POST", "/v1/deals/{id}/costs", OPERATE),
+    ("GET", "/v1/deals/{id}/pro-forma", ALL),
+    ("GET", "/v1/deals/{id}/returns", ALL),
     ("GET", "/v1/books/{property}/accounts", ALL),
     ("GET", "/v1/books/{property}/trial-balance", ALL),
     ("GET", "/v1/books/{property}/balance-sheet", ALL),
@@ -661,6 +663,9 @@ async fn request<'a>(
         ("POST", "/v1/deals/{id}/costs") => call(path)
             .header("idempotency-key", &format!("cost-{n}"))
             .json(&cost_body(&format!("{n}.00"))),
+        ("GET", "/v1/deals/{id}/pro-forma") => call(format!(
+            "{path}?monthly_rent=900&annual_expenses=2400&hold_years=5&exit_cap_rate_percent=7"
+        )),
         ("POST", "/v1/deals/{id}/transitions") => {
             // Each call moves a lead of its own.
             let d = app.post("/v1/deals").token(&app.admin_key).json(&deal_body(&fx.property))

@@ -1,19 +1,22 @@
-//! Deals: create, read, list, and move along the pipeline.
+//! Deals: create, read, list, move along the pipeline, book costs, project (pro-forma) and
+//! read the actual returns.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::page_type;
 use crate::auth::Allowed;
 use crate::deals::costs::{self, Cost, NewCost};
+use crate::deals::proforma::{self, ProForma, ProFormaQuery};
+use crate::deals::returns::{self, Returns, ReturnsQuery};
 use crate::deals::{
     self, Deal, DealId, DealStatus, NewDeal, NewMilestone, NewOffer, TransitionRequest,
 };
 use crate::http::extract::{Auth, Ctx, Idem, Json, Query};
-use crate::http::problem::ApiResult;
+use crate::http::problem::{ApiResult, Problem};
 use crate::http::state::App;
 use crate::http::write::{Begun, Write};
 use crate::properties::PropertyId;
@@ -287,4 +290,55 @@ pub async fn add_milestone(
     let deal = deals::add_milestone(w.tx(), &actor, id, &body.value).await?;
     Ok(w.finish(StatusCode::CREATED, &deal, Some(id.to_string()))
         .await?)
+}
+
+/// The deal's pro-forma: a hold (rent, growth, vacancy, expenses, debt service and a sale at an
+/// exit cap rate: the year-by-year table, IRR, equity multiple, cash-on-cash, cap rate on cost)
+/// or a flip (purchase, repairs, holding, financing and selling costs: profit, ROI, annualized
+/// return), under the assumptions given as parameters. Purchase price, closing costs, repairs
+/// and the loan default to the deal's. A missing or unusable assumption is a 422 naming the
+/// parameter; nothing is stored.
+#[utoipa::path(get, path = "/v1/deals/{id}/pro-forma", tag = "deals",
+    params(("id" = String, Path, description = "The deal's id"), ProFormaQuery),
+    responses((status = 200, body = ProForma)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn pro_forma(
+    State(app): State<App>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<ProFormaQuery>,
+) -> ApiResult<Response> {
+    auth.require(Allowed::READ)?;
+    let deal = deals::get(app.db().reader(), DealId::parse(&id)?).await?;
+    match proforma::pro_forma(&deal, &q) {
+        Ok(p) => Ok(axum::Json(p).into_response()),
+        // The assumptions are this request's content: one that is missing or out of range makes
+        // it unprocessable (422), though they travel as parameters.
+        Err(e @ crate::error::Error::Invalid(_)) => {
+            let mut p = Problem::from_error(&e);
+            p.status = StatusCode::UNPROCESSABLE_ENTITY.as_u16();
+            Ok(p.into_response_with(Some(std::sync::Arc::new(e))))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The deal's actual returns from its property's books (income, expenses and net income over
+/// its life; cost basis, loans, equity invested; ROI; the last twelve months' NOI, cash flow,
+/// cash-on-cash and, for a hold, cap rate), beside the figures the deal expected.
+#[utoipa::path(get, path = "/v1/deals/{id}/returns", tag = "deals",
+    params(("id" = String, Path, description = "The deal's id"), ReturnsQuery),
+    responses((status = 200, body = Returns)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn returns(
+    State(app): State<App>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<ReturnsQuery>,
+) -> ApiResult<axum::Json<Returns>> {
+    auth.require(Allowed::READ)?;
+    let deal = deals::get(app.db().reader(), DealId::parse(&id)?).await?;
+    Ok(axum::Json(
+        returns::returns(app.ledger()?, &deal, &q).await?,
+    ))
 }
