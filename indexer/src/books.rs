@@ -11,6 +11,11 @@
 //! | distributor `Claimed` (a payout paid) | Dr distributions payable / Cr distributor cash |
 //! | distributor `Swept` to the treasury (unclaimed and dust back) | Dr treasury cash / Cr distributor cash; Dr distributions payable / Cr distributions |
 //!
+//! When the property has a platform fee schedule in force at the event's block, offering
+//! proceeds and a funded distribution also make Dr platform fees / Cr due to platform, the
+//! schedule's basis points of the amount rounded down to the token's base unit, in the same
+//! entry.
+//!
 //! Capital accounts are per investor: a wallet is resolved to the registry's investor id at the
 //! event (the registry's `WalletAdded` and `WalletRemoved` before it, in chain order), so an
 //! investor's wallets share one account. A wallet no investor holds at the event (unlinked, or
@@ -101,6 +106,17 @@ pub struct Plan {
     pub reference: Option<B256>,
     /// Its postings.
     pub lines: Vec<Line>,
+    /// The amount a platform fee is due on, when the event owes one.
+    pub fee: Option<FeeOn>,
+}
+
+/// What a platform fee is charged on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeeOn {
+    /// Offering proceeds.
+    Proceeds(U256),
+    /// A distribution.
+    Distribution(U256),
 }
 
 fn pair(debit: Target, credit: Target, amount: U256) -> Vec<Line> {
@@ -169,6 +185,7 @@ pub fn plan(kind: ContractKind, log: &RawLog) -> Option<Plan> {
                         nonzero(Some(e.r#ref))
                     },
                     lines: pair(Chart(codes::TREASURY_CASH), credit, e.amount),
+                    fee: (e.kind == 1).then_some(FeeOn::Proceeds(e.amount)),
                 }
             } else if topic0 == PropertyTreasury::Refunded::SIGNATURE_HASH {
                 let e = PropertyTreasury::Refunded::decode_log_data(&data).ok()?;
@@ -180,6 +197,7 @@ pub fn plan(kind: ContractKind, log: &RawLog) -> Option<Plan> {
                         Chart(codes::TREASURY_CASH),
                         e.amount,
                     ),
+                    fee: None,
                 }
             } else if topic0 == PropertyTreasury::DrawReleased::SIGNATURE_HASH {
                 let e = PropertyTreasury::DrawReleased::decode_log_data(&data).ok()?;
@@ -187,6 +205,7 @@ pub fn plan(kind: ContractKind, log: &RawLog) -> Option<Plan> {
                     description: format!("Rehab draw {} to {:#x}", e.drawId, e.contractor),
                     reference: nonzero(Some(e.invoiceHash)),
                     lines: pair(Improvements(e.line), Chart(codes::TREASURY_CASH), e.amount),
+                    fee: None,
                 }
             } else if topic0 == PropertyTreasury::DistributionFunded::SIGNATURE_HASH {
                 let e = PropertyTreasury::DistributionFunded::decode_log_data(&data).ok()?;
@@ -204,6 +223,7 @@ pub fn plan(kind: ContractKind, log: &RawLog) -> Option<Plan> {
                     description: format!("Distribution {} funded", e.distributionId),
                     reference: nonzero(Some(e.r#ref)),
                     lines,
+                    fee: Some(FeeOn::Distribution(e.amount)),
                 }
             } else {
                 return None;
@@ -231,6 +251,7 @@ pub fn plan(kind: ContractKind, log: &RawLog) -> Option<Plan> {
                         Chart(codes::DISTRIBUTOR_CASH),
                         e.amount,
                     ),
+                    fee: None,
                 }
             } else if topic0 == Distributor::Swept::SIGNATURE_HASH {
                 let e = Distributor::Swept::decode_log_data(&data).ok()?;
@@ -251,6 +272,7 @@ pub fn plan(kind: ContractKind, log: &RawLog) -> Option<Plan> {
                     description: format!("Distribution {} swept back", e.distributionId),
                     reference: None,
                     lines,
+                    fee: None,
                 }
             } else {
                 return None;
@@ -297,9 +319,45 @@ struct PropertyCapital {
 pub struct Capital {
     wallets: HashMap<Address, B256>,
     properties: HashMap<String, PropertyCapital>,
+    /// Platform fee schedules per property: (first block, proceeds bps, distribution bps), in
+    /// block order.
+    fees: HashMap<String, Vec<(u64, u32, u32)>>,
 }
 
 impl Capital {
+    /// Takes the ledger's fee schedules (every one; the ledger names a property `prop-<id>`).
+    pub fn set_fees(&mut self, all: &[propledger_ledger::fees::FeeSchedule]) {
+        self.fees.clear();
+        for s in all {
+            let property = s.property.as_str();
+            let id = property.strip_prefix("prop-").unwrap_or(property);
+            self.fees.entry(id.to_owned()).or_default().push((
+                s.since_block,
+                s.proceeds_bps,
+                s.distribution_bps,
+            ));
+        }
+        for v in self.fees.values_mut() {
+            v.sort_unstable();
+        }
+    }
+
+    /// The fee due on `on` for an event of `property` at `block`, by the schedule in force then.
+    fn fee(&self, property: &str, block: u64, on: FeeOn) -> U256 {
+        let Some(schedule) = self
+            .fees
+            .get(property)
+            .and_then(|v| v.iter().rev().find(|(since, _, _)| *since <= block))
+        else {
+            return U256::ZERO;
+        };
+        let (amount, bps) = match on {
+            FeeOn::Proceeds(a) => (a, schedule.1),
+            FeeOn::Distribution(a) => (a, schedule.2),
+        };
+        propledger_ledger::fees::FeeSchedule::fee_of(amount, bps)
+    }
+
     /// The holder of `wallet` now.
     pub fn holder(&self, wallet: Address) -> Holder {
         self.wallets
@@ -392,6 +450,18 @@ impl Capital {
                         };
                     }
                 }
+                if let Some(on) = plan.fee {
+                    let fee = self.fee(property, log.block_number, on);
+                    if !fee.is_zero() {
+                        plan.lines.extend(pair(
+                            Target::Chart(codes::PLATFORM_FEES),
+                            Target::Chart(codes::DUE_TO_PLATFORM),
+                            fee,
+                        ));
+                        plan.description
+                            .push_str(&format!(", platform fee {fee} base units"));
+                    }
+                }
                 Some(plan)
             }
         }
@@ -453,6 +523,7 @@ impl Capital {
                 Target::InvestorCapital(buyer),
                 moved,
             ),
+            fee: None,
         })
     }
 }
@@ -517,6 +588,45 @@ mod tests {
             Target::Chart(codes::DISTRIBUTOR_CASH)
         );
         assert!(sweep.lines.iter().all(|l| l.amount == U256::from(70u8)));
+    }
+
+    /// Proceeds owe the fee of the schedule in force at their block, rounded down, in the same
+    /// entry; before the first schedule, and on a direct deposit, nothing is owed.
+    #[test]
+    fn fees_follow_the_schedule_in_force() {
+        let schedule = |since: u64, proceeds: u32| propledger_ledger::fees::FeeSchedule {
+            property: propledger_ledger::core::DimValue::parse("prop-7").unwrap(),
+            since_block: since,
+            proceeds_bps: proceeds,
+            distribution_bps: 0,
+        };
+        let mut c = Capital::default();
+        c.set_fees(&[schedule(5, 250), schedule(10, 1_000)]);
+        let at = |block: u64, kind: u8| {
+            let mut log = deposited(kind);
+            log.block_number = block;
+            log
+        };
+        let mut apply = |block, kind| c.apply(ContractKind::Treasury, Some("7"), &at(block, kind));
+        assert_eq!(apply(4, 1).unwrap().lines.len(), 2, "no schedule yet");
+        // 2.5% of 70 base units is 1.75: one unit owed.
+        let fee = apply(5, 1).unwrap();
+        assert_eq!(fee.lines.len(), 4);
+        assert_eq!(fee.lines[2].target, Target::Chart(codes::PLATFORM_FEES));
+        assert_eq!(fee.lines[2].direction, Direction::Debit);
+        assert_eq!(fee.lines[3].target, Target::Chart(codes::DUE_TO_PLATFORM));
+        assert_eq!(fee.lines[3].amount, U256::from(1u8));
+        assert_eq!(apply(12, 1).unwrap().lines[3].amount, U256::from(7u8));
+        assert_eq!(
+            apply(12, 0).unwrap().lines.len(),
+            2,
+            "a direct deposit owes none"
+        );
+        // Another property's schedule is not this one's.
+        let other = c
+            .apply(ContractKind::Treasury, Some("8"), &at(12, 1))
+            .unwrap();
+        assert_eq!(other.lines.len(), 2);
     }
 
     /// Money returned to a funder outside the treasury leaves no trace in the property's books.

@@ -15,6 +15,7 @@
 //! - [`report`]: trial balance, balance sheet, income statement, rehab budget vs actual,
 //!   investor capital accounts.
 //! - [`export`]: CSV and Beancount.
+//! - [`fees`]: platform fee schedules per property.
 //! - [`unit`]: units of work: entry changes and other crates' rows (statements, bulk loads,
 //!   and hooks that write with sqlx on the transaction's connection, [`TxConn`]) committed in
 //!   one transaction by [`Ledger::apply`]. Other crates read their own tables with
@@ -111,6 +112,7 @@ pub mod core;
 pub mod entry;
 pub mod error;
 pub mod export;
+pub mod fees;
 pub mod lock;
 pub mod report;
 pub mod store;

@@ -7,6 +7,8 @@
 //!   redemptions).
 //! - **Distributed**: net debits to the investor's distributions account.
 //! - **Balance**: contributed less returned less distributed.
+//! - **Platform fees**: the investor's part of the fees the property was charged, in the same
+//!   proportion as the current value.
 //! - **Current value**: the investor's part of the property's net asset value, in proportion to
 //!   their balance among all investors' positive balances. The net asset value is the real
 //!   estate at its latest valuation (at book value, cost plus capitalized closing costs and
@@ -51,6 +53,8 @@ pub struct CapitalAccountView {
     pub ownership_percent: String,
     /// That part of the property's net asset value.
     pub current_value: Money,
+    /// That part of the platform fees the property was charged.
+    pub platform_fees: Money,
 }
 
 /// A property's investor capital accounts.
@@ -75,6 +79,8 @@ pub struct CapitalAccounts {
     pub liabilities: Money,
     /// Real estate plus other assets less liabilities.
     pub net_asset_value: Money,
+    /// Platform fees charged to the property (on offering proceeds and distributions).
+    pub platform_fees: Money,
     /// One account per investor, by investor.
     pub accounts: Vec<CapitalAccountView>,
 }
@@ -144,9 +150,13 @@ pub async fn capital_accounts(
 
     let mut investors: BTreeMap<String, Sums> = BTreeMap::new();
     let (mut book, mut other, mut liabilities) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+    let mut fees = Decimal::ZERO;
     for t in &totals {
         let a = &t.account;
         let net_debit = t.totals.posted(Direction::Debit).map_err(ledger_error)?;
+        if a.code.as_str() == codes::PLATFORM_FEES {
+            fees += net_debit.value();
+        }
         match a.account_type {
             AccountType::Asset if is_real_estate(a.code.as_str()) => book += net_debit.value(),
             AccountType::Asset => other += net_debit.value(),
@@ -198,10 +208,14 @@ pub async fn capital_accounts(
         .map(|(investor, s)| {
             let b = balance(s);
             let owns = !total.is_zero() && b.is_sign_positive();
-            let (percent, value) = if owns {
-                (b * Decimal::ONE_HUNDRED / total, nav * b / total)
+            let (percent, value, fee) = if owns {
+                (
+                    b * Decimal::ONE_HUNDRED / total,
+                    nav * b / total,
+                    fees * b / total,
+                )
             } else {
-                (Decimal::ZERO, Decimal::ZERO)
+                (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO)
             };
             let percent = percent.round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero);
             CapitalAccountView {
@@ -213,6 +227,7 @@ pub async fn capital_accounts(
                 pending: shown(s.pending, scale, &code),
                 ownership_percent: percent.to_string(),
                 current_value: shown(value, scale, &code),
+                platform_fees: shown(fee, scale, &code),
             }
         })
         .collect();
@@ -225,6 +240,7 @@ pub async fn capital_accounts(
         other_assets: shown(other, scale, &code),
         liabilities: shown(liabilities, scale, &code),
         net_asset_value: shown(nav, scale, &code),
+        platform_fees: shown(fees, scale, &code),
         accounts,
     })
 }

@@ -135,6 +135,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(books::list_entries))
         .routes(routes!(books::capital_accounts))
         .routes(routes!(books::cash_flow))
+        .routes(routes!(books::fees, books::set_fees))
         .routes(routes!(books::export))
         .routes(routes!(books::trial_balance))
         .routes(routes!(books::balance_sheet))

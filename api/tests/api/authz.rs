@@ -118,6 +118,8 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/books/entries", ALL),
     ("GET", "/v1/books/{property}/capital-accounts", ALL),
     ("GET", "/v1/books/{property}/cash-flow", ALL),
+    ("GET", "/v1/books/{property}/fees", ALL),
+    ("POST", "/v1/books/{property}/fees", ADMIN),
     ("GET", "/v1/books/export", ALL),
     ("GET", "/v1/documents/{id}", ALL),
     ("GET", "/v1/documents/{id}/content", ALL),
@@ -618,6 +620,7 @@ async fn request<'a>(
         ("POST", "/v1/distributions") => call(path).json(&json!({
             "property": "1", "amount": {"amount": format!("0.{:02}", n % 100 + 1), "currency": "USD"}})),
         ("POST", "/v1/contractors") => call(path).json(&contractor_body(n)),
+        ("POST", "/v1/books/{property}/fees") => call(path).json(&json!({"proceeds_bps": 0, "distribution_bps": 0})),
         ("POST", "/v1/rehab-projects") => {
             // Each allowed call starts the project of a deal of its own.
             let deal = app.post("/v1/deals").token(&app.admin_key).json(&deal_body(&fx.property))

@@ -98,6 +98,44 @@ async fn two_distributions_around_a_transfer(engine: Engine) {
     w.caught_up().await;
     let operator = w.app.key("operator").await;
     let auditor = w.app.key("auditor").await;
+    // The platform's fees: 2.5% of offering proceeds, 1% of distributions, in force 12 blocks
+    // after they are set.
+    let fees = w
+        .app
+        .post("/v1/books/1/fees")
+        .token(&w.app.admin_key)
+        .json(&json!({"proceeds_bps": 250, "distribution_bps": 100}))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    let since = fees["since_block"].as_u64().unwrap();
+    w.app
+        .post("/v1/books/1/fees")
+        .token(&operator)
+        .json(&json!({"proceeds_bps": 1, "distribution_bps": 1}))
+        .send()
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    w.app
+        .post("/v1/books/1/fees")
+        .token(&w.app.admin_key)
+        .json(&json!({"proceeds_bps": 10001, "distribution_bps": 1}))
+        .send()
+        .await
+        .problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("/proceeds_bps"),
+        );
+    while w.reader.get_block_number().await.unwrap() < since {
+        w.admin
+            .raw_request::<_, Value>("evm_mine".into(), json!([]))
+            .await
+            .unwrap();
+    }
+    let listed = get(&w, &auditor, "/v1/books/1/fees").await;
+    assert_eq!(listed[0]["proceeds_bps"], 250);
     let (ada, bob) = (investor_key(40), investor_key(41));
     let (ada_token, ada_id) = w.investor(&ada, "US", true, "2099-01-01").await;
     let (bob_token, _) = w.investor(&bob, "US", true, "2099-01-01").await;
@@ -261,7 +299,9 @@ async fn two_distributions_around_a_transfer(engine: Engine) {
     assert_eq!(mine[1]["received"]["amount"], "25");
 
     // Statements: the share Ada gave Bob carried 100 USD of capital; the net asset value (875
-    // of cash less 25 still payable) is shared in proportion to the capital balances.
+    // of cash less 25 still payable and 26.50 of fees due to the platform) is shared in
+    // proportion to the capital balances, and so are the fees (25 on the proceeds, 1.50 on
+    // the distributions).
     let s = get(&w, &ada_token, "/v1/me/statements").await;
     assert_eq!(s["investor_id"], ada_id.as_str());
     let p = &s["properties"][0];
@@ -270,7 +310,8 @@ async fn two_distributions_around_a_transfer(engine: Engine) {
         ("contributed", "600.000000"),
         ("returned", "100.000000"),
         ("balance", "500.000000"),
-        ("current_value", "425.000000"),
+        ("current_value", "411.750000"),
+        ("platform_fees", "13.250000"),
         ("distributions_received", "60.000000"),
         ("distributions_claimable", "25.000000"),
     ] {
@@ -290,7 +331,7 @@ async fn two_distributions_around_a_transfer(engine: Engine) {
     assert_eq!(rows.len(), 3, "{text}");
     assert_eq!(
         rows[1],
-        "1,500.000000,0.000000,0.000000,500.000000,50.0000,425.000000,65.000000,0.000000,USD"
+        "1,500.000000,0.000000,0.000000,500.000000,50.0000,411.750000,65.000000,0.000000,13.250000,USD"
     );
     assert!(rows[2].starts_with("total,500.000000,"), "{text}");
     w.app
@@ -316,7 +357,7 @@ async fn two_distributions_around_a_transfer(engine: Engine) {
     let listed = get(&w, &auditor, "/v1/distributions?property=1").await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 2);
 
-    // The books: 150 funded, 125 claimed, 25 still payable.
+    // The books: 150 funded, 125 claimed, 25 still payable; the platform's fees owed.
     let tb = get(&w, &auditor, "/v1/books/1/trial-balance").await;
     let net = |code: &str| -> rust_decimal::Decimal {
         tb["lines"]
@@ -336,6 +377,8 @@ async fn two_distributions_around_a_transfer(engine: Engine) {
     assert_eq!(net("2100"), "-25".parse().unwrap(), "{tb}");
     assert_eq!(net("1020"), "25".parse().unwrap(), "{tb}");
     assert_eq!(net("3100"), "150".parse().unwrap(), "{tb}");
+    assert_eq!(net("5700"), "26.5".parse().unwrap(), "{tb}");
+    assert_eq!(net("2300"), "-26.5".parse().unwrap(), "{tb}");
 
     // Bad declarations change nothing.
     for (body, field) in [

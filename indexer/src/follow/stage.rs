@@ -68,6 +68,9 @@ impl Indexer {
         let range = self.registrations(to, logs, headers).await?;
         // Capital moves on a copy, kept only when the commit is staged.
         let mut capital = self.capital.clone();
+        // Fee schedules are read afresh for every commit: one set since the last applies to
+        // the blocks after the one it names.
+        capital.set_fees(&self.ledger.fees().all().await?);
         let planned = plan_entries(&range, &mut capital);
         self.open_books(&range, &planned).await?;
         let timestamps = self.dates(&range, &planned).await?;

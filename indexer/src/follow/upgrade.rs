@@ -67,6 +67,7 @@ pub async fn upgrade_books(
 
     // The capital events replayed in chain order, with the entries this model makes.
     let mut capital = Capital::default();
+    capital.set_fees(&ledger.fees().all().await?);
     let mut planned = Vec::new();
     for e in store::capital_events(ledger).await? {
         let Some(plan) = capital.apply(e.kind, e.property.as_deref(), &e.log) else {

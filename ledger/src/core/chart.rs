@@ -30,6 +30,8 @@ pub mod codes {
     pub const DISTRIBUTIONS_PAYABLE: &str = "2100";
     /// Tenants' security deposits.
     pub const SECURITY_DEPOSITS: &str = "2200";
+    /// Platform fees the property owes the platform.
+    pub const DUE_TO_PLATFORM: &str = "2300";
     /// Acquisition or rehab financing.
     pub const LOANS_PAYABLE: &str = "2500";
     /// Investors' contributed capital, one account per investor.
@@ -56,6 +58,8 @@ pub mod codes {
     pub const UTILITIES: &str = "5500";
     /// Homeowners' association dues.
     pub const HOA_DUES: &str = "5600";
+    /// The platform's fees on offering proceeds and distributions.
+    pub const PLATFORM_FEES: &str = "5700";
     /// Expenses of no other account.
     pub const OTHER_EXPENSES: &str = "5900";
 }
@@ -142,6 +146,12 @@ pub const PROPERTY_TEMPLATE: &[TemplateLine] = &[
         Liability,
         Unlimited,
     ),
+    line(
+        codes::DUE_TO_PLATFORM,
+        "Due to platform",
+        Liability,
+        Unlimited,
+    ),
     line(codes::LOANS_PAYABLE, "Loans payable", Liability, Unlimited),
     line(
         codes::INVESTOR_CAPITAL,
@@ -175,6 +185,7 @@ pub const PROPERTY_TEMPLATE: &[TemplateLine] = &[
     line(codes::INTEREST, "Interest", Expense, Unlimited),
     line(codes::UTILITIES, "Utilities", Expense, Unlimited),
     line(codes::HOA_DUES, "HOA dues", Expense, Unlimited),
+    line(codes::PLATFORM_FEES, "Platform fees", Expense, Unlimited),
     line(codes::OTHER_EXPENSES, "Other expenses", Expense, Unlimited),
 ];
 

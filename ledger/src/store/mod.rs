@@ -371,6 +371,11 @@ impl Ledger {
         Accounts::new(self)
     }
 
+    /// Platform fee schedules.
+    pub fn fees(&self) -> crate::fees::Fees<'_> {
+        crate::fees::Fees::new(self)
+    }
+
     /// Rehab budgets.
     pub fn budgets(&self) -> Budgets<'_> {
         Budgets::new(self)

@@ -295,3 +295,171 @@ pub async fn cash_flow(
         books::cashflow::cash_flow(app.ledger()?, &property, from, to).await?,
     ))
 }
+
+/// Blocks between setting a fee schedule and the first block it applies to, so that the
+/// indexer, which reads schedules afresh for every commit, has read it before that block.
+pub const FEE_DELAY_BLOCKS: u64 = 12;
+
+/// A platform fee schedule of a property.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct FeeScheduleView {
+    /// The first block it applies to (events before it keep the schedule before).
+    #[serde(default)]
+    pub since_block: u64,
+    /// Basis points of offering proceeds (0 to 10,000).
+    pub proceeds_bps: u32,
+    /// Basis points of distributions (0 to 10,000).
+    pub distribution_bps: u32,
+}
+
+/// A property's platform fee schedules, oldest first: the one in force at an event's block is
+/// the last whose `since_block` is not after it.
+#[utoipa::path(get, path = "/v1/books/{property}/fees", tag = "books",
+    params(("property" = String, Path, description = "The property (API id or deed token id)")),
+    responses((status = 200, body = Vec<FeeScheduleView>)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn fees(
+    State(app): State<App>,
+    auth: Auth,
+    Path(property): Path<String>,
+) -> ApiResult<axum::Json<Vec<FeeScheduleView>>> {
+    auth.require(Allowed::READ)?;
+    let dim = books::property_dim(&property)?;
+    let all = app
+        .ledger()?
+        .fees()
+        .all()
+        .await
+        .map_err(crate::deals::costs::ledger_error)?;
+    Ok(axum::Json(
+        all.into_iter()
+            .filter(|s| s.property == dim)
+            .map(|s| FeeScheduleView {
+                since_block: s.since_block,
+                proceeds_bps: s.proceeds_bps,
+                distribution_bps: s.distribution_bps,
+            })
+            .collect(),
+    ))
+}
+
+/// Sets a property's platform fees: basis points of offering proceeds and of distributions,
+/// booked to the property (Dr platform fees / Cr due to platform) with each such event from 12
+/// blocks after the chain's head on. Earlier events keep the fees they were booked with.
+#[utoipa::path(post, path = "/v1/books/{property}/fees", tag = "books",
+    request_body = FeeScheduleView,
+    params(("property" = String, Path, description = "The property (API id or deed token id)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses((status = 201, body = FeeScheduleView)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin"]))))]
+pub async fn set_fees(
+    State(app): State<App>,
+    ctx: crate::http::extract::Ctx,
+    auth: Auth,
+    idem: crate::http::extract::Idem,
+    Path(property): Path<String>,
+    body: crate::http::extract::Json<FeeScheduleView>,
+) -> ApiResult<axum::response::Response> {
+    use alloy::providers::Provider;
+    let p = auth.require(Allowed::ADMIN)?;
+    let mut errors = Vec::new();
+    for (name, v) in [
+        ("/proceeds_bps", body.value.proceeds_bps),
+        ("/distribution_bps", body.value.distribution_bps),
+    ] {
+        if v > propledger_ledger::fees::MAX_BPS {
+            errors.push(crate::error::FieldError::new(
+                name,
+                "0 to 10,000 basis points",
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(crate::error::Error::Invalid(errors).into());
+    }
+    let dim = books::property_dim(&property)?;
+    let ledger = app.ledger()?;
+    let chart = ledger
+        .accounts()
+        .list(&propledger_ledger::account::AccountFilter {
+            property: Some(dim.clone()),
+            ..Default::default()
+        })
+        .await
+        .map_err(crate::deals::costs::ledger_error)?;
+    if chart.is_empty() {
+        return Err(crate::error::Error::NotFound("property's books").into());
+    }
+    // The schedule first (the ledger writes in a transaction of its own); a retry finds the
+    // same rates last and sets nothing more.
+    let last = ledger
+        .fees()
+        .all()
+        .await
+        .map_err(crate::deals::costs::ledger_error)?
+        .into_iter()
+        .rfind(|s| s.property == dim);
+    let index = crate::market::index_head(app.db())
+        .await?
+        .map_or(0, |h| h.block);
+    let chain = match app.chain() {
+        Ok(c) => c
+            .provider
+            .get_block_number()
+            .await
+            .map_err(|e| crate::error::Error::Unavailable(format!("chain: {e}")))?,
+        Err(_) => 0,
+    };
+    let since = match last {
+        Some(s)
+            if s.proceeds_bps == body.value.proceeds_bps
+                && s.distribution_bps == body.value.distribution_bps =>
+        {
+            s.since_block
+        }
+        _ => {
+            let since = index.max(chain) + FEE_DELAY_BLOCKS;
+            ledger
+                .fees()
+                .set(&propledger_ledger::fees::FeeSchedule {
+                    property: dim,
+                    since_block: since,
+                    proceeds_bps: body.value.proceeds_bps,
+                    distribution_bps: body.value.distribution_bps,
+                })
+                .await
+                .map_err(|e| match e {
+                    propledger_ledger::Error::InvalidInput { .. } => crate::error::Error::conflict(
+                        "schedule_pending",
+                        "a schedule set moments ago has not taken effect yet; set this \
+                             one after it",
+                    ),
+                    other => crate::deals::costs::ledger_error(other),
+                })?;
+            since
+        }
+    };
+    let w = match crate::http::write::Write::begin(
+        &app,
+        &ctx.0,
+        p.actor(),
+        "POST",
+        "/v1/books/{property}/fees",
+        idem.0,
+        &[property.as_bytes(), &body.raw],
+    )
+    .await?
+    {
+        crate::http::write::Begun::Fresh(w) => w,
+        crate::http::write::Begun::Replay(r) => return Ok(r),
+    };
+    let shown = FeeScheduleView {
+        since_block: since,
+        proceeds_bps: body.value.proceeds_bps,
+        distribution_bps: body.value.distribution_bps,
+    };
+    Ok(
+        w.finish(axum::http::StatusCode::CREATED, &shown, Some(property))
+            .await?,
+    )
+}

@@ -55,6 +55,8 @@ pub struct PropertyStatement {
     pub distributions_received: String,
     /// Distributions the investor's wallets may still claim.
     pub distributions_claimable: String,
+    /// The investor's part of the platform fees charged to the property.
+    pub platform_fees: String,
 }
 
 /// An investor's statement.
@@ -85,6 +87,7 @@ struct Sums {
     value: Decimal,
     received: Decimal,
     claimable: Decimal,
+    fees: Decimal,
 }
 
 fn num(text: &str) -> ApiResult<Decimal> {
@@ -113,6 +116,7 @@ fn line(property: String, s: &Sums, scale: u32, percent: bool) -> PropertyStatem
         current_value: shown(s.value, scale),
         distributions_received: shown(s.received, scale),
         distributions_claimable: shown(s.claimable, scale),
+        platform_fees: shown(s.fees, scale),
     }
 }
 
@@ -126,8 +130,9 @@ fn csv_field(text: &str) -> String {
 }
 
 /// The signed-in investor's statement: per property, their capital account (contributed,
-/// returned, distributed, balance), its part of the net asset value at the last valuation, and
-/// the distributions paid to their wallets and still claimable; with totals. `format=csv`
+/// returned, distributed, balance), its part of the net asset value at the last valuation, the
+/// distributions paid to their wallets and still claimable, and their part of the platform
+/// fees; with totals. `format=csv`
 /// gives one row per property and a total row.
 #[utoipa::path(get, path = "/v1/me/statements", tag = "investors", params(StatementQuery),
     responses((status = 200, body = Statement), (status = 200, content_type = "text/csv", body = String)),
@@ -199,6 +204,7 @@ pub async fn statement(
             s.distributed += num(&a.distributed.amount)?;
             s.percent += num(&a.ownership_percent)?;
             s.value += num(&a.current_value.amount)?;
+            s.fees += num(&a.platform_fees.amount)?;
         }
     }
     if app.chain().is_ok() && crate::market::index_exists(app.db()).await? {
@@ -219,6 +225,7 @@ pub async fn statement(
         total.value += s.value;
         total.received += s.received;
         total.claimable += s.claimable;
+        total.fees += s.fees;
         lines.push(line(p.clone(), s, scale, true));
     }
     let statement = Statement {
@@ -234,7 +241,7 @@ pub async fn statement(
     }
     let mut out = String::from(
         "property,contributed,returned,distributed,balance,ownership_percent,current_value,\
-         distributions_received,distributions_claimable,currency\n",
+         distributions_received,distributions_claimable,platform_fees,currency\n",
     );
     for l in statement.properties.iter().chain([&statement.totals]) {
         let fields = [
@@ -247,6 +254,7 @@ pub async fn statement(
             &l.current_value,
             &l.distributions_received,
             &l.distributions_claimable,
+            &l.platform_fees,
             &statement.currency,
         ];
         let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
