@@ -314,6 +314,9 @@ pub struct Project {
     /// The day it was completed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_on: Option<String>,
+    /// Budget moved between its lines, oldest first.
+    #[serde(default)]
+    pub change_orders: Vec<ChangeOrder>,
     /// Who started it.
     pub created_by: String,
     /// When (RFC 3339).
@@ -346,6 +349,7 @@ pub async fn create_project(tx: &mut Tx, actor: &Actor, new: &NewProject) -> Res
         status: ProjectStatus::Planned,
         starts_on,
         completed_on: None,
+        change_orders: Vec::new(),
         created_by: actor.reference(),
         created_at: rfc3339(now),
     };
@@ -406,10 +410,270 @@ pub struct Line {
     pub chain_line: String,
     /// The outbox actions that set its budget on chain, in order.
     pub budget_actions: Vec<ActionId>,
+    /// Percent complete, as last reported.
+    #[serde(default)]
+    pub percent_complete: u8,
+    /// Progress reports, oldest first.
+    #[serde(default)]
+    pub progress: Vec<Progress>,
     /// Who added it.
     pub created_by: String,
     /// When (RFC 3339).
     pub created_at: String,
+}
+
+/// A progress report on a line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Progress {
+    /// Percent complete (0 to 100).
+    pub percent_complete: u8,
+    /// Notes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    /// Photos, documents of the property.
+    pub photo_document_ids: Vec<DocumentId>,
+    /// Who reported it.
+    pub reported_by: String,
+    /// When (RFC 3339).
+    pub reported_at: String,
+}
+
+/// A progress report to add.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProgress {
+    /// Percent complete (0 to 100).
+    pub percent_complete: u8,
+    /// Notes.
+    pub notes: Option<String>,
+    /// Photos, documents of the property (at most 20).
+    #[serde(default)]
+    pub photo_document_ids: Vec<String>,
+}
+
+/// Most photos on one progress report.
+pub const MAX_PHOTOS: usize = 20;
+
+/// Adds a progress report to a line.
+pub async fn add_progress(
+    tx: &mut Tx,
+    actor: &Actor,
+    line_id: LineId,
+    new: &NewProgress,
+) -> Result<Line> {
+    let (mut l, version) = line(tx.exec(), line_id).await?;
+    let p = project(tx.exec(), l.project_id).await?;
+    let mut e = Vec::new();
+    if new.percent_complete > 100 {
+        e.push(FieldError::new("/percent_complete", "0 to 100"));
+    }
+    let notes = new
+        .notes
+        .as_deref()
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| text("/notes", n, NOTE_MAX_LEN, &mut e));
+    if new.photo_document_ids.len() > MAX_PHOTOS {
+        e.push(FieldError::new(
+            "/photo_document_ids",
+            format!("at most {MAX_PHOTOS}"),
+        ));
+    }
+    let mut photos = Vec::new();
+    for (i, id) in new.photo_document_ids.iter().enumerate() {
+        let pointer = format!("/photo_document_ids/{i}");
+        match DocumentId::parse(id) {
+            Ok(id) => match documents::get(tx.exec(), id).await {
+                Ok(d) if d.property_id == p.property_id => photos.push(id),
+                Ok(_) | Err(Error::NotFound(_)) => {
+                    e.push(FieldError::new(pointer, "not a document of the property"));
+                }
+                Err(err) => return Err(err),
+            },
+            Err(_) => e.push(FieldError::new(pointer, "not a document id")),
+        }
+    }
+    done(e)?;
+    l.percent_complete = new.percent_complete;
+    l.progress.push(Progress {
+        percent_complete: new.percent_complete,
+        notes,
+        photo_document_ids: photos,
+        reported_by: actor.reference(),
+        reported_at: rfc3339(now_ms()),
+    });
+    save_line(tx, &l, version).await?;
+    Ok(l)
+}
+
+/// A change order to make: budget moved from one line of a project to another.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewChangeOrder {
+    /// The line giving budget.
+    pub from_line: String,
+    /// The line receiving it.
+    pub to_line: String,
+    /// How much (USD).
+    pub amount: Money,
+    /// Why.
+    pub reason: String,
+}
+
+/// A change order made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChangeOrder {
+    /// The line that gave budget.
+    pub from_line: LineId,
+    /// The line that received it.
+    pub to_line: LineId,
+    /// How much.
+    pub amount: Money,
+    /// Why.
+    pub reason: String,
+    /// The outbox actions setting both budgets on chain.
+    pub actions: Vec<ActionId>,
+    /// Who made it.
+    pub made_by: String,
+    /// When (RFC 3339).
+    pub made_at: String,
+}
+
+/// A checked change order: both lines with their versions, the cents moved, the reason, and
+/// the new budgets (from, to) in cents.
+pub struct CheckedOrder {
+    /// The line giving budget, and its version.
+    pub from: (Line, i64),
+    /// The line receiving it, and its version.
+    pub to: (Line, i64),
+    /// Cents moved.
+    pub cents: i64,
+    /// Why.
+    pub reason: String,
+    /// The new budgets (from, to), in cents.
+    pub budgets: (i64, i64),
+}
+
+/// Checks a change order: two lines of the project, and the giving line keeps at least what
+/// it has drawn or been asked to draw.
+pub async fn check_change_order(
+    exec_db: &crate::db::Db,
+    project_id: ProjectId,
+    new: &NewChangeOrder,
+) -> Result<CheckedOrder> {
+    let mut e = Vec::new();
+    let cents = positive("/amount", &new.amount, &mut e);
+    let reason = text("/reason", &new.reason, NOTE_MAX_LEN, &mut e);
+    let from = LineId::parse(&new.from_line).ok();
+    let to = LineId::parse(&new.to_line).ok();
+    if from.is_none() {
+        e.push(FieldError::new("/from_line", "not a line id"));
+    }
+    if to.is_none() {
+        e.push(FieldError::new("/to_line", "not a line id"));
+    }
+    if from.is_some() && from == to {
+        e.push(FieldError::new("/to_line", "the same line as from_line"));
+    }
+    done(e)?;
+    let (Some(from), Some(to)) = (from, to) else {
+        return Err(Error::Internal("checked lines".into()));
+    };
+    let mut lines = Vec::new();
+    for (pointer, id) in [("/from_line", from), ("/to_line", to)] {
+        match line(exec_db.reader(), id).await {
+            Ok((l, v)) if l.project_id == project_id => lines.push((l, v)),
+            Ok(_) | Err(Error::NotFound(_)) => {
+                return Err(Error::invalid(pointer, "not a line of this project"));
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    let to_line = lines
+        .pop()
+        .ok_or_else(|| Error::Internal("two lines".into()))?;
+    let from_line = lines
+        .pop()
+        .ok_or_else(|| Error::Internal("two lines".into()))?;
+    let from_budget = cents_of(&from_line.0.budget)? - cents;
+    let drawn = drawn_cents(exec_db.reader(), from).await?;
+    if from_budget < drawn {
+        return Err(Error::conflict(
+            "below_drawn",
+            format!(
+                "the line would keep {}, less than the {} drawn or asked for",
+                money(from_budget).amount,
+                money(drawn).amount
+            ),
+        ));
+    }
+    let to_budget = cents_of(&to_line.0.budget)? + cents;
+    Ok(CheckedOrder {
+        from: from_line,
+        to: to_line,
+        cents,
+        reason,
+        budgets: (from_budget, to_budget),
+    })
+}
+
+/// Applies a checked change order whose chain actions are recorded: both lines' budgets, and
+/// the order in the project.
+pub async fn apply_change_order(
+    tx: &mut Tx,
+    actor: &Actor,
+    project_id: ProjectId,
+    order: CheckedOrder,
+    actions: Vec<ActionId>,
+) -> Result<ChangeOrder> {
+    let CheckedOrder {
+        from: (mut from, from_version),
+        to: (mut to, to_version),
+        cents,
+        reason,
+        budgets,
+    } = order;
+    from.budget = money(budgets.0);
+    to.budget = money(budgets.1);
+    if let Some(a) = actions.first() {
+        from.budget_actions.push(*a);
+    }
+    if let Some(a) = actions.get(1) {
+        to.budget_actions.push(*a);
+    }
+    save_line(tx, &from, from_version).await?;
+    save_line(tx, &to, to_version).await?;
+    let (mut p, version): (Project, i64) = load(
+        tx.exec(),
+        "api_rehab_projects",
+        &project_id.to_string(),
+        "rehab project",
+    )
+    .await?;
+    let order = ChangeOrder {
+        from_line: from.id,
+        to_line: to.id,
+        amount: money(cents),
+        reason,
+        actions,
+        made_by: actor.reference(),
+        made_at: rfc3339(now_ms()),
+    };
+    p.change_orders.push(order.clone());
+    let n = Query::new(
+        "UPDATE api_rehab_projects SET version = $1, doc = $2 WHERE id = $3 AND version = $4",
+    )
+    .bind(version + 1)
+    .bind(render(&p)?)
+    .bind(project_id.to_string())
+    .bind(version)
+    .execute(tx.exec())
+    .await?;
+    changed(n, "rehab project")?;
+    Ok(order)
+}
+
+fn cents_of(m: &Money) -> Result<i64> {
+    crate::types::Currency::USD.minor_units("/amount/amount", &m.amount)
 }
 
 /// The treasury's id of a line: the line's id in the low 16 bytes of 32.

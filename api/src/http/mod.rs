@@ -125,6 +125,8 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(rehab::request_draw))
         .routes(routes!(rehab::approve_draw))
         .routes(routes!(rehab::release_draw))
+        .routes(routes!(rehab::add_progress))
+        .routes(routes!(rehab::change_order))
         .routes(routes!(distributions::claim))
         .routes(routes!(transactions::list, transactions::record))
         .routes(routes!(

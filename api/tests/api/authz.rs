@@ -59,6 +59,8 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/rehab-lines/{id}/draws", OPERATE),
     ("POST", "/v1/rehab-draws/{id}/approve", OPERATE),
     ("POST", "/v1/rehab-draws/{id}/release", OPERATE),
+    ("POST", "/v1/rehab-lines/{id}/progress", OPERATE),
+    ("POST", "/v1/rehab-projects/{id}/change-orders", OPERATE),
     ("GET", "/v1/me/statements", INVESTOR),
     ("POST", "/v1/me/distributions/{id}/claim", INVESTOR),
     ("GET", "/v1/distributions", ALL),
@@ -260,6 +262,8 @@ struct Fixtures {
     contractor: String,
     project: String,
     line: String,
+    /// Another line of the project, which change orders move budget to.
+    line2: String,
     invoice: String,
 }
 
@@ -450,6 +454,17 @@ async fn fixtures(w: &ChainApp) -> Fixtures {
         .json();
     w.settled(&[json!({"id": line["budget_actions"][0]})]).await;
     let line = line["id"].as_str().unwrap().to_owned();
+    let line2 = app
+        .post(&format!("/v1/rehab-projects/{project}/lines"))
+        .token(&op)
+        .json(&json!({"category": "paint", "budget": {"amount": "10.00", "currency": "USD"}}))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let t = app
         .get(&format!("/v1/properties/{property}/tokenization"))
         .token(&op)
@@ -520,6 +535,7 @@ async fn fixtures(w: &ChainApp) -> Fixtures {
         contractor,
         project,
         line,
+        line2,
         invoice,
         action: detail["actions"][0]["id"].as_str().unwrap().to_owned(),
         property,
@@ -644,6 +660,10 @@ async fn request<'a>(
             call(format!("/v1/rehab-bids/{bid}/accept"))
         }
         ("POST", "/v1/rehab-lines/{id}/draws") => call(path).json(&draw_body(fx)),
+        ("POST", "/v1/rehab-lines/{id}/progress") => call(path).json(&json!({"percent_complete": n % 101})),
+        ("POST", "/v1/rehab-projects/{id}/change-orders") => call(path).json(&json!({
+            "from_line": fx.line, "to_line": fx.line2,
+            "amount": {"amount": "0.01", "currency": "USD"}, "reason": "authz"})),
         ("POST", "/v1/rehab-draws/{id}/approve") | ("POST", "/v1/rehab-draws/{id}/release") => {
             // Each allowed call acts on a draw of its own, requested by the admin's key (and,
             // to be released, approved by an operator's).

@@ -320,6 +320,82 @@ async fn a_rehab_with_bids_and_draws(engine: Engine) {
     };
     assert_eq!(paid(0xa1).await, U256::from(15_500_490_000u64));
 
+    // A change order moves 400 of the paint's budget to the roof, on chain too; moving more
+    // than the paint has left above its draws is refused.
+    let order = post(
+        &w,
+        &op,
+        &format!("/v1/rehab-projects/{project}/change-orders"),
+        json!({"from_line": paint, "to_line": roof, "amount": usd("400"), "reason": "decking"}),
+    )
+    .await
+    .expect(StatusCode::CREATED)
+    .json();
+    let actions: Vec<Value> = order["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| json!({"id": a}))
+        .collect();
+    assert_eq!(actions.len(), 2);
+    for a in w.settled(&actions).await {
+        assert_eq!(a["status"], "confirmed", "{a}");
+    }
+    let roof_line: B256 = v_line(&w, &auditor, &project, 0).await.parse().unwrap();
+    let on_chain = PropertyTreasury::new(treasury, &w.reader)
+        .budgetLine(roof_line)
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(U256::from(on_chain.budget), U256::from(10_400_000_000u64));
+    let p = post(
+        &w,
+        &op,
+        &format!("/v1/rehab-projects/{project}/change-orders"),
+        json!({"from_line": paint, "to_line": roof, "amount": usd("100"), "reason": "more"}),
+    )
+    .await
+    .problem(StatusCode::CONFLICT, "conflict", None);
+    assert_eq!(p["code"], "below_drawn", "{p}");
+    post(
+        &w,
+        &op,
+        &format!("/v1/rehab-projects/{project}/change-orders"),
+        json!({"from_line": roof, "to_line": roof, "amount": usd("1"), "reason": "x"}),
+    )
+    .await
+    .problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        Some("/to_line"),
+    );
+
+    // Progress on the roof, with a photo.
+    let photo = invoice(9).await;
+    let l = post(
+        &w,
+        &op,
+        &format!("/v1/rehab-lines/{roof}/progress"),
+        json!({"percent_complete": 60, "notes": "decking done", "photo_document_ids": [photo]}),
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    assert_eq!(l["percent_complete"], 60);
+    assert_eq!(l["progress"][0]["photo_document_ids"][0], photo);
+    post(
+        &w,
+        &op,
+        &format!("/v1/rehab-lines/{roof}/progress"),
+        json!({"percent_complete": 101}),
+    )
+    .await
+    .problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        Some("/percent_complete"),
+    );
+
     // The project's figures.
     let v = app
         .get(&format!("/v1/rehab-projects/{project}"))
@@ -352,12 +428,14 @@ async fn a_rehab_with_bids_and_draws(engine: Engine) {
     assert_eq!(
         line_figures,
         [
-            row("roof", "6000.00", "4000.00"),
+            row("roof", "6000.00", "4400.00"),
             row("kitchen", "7999.99", "0.01"),
-            row("paint", "1500.50", "499.50"),
+            row("paint", "1500.50", "99.50"),
         ]
     );
     assert_eq!(v["lines"][0]["committed"]["amount"], "9000.00");
+    assert_eq!(v["lines"][0]["budget"]["amount"], "10400.00");
+    assert_eq!(v["change_orders"][0]["amount"]["amount"], "400.00");
     let bids = &v["lines"][0]["bids"];
     assert_eq!(bids[0]["status"], "accepted");
     assert_eq!(bids[1]["status"], "rejected");
@@ -394,4 +472,18 @@ async fn a_rehab_with_bids_and_draws(engine: Engine) {
     );
     assert_eq!(bs["totals"][0]["balanced"], true);
     w.finish().await;
+}
+
+/// The chain id of a project's line, by position.
+async fn v_line(w: &ChainApp, token: &str, project: &str, i: usize) -> String {
+    w.app
+        .get(&format!("/v1/rehab-projects/{project}"))
+        .token(token)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json()["lines"][i]["chain_line"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }

@@ -20,8 +20,9 @@ use crate::http::state::App;
 use crate::http::write::{Begun, Write};
 use crate::outbox::Call;
 use crate::rehab::{
-    self, Bid, BidId, Contractor, ContractorId, Draw, DrawId, DrawStatus, Line, LineId, NewBid,
-    NewContractor, NewDraw, NewLine, NewProject, Project, ProjectId, ProjectView,
+    self, Bid, BidId, ChangeOrder, Contractor, ContractorId, Draw, DrawId, DrawStatus, Line,
+    LineId, NewBid, NewChangeOrder, NewContractor, NewDraw, NewLine, NewProgress, NewProject,
+    Project, ProjectId, ProjectView,
 };
 use crate::types::{now_ms, rfc3339};
 
@@ -223,6 +224,8 @@ pub async fn add_line(
         committed: None,
         chain_line: format!("{chain_line:#x}"),
         budget_actions: vec![action],
+        percent_complete: 0,
+        progress: Vec::new(),
         created_by: w.actor().reference(),
         created_at: rfc3339(now_ms()),
     };
@@ -416,4 +419,123 @@ pub async fn release_draw(
     rehab::save_draw(w.tx(), &d, version).await?;
     Ok(w.finish(StatusCode::ACCEPTED, &d, Some(d.id.to_string()))
         .await?)
+}
+
+/// Reports progress on a line: percent complete, notes, photos among the property's documents.
+#[utoipa::path(post, path = "/v1/rehab-lines/{id}/progress", tag = "rehab", request_body = NewProgress,
+    params(("id" = String, Path, description = "The line's id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses((status = 200, body = Line)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator"]))))]
+pub async fn add_progress(
+    State(app): State<App>,
+    ctx: Ctx,
+    auth: Auth,
+    idem: Idem,
+    Path(id): Path<String>,
+    body: Json<NewProgress>,
+) -> ApiResult<Response> {
+    let p = auth.require(Allowed::OPERATE)?;
+    let line = LineId::parse(&id)?;
+    let mut w = begin!(
+        app,
+        ctx,
+        p,
+        "/v1/rehab-lines/{id}/progress",
+        idem.0,
+        &[id.as_bytes(), &body.raw]
+    );
+    let actor = w.actor().clone();
+    let l = rehab::add_progress(w.tx(), &actor, line, &body.value).await?;
+    Ok(w.finish(StatusCode::OK, &l, Some(l.id.to_string())).await?)
+}
+
+/// Moves budget from one line of the project to another: both budgets set in the treasury
+/// through the outbox (simulated first) and in the books' budgets. Refused (409
+/// `below_drawn`) when the giving line would keep less than it has drawn or been asked to draw.
+#[utoipa::path(post, path = "/v1/rehab-projects/{id}/change-orders", tag = "rehab",
+    request_body = NewChangeOrder,
+    params(("id" = String, Path, description = "The project's id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses((status = 201, body = ChangeOrder)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator"]))))]
+pub async fn change_order(
+    State(app): State<App>,
+    ctx: Ctx,
+    auth: Auth,
+    idem: Idem,
+    Path(id): Path<String>,
+    body: Json<NewChangeOrder>,
+) -> ApiResult<Response> {
+    let p = auth.require(Allowed::OPERATE)?;
+    let project = rehab::project(app.db().reader(), ProjectId::parse(&id)?).await?;
+    let order = rehab::check_change_order(app.db(), project.id, &body.value).await?;
+    let treasury = treasury_of(&app, project.property_id).await?;
+    let mut calls = Vec::new();
+    for (l, cents) in [
+        (&order.from.0, order.budgets.0),
+        (&order.to.0, order.budgets.1),
+    ] {
+        let line: B256 = l
+            .chain_line
+            .parse()
+            .map_err(|_| Error::Corrupt("a chain line".into()))?;
+        let call = Call::new(
+            treasury,
+            PropertyTreasury::setBudgetLineCall {
+                line,
+                budget: units(&app, cents).await?,
+            }
+            .abi_encode(),
+        );
+        simulate(&app, "treasurer", &call).await?;
+        calls.push((line, cents, call));
+    }
+    // The books' budgets first (the ledger writes in a transaction of its own; setting the
+    // same budget again on a retry only adds an equal revision).
+    let ledger = app.ledger()?;
+    let dim = crate::books::property_dim(&project.property_id.to_string())?;
+    let currency = crate::deals::costs::books_currency(ledger).await?;
+    for (line, cents, _) in &calls {
+        let amount = propledger_ledger::core::Amount::new(
+            rust_decimal::Decimal::new(*cents, 2),
+            currency,
+        )
+        .map_err(|_| Error::invalid("/amount/amount", "more decimals than the books keep"))?;
+        let line_dim = propledger_ledger::core::DimValue::parse(&alloy::hex::encode(line))
+            .map_err(|_| Error::Internal("a budget line's dimension".into()))?;
+        ledger
+            .budgets()
+            .set(&dim, &line_dim, amount)
+            .await
+            .map_err(crate::deals::costs::ledger_error)?;
+    }
+    let mut w = begin!(
+        app,
+        ctx,
+        p,
+        "/v1/rehab-projects/{id}/change-orders",
+        idem.0,
+        &[id.as_bytes(), &body.raw]
+    );
+    let mut actions = Vec::new();
+    for (_, _, call) in calls {
+        let after = actions.last().copied();
+        actions.push(
+            w.enqueue(
+                "treasurer",
+                "rehab.budget_line",
+                call,
+                after,
+                Some(("rehab_project", project.id.to_string())),
+            )
+            .await?,
+        );
+    }
+    let actor = w.actor().clone();
+    let made = rehab::apply_change_order(w.tx(), &actor, project.id, order, actions).await?;
+    Ok(
+        w.finish(StatusCode::CREATED, &made, Some(project.id.to_string()))
+            .await?,
+    )
 }
