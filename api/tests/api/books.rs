@@ -253,6 +253,27 @@ async fn entries_filter_and_page(engine: Engine) {
         .expect(StatusCode::UNAUTHORIZED);
 }
 
+/// Checks a Beancount file with `bean-check` (skipped, outside CI, where it is not installed).
+pub(crate) fn bean_check_text(text: &str) {
+    let Some(program) = bean_check_program() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "bean-check is not installed; run scripts/install-test-tools"
+        );
+        eprintln!("SKIPPED: bean-check is not installed; the export was not checked");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("books.beancount");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(&program).arg(&path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "bean-check refused the export:\n{}\n{text}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 /// `bean-check` from PATH, or from the virtualenv `scripts/install-test-tools` creates.
 fn bean_check_program() -> Option<PathBuf> {
     let venv =
@@ -317,32 +338,12 @@ async fn exports_stream_the_books(engine: Engine) {
             .any(|l| l.ends_with(":C2000  -500.000000 USD")),
         "{text}"
     );
-    match bean_check_program() {
-        Some(program) => {
-            for query in [
-                format!("format=beancount&property={a}"),
-                "format=beancount".into(),
-            ] {
-                let text = export(query).await.bytes.clone();
-                let dir = tempfile::tempdir().unwrap();
-                let path = dir.path().join("books.beancount");
-                std::fs::write(&path, &text).unwrap();
-                let out = Command::new(&program).arg(&path).output().unwrap();
-                assert!(
-                    out.status.success(),
-                    "bean-check refused the export:\n{}\n{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&text)
-                );
-            }
-        }
-        None => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "bean-check is not installed; run scripts/install-test-tools"
-            );
-            eprintln!("SKIPPED: bean-check is not installed; the exports were not checked");
-        }
+    for query in [
+        format!("format=beancount&property={a}"),
+        "format=beancount".into(),
+    ] {
+        let text = String::from_utf8(export(query).await.bytes.clone()).unwrap();
+        bean_check_text(&text);
     }
 
     // Bad requests change nothing and say why.

@@ -379,6 +379,30 @@ async fn two_distributions_around_a_transfer(engine: Engine) {
     assert_eq!(net("3100"), "150".parse().unwrap(), "{tb}");
     assert_eq!(net("5700"), "26.5".parse().unwrap(), "{tb}");
     assert_eq!(net("2300"), "-26.5".parse().unwrap(), "{tb}");
+    // The property's books as Beancount: bean-check accepts them, and each balance it asserts
+    // is the trial balance's.
+    let bean = w
+        .app
+        .get("/v1/books/export?format=beancount&property=1")
+        .token(&auditor)
+        .send()
+        .await;
+    bean.expect(StatusCode::OK);
+    let text = String::from_utf8(bean.bytes.clone()).unwrap();
+    for line in tb["lines"].as_array().unwrap() {
+        let code = line["code"].as_str().unwrap();
+        let d: rust_decimal::Decimal = line["debit"]["amount"].as_str().unwrap().parse().unwrap();
+        let c: rust_decimal::Decimal = line["credit"]["amount"].as_str().unwrap().parse().unwrap();
+        let mut net = d - c;
+        net.rescale(6);
+        let asserted = text.lines().any(|l| {
+            l.contains(" balance ")
+                && l.contains(&format!(":C{code}"))
+                && l.ends_with(&format!("  {net} USD"))
+        });
+        assert!(asserted, "no assertion of {code} at {net}:\n{text}");
+    }
+    crate::books::bean_check_text(&text);
 
     // Bad declarations change nothing.
     for (body, field) in [
