@@ -16,6 +16,7 @@ pub mod finance;
 pub mod pipeline;
 pub mod proforma;
 pub mod returns;
+pub mod sale;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -277,7 +278,7 @@ pub async fn add_milestone(
 
 /// Applies `f` to the stored deal and writes it at the next version (a concurrent change is a
 /// conflict).
-async fn change(
+pub(crate) async fn change(
     tx: &mut Tx,
     id: DealId,
     now: i64,
@@ -349,6 +350,9 @@ pub struct Deal {
     /// The timeline of milestones, as recorded.
     #[serde(default)]
     pub milestones: Vec<Milestone>,
+    /// The sale that ended the deal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale: Option<sale::Sale>,
     /// Changes so far.
     pub version: i64,
     /// Who created it.
@@ -518,6 +522,7 @@ pub async fn create(tx: &mut Tx, actor: &Actor, new: &NewDeal) -> Result<Deal> {
         }],
         offers: Vec::new(),
         milestones: Vec::new(),
+        sale: None,
         version: 1,
         created_by: by.clone(),
         created_at: rfc3339(now),
@@ -540,7 +545,7 @@ pub async fn create(tx: &mut Tx, actor: &Actor, new: &NewDeal) -> Result<Deal> {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn insert_transition(
+pub(crate) async fn insert_transition(
     tx: &mut Tx,
     id: DealId,
     seq: i64,

@@ -476,6 +476,7 @@ mod tests {
                 .collect(),
             offers: Vec::new(),
             milestones: Vec::new(),
+            sale: None,
             version: 1,
             created_by: "op".to_owned(),
             created_at: String::new(),

@@ -107,6 +107,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(deals::costs, deals::book_cost))
         .routes(routes!(deals::add_offer))
         .routes(routes!(deals::add_milestone))
+        .routes(routes!(deals::sell))
         .routes(routes!(deals::pro_forma))
         .routes(routes!(deals::returns))
         .routes(routes!(valuations::list, valuations::record))

@@ -111,6 +111,7 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/deals/{id}/milestones", OPERATE),
     ("GET", "/v1/deals/{id}/costs", ALL),
     ("POST", "/v1/deals/{id}/costs", OPERATE),
+    ("POST", "/v1/deals/{id}/sale", OPERATE),
     ("GET", "/v1/deals/{id}/pro-forma", ALL),
     ("GET", "/v1/deals/{id}/returns", ALL),
     ("GET", "/v1/books/{property}/accounts", ALL),
@@ -636,6 +637,28 @@ async fn request<'a>(
         ("POST", "/v1/distributions") => call(path).json(&json!({
             "property": "1", "amount": {"amount": format!("0.{:02}", n % 100 + 1), "currency": "USD"}})),
         ("POST", "/v1/contractors") => call(path).json(&contractor_body(n)),
+        ("POST", "/v1/deals/{id}/sale") => {
+            let sale = json!({"price": {"amount": "1000.00", "currency": "USD"},
+                "selling_costs": {"amount": "10.00", "currency": "USD"}, "buyer": "Buyer",
+                "sold_on": chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string()});
+            if !fresh {
+                call(path).header("idempotency-key", &format!("sale-{n}")).json(&sale)
+            } else {
+                // Each allowed call sells a listed deal on a property of its own, not tokenized.
+                let property = app.post("/v1/properties").token(&app.admin_key)
+                    .json(&property_body("Chicago", 41.9, -87.6, "1.00", 100))
+                    .send().await.expect(StatusCode::CREATED).json()["id"].clone();
+                let deal = app.post("/v1/deals").token(&app.admin_key)
+                    .json(&json!({"property_id": property, "strategy": "flip",
+                        "purchase_price": {"amount": "900.00", "currency": "USD"}}))
+                    .send().await.expect(StatusCode::CREATED).json()["id"].as_str().unwrap().to_owned();
+                for to in ["analyzing", "offer_made", "under_contract", "acquired", "listed"] {
+                    app.post(&format!("/v1/deals/{deal}/transitions")).token(&app.admin_key)
+                        .json(&json!({"to": to})).send().await.expect(StatusCode::OK);
+                }
+                call(format!("/v1/deals/{deal}/sale")).header("idempotency-key", &format!("sale-{n}")).json(&sale)
+            }
+        }
         ("POST", "/v1/books/{property}/fees") => call(path).json(&json!({"proceeds_bps": 0, "distribution_bps": 0})),
         ("POST", "/v1/rehab-projects") => {
             // Each allowed call starts the project of a deal of its own.

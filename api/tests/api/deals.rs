@@ -15,6 +15,7 @@ both_engines!(
     pro_formas_of_a_hold_and_a_flip_have_the_exact_figures,
     pro_forma_names_every_missing_or_bad_assumption,
     returns_read_the_books_beside_the_expected_figures,
+    a_sale_books_the_proceeds_and_exits_the_deal,
 );
 
 async fn property(app: &TestApp, key: &str) -> String {
@@ -1357,4 +1358,155 @@ async fn returns_read_the_books_beside_the_expected_figures(engine: Engine) {
         .send()
         .await
         .problem(StatusCode::NOT_FOUND, "not-found", None);
+}
+
+/// A sale of a property that is not tokenized: the proceeds booked against its cost basis
+/// (the loan paid off, the gain on sale), once per key, and the deal exited.
+async fn a_sale_books_the_proceeds_and_exits_the_deal(engine: Engine) {
+    let app = TestApp::new(engine).await;
+    let ledger = propledger_ledger::Ledger::connect(&app.url).await.unwrap();
+    app.api.attach_ledger(ledger.clone()).unwrap();
+    ledger
+        .accounts()
+        .define_currency(propledger_ledger::core::Currency::parse("USD", 6).unwrap())
+        .await
+        .unwrap();
+    let op = app.key("operator").await;
+    let auditor = app.key("auditor").await;
+    let prop = property(&app, &op).await;
+    let deal = app
+        .post("/v1/deals")
+        .token(&op)
+        .json(&deal_body(&prop))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (i, body) in [
+        cost("purchase", "180000.00", "loan"),
+        cost("closing", "7200.50", "payable"),
+        cost("purchase", "60000", "payable"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        app.post(&format!("/v1/deals/{deal}/costs"))
+            .token(&op)
+            .header("idempotency-key", &format!("c{i}"))
+            .json(&body)
+            .send()
+            .await
+            .expect(StatusCode::CREATED);
+    }
+    let sale = json!({"price": {"amount": "300000", "currency": "USD"},
+                      "selling_costs": {"amount": "18000", "currency": "USD"},
+                      "loan_payoff": {"amount": "180000", "currency": "USD"},
+                      "buyer": "Lakeview Holdings LLC", "sold_on": "2026-11-30"});
+    let sell = |key: &'static str, body: Value| {
+        let app = &app;
+        let op = &op;
+        let deal = &deal;
+        async move {
+            app.post(&format!("/v1/deals/{deal}/sale"))
+                .token(op)
+                .header("idempotency-key", key)
+                .json(&body)
+                .send()
+                .await
+        }
+    };
+    // A lead is not sold.
+    let p = sell("early", sale.clone())
+        .await
+        .problem(StatusCode::CONFLICT, "conflict", None);
+    assert_eq!(p["code"], "deal_status");
+    for to in [
+        "analyzing",
+        "offer_made",
+        "under_contract",
+        "acquired",
+        "listed",
+    ] {
+        app.post(&format!("/v1/deals/{deal}/transitions"))
+            .token(&op)
+            .json(&json!({"to": to, "on": "2026-11-21"}))
+            .send()
+            .await
+            .expect(StatusCode::OK);
+    }
+    // Bad sales name their fields and book nothing.
+    let mut over = sale.clone();
+    over["loan_payoff"]["amount"] = json!("200000");
+    sell("over", over).await.problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        Some("/loan_payoff/amount"),
+    );
+    let mut costly = sale.clone();
+    costly["selling_costs"]["amount"] = json!("130000.01");
+    sell("costly", costly).await.problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        Some("/selling_costs/amount"),
+    );
+    app.post(&format!("/v1/deals/{deal}/sale"))
+        .token(&op)
+        .json(&sale)
+        .send()
+        .await
+        .problem(
+            StatusCode::BAD_REQUEST,
+            "validation",
+            Some("Idempotency-Key"),
+        );
+
+    let sold = sell("sale", sale.clone()).await;
+    let d = sold.expect(StatusCode::ACCEPTED).json();
+    assert_eq!(d["status"], "exited");
+    assert_eq!(
+        d["transitions"].as_array().unwrap().last().unwrap()["on"],
+        "2026-11-30"
+    );
+    assert_eq!(d["sale"]["basis"]["amount"], "247200.50");
+    assert_eq!(d["sale"]["gain"]["amount"], "34799.50");
+    assert!(
+        d["sale"].get("deed_action").is_none(),
+        "not tokenized: no deed moves"
+    );
+    // A retry answers the same and books nothing more.
+    assert_eq!(
+        sell("sale", sale).await.expect(StatusCode::ACCEPTED).json(),
+        d
+    );
+
+    let bs = app
+        .get(&format!("/v1/books/{prop}/balance-sheet"))
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let posted = |section: &str, code: &str| -> String {
+        bs[section]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["code"] == code)
+            .map_or("absent".to_owned(), |l| {
+                l["posted"]["amount"].as_str().unwrap().to_owned()
+            })
+    };
+    assert_eq!(posted("assets", "1500"), "0.000000");
+    assert_eq!(posted("assets", "1510"), "0.000000");
+    assert_eq!(posted("assets", "1010"), "102000.000000");
+    assert_eq!(posted("liabilities", "2500"), "0.000000");
+    assert_eq!(posted("liabilities", "2000"), "67200.500000");
+    assert_eq!(
+        bs["totals"][0]["current_earnings"]["amount"],
+        "34799.500000"
+    );
+    assert_eq!(bs["totals"][0]["balanced"], true);
 }

@@ -471,6 +471,66 @@ async fn a_rehab_with_bids_and_draws(engine: Engine) {
         "{bs}"
     );
     assert_eq!(bs["totals"][0]["balanced"], true);
+
+    // The flip is sold: its cost basis (the improvements) leaves the books, the deed goes to
+    // the buyer through the outbox.
+    for to in [
+        "analyzing",
+        "offer_made",
+        "under_contract",
+        "acquired",
+        "rehab",
+        "listed",
+    ] {
+        post(
+            &w,
+            &op,
+            &format!("/v1/deals/{}/transitions", deal.as_str().unwrap()),
+            json!({"to": to}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    }
+    let today = chrono::Utc::now()
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string();
+    let buyer = Address::repeat_byte(0xbb);
+    let sale = json!({"price": usd("50000"), "selling_costs": usd("1000"), "buyer": "B. Buyer",
+                      "sold_on": today});
+    let sell = |body: Value| {
+        let app = &w.app;
+        let op = op.clone();
+        let deal = deal.as_str().unwrap().to_owned();
+        async move {
+            app.post(&format!("/v1/deals/{deal}/sale"))
+                .token(&op)
+                .header("idempotency-key", "sale")
+                .json(&body)
+                .send()
+                .await
+        }
+    };
+    sell(sale.clone()).await.problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        Some("/deed_to"),
+    );
+    let mut sale = sale;
+    sale["deed_to"] = json!(buyer);
+    let d = sell(sale).await.expect(StatusCode::ACCEPTED).json();
+    assert_eq!(d["status"], "exited");
+    assert_eq!(d["sale"]["basis"]["amount"], "15500.49");
+    assert_eq!(d["sale"]["gain"]["amount"], "33499.51");
+    let moved = w.settled(&[json!({"id": d["sale"]["deed_action"]})]).await;
+    assert_eq!(moved[0]["status"], "confirmed", "{moved:?}");
+    let token = U256::from(uuid::Uuid::parse_str(&property).unwrap().as_u128());
+    let owner = propledger_contracts::PropertyDeed::new(w.platform.deed.address, &w.reader)
+        .ownerOf(token)
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(owner, buyer);
     w.finish().await;
 }
 

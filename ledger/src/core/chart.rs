@@ -44,6 +44,8 @@ pub mod codes {
     pub const RENTAL_INCOME: &str = "4000";
     /// Fees, interest and other income.
     pub const OTHER_INCOME: &str = "4100";
+    /// Gain (a debit balance: loss) on the sale of the property.
+    pub const GAIN_ON_SALE: &str = "4200";
     /// Repairs and maintenance not capitalized.
     pub const REPAIRS: &str = "5000";
     /// Property management fees.
@@ -168,6 +170,7 @@ pub const PROPERTY_TEMPLATE: &[TemplateLine] = &[
     ),
     line(codes::RENTAL_INCOME, "Rental income", Income, Unlimited),
     line(codes::OTHER_INCOME, "Other income", Income, Unlimited),
+    line(codes::GAIN_ON_SALE, "Gain on sale", Income, Unlimited),
     line(
         codes::REPAIRS,
         "Repairs and maintenance",

@@ -12,6 +12,7 @@ use crate::auth::Allowed;
 use crate::deals::costs::{self, Cost, NewCost};
 use crate::deals::proforma::{self, ProForma, ProFormaQuery};
 use crate::deals::returns::{self, Returns, ReturnsQuery};
+use crate::deals::sale::{self, NewSale};
 use crate::deals::{
     self, Deal, DealId, DealStatus, NewDeal, NewMilestone, NewOffer, TransitionRequest,
 };
@@ -341,4 +342,151 @@ pub async fn returns(
     Ok(axum::Json(
         returns::returns(app.ledger()?, &deal, &q).await?,
     ))
+}
+
+/// Records the sale that ends the deal: the proceeds booked against the property's cost basis
+/// (gain or loss on sale; a loan paid off from them), the deed moved to `deed_to` through the
+/// outbox when the property is tokenized (its custodian must be the node's admin key;
+/// simulated first), and the deal moved to `exited` on the day of sale. `Idempotency-Key` is
+/// required: the proceeds are booked once per key. A deal that may not exit is a 409 naming
+/// its status.
+#[utoipa::path(post, path = "/v1/deals/{id}/sale", tag = "deals", request_body = NewSale,
+    params(("id" = String, Path, description = "The deal's id"),
+           ("Idempotency-Key" = String, Header, description = "Required: books the sale once")),
+    responses((status = 202, body = Deal)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator"]))))]
+pub async fn sell(
+    State(app): State<App>,
+    ctx: Ctx,
+    auth: Auth,
+    idem: Idem,
+    Path(id): Path<String>,
+    body: Json<NewSale>,
+) -> ApiResult<Response> {
+    use alloy::sol_types::SolCall;
+    let p = auth.require(Allowed::OPERATE)?;
+    let id = DealId::parse(&id)?;
+    let key = idem.0.ok_or_else(|| {
+        crate::error::Error::invalid("Idempotency-Key", "required: a sale is booked once per key")
+    })?;
+    let deal = deals::get(app.db().reader(), id).await?;
+    if deal.sale.is_some() {
+        // Sold already: a retry of the sale gets its answer again; anything else is refused.
+        if let Begun::Replay(r) = Write::begin(
+            &app,
+            &ctx.0,
+            p.actor(),
+            "POST",
+            "/v1/deals/{id}/sale",
+            Some(key.clone()),
+            &[&body.raw],
+        )
+        .await?
+        {
+            return Ok(r);
+        }
+    }
+    let checked = sale::check(&deal, &body.value)?;
+    // The deed moves when the index knows the property's contracts.
+    let token = crate::tokenization::token_id(deal.property_id);
+    let tokenized = crate::market::index_exists(app.db()).await?
+        && crate::distributions::contracts(app.db(), &token.to_string())
+            .await
+            .is_ok();
+    let deed_call = if tokenized {
+        let to = checked.deed_to.ok_or_else(|| {
+            crate::error::Error::invalid("/deed_to", "required: the property is tokenized")
+        })?;
+        let chain = app.writable_chain()?;
+        let deed = chain.platform.deed.address;
+        let owner = propledger_contracts::PropertyDeed::new(deed, &chain.provider)
+            .ownerOf(token)
+            .call()
+            .await
+            .map_err(|e| crate::error::Error::Unavailable(format!("chain: {e}")))?;
+        if owner != chain.signer("admin")? {
+            return Err(crate::error::Error::conflict(
+                "deed_not_in_custody",
+                format!("the deed is held by {owner:#x}, not by the node's custodian key"),
+            )
+            .into());
+        }
+        let call = crate::outbox::Call::new(
+            deed,
+            propledger_contracts::PropertyDeed::transferFromCall {
+                from: owner,
+                to,
+                tokenId: token,
+            }
+            .abi_encode(),
+        );
+        super::agent::simulate(&app, "admin", &call).await?;
+        Some(call)
+    } else {
+        None
+    };
+    // The entry first (the ledger writes in a transaction of its own, and the key makes a
+    // retry find it), then the deal, the deed's action and the stored response.
+    let seed = format!("{}\n{}", p.actor().reference(), key.as_str());
+    let (entry, basis, gain) = sale::book(app.ledger()?, &deal, &checked, &seed).await?;
+    let mut w = match Write::begin(
+        &app,
+        &ctx.0,
+        p.actor(),
+        "POST",
+        "/v1/deals/{id}/sale",
+        Some(key),
+        &[&body.raw],
+    )
+    .await?
+    {
+        Begun::Fresh(w) => w,
+        Begun::Replay(r) => return Ok(r),
+    };
+    let action = match deed_call {
+        Some(call) => Some(
+            w.enqueue(
+                "admin",
+                "deal.deed_transfer",
+                call,
+                None,
+                Some(("deal", id.to_string())),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let sold = sale::record(&checked, entry, basis, gain, action);
+    let now = crate::types::now_ms();
+    let by = w.actor().reference();
+    let on = sold.sold_on.clone();
+    let current = deal.status;
+    let (text, who) = (on.clone(), by.clone());
+    let deal = deals::change(w.tx(), id, now, move |d| {
+        d.status = DealStatus::Exited;
+        d.transitions.push(deals::Transition {
+            from: Some(current),
+            to: DealStatus::Exited,
+            on: text,
+            by: who,
+            recorded_at: crate::types::rfc3339(now),
+        });
+        d.sale = Some(sold);
+        Ok(())
+    })
+    .await?;
+    let seq = i64::try_from(deal.transitions.len()).unwrap_or(i64::MAX);
+    deals::insert_transition(
+        w.tx(),
+        id,
+        seq,
+        Some(current),
+        DealStatus::Exited,
+        &on,
+        &by,
+        now,
+    )
+    .await?;
+    Ok(w.finish(StatusCode::ACCEPTED, &deal, Some(id.to_string()))
+        .await?)
 }
