@@ -429,7 +429,7 @@ fn claim_text(state: u8) -> &'static str {
 }
 
 /// The wallets that ever received shares of `shares` up to `block`, from the index.
-async fn receivers(db: &Db, shares: Address, block: u64) -> Result<Vec<Address>> {
+pub(crate) async fn receivers(db: &Db, shares: Address, block: u64) -> Result<Vec<Address>> {
     let rows = Query::new(
         "SELECT decoded FROM idx_events WHERE address = $1 AND event = 'Transfer' \
          AND block_number <= $2 ORDER BY block_number, log_index",

@@ -121,7 +121,7 @@ struct Flow {
 
 /// Spreads `total` over `weights` in proportion, the last taking the remainder; each part is
 /// cut (toward zero) to `scale` places.
-fn spread(total: Decimal, weights: &[Decimal], scale: u32) -> Vec<Decimal> {
+pub(crate) fn spread(total: Decimal, weights: &[Decimal], scale: u32) -> Vec<Decimal> {
     let sum: Decimal = weights.iter().sum();
     let mut out = Vec::with_capacity(weights.len());
     let mut left = total;

@@ -7,6 +7,7 @@
 
 pub mod capital;
 pub mod cashflow;
+pub mod close;
 pub mod entries;
 
 use chrono::NaiveDate;

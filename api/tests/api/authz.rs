@@ -112,6 +112,8 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/deals/{id}/costs", ALL),
     ("POST", "/v1/deals/{id}/costs", OPERATE),
     ("POST", "/v1/deals/{id}/sale", OPERATE),
+    ("POST", "/v1/deals/{id}/redemption", OPERATE),
+    ("POST", "/v1/books/{property}/close", OPERATE),
     ("GET", "/v1/deals/{id}/pro-forma", ALL),
     ("GET", "/v1/deals/{id}/returns", ALL),
     ("GET", "/v1/books/{property}/accounts", ALL),
@@ -266,6 +268,8 @@ struct Fixtures {
     /// Another line of the project, which change orders move budget to.
     line2: String,
     invoice: String,
+    /// A deal on the tokenized property, sold (its deed moved), whose shares no one holds.
+    sold_deal: String,
 }
 
 async fn fixtures(w: &ChainApp) -> Fixtures {
@@ -500,6 +504,45 @@ async fn fixtures(w: &ChainApp) -> Fixtures {
             .await
             .unwrap();
     }
+    let sold_deal = app
+        .post("/v1/deals")
+        .token(&op)
+        .json(&deal_body(&property))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for to in [
+        "analyzing",
+        "offer_made",
+        "under_contract",
+        "acquired",
+        "stabilized",
+    ] {
+        app.post(&format!("/v1/deals/{sold_deal}/transitions"))
+            .token(&op)
+            .json(&json!({"to": to}))
+            .send()
+            .await
+            .expect(StatusCode::OK);
+    }
+    let sold = app
+        .post(&format!("/v1/deals/{sold_deal}/sale"))
+        .token(&op)
+        .header("idempotency-key", "fixture-sale")
+        .json(&json!({"price": {"amount": "1000.00", "currency": "USD"},
+            "selling_costs": {"amount": "0", "currency": "USD"}, "buyer": "Buyer",
+            "deed_to": Address::repeat_byte(0xd0),
+            "sold_on": chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string()}))
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    w.settled(&[json!({"id": sold["sale"]["deed_action"]})])
+        .await;
     let invoice = app
         .post(&format!("/v1/properties/{property}/documents"))
         .token(&op)
@@ -538,6 +581,7 @@ async fn fixtures(w: &ChainApp) -> Fixtures {
         line,
         line2,
         invoice,
+        sold_deal,
         action: detail["actions"][0]["id"].as_str().unwrap().to_owned(),
         property,
         deal,
@@ -637,6 +681,9 @@ async fn request<'a>(
         ("POST", "/v1/distributions") => call(path).json(&json!({
             "property": "1", "amount": {"amount": format!("0.{:02}", n % 100 + 1), "currency": "USD"}})),
         ("POST", "/v1/contractors") => call(path).json(&contractor_body(n)),
+        ("POST", "/v1/deals/{id}/redemption") => call(format!("/v1/deals/{}/redemption", fx.sold_deal)),
+        ("POST", "/v1/books/{property}/close") => call("/v1/books/1/close".to_owned())
+            .json(&json!({"as_of": "2099-12-31"})),
         ("POST", "/v1/deals/{id}/sale") => {
             let sale = json!({"price": {"amount": "1000.00", "currency": "USD"},
                 "selling_costs": {"amount": "10.00", "currency": "USD"}, "buyer": "Buyer",

@@ -13,7 +13,7 @@ use crate::chainapp::ChainApp;
 use crate::support::both_engines;
 use crate::tokenization::{property_with_deed, tokenization_body};
 
-both_engines!(a_rehab_with_bids_and_draws);
+both_engines!(a_rehab_with_bids_and_draws, a_hold_sold_and_wound_up);
 
 async fn post(w: &ChainApp, token: &str, path: &str, body: Value) -> crate::support::Resp {
     w.app.post(path).token(token).json(&body).send().await
@@ -546,4 +546,274 @@ async fn v_line(w: &ChainApp, token: &str, project: &str, i: usize) -> String {
         .as_str()
         .unwrap()
         .to_owned()
+}
+
+/// A hold from its offering to its wind-up: two investors buy (600 and 400 USD), rent comes in,
+/// the property is sold (the deed goes to the buyer), a final distribution pays out the
+/// treasury, the shares are redeemed, and the books are closed: every figure exact.
+async fn a_hold_sold_and_wound_up(engine: Engine) {
+    use crate::chainapp::investor_key;
+    use alloy::providers::Provider;
+    let w = ChainApp::indexed(engine).await;
+    let app = &w.app;
+    let op = app.key("operator").await;
+    let auditor = app.key("auditor").await;
+    let (property, document) = property_with_deed(app, &op).await;
+    let t = post(
+        &w,
+        &op,
+        &format!("/v1/properties/{property}/tokenization"),
+        tokenization_body(&document),
+    )
+    .await
+    .expect(StatusCode::ACCEPTED)
+    .json();
+    assert_eq!(
+        w.settled(&[t["action"].clone()]).await[0]["status"],
+        "confirmed"
+    );
+    w.caught_up().await;
+    let t = app
+        .get(&format!("/v1/properties/{property}/tokenization"))
+        .token(&op)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let offering = t["contracts"]["offering"].as_str().unwrap().to_owned();
+    let shares: Address = t["contracts"]["shares"].as_str().unwrap().parse().unwrap();
+
+    // Two investors buy 6 and 4 shares at 100 USD: the soft cap.
+    let (ada, bob) = (investor_key(60), investor_key(61));
+    let (ada_token, _) = w.investor(&ada, "US", true, "2099-01-01").await;
+    let (bob_token, _) = w.investor(&bob, "US", true, "2099-01-01").await;
+    w.outbox_idle().await;
+    for (key, token, n) in [(&ada, &ada_token, "6"), (&bob, &bob_token, "4")] {
+        w.fund(key.address(), 10_000_000_000).await;
+        let prepared = app
+            .post("/v1/me/purchases")
+            .token(token)
+            .json(&json!({"offering": offering, "amount": n}))
+            .send()
+            .await
+            .expect(StatusCode::OK)
+            .json();
+        w.outbox_idle().await;
+        assert!(w.sign_and_send(key, &prepared).await.iter().all(|ok| *ok));
+    }
+    w.admin
+        .raw_request::<_, Value>("evm_increaseTime".into(), json!([31 * 86_400]))
+        .await
+        .unwrap();
+    w.admin
+        .raw_request::<_, Value>("evm_mine".into(), json!([]))
+        .await
+        .unwrap();
+    let fin = post(
+        &w,
+        &op,
+        &format!("/v1/offerings/{offering}/finalize"),
+        json!({}),
+    )
+    .await
+    .expect(StatusCode::ACCEPTED)
+    .json();
+    assert_eq!(w.settled(&[fin]).await[0]["status"], "confirmed");
+
+    // The hold: stabilized, a rent, then sold for 3,000 (no cost basis was booked).
+    let deal = post(
+        &w,
+        &op,
+        "/v1/deals",
+        json!({"property_id": property, "strategy": "hold", "purchase_price": usd("1000")}),
+    )
+    .await
+    .expect(StatusCode::CREATED)
+    .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for to in [
+        "analyzing",
+        "offer_made",
+        "under_contract",
+        "acquired",
+        "stabilized",
+    ] {
+        post(
+            &w,
+            &op,
+            &format!("/v1/deals/{deal}/transitions"),
+            json!({"to": to}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    }
+    let today = chrono::Utc::now().date_naive();
+    let day = today.format("%Y-%m-%d").to_string();
+    app.post(&format!("/v1/properties/{property}/transactions"))
+        .token(&op)
+        .header("idempotency-key", "rent")
+        .json(
+            &json!({"category": "rent", "amount": usd("500"), "occurred_on": day,
+                      "counterparty": "Tenant"}),
+        )
+        .send()
+        .await
+        .expect(StatusCode::CREATED);
+    // Redemption waits for the sale.
+    let p = post(&w, &op, &format!("/v1/deals/{deal}/redemption"), json!({}))
+        .await
+        .problem(StatusCode::CONFLICT, "conflict", None);
+    assert_eq!(p["code"], "not_sold");
+    let buyer = Address::repeat_byte(0xbc);
+    let d = app
+        .post(&format!("/v1/deals/{deal}/sale"))
+        .token(&op)
+        .header("idempotency-key", "sale")
+        .json(
+            &json!({"price": usd("3000"), "selling_costs": usd("0"), "buyer": "B",
+                      "deed_to": buyer, "sold_on": day}),
+        )
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    assert_eq!(d["sale"]["gain"]["amount"], "3000.00");
+    assert_eq!(
+        w.settled(&[json!({"id": d["sale"]["deed_action"]})]).await[0]["status"],
+        "confirmed"
+    );
+
+    // The final distribution pays out the treasury's 1,000; both claim.
+    let dist = post(
+        &w,
+        &op,
+        "/v1/distributions",
+        json!({"property": property, "amount": usd("1000")}),
+    )
+    .await
+    .expect(StatusCode::ACCEPTED)
+    .json();
+    assert_eq!(
+        w.settled(&[json!({"id": dist["action_id"]})]).await[0]["status"],
+        "confirmed"
+    );
+    w.caught_up().await;
+    for (key, token) in [(&ada, &ada_token), (&bob, &bob_token)] {
+        let prepared = app
+            .post(&format!(
+                "/v1/me/distributions/{}/claim",
+                dist["id"].as_str().unwrap()
+            ))
+            .token(token)
+            .send()
+            .await
+            .expect(StatusCode::OK)
+            .json();
+        w.outbox_idle().await;
+        assert_eq!(w.sign_and_send(key, &prepared).await, [true]);
+    }
+
+    // Redemption: every share burned through the outbox.
+    let r = post(&w, &op, &format!("/v1/deals/{deal}/redemption"), json!({}))
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    assert_eq!(r["holders"].as_array().unwrap().len(), 2, "{r}");
+    let actions: Vec<Value> = r["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| json!({"id": a}))
+        .collect();
+    for a in w.settled(&actions).await {
+        assert_eq!(a["status"], "confirmed", "{a}");
+    }
+    let supply = propledger_contracts::PropertyShares::new(shares, &w.reader)
+        .totalSupply()
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(supply, U256::ZERO);
+    w.caught_up().await;
+    // Nothing left: a second redemption has nothing to do.
+    let again = post(&w, &op, &format!("/v1/deals/{deal}/redemption"), json!({}))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(again["actions"], json!([]));
+
+    // The books closed on the chain's day (ahead of the clock: its time was moved on): 3,500
+    // of net income less the 1,000 distributed, allocated 60/40.
+    let head = w
+        .reader
+        .get_block_by_number(Default::default())
+        .await
+        .unwrap()
+        .unwrap();
+    let day = chrono::DateTime::from_timestamp(head.header.timestamp as i64, 0)
+        .unwrap()
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string();
+    let closed = post(
+        &w,
+        &op,
+        &format!("/v1/books/{property}/close"),
+        json!({"as_of": day}),
+    )
+    .await
+    .expect(StatusCode::CREATED)
+    .json();
+    assert_eq!(closed["net_income"], "3500.000000");
+    assert_eq!(closed["distributions"], "1000.000000");
+    let again = post(
+        &w,
+        &op,
+        &format!("/v1/books/{property}/close"),
+        json!({"as_of": day}),
+    )
+    .await
+    .expect(StatusCode::CREATED)
+    .json();
+    assert_eq!(again["entry_id"], closed["entry_id"]);
+    let capital = app
+        .get(&format!("/v1/books/{property}/capital-accounts"))
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let mut balances: Vec<String> = capital["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["balance"]["amount"].as_str().unwrap().to_owned())
+        .collect();
+    balances.sort();
+    assert_eq!(balances, ["1400.000000", "2100.000000"], "{capital}");
+    // The final statement: cash only (the bank's 3,500), held for the two investors.
+    let bs = app
+        .get(&format!("/v1/books/{property}/balance-sheet"))
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(bs["totals"][0]["assets"]["amount"], "3500.000000", "{bs}");
+    assert_eq!(
+        bs["totals"][0]["current_earnings"]["amount"], "0.000000",
+        "{bs}"
+    );
+    assert_eq!(bs["totals"][0]["balanced"], true);
+    let is = app
+        .get(&format!("/v1/books/{property}/income-statement"))
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(is["totals"][0]["net_income"]["amount"], "0.000000", "{is}");
+    w.finish().await;
 }

@@ -463,3 +463,52 @@ pub async fn set_fees(
             .await?,
     )
 }
+
+/// The day to close the books.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseRequest {
+    /// The closing day (`YYYY-MM-DD`).
+    pub as_of: String,
+}
+
+/// Closes the property's books at its wind-up: one entry that brings every income and expense
+/// account to zero and allocates the net income, and the distributions booked to the
+/// property, to the investors' capital accounts in proportion to their capital that day. The
+/// balance sheet and capital accounts after it are the final statement. Closing the same day
+/// again answers with the same entry.
+#[utoipa::path(post, path = "/v1/books/{property}/close", tag = "books",
+    request_body = CloseRequest,
+    params(("property" = String, Path, description = "The property (API id or deed token id)")),
+    responses((status = 201, body = books::close::Closing)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator"]))))]
+pub async fn close(
+    State(app): State<App>,
+    ctx: crate::http::extract::Ctx,
+    auth: Auth,
+    Path(property): Path<String>,
+    body: crate::http::extract::Json<CloseRequest>,
+) -> ApiResult<axum::response::Response> {
+    let p = auth.require(Allowed::OPERATE)?;
+    let as_of = crate::deals::parse_day("/as_of", &body.value.as_of)?;
+    // The entry first (the ledger writes in a transaction of its own; its key is the day).
+    let closing = books::close::close(app.ledger()?, &property, as_of).await?;
+    let w = match crate::http::write::Write::begin(
+        &app,
+        &ctx.0,
+        p.actor(),
+        "POST",
+        "/v1/books/{property}/close",
+        None,
+        &[],
+    )
+    .await?
+    {
+        crate::http::write::Begun::Fresh(w) => w,
+        crate::http::write::Begun::Replay(r) => return Ok(r),
+    };
+    Ok(
+        w.finish(axum::http::StatusCode::CREATED, &closing, Some(property))
+            .await?,
+    )
+}

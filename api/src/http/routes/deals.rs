@@ -490,3 +490,119 @@ pub async fn sell(
     Ok(w.finish(StatusCode::ACCEPTED, &deal, Some(id.to_string()))
         .await?)
 }
+
+/// Shares burned at a wind-up.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Redemption {
+    /// One per holder: the wallet and its shares.
+    pub holders: Vec<RedeemedHolder>,
+    /// The outbox actions burning them, in order.
+    pub actions: Vec<crate::outbox::ActionId>,
+}
+
+/// A holder whose shares are burned.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct RedeemedHolder {
+    /// The wallet.
+    pub wallet: String,
+    /// Its shares.
+    pub shares: crate::market::Amount,
+}
+
+/// Redeems a sold property's shares: every holder's balance is burned through the outbox (the
+/// agent's key), after the final distribution's record date has fixed what each is paid.
+/// Simulated first; a deal not sold, or a property not tokenized, is a 409. When no shares are
+/// left, the answer is 200 with no actions.
+#[utoipa::path(post, path = "/v1/deals/{id}/redemption", tag = "deals",
+    params(("id" = String, Path, description = "The deal's id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses((status = 202, body = Redemption), (status = 200, body = Redemption)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator"]))))]
+pub async fn redeem(
+    State(app): State<App>,
+    ctx: Ctx,
+    auth: Auth,
+    idem: Idem,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    use alloy::sol_types::SolCall;
+    let p = auth.require(Allowed::OPERATE)?;
+    let id = DealId::parse(&id)?;
+    let deal = deals::get(app.db().reader(), id).await?;
+    if deal.sale.is_none() {
+        return Err(crate::error::Error::conflict(
+            "not_sold",
+            "only a sold property's shares are redeemed",
+        )
+        .into());
+    }
+    let token = crate::tokenization::token_id(deal.property_id).to_string();
+    let contracts = crate::distributions::contracts(app.db(), &token).await?;
+    let chain = app.writable_chain()?;
+    let shares = propledger_contracts::PropertyShares::new(contracts.shares, &chain.provider);
+    let mut holders = Vec::new();
+    let mut calls = Vec::new();
+    for wallet in crate::distributions::receivers(app.db(), contracts.shares, u64::MAX).await? {
+        let balance = shares
+            .balanceOf(wallet)
+            .call()
+            .await
+            .map_err(|e| crate::error::Error::Unavailable(format!("chain: {e}")))?;
+        if balance.is_zero() {
+            continue;
+        }
+        let call = crate::outbox::Call::new(
+            contracts.shares,
+            propledger_contracts::PropertyShares::burnCall {
+                from: wallet,
+                amount: balance,
+            }
+            .abi_encode(),
+        );
+        super::agent::simulate(&app, "agent", &call).await?;
+        holders.push(RedeemedHolder {
+            wallet: wallet.to_checksum(None),
+            shares: crate::market::Amount::shares(balance),
+        });
+        calls.push(call);
+    }
+    if calls.is_empty() {
+        // Redeemed already (or never sold to anyone): nothing is left to burn.
+        let done = Redemption {
+            holders,
+            actions: Vec::new(),
+        };
+        return Ok((StatusCode::OK, axum::Json(done)).into_response());
+    }
+    let mut w = match Write::begin(
+        &app,
+        &ctx.0,
+        p.actor(),
+        "POST",
+        "/v1/deals/{id}/redemption",
+        idem.0,
+        &[id.to_string().as_bytes()],
+    )
+    .await?
+    {
+        Begun::Fresh(w) => w,
+        Begun::Replay(r) => return Ok(r),
+    };
+    let mut actions = Vec::new();
+    for call in calls {
+        let after = actions.last().copied();
+        actions.push(
+            w.enqueue(
+                "agent",
+                "shares.redeem",
+                call,
+                after,
+                Some(("deal", id.to_string())),
+            )
+            .await?,
+        );
+    }
+    let out = Redemption { holders, actions };
+    Ok(w.finish(StatusCode::ACCEPTED, &out, Some(id.to_string()))
+        .await?)
+}
