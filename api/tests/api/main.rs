@@ -12,6 +12,7 @@ mod conventions;
 mod deals;
 mod distributions;
 mod documents;
+mod hold;
 mod investors;
 mod market;
 mod outbox;
