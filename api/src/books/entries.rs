@@ -88,7 +88,9 @@ pub struct EntryQuery {
     pub status: Option<String>,
 }
 
-fn deal_life(deal: &crate::deals::Deal) -> (Option<NaiveDate>, Option<NaiveDate>) {
+/// A deal's life in the books: from its first day to the day it exited or died (open while it
+/// runs).
+pub(crate) fn deal_life(deal: &crate::deals::Deal) -> (Option<NaiveDate>, Option<NaiveDate>) {
     let day = |t: &str| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok();
     let first = deal.transitions.first().and_then(|t| day(&t.on));
     let over = deal

@@ -1509,4 +1509,50 @@ async fn a_sale_books_the_proceeds_and_exits_the_deal(engine: Engine) {
         "34799.500000"
     );
     assert_eq!(bs["totals"][0]["balanced"], true);
+
+    // The deal's own reports: its property's books over its life (found on 1 November,
+    // exited on 30 November); a period outside it is cut to it.
+    let statement = |query: String| {
+        let app = &app;
+        let auditor = &auditor;
+        let prop = &prop;
+        async move {
+            app.get(&format!("/v1/books/{prop}/income-statement?{query}"))
+                .token(auditor)
+                .send()
+                .await
+        }
+    };
+    let is = statement(format!("deal={deal}&to=2027-12-31"))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(is["from"], "2026-11-01");
+    assert_eq!(is["to"], "2026-11-30");
+    assert_eq!(is["totals"][0]["net_income"]["amount"], "34799.500000");
+    let other = property(&app, &op).await;
+    let elsewhere = app
+        .post("/v1/deals")
+        .token(&op)
+        .json(&deal_body(&other))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    statement(format!("deal={elsewhere}")).await.problem(
+        StatusCode::BAD_REQUEST,
+        "validation",
+        Some("deal"),
+    );
+    let tb = app
+        .get(&format!("/v1/books/{prop}/trial-balance?deal={deal}"))
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(tb["as_of"], "2026-11-30");
 }

@@ -24,6 +24,9 @@ use crate::http::state::App;
 pub struct AsOf {
     /// As of the end of this day (`YYYY-MM-DD`); everything when absent.
     pub as_of: Option<String>,
+    /// A deal on the property: its books end the day it exited (a deal's books are its
+    /// property's, over the deal's life).
+    pub deal: Option<String>,
 }
 
 /// A period of the books.
@@ -34,6 +37,44 @@ pub struct Period {
     pub from: Option<String>,
     /// Last day (`YYYY-MM-DD`), open when absent.
     pub to: Option<String>,
+    /// A deal on the property: the period is kept within the deal's life (a deal's books are
+    /// its property's, from its first day to its exit).
+    pub deal: Option<String>,
+}
+
+/// The life of `deal` (when given), which must be on `property`.
+async fn deal_life(
+    app: &App,
+    property: &str,
+    deal: Option<&str>,
+) -> crate::error::Result<(Option<NaiveDate>, Option<NaiveDate>)> {
+    let Some(deal) = deal else {
+        return Ok((None, None));
+    };
+    let id = crate::deals::DealId::parse(deal)
+        .map_err(|_| crate::error::Error::invalid("deal", "not a deal id"))?;
+    let d = match crate::deals::get(app.db().reader(), id).await {
+        Ok(d) => d,
+        Err(crate::error::Error::NotFound(_)) => {
+            return Err(crate::error::Error::invalid("deal", "no such deal"));
+        }
+        Err(e) => return Err(e),
+    };
+    if books::property_dim(&d.property_id.to_string())? != books::property_dim(property)? {
+        return Err(crate::error::Error::invalid(
+            "deal",
+            "the deal is on another property",
+        ));
+    }
+    Ok(crate::books::entries::deal_life(&d))
+}
+
+/// The earlier of two ends, either open.
+fn earlier(a: Option<NaiveDate>, b: Option<NaiveDate>) -> Option<NaiveDate> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
 }
 
 fn day(name: &str, text: Option<&str>) -> crate::error::Result<Option<NaiveDate>> {
@@ -72,7 +113,8 @@ pub async fn trial_balance(
     Query(q): Query<AsOf>,
 ) -> ApiResult<axum::Json<TrialBalance>> {
     auth.require(Allowed::READ)?;
-    let as_of = day("as_of", q.as_of.as_deref())?;
+    let (_, over) = deal_life(&app, &property, q.deal.as_deref()).await?;
+    let as_of = earlier(day("as_of", q.as_of.as_deref())?, over);
     Ok(axum::Json(
         books::trial_balance(app.ledger()?, &property, as_of).await?,
     ))
@@ -90,7 +132,8 @@ pub async fn balance_sheet(
     Query(q): Query<AsOf>,
 ) -> ApiResult<axum::Json<BalanceSheet>> {
     auth.require(Allowed::READ)?;
-    let as_of = day("as_of", q.as_of.as_deref())?;
+    let (_, over) = deal_life(&app, &property, q.deal.as_deref()).await?;
+    let as_of = earlier(day("as_of", q.as_of.as_deref())?, over);
     Ok(axum::Json(
         books::balance_sheet(app.ledger()?, &property, as_of).await?,
     ))
@@ -108,8 +151,9 @@ pub async fn income_statement(
     Query(q): Query<Period>,
 ) -> ApiResult<axum::Json<IncomeStatement>> {
     auth.require(Allowed::READ)?;
-    let from = day("from", q.from.as_deref())?;
-    let to = day("to", q.to.as_deref())?;
+    let (first, over) = deal_life(&app, &property, q.deal.as_deref()).await?;
+    let from = day("from", q.from.as_deref())?.max(first);
+    let to = earlier(day("to", q.to.as_deref())?, over);
     Ok(axum::Json(
         books::income_statement(app.ledger()?, &property, from, to).await?,
     ))
@@ -269,7 +313,8 @@ pub async fn capital_accounts(
     Query(q): Query<AsOf>,
 ) -> ApiResult<axum::Json<CapitalAccounts>> {
     auth.require(Allowed::READ)?;
-    let as_of = day("as_of", q.as_of.as_deref())?;
+    let (_, over) = deal_life(&app, &property, q.deal.as_deref()).await?;
+    let as_of = earlier(day("as_of", q.as_of.as_deref())?, over);
     Ok(axum::Json(
         books::capital::capital_accounts(app.ledger()?, app.db().reader(), &property, as_of)
             .await?,
@@ -289,8 +334,9 @@ pub async fn cash_flow(
     Query(q): Query<Period>,
 ) -> ApiResult<axum::Json<CashFlowStatement>> {
     auth.require(Allowed::READ)?;
-    let from = day("from", q.from.as_deref())?;
-    let to = day("to", q.to.as_deref())?;
+    let (first, over) = deal_life(&app, &property, q.deal.as_deref()).await?;
+    let from = day("from", q.from.as_deref())?.max(first);
+    let to = earlier(day("to", q.to.as_deref())?, over);
     Ok(axum::Json(
         books::cashflow::cash_flow(app.ledger()?, &property, from, to).await?,
     ))
