@@ -163,9 +163,7 @@ pub struct Distribution {
 
 /// The reference of a distribution: its id in the low 16 bytes of 32.
 pub fn reference_of(id: DistributionId) -> B256 {
-    let mut b = [0u8; 32];
-    b[16..].copy_from_slice(id.0.as_bytes());
-    B256::from(b)
+    crate::types::id_word(id.0)
 }
 
 /// Checks a declaration: (token id, cents, claim days, memo).

@@ -54,12 +54,7 @@ pub const TEXT_MAX_LEN: usize = 200;
 /// Longest scope of work or note.
 pub const NOTE_MAX_LEN: usize = 2_000;
 
-fn today() -> String {
-    chrono::Utc::now()
-        .date_naive()
-        .format("%Y-%m-%d")
-        .to_string()
-}
+use crate::types::today_text as today;
 
 fn text(pointer: &str, t: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
     let t = t.trim();
@@ -678,9 +673,7 @@ fn cents_of(m: &Money) -> Result<i64> {
 
 /// The treasury's id of a line: the line's id in the low 16 bytes of 32.
 pub fn chain_line(id: LineId) -> B256 {
-    let mut b = [0u8; 32];
-    b[16..].copy_from_slice(id.0.as_bytes());
-    B256::from(b)
+    crate::types::id_word(id.0)
 }
 
 /// Checks a new line: (category, budget in cents).

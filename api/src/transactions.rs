@@ -218,12 +218,7 @@ fn is_reference(r: &str) -> bool {
     r.len() == 66 && r.starts_with("0x") && r[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn today() -> String {
-    chrono::Utc::now()
-        .date_naive()
-        .format("%Y-%m-%d")
-        .to_string()
-}
+use crate::types::today_text as today;
 
 /// The checked fields of a transaction.
 struct Checked {

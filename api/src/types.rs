@@ -316,3 +316,19 @@ impl<T> Patch<T> {
         }
     }
 }
+
+/// A 128-bit id as a 32-byte word (in its low 16 bytes), as the contracts name records the API
+/// made (a distribution's reference, a budget line).
+pub fn id_word(id: uuid::Uuid) -> alloy_primitives::B256 {
+    let mut b = [0u8; 32];
+    b[16..].copy_from_slice(id.as_bytes());
+    alloy_primitives::B256::from(b)
+}
+
+/// Today (UTC) as `YYYY-MM-DD`.
+pub fn today_text() -> String {
+    chrono::Utc::now()
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string()
+}

@@ -107,10 +107,7 @@ pub async fn record(
         errors.push(FieldError::new("/value/amount", "must be more than zero"));
     }
     let valued_on = day_field("/valued_on", &new.valued_on, &mut errors);
-    let today = chrono::Utc::now()
-        .date_naive()
-        .format("%Y-%m-%d")
-        .to_string();
+    let today = crate::types::today_text();
     if !valued_on.is_empty() && valued_on > today {
         errors.push(FieldError::new("/valued_on", "in the future"));
     }

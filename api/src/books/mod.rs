@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::types::Money;
 
 /// An amount as the API shows it.
-fn money(a: Amount) -> Money {
+pub(crate) fn money(a: Amount) -> Money {
     let mut v = a.value();
     v.rescale(a.currency().scale());
     Money {

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::{Deal, parse_day};
+use crate::books::money as money_of;
 use crate::error::{Error, Result};
 use crate::types::Money;
 
@@ -141,7 +142,7 @@ pub(crate) fn ledger_error(e: propledger_ledger::Error) -> Error {
     match e {
         propledger_ledger::Error::IdempotencyConflict { .. } => Error::conflict(
             "idempotency_key_reused",
-            "this Idempotency-Key booked another cost",
+            "this Idempotency-Key booked another entry",
         ),
         propledger_ledger::Error::NegativeBalance { .. } => Error::conflict(
             "insufficient_funds",
@@ -253,15 +254,6 @@ pub async fn book(ledger: &Ledger, deal: &Deal, new: &NewCost, seed: &str) -> Re
         amount: money_of(amount),
         status: receipt.status.as_str().to_owned(),
     })
-}
-
-fn money_of(a: Amount) -> Money {
-    let mut v = a.value();
-    v.rescale(a.currency().scale());
-    Money {
-        amount: v.to_string(),
-        currency: a.currency().code().as_str().to_owned(),
-    }
 }
 
 /// The costs booked for `deal`, oldest first.

@@ -153,6 +153,33 @@ pub async fn book(
     c: &Checked,
     seed: &str,
 ) -> Result<(i64, Decimal, Decimal)> {
+    let hash = hex::encode(&Sha256::digest(seed.as_bytes())[..8]);
+    let key = IdempotencyKey::parse(&format!("sale:{}:{hash}", deal.id))
+        .map_err(|_| Error::Internal("a sale's key".into()))?;
+    if let Some(done) = ledger.entries().by_key(&key).await.map_err(ledger_error)? {
+        // Booked already (a retry after the request failed part way): the basis is what it
+        // credited to the cost-basis accounts, the gain what it put on gain on sale.
+        let (mut basis, mut gain) = (Decimal::ZERO, Decimal::ZERO);
+        for p in &done.postings {
+            let a = ledger
+                .accounts()
+                .get(p.account)
+                .await
+                .map_err(ledger_error)?;
+            let credit = match p.direction {
+                Direction::Credit => p.amount.value(),
+                Direction::Debit => -p.amount.value(),
+            };
+            match a.code.as_str() {
+                codes::PROPERTY_AT_COST
+                | codes::CAPITALIZED_CLOSING_COSTS
+                | codes::CAPITALIZED_IMPROVEMENTS => basis += credit,
+                codes::GAIN_ON_SALE => gain += credit,
+                _ => {}
+            }
+        }
+        return Ok((done.id.get(), basis, gain));
+    }
     let currency = books_currency(ledger).await?;
     let amount = |cents: i64| {
         Amount::new(Decimal::new(cents, 2), currency)
@@ -252,9 +279,6 @@ pub async fn book(
             gain.negated(),
         ));
     }
-    let hash = hex::encode(&Sha256::digest(seed.as_bytes())[..8]);
-    let key = IdempotencyKey::parse(&format!("sale:{}:{hash}", deal.id))
-        .map_err(|_| Error::Internal("a sale's key".into()))?;
     let source = Source::operator(&format!("deal{}-sale-{hash}", deal.id.0.simple()))
         .map_err(|_| Error::Internal("a sale's reference".into()))?;
     let mut draft = EntryDraft::builder(key, c.sold_on, source)

@@ -1555,4 +1555,35 @@ async fn a_sale_books_the_proceeds_and_exits_the_deal(engine: Engine) {
         .expect(StatusCode::OK)
         .json();
     assert_eq!(tb["as_of"], "2026-11-30");
+
+    // A sale booked again under the same request (a retry after the API failed part way, the
+    // basis already taken off the books) finds its entry and its figures.
+    app.post(&format!("/v1/deals/{elsewhere}/costs"))
+        .token(&op)
+        .header("idempotency-key", "other-purchase")
+        .json(&cost("purchase", "1000", "loan"))
+        .send()
+        .await
+        .expect(StatusCode::CREATED);
+    let elsewhere_deal = propledger_api::deals::get(
+        app.api.db().reader(),
+        propledger_api::deals::DealId::parse(&elsewhere).unwrap(),
+    )
+    .await
+    .unwrap();
+    let checked = propledger_api::deals::sale::Checked {
+        cents: (150_000, 10_000, 0),
+        buyer: "Retry Buyer".to_owned(),
+        deed_to: None,
+        sold_on: chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+    };
+    let first = propledger_api::deals::sale::book(&ledger, &elsewhere_deal, &checked, "seed")
+        .await
+        .unwrap();
+    let again = propledger_api::deals::sale::book(&ledger, &elsewhere_deal, &checked, "seed")
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+    assert_eq!(first.1, "1000".parse::<rust_decimal::Decimal>().unwrap());
+    assert_eq!(first.2, "400".parse::<rust_decimal::Decimal>().unwrap());
 }
