@@ -5,6 +5,13 @@
 //! |---|---|---|
 //! | `rent` | Dr operating cash / Cr rental income | Dr other income / Cr rental income |
 //! | an expense | Dr its expense account / Cr operating cash | refused (the treasury pays only rehab draws and distributions) |
+//! | `treasury_transfer` | refused | Dr other income / Cr operating cash |
+//!
+//! A treasury transfer is cash moved from the property's bank account into its treasury (sale
+//! proceeds or rent collected by the bank, to be paid out on chain): the operator deposits it
+//! on chain under a reference and records the transfer under the same one. The indexer books
+//! the deposit as other income; the transfer takes it back out of income and out of the
+//! bank's cash, so the books show cash moved, not earned.
 //!
 //! Rent paid on chain is a deposit into the property's treasury, which the indexer books from
 //! the chain as other income under the deposit's reference; the transaction recognizes it as
@@ -75,6 +82,9 @@ pub enum Category {
     Hoa,
     /// Any other expense.
     Other,
+    /// Cash moved from the bank into the treasury (paid on chain, with the deposit's
+    /// reference): neither income nor expense.
+    TreasuryTransfer,
 }
 
 impl Category {
@@ -88,6 +98,7 @@ impl Category {
             Category::Repairs => "repairs",
             Category::Hoa => "hoa",
             Category::Other => "other",
+            Category::TreasuryTransfer => "treasury_transfer",
         }
     }
 
@@ -102,6 +113,7 @@ impl Category {
             Category::Repairs => codes::REPAIRS,
             Category::Hoa => codes::HOA_DUES,
             Category::Other => codes::OTHER_EXPENSES,
+            Category::TreasuryTransfer => codes::OPERATING_CASH,
         }
     }
 
@@ -163,7 +175,7 @@ pub struct Transaction {
     pub property_id: PropertyId,
     /// What it was for.
     pub category: Category,
-    /// `income` or `expense`.
+    /// `income`, `expense` or `transfer` (a treasury transfer).
     pub kind: String,
     /// How much.
     pub amount: Money,
@@ -260,7 +272,19 @@ async fn check(exec: Exec<'_>, property: PropertyId, new: &NewTransaction) -> Re
             "expected 0x and 64 hex digits",
         ));
     }
-    if new.paid_via == PaidVia::Chain {
+    if new.category == Category::TreasuryTransfer {
+        if new.paid_via != PaidVia::Chain {
+            errors.push(FieldError::new(
+                "/paid_via",
+                "a treasury transfer is paid on chain: a deposit into the treasury",
+            ));
+        } else if reference.is_none() {
+            errors.push(FieldError::new(
+                "/reference",
+                "required for a treasury transfer: the treasury deposit's reference",
+            ));
+        }
+    } else if new.paid_via == PaidVia::Chain {
         if !new.category.is_income() {
             errors.push(FieldError::new(
                 "/paid_via",
@@ -337,6 +361,10 @@ async fn book(
             .ok_or_else(|| Error::Internal(format!("no account {code} in the chart")))
     };
     let (debit, credit) = match (t.category.is_income(), t.paid_via) {
+        _ if t.category == Category::TreasuryTransfer => (
+            account(codes::OTHER_INCOME)?,
+            account(codes::OPERATING_CASH)?,
+        ),
         (true, PaidVia::Bank) => (
             account(codes::OPERATING_CASH)?,
             account(t.category.account())?,
@@ -350,7 +378,12 @@ async fn book(
             account(codes::OPERATING_CASH)?,
         ),
     };
-    let what = if t.category.is_income() {
+    let what = if t.category == Category::TreasuryTransfer {
+        format!(
+            "Cash moved from the bank to the treasury ({})",
+            t.counterparty
+        )
+    } else if t.category.is_income() {
         format!("Rent from {}", t.counterparty)
     } else {
         format!("{} paid to {}", t.category.as_str(), t.counterparty)
@@ -448,7 +481,12 @@ pub async fn book_new(
 }
 
 fn kind(c: Category) -> String {
-    if c.is_income() { "income" } else { "expense" }.to_owned()
+    match c {
+        Category::TreasuryTransfer => "transfer",
+        c if c.is_income() => "income",
+        _ => "expense",
+    }
+    .to_owned()
 }
 
 /// Filters of the transaction list.

@@ -15,6 +15,7 @@ pub mod costs;
 pub mod finance;
 pub mod pipeline;
 pub mod proforma;
+pub mod realized;
 pub mod returns;
 pub mod sale;
 

@@ -38,6 +38,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::costs::{BOOKS_CURRENCY, books_currency, ledger_error, property_dim};
 use super::finance;
+use super::realized::{self, Realized};
 use super::{Deal, DealId, DealStatus, Strategy, parse_day};
 use crate::error::{Error, Result};
 use crate::properties::PropertyId;
@@ -176,6 +177,12 @@ pub struct Returns {
     /// Net income less the expected profit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profit_vs_expected: Option<Money>,
+    /// What the investors paid in and took out, and the equity multiple and IRR that gives
+    /// (all of them, and each): at exit, the deal's realized returns. Up to `as_of` when it is
+    /// asked for, else everything so far (payouts claimed after the exit count). Absent when
+    /// computed without the books.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub realized: Option<Realized>,
     /// Why a figure is null, by its name.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub unavailable: BTreeMap<String, String>,
@@ -329,6 +336,7 @@ pub fn compute(
             roi_percent: expected_roi,
         },
         profit_vs_expected: expected_profit.map(|p| money(net_income - p)),
+        realized: None,
         unavailable,
     })
 }
@@ -382,8 +390,14 @@ fn earnings(
     ))
 }
 
-/// Reads the deal's figures from its property's books and computes its returns.
-pub async fn returns(ledger: &Ledger, deal: &Deal, q: &ReturnsQuery) -> Result<Returns> {
+/// Reads the deal's figures from its property's books and the index and computes its returns,
+/// realized ones included.
+pub async fn returns(
+    db: &crate::db::Db,
+    ledger: &Ledger,
+    deal: &Deal,
+    q: &ReturnsQuery,
+) -> Result<Returns> {
     let (from, as_of) = period(deal, q, chrono::Utc::now().date_naive())?;
     let currency = books_currency(ledger).await?;
     let scope = Scope::property(property_dim(&deal.property_id.to_string())?);
@@ -424,7 +438,18 @@ pub async fn returns(ledger: &Ledger, deal: &Deal, q: &ReturnsQuery) -> Result<R
             .get(codes::LOANS_PAYABLE)
             .map_or(Decimal::ZERO, |e| e.0),
     };
-    compute(deal, &figures, (from, as_of), currency.scale())
+    let mut out = compute(deal, &figures, (from, as_of), currency.scale())?;
+    out.realized = Some(
+        realized::realized(
+            db,
+            ledger,
+            deal.property_id,
+            q.as_of.is_some().then_some(as_of),
+            currency.scale(),
+        )
+        .await?,
+    );
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -23,6 +23,62 @@ fn usd(amount: &str) -> Value {
     json!({"amount": amount, "currency": "USD"})
 }
 
+/// Deposits `units` of the settlement token (minted to the admin key) into `treasury` under
+/// `reference`.
+async fn deposit(w: &ChainApp, treasury: Address, units: u64, reference: B256) {
+    use alloy::providers::Provider;
+    let usdc = TestStablecoin::new(w.platform.settlement_token, &w.admin);
+    let admin = crate::outbox::DEV_KEY
+        .parse::<alloy::signers::local::PrivateKeySigner>()
+        .unwrap()
+        .address();
+    let amount = U256::from(units);
+    for call in [
+        usdc.mint(admin, amount).into_transaction_request(),
+        usdc.approve(treasury, amount).into_transaction_request(),
+        PropertyTreasury::new(treasury, &w.admin)
+            .deposit(amount, reference)
+            .into_transaction_request(),
+    ] {
+        let r = w
+            .admin
+            .send_transaction(call)
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(r.status());
+    }
+}
+
+/// The chain's time: its latest block's timestamp.
+async fn chain_time(w: &ChainApp) -> u64 {
+    use alloy::providers::Provider;
+    w.reader
+        .get_block_by_number(Default::default())
+        .await
+        .unwrap()
+        .unwrap()
+        .header
+        .timestamp
+}
+
+/// Moves the chain's clock on to `at` (a Unix time ahead of it) and mines a block there.
+async fn move_chain_to(w: &ChainApp, at: u64) {
+    use alloy::providers::Provider;
+    let now = chain_time(w).await;
+    assert!(at > now, "the chain is already past {at}");
+    w.admin
+        .raw_request::<_, Value>("evm_increaseTime".into(), json!([at - now]))
+        .await
+        .unwrap();
+    w.admin
+        .raw_request::<_, Value>("evm_mine".into(), json!([]))
+        .await
+        .unwrap();
+}
+
 async fn a_rehab_with_bids_and_draws(engine: Engine) {
     let w = ChainApp::indexed(engine).await;
     let app = &w.app;
@@ -59,30 +115,7 @@ async fn a_rehab_with_bids_and_draws(engine: Engine) {
         .parse()
         .unwrap();
     w.outbox_idle().await;
-    let usdc = TestStablecoin::new(w.platform.settlement_token, &w.admin);
-    let admin = crate::outbox::DEV_KEY
-        .parse::<alloy::signers::local::PrivateKeySigner>()
-        .unwrap()
-        .address();
-    let amount = U256::from(50_000_000_000u64);
-    for call in [
-        usdc.mint(admin, amount).into_transaction_request(),
-        usdc.approve(treasury, amount).into_transaction_request(),
-        PropertyTreasury::new(treasury, &w.admin)
-            .deposit(amount, B256::repeat_byte(1))
-            .into_transaction_request(),
-    ] {
-        use alloy::providers::Provider;
-        let r = w
-            .admin
-            .send_transaction(call)
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-        assert!(r.status());
-    }
+    deposit(&w, treasury, 50_000_000_000, B256::repeat_byte(1)).await;
 
     // A deal, its project, three lines (the budgets set in the treasury).
     let deal = post(
@@ -549,15 +582,24 @@ async fn v_line(w: &ChainApp, token: &str, project: &str, i: usize) -> String {
 }
 
 /// A hold from its offering to its wind-up: two investors buy (600 and 400 USD), rent comes in,
-/// the property is sold (the deed goes to the buyer), a final distribution pays out the
-/// treasury, the shares are redeemed, and the books are closed: every figure exact.
+/// the property is sold (the deed goes to the buyer), the bank's cash is moved into the
+/// treasury, a final distribution pays out everything, the shares are redeemed, and the books
+/// are closed at zero; the investors' realized equity multiples and IRRs are exact.
 async fn a_hold_sold_and_wound_up(engine: Engine) {
     use crate::chainapp::investor_key;
-    use alloy::providers::Provider;
+    const DAY: u64 = 86_400;
     let w = ChainApp::indexed(engine).await;
     let app = &w.app;
     let op = app.key("operator").await;
     let auditor = app.key("auditor").await;
+    // The investors' money moves at about noon on the chain's days D (purchases), D + 365
+    // (the sale's payout, Ada's claim) and D + 730 (Bob's claim): whole years apart.
+    let t0 = chain_time(&w).await;
+    let mut noon = t0 / DAY * DAY + DAY / 2;
+    if noon < t0 + 60 {
+        noon += DAY;
+    }
+    move_chain_to(&w, noon).await;
     let (property, document) = property_with_deed(app, &op).await;
     let t = post(
         &w,
@@ -582,11 +624,16 @@ async fn a_hold_sold_and_wound_up(engine: Engine) {
         .json();
     let offering = t["contracts"]["offering"].as_str().unwrap().to_owned();
     let shares: Address = t["contracts"]["shares"].as_str().unwrap().parse().unwrap();
+    let treasury: Address = t["contracts"]["treasury"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
 
     // Two investors buy 6 and 4 shares at 100 USD: the soft cap.
     let (ada, bob) = (investor_key(60), investor_key(61));
-    let (ada_token, _) = w.investor(&ada, "US", true, "2099-01-01").await;
-    let (bob_token, _) = w.investor(&bob, "US", true, "2099-01-01").await;
+    let (ada_token, ada_id) = w.investor(&ada, "US", true, "2099-01-01").await;
+    let (bob_token, bob_id) = w.investor(&bob, "US", true, "2099-01-01").await;
     w.outbox_idle().await;
     for (key, token, n) in [(&ada, &ada_token, "6"), (&bob, &bob_token, "4")] {
         w.fund(key.address(), 10_000_000_000).await;
@@ -601,14 +648,7 @@ async fn a_hold_sold_and_wound_up(engine: Engine) {
         w.outbox_idle().await;
         assert!(w.sign_and_send(key, &prepared).await.iter().all(|ok| *ok));
     }
-    w.admin
-        .raw_request::<_, Value>("evm_increaseTime".into(), json!([31 * 86_400]))
-        .await
-        .unwrap();
-    w.admin
-        .raw_request::<_, Value>("evm_mine".into(), json!([]))
-        .await
-        .unwrap();
+    move_chain_to(&w, noon + 365 * DAY).await;
     let fin = post(
         &w,
         &op,
@@ -685,12 +725,47 @@ async fn a_hold_sold_and_wound_up(engine: Engine) {
         "confirmed"
     );
 
-    // The final distribution pays out the treasury's 1,000; both claim.
+    // The bank's 3,500 (rent and the sale's price) moved into the treasury: a deposit on chain
+    // and the transfer recorded under its reference, so it is not counted as income twice.
+    let reference = B256::repeat_byte(0x35);
+    w.outbox_idle().await;
+    deposit(&w, treasury, 3_500_000_000, reference).await;
+    let moved = app
+        .post(&format!("/v1/properties/{property}/transactions"))
+        .token(&op)
+        .header("idempotency-key", "to-treasury")
+        .json(
+            &json!({"category": "treasury_transfer", "amount": usd("3500"),
+                      "occurred_on": day, "counterparty": "Bank", "paid_via": "chain",
+                      "reference": reference}),
+        )
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    assert_eq!(moved["kind"], "transfer");
+    // Paid through the bank, or without the deposit's reference, it is refused.
+    for (via, body_ref, field) in [
+        ("bank", json!(reference), "/paid_via"),
+        ("chain", Value::Null, "/reference"),
+    ] {
+        app.post(&format!("/v1/properties/{property}/transactions"))
+            .token(&op)
+            .header("idempotency-key", &format!("bad-{via}"))
+            .json(&json!({"category": "treasury_transfer", "amount": usd("1"),
+                          "occurred_on": day, "counterparty": "Bank", "paid_via": via,
+                          "reference": body_ref}))
+            .send()
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY, "validation", Some(field));
+    }
+
+    // The final distribution pays out the treasury's 4,500: Ada claims at once, Bob a year on.
     let dist = post(
         &w,
         &op,
         "/v1/distributions",
-        json!({"property": property, "amount": usd("1000")}),
+        json!({"property": property, "amount": usd("4500"), "claim_days": 800}),
     )
     .await
     .expect(StatusCode::ACCEPTED)
@@ -701,6 +776,9 @@ async fn a_hold_sold_and_wound_up(engine: Engine) {
     );
     w.caught_up().await;
     for (key, token) in [(&ada, &ada_token), (&bob, &bob_token)] {
+        if key.address() == bob.address() {
+            move_chain_to(&w, noon + 730 * DAY).await;
+        }
         let prepared = app
             .post(&format!(
                 "/v1/me/distributions/{}/claim",
@@ -745,14 +823,9 @@ async fn a_hold_sold_and_wound_up(engine: Engine) {
     assert_eq!(again["actions"], json!([]));
 
     // The books closed on the chain's day (ahead of the clock: its time was moved on): 3,500
-    // of net income less the 1,000 distributed, allocated 60/40.
-    let head = w
-        .reader
-        .get_block_by_number(Default::default())
-        .await
-        .unwrap()
-        .unwrap();
-    let day = chrono::DateTime::from_timestamp(head.header.timestamp as i64, 0)
+    // of net income (the deposit's other income taken back out by the transfer) and the
+    // 4,500 distributed, allocated 60/40, leave nothing in either capital account.
+    let day = chrono::DateTime::from_timestamp(chain_time(&w).await as i64, 0)
         .unwrap()
         .date_naive()
         .format("%Y-%m-%d")
@@ -767,7 +840,7 @@ async fn a_hold_sold_and_wound_up(engine: Engine) {
     .expect(StatusCode::CREATED)
     .json();
     assert_eq!(closed["net_income"], "3500.000000");
-    assert_eq!(closed["distributions"], "1000.000000");
+    assert_eq!(closed["distributions"], "4500.000000");
     let again = post(
         &w,
         &op,
@@ -792,8 +865,8 @@ async fn a_hold_sold_and_wound_up(engine: Engine) {
         .map(|a| a["balance"]["amount"].as_str().unwrap().to_owned())
         .collect();
     balances.sort();
-    assert_eq!(balances, ["1400.000000", "2100.000000"], "{capital}");
-    // The final statement: cash only (the bank's 3,500), held for the two investors.
+    assert_eq!(balances, ["0.000000", "0.000000"], "{capital}");
+    // The final statement: nothing left anywhere.
     let bs = app
         .get(&format!("/v1/books/{property}/balance-sheet"))
         .token(&auditor)
@@ -801,7 +874,8 @@ async fn a_hold_sold_and_wound_up(engine: Engine) {
         .await
         .expect(StatusCode::OK)
         .json();
-    assert_eq!(bs["totals"][0]["assets"]["amount"], "3500.000000", "{bs}");
+    assert_eq!(bs["totals"][0]["assets"]["amount"], "0.000000", "{bs}");
+    assert_eq!(bs["totals"][0]["liabilities"]["amount"], "0.000000", "{bs}");
     assert_eq!(
         bs["totals"][0]["current_earnings"]["amount"], "0.000000",
         "{bs}"
@@ -815,5 +889,126 @@ async fn a_hold_sold_and_wound_up(engine: Engine) {
         .expect(StatusCode::OK)
         .json();
     assert_eq!(is["totals"][0]["net_income"]["amount"], "0.000000", "{is}");
+
+    // Realized: Ada paid 600 on D and took 2,700 on D + 365 (4.5 times in a year: 350%); Bob
+    // paid 400 on D and took 1,800 on D + 730 (sqrt(4.5) - 1 a year: 112.13%); together,
+    // -1,000, +2,700 and +1,800 a year apart: 1800x^2 + 2700x - 1000 = 0 for x = 1/(1 + r),
+    // r = 225.33%.
+    let r = app
+        .get(&format!("/v1/deals/{deal}/returns"))
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(r["status"], "exited");
+    let realized = &r["realized"];
+    let figures = |v: &Value| {
+        [
+            "paid_in",
+            "capital_returned",
+            "distributions_received",
+            "taken_out",
+        ]
+        .map(|k| v[k]["amount"].as_str().unwrap_or("?").to_owned())
+        .into_iter()
+        .chain(["equity_multiple", "irr_percent"].map(|k| v[k].to_string()))
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        figures(realized),
+        [
+            "1000.000000",
+            "0.000000",
+            "4500.000000",
+            "4500.000000",
+            "\"4.50\"",
+            "\"225.33\""
+        ],
+        "{realized}"
+    );
+    // The books name an investor by their registry id.
+    let mut names = Vec::new();
+    for id in [&ada_id, &bob_id] {
+        let detail = app
+            .get(&format!("/v1/investors/{id}"))
+            .token(&app.admin_key)
+            .send()
+            .await
+            .expect(StatusCode::OK)
+            .json();
+        names.push(
+            detail["registry_id"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("0x")
+                .to_owned(),
+        );
+    }
+    let (ada_id, bob_id) = (names[0].clone(), names[1].clone());
+    let of = |id: &str| {
+        realized["investors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["investor"] == id)
+            .unwrap_or_else(|| panic!("{id} in {realized}"))
+            .clone()
+    };
+    let (ada_r, bob_r) = (of(&ada_id), of(&bob_id));
+    assert_eq!(
+        figures(&ada_r),
+        [
+            "600.000000",
+            "0.000000",
+            "2700.000000",
+            "2700.000000",
+            "\"4.50\"",
+            "\"350.00\""
+        ],
+        "{ada_r}"
+    );
+    assert_eq!(
+        figures(&bob_r),
+        [
+            "400.000000",
+            "0.000000",
+            "1800.000000",
+            "1800.000000",
+            "\"4.50\"",
+            "\"112.13\""
+        ],
+        "{bob_r}"
+    );
+    // The flows, dated by the chain: the purchase, then the claim.
+    let flows = |v: &Value| {
+        v["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} {}",
+                    f["on"].as_str().unwrap(),
+                    f["kind"].as_str().unwrap(),
+                    f["amount"]["amount"].as_str().unwrap()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let on = |days: u64| {
+        chrono::DateTime::from_timestamp((noon + days * DAY) as i64, 0)
+            .unwrap()
+            .date_naive()
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    assert_eq!(
+        flows(&bob_r),
+        [
+            format!("{} capital -400.000000", on(0)),
+            format!("{} distribution 1800.000000", on(730)),
+        ]
+    );
     w.finish().await;
 }

@@ -340,7 +340,7 @@ pub async fn returns(
     auth.require(Allowed::READ)?;
     let deal = deals::get(app.db().reader(), DealId::parse(&id)?).await?;
     Ok(axum::Json(
-        returns::returns(app.ledger()?, &deal, &q).await?,
+        returns::returns(app.db(), app.ledger()?, &deal, &q).await?,
     ))
 }
 
