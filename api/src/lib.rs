@@ -46,6 +46,7 @@ pub mod keys;
 pub mod market;
 pub mod outbox;
 pub mod properties;
+pub mod reconcile;
 pub mod rehab;
 pub mod siwe;
 pub mod tokenization;

@@ -948,14 +948,18 @@ pub enum DrawStatus {
     Approved,
     /// Released through the outbox (its action says when it is confirmed).
     Released,
+    /// Paid to the contractor through the property's bank account instead (booked by the
+    /// operator under the invoice's hash).
+    PaidOffChain,
 }
 
 impl DrawStatus {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DrawStatus::Requested => "requested",
             DrawStatus::Approved => "approved",
             DrawStatus::Released => "released",
+            DrawStatus::PaidOffChain => "paid_off_chain",
         }
     }
 }
@@ -987,6 +991,9 @@ pub struct Draw {
     /// The outbox action releasing it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action_id: Option<ActionId>,
+    /// Paid through the bank: the day and the ledger entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_payment: Option<BankPayment>,
     /// When it was requested (RFC 3339).
     pub created_at: String,
 }
@@ -1103,6 +1110,7 @@ pub async fn request_draw(
         requested_by: actor.reference(),
         approved_by: None,
         action_id: None,
+        bank_payment: None,
         created_at: rfc3339(now),
     };
     Query::new(
@@ -1166,6 +1174,174 @@ pub async fn approve_draw(tx: &mut Tx, actor: &Actor, id: DrawId) -> Result<Draw
     Ok(d)
 }
 
+/// A draw paid through the bank.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BankPayment {
+    /// The day it was paid.
+    pub paid_on: String,
+    /// The ledger entry: Dr the line's capitalized improvements / Cr operating cash, under the
+    /// invoice's hash.
+    pub entry_id: i64,
+    /// Who recorded it.
+    pub recorded_by: String,
+}
+
+/// How an approved draw was paid through the bank.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewBankPayment {
+    /// The day it was paid (`YYYY-MM-DD`, not in the future).
+    pub paid_on: String,
+}
+
+/// The draw as paid through the bank, after its entry is booked: refused unless it is
+/// approved (a retry of the same payment finds it paid with the same entry).
+pub async fn mark_paid_off_chain(
+    tx: &mut Tx,
+    actor: &Actor,
+    id: DrawId,
+    paid_on: NaiveDate,
+    entry_id: i64,
+) -> Result<Draw> {
+    let (mut d, version) = draw(tx.exec(), id).await?;
+    if let Some(b) = &d.bank_payment
+        && b.entry_id == entry_id
+    {
+        return Ok(d);
+    }
+    if d.status != DrawStatus::Approved {
+        return Err(Error::conflict(
+            "draw_status",
+            format!(
+                "the draw is {}; only an approved draw is paid",
+                d.status.as_str()
+            ),
+        ));
+    }
+    d.status = DrawStatus::PaidOffChain;
+    d.bank_payment = Some(BankPayment {
+        paid_on: day_text(paid_on),
+        entry_id,
+        recorded_by: actor.reference(),
+    });
+    save_draw(tx, &d, version).await?;
+    Ok(d)
+}
+
+/// Books an approved draw paid through the bank: Dr the line's capitalized improvements / Cr
+/// operating cash, under the invoice's hash (so the reconciliation knows the invoice), keyed by
+/// the caller's `Idempotency-Key`. Returns the entry's id; a 409 `insufficient_funds` when the
+/// bank's cash cannot pay it.
+pub async fn book_bank_payment(
+    ledger: &propledger_ledger::Ledger,
+    property: crate::properties::PropertyId,
+    line: &Line,
+    d: &Draw,
+    paid_on: NaiveDate,
+    key_seed: &str,
+) -> Result<i64> {
+    use crate::deals::costs::{books_currency, ledger_error};
+    use propledger_ledger::core::chart::{codes, template_line};
+    use propledger_ledger::core::{
+        AccountCode, Amount, Dimensions, EntryDraft, NewAccount, Source,
+    };
+    let currency = books_currency(ledger).await?;
+    let amount = Amount::new(rust_decimal::Decimal::new(cents(&d.amount)?, 2), currency)
+        .map_err(|_| Error::Internal("a draw's amount in the books".into()))?;
+    let dim = crate::books::property_dim(&property.to_string())?;
+    let accounts = ledger.accounts();
+    let chart = accounts
+        .open_property_chart(&dim, currency)
+        .await
+        .map_err(ledger_error)?;
+    let cash = chart
+        .iter()
+        .find(|a| {
+            a.code.as_str() == codes::OPERATING_CASH
+                && a.dimensions.investor.is_none()
+                && a.dimensions.budget_line.is_none()
+                && a.dimensions.deal.is_none()
+        })
+        .map(|a| a.id)
+        .ok_or_else(|| Error::Internal("no operating cash in the chart".into()))?;
+    // The line's improvements account, opened as the indexer opens it.
+    let template = template_line(codes::CAPITALIZED_IMPROVEMENTS)
+        .ok_or_else(|| Error::Internal("no improvements in the chart".into()))?;
+    let line_hex = line.chain_line.trim_start_matches("0x");
+    let improvements = accounts
+        .open(
+            NewAccount::new(
+                AccountCode::parse(codes::CAPITALIZED_IMPROVEMENTS).map_err(ledger_error)?,
+                template.name,
+                template.account_type,
+                currency,
+            )
+            .with_dimensions(
+                Dimensions::property(dim).with_budget_line(
+                    propledger_ledger::core::DimValue::parse(line_hex)
+                        .map_err(|_| Error::Internal("a budget line's dimension".into()))?,
+                ),
+            )
+            .with_limit(template.limit),
+        )
+        .await
+        .map_err(ledger_error)?;
+    let key = bank_payment_key(d.id, key_seed)?;
+    let source = Source::operator(&d.invoice_hash)
+        .map_err(|_| Error::Internal("an invoice hash as a reference".into()))?;
+    let draft = EntryDraft::builder(key, paid_on, source)
+        .description(&format!(
+            "Rehab draw {} paid through the bank to {}",
+            d.id, d.payout_wallet
+        ))
+        .debit(improvements.id, amount)
+        .credit(cash, amount)
+        .build()
+        .map_err(ledger_error)?;
+    let receipt = ledger.entries().record(draft).await.map_err(ledger_error)?;
+    Ok(receipt.id.get())
+}
+
+/// The ledger key of a draw's bank payment made under `key_seed` (the caller and their
+/// `Idempotency-Key`).
+pub fn bank_payment_key(
+    id: DrawId,
+    key_seed: &str,
+) -> Result<propledger_ledger::core::IdempotencyKey> {
+    use sha2::Digest;
+    let hash = hex::encode(&sha2::Sha256::digest(key_seed.as_bytes())[..8]);
+    propledger_ledger::core::IdempotencyKey::parse(&format!("draw:{id}:{hash}"))
+        .map_err(|_| Error::Internal("a draw payment's key".into()))
+}
+
+/// Reverses a bank payment's entry whose draw could not be marked paid (it was released
+/// meanwhile), on the day it was booked.
+pub async fn unbook_bank_payment(
+    ledger: &propledger_ledger::Ledger,
+    entry_id: i64,
+    id: DrawId,
+    paid_on: NaiveDate,
+) -> Result<()> {
+    use crate::deals::costs::ledger_error;
+    use propledger_ledger::core::{EntryId, IdempotencyKey, Source};
+    let key = IdempotencyKey::parse(&format!("draw-undo:{id}:{entry_id}"))
+        .map_err(|_| Error::Internal("a reversal's key".into()))?;
+    let source = Source::operator(&format!("draw{}-undo", id.0.simple()))
+        .map_err(|_| Error::Internal("a reversal's source".into()))?;
+    ledger
+        .entries()
+        .reverse(
+            EntryId::new(entry_id),
+            key,
+            paid_on,
+            "Bank payment of a draw released meanwhile, taken back",
+            source,
+        )
+        .await
+        .map_err(ledger_error)?;
+    Ok(())
+}
+
 /// A project's draws in the order they were requested.
 pub async fn draws_of(exec: Exec<'_>, project: ProjectId) -> Result<Vec<Draw>> {
     let rows = Query::new(
@@ -1191,9 +1367,9 @@ pub struct LineSummary {
     pub line: Line,
     /// Its bids, cheapest first.
     pub bids: Vec<Bid>,
-    /// Released draws.
+    /// Draws paid (released on chain or paid through the bank).
     pub drawn: Money,
-    /// Draws requested or approved, not released yet.
+    /// Draws requested or approved, not paid yet.
     pub pending_draws: Money,
     /// Budget less drawn and pending draws.
     pub remaining: Money,
@@ -1213,7 +1389,7 @@ pub struct ProjectView {
     pub budget: Money,
     /// Sum of the accepted bids.
     pub committed: Money,
-    /// Sum of the released draws.
+    /// Sum of the paid draws.
     pub drawn: Money,
     /// Budget less drawn and pending draws.
     pub remaining: Money,
@@ -1231,7 +1407,7 @@ pub async fn view(exec_db: &crate::db::Db, id: ProjectId) -> Result<ProjectView>
         let c = l.committed.as_ref().map(cents).transpose()?.unwrap_or(0);
         let (mut released, mut pending) = (0i64, 0i64);
         for d in draws.iter().filter(|d| d.line_id == l.id) {
-            if d.status == DrawStatus::Released {
+            if matches!(d.status, DrawStatus::Released | DrawStatus::PaidOffChain) {
                 released += cents(&d.amount)?;
             } else {
                 pending += cents(&d.amount)?;

@@ -127,6 +127,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(rehab::request_draw))
         .routes(routes!(rehab::approve_draw))
         .routes(routes!(rehab::release_draw))
+        .routes(routes!(rehab::pay_draw_by_bank))
         .routes(routes!(rehab::add_progress))
         .routes(routes!(rehab::change_order))
         .routes(routes!(distributions::claim))

@@ -59,6 +59,7 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/rehab-lines/{id}/draws", OPERATE),
     ("POST", "/v1/rehab-draws/{id}/approve", OPERATE),
     ("POST", "/v1/rehab-draws/{id}/release", OPERATE),
+    ("POST", "/v1/rehab-draws/{id}/bank-payment", OPERATE),
     ("POST", "/v1/rehab-lines/{id}/progress", OPERATE),
     ("POST", "/v1/rehab-projects/{id}/change-orders", OPERATE),
     ("GET", "/v1/me/statements", INVESTOR),
@@ -746,6 +747,25 @@ async fn request<'a>(
                     .send().await.expect(StatusCode::OK);
             }
             call(template.replace("{id}", &d))
+        }
+        ("POST", "/v1/rehab-draws/{id}/bank-payment") => {
+            // A draw of its own, approved, and a rent in the bank to pay it with.
+            let property = app.get(&format!("/v1/rehab-projects/{}", fx.project)).token(&app.admin_key)
+                .send().await.expect(StatusCode::OK).json()["property_id"].as_str().unwrap().to_owned();
+            app.post(&format!("/v1/properties/{property}/transactions")).token(&app.admin_key)
+                .header("idempotency-key", &format!("bank-rent-{n}"))
+                .json(&json!({"category": "rent", "amount": {"amount": "1.00", "currency": "USD"},
+                    "occurred_on": "2026-11-20", "counterparty": "Tenant"}))
+                .send().await.expect(StatusCode::CREATED);
+            let d = app.post(&format!("/v1/rehab-lines/{}/draws", fx.line)).token(&app.admin_key)
+                .json(&draw_body(fx)).send().await.expect(StatusCode::CREATED).json()["id"]
+                .as_str().unwrap().to_owned();
+            let op = app.key("operator").await;
+            app.post(&format!("/v1/rehab-draws/{d}/approve")).token(&op)
+                .send().await.expect(StatusCode::OK);
+            call(template.replace("{id}", &d))
+                .header("idempotency-key", &format!("bank-pay-{n}"))
+                .json(&json!({"paid_on": "2026-11-21"}))
         }
         ("GET", "/v1/books/export") => call(format!("{path}?format=csv&property={}", fx.property)),
         ("POST", "/v1/deals/{id}/offers") => call(path).json(&json!({

@@ -296,6 +296,27 @@ impl ChainApp {
         panic!("the index did not reach block {head}");
     }
 
+    /// The books reconciled with the chain at the last indexed block (the indexer's
+    /// reconciliation, as an auditor runs it beside the node's own indexer), with the API's
+    /// records paired in.
+    pub(crate) async fn reconcile(&self) -> propledger_api::reconcile::Completed {
+        self.caught_up().await;
+        let ledger = Ledger::connect(&self.app.url).await.expect("ledger");
+        let mut cfg =
+            IndexerConfig::new(SourceConfig::new(self.url.clone()), self.platform.clone());
+        cfg.confirmations = 0;
+        let indexer = propledger_indexer::Indexer::new(ledger, cfg)
+            .await
+            .expect("an auditor's indexer");
+        let report = indexer
+            .reconcile(indexer.next_block() - 1)
+            .await
+            .expect("reconciliation");
+        propledger_api::reconcile::complete(self.app.api.db(), report)
+            .await
+            .expect("the API's records")
+    }
+
     /// Gives a wallet gas money and settlement tokens (base units, 6 decimals).
     pub(crate) async fn fund(&self, wallet: Address, usd_units: u64) {
         let tx = TransactionRequest::default()

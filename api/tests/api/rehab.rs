@@ -86,7 +86,8 @@ async fn a_rehab_with_bids_and_draws(engine: Engine) {
     let approver = app.key("operator").await;
     let auditor = app.key("auditor").await;
 
-    // A tokenized property whose treasury holds 50,000 USD (a direct deposit).
+    // A tokenized property whose treasury holds 50,000 USD (a direct deposit without a
+    // reference: other income).
     let (property, document) = property_with_deed(app, &op).await;
     let t = post(
         &w,
@@ -115,7 +116,7 @@ async fn a_rehab_with_bids_and_draws(engine: Engine) {
         .parse()
         .unwrap();
     w.outbox_idle().await;
-    deposit(&w, treasury, 50_000_000_000, B256::repeat_byte(1)).await;
+    deposit(&w, treasury, 50_000_000_000, B256::ZERO).await;
 
     // A deal, its project, three lines (the budgets set in the treasury).
     let deal = post(
@@ -331,6 +332,9 @@ async fn a_rehab_with_bids_and_draws(engine: Engine) {
         )
         .await
         .expect(StatusCode::OK);
+        if d == &requested[2] {
+            continue; // paid through the bank, below
+        }
         let r = post(&w, &op, &format!("/v1/rehab-draws/{d}/release"), json!({}))
             .await
             .expect(StatusCode::ACCEPTED)
@@ -351,7 +355,74 @@ async fn a_rehab_with_bids_and_draws(engine: Engine) {
                 .unwrap()
         }
     };
-    assert_eq!(paid(0xa1).await, U256::from(15_500_490_000u64));
+    assert_eq!(paid(0xa1).await, U256::from(13_999_990_000u64));
+
+    // The paint's invoice is paid through the bank instead: refused while the bank has no
+    // cash, then booked once the tenant's rent is in.
+    let bank_pay = |d: String, key: &'static str| {
+        let app = &w.app;
+        let op = op.clone();
+        let today = chrono::Utc::now()
+            .date_naive()
+            .format("%Y-%m-%d")
+            .to_string();
+        async move {
+            app.post(&format!("/v1/rehab-draws/{d}/bank-payment"))
+                .token(&op)
+                .header("idempotency-key", key)
+                .json(&json!({"paid_on": today}))
+                .send()
+                .await
+        }
+    };
+    let paint_draw = requested[2].clone();
+    let p = bank_pay(paint_draw.clone(), "pay-paint-early")
+        .await
+        .problem(StatusCode::CONFLICT, "conflict", None);
+    assert_eq!(p["code"], "insufficient_funds", "{p}");
+    let today = chrono::Utc::now()
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string();
+    app.post(&format!("/v1/properties/{property}/transactions"))
+        .token(&op)
+        .header("idempotency-key", "rent")
+        .json(
+            &json!({"category": "rent", "amount": usd("2000"), "occurred_on": today,
+                      "counterparty": "Tenant"}),
+        )
+        .send()
+        .await
+        .expect(StatusCode::CREATED);
+    let bank = bank_pay(paint_draw.clone(), "pay-paint")
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(bank["status"], "paid_off_chain", "{bank}");
+    // A retry answers the same; a released draw, or one paid already, is not paid again.
+    let again = bank_pay(paint_draw.clone(), "pay-paint")
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(again, bank);
+    for (d, key) in [
+        (paint_draw.clone(), "pay-paint-twice"),
+        (requested[0].clone(), "pay-roof"),
+    ] {
+        let p = bank_pay(d, key)
+            .await
+            .problem(StatusCode::CONFLICT, "conflict", None);
+        assert_eq!(p["code"], "draw_status", "{p}");
+    }
+    let p = post(
+        &w,
+        &op,
+        &format!("/v1/rehab-draws/{paint_draw}/release"),
+        json!({}),
+    )
+    .await
+    .problem(StatusCode::CONFLICT, "conflict", None);
+    assert_eq!(p["code"], "draw_status");
 
     // A change order moves 400 of the paint's budget to the roof, on chain too; moving more
     // than the paint has left above its draws is refused.
@@ -499,8 +570,13 @@ async fn a_rehab_with_bids_and_draws(engine: Engine) {
         .collect();
     improvements.sort();
     assert_eq!(improvements, ["1500.500000", "6000.000000", "7999.990000"]);
+    // The treasury paid the roof and the kitchen; the bank took the rent and paid the paint.
     assert!(
-        assets.contains(&("1000".to_owned(), "34499.510000".to_owned())),
+        assets.contains(&("1000".to_owned(), "36000.010000".to_owned())),
+        "{bs}"
+    );
+    assert!(
+        assets.contains(&("1010".to_owned(), "499.500000".to_owned())),
         "{bs}"
     );
     assert_eq!(bs["totals"][0]["balanced"], true);
@@ -564,6 +640,29 @@ async fn a_rehab_with_bids_and_draws(engine: Engine) {
         .await
         .unwrap();
     assert_eq!(owner, buyer);
+
+    // Reconciliation at the last block is clean: the treasury's and distributor's cash and
+    // the cap table agree with the chain, each released draw's invoice is paired with its
+    // draw, and the invoice paid through the bank is settled off chain.
+    let r = w.reconcile().await;
+    assert!(r.is_clean(), "{r:#?}");
+    let mut matched: Vec<String> = r
+        .chain
+        .matched
+        .iter()
+        .map(|m| m.books.entry_key.clone())
+        .collect();
+    matched.sort();
+    let mut expected = vec![
+        format!("draw:{}", requested[0]),
+        format!("draw:{}", requested[1]),
+    ];
+    expected.sort();
+    assert_eq!(matched, expected);
+    assert_eq!(r.paid_off_chain.len(), 1, "{r:#?}");
+    assert_eq!(r.paid_off_chain[0].draw_id, paint_draw);
+    assert_eq!(r.paid_off_chain[0].reference, bank["invoice_hash"]);
+    assert_eq!(r.paid_off_chain[0].amount.to_string(), "1500.500000");
     w.finish().await;
 }
 

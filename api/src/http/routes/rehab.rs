@@ -21,8 +21,8 @@ use crate::http::write::{Begun, Write};
 use crate::outbox::Call;
 use crate::rehab::{
     self, Bid, BidId, ChangeOrder, Contractor, ContractorId, Draw, DrawId, DrawStatus, Line,
-    LineId, NewBid, NewChangeOrder, NewContractor, NewDraw, NewLine, NewProgress, NewProject,
-    Project, ProjectId, ProjectView,
+    LineId, NewBankPayment, NewBid, NewChangeOrder, NewContractor, NewDraw, NewLine, NewProgress,
+    NewProject, Project, ProjectId, ProjectView,
 };
 use crate::types::{now_ms, rfc3339};
 
@@ -148,8 +148,25 @@ async fn treasury_of(app: &App, property: crate::properties::PropertyId) -> ApiR
         .treasury)
 }
 
-/// Adds a budget line to a project and sets its budget in the property's treasury through
-/// the outbox (simulated first), and in the books' budgets.
+/// The property's treasury, or `None` when the property is not tokenized (its rehab budget then
+/// lives in the books alone, and its draws are paid through the bank).
+async fn tokenized_treasury(
+    app: &App,
+    property: crate::properties::PropertyId,
+) -> ApiResult<Option<Address>> {
+    let token = crate::tokenization::token_id(property).to_string();
+    match crate::distributions::contracts(app.db(), &token).await {
+        Ok(c) => Ok(Some(c.treasury)),
+        Err(Error::Conflict {
+            code: "not_tokenized",
+            ..
+        }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Adds a budget line to a project and sets its budget in the books' budgets and, when the
+/// property is tokenized, in its treasury through the outbox (simulated first).
 #[utoipa::path(post, path = "/v1/rehab-projects/{id}/lines", tag = "rehab", request_body = NewLine,
     params(("id" = String, Path, description = "The project's id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
@@ -177,15 +194,21 @@ pub async fn add_line(
         None => LineId::new(),
     };
     let chain_line: B256 = rehab::chain_line(line_id);
-    let call = Call::new(
-        treasury_of(&app, project.property_id).await?,
-        PropertyTreasury::setBudgetLineCall {
-            line: chain_line,
-            budget: units(&app, budget).await?,
+    let call = match tokenized_treasury(&app, project.property_id).await? {
+        Some(treasury) => {
+            let call = Call::new(
+                treasury,
+                PropertyTreasury::setBudgetLineCall {
+                    line: chain_line,
+                    budget: units(&app, budget).await?,
+                }
+                .abi_encode(),
+            );
+            simulate(&app, "treasurer", &call).await?;
+            Some(call)
         }
-        .abi_encode(),
-    );
-    simulate(&app, "treasurer", &call).await?;
+        None => None,
+    };
     let ledger = app.ledger()?;
     let dim = crate::books::property_dim(&project.property_id.to_string())?;
     let currency = crate::deals::costs::books_currency(ledger).await?;
@@ -207,15 +230,19 @@ pub async fn add_line(
         idem.0,
         &[id.as_bytes(), &body.raw]
     );
-    let action = w
-        .enqueue(
-            "treasurer",
-            "rehab.budget_line",
-            call,
-            None,
-            Some(("budget_line", line_id.to_string())),
-        )
-        .await?;
+    let mut budget_actions = Vec::new();
+    if let Some(call) = call {
+        budget_actions.push(
+            w.enqueue(
+                "treasurer",
+                "rehab.budget_line",
+                call,
+                None,
+                Some(("budget_line", line_id.to_string())),
+            )
+            .await?,
+        );
+    }
     let line = Line {
         id: line_id,
         project_id: project.id,
@@ -223,7 +250,7 @@ pub async fn add_line(
         budget: crate::deals::money(budget),
         committed: None,
         chain_line: format!("{chain_line:#x}"),
-        budget_actions: vec![action],
+        budget_actions,
         percent_complete: 0,
         progress: Vec::new(),
         created_by: w.actor().reference(),
@@ -421,6 +448,94 @@ pub async fn release_draw(
         .await?)
 }
 
+/// Records an approved draw as paid to the contractor through the property's bank account
+/// instead of the treasury: books Dr the line's capitalized improvements / Cr operating cash on
+/// the day paid, under the invoice's hash, and marks the draw `paid_off_chain`. An
+/// `Idempotency-Key` is required (the entry is booked once per key); a draw not approved is a
+/// 409 (`draw_status`), and so is a payment the bank's cash cannot cover
+/// (`insufficient_funds`); neither books anything.
+#[utoipa::path(post, path = "/v1/rehab-draws/{id}/bank-payment", tag = "rehab",
+    request_body = NewBankPayment,
+    params(("id" = String, Path, description = "The draw's id"),
+        ("Idempotency-Key" = String, Header, description = "Required: books the payment once")),
+    responses((status = 200, body = Draw)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator"]))))]
+pub async fn pay_draw_by_bank(
+    State(app): State<App>,
+    ctx: Ctx,
+    auth: Auth,
+    idem: Idem,
+    Path(id): Path<String>,
+    body: Json<NewBankPayment>,
+) -> ApiResult<Response> {
+    let p = auth.require(Allowed::OPERATE)?;
+    let draw_id = DrawId::parse(&id)?;
+    let key = idem.0.ok_or_else(|| {
+        Error::invalid(
+            "Idempotency-Key",
+            "required: a payment is booked once per key",
+        )
+    })?;
+    let paid_on = crate::deals::parse_day("/paid_on", &body.value.paid_on)?;
+    if paid_on > chrono::Utc::now().date_naive() {
+        return Err(Error::invalid("/paid_on", "in the future").into());
+    }
+    let (d, _) = rehab::draw(app.db().reader(), draw_id).await?;
+    let seed = format!("{}\n{}", p.actor().reference(), key.as_str());
+    let ledger = app.ledger()?;
+    // A retry of this payment (same caller and key) goes on to find its entry and response.
+    let retry = match &d.bank_payment {
+        Some(b) => ledger
+            .entries()
+            .by_key(&rehab::bank_payment_key(d.id, &seed)?)
+            .await
+            .map_err(crate::deals::costs::ledger_error)?
+            .is_some_and(|e| e.id.get() == b.entry_id),
+        None => false,
+    };
+    if d.status != DrawStatus::Approved && !retry {
+        return Err(Error::conflict(
+            "draw_status",
+            format!(
+                "the draw is {}; only an approved draw is paid",
+                d.status.as_str()
+            ),
+        )
+        .into());
+    }
+    let (line, _) = rehab::line(app.db().reader(), d.line_id).await?;
+    let project = rehab::project(app.db().reader(), line.project_id).await?;
+    // The entry first (the ledger writes in a transaction of its own, and the key makes a
+    // retry find it), then the draw, the audit row and the stored response.
+    let entry_id =
+        rehab::book_bank_payment(ledger, project.property_id, &line, &d, paid_on, &seed).await?;
+    let mut w = match Write::begin(
+        &app,
+        &ctx.0,
+        p.actor(),
+        "POST",
+        "/v1/rehab-draws/{id}/bank-payment",
+        Some(key),
+        &[id.as_bytes(), &body.raw],
+    )
+    .await?
+    {
+        Begun::Fresh(w) => w,
+        Begun::Replay(r) => return Ok(r),
+    };
+    let actor = w.actor().clone();
+    match rehab::mark_paid_off_chain(w.tx(), &actor, draw_id, paid_on, entry_id).await {
+        Ok(d) => Ok(w.finish(StatusCode::OK, &d, Some(d.id.to_string())).await?),
+        Err(e) => {
+            // The draw moved on meanwhile (released by someone else): take the payment back
+            // out of the books.
+            drop(w);
+            rehab::unbook_bank_payment(ledger, entry_id, draw_id, paid_on).await?;
+            Err(e.into())
+        }
+    }
+}
+
 /// Reports progress on a line: percent complete, notes, photos among the property's documents.
 #[utoipa::path(post, path = "/v1/rehab-lines/{id}/progress", tag = "rehab", request_body = NewProgress,
     params(("id" = String, Path, description = "The line's id"),
@@ -450,8 +565,9 @@ pub async fn add_progress(
     Ok(w.finish(StatusCode::OK, &l, Some(l.id.to_string())).await?)
 }
 
-/// Moves budget from one line of the project to another: both budgets set in the treasury
-/// through the outbox (simulated first) and in the books' budgets. Refused (409
+/// Moves budget from one line of the project to another: both budgets set in the books'
+/// budgets and, when the property is tokenized, in the treasury through the outbox (simulated
+/// first). Refused (409
 /// `below_drawn`) when the giving line would keep less than it has drawn or been asked to draw.
 #[utoipa::path(post, path = "/v1/rehab-projects/{id}/change-orders", tag = "rehab",
     request_body = NewChangeOrder,
@@ -470,7 +586,7 @@ pub async fn change_order(
     let p = auth.require(Allowed::OPERATE)?;
     let project = rehab::project(app.db().reader(), ProjectId::parse(&id)?).await?;
     let order = rehab::check_change_order(app.db(), project.id, &body.value).await?;
-    let treasury = treasury_of(&app, project.property_id).await?;
+    let treasury = tokenized_treasury(&app, project.property_id).await?;
     let mut calls = Vec::new();
     for (l, cents) in [
         (&order.from.0, order.budgets.0),
@@ -480,15 +596,21 @@ pub async fn change_order(
             .chain_line
             .parse()
             .map_err(|_| Error::Corrupt("a chain line".into()))?;
-        let call = Call::new(
-            treasury,
-            PropertyTreasury::setBudgetLineCall {
-                line,
-                budget: units(&app, cents).await?,
+        let call = match treasury {
+            Some(treasury) => {
+                let call = Call::new(
+                    treasury,
+                    PropertyTreasury::setBudgetLineCall {
+                        line,
+                        budget: units(&app, cents).await?,
+                    }
+                    .abi_encode(),
+                );
+                simulate(&app, "treasurer", &call).await?;
+                Some(call)
             }
-            .abi_encode(),
-        );
-        simulate(&app, "treasurer", &call).await?;
+            None => None,
+        };
         calls.push((line, cents, call));
     }
     // The books' budgets first (the ledger writes in a transaction of its own; setting the
@@ -519,7 +641,7 @@ pub async fn change_order(
         &[id.as_bytes(), &body.raw]
     );
     let mut actions = Vec::new();
-    for (_, _, call) in calls {
+    for call in calls.into_iter().filter_map(|c| c.2) {
         let after = actions.last().copied();
         actions.push(
             w.enqueue(
