@@ -330,7 +330,7 @@ async fn a_schedule_posts_each_month_once(engine: Engine) {
     );
 }
 
-/// Random cases per engine (each a fresh property with up to 14 transactions).
+/// Random cases per engine (each a fresh property with up to 14 transactions and draws).
 const CASES: u32 = 8;
 
 /// One transaction of a random history.
@@ -345,7 +345,15 @@ enum Op {
         cents: i64,
         day: u32,
     },
+    /// A rehab draw against the case's one line, paid through the bank.
+    Draw {
+        cents: i64,
+        day: u32,
+    },
 }
+
+/// The budget of each case's rehab line, in cents.
+const LINE_BUDGET: i64 = 400_000;
 
 /// Expense categories and the account each books to.
 const EXPENSES: [(&str, &str); 7] = [
@@ -369,6 +377,7 @@ fn op_strategy() -> impl proptest::strategy::Strategy<Value = Op> {
                 day,
             }
         }),
+        (1i64..=250_000, 1u32..=28).prop_map(|(cents, day)| Op::Draw { cents, day }),
     ]
 }
 
@@ -388,13 +397,14 @@ fn cents(c: i64) -> rust_decimal::Decimal {
 }
 
 /// Applies a history through the router and checks every report against sums the model keeps:
-/// an expense the cash cannot pay is refused, the income statement holds the rent and each
-/// expense account's total, the trial balance balances at those totals, the balance sheet's and
-/// the cash flow's cash is the model's.
+/// an expense or a draw the cash cannot pay is refused, and so is a draw over its line; the
+/// income statement holds the rent and each expense account's total, the trial balance balances
+/// at those totals and the draws capitalized, the balance sheet's cash and improvements and
+/// the cash flow's sections are the model's.
 async fn run_history(
     app: &TestApp,
-    op: &str,
-    auditor: &str,
+    (op, approver, auditor): (&str, &str, &str),
+    contractor: &str,
     case: u32,
     ops: Vec<Op>,
 ) -> Result<(), proptest::test_runner::TestCaseError> {
@@ -411,10 +421,99 @@ async fn run_history(
         .as_str()
         .unwrap()
         .to_owned();
-    let (mut cash, mut rent) = (0i64, 0i64);
+    // The property's rehab: a deal, its project, one line (in the books alone: the property is
+    // not tokenized), and an invoice.
+    let created = |path: &'static str, body: Value| async move {
+        app.post(path)
+            .token(op)
+            .json(&body)
+            .send()
+            .await
+            .expect(StatusCode::CREATED)
+            .json()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let deal = created(
+        "/v1/deals",
+        json!({"property_id": property, "strategy": "flip",
+               "purchase_price": {"amount": "100000", "currency": "USD"}}),
+    )
+    .await;
+    let project = created("/v1/rehab-projects", json!({"deal_id": deal})).await;
+    let line = app
+        .post(&format!("/v1/rehab-projects/{project}/lines"))
+        .token(op)
+        .json(&json!({"category": "kitchen",
+                      "budget": {"amount": cents(LINE_BUDGET).to_string(), "currency": "USD"}}))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    prop_assert_eq!(&line["budget_actions"], &json!([]));
+    let line = line["id"].as_str().unwrap().to_owned();
+    let invoice = app
+        .post(&format!("/v1/properties/{property}/documents"))
+        .token(op)
+        .multipart(
+            &[("kind", "invoice")],
+            Some(("invoice.pdf", "application/pdf", b"%PDF an invoice")),
+        )
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .clone();
+
+    let (mut cash, mut rent, mut asked, mut improvements) = (0i64, 0i64, 0i64, 0i64);
     let mut expenses: BTreeMap<&str, i64> = BTreeMap::new();
     for (i, o) in ops.iter().enumerate() {
+        if let Op::Draw { cents: amount, day } = o {
+            let r = app
+                .post(&format!("/v1/rehab-lines/{line}/draws"))
+                .token(op)
+                .json(
+                    &json!({"contractor_id": contractor, "invoice_document_id": invoice,
+                              "amount": {"amount": cents(*amount).to_string(), "currency": "USD"}}),
+                )
+                .send()
+                .await;
+            if asked + amount > LINE_BUDGET {
+                prop_assert_eq!(
+                    r.status,
+                    StatusCode::CONFLICT,
+                    "step {} is over the line",
+                    i
+                );
+                continue;
+            }
+            prop_assert_eq!(r.status, StatusCode::CREATED);
+            asked += amount;
+            let d = r.json()["id"].as_str().unwrap().to_owned();
+            app.post(&format!("/v1/rehab-draws/{d}/approve"))
+                .token(approver)
+                .send()
+                .await
+                .expect(StatusCode::OK);
+            let r = app
+                .post(&format!("/v1/rehab-draws/{d}/bank-payment"))
+                .token(op)
+                .header("idempotency-key", &format!("case{case}-{i}"))
+                .json(&json!({"paid_on": format!("2026-04-{day:02}")}))
+                .send()
+                .await;
+            if *amount <= cash {
+                prop_assert_eq!(r.status, StatusCode::OK);
+                cash -= amount;
+                improvements += amount;
+            } else {
+                prop_assert_eq!(r.status, StatusCode::CONFLICT, "step {} overdraws", i);
+            }
+            continue;
+        }
         let (category, code, amount, day) = match o {
+            Op::Draw { .. } => unreachable!("handled above"),
             Op::Rent { cents, day } => ("rent", None, *cents, *day),
             Op::Expense {
                 category,
@@ -488,8 +587,11 @@ async fn run_history(
     let tb = get(format!("/v1/books/{property}/trial-balance")).await;
     let t = &tb["totals"][0];
     prop_assert!(t.is_null() || t["balanced"] == json!(true), "{}", tb);
-    // Debits: the cash left and every expense; credits: the rent.
-    prop_assert_eq!(dec(&t["debit"]["amount"]), cents(cash + spent));
+    // Debits: the cash left, every expense and the improvements; credits: the rent.
+    prop_assert_eq!(
+        dec(&t["debit"]["amount"]),
+        cents(cash + spent + improvements)
+    );
     prop_assert_eq!(dec(&t["credit"]["amount"]), cents(rent));
 
     let bs = get(format!("/v1/books/{property}/balance-sheet")).await;
@@ -500,12 +602,32 @@ async fn run_history(
         .find(|l| l["code"] == "1010")
         .map_or(rust_decimal::Decimal::ZERO, |l| dec(&l["posted"]["amount"]));
     prop_assert_eq!(operating, cents(cash));
+    let capitalized: rust_decimal::Decimal = bs["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["code"] == "1600")
+        .map(|l| dec(&l["posted"]["amount"]))
+        .sum();
+    prop_assert_eq!(capitalized, cents(improvements));
     let t = &bs["totals"][0];
     prop_assert!(t.is_null() || t["balanced"] == json!(true), "{}", bs);
 
     let cf = get(format!("/v1/books/{property}/cash-flow")).await;
-    prop_assert_eq!(dec(&cf["operating"]["net"]["amount"]), cents(cash));
+    prop_assert_eq!(dec(&cf["operating"]["net"]["amount"]), cents(rent - spent));
+    prop_assert_eq!(dec(&cf["investing"]["net"]["amount"]), cents(-improvements));
     prop_assert_eq!(dec(&cf["closing_cash"]["amount"]), cents(cash));
+
+    // The project: drawn is what the bank paid, the rest of the asked draws wait.
+    let v = app
+        .get(&format!("/v1/rehab-projects/{project}"))
+        .token(auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    prop_assert_eq!(dec(&v["drawn"]["amount"]), cents(improvements));
+    prop_assert_eq!(dec(&v["remaining"]["amount"]), cents(LINE_BUDGET - asked));
     Ok(())
 }
 
@@ -514,6 +636,23 @@ async fn random_histories_keep_the_books_true(engine: Engine) {
     use proptest::test_runner::{Config, TestRunner};
     use std::sync::atomic::{AtomicU32, Ordering};
     let (app, _ledger, op, auditor, _) = setup(engine).await;
+    let approver = app.key("operator").await;
+    let contractor = app
+        .post("/v1/contractors")
+        .token(&op)
+        .json(
+            &json!({"company": "Acme Builders", "trade": "general", "contact_name": "Sam",
+                      "email": "sam@example.com", "license_number": "L-1",
+                      "license_expires_on": "2099-01-01", "insurance_expires_on": "2099-01-01",
+                      "rating": 4, "payout_wallet": "0x00000000000000000000000000000000000000a1"}),
+        )
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let case = AtomicU32::new(0);
     let handle = tokio::runtime::Handle::current();
     tokio::task::block_in_place(|| {
@@ -525,7 +664,13 @@ async fn random_histories_keep_the_books_true(engine: Engine) {
         runner
             .run(&prop::collection::vec(op_strategy(), 1..15), |ops| {
                 let n = case.fetch_add(1, Ordering::Relaxed);
-                handle.block_on(run_history(&app, &op, &auditor, n, ops))
+                handle.block_on(run_history(
+                    &app,
+                    (&op, &approver, &auditor),
+                    &contractor,
+                    n,
+                    ops,
+                ))
             })
             .unwrap();
     });
