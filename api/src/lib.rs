@@ -39,6 +39,7 @@ pub mod deals;
 pub mod distributions;
 pub mod documents;
 pub mod error;
+pub mod fx;
 pub mod http;
 pub mod idempotency;
 pub mod investors;

@@ -40,6 +40,7 @@ use crate::deals::costs::{books_currency, ledger_error};
 use crate::deals::{day_field, money, usd};
 use crate::documents::{self, DocumentId};
 use crate::error::{Error, FieldError, Result};
+use crate::fx::{self, Conversion, Converted};
 use crate::properties::{self, PropertyId};
 use crate::types::{Money, Page, PageRequest, now_ms, rfc3339, typed_id};
 
@@ -139,8 +140,10 @@ pub enum PaidVia {
 pub struct NewTransaction {
     /// What it was for.
     pub category: Category,
-    /// How much (USD).
+    /// How much: USD, or another currency with its `conversion`.
     pub amount: Money,
+    /// Required for an amount in another currency than USD: the rate to USD and its source.
+    pub conversion: Option<Conversion>,
     /// The day it was received or paid (`YYYY-MM-DD`, not in the future).
     pub occurred_on: String,
     /// The tenant or vendor.
@@ -177,8 +180,11 @@ pub struct Transaction {
     pub category: Category,
     /// `income`, `expense` or `transfer` (a treasury transfer).
     pub kind: String,
-    /// How much.
+    /// How much, in USD (as booked).
     pub amount: Money,
+    /// The amount as given in another currency, and the conversion that made it USD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converted_from: Option<Converted>,
     /// The day it was received or paid.
     pub occurred_on: String,
     /// The tenant or vendor.
@@ -236,6 +242,7 @@ use crate::types::today_text as today;
 struct Checked {
     category: Category,
     cents: i64,
+    converted: Option<Converted>,
     day: NaiveDate,
     counterparty: String,
     paid_via: PaidVia,
@@ -246,10 +253,22 @@ struct Checked {
 
 async fn check(exec: Exec<'_>, property: PropertyId, new: &NewTransaction) -> Result<Checked> {
     let mut errors = Vec::new();
-    let cents = usd("/amount", &new.amount, &mut errors);
-    if cents <= 0 && errors.is_empty() {
-        errors.push(FieldError::new("/amount/amount", "must be more than zero"));
-    }
+    let (cents, converted) = match fx::to_usd(
+        "/amount",
+        &new.amount,
+        new.conversion.as_ref(),
+        "/conversion",
+        &mut errors,
+    ) {
+        Some((usd, converted)) => match i64::try_from(usd * Decimal::ONE_HUNDRED) {
+            Ok(cents) => (cents, converted),
+            Err(_) => {
+                errors.push(FieldError::new("/amount/amount", "too large"));
+                (0, None)
+            }
+        },
+        None => (0, None),
+    };
     let day = day_field("/occurred_on", &new.occurred_on, &mut errors);
     if !day.is_empty() && day > today() {
         errors.push(FieldError::new("/occurred_on", "in the future"));
@@ -321,6 +340,7 @@ async fn check(exec: Exec<'_>, property: PropertyId, new: &NewTransaction) -> Re
     Ok(Checked {
         category: new.category,
         cents,
+        converted,
         day: NaiveDate::parse_from_str(&day, "%Y-%m-%d")
             .map_err(|_| Error::Internal("a checked day".into()))?,
         counterparty: counterparty.unwrap_or_default(),
@@ -387,6 +407,10 @@ async fn book(
         format!("Rent from {}", t.counterparty)
     } else {
         format!("{} paid to {}", t.category.as_str(), t.counterparty)
+    };
+    let what = match &t.converted {
+        Some(c) => format!("{what}, {}", c.describe()),
+        None => what,
     };
     let description = match &t.memo {
         Some(m) => format!("{what}: {m}"),
@@ -465,6 +489,7 @@ pub async fn book_new(
         category: t.category,
         kind: kind(t.category),
         amount: money(t.cents),
+        converted_from: t.converted,
         occurred_on: t.day.format("%Y-%m-%d").to_string(),
         counterparty: t.counterparty,
         paid_via: t.paid_via,
@@ -753,6 +778,7 @@ pub async fn post_due(db: &Db, ledger: &Ledger, today: NaiveDate) -> Result<usiz
             let checked = Checked {
                 category: Category::Rent,
                 cents,
+                converted: None,
                 day,
                 counterparty: s.tenant.clone(),
                 paid_via: PaidVia::Bank,
@@ -777,6 +803,7 @@ pub async fn post_due(db: &Db, ledger: &Ledger, today: NaiveDate) -> Result<usiz
                 category: Category::Rent,
                 kind: kind(Category::Rent),
                 amount: s.amount.clone(),
+                converted_from: None,
                 occurred_on: due_on.clone(),
                 counterparty: s.tenant.clone(),
                 paid_via: PaidVia::Bank,

@@ -82,8 +82,11 @@ impl PaidFrom {
 pub struct NewCost {
     /// What it paid for.
     pub kind: CostKind,
-    /// How much (USD).
+    /// How much: USD, or another currency with its `conversion`.
     pub amount: Money,
+    /// Required for an amount in another currency than USD: the rate to USD and its source
+    /// (the entry is booked in USD, its description naming the original amount and the rate).
+    pub conversion: Option<crate::fx::Conversion>,
     /// The day it was paid (`YYYY-MM-DD`): the entry's effective date.
     pub paid_on: String,
     /// What paid it (default `cash`).
@@ -161,24 +164,39 @@ fn deal_ref(deal: &Deal) -> String {
 /// same seed books the same entry once.
 pub async fn book(ledger: &Ledger, deal: &Deal, new: &NewCost, seed: &str) -> Result<Cost> {
     let mut errors = Vec::new();
-    if new.amount.currency != BOOKS_CURRENCY {
-        errors.push(crate::error::FieldError::new(
-            "/amount/currency",
-            "costs are booked in USD",
-        ));
-    }
-    let value = new
-        .amount
-        .amount
-        .parse::<Decimal>()
-        .ok()
-        .filter(|v| v.is_sign_positive() && !v.is_zero() && new.amount.amount.len() <= 40);
-    if value.is_none() {
-        errors.push(crate::error::FieldError::new(
-            "/amount/amount",
-            "expected a positive decimal amount such as \"1250.00\"",
-        ));
-    }
+    let mut converted = None;
+    let value =
+        if new.amount.currency == BOOKS_CURRENCY {
+            if new.conversion.is_some() {
+                errors.push(crate::error::FieldError::new(
+                    "/conversion",
+                    "only an amount in another currency than USD is converted",
+                ));
+            }
+            let value =
+                new.amount.amount.parse::<Decimal>().ok().filter(|v| {
+                    v.is_sign_positive() && !v.is_zero() && new.amount.amount.len() <= 40
+                });
+            if value.is_none() {
+                errors.push(crate::error::FieldError::new(
+                    "/amount/amount",
+                    "expected a positive decimal amount such as \"1250.00\"",
+                ));
+            }
+            value
+        } else {
+            crate::fx::to_usd(
+                "/amount",
+                &new.amount,
+                new.conversion.as_ref(),
+                "/conversion",
+                &mut errors,
+            )
+            .map(|(usd, c)| {
+                converted = c;
+                usd
+            })
+        };
     let date = match parse_day("/paid_on", &new.paid_on) {
         Ok(d) => Some(d),
         Err(Error::Invalid(mut e)) => {
@@ -237,9 +255,13 @@ pub async fn book(ledger: &Ledger, deal: &Deal, new: &NewCost, seed: &str) -> Re
         CostKind::Purchase => "Purchase price",
         CostKind::Closing => "Closing costs",
     };
-    let description = match memo {
-        Some(m) => format!("{what} of deal {}: {m}", deal.id),
+    let what = match &converted {
+        Some(c) => format!("{what} of deal {}, {}", deal.id, c.describe()),
         None => format!("{what} of deal {}", deal.id),
+    };
+    let description = match memo {
+        Some(m) => format!("{what}: {m}"),
+        None => what,
     };
     let draft = EntryDraft::builder(key, date, source)
         .description(&description)

@@ -674,6 +674,49 @@ async fn costs_book_balanced_entries_the_books_report(engine: Engine) {
         .send()
         .await
         .problem(StatusCode::NOT_FOUND, "not-found", None);
+
+    // A closing cost invoiced in pounds: refused without a conversion, booked in USD with one
+    // (2,000.00 GBP at 1.2712 is 2,542.40 USD), the entry naming the original and the rate.
+    let mut gbp = cost("closing", "2000.00", "payable");
+    gbp["amount"]["currency"] = json!("GBP");
+    app.post(&costs)
+        .token(&op)
+        .header("idempotency-key", "gbp-bare")
+        .json(&gbp)
+        .send()
+        .await
+        .problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("/conversion"),
+        );
+    gbp["conversion"] = json!({"rate": "1.2712", "source": "Wire confirmation"});
+    let booked = app
+        .post(&costs)
+        .token(&op)
+        .header("idempotency-key", "gbp")
+        .json(&gbp)
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    assert_eq!(
+        booked["amount"],
+        json!({"amount": "2542.400000", "currency": "USD"})
+    );
+    let entries = app
+        .get(&format!("/v1/books/entries?property={prop}"))
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert!(
+        entries
+            .to_string()
+            .contains("GBP 2000.00 at 1.2712 USD each (Wire confirmation)"),
+        "{entries}"
+    );
     assert!(ledger.verifier().chain().await.unwrap().is_intact());
 }
 

@@ -82,7 +82,34 @@ async fn rent_and_expenses_are_booked(engine: Engine) {
     ] {
         post(key, body).await.expect(StatusCode::CREATED);
     }
-    // Rent paid into the treasury on chain names the deposit's reference.
+    // An invoice in euros, converted explicitly: 100.05 EUR at 1.085 is 108.55425, booked as
+    // 108.55 USD; the transaction keeps the original and the rate, the entry names them.
+    let mut eur = txn("utilities", "100.05", "2026-03-25");
+    eur["amount"]["currency"] = json!("EUR");
+    eur["conversion"] = json!({"rate": "1.0850", "source": "Bank confirmation 2026-03-25"});
+    let eur = post("e5", eur).await.expect(StatusCode::CREATED).json();
+    assert_eq!(
+        eur["amount"],
+        json!({"amount": "108.55", "currency": "USD"})
+    );
+    assert_eq!(
+        eur["converted_from"],
+        json!({"original": {"amount": "100.05", "currency": "EUR"},
+               "conversion": {"rate": "1.085", "source": "Bank confirmation 2026-03-25"}})
+    );
+    let entry = app
+        .get(&format!(
+            "/v1/books/entries?property={property}&from=2026-03-25&to=2026-03-25"
+        ))
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert!(
+        entry.to_string().contains("EUR 100.05 at 1.085 USD each"),
+        "{entry}"
+    );
     let reference = format!("0x{}", "ab".repeat(32));
     let mut chain_rent = txn("rent", "1200.00", "2026-03-31");
     chain_rent["paid_via"] = json!("chain");
@@ -110,12 +137,21 @@ async fn rent_and_expenses_are_booked(engine: Engine) {
     bad_receipt["receipt_document_id"] = json!("0190b3c4-0000-7000-8000-000000000000");
     let mut nobody = txn("rent", "10.00", "2026-03-01");
     nobody["counterparty"] = json!("   ");
+    let mut unconverted = txn("repairs", "10.00", "2026-03-01");
+    unconverted["amount"]["currency"] = json!("EUR");
+    let mut converted_usd = txn("repairs", "10.00", "2026-03-01");
+    converted_usd["conversion"] = json!({"rate": "1", "source": "x"});
+    let mut bad_rate = unconverted.clone();
+    bad_rate["conversion"] = json!({"rate": "0", "source": "x"});
     for (i, (body, field)) in [
         (expense_on_chain, "/paid_via"),
         (rent_on_chain, "/reference"),
         (bad_reference, "/reference"),
         (bad_receipt, "/receipt_document_id"),
         (nobody, "/counterparty"),
+        (unconverted, "/conversion"),
+        (converted_usd, "/conversion"),
+        (bad_rate, "/conversion/rate"),
         (txn("rent", "0", "2026-03-01"), "/amount/amount"),
         (txn("rent", "1.005", "2026-03-01"), "/amount/amount"),
         (txn("rent", "10", "2999-03-01"), "/occurred_on"),
@@ -164,7 +200,7 @@ async fn rent_and_expenses_are_booked(engine: Engine) {
                 .clone()
         }
     };
-    assert_eq!(listed("").await.len(), 6);
+    assert_eq!(listed("").await.len(), 7);
     assert_eq!(listed("?category=rent").await.len(), 2);
     assert_eq!(listed("?from=2026-03-10&to=2026-03-20").await.len(), 3);
     let first = &listed("").await[0];
@@ -205,13 +241,14 @@ async fn rent_and_expenses_are_booked(engine: Engine) {
         [
             pair("5100", "240.000000"),
             pair("5200", "310.550000"),
+            pair("5500", "108.550000"),
             pair("5600", "75.000000"),
             pair("5900", "19.450000"),
         ]
     );
     assert_eq!(
         statement["totals"][0]["net_income"]["amount"],
-        "1755.000000"
+        "1646.450000"
     );
 }
 
