@@ -38,6 +38,9 @@ pub struct ChainContext {
     pub signers: std::collections::BTreeMap<String, alloy_primitives::Address>,
     /// Reads of the chain.
     pub provider: alloy::providers::DynProvider,
+    /// The chain as the indexer reads it, for the auditors' reconciliation (`None`: the audit
+    /// routes that read the chain answer 503).
+    pub source: Option<propledger_indexer::source::SourceConfig>,
 }
 
 impl ChainContext {
@@ -122,6 +125,8 @@ impl ApiConfig {
 
 /// Books exports one process runs at once.
 pub const MAX_EXPORTS: usize = 2;
+/// Whole-books audit checks (the hash chain, a reconciliation) one process runs at once.
+pub const MAX_AUDITS: usize = 1;
 
 /// The API of one process.
 #[derive(Clone)]
@@ -149,6 +154,8 @@ pub(crate) struct Inner {
     pub(crate) writes_held: std::sync::OnceLock<String>,
     /// Books exports running at once (each holds a read snapshot while it streams).
     pub(crate) exports: Arc<tokio::sync::Semaphore>,
+    /// Whole-books audit checks running at once (each reads every entry or booking).
+    pub(crate) audits: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Api {
@@ -194,6 +201,7 @@ impl Api {
                 ledger: std::sync::OnceLock::new(),
                 writes_held: std::sync::OnceLock::new(),
                 exports: Arc::new(tokio::sync::Semaphore::new(MAX_EXPORTS)),
+                audits: Arc::new(tokio::sync::Semaphore::new(MAX_AUDITS)),
             }),
         })
     }

@@ -33,6 +33,7 @@ pub mod audit;
 pub mod auth;
 pub mod blobs;
 pub mod books;
+pub mod chain_audit;
 pub mod compliance;
 pub mod db;
 pub mod deals;

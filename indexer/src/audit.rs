@@ -7,7 +7,10 @@ use alloy::primitives::{Address, U256};
 use alloy::sol_types::SolCall;
 use propledger_contracts::{PropertyShares, TestStablecoin};
 use propledger_ledger::core::chart::codes;
-use propledger_ledger::core::{AccountId, Amount, Direction, EntryStatus, IdempotencyKey, Source};
+use propledger_ledger::core::{
+    AccountCode, AccountId, Amount, Currency, Dimensions, Direction, EntryStatus, IdempotencyKey,
+    Source,
+};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -204,40 +207,120 @@ fn is_reference(r: &str) -> bool {
 }
 
 impl Indexer {
+    /// Reconciles the books with the chain at `block` (which must be indexed): see
+    /// [`Auditor::reconcile`].
+    pub async fn reconcile(&self, block: u64) -> Result<Reconciliation> {
+        Auditor {
+            ledger: self.ledger().clone(),
+            source: self.source().clone(),
+            settlement_token: self.platform().settlement_token,
+            currency: self.currency(),
+            token_decimals: self.token_decimals(),
+            next_block: self.next_block(),
+        }
+        .reconcile(block)
+        .await
+    }
+}
+
+/// Reconciles books and chain beside the node's own indexer (in the API, or an auditor's
+/// process): it reads the books and the index from the ledger's database and the chain from
+/// its source, and writes nothing.
+#[derive(Clone, Debug)]
+pub struct Auditor {
+    ledger: propledger_ledger::Ledger,
+    source: RpcSource,
+    settlement_token: Address,
+    currency: Currency,
+    token_decimals: u8,
+    next_block: u64,
+}
+
+impl Auditor {
+    /// An auditor of the books in `ledger`'s database, as indexed from the chain `source`
+    /// reads, whose settlement token is `settlement_token`. Refused when nothing is indexed
+    /// yet or the index is of another chain.
+    pub async fn open(
+        ledger: propledger_ledger::Ledger,
+        source: RpcSource,
+        settlement_token: Address,
+    ) -> Result<Auditor> {
+        let c = store::checkpoint(&ledger)
+            .await?
+            .ok_or_else(|| Error::Config("nothing is indexed yet".into()))?;
+        if c.chain_id != source.chain_id() {
+            return Err(Error::ChainMismatch {
+                expected: c.chain_id,
+                found: source.chain_id(),
+            });
+        }
+        Ok(Auditor {
+            currency: Currency::parse(&c.currency, u32::from(c.token_decimals))?,
+            token_decimals: c.token_decimals,
+            next_block: c.next_block,
+            ledger,
+            source,
+            settlement_token,
+        })
+    }
+
+    /// The next block to index when the auditor was opened: every block before it is indexed.
+    pub fn next_block(&self) -> u64 {
+        self.next_block
+    }
+
+    /// The chain source.
+    pub fn source(&self) -> &RpcSource {
+        &self.source
+    }
+
+    /// The property's chart account with `code`, if its chart is open.
+    async fn chart_account(&self, property: &str, code: &str) -> Result<Option<AccountId>> {
+        let dims = Dimensions::property(crate::follow::accounts::property_dim(property)?);
+        Ok(self
+            .ledger
+            .accounts()
+            .find(&AccountCode::parse(code)?, &dims)
+            .await?
+            .map(|a| a.id))
+    }
+
     /// Reconciles the books with the chain at `block` (which must be indexed): treasury and
     /// distributor cash against the settlement token's `balanceOf`, each share token's cap
     /// table against `balanceOf` and `totalSupply`, and operator-entered items against chain
     /// events by reference.
     pub async fn reconcile(&self, block: u64) -> Result<Reconciliation> {
-        if block >= self.next_block() {
+        if block >= self.next_block {
             return Err(Error::Config(format!(
                 "block {block} is not indexed yet (next block {})",
-                self.next_block()
+                self.next_block
             )));
         }
         let mut out = Reconciliation {
             block,
             ..Reconciliation::default()
         };
-        let currency = self.currency();
-        let token = self.platform().settlement_token;
-        let bookings = store::bookings(self.ledger()).await?;
+        let currency = self.currency;
+        let token = self.settlement_token;
+        let bookings = store::bookings(&self.ledger).await?;
         let counted = Counted::new(&bookings, block);
-        for c in store::contracts_at(self.ledger(), block).await? {
+        for c in store::contracts_at(&self.ledger, block).await? {
             let property = c.property.clone().unwrap_or_default();
             let (code, what) = match c.kind {
                 ContractKind::Shares => {
-                    let table = cap_table(self.ledger(), c.address, block).await?;
+                    let table = cap_table(&self.ledger, c.address, block).await?;
                     out.cap_tables
-                        .extend(check_cap_table(self.source(), &table).await?);
+                        .extend(check_cap_table(&self.source, &table).await?);
                     continue;
                 }
                 ContractKind::Treasury => (codes::TREASURY_CASH, "treasury cash"),
                 ContractKind::Distributor => (codes::DISTRIBUTOR_CASH, "distributor cash"),
                 _ => continue,
             };
-            let account = self.chart_account(&property, code)?;
-            let books = self.book_balance(account, &counted).await?;
+            let books = match self.chart_account(&property, code).await? {
+                Some(account) => self.book_balance(account, &counted).await?,
+                None => Decimal::ZERO,
+            };
             let raw = self
                 .source()
                 .call(
@@ -250,8 +333,7 @@ impl Indexer {
                 .await?;
             let on_chain = TestStablecoin::balanceOfCall::abi_decode_returns(&raw)
                 .map_err(|e| Error::BadChainData(format!("balanceOf: {e}")))?;
-            let chain =
-                Amount::from_token_units(on_chain, self.token_decimals(), currency)?.value();
+            let chain = Amount::from_token_units(on_chain, self.token_decimals, currency)?.value();
             out.balances.push(BalanceCheck {
                 property,
                 what: what.to_owned(),
@@ -271,7 +353,7 @@ impl Indexer {
             .collect();
         let keys: Vec<IdempotencyKey> = referenced.iter().map(|(_, k)| k.clone()).collect();
         let amounts: HashMap<IdempotencyKey, Decimal> = self
-            .ledger()
+            .ledger
             .entries()
             .summaries(&keys)
             .await?
@@ -293,12 +375,7 @@ impl Indexer {
             );
         }
         let mut book_items: HashMap<String, Item> = HashMap::new();
-        for e in self
-            .ledger()
-            .entries()
-            .with_operator_reference("0x")
-            .await?
-        {
+        for e in self.ledger.entries().with_operator_reference("0x").await? {
             let Source::Operator(reference) = &e.source else {
                 continue;
             };
@@ -335,7 +412,7 @@ impl Indexer {
     /// ones (not the reversals the indexer makes when a reorg removes an event).
     async fn book_balance(&self, account: AccountId, counted: &Counted) -> Result<Decimal> {
         let mut total = Decimal::ZERO;
-        for p in self.ledger().entries().postings_of(account).await? {
+        for p in self.ledger.entries().postings_of(account).await? {
             if p.status == EntryStatus::Voided || !counted.counts(p.key.as_str()) {
                 continue;
             }

@@ -670,6 +670,11 @@ async fn start_api(
             .map(|(role, key)| (role.clone(), key.address()))
             .collect(),
         provider: ChainContext::connect_provider(writing.rpc_url, writing.tls).await?,
+        source: Some({
+            let mut source = propledger_indexer::source::SourceConfig::new(writing.rpc_url);
+            source.tls = Some(writing.tls.clone());
+            source
+        }),
     };
     let api = Api::with_chain(db, config, Some(chain), Some(context))?;
     api.attach_ledger(writing.ledger.clone())?;

@@ -37,8 +37,8 @@ use utoipa_axum::routes;
 
 use self::problem::{ApiError, Problem};
 use self::routes::{
-    agent, audit, auth, books, compliance, deals, distributions, documents, investors, keys, me,
-    offerings, properties, rehab, statements, system, tokenization, transactions, users,
+    agent, audit, auth, books, chain_audit, compliance, deals, distributions, documents, investors,
+    keys, me, offerings, properties, rehab, statements, system, tokenization, transactions, users,
     valuations,
 };
 use self::state::App;
@@ -98,6 +98,10 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::get, keys::revoke))
         .routes(routes!(audit::list))
+        .routes(routes!(chain_audit::events))
+        .routes(routes!(chain_audit::cap_table))
+        .routes(routes!(chain_audit::ledger))
+        .routes(routes!(chain_audit::reconciliation))
         .routes(routes!(properties::search, properties::create))
         .routes(routes!(properties::get, properties::update))
         .routes(routes!(tokenization::create, tokenization::get))

@@ -90,6 +90,10 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/api-keys/{id}", ADMIN),
     ("DELETE", "/v1/api-keys/{id}", ADMIN),
     ("GET", "/v1/audit-log", AUDIT),
+    ("GET", "/v1/audit/properties/{id}/events", AUDIT),
+    ("GET", "/v1/audit/properties/{id}/cap-table", AUDIT),
+    ("GET", "/v1/audit/ledger", AUDIT),
+    ("GET", "/v1/audit/reconciliation", AUDIT),
     ("GET", "/v1/properties", ALL),
     ("POST", "/v1/properties", OPERATE),
     ("GET", "/v1/properties/{id}", ALL),
@@ -640,6 +644,10 @@ async fn request<'a>(
         .replace(
             "/v1/books/{property}",
             &format!("/v1/books/{}", fx.property),
+        )
+        .replace(
+            "/v1/audit/properties/{id}",
+            &format!("/v1/audit/properties/{}", fx.property),
         );
     let call = |path: String| app.call(m.clone(), &path);
     match (method, template) {

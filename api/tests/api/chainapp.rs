@@ -138,6 +138,7 @@ impl ChainApp {
                 .map(|r| ((*r).to_owned(), signer.address()))
                 .collect(),
             provider: reader.clone(),
+            source: Some(SourceConfig::new(url.clone())),
         };
         let app = TestApp::build(
             engine,

@@ -330,5 +330,116 @@ async fn a_year_of_a_hold(engine: Engine) {
         );
     }
     crate::books::bean_check_text(&text);
+
+    // The auditor's checks against the chain. The cap table after the transfer, checked
+    // against balanceOf and totalSupply: Ada 4, Bob 6 (in base units, 18 decimals).
+    let cap = get(
+        &w,
+        &auditor,
+        &format!("/v1/audit/properties/{property}/cap-table"),
+    )
+    .await;
+    assert_eq!(cap["checked_against_chain"], true, "{cap}");
+    assert_eq!(cap["differences"], json!([]), "{cap}");
+    let mut holders: Vec<(String, String)> = cap["holders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["wallet"].as_str().unwrap().to_owned(),
+                h["shares"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    holders.sort();
+    let mut expected = vec![
+        (
+            ada.address().to_checksum(None),
+            format!("4{}", "0".repeat(18)),
+        ),
+        (
+            bob.address().to_checksum(None),
+            format!("6{}", "0".repeat(18)),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(holders, expected, "{cap}");
+    assert_eq!(cap["total_supply"], format!("10{}", "0".repeat(18)));
+    // The history: every event once, in chain order, the same read whole or page by page.
+    let whole = get(
+        &w,
+        &auditor,
+        &format!("/v1/audit/properties/{property}/events?limit=500"),
+    )
+    .await;
+    let all = whole["items"].as_array().unwrap().clone();
+    assert!(whole.get("next_cursor").is_none());
+    let mut paged = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = get(
+            &w,
+            &auditor,
+            &format!("/v1/audit/properties/{property}/events?limit=7{cursor}"),
+        )
+        .await;
+        paged.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, all);
+    let positions: Vec<(u64, u64)> = all
+        .iter()
+        .map(|e| {
+            (
+                e["block_number"].as_u64().unwrap(),
+                e["log_index"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(positions.windows(2).all(|p| p[0] < p[1]), "in chain order");
+    assert!(
+        all.iter()
+            .all(|e| e["block_hash"].as_str().unwrap().len() == 66
+                && e["tx_hash"].as_str().unwrap().len() == 66)
+    );
+    let count = |contract: &str, event: &str| {
+        all.iter()
+            .filter(|e| e["contract"] == contract && e["event"] == event)
+            .count()
+    };
+    assert_eq!(count("distributor", "Claimed"), 4, "{whole}");
+    assert_eq!(count("treasury", "DistributionFunded"), 2);
+    // Two purchases minted, one transfer moved shares (a mint's `from` is zero).
+    assert_eq!(count("shares", "Transfer"), 3);
+    assert_eq!(
+        count("deed", "Transfer"),
+        1,
+        "the deed's mint, about this token only"
+    );
+    // The ledger's own checks, and the books reconciled with the chain at the last block: each
+    // funded distribution paired with its declaration.
+    let ledger = get(&w, &auditor, "/v1/audit/ledger").await;
+    assert_eq!(ledger["clean"], true, "{ledger}");
+    assert!(ledger["chained_entries"].as_u64().unwrap() > 20);
+    let r = get(&w, &auditor, "/v1/audit/reconciliation").await;
+    assert_eq!(r["clean"], true, "{r}");
+    let matched: Vec<&str> = r["matched"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["books"]["entry_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(matched.len(), 2, "{r}");
+    assert!(matched.iter().all(|k| k.starts_with("distribution:")));
+    // An operator may not run them.
+    app.get("/v1/audit/reconciliation")
+        .token(&op)
+        .send()
+        .await
+        .expect(StatusCode::FORBIDDEN);
     w.finish().await;
 }

@@ -6,6 +6,7 @@ mod auth;
 mod authz;
 mod bench;
 mod books;
+mod chain_audit;
 mod chainapp;
 mod compliance;
 mod conventions;

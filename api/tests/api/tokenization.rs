@@ -495,6 +495,7 @@ async fn launch_child() {
             .map(|r| ((*r).to_owned(), signer.address()))
             .collect(),
         provider,
+        source: None,
     };
     let mut config = ApiConfig::new(PathBuf::from(env("PL_CHILD_DATA")));
     config.rate_limits = RateLimits::off();

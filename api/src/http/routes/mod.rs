@@ -5,6 +5,7 @@ pub mod agent;
 pub mod audit;
 pub mod auth;
 pub mod books;
+pub mod chain_audit;
 pub mod compliance;
 pub mod deals;
 pub mod distributions;

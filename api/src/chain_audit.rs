@@ -1,0 +1,419 @@
+//! What an auditor checks against the chain: a property's on-chain history as the node indexed
+//! it (every event with its block, block hash, transaction and log index, decoded), its cap
+//! table at any block (checked against the chain's `balanceOf` and `totalSupply` at that block
+//! when the chain is reachable), the ledger's hash chain and balances, and the books reconciled
+//! with the chain at a block (with the API's own records paired in, [`crate::reconcile`]).
+
+use std::collections::{BTreeMap, HashMap};
+
+use alloy::primitives::Address;
+use propledger_indexer::audit::{self as index_audit, Auditor};
+use propledger_indexer::source::{RpcSource, SourceConfig};
+use propledger_ledger::Ledger;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::{Db, Query};
+use crate::error::{Error, Result};
+use crate::market;
+use crate::reconcile::{self, Completed};
+
+/// Most events on a page of a property's history.
+pub const EVENTS_PAGE_MAX: u32 = 500;
+
+/// One event as the node stored it.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct ChainEvent {
+    /// Its block.
+    pub block_number: u64,
+    /// The block's hash.
+    pub block_hash: String,
+    /// The transaction's hash.
+    pub tx_hash: String,
+    /// The transaction's position in the block.
+    pub tx_index: u64,
+    /// The log's position in the block.
+    pub log_index: u64,
+    /// The contract that emitted it.
+    pub address: String,
+    /// What that contract is (`shares`, `treasury`, `distributor`, `offering`, `deed`, ...).
+    pub contract: String,
+    /// The event's name (`unknown` when it did not decode).
+    pub event: String,
+    /// Its fields by name (integers as decimal strings, bytes as hex).
+    #[schema(value_type = Object)]
+    pub decoded: serde_json::Value,
+}
+
+/// A page of a property's history.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    /// The property's deed token id.
+    pub property: String,
+    /// The events in chain order.
+    pub items: Vec<ChainEvent>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+fn address_of(bytes: &[u8]) -> Result<Address> {
+    (bytes.len() == 20)
+        .then(|| Address::from_slice(bytes))
+        .ok_or_else(|| Error::Corrupt("an indexed address".to_owned()))
+}
+
+/// The property's deed token id as the index names it: an API property id's number, or the
+/// number given.
+pub fn token_of(property: &str) -> Result<String> {
+    if let Ok(id) = crate::properties::PropertyId::parse(property) {
+        return Ok(crate::tokenization::token_id(id).to_string());
+    }
+    property
+        .parse::<alloy::primitives::U256>()
+        .map(|n| n.to_string())
+        .map_err(|_| Error::NotFound("property"))
+}
+
+fn parse_cursor(cursor: Option<&str>) -> Result<(i64, i64)> {
+    let Some(c) = cursor else {
+        return Ok((-1, -1));
+    };
+    let bad = || Error::invalid("cursor", "not a cursor of this list");
+    let (b, l) = c.split_once('-').ok_or_else(bad)?;
+    Ok((
+        b.parse::<i64>().map_err(|_| bad())?,
+        l.parse::<i64>().map_err(|_| bad())?,
+    ))
+}
+
+/// A page of the property's on-chain history: the events of its contracts (share token,
+/// treasury, distributor, offerings) and the deed's events about its token, in chain order.
+pub async fn events(
+    db: &Db,
+    property: &str,
+    deed: Address,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<EventPage> {
+    let token = token_of(property)?;
+    if !(1..=EVENTS_PAGE_MAX).contains(&limit) {
+        return Err(Error::invalid(
+            "limit",
+            format!("must be 1 to {EVENTS_PAGE_MAX}"),
+        ));
+    }
+    let (after_block, after_log) = parse_cursor(cursor)?;
+    if !market::index_exists(db).await? {
+        return Err(Error::Unavailable("nothing is indexed yet".to_owned()));
+    }
+    let mut kinds: HashMap<Address, String> = HashMap::new();
+    let rows = Query::new(
+        "SELECT address, kind FROM idx_contracts WHERE property_id = $1 ORDER BY added_block",
+    )
+    .bind(token.clone())
+    .fetch_all(db.reader())
+    .await?;
+    for r in rows {
+        kinds.insert(address_of(&r.get::<Vec<u8>>("address")?)?, r.get("kind")?);
+    }
+    if kinds.is_empty() {
+        return Err(Error::NotFound("property's contracts in the index"));
+    }
+    kinds.insert(deed, "deed".to_owned());
+    let addresses: Vec<Address> = kinds.keys().copied().collect();
+    let marks: Vec<String> = (0..addresses.len())
+        .map(|i| format!("${}", i + 3))
+        .collect();
+    let mut q = Query::assembled(format!(
+        "SELECT block_number, log_index, block_hash, tx_hash, tx_index, address, event, decoded \
+         FROM idx_events WHERE (block_number > $1 OR (block_number = $1 AND log_index > $2)) \
+         AND address IN ({}) ORDER BY block_number, log_index LIMIT {}",
+        marks.join(", "),
+        limit
+    ))
+    .bind(after_block)
+    .bind(after_log);
+    for a in &addresses {
+        q = q.bind(a.to_vec());
+    }
+    let rows = q.fetch_all(db.reader()).await?;
+    let full = rows.len() == limit as usize;
+    let mut last = None;
+    let mut items = Vec::with_capacity(rows.len());
+    for r in rows {
+        let block: i64 = r.get("block_number")?;
+        let log: i64 = r.get("log_index")?;
+        last = Some((block, log));
+        let address = address_of(&r.get::<Vec<u8>>("address")?)?;
+        let contract = kinds.get(&address).cloned().unwrap_or_default();
+        let decoded: serde_json::Value = serde_json::from_str(&r.get::<String>("decoded")?)
+            .map_err(|_| Error::Corrupt("an indexed event".to_owned()))?;
+        // The deed is every property's: keep its events about this token.
+        if contract == "deed" && decoded["tokenId"].as_str() != Some(token.as_str()) {
+            continue;
+        }
+        let int =
+            |v: i64| u64::try_from(v).map_err(|_| Error::Corrupt("an event's position".into()));
+        items.push(ChainEvent {
+            block_number: int(block)?,
+            block_hash: hex_of(&r.get::<Vec<u8>>("block_hash")?),
+            tx_hash: hex_of(&r.get::<Vec<u8>>("tx_hash")?),
+            tx_index: int(r.get("tx_index")?)?,
+            log_index: int(log)?,
+            address: address.to_checksum(None),
+            contract,
+            event: r.get("event")?,
+            decoded,
+        });
+    }
+    Ok(EventPage {
+        property: token,
+        items,
+        next_cursor: full
+            .then_some(last)
+            .flatten()
+            .map(|(b, l)| format!("{b}-{l}")),
+    })
+}
+
+/// One holder in a cap table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Holding {
+    /// The wallet.
+    pub wallet: String,
+    /// Its shares (base units, decimal).
+    pub shares: String,
+    /// The investor the wallet belongs to, when the API knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub investor_id: Option<String>,
+}
+
+/// Where the indexed cap table and the chain disagree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CapDifference {
+    /// The holder, or absent for the total supply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+    /// From the indexed `Transfer` events.
+    pub indexed: String,
+    /// From the chain at the block.
+    pub on_chain: String,
+}
+
+/// A property's cap table at a block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CapTableView {
+    /// The property's deed token id.
+    pub property: String,
+    /// The share token.
+    pub token: String,
+    /// The block.
+    pub block: u64,
+    /// Holders with shares, by wallet.
+    pub holders: Vec<Holding>,
+    /// Shares minted less shares burned.
+    pub total_supply: String,
+    /// Whether the table was checked against the chain's `balanceOf` and `totalSupply`.
+    pub checked_against_chain: bool,
+    /// What the check found (empty when it agrees).
+    pub differences: Vec<CapDifference>,
+}
+
+/// The index's last block (the default block of the audit views).
+pub async fn last_indexed(db: &Db) -> Result<u64> {
+    market::index_head(db)
+        .await?
+        .map(|h| h.block)
+        .ok_or_else(|| Error::Unavailable("nothing is indexed yet".to_owned()))
+}
+
+fn index_error(e: propledger_indexer::Error) -> Error {
+    Error::Unavailable(format!("the index or the chain: {e}"))
+}
+
+/// Connects to the chain the indexer reads.
+pub async fn source(config: Option<&SourceConfig>) -> Result<RpcSource> {
+    let config =
+        config.ok_or_else(|| Error::Unavailable("this API has no chain to read".to_owned()))?;
+    RpcSource::connect(config.clone())
+        .await
+        .map_err(|e| Error::Unavailable(format!("the chain: {e}")))
+}
+
+/// The property's cap table at `block` from its indexed `Transfer` events, checked against the
+/// chain when `source` is given.
+pub async fn cap_table(
+    db: &Db,
+    ledger: &Ledger,
+    property: &str,
+    block: u64,
+    source: Option<&RpcSource>,
+) -> Result<CapTableView> {
+    let token = token_of(property)?;
+    let shares = crate::distributions::contracts(db, &token)
+        .await
+        .map_err(|e| match e {
+            Error::Conflict { .. } => Error::NotFound("property's share token in the index"),
+            e => e,
+        })?
+        .shares;
+    let last = last_indexed(db).await?;
+    if block > last {
+        return Err(Error::invalid(
+            "block",
+            format!("not indexed yet: the index is at block {last}"),
+        ));
+    }
+    let table = index_audit::cap_table(ledger, shares, block)
+        .await
+        .map_err(index_error)?;
+    let differences = match source {
+        Some(s) => index_audit::check_cap_table(s, &table)
+            .await
+            .map_err(index_error)?
+            .into_iter()
+            .map(|m| CapDifference {
+                holder: m.holder.map(|h| h.to_checksum(None)),
+                indexed: m.indexed.to_string(),
+                on_chain: m.on_chain.to_string(),
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut holders = Vec::with_capacity(table.holders.len());
+    let mut known: BTreeMap<Address, Option<String>> = BTreeMap::new();
+    for (wallet, n) in &table.holders {
+        let investor = match known.get(wallet) {
+            Some(i) => i.clone(),
+            None => {
+                let i = crate::investors::of_wallet(db, &wallet.to_checksum(None))
+                    .await?
+                    .map(|inv| inv.id.to_string());
+                known.insert(*wallet, i.clone());
+                i
+            }
+        };
+        holders.push(Holding {
+            wallet: wallet.to_checksum(None),
+            shares: n.to_string(),
+            investor_id: investor,
+        });
+    }
+    Ok(CapTableView {
+        property: token,
+        token: shares.to_checksum(None),
+        block,
+        holders,
+        total_supply: table.total_supply.to_string(),
+        checked_against_chain: source.is_some(),
+        differences,
+    })
+}
+
+/// Where the ledger's hash chain first breaks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Break {
+    /// The first entry that does not verify (absent when the head itself is wrong).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_id: Option<i64>,
+    /// Its sequence number in the chain.
+    pub seq: u64,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// The ledger's own checks: the hash chain over posted entries and the balances recomputed
+/// from every posting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct LedgerCheck {
+    /// Whether both checks pass.
+    pub clean: bool,
+    /// Posted entries whose hash links were recomputed.
+    pub chained_entries: u64,
+    /// The head's sequence number.
+    pub head_seq: u64,
+    /// The head hash (what an anchor records).
+    pub head_hash: String,
+    /// The first break of the hash chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_break: Option<Break>,
+    /// Entries whose postings were summed.
+    pub entries_checked: u64,
+    /// Accounts whose balances were recomputed.
+    pub accounts_checked: u64,
+    /// Entries that do not balance per currency.
+    pub unbalanced_entries: Vec<i64>,
+    /// Accounts whose stored totals differ from their postings.
+    pub mismatched_accounts: Vec<i64>,
+    /// Currencies whose accounts do not sum to zero.
+    pub nonzero_currencies: Vec<String>,
+}
+
+/// Runs the ledger's checks.
+pub async fn ledger_check(ledger: &Ledger) -> Result<LedgerCheck> {
+    let err = crate::deals::costs::ledger_error;
+    let chain = ledger.verifier().chain().await.map_err(err)?;
+    let sums = ledger.verifier().audit().await.map_err(err)?;
+    Ok(LedgerCheck {
+        clean: chain.is_intact() && sums.is_clean(),
+        chained_entries: chain.entries_checked,
+        head_seq: chain.head_seq,
+        head_hash: chain.head_hash.to_string(),
+        first_break: chain.first_break.map(|b| Break {
+            entry_id: b.entry.map(|e| e.get()),
+            seq: b.seq,
+            reason: b.reason.to_string(),
+        }),
+        entries_checked: sums.entries_checked,
+        accounts_checked: sums.accounts_checked,
+        unbalanced_entries: sums.unbalanced_entries.iter().map(|e| e.get()).collect(),
+        mismatched_accounts: sums.mismatched_accounts.iter().map(|a| a.get()).collect(),
+        nonzero_currencies: sums
+            .nonzero_currencies
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect(),
+    })
+}
+
+/// The books reconciled with the chain at `block` (the last indexed one by default).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReconciliationView {
+    /// Whether books and chain agree everywhere.
+    pub clean: bool,
+    /// What was compared and found.
+    #[serde(flatten)]
+    pub report: Completed,
+}
+
+/// Reconciles the books with the chain at `block`, the API's records paired in.
+pub async fn reconciliation(
+    db: &Db,
+    ledger: &Ledger,
+    source: RpcSource,
+    settlement_token: Address,
+    block: Option<u64>,
+) -> Result<ReconciliationView> {
+    let auditor = Auditor::open(ledger.clone(), source, settlement_token)
+        .await
+        .map_err(index_error)?;
+    let last = auditor.next_block().saturating_sub(1);
+    let block = block.unwrap_or(last);
+    if block > last {
+        return Err(Error::invalid(
+            "block",
+            format!("not indexed yet: the index is at block {last}"),
+        ));
+    }
+    let report = auditor.reconcile(block).await.map_err(index_error)?;
+    let report = reconcile::complete(db, report).await?;
+    Ok(ReconciliationView {
+        clean: report.is_clean(),
+        report,
+    })
+}

@@ -1,0 +1,139 @@
+//! The auditor's checks against the chain (admins and auditors): a property's on-chain
+//! history, its cap table at a block, the ledger's own checks, and the books reconciled with
+//! the chain. The whole-books checks run one at a time (another is a 429).
+
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Allowed;
+use crate::chain_audit::{self, CapTableView, EventPage, LedgerCheck};
+use crate::error::Error;
+use crate::http::extract::{Auth, Query};
+use crate::http::problem::ApiResult;
+use crate::http::state::App;
+
+/// Paging of a property's history.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Events per page (1 to 500, default 100).
+    pub limit: Option<u32>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// The property's on-chain history as the node stored it: every event of its share token,
+/// treasury, distributor and offerings, and the deed's events about its token, in chain order,
+/// each with block number and hash, transaction hash and index, log index, and its decoded
+/// fields.
+#[utoipa::path(get, path = "/v1/audit/properties/{id}/events", tag = "audit",
+    params(("id" = String, Path, description = "The property's id or deed token id"), EventsQuery),
+    responses((status = 200, body = EventPage)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "auditor"]))))]
+pub async fn events(
+    State(app): State<App>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<EventsQuery>,
+) -> ApiResult<axum::Json<EventPage>> {
+    auth.require(Allowed::AUDIT)?;
+    let deed = app.chain()?.platform.deed.address;
+    Ok(axum::Json(
+        chain_audit::events(
+            app.db(),
+            &id,
+            deed,
+            q.cursor.as_deref(),
+            q.limit.unwrap_or(100),
+        )
+        .await?,
+    ))
+}
+
+/// The block an audit view is read at.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AtBlock {
+    /// The block (the last indexed one by default).
+    pub block: Option<u64>,
+}
+
+/// The property's cap table at a block, from its indexed `Transfer` events, checked against
+/// the chain's `balanceOf` and `totalSupply` at that block (`differences` lists where they
+/// disagree).
+#[utoipa::path(get, path = "/v1/audit/properties/{id}/cap-table", tag = "audit",
+    params(("id" = String, Path, description = "The property's id or deed token id"), AtBlock),
+    responses((status = 200, body = CapTableView)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "auditor"]))))]
+pub async fn cap_table(
+    State(app): State<App>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<AtBlock>,
+) -> ApiResult<axum::Json<CapTableView>> {
+    auth.require(Allowed::AUDIT)?;
+    let source = chain_audit::source(app.chain()?.source.as_ref()).await?;
+    let block = match q.block {
+        Some(b) => b,
+        None => chain_audit::last_indexed(app.db()).await?,
+    };
+    Ok(axum::Json(
+        chain_audit::cap_table(app.db(), app.ledger()?, &id, block, Some(&source)).await?,
+    ))
+}
+
+fn one_at_a_time(app: &App) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+    Ok(app
+        .inner
+        .audits
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Error::RateLimited { retry_after_s: 5 })?)
+}
+
+/// The ledger's own checks: every posted entry's hash and chain link recomputed (the first
+/// break named), and every balance recomputed from its postings.
+#[utoipa::path(get, path = "/v1/audit/ledger", tag = "audit",
+    responses((status = 200, body = LedgerCheck)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "auditor"]))))]
+pub async fn ledger(State(app): State<App>, auth: Auth) -> ApiResult<axum::Json<LedgerCheck>> {
+    auth.require(Allowed::AUDIT)?;
+    let _permit = one_at_a_time(&app)?;
+    Ok(axum::Json(chain_audit::ledger_check(app.ledger()?).await?))
+}
+
+/// The books reconciled with the chain at a block (the shape of
+/// `propledger_indexer::audit::Reconciliation`, with `paid_off_chain`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(value_type = Object)]
+pub struct ReconciliationDoc(serde_json::Value);
+
+/// The books reconciled with the chain at a block: treasury and distributor cash against the
+/// settlement token's balances, every cap table against the chain, and every chain event
+/// carrying a reference against the operator's record of it (an entry with that reference, a
+/// released draw, a declared distribution); draws paid through the bank are listed apart.
+/// `clean` says whether everything agrees.
+#[utoipa::path(get, path = "/v1/audit/reconciliation", tag = "audit", params(AtBlock),
+    responses((status = 200, body = ReconciliationDoc)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "auditor"]))))]
+pub async fn reconciliation(
+    State(app): State<App>,
+    auth: Auth,
+    Query(q): Query<AtBlock>,
+) -> ApiResult<axum::Json<chain_audit::ReconciliationView>> {
+    auth.require(Allowed::AUDIT)?;
+    let chain = app.chain()?;
+    let source = chain_audit::source(chain.source.as_ref()).await?;
+    let _permit = one_at_a_time(&app)?;
+    Ok(axum::Json(
+        chain_audit::reconciliation(
+            app.db(),
+            app.ledger()?,
+            source,
+            chain.platform.settlement_token,
+            q.block,
+        )
+        .await?,
+    ))
+}
