@@ -97,6 +97,10 @@ pub struct ApiConfig {
     /// Open connections, and how long clients may take to send a request or sit idle
     /// ([`ServerLimits`]: 1,024 connections, 10 s for headers, 30 s for a body, 30 s idle).
     pub server: ServerLimits,
+    /// The JSON-RPC endpoints an auditor may name for a verification (`POST
+    /// /v1/audit/verifications`); the node reads no other (no requests into the operator's
+    /// network on a caller's word). Empty: verifications are refused.
+    pub audit_rpc_allowlist: Vec<String>,
     /// The API's public origin (`https://api.example.com`), which EIP-4361 messages must name;
     /// default `http://` and the listening address.
     pub public_url: String,
@@ -118,6 +122,7 @@ impl ApiConfig {
             max_ready_lag_blocks: 64,
             server: ServerLimits::default(),
             public_url: "http://127.0.0.1:8080".to_owned(),
+            audit_rpc_allowlist: Vec::new(),
             low_balance_wei: alloy_primitives::U256::from(50_000_000_000_000_000u64),
         }
     }

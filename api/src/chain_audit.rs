@@ -417,3 +417,397 @@ pub async fn reconciliation(
         report,
     })
 }
+
+/// Most events a verification compares (on either side).
+pub const VERIFY_EVENTS_MAX: usize = 200_000;
+/// How long a verification may take.
+pub const VERIFY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+/// Largest `eth_getLogs` answer a verification reads from an auditor's endpoint.
+pub const VERIFY_MAX_LOGS_BODY: usize = 16 * 1024 * 1024;
+
+/// An event named by a verification.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct EventRef {
+    /// Its block.
+    pub block_number: u64,
+    /// Its position in the block.
+    pub log_index: u64,
+    /// Its transaction.
+    pub tx_hash: String,
+    /// The contract that emitted it.
+    pub address: String,
+    /// The event's name.
+    pub event: String,
+}
+
+/// A booked entry named by a verification.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct EntryRef {
+    /// The entry.
+    pub entry_id: i64,
+    /// Its idempotency key.
+    pub key: String,
+    /// The transaction its source names.
+    pub tx_hash: String,
+    /// The log index its source names.
+    pub log_index: u64,
+}
+
+/// What re-reading a property's history from an auditor's endpoint found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Verification {
+    /// Whether the stored history and the books match the chain.
+    pub clean: bool,
+    /// The property's deed token id.
+    pub property: String,
+    /// The endpoint read (credentials masked).
+    pub rpc_url: String,
+    /// The chain id it answered.
+    pub chain_id: u64,
+    /// The blocks compared.
+    pub from_block: u64,
+    /// The last of them (the index's last block).
+    pub to_block: u64,
+    /// Events the endpoint returned.
+    pub events_on_chain: u64,
+    /// Events the node stored.
+    pub events_stored: u64,
+    /// On chain, not stored.
+    pub missing: Vec<EventRef>,
+    /// Stored, not on chain.
+    pub extra: Vec<EventRef>,
+    /// At the same position with other contents (contract, topics, data, block or transaction).
+    pub changed: Vec<EventRef>,
+    /// Chain-sourced entries of the property's books checked.
+    pub entries_checked: u64,
+    /// Entries whose source names no event on chain.
+    pub entries_without_event: Vec<EntryRef>,
+    /// Entries whose amounts are not those their event books.
+    pub entries_differing: Vec<EntryRef>,
+}
+
+/// An endpoint an auditor may name: one on the node's allowlist (compared without a trailing
+/// slash).
+pub fn allowed_endpoint(url: &str, allowlist: &[String]) -> bool {
+    let url = url.trim().trim_end_matches('/');
+    !url.is_empty() && allowlist.iter().any(|a| a.trim_end_matches('/') == url)
+}
+
+fn event_ref(
+    block: u64,
+    log_index: u64,
+    tx_hash: &[u8],
+    address: Address,
+    event: &str,
+) -> EventRef {
+    EventRef {
+        block_number: block,
+        log_index,
+        tx_hash: hex_of(tx_hash),
+        address: address.to_checksum(None),
+        event: event.to_owned(),
+    }
+}
+
+/// What a stored or read event is compared by.
+#[derive(PartialEq, Eq)]
+struct Fingerprint {
+    address: Address,
+    topics: Vec<u8>,
+    data: Vec<u8>,
+    block_hash: Vec<u8>,
+    tx_hash: Vec<u8>,
+}
+
+/// Re-reads the property's history from `source` (an auditor's endpoint) and compares it with
+/// the events the node stored and the entries it booked from them.
+pub async fn verify(
+    db: &Db,
+    ledger: &Ledger,
+    source: &RpcSource,
+    deed: Address,
+    property: &str,
+) -> Result<Verification> {
+    use propledger_indexer::decode::{ContractKind, decode};
+    let token = token_of(property)?;
+    let head = market::index_head(db)
+        .await?
+        .ok_or_else(|| Error::Unavailable("nothing is indexed yet".to_owned()))?;
+    let checkpoint = propledger_indexer::store::checkpoint(ledger)
+        .await
+        .map_err(index_error)?
+        .ok_or_else(|| Error::Unavailable("nothing is indexed yet".to_owned()))?;
+    if checkpoint.chain_id != source.chain_id() {
+        return Err(Error::invalid(
+            "/rpc_url",
+            format!(
+                "the endpoint serves chain {}, the node indexes chain {}",
+                source.chain_id(),
+                checkpoint.chain_id
+            ),
+        ));
+    }
+    let to = head.block;
+    // The property's contracts, and the first block the platform was indexed from.
+    let mut kinds: HashMap<Address, ContractKind> = HashMap::new();
+    for r in Query::new("SELECT address, kind FROM idx_contracts WHERE property_id = $1")
+        .bind(token.clone())
+        .fetch_all(db.reader())
+        .await?
+    {
+        let kind = ContractKind::parse(&r.get::<String>("kind")?)
+            .ok_or_else(|| Error::Corrupt("an indexed contract's kind".to_owned()))?;
+        kinds.insert(address_of(&r.get::<Vec<u8>>("address")?)?, kind);
+    }
+    if kinds.is_empty() {
+        return Err(Error::NotFound("property's contracts in the index"));
+    }
+    kinds.insert(deed, ContractKind::Deed);
+    let from = u64::try_from(
+        Query::new("SELECT CAST(COALESCE(MIN(added_block), 0) AS BIGINT) AS b FROM idx_contracts")
+            .fetch_one(db.reader())
+            .await?
+            .get::<i64>("b")?,
+    )
+    .unwrap_or(0);
+    let addresses: Vec<Address> = kinds.keys().copied().collect();
+    let ours = |kind: ContractKind, log: &propledger_indexer::source::RawLog| -> Result<bool> {
+        if kind != ContractKind::Deed {
+            return Ok(true);
+        }
+        let d = decode(kind, log);
+        let v: serde_json::Value = serde_json::from_str(&d.json)
+            .map_err(|_| Error::Internal("a decoded event".to_owned()))?;
+        Ok(v["tokenId"].as_str() == Some(token.as_str()))
+    };
+
+    // The chain's side.
+    let logs = source
+        .logs(from, to, &addresses)
+        .await
+        .map_err(|e| Error::Unavailable(format!("the endpoint: {e}")))?;
+    if logs.len() > VERIFY_EVENTS_MAX {
+        return Err(Error::conflict(
+            "too_many_events",
+            format!("more than {VERIFY_EVENTS_MAX} events to compare"),
+        ));
+    }
+    let mut chain: BTreeMap<(u64, u64), (Fingerprint, EventRef)> = BTreeMap::new();
+    let mut by_tx: HashMap<(Vec<u8>, u64), propledger_indexer::source::RawLog> = HashMap::new();
+    for log in logs {
+        // An endpoint's answer is not trusted: a log of another contract is ignored.
+        let Some(&kind) = kinds.get(&log.address) else {
+            continue;
+        };
+        if !ours(kind, &log)? {
+            continue;
+        }
+        let name = decode(kind, &log).name.into_owned();
+        let topics: Vec<u8> = log.topics.iter().flat_map(|t| t.0).collect();
+        chain.insert(
+            (log.block_number, log.log_index),
+            (
+                Fingerprint {
+                    address: log.address,
+                    topics,
+                    data: log.data.to_vec(),
+                    block_hash: log.block_hash.to_vec(),
+                    tx_hash: log.tx_hash.to_vec(),
+                },
+                event_ref(
+                    log.block_number,
+                    log.log_index,
+                    log.tx_hash.as_slice(),
+                    log.address,
+                    &name,
+                ),
+            ),
+        );
+        by_tx.insert((log.tx_hash.to_vec(), log.log_index), log);
+    }
+
+    // The node's side.
+    let marks: Vec<String> = (0..addresses.len())
+        .map(|i| format!("${}", i + 3))
+        .collect();
+    let mut q = Query::assembled(format!(
+        "SELECT block_number, log_index, block_hash, tx_hash, address, topics, data, event, \
+         decoded FROM idx_events WHERE block_number >= $1 AND block_number <= $2 \
+         AND address IN ({}) ORDER BY block_number, log_index LIMIT {}",
+        marks.join(", "),
+        VERIFY_EVENTS_MAX + 1
+    ))
+    .bind(i64::try_from(from).unwrap_or(i64::MAX))
+    .bind(i64::try_from(to).unwrap_or(i64::MAX));
+    for a in &addresses {
+        q = q.bind(a.to_vec());
+    }
+    let rows = q.fetch_all(db.reader()).await?;
+    if rows.len() > VERIFY_EVENTS_MAX {
+        return Err(Error::conflict(
+            "too_many_events",
+            format!("more than {VERIFY_EVENTS_MAX} events to compare"),
+        ));
+    }
+    let (mut missing, mut extra, mut changed) = (Vec::new(), Vec::new(), Vec::new());
+    let mut stored = 0u64;
+    let mut seen = std::collections::HashSet::new();
+    for r in rows {
+        let address = address_of(&r.get::<Vec<u8>>("address")?)?;
+        if kinds.get(&address) == Some(&ContractKind::Deed) {
+            let v: serde_json::Value = serde_json::from_str(&r.get::<String>("decoded")?)
+                .map_err(|_| Error::Corrupt("an indexed event".to_owned()))?;
+            if v["tokenId"].as_str() != Some(token.as_str()) {
+                continue;
+            }
+        }
+        stored += 1;
+        let position = (
+            u64::try_from(r.get::<i64>("block_number")?).unwrap_or(0),
+            u64::try_from(r.get::<i64>("log_index")?).unwrap_or(0),
+        );
+        let tx_hash: Vec<u8> = r.get("tx_hash")?;
+        let mine = Fingerprint {
+            address,
+            topics: r.get("topics")?,
+            data: r.get("data")?,
+            block_hash: r.get("block_hash")?,
+            tx_hash: tx_hash.clone(),
+        };
+        let named = event_ref(
+            position.0,
+            position.1,
+            &tx_hash,
+            address,
+            &r.get::<String>("event")?,
+        );
+        seen.insert(position);
+        match chain.get(&position) {
+            None => extra.push(named),
+            Some((theirs, _)) if *theirs != mine => changed.push(named),
+            Some(_) => {}
+        }
+    }
+    for (position, (_, named)) in &chain {
+        if !seen.contains(position) {
+            missing.push(named.clone());
+        }
+    }
+
+    // The books: every chain-sourced entry of the property names an event on chain, and books
+    // the amounts that event books.
+    let dim = crate::deals::costs::property_dim(&token)?;
+    let filter = propledger_ledger::entry::EntryFilter {
+        property: Some(dim),
+        source: Some(propledger_ledger::entry::SourceKind::Chain),
+        ..Default::default()
+    };
+    let mut entries = Vec::new();
+    let mut after = None;
+    loop {
+        let page = ledger
+            .entries()
+            .search(&filter, after, 1_000)
+            .await
+            .map_err(crate::deals::costs::ledger_error)?;
+        let full = page.len() == 1_000;
+        after = page.last().map(|e| e.id);
+        entries.extend(page);
+        if entries.len() > VERIFY_EVENTS_MAX {
+            return Err(Error::conflict(
+                "too_many_entries",
+                format!("more than {VERIFY_EVENTS_MAX} entries to check"),
+            ));
+        }
+        if !full {
+            break;
+        }
+    }
+    let reversed: std::collections::HashSet<_> =
+        entries.iter().filter_map(|e| e.reverses).collect();
+    let currency = propledger_ledger::core::Currency::parse(
+        &checkpoint.currency,
+        u32::from(checkpoint.token_decimals),
+    )
+    .map_err(crate::deals::costs::ledger_error)?;
+    let (mut without, mut differing) = (Vec::new(), Vec::new());
+    let mut checked = 0u64;
+    for e in &entries {
+        let propledger_ledger::core::Source::Chain {
+            tx_hash, log_index, ..
+        } = &e.source
+        else {
+            continue;
+        };
+        // A reorg's retraction and what it retracted stand for an event no longer on chain.
+        if e.status == propledger_ledger::core::EntryStatus::Voided
+            || e.reverses.is_some()
+            || reversed.contains(&e.id)
+        {
+            continue;
+        }
+        checked += 1;
+        let named = EntryRef {
+            entry_id: e.id.get(),
+            key: e.key.as_str().to_owned(),
+            tx_hash: format!("{tx_hash:#x}"),
+            log_index: *log_index,
+        };
+        let Some(log) = by_tx.get(&(tx_hash.to_vec(), *log_index)) else {
+            without.push(named);
+            continue;
+        };
+        let Some(&kind) = kinds.get(&log.address) else {
+            continue;
+        };
+        if let Some(plan) = propledger_indexer::books::plan(kind, log) {
+            let mut postings: Vec<(propledger_ledger::core::Direction, rust_decimal::Decimal)> = e
+                .postings
+                .iter()
+                .map(|p| (p.direction, p.amount.value()))
+                .collect();
+            let mut same = true;
+            for line in &plan.lines {
+                let amount = propledger_ledger::core::Amount::from_token_units(
+                    line.amount,
+                    checkpoint.token_decimals,
+                    currency,
+                )
+                .map_err(crate::deals::costs::ledger_error)?
+                .value();
+                match postings
+                    .iter()
+                    .position(|p| p.0 == line.direction && p.1 == amount)
+                {
+                    Some(i) => {
+                        postings.swap_remove(i);
+                    }
+                    None => same = false,
+                }
+            }
+            if !same {
+                differing.push(named);
+            }
+        }
+    }
+    Ok(Verification {
+        clean: missing.is_empty()
+            && extra.is_empty()
+            && changed.is_empty()
+            && without.is_empty()
+            && differing.is_empty(),
+        property: token,
+        rpc_url: String::new(),
+        chain_id: source.chain_id(),
+        from_block: from,
+        to_block: to,
+        events_on_chain: chain.len() as u64,
+        events_stored: stored,
+        missing,
+        extra,
+        changed,
+        entries_checked: checked,
+        entries_without_event: without,
+        entries_differing: differing,
+    })
+}

@@ -204,6 +204,17 @@ pub struct Cli {
     #[arg(long, env = "PROPLEDGER_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
 
+    /// A JSON-RPC endpoint auditors may have the node read for a verification
+    /// (`POST /v1/audit/verifications`); repeat it, or separate with commas. The node reads no
+    /// endpoint that is not listed.
+    #[arg(
+        long = "audit-rpc-allow",
+        env = "PROPLEDGER_AUDIT_RPC_ALLOW",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub audit_rpc_allow: Vec<String>,
+
     /// Where the platform contracts' code differs from the deployment record (the chain's
     /// code, or this build's artifacts), accept it as it is now and record it; without it such
     /// a node refuses chain actions. Meant for one start, after checking the difference.

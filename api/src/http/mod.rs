@@ -102,6 +102,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(chain_audit::cap_table))
         .routes(routes!(chain_audit::ledger))
         .routes(routes!(chain_audit::reconciliation))
+        .routes(routes!(chain_audit::verify))
         .routes(routes!(properties::search, properties::create))
         .routes(routes!(properties::get, properties::update))
         .routes(routes!(tokenization::create, tokenization::get))

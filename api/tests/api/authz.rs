@@ -94,6 +94,7 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/audit/properties/{id}/cap-table", AUDIT),
     ("GET", "/v1/audit/ledger", AUDIT),
     ("GET", "/v1/audit/reconciliation", AUDIT),
+    ("POST", "/v1/audit/verifications", AUDIT),
     ("GET", "/v1/properties", ALL),
     ("POST", "/v1/properties", OPERATE),
     ("GET", "/v1/properties/{id}", ALL),
@@ -776,6 +777,8 @@ async fn request<'a>(
                 .json(&json!({"paid_on": "2026-11-21"}))
         }
         ("GET", "/v1/books/export") => call(format!("{path}?format=csv&property={}", fx.property)),
+        ("POST", "/v1/audit/verifications") => call(path)
+            .json(&json!({"property": fx.property, "rpc_url": w.url})),
         ("POST", "/v1/deals/{id}/offers") => call(path).json(&json!({
             "direction": "made", "amount": {"amount": "90000.00", "currency": "USD"},
             "party": "The seller", "on": "2026-11-02"})),

@@ -1,14 +1,20 @@
-//! The auditor's ledger check through the API: clean books pass, and an intruder's edits
-//! with full database access (an amount changed, an entry removed) are found and named. The
-//! checks against the chain run in the hold scenario (`hold.rs`) and the authorization table.
+//! The auditor's checks through the API: the ledger check finds an intruder's edits with full
+//! database access (an amount changed, an entry removed), and a verification against the chain
+//! finds stored events changed, removed or forged and an entry booked from no event, naming
+//! each. The other checks against the chain run in the hold scenario (`hold.rs`).
 
 use axum::http::StatusCode;
 use propledger_api::db::{Engine, Query};
 use serde_json::{Value, json};
 
+use crate::chainapp::ChainApp;
 use crate::support::{TestApp, both_engines};
+use crate::tokenization::{property_with_deed, tokenization_body};
 
-both_engines!(a_tampered_ledger_is_named);
+both_engines!(
+    a_tampered_ledger_is_named,
+    a_verification_names_what_differs_from_the_chain
+);
 
 async fn run(app: &TestApp, sql: &str) {
     let mut tx = app.api.db().begin().await.unwrap();
@@ -144,4 +150,215 @@ async fn a_tampered_ledger_is_named(engine: Engine) {
         removed["first_break"]["reason"], "head does not match the last entry",
         "{removed}"
     );
+}
+
+async fn verify(w: &ChainApp, token: &str, property: &str, url: &str) -> crate::support::Resp {
+    w.app
+        .post("/v1/audit/verifications")
+        .token(token)
+        .json(&json!({"property": property, "rpc_url": url}))
+        .send()
+        .await
+}
+
+async fn a_verification_names_what_differs_from_the_chain(engine: Engine) {
+    use alloy::primitives::{Address, B256};
+    use propledger_ledger::core::{
+        AccountCode, Amount, DimValue, Dimensions, EntryDraft, IdempotencyKey, Source,
+    };
+    let w = ChainApp::indexed(engine).await;
+    let app = &w.app;
+    let op = app.key("operator").await;
+    let auditor = app.key("auditor").await;
+    let (property, document) = property_with_deed(app, &op).await;
+    let t = app
+        .post(&format!("/v1/properties/{property}/tokenization"))
+        .token(&op)
+        .json(&tokenization_body(&document))
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    assert_eq!(
+        w.settled(&[t["action"].clone()]).await[0]["status"],
+        "confirmed"
+    );
+    w.caught_up().await;
+    let t = app
+        .get(&format!("/v1/properties/{property}/tokenization"))
+        .token(&op)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let treasury: Address = t["contracts"]["treasury"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    w.outbox_idle().await;
+    crate::rehab::deposit(&w, treasury, 5_000_000_000, B256::ZERO).await;
+    w.caught_up().await;
+
+    // Clean: the stored history is the chain's, the deposit's entry its event's.
+    let url = w.url.clone();
+    let clean = verify(&w, &auditor, &property, &url)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(clean["clean"], true, "{clean}");
+    assert_eq!(clean["events_on_chain"], clean["events_stored"]);
+    assert!(clean["events_on_chain"].as_u64().unwrap() >= 3, "{clean}");
+    assert_eq!(clean["entries_checked"], 1, "{clean}");
+    // Only endpoints on the allowlist, only for admins and auditors.
+    verify(&w, &auditor, &property, "http://10.0.0.1:8545")
+        .await
+        .problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("/rpc_url"),
+        );
+    verify(&w, &op, &property, &url)
+        .await
+        .expect(StatusCode::FORBIDDEN);
+
+    // The stored events, to tamper with: the deposit, and the first other one.
+    let events = app
+        .get(&format!("/v1/audit/properties/{property}/events?limit=500"))
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json()["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let deposited = events
+        .iter()
+        .find(|e| e["event"] == "Deposited")
+        .unwrap()
+        .clone();
+    let other = events
+        .iter()
+        .find(|e| e["event"] != "Deposited" && e["contract"] != "deed")
+        .unwrap()
+        .clone();
+    let at = |e: &Value| {
+        (
+            e["block_number"].as_u64().unwrap(),
+            e["log_index"].as_u64().unwrap(),
+        )
+    };
+    let (db, dl) = at(&deposited);
+    let (ob, ol) = at(&other);
+    // Changed: the deposit's amount rewritten. Missing: another event deleted. Extra: a copy of
+    // the deposit at a position where the chain has none.
+    run(
+        app,
+        &format!(
+            "INSERT INTO idx_events (block_number, log_index, block_hash, tx_hash, tx_index, \
+             address, topics, data, kind, event, decoded) SELECT block_number, 999, block_hash, \
+             tx_hash, tx_index, address, topics, data, kind, event, decoded FROM idx_events \
+             WHERE block_number = {db} AND log_index = {dl}"
+        ),
+    )
+    .await;
+    let zeros = match engine {
+        Engine::Sqlite => format!("X'{}'", "00".repeat(96)),
+        Engine::Postgres => format!("'\\x{}'::bytea", "00".repeat(96)),
+    };
+    run(
+        app,
+        &format!(
+            "UPDATE idx_events SET data = {zeros} WHERE block_number = {db} AND log_index = {dl}"
+        ),
+    )
+    .await;
+    run(
+        app,
+        &format!("DELETE FROM idx_events WHERE block_number = {ob} AND log_index = {ol}"),
+    )
+    .await;
+    // And an entry booked from an event that never happened.
+    let ledger = propledger_ledger::Ledger::connect(&app.url).await.unwrap();
+    let token = uuid::Uuid::parse_str(&property)
+        .unwrap()
+        .as_u128()
+        .to_string();
+    let dims = Dimensions::property(DimValue::parse(&format!("prop-{token}")).unwrap());
+    let account = |code: &'static str| {
+        let ledger = ledger.clone();
+        let dims = dims.clone();
+        async move {
+            ledger
+                .accounts()
+                .find(&AccountCode::parse(code).unwrap(), &dims)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let (cash, income) = (account("1000").await, account("4100").await);
+    let amount = Amount::parse("10", cash.currency).unwrap();
+    let forged = ledger
+        .entries()
+        .record(
+            EntryDraft::builder(
+                IdempotencyKey::parse("forged-deposit").unwrap(),
+                chrono::Utc::now().date_naive(),
+                Source::Chain {
+                    chain_id: 31337,
+                    tx_hash: B256::repeat_byte(0xfe),
+                    log_index: 0,
+                },
+            )
+            .description("Direct deposit that never happened")
+            .debit(cash.id, amount)
+            .credit(income.id, amount)
+            .build()
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    // And one naming the real deposit's event with another amount.
+    let misbooked = ledger
+        .entries()
+        .record(
+            EntryDraft::builder(
+                IdempotencyKey::parse("misbooked-deposit").unwrap(),
+                chrono::Utc::now().date_naive(),
+                Source::Chain {
+                    chain_id: 31337,
+                    tx_hash: deposited["tx_hash"].as_str().unwrap().parse().unwrap(),
+                    log_index: dl,
+                },
+            )
+            .description("The deposit, booked wrong")
+            .debit(cash.id, amount)
+            .credit(income.id, amount)
+            .build()
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+
+    let found = verify(&w, &auditor, &property, &url)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(found["clean"], false, "{found}");
+    let positions =
+        |k: &str| -> Vec<(u64, u64)> { found[k].as_array().unwrap().iter().map(at).collect() };
+    assert_eq!(positions("changed"), [(db, dl)], "{found}");
+    assert_eq!(positions("missing"), [(ob, ol)], "{found}");
+    assert_eq!(positions("extra"), [(db, 999)], "{found}");
+    assert_eq!(found["missing"][0]["event"], other["event"]);
+    let without = found["entries_without_event"].as_array().unwrap();
+    assert_eq!(without.len(), 1, "{found}");
+    assert_eq!(without[0]["entry_id"], forged.id.get());
+    assert_eq!(without[0]["key"], "forged-deposit");
+    let differing = found["entries_differing"].as_array().unwrap();
+    assert_eq!(differing.len(), 1, "{found}");
+    assert_eq!(differing[0]["entry_id"], misbooked.id.get());
+    w.finish().await;
 }

@@ -145,6 +145,7 @@ impl ChainApp {
             |c| {
                 c.rate_limits = RateLimits::off();
                 c.public_url = "https://app.propledger.test".to_owned();
+                c.audit_rpc_allowlist = vec![format!("{url}/")];
             },
             Some(context),
         )

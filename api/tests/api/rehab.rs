@@ -25,7 +25,7 @@ fn usd(amount: &str) -> Value {
 
 /// Deposits `units` of the settlement token (minted to the admin key) into `treasury` under
 /// `reference`.
-async fn deposit(w: &ChainApp, treasury: Address, units: u64, reference: B256) {
+pub(crate) async fn deposit(w: &ChainApp, treasury: Address, units: u64, reference: B256) {
     use alloy::providers::Provider;
     let usdc = TestStablecoin::new(w.platform.settlement_token, &w.admin);
     let admin = crate::outbox::DEV_KEY

@@ -158,6 +158,7 @@ async fn run(cli: Cli, scrubber: &Scrubber) -> anyhow::Result<()> {
     if let Some(url) = &cli.public_url {
         api.public_url = url.trim_end_matches('/').to_owned();
     }
+    api.audit_rpc_allowlist = cli.audit_rpc_allow.clone();
     config.api = Some(ApiSettings {
         listen: cli.api_listen,
         public_url: cli.public_url.clone(),

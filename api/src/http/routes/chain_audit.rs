@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Allowed;
-use crate::chain_audit::{self, CapTableView, EventPage, LedgerCheck};
+use crate::chain_audit::{self, CapTableView, EventPage, LedgerCheck, Verification};
 use crate::error::Error;
 use crate::http::extract::{Auth, Query};
 use crate::http::problem::ApiResult;
@@ -136,4 +136,63 @@ pub async fn reconciliation(
         )
         .await?,
     ))
+}
+
+/// What to verify, and against which endpoint.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewVerification {
+    /// The property (its id or deed token id).
+    pub property: String,
+    /// A JSON-RPC endpoint of the same chain, one on the node's allowlist
+    /// (`--audit-rpc-allow`).
+    pub rpc_url: String,
+}
+
+/// Re-reads a property's history from a JSON-RPC endpoint the auditor names (one on the node's
+/// allowlist; the node reads no other) and compares it with what the node stored and booked:
+/// events missing, extra or changed, and entries whose source names no event on chain or whose
+/// amounts are not their event's. Up to the index's last block; at most 120 s, 200,000 events
+/// and 16 MiB per `eth_getLogs` answer. Runs one at a time per replica with the other
+/// whole-books checks.
+#[utoipa::path(post, path = "/v1/audit/verifications", tag = "audit",
+    request_body = NewVerification,
+    responses((status = 200, body = Verification)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "auditor"]))))]
+pub async fn verify(
+    State(app): State<App>,
+    auth: Auth,
+    body: crate::http::extract::Json<NewVerification>,
+) -> ApiResult<axum::Json<Verification>> {
+    auth.require(Allowed::AUDIT)?;
+    let body = body.value;
+    if !chain_audit::allowed_endpoint(&body.rpc_url, &app.config().audit_rpc_allowlist) {
+        return Err(Error::invalid(
+            "/rpc_url",
+            "not on the node's allowlist of audit endpoints (--audit-rpc-allow)",
+        )
+        .into());
+    }
+    let chain = app.chain()?;
+    let mut config = propledger_indexer::source::SourceConfig::new(body.rpc_url.trim());
+    config.tls = chain.source.as_ref().and_then(|s| s.tls.clone());
+    config.max_logs_body = chain_audit::VERIFY_MAX_LOGS_BODY;
+    let _permit = one_at_a_time(&app)?;
+    let deed = chain.platform.deed.address;
+    let run = async {
+        let source = propledger_indexer::source::RpcSource::connect(config)
+            .await
+            .map_err(|e| Error::Unavailable(format!("the endpoint: {e}")))?;
+        chain_audit::verify(app.db(), app.ledger()?, &source, deed, &body.property).await
+    };
+    let mut report = tokio::time::timeout(chain_audit::VERIFY_TIMEOUT, run)
+        .await
+        .map_err(|_| {
+            Error::Unavailable(format!(
+                "the verification took longer than {} s",
+                chain_audit::VERIFY_TIMEOUT.as_secs()
+            ))
+        })??;
+    report.rpc_url = propledger_net::redact_url(body.rpc_url.trim());
+    Ok(axum::Json(report))
 }
