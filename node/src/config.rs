@@ -9,6 +9,12 @@ use propledger_net::Secret;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "propledger", version, about)]
 pub struct Cli {
+    /// A TOML file of settings, each key a flag's long name (`api-listen = "127.0.0.1:9090"`,
+    /// `ca-file = ["a.pem", "b.pem"]`, `production = true`). A flag on the command line, then
+    /// its environment variable, overrides the file.
+    #[arg(long, env = "PROPLEDGER_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+
     /// Where the node keeps its chain state and deployment record.
     #[arg(
         long,
@@ -295,4 +301,178 @@ pub enum KeysCommand {
         #[arg(long)]
         service: Option<String>,
     },
+}
+
+/// The arguments with the settings of a TOML file (`--config`, or `PROPLEDGER_CONFIG`) added
+/// where neither the command line nor the environment gives them: each key of the file is a
+/// flag's long name, its value a string, number, boolean or (for flags that take several) an
+/// array. `env_set` says whether an environment variable is set. An unknown key, a value of the
+/// wrong shape or an unreadable file is an error naming it.
+pub fn with_config_file(
+    args: Vec<std::ffi::OsString>,
+    env_set: &dyn Fn(&str) -> bool,
+    read: &dyn Fn(&std::path::Path) -> std::io::Result<String>,
+) -> Result<Vec<std::ffi::OsString>, String> {
+    use clap::CommandFactory;
+    let text: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let named = text.iter().enumerate().find_map(|(i, a)| {
+        if a == "--config" {
+            text.get(i + 1).cloned()
+        } else {
+            a.strip_prefix("--config=").map(str::to_owned)
+        }
+    });
+    let path = match named {
+        Some(p) => PathBuf::from(p),
+        None => match std::env::var_os("PROPLEDGER_CONFIG") {
+            Some(p) if env_set("PROPLEDGER_CONFIG") => PathBuf::from(p),
+            _ => return Ok(args),
+        },
+    };
+    let body = read(&path).map_err(|e| format!("the config file {}: {e}", path.display()))?;
+    let table: toml::Table = body
+        .parse()
+        .map_err(|e| format!("the config file {}: {e}", path.display()))?;
+    let command = Cli::command();
+    let mut out = args;
+    for (key, value) in table {
+        let arg = command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(key.as_str()) && key != "config")
+            .ok_or_else(|| format!("the config file {}: no setting `{key}`", path.display()))?;
+        let given = text
+            .iter()
+            .any(|a| a == &format!("--{key}") || a.starts_with(&format!("--{key}=")));
+        let from_env = arg.get_env().is_some_and(|e| env_set(&e.to_string_lossy()));
+        if given || from_env {
+            continue;
+        }
+        // A switch (`production = true`) is given or not.
+        if !arg.get_action().takes_values() {
+            match value {
+                toml::Value::Boolean(true) => out.push(format!("--{key}").into()),
+                toml::Value::Boolean(false) => {}
+                _ => {
+                    return Err(format!(
+                        "the config file {}: `{key}` is a switch: true or false",
+                        path.display()
+                    ));
+                }
+            }
+            continue;
+        }
+        let scalar = |v: &toml::Value| match v {
+            toml::Value::String(s) => Some(s.clone()),
+            toml::Value::Integer(n) => Some(n.to_string()),
+            toml::Value::Float(f) => Some(f.to_string()),
+            toml::Value::Boolean(b) => Some(b.to_string()),
+            _ => None,
+        };
+        let shape = || {
+            format!(
+                "the config file {}: `{key}` takes a string, number or boolean{}",
+                path.display(),
+                if arg.get_value_delimiter().is_some() {
+                    ", or an array of them"
+                } else {
+                    ""
+                }
+            )
+        };
+        let text_value = match &value {
+            toml::Value::Array(items) if arg.get_value_delimiter().is_some() => items
+                .iter()
+                .map(|v| scalar(v).ok_or_else(shape))
+                .collect::<Result<Vec<_>, _>>()?
+                .join(","),
+            v => scalar(v).ok_or_else(shape)?,
+        };
+        out.push(format!("--{key}={text_value}").into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    fn parse(list: &[&str], file: &str, env: &[&str]) -> Result<Cli, String> {
+        let file = file.to_owned();
+        let env: Vec<String> = env.iter().map(|e| (*e).to_owned()).collect();
+        let augmented =
+            with_config_file(args(list), &|name| env.iter().any(|e| e == name), &|_| {
+                Ok(file.clone())
+            })?;
+        Cli::try_parse_from(augmented).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_file_fills_what_flags_do_not_give() {
+        let file = "api-listen = \"127.0.0.1:9191\"\nconfirmations = 3\nproduction = true\n\
+                    audit-rpc-allow = [\"http://a:1\", \"http://b:2\"]\ndata-dir = \"/tmp/x\"\n";
+        let cli = parse(&["propledger", "--config", "node.toml"], file, &[]).unwrap();
+        assert_eq!(cli.api_listen.to_string(), "127.0.0.1:9191");
+        assert_eq!(cli.confirmations, Some(3));
+        assert!(cli.production);
+        assert_eq!(cli.audit_rpc_allow, ["http://a:1", "http://b:2"]);
+        assert_eq!(cli.data_dir, PathBuf::from("/tmp/x"));
+        // A flag wins over the file.
+        let cli = parse(
+            &["propledger", "--config=node.toml", "--confirmations", "7"],
+            file,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(cli.confirmations, Some(7));
+        // So does an environment variable: the file's value is not added.
+        let augmented = with_config_file(
+            args(&["propledger", "--config", "node.toml"]),
+            &|name| name == "PROPLEDGER_CONFIRMATIONS",
+            &|_| Ok(file.to_owned()),
+        )
+        .unwrap();
+        assert!(
+            !augmented
+                .iter()
+                .any(|a| a.to_string_lossy().starts_with("--confirmations"))
+        );
+    }
+
+    #[test]
+    fn a_bad_file_is_named() {
+        let e = parse(&["propledger", "--config", "n.toml"], "no-such = 1\n", &[]).unwrap_err();
+        assert!(e.contains("no setting `no-such`"), "{e}");
+        let e = parse(
+            &["propledger", "--config", "n.toml"],
+            "api-listen = [\"a\"]\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.contains("`api-listen` takes a string"), "{e}");
+        let e = parse(
+            &["propledger", "--config", "n.toml"],
+            "production = 1\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.contains("`production` is a switch"), "{e}");
+        let e = parse(
+            &["propledger", "--config", "n.toml"],
+            "api-listen = \n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.contains("n.toml"), "{e}");
+        // Without a file, nothing changes.
+        let cli = parse(&["propledger"], "", &[]).unwrap();
+        assert!(cli.config.is_none());
+    }
 }

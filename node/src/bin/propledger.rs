@@ -23,7 +23,18 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args = match propledger_node::config::with_config_file(
+        std::env::args_os().collect(),
+        &|name| std::env::var_os(name).is_some(),
+        &|path| std::fs::read_to_string(path),
+    ) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     propledger_net::tls::install_crypto_provider();
     // Every secret on the command line is known before anything is logged; keys loaded from
     // keystores are learnt as they are decrypted.
