@@ -74,6 +74,65 @@ async fn the_node_serves_its_api() {
 }
 
 #[test]
+fn a_config_file_sets_what_flags_do_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = env!("CARGO_BIN_EXE_propledger");
+    let data = dir.path().join("from-the-file");
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "a long enough password\n").unwrap();
+    let file = dir.path().join("propledger.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "data-dir = {:?}\nconfirmations = 2\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    // The user is made in the file's data directory...
+    let out = Command::new(bin)
+        .arg("--config")
+        .arg(&file)
+        .args(["users", "create", "--username", "bob", "--role", "auditor"])
+        .arg("--password-file")
+        .arg(&pw)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // ...where a key for it is then made, named by the flag.
+    let out = Command::new(bin)
+        .arg("--data-dir")
+        .arg(&data)
+        .args([
+            "keys", "create", "--role", "auditor", "--name", "bob", "--user", "bob",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A key the binary does not know stops it, named.
+    std::fs::write(&file, "data-dri = \"x\"\n").unwrap();
+    let out = Command::new(bin)
+        .arg("--config")
+        .arg(&file)
+        .args(["users", "create", "--username", "cyd", "--role", "auditor"])
+        .arg("--password-file")
+        .arg(&pw)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no setting `data-dri`"), "{stderr}");
+}
+
+#[test]
 fn the_command_line_makes_users_and_keys() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bin = env!("CARGO_BIN_EXE_propledger");
