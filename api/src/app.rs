@@ -101,6 +101,9 @@ pub struct ApiConfig {
     /// /v1/audit/verifications`); the node reads no other (no requests into the operator's
     /// network on a caller's word). Empty: verifications are refused.
     pub audit_rpc_allowlist: Vec<String>,
+    /// How often the upkeep anchors the books' head on chain when it moved on (`None`: only
+    /// on demand). Default one hour.
+    pub anchor_interval: Option<Duration>,
     /// The API's public origin (`https://api.example.com`), which EIP-4361 messages must name;
     /// default `http://` and the listening address.
     pub public_url: String,
@@ -123,6 +126,7 @@ impl ApiConfig {
             server: ServerLimits::default(),
             public_url: "http://127.0.0.1:8080".to_owned(),
             audit_rpc_allowlist: Vec::new(),
+            anchor_interval: Some(Duration::from_secs(3600)),
             low_balance_wei: alloy_primitives::U256::from(50_000_000_000_000_000u64),
         }
     }
@@ -355,6 +359,13 @@ impl Api {
                     Ok(n) => tracing::debug!(n, "forgot expired idempotency keys"),
                     Err(e) => tracing::warn!(error = %e, "expiring idempotency keys failed"),
                 }
+                match api.anchor_if_due().await {
+                    Ok(Some(q)) => {
+                        tracing::info!(entries = q.entries, "queued an anchor of the books")
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "anchoring the books failed"),
+                }
                 if let Some(ledger) = api.inner.ledger.get() {
                     let today = chrono::Utc::now().date_naive();
                     match crate::transactions::post_due(&api.inner.db, ledger, today).await {
@@ -365,6 +376,35 @@ impl Api {
                 }
             }
         })
+    }
+
+    /// Queues an anchor of the books' head when the last one was queued longer ago than
+    /// [`ApiConfig::anchor_interval`] (or never) and the head moved on; nothing without a
+    /// writable chain, the books, or an anchor contract.
+    async fn anchor_if_due(&self) -> crate::error::Result<Option<crate::anchors::Queued>> {
+        let Some(every) = self.inner.config.anchor_interval else {
+            return Ok(None);
+        };
+        let (Ok(chain), Some(ledger)) = (self.writable_chain(), self.inner.ledger.get()) else {
+            return Ok(None);
+        };
+        if chain.platform.anchor.is_none() {
+            return Ok(None);
+        }
+        let now = crate::types::now_ms();
+        if let Some(last) = crate::anchors::last_queued_ms(&self.inner.db).await?
+            && now - last < i64::try_from(every.as_millis()).unwrap_or(i64::MAX)
+        {
+            return Ok(None);
+        }
+        let mut tx = self.inner.db.begin().await?;
+        let actor = crate::auth::Actor::system("anchor");
+        let queued = crate::anchors::queue(&mut tx, chain, ledger, &actor).await?;
+        tx.commit().await?;
+        if queued.is_some() {
+            self.inner.outbox_wake.notify_waiters();
+        }
+        Ok(queued)
     }
 
     /// Serves the API on a listener until `shutdown` resolves, under the connection limits

@@ -28,6 +28,7 @@
 //! resources.
 
 pub mod admin;
+pub mod anchors;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -21,8 +21,8 @@
 //! failures should use `ProviderBuilder::with_simple_nonce_management`.
 
 use crate::{
-    Error, IdentityRegistry, OfferingFactory, PropertyDeed, PropertyDirectory, PropertyLauncher,
-    SharesFactory, TestStablecoin, TreasuryFactory,
+    Error, IdentityRegistry, LedgerAnchor, OfferingFactory, PropertyDeed, PropertyDirectory,
+    PropertyLauncher, SharesFactory, TestStablecoin, TreasuryFactory,
 };
 
 alloy::sol! {
@@ -138,6 +138,10 @@ pub struct Platform {
     pub launcher: Deployed,
     /// The factories the launcher creates each property's contracts with.
     pub factories: Factories,
+    /// The [`LedgerAnchor`] the books' head is recorded in (`None` in a record made before
+    /// platforms had one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<Deployed>,
 }
 
 /// The factories of a platform's launcher.
@@ -205,6 +209,9 @@ impl Platform {
         ];
         if let Some(usd) = self.test_stablecoin {
             all.push(named("TestStablecoin", usd, &TestStablecoin::BYTECODE));
+        }
+        if let Some(anchor) = self.anchor {
+            all.push(named("LedgerAnchor", anchor, &LedgerAnchor::BYTECODE));
         }
         all
     }
@@ -329,6 +336,13 @@ pub async fn deploy_platform<P: Provider>(
     )
     .await?;
 
+    // The anchor of the books' head, recorded by the admin's key.
+    let anchor = deploy_contract(
+        "deploy LedgerAnchor",
+        LedgerAnchor::deploy_builder(provider, admin, admin).from(admin),
+    )
+    .await?;
+
     Ok(Platform {
         chain_id,
         roles,
@@ -339,6 +353,7 @@ pub async fn deploy_platform<P: Provider>(
         directory,
         launcher,
         factories,
+        anchor: Some(anchor),
     })
 }
 

@@ -452,6 +452,7 @@ mod tests {
                 offering: at(7),
                 treasury: at(8),
             },
+            anchor: None,
         }
     }
 

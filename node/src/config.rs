@@ -221,6 +221,16 @@ pub struct Cli {
     )]
     pub audit_rpc_allow: Vec<String>,
 
+    /// Minutes between anchors of the books' head on chain (when it moved on); 0 anchors only
+    /// on demand (`POST /v1/audit/anchors`).
+    #[arg(
+        long,
+        env = "PROPLEDGER_ANCHOR_INTERVAL_MINS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub anchor_interval_mins: u64,
+
     /// Where the platform contracts' code differs from the deployment record (the chain's
     /// code, or this build's artifacts), accept it as it is now and record it; without it such
     /// a node refuses chain actions. Meant for one start, after checking the difference.

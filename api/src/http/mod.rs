@@ -103,6 +103,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(chain_audit::ledger))
         .routes(routes!(chain_audit::reconciliation))
         .routes(routes!(chain_audit::verify))
+        .routes(routes!(chain_audit::anchors, chain_audit::anchor))
         .routes(routes!(properties::search, properties::create))
         .routes(routes!(properties::get, properties::update))
         .routes(routes!(tokenization::create, tokenization::get))

@@ -97,6 +97,12 @@ impl<'a> Write<'a> {
         &mut self.tx
     }
 
+    /// Notes that an outbox action was queued in this write's transaction by other means than
+    /// [`Write::enqueue`], so the senders are woken when it commits.
+    pub fn note_enqueued(&mut self) {
+        self.enqueued = true;
+    }
+
     /// The actor making the write.
     pub fn actor(&self) -> &Actor {
         &self.actor

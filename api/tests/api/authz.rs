@@ -95,6 +95,8 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/audit/ledger", AUDIT),
     ("GET", "/v1/audit/reconciliation", AUDIT),
     ("POST", "/v1/audit/verifications", AUDIT),
+    ("GET", "/v1/audit/anchors", AUDIT),
+    ("POST", "/v1/audit/anchors", ADMIN),
     ("GET", "/v1/properties", ALL),
     ("POST", "/v1/properties", OPERATE),
     ("GET", "/v1/properties/{id}", ALL),

@@ -13,7 +13,8 @@ use crate::tokenization::{property_with_deed, tokenization_body};
 
 both_engines!(
     a_tampered_ledger_is_named,
-    a_verification_names_what_differs_from_the_chain
+    a_verification_names_what_differs_from_the_chain,
+    an_anchor_catches_a_consistent_rewrite
 );
 
 async fn run(app: &TestApp, sql: &str) {
@@ -23,6 +24,26 @@ async fn run(app: &TestApp, sql: &str) {
         .await
         .unwrap();
     tx.commit().await.unwrap();
+}
+
+/// Lets the test edit the books as an intruder with full database access would.
+async fn drop_guards(app: &TestApp, engine: Engine) {
+    match engine {
+        Engine::Sqlite => {
+            for trigger in [
+                "ledger_postings_append_only_update",
+                "ledger_postings_append_only_delete",
+                "ledger_entries_append_only_delete",
+                "ledger_entries_finality_only",
+            ] {
+                run(app, &format!("DROP TRIGGER {trigger}")).await;
+            }
+        }
+        Engine::Postgres => {
+            run(app, "ALTER TABLE ledger_postings DISABLE TRIGGER USER").await;
+            run(app, "ALTER TABLE ledger_entries DISABLE TRIGGER USER").await;
+        }
+    }
 }
 
 async fn check(app: &TestApp, token: &str) -> Value {
@@ -90,22 +111,7 @@ async fn a_tampered_ledger_is_named(engine: Engine) {
         .expect(StatusCode::FORBIDDEN);
 
     // An intruder disables the append-only guards and edits the second rent's amount.
-    match engine {
-        Engine::Sqlite => {
-            for trigger in [
-                "ledger_postings_append_only_update",
-                "ledger_postings_append_only_delete",
-                "ledger_entries_append_only_delete",
-                "ledger_entries_finality_only",
-            ] {
-                run(&app, &format!("DROP TRIGGER {trigger}")).await;
-            }
-        }
-        Engine::Postgres => {
-            run(&app, "ALTER TABLE ledger_postings DISABLE TRIGGER USER").await;
-            run(&app, "ALTER TABLE ledger_entries DISABLE TRIGGER USER").await;
-        }
-    }
+    drop_guards(&app, engine).await;
     run(
         &app,
         &format!(
@@ -360,5 +366,150 @@ async fn a_verification_names_what_differs_from_the_chain(engine: Engine) {
     let differing = found["entries_differing"].as_array().unwrap();
     assert_eq!(differing.len(), 1, "{found}");
     assert_eq!(differing[0]["entry_id"], misbooked.id.get());
+    w.finish().await;
+}
+
+async fn rent(app: &TestApp, op: &str, property: &str, key: &str, amount: &str) -> i64 {
+    app.post(&format!("/v1/properties/{property}/transactions"))
+        .token(op)
+        .header("idempotency-key", key)
+        .json(
+            &json!({"category": "rent", "amount": {"amount": amount, "currency": "USD"},
+                      "occurred_on": "2026-11-02", "counterparty": "Tenant"}),
+        )
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["entry_id"]
+        .as_i64()
+        .unwrap()
+}
+
+/// Anchors record the books' head on chain; the check reads them from the chain. A ledger
+/// rewritten from an anchored entry on, its hash chain recomputed so that the ledger's own check
+/// passes, no longer matches the anchor.
+async fn an_anchor_catches_a_consistent_rewrite(engine: Engine) {
+    let w = ChainApp::indexed(engine).await;
+    // The books' currency is set when the indexer opens the first property's books.
+    w.caught_up().await;
+    let app = &w.app;
+    let op = app.key("operator").await;
+    let auditor = app.key("auditor").await;
+    let property = app
+        .post("/v1/properties")
+        .token(&op)
+        .json(&crate::support::property_body(
+            "Boise",
+            43.6,
+            -116.2,
+            "250000.00",
+            1300,
+        ))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (i, amount) in ["900.00", "910.00", "920.00"].iter().enumerate() {
+        rent(app, &op, &property, &format!("r{i}"), amount).await;
+    }
+    let head = check(app, &auditor).await;
+    let anchored = head["chained_entries"].as_u64().unwrap();
+    assert!(anchored >= 3, "{head}");
+
+    // Anchored on demand by an admin, once; the operator may not.
+    app.post("/v1/audit/anchors")
+        .token(&op)
+        .send()
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    let asked = app
+        .post("/v1/audit/anchors")
+        .token(&app.admin_key)
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    assert_eq!(asked["anchor"]["entries"], anchored, "{asked}");
+    assert_eq!(
+        asked["anchor"]["head_hash"],
+        format!("0x{}", head["head_hash"].as_str().unwrap())
+    );
+    let action = json!({"id": asked["anchor"]["action_id"]});
+    assert_eq!(w.settled(&[action]).await[0]["status"], "confirmed");
+    let again = app
+        .post("/v1/audit/anchors")
+        .token(&app.admin_key)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(again["queued"], false);
+
+    // Two more entries: the unanchored tail.
+    rent(app, &op, &property, "r3", "930.00").await;
+    rent(app, &op, &property, "r4", "940.00").await;
+    let anchors = app
+        .get("/v1/audit/anchors")
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(anchors["clean"], true, "{anchors}");
+    assert_eq!(anchors["anchors"].as_array().unwrap().len(), 1);
+    assert_eq!(anchors["anchors"][0]["entries"], anchored);
+    assert_eq!(anchors["anchors"][0]["matches"], true);
+    assert_eq!(anchors["unanchored_entries"], 2);
+    assert_eq!(anchors["ledger_entries"], anchored + 2);
+
+    // The rewrite: the anchored entry and those after it removed, the head put back to the
+    // entry before, and other entries booked in their place through the ledger. The hash chain
+    // is whole again; only the anchor tells.
+    drop_guards(app, engine).await;
+    let seq = anchored;
+    run(
+        app,
+        &format!(
+            "DELETE FROM ledger_postings WHERE entry_id IN \
+             (SELECT id FROM ledger_entries WHERE chain_seq >= {seq})"
+        ),
+    )
+    .await;
+    run(
+        app,
+        &format!("DELETE FROM ledger_entries WHERE chain_seq >= {seq}"),
+    )
+    .await;
+    run(
+        app,
+        &format!(
+            "UPDATE ledger_head SET chain_seq = {prev}, chain_hash = \
+             (SELECT hash FROM ledger_entries WHERE chain_seq = {prev}), version = version + 1 WHERE id = 1",
+            prev = seq - 1
+        ),
+    )
+    .await;
+    for (i, amount) in ["15.00", "16.00", "17.00"].iter().enumerate() {
+        rent(app, &op, &property, &format!("forged-{i}"), amount).await;
+    }
+    let ledger = check(app, &auditor).await;
+    assert!(ledger.get("first_break").is_none(), "{ledger}");
+    assert_eq!(ledger["chained_entries"], anchored + 2);
+    let anchors = app
+        .get("/v1/audit/anchors")
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(anchors["clean"], false, "{anchors}");
+    assert_eq!(anchors["anchors"][0]["matches"], false);
+    assert_ne!(
+        anchors["anchors"][0]["books_hash"],
+        anchors["anchors"][0]["head_hash"]
+    );
     w.finish().await;
 }

@@ -114,6 +114,32 @@ impl<'a> Verifier<'a> {
         Verifier { ledger }
     }
 
+    /// The head of the hash chain as stored: how many posted entries it links, and the last
+    /// one's chain hash (what an anchor records).
+    pub async fn head(&self) -> Result<(u64, EntryHash)> {
+        let mut tx = self.ledger.read().await?;
+        let row = tx
+            .fetch_one(Sql::new(
+                "SELECT chain_seq, chain_hash FROM ledger_head WHERE id = 1",
+            ))
+            .await?;
+        let seq = u64::try_from(row.int(0)?)
+            .map_err(|_| Error::Corrupt("negative chain sequence".into()))?;
+        Ok((seq, EntryHash::from_stored(&row.blob(1)?)?))
+    }
+
+    /// The stored chain hash of the posted entry with sequence number `seq`, if one has it.
+    pub async fn hash_at(&self, seq: u64) -> Result<Option<EntryHash>> {
+        let seq = i64::try_from(seq).map_err(|_| Error::Corrupt("sequence too large".into()))?;
+        let mut tx = self.ledger.read().await?;
+        let row = tx
+            .fetch_optional(
+                Sql::new("SELECT hash FROM ledger_entries WHERE chain_seq = $1").bind(seq),
+            )
+            .await?;
+        row.map(|r| EntryHash::from_stored(&r.blob(0)?)).transpose()
+    }
+
     /// Recomputes the hash chain and reports the first entry that does not match.
     pub async fn chain(&self) -> Result<ChainReport> {
         let mut tx = self.ledger.read().await?;

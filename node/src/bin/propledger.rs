@@ -170,6 +170,8 @@ async fn run(cli: Cli, scrubber: &Scrubber) -> anyhow::Result<()> {
         api.public_url = url.trim_end_matches('/').to_owned();
     }
     api.audit_rpc_allowlist = cli.audit_rpc_allow.clone();
+    api.anchor_interval =
+        (cli.anchor_interval_mins > 0).then(|| Duration::from_secs(cli.anchor_interval_mins * 60));
     config.api = Some(ApiSettings {
         listen: cli.api_listen,
         public_url: cli.public_url.clone(),

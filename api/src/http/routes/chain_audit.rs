@@ -196,3 +196,80 @@ pub async fn verify(
     report.rpc_url = propledger_net::redact_url(body.rpc_url.trim());
     Ok(axum::Json(report))
 }
+
+/// Every anchor of the books' head the chain recorded (read from the chain, not the database),
+/// each checked against the hash the books hold for that entry now; entries after the last
+/// anchor are the unanchored tail.
+#[utoipa::path(get, path = "/v1/audit/anchors", tag = "audit",
+    responses((status = 200, body = crate::anchors::AnchorCheck)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "auditor"]))))]
+pub async fn anchors(
+    State(app): State<App>,
+    auth: Auth,
+) -> ApiResult<axum::Json<crate::anchors::AnchorCheck>> {
+    auth.require(Allowed::AUDIT)?;
+    let chain = app.chain()?;
+    let source = chain_audit::source(chain.source.as_ref()).await?;
+    Ok(axum::Json(
+        crate::anchors::check(chain, &source, app.ledger()?).await?,
+    ))
+}
+
+/// What asking for an anchor did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnchorAsked {
+    /// Whether an anchor of the books' head is queued (false: the chain's last anchor already
+    /// covers it, or no entry is posted yet).
+    pub queued: bool,
+    /// The anchor queued (or found queued) for the head.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<crate::anchors::Queued>,
+}
+
+/// Anchors the books' head on chain now, through the outbox (the admin's key): 202 with the
+/// action, or 200 with `queued: false` when the chain's last anchor already covers the head.
+#[utoipa::path(post, path = "/v1/audit/anchors", tag = "audit",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses((status = 202, body = AnchorAsked)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin"]))))]
+pub async fn anchor(
+    State(app): State<App>,
+    ctx: crate::http::extract::Ctx,
+    auth: Auth,
+    idem: crate::http::extract::Idem,
+) -> ApiResult<axum::response::Response> {
+    use crate::http::write::{Begun, Write};
+    let p = auth.require(Allowed::ADMIN)?;
+    let chain = app.writable_chain()?.clone();
+    let ledger = app.ledger()?.clone();
+    let mut w = match Write::begin(
+        &app,
+        &ctx.0,
+        p.actor(),
+        "POST",
+        "/v1/audit/anchors",
+        idem.0,
+        &[],
+    )
+    .await?
+    {
+        Begun::Fresh(w) => w,
+        Begun::Replay(r) => return Ok(r),
+    };
+    let actor = w.actor().clone();
+    let queued = crate::anchors::queue(w.tx(), &chain, &ledger, &actor).await?;
+    if queued.is_some() {
+        w.note_enqueued();
+    }
+    let status = if queued.is_some() {
+        axum::http::StatusCode::ACCEPTED
+    } else {
+        axum::http::StatusCode::OK
+    };
+    let resource = queued.as_ref().map(|q| q.entries.to_string());
+    let body = AnchorAsked {
+        queued: queued.is_some(),
+        anchor: queued,
+    };
+    Ok(w.finish(status, &body, resource).await?)
+}
