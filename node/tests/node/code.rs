@@ -56,6 +56,7 @@ async fn a_fresh_node_records_its_contracts_code_and_a_restart_on_it_proceeds() 
         names,
         [
             "IdentityRegistry",
+            "LedgerAnchor",
             "OfferingFactory",
             "PropertyDeed",
             "PropertyDirectory",
