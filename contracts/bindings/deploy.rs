@@ -226,6 +226,16 @@ impl Platform {
     }
 }
 
+/// Deploys a [`LedgerAnchor`] administered by `admin`, who also records the anchors: part of
+/// every new platform, and added to one recorded before platforms had it.
+pub async fn deploy_anchor<P: Provider>(provider: &P, admin: Address) -> Result<Deployed, Error> {
+    deploy_contract(
+        "deploy LedgerAnchor",
+        LedgerAnchor::deploy_builder(provider, admin, admin).from(admin),
+    )
+    .await
+}
+
 /// `keccak256(name)`: how the contracts derive their role ids.
 fn role(name: &str) -> B256 {
     keccak256(name.as_bytes())
@@ -336,12 +346,7 @@ pub async fn deploy_platform<P: Provider>(
     )
     .await?;
 
-    // The anchor of the books' head, recorded by the admin's key.
-    let anchor = deploy_contract(
-        "deploy LedgerAnchor",
-        LedgerAnchor::deploy_builder(provider, admin, admin).from(admin),
-    )
-    .await?;
+    let anchor = deploy_anchor(provider, admin).await?;
 
     Ok(Platform {
         chain_id,

@@ -309,13 +309,26 @@ impl Node {
         };
         let (record, code_mismatches) = match record {
             Some(record) => {
-                check_code(
+                let (mut record, mismatches) = check_code(
                     &provider,
                     record,
                     config.accept_deployed_code,
                     &config.data_dir,
                 )
-                .await?
+                .await?;
+                // A platform recorded before it had an anchor contract gets one, when this
+                // node holds its admin key and its code is as recorded.
+                if record.platform.anchor.is_none()
+                    && mismatches.is_empty()
+                    && record.platform.roles.admin == roles.admin
+                {
+                    let anchor = deploy::deploy_anchor(&provider, roles.admin).await?;
+                    record.platform.anchor = Some(anchor);
+                    record.code = code::observe(&provider, &record.platform).await?;
+                    record.save(&config.data_dir)?;
+                    info!(anchor = %anchor.address, "deployed the books' anchor contract the platform lacked");
+                }
+                (record, mismatches)
             }
             None => {
                 let settlement = config.settlement_token.map_or(

@@ -106,6 +106,25 @@ async fn a_fresh_node_records_its_contracts_code_and_a_restart_on_it_proceeds() 
         .expect("load")
         .expect("record");
     assert_eq!(filled, record);
+
+    // A record from before platforms had an anchor contract gets one deployed at the next
+    // start, with its code recorded.
+    let mut old = record.clone();
+    old.platform.anchor = None;
+    old.code.remove("LedgerAnchor");
+    old.save(dir.path()).expect("save");
+    let text = std::fs::read_to_string(DeploymentRecord::path(dir.path())).expect("read");
+    assert!(!text.contains("anchor"), "{text}");
+    let node = Node::start(config(dir.path())).await.expect("restart");
+    assert!(node.code_mismatches().is_empty());
+    let anchor = node.platform().anchor.expect("an anchor");
+    assert_ne!(Some(anchor), record.platform.anchor, "a new one");
+    node.shutdown().await.expect("shutdown");
+    let upgraded = DeploymentRecord::load(dir.path())
+        .expect("load")
+        .expect("record");
+    assert_eq!(upgraded.platform.anchor, Some(anchor));
+    assert_eq!(upgraded.code["LedgerAnchor"].address, anchor.address);
 }
 
 /// The binary, on a record whose artifact hash differs from this build's (as after an upgrade
