@@ -31,6 +31,7 @@ pub mod admin;
 pub mod anchors;
 pub mod app;
 pub mod audit;
+pub mod audit_export;
 pub mod auth;
 pub mod blobs;
 pub mod books;

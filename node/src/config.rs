@@ -263,12 +263,39 @@ pub enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Write a property's audit export: the platform's deployment, the property's contracts and
+    /// stored events, and every posted ledger entry with its hashes, as one JSON file.
+    Export {
+        /// The property (its API id or deed token id).
+        #[arg(long)]
+        property: String,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Audits: `propledger audit verify`.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Manage staff users.
     #[command(subcommand)]
     Users(UsersCommand),
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+}
+
+/// `propledger audit ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum AuditCommand {
+    /// Verify an audit export against a chain's JSON-RPC endpoint (`--rpc-url`), trusting
+    /// nothing else: the platform's code, the property's contracts and events, the hash chain,
+    /// the entries booked from events, the anchors and the cap table. Exits 0 only when
+    /// everything matches.
+    Verify {
+        /// The export (`propledger export`).
+        #[arg(long)]
+        export: PathBuf,
+    },
 }
 
 /// `propledger users ...`

@@ -14,7 +14,8 @@ use crate::tokenization::{property_with_deed, tokenization_body};
 both_engines!(
     a_tampered_ledger_is_named,
     a_verification_names_what_differs_from_the_chain,
-    an_anchor_catches_a_consistent_rewrite
+    an_anchor_catches_a_consistent_rewrite,
+    an_export_verifies_from_the_chain_alone
 );
 
 async fn run(app: &TestApp, sql: &str) {
@@ -529,6 +530,158 @@ async fn an_anchor_catches_a_consistent_rewrite(engine: Engine) {
     assert_ne!(
         anchors["anchors"][0]["books_hash"],
         anchors["anchors"][0]["head_hash"]
+    );
+    w.finish().await;
+}
+
+/// An audit export verifies against the chain alone; edits to it are named, and so is a
+/// ledger rewritten consistently after an anchor.
+async fn an_export_verifies_from_the_chain_alone(engine: Engine) {
+    use alloy::primitives::{Address, B256};
+    use propledger_api::audit_export::{self, AuditExport};
+    use propledger_indexer::source::{RpcSource, SourceConfig};
+    let w = ChainApp::indexed(engine).await;
+    w.caught_up().await;
+    let app = &w.app;
+    let op = app.key("operator").await;
+    let (property, document) = property_with_deed(app, &op).await;
+    let t = app
+        .post(&format!("/v1/properties/{property}/tokenization"))
+        .token(&op)
+        .json(&tokenization_body(&document))
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    assert_eq!(
+        w.settled(&[t["action"].clone()]).await[0]["status"],
+        "confirmed"
+    );
+    w.caught_up().await;
+    let t = app
+        .get(&format!("/v1/properties/{property}/tokenization"))
+        .token(&op)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let treasury: Address = t["contracts"]["treasury"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    w.outbox_idle().await;
+    crate::rehab::deposit(&w, treasury, 5_000_000_000, B256::ZERO).await;
+    rent(app, &op, &property, "r0", "700.00").await;
+    w.caught_up().await;
+    let asked = app
+        .post("/v1/audit/anchors")
+        .token(&app.admin_key)
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    let action = json!({"id": asked["anchor"]["action_id"]});
+    assert_eq!(w.settled(&[action]).await[0]["status"], "confirmed");
+    rent(app, &op, &property, "r1", "710.00").await;
+    w.caught_up().await;
+
+    let ledger = propledger_ledger::Ledger::connect(&app.url).await.unwrap();
+    let exported = audit_export::export(app.api.db(), &ledger, &w.platform, &property)
+        .await
+        .unwrap();
+    // Through a file and back.
+    let text = serde_json::to_string_pretty(&exported).unwrap();
+    let export: AuditExport = serde_json::from_str(&text).unwrap();
+    assert_eq!(export, exported);
+    assert!(export.events.len() >= 3);
+    let source = RpcSource::connect(SourceConfig::new(w.url.clone()))
+        .await
+        .unwrap();
+    let mut steps = Vec::new();
+    let verdict = audit_export::verify(&export, &source, &mut |s| steps.push(s.to_owned()))
+        .await
+        .unwrap();
+    assert!(verdict.is_clean(), "{verdict:#?}");
+    assert!(steps.len() >= 8, "{steps:?}");
+    assert!(
+        verdict
+            .checks
+            .iter()
+            .any(|(what, found)| what == "unanchored tail" && found.starts_with("1 ")),
+        "{verdict:#?}"
+    );
+
+    // An entry's amount edited in the file.
+    let mut edited = export.clone();
+    let last = edited.entries.len() - 1;
+    edited.entries[last].postings[0].amount += rust_decimal::Decimal::ONE;
+    edited.entries[last].postings[1].amount += rust_decimal::Decimal::ONE;
+    let id = edited.entries[last].id;
+    let v = audit_export::verify(&edited, &source, &mut |_| {})
+        .await
+        .unwrap();
+    assert!(
+        v.findings.iter().any(
+            |f| f.starts_with(&format!("entry {id} ")) && f.contains("does not match its hash")
+        ),
+        "{v:#?}"
+    );
+    // An event removed from the file.
+    let mut thinner = export.clone();
+    let gone = thinner.events.remove(0);
+    let v = audit_export::verify(&thinner, &source, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        v.findings,
+        [format!(
+            "event at block {} log {} (tx {:#x}) is on chain, not in the export",
+            gone.block_number, gone.log_index, gone.tx_hash
+        )]
+    );
+
+    // The ledger rewritten consistently from the anchored entry on, then exported: the hash
+    // chain verifies, the anchor does not.
+    let anchored = asked["anchor"]["entries"].as_u64().unwrap();
+    drop_guards(app, engine).await;
+    run(
+        app,
+        &format!(
+            "DELETE FROM ledger_postings WHERE entry_id IN \
+             (SELECT id FROM ledger_entries WHERE chain_seq >= {anchored})"
+        ),
+    )
+    .await;
+    run(
+        app,
+        &format!("DELETE FROM ledger_entries WHERE chain_seq >= {anchored}"),
+    )
+    .await;
+    run(
+        app,
+        &format!(
+            "UPDATE ledger_head SET chain_seq = {prev}, chain_hash = \
+             (SELECT hash FROM ledger_entries WHERE chain_seq = {prev}), version = version + 1 \
+             WHERE id = 1",
+            prev = anchored - 1
+        ),
+    )
+    .await;
+    rent(app, &op, &property, "forged-0", "1.00").await;
+    rent(app, &op, &property, "forged-1", "2.00").await;
+    let rewritten = audit_export::export(app.api.db(), &ledger, &w.platform, &property)
+        .await
+        .unwrap();
+    let v = audit_export::verify(&rewritten, &source, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(v.findings.len(), 1, "{v:#?}");
+    assert!(
+        v.findings[0].contains(&format!(
+            "entry {anchored} no longer ends in the anchored hash"
+        )),
+        "{v:#?}"
     );
     w.finish().await;
 }

@@ -9,7 +9,7 @@ use propledger_net::Secret;
 use propledger_node::{
     Node, NodeConfig, RoleKeys, backup,
     chain::ServerLimits,
-    config::{Cli, Command, KeysCommand, UsersCommand},
+    config::{AuditCommand, Cli, Command, KeysCommand, UsersCommand},
     deployment::DeploymentRecord,
     keys::{KeyLoader, KeySource},
     logging::{self, Scrubber},
@@ -121,6 +121,10 @@ async fn run(cli: Cli, scrubber: &Scrubber) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&restored)?);
             return Ok(());
         }
+        Some(Command::Export { property, out }) => return export(&cli, property, out).await,
+        Some(Command::Audit(AuditCommand::Verify { export })) => {
+            return audit_verify(&cli, export).await;
+        }
         Some(Command::Users(cmd)) => return users(&cli, cmd).await,
         Some(Command::Keys(cmd)) => return keys(&cli, cmd).await,
         Some(Command::Run) | None => {}
@@ -209,6 +213,63 @@ async fn run(cli: Cli, scrubber: &Scrubber) -> anyhow::Result<()> {
 }
 
 /// The node's database URL, as the node would open it.
+/// `propledger export`: the property's audit export, from the node's database and deployment
+/// record.
+async fn export(cli: &Cli, property: &str, out: &std::path::Path) -> anyhow::Result<()> {
+    let record = DeploymentRecord::load(&cli.data_dir)?
+        .with_context(|| format!("no deployment recorded in {}", cli.data_dir.display()))?;
+    let url = database_url(cli);
+    let db = propledger_api::db::Db::connect(&url).await?;
+    let ledger = propledger_ledger::Ledger::connect(&url).await?;
+    let made =
+        propledger_api::audit_export::export(&db, &ledger, &record.platform, property).await?;
+    let text = serde_json::to_vec_pretty(&made)?;
+    std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "wrote {}: {} events, {} entries, up to block {}",
+        out.display(),
+        made.events.len(),
+        made.entries.len(),
+        made.block
+    );
+    Ok(())
+}
+
+/// `propledger audit verify`: the export against the chain alone; the process fails unless
+/// everything matches.
+async fn audit_verify(cli: &Cli, export: &std::path::Path) -> anyhow::Result<()> {
+    let url = cli
+        .rpc_url
+        .as_ref()
+        .context("--rpc-url names the chain to verify against")?;
+    let text = std::fs::read(export).with_context(|| format!("reading {}", export.display()))?;
+    let made: propledger_api::audit_export::AuditExport = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not an audit export", export.display()))?;
+    let mut source = propledger_indexer::source::SourceConfig::new(url.expose().clone());
+    source.tls = Some(propledger_net::tls::client_config(&cli.ca_file)?);
+    let source = propledger_indexer::source::RpcSource::connect(source).await?;
+    let verdict = propledger_api::audit_export::verify(&made, &source, &mut |step| {
+        eprintln!("checking {step}...");
+    })
+    .await?;
+    for (what, found) in &verdict.checks {
+        println!("{what}: {found}");
+    }
+    for f in &verdict.findings {
+        println!("FINDING: {f}");
+    }
+    anyhow::ensure!(
+        verdict.is_clean(),
+        "the export does not match the chain: {} finding(s)",
+        verdict.findings.len()
+    );
+    println!(
+        "verified: property {} up to block {} matches the chain",
+        made.property, made.block
+    );
+    Ok(())
+}
+
 fn database_url(cli: &Cli) -> String {
     cli.database_url
         .as_ref()

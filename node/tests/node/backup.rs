@@ -36,7 +36,7 @@ use crate::{keys::Run, run::config};
 /// A deadline that only a stuck indexer would miss.
 const NEVER: Duration = Duration::from_secs(120);
 
-fn provider(url: &str) -> DynProvider {
+pub(crate) fn provider(url: &str) -> DynProvider {
     let admin: PrivateKeySigner = DEV_PRIVATE_KEY.parse().expect("key");
     ProviderBuilder::new()
         .wallet(EthereumWallet::new(admin))
@@ -44,12 +44,12 @@ fn provider(url: &str) -> DynProvider {
         .erased()
 }
 
-fn dollars(n: u64) -> U256 {
+pub(crate) fn dollars(n: u64) -> U256 {
     U256::from(n) * U256::from(1_000_000u64)
 }
 
 /// A property on the node's platform, and test dollars the admin may deposit into its treasury.
-async fn property(node: &Node, provider: &DynProvider) -> Address {
+pub(crate) async fn property(node: &Node, provider: &DynProvider) -> Address {
     let now = provider
         .get_block_by_number(Default::default())
         .await

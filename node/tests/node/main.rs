@@ -1,6 +1,7 @@
 //! Integration tests of the node crate (one test binary).
 
 mod api;
+mod audit;
 mod backup;
 mod chain;
 mod code;
