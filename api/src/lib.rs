@@ -49,6 +49,7 @@ pub mod investors;
 pub mod keys;
 pub mod market;
 pub mod outbox;
+pub mod platform;
 pub mod properties;
 pub mod reconcile;
 pub mod rehab;

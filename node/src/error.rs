@@ -34,6 +34,16 @@ pub enum Error {
         /// Chain id reported by the endpoint.
         actual: u64,
     },
+    /// The data directory's deployment record names another platform than the database's.
+    #[error(
+        "this data directory records the platform whose directory is {data_dir}, but the database records the one at {database}; use the data directory of that platform, or another database"
+    )]
+    PlatformDiffers {
+        /// The data directory's platform (its directory contract).
+        data_dir: alloy::primitives::Address,
+        /// The database's platform (its directory contract).
+        database: alloy::primitives::Address,
+    },
     /// The recorded contracts have no code on the external chain.
     #[error(
         "the recorded contract {address} has no code on chain {chain_id}; remove {record} to deploy anew"

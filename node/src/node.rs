@@ -271,7 +271,38 @@ impl Node {
         let (wallet, roles) = role_wallet(signer, &config.role_keys);
         let provider = ProviderBuilder::new().wallet(wallet).connect_client(client);
 
-        let record = match DeploymentRecord::load(&config.data_dir)? {
+        let database_url = config
+            .database_url
+            .as_ref()
+            .map(|u| u.expose().clone())
+            .unwrap_or_else(|| format!("sqlite:{}", config.data_dir.join("ledger.db").display()));
+        // The platform the database records, shared by every node on it: a fresh data directory
+        // takes it instead of deploying another; a record naming another platform is refused.
+        let shared_db = propledger_api::db::Db::connect(&database_url).await?;
+        let shared = propledger_api::platform::stored(&shared_db).await?;
+        let file = match (DeploymentRecord::load(&config.data_dir)?, &shared) {
+            (Some(f), _) if f.platform.chain_id != chain_id => {
+                return Err(Error::ChainMismatch {
+                    recorded: f.platform.chain_id,
+                    actual: chain_id,
+                });
+            }
+            (Some(f), Some(p)) if f.platform != *p => {
+                return Err(Error::PlatformDiffers {
+                    data_dir: f.platform.directory.address,
+                    database: p.directory.address,
+                });
+            }
+            (None, Some(p)) if p.chain_id == chain_id => {
+                info!(directory = %p.directory.address, "found the platform's deployment in the database");
+                let mut record = DeploymentRecord::new(p.clone());
+                record.code = code::observe(&provider, &record.platform).await?;
+                record.save(&config.data_dir)?;
+                Some(record)
+            }
+            (f, _) => f,
+        };
+        let record = match file {
             Some(record) => {
                 let platform = &record.platform;
                 if platform.chain_id != chain_id {
@@ -356,11 +387,10 @@ impl Node {
                 (record, Vec::new())
             }
         };
-        let database_url = config
-            .database_url
-            .as_ref()
-            .map(|u| u.expose().clone())
-            .unwrap_or_else(|| format!("sqlite:{}", config.data_dir.join("ledger.db").display()));
+        if shared.as_ref() != Some(&record.platform) {
+            propledger_api::platform::store(&shared_db, &record.platform).await?;
+        }
+        drop(shared_db);
         let ledger = Ledger::connect(&database_url).await?;
         let mut source = SourceConfig::new(rpc_url.clone());
         source.tls = Some(tls.clone());

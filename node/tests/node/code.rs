@@ -113,6 +113,20 @@ async fn a_fresh_node_records_its_contracts_code_and_a_restart_on_it_proceeds() 
     old.platform.anchor = None;
     old.code.remove("LedgerAnchor");
     old.save(dir.path()).expect("save");
+    // (A database from then records no platform either.)
+    {
+        use sqlx::Connection;
+        let mut db = sqlx::SqliteConnection::connect(&format!(
+            "sqlite:{}",
+            dir.path().join("ledger.db").display()
+        ))
+        .await
+        .expect("books");
+        sqlx::query("DELETE FROM api_platform")
+            .execute(&mut db)
+            .await
+            .expect("delete");
+    }
     let text = std::fs::read_to_string(DeploymentRecord::path(dir.path())).expect("read");
     assert!(!text.contains("anchor"), "{text}");
     let node = Node::start(config(dir.path())).await.expect("restart");

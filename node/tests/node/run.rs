@@ -239,3 +239,57 @@ async fn each_role_key_is_granted_its_role_and_recorded() {
     assert_eq!(recorded.platform.roles, roles);
     node.shutdown().await.expect("shutdown");
 }
+
+/// Two nodes, each with its own data directory, on one database and one chain: the second
+/// finds the platform's deployment in the database and deploys nothing; a data directory that
+/// records another platform than the database's is refused, naming both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_on_the_database_uses_its_platform() {
+    let shared = tempfile::tempdir().expect("tempdir");
+    let database = format!("sqlite:{}", shared.path().join("books.db").display());
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = config(a_dir.path());
+    a.database_url = Some(propledger_net::Secret::new(database.clone()));
+    let first = Node::start(a).await.expect("first node");
+    let platform = first.platform().clone();
+    let provider = ProviderBuilder::new().connect_http(first.rpc_url().parse().expect("url"));
+    let height = provider.get_block_number().await.expect("block number");
+
+    let mut b = config(b_dir.path());
+    b.database_url = Some(propledger_net::Secret::new(database.clone()));
+    b.rpc_url = Some(propledger_net::Secret::new(first.rpc_url().to_owned()));
+    let second = Node::start(b).await.expect("second node");
+    assert_eq!(second.platform(), &platform, "the database's platform");
+    assert_eq!(
+        provider.get_block_number().await.expect("block number"),
+        height,
+        "nothing deployed again"
+    );
+    let recorded = DeploymentRecord::load(b_dir.path())
+        .expect("load")
+        .expect("the record, written to the new data directory");
+    assert_eq!(recorded.platform, platform);
+    second.shutdown().await.expect("shutdown");
+
+    // A data directory recording another platform.
+    let mut other = recorded.clone();
+    other.platform.directory.address = alloy::primitives::Address::repeat_byte(0x0d);
+    let c_dir = tempfile::tempdir().unwrap();
+    other.save(c_dir.path()).expect("save");
+    let mut c = config(c_dir.path());
+    c.database_url = Some(propledger_net::Secret::new(database));
+    c.rpc_url = Some(propledger_net::Secret::new(first.rpc_url().to_owned()));
+    let refused = match Node::start(c).await {
+        Ok(_) => panic!("a node with another platform started"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        refused.contains(&platform.directory.address.to_string()),
+        "{refused}"
+    );
+    assert!(
+        refused.contains(&alloy::primitives::Address::repeat_byte(0x0d).to_string()),
+        "{refused}"
+    );
+    first.shutdown().await.expect("shutdown");
+}
