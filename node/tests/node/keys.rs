@@ -109,6 +109,14 @@ impl Run {
         }
     }
 
+    /// Kills it with SIGKILL, as a crash would, and waits for it to be gone.
+    pub(crate) fn kill(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status();
+        self.finish();
+    }
+
     /// Stops it with SIGTERM and returns the whole log.
     pub(crate) fn stop(mut self) -> String {
         let _ = Command::new("kill")

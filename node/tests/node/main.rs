@@ -5,6 +5,7 @@ mod audit;
 mod backup;
 mod chain;
 mod code;
+mod failover;
 mod keys;
 mod run;
 mod tls;
