@@ -1,5 +1,5 @@
-//! Failover: two `propledger` processes, each with its own data directory, on one database and
-//! one external chain (anvil). The second finds the platform in the database and stands by;
+//! Failover: two `propledger` processes, each with its own data directory, on one database (a
+//! SQLite file, and a PostgreSQL database) and one external chain (anvil). The second finds the platform in the database and stands by;
 //! when the indexing one is killed (SIGKILL), the second takes the indexer role over and indexes
 //! what the chain does next.
 
@@ -25,10 +25,27 @@ async fn indexed(database: &str) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_standby_takes_over_when_the_indexer_is_killed() {
-    let anvil = Anvil::spawn();
+async fn the_standby_takes_over_when_the_indexer_is_killed_sqlite() {
     let shared = tempfile::tempdir().expect("tempdir");
-    let database = format!("sqlite:{}", shared.path().join("books.db").display());
+    failover(format!(
+        "sqlite:{}",
+        shared.path().join("books.db").display()
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_takes_over_when_the_indexer_is_killed_postgres() {
+    failover(
+        propledger_testkit::postgres::Postgres::shared()
+            .fresh_database()
+            .await,
+    )
+    .await;
+}
+
+async fn failover(database: String) {
+    let anvil = Anvil::spawn();
     let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let args = |dir: &std::path::Path| {
         vec![
