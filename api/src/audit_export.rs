@@ -650,33 +650,12 @@ pub async fn verify(
         let Some(kind) = kinds.get(&log.address) else {
             continue;
         };
-        if let Some(plan) = propledger_indexer::books::plan(*kind, log) {
-            let mut postings: Vec<(Direction, Decimal)> = e
-                .postings
-                .iter()
-                .map(|p| (p.direction, p.amount.value()))
-                .collect();
-            for line in &plan.lines {
-                let amount = Amount::from_token_units(line.amount, export.token_decimals, currency)
-                    .map_err(|_| Error::invalid("export", "an amount out of range"))?
-                    .value();
-                match postings
-                    .iter()
-                    .position(|p| p.0 == line.direction && p.1 == amount)
-                {
-                    Some(i) => {
-                        postings.swap_remove(i);
-                    }
-                    None => {
-                        findings.push(format!(
-                            "entry {} ({}) books other amounts than its event",
-                            e.id.get(),
-                            e.key.as_str()
-                        ));
-                        break;
-                    }
-                }
-            }
+        if !crate::chain_audit::books_its_event(e, *kind, log, export.token_decimals, currency)? {
+            findings.push(format!(
+                "entry {} ({}) books other amounts than its event",
+                e.id.get(),
+                e.key.as_str()
+            ));
         }
     }
     v.check("entries", findings);

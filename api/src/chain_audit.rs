@@ -418,6 +418,46 @@ pub async fn reconciliation(
     })
 }
 
+/// Whether `entry` books what the event `log` (of a contract of `kind`) books: each line the
+/// indexer makes from the event is among the entry's postings, with its direction and exact
+/// amount (a platform fee's lines may come beside them). True for an event that books nothing
+/// by itself (a share transfer's capital, booked from the holders' state).
+pub fn books_its_event(
+    entry: &propledger_ledger::core::Entry,
+    kind: propledger_indexer::decode::ContractKind,
+    log: &propledger_indexer::source::RawLog,
+    token_decimals: u8,
+    currency: propledger_ledger::core::Currency,
+) -> Result<bool> {
+    let Some(plan) = propledger_indexer::books::plan(kind, log) else {
+        return Ok(true);
+    };
+    let mut postings: Vec<_> = entry
+        .postings
+        .iter()
+        .map(|p| (p.direction, p.amount.value()))
+        .collect();
+    for line in &plan.lines {
+        let amount = propledger_ledger::core::Amount::from_token_units(
+            line.amount,
+            token_decimals,
+            currency,
+        )
+        .map_err(crate::deals::costs::ledger_error)?
+        .value();
+        match postings
+            .iter()
+            .position(|p| p.0 == line.direction && p.1 == amount)
+        {
+            Some(i) => {
+                postings.swap_remove(i);
+            }
+            None => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
 /// Most events a verification compares (on either side).
 pub const VERIFY_EVENTS_MAX: usize = 200_000;
 /// How long a verification may take.
@@ -760,34 +800,8 @@ pub async fn verify(
         let Some(&kind) = kinds.get(&log.address) else {
             continue;
         };
-        if let Some(plan) = propledger_indexer::books::plan(kind, log) {
-            let mut postings: Vec<(propledger_ledger::core::Direction, rust_decimal::Decimal)> = e
-                .postings
-                .iter()
-                .map(|p| (p.direction, p.amount.value()))
-                .collect();
-            let mut same = true;
-            for line in &plan.lines {
-                let amount = propledger_ledger::core::Amount::from_token_units(
-                    line.amount,
-                    checkpoint.token_decimals,
-                    currency,
-                )
-                .map_err(crate::deals::costs::ledger_error)?
-                .value();
-                match postings
-                    .iter()
-                    .position(|p| p.0 == line.direction && p.1 == amount)
-                {
-                    Some(i) => {
-                        postings.swap_remove(i);
-                    }
-                    None => same = false,
-                }
-            }
-            if !same {
-                differing.push(named);
-            }
+        if !books_its_event(e, kind, log, checkpoint.token_decimals, currency)? {
+            differing.push(named);
         }
     }
     Ok(Verification {

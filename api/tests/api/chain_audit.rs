@@ -159,28 +159,15 @@ async fn a_tampered_ledger_is_named(engine: Engine) {
     );
 }
 
-async fn verify(w: &ChainApp, token: &str, property: &str, url: &str) -> crate::support::Resp {
-    w.app
-        .post("/v1/audit/verifications")
-        .token(token)
-        .json(&json!({"property": property, "rpc_url": url}))
-        .send()
-        .await
-}
-
-async fn a_verification_names_what_differs_from_the_chain(engine: Engine) {
+/// A property tokenized through the API, its treasury holding a direct deposit of 5,000 USD
+/// (without a reference); returns its id.
+async fn tokenized_with_a_deposit(w: &ChainApp, op: &str) -> String {
     use alloy::primitives::{Address, B256};
-    use propledger_ledger::core::{
-        AccountCode, Amount, DimValue, Dimensions, EntryDraft, IdempotencyKey, Source,
-    };
-    let w = ChainApp::indexed(engine).await;
     let app = &w.app;
-    let op = app.key("operator").await;
-    let auditor = app.key("auditor").await;
-    let (property, document) = property_with_deed(app, &op).await;
+    let (property, document) = property_with_deed(app, op).await;
     let t = app
         .post(&format!("/v1/properties/{property}/tokenization"))
-        .token(&op)
+        .token(op)
         .json(&tokenization_body(&document))
         .send()
         .await
@@ -193,7 +180,7 @@ async fn a_verification_names_what_differs_from_the_chain(engine: Engine) {
     w.caught_up().await;
     let t = app
         .get(&format!("/v1/properties/{property}/tokenization"))
-        .token(&op)
+        .token(op)
         .send()
         .await
         .expect(StatusCode::OK)
@@ -204,7 +191,29 @@ async fn a_verification_names_what_differs_from_the_chain(engine: Engine) {
         .parse()
         .unwrap();
     w.outbox_idle().await;
-    crate::rehab::deposit(&w, treasury, 5_000_000_000, B256::ZERO).await;
+    crate::rehab::deposit(w, treasury, 5_000_000_000, B256::ZERO).await;
+    property
+}
+
+async fn verify(w: &ChainApp, token: &str, property: &str, url: &str) -> crate::support::Resp {
+    w.app
+        .post("/v1/audit/verifications")
+        .token(token)
+        .json(&json!({"property": property, "rpc_url": url}))
+        .send()
+        .await
+}
+
+async fn a_verification_names_what_differs_from_the_chain(engine: Engine) {
+    use alloy::primitives::B256;
+    use propledger_ledger::core::{
+        AccountCode, Amount, DimValue, Dimensions, EntryDraft, IdempotencyKey, Source,
+    };
+    let w = ChainApp::indexed(engine).await;
+    let app = &w.app;
+    let op = app.key("operator").await;
+    let auditor = app.key("auditor").await;
+    let property = tokenized_with_a_deposit(&w, &op).await;
     w.caught_up().await;
 
     // Clean: the stored history is the chain's, the deposit's entry its event's.
@@ -537,41 +546,13 @@ async fn an_anchor_catches_a_consistent_rewrite(engine: Engine) {
 /// An audit export verifies against the chain alone; edits to it are named, and so is a
 /// ledger rewritten consistently after an anchor.
 async fn an_export_verifies_from_the_chain_alone(engine: Engine) {
-    use alloy::primitives::{Address, B256};
     use propledger_api::audit_export::{self, AuditExport};
     use propledger_indexer::source::{RpcSource, SourceConfig};
     let w = ChainApp::indexed(engine).await;
     w.caught_up().await;
     let app = &w.app;
     let op = app.key("operator").await;
-    let (property, document) = property_with_deed(app, &op).await;
-    let t = app
-        .post(&format!("/v1/properties/{property}/tokenization"))
-        .token(&op)
-        .json(&tokenization_body(&document))
-        .send()
-        .await
-        .expect(StatusCode::ACCEPTED)
-        .json();
-    assert_eq!(
-        w.settled(&[t["action"].clone()]).await[0]["status"],
-        "confirmed"
-    );
-    w.caught_up().await;
-    let t = app
-        .get(&format!("/v1/properties/{property}/tokenization"))
-        .token(&op)
-        .send()
-        .await
-        .expect(StatusCode::OK)
-        .json();
-    let treasury: Address = t["contracts"]["treasury"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    w.outbox_idle().await;
-    crate::rehab::deposit(&w, treasury, 5_000_000_000, B256::ZERO).await;
+    let property = tokenized_with_a_deposit(&w, &op).await;
     rent(app, &op, &property, "r0", "700.00").await;
     w.caught_up().await;
     let asked = app
