@@ -138,9 +138,14 @@ pub fn to_usd(
         return Some((value, None));
     }
     let rate = rate?;
-    let usd = value
-        .checked_mul(rate)?
-        .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    let Some(usd) = value.checked_mul(rate) else {
+        errors.push(FieldError::new(
+            format!("{pointer}/amount"),
+            "too large to convert at this rate",
+        ));
+        return None;
+    };
+    let usd = usd.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
     if usd <= Decimal::ZERO {
         errors.push(FieldError::new(
             format!("{conversion_pointer}/rate"),
@@ -260,6 +265,20 @@ mod tests {
         let mut e = Vec::new();
         assert!(to_usd("/amount", &m("10", "XYZ"), None, "/c", &mut e).is_none());
         assert_eq!(e[0].pointer, "/amount/currency");
+        // An amount the rate would carry past what a decimal holds.
+        let mut e = Vec::new();
+        let huge = format!("{}.00", "9".repeat(26));
+        assert!(
+            to_usd(
+                "/amount",
+                &m(&huge, "EUR"),
+                Some(&conv("999999")),
+                "/c",
+                &mut e
+            )
+            .is_none()
+        );
+        assert!(!e.is_empty(), "named, not dropped");
         let mut e = Vec::new();
         assert!(
             to_usd(

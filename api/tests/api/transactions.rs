@@ -143,6 +143,9 @@ async fn rent_and_expenses_are_booked(engine: Engine) {
     converted_usd["conversion"] = json!({"rate": "1", "source": "x"});
     let mut bad_rate = unconverted.clone();
     bad_rate["conversion"] = json!({"rate": "0", "source": "x"});
+    let mut overflowing = unconverted.clone();
+    overflowing["amount"]["amount"] = json!(format!("{}.00", "9".repeat(26)));
+    overflowing["conversion"] = json!({"rate": "999999", "source": "x"});
     for (i, (body, field)) in [
         (expense_on_chain, "/paid_via"),
         (rent_on_chain, "/reference"),
@@ -152,6 +155,7 @@ async fn rent_and_expenses_are_booked(engine: Engine) {
         (unconverted, "/conversion"),
         (converted_usd, "/conversion"),
         (bad_rate, "/conversion/rate"),
+        (overflowing, "/amount/amount"),
         (txn("rent", "0", "2026-03-01"), "/amount/amount"),
         (txn("rent", "1.005", "2026-03-01"), "/amount/amount"),
         (txn("rent", "10", "2999-03-01"), "/occurred_on"),

@@ -148,6 +148,31 @@ async fn treasury_of(app: &App, property: crate::properties::PropertyId) -> ApiR
         .treasury)
 }
 
+/// Sets a budget line's budget (USD cents) in the property's books; `pointer` names the field
+/// a budget the books cannot keep came from.
+async fn set_books_budget(
+    app: &App,
+    property: crate::properties::PropertyId,
+    line: B256,
+    cents: i64,
+    pointer: &str,
+) -> ApiResult<()> {
+    let ledger = app.ledger()?;
+    let dim = crate::books::property_dim(&property.to_string())?;
+    let currency = crate::deals::costs::books_currency(ledger).await?;
+    let amount =
+        propledger_ledger::core::Amount::new(rust_decimal::Decimal::new(cents, 2), currency)
+            .map_err(|_| Error::invalid(pointer, "more decimals than the books keep"))?;
+    let line_dim = propledger_ledger::core::DimValue::parse(&alloy::hex::encode(line))
+        .map_err(|_| Error::Internal("a budget line's dimension".into()))?;
+    ledger
+        .budgets()
+        .set(&dim, &line_dim, amount)
+        .await
+        .map_err(crate::deals::costs::ledger_error)?;
+    Ok(())
+}
+
 /// The property's treasury, or `None` when the property is not tokenized (its rehab budget then
 /// lives in the books alone, and its draws are paid through the bank).
 async fn tokenized_treasury(
@@ -209,19 +234,14 @@ pub async fn add_line(
         }
         None => None,
     };
-    let ledger = app.ledger()?;
-    let dim = crate::books::property_dim(&project.property_id.to_string())?;
-    let currency = crate::deals::costs::books_currency(ledger).await?;
-    let amount =
-        propledger_ledger::core::Amount::new(rust_decimal::Decimal::new(budget, 2), currency)
-            .map_err(|_| Error::invalid("/budget/amount", "more decimals than the books keep"))?;
-    let line_dim = propledger_ledger::core::DimValue::parse(&alloy::hex::encode(chain_line))
-        .map_err(|_| Error::Internal("a budget line's dimension".into()))?;
-    ledger
-        .budgets()
-        .set(&dim, &line_dim, amount)
-        .await
-        .map_err(crate::deals::costs::ledger_error)?;
+    set_books_budget(
+        &app,
+        project.property_id,
+        chain_line,
+        budget,
+        "/budget/amount",
+    )
+    .await?;
     let mut w = begin!(
         app,
         ctx,
@@ -615,22 +635,8 @@ pub async fn change_order(
     }
     // The books' budgets first (the ledger writes in a transaction of its own; setting the
     // same budget again on a retry only adds an equal revision).
-    let ledger = app.ledger()?;
-    let dim = crate::books::property_dim(&project.property_id.to_string())?;
-    let currency = crate::deals::costs::books_currency(ledger).await?;
     for (line, cents, _) in &calls {
-        let amount = propledger_ledger::core::Amount::new(
-            rust_decimal::Decimal::new(*cents, 2),
-            currency,
-        )
-        .map_err(|_| Error::invalid("/amount/amount", "more decimals than the books keep"))?;
-        let line_dim = propledger_ledger::core::DimValue::parse(&alloy::hex::encode(line))
-            .map_err(|_| Error::Internal("a budget line's dimension".into()))?;
-        ledger
-            .budgets()
-            .set(&dim, &line_dim, amount)
-            .await
-            .map_err(crate::deals::costs::ledger_error)?;
+        set_books_budget(&app, project.property_id, *line, *cents, "/amount/amount").await?;
     }
     let mut w = begin!(
         app,
