@@ -107,6 +107,9 @@ pub struct ApiConfig {
     /// The API's public origin (`https://api.example.com`), which EIP-4361 messages must name;
     /// default `http://` and the listening address.
     pub public_url: String,
+    /// The JSON-RPC endpoint published to wallets in `GET /v1/network` (`None`: none published;
+    /// wallets use their own).
+    pub public_rpc_url: Option<String>,
     /// Below this balance (wei), a signing key is reported low on gas money (metrics and log).
     pub low_balance_wei: alloy_primitives::U256,
 }
@@ -126,6 +129,7 @@ impl ApiConfig {
             server: ServerLimits::default(),
             public_url: "http://127.0.0.1:8080".to_owned(),
             audit_rpc_allowlist: Vec::new(),
+            public_rpc_url: None,
             anchor_interval: Some(Duration::from_secs(3600)),
             low_balance_wei: alloy_primitives::U256::from(50_000_000_000_000_000u64),
         }

@@ -210,6 +210,11 @@ pub struct Cli {
     #[arg(long, env = "PROPLEDGER_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
 
+    /// The JSON-RPC endpoint published to wallets (`GET /v1/network`); default: the embedded
+    /// chain's own endpoint, and none with an external chain (whose URL may hold credentials).
+    #[arg(long, env = "PROPLEDGER_PUBLIC_RPC_URL", global = true)]
+    pub public_rpc_url: Option<String>,
+
     /// A JSON-RPC endpoint auditors may have the node read for a verification
     /// (`POST /v1/audit/verifications`); repeat it, or separate with commas. The node reads no
     /// endpoint that is not listed.
@@ -272,6 +277,21 @@ pub enum Command {
         /// The file to write.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Run the whole investment lifecycle against a running node through its API and
+    /// investors' own wallet signatures, printing each step with links to what it made: a new
+    /// user's first thing to try (needs a development platform, which can grant test funds).
+    Demo {
+        /// The node's API.
+        #[arg(
+            long,
+            env = "PROPLEDGER_API_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        api_url: String,
+        /// An admin API key (default: `<data-dir>/admin.key`).
+        #[arg(long, env = "PROPLEDGER_API_KEY", hide_env_values = true)]
+        api_key: Option<propledger_net::Secret<String>>,
     },
     /// Audits: `propledger audit verify`.
     #[command(subcommand)]

@@ -19,6 +19,7 @@ pub use propledger_chain as chain;
 pub mod backup;
 pub mod code;
 pub mod config;
+pub mod demo;
 pub mod deployment;
 pub mod keys;
 pub mod logging;

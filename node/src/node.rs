@@ -462,6 +462,7 @@ impl Node {
                         ledger: ledger.clone(),
                         held: (!code_mismatches.is_empty())
                             .then(|| code::refusal(&code_mismatches)),
+                        embedded: chain.is_some(),
                     },
                 )
                 .await?,
@@ -669,6 +670,8 @@ struct ChainWriting<'a> {
     ledger: Ledger,
     /// Why chain actions are held, when they are.
     held: Option<String>,
+    /// The chain is the node's own embedded chain.
+    embedded: bool,
 }
 
 /// Opens the API on the node's database, makes the first admin key on an empty database, and
@@ -703,6 +706,14 @@ async fn start_api(
     if settings.public_url.is_none() {
         // Sign-in messages name the address clients reach; behind a proxy, --public-url says it.
         config.public_url = url.clone();
+    }
+    if writing.embedded {
+        // Wallets reach the node's own chain where the node serves it, and an auditor may
+        // always have the node re-read it.
+        config
+            .public_rpc_url
+            .get_or_insert_with(|| writing.rpc_url.to_owned());
+        config.audit_rpc_allowlist.push(writing.rpc_url.to_owned());
     }
     let context = ChainContext {
         chain_id: writing.chain_id,

@@ -38,8 +38,8 @@ use utoipa_axum::routes;
 use self::problem::{ApiError, Problem};
 use self::routes::{
     agent, audit, auth, books, chain_audit, compliance, deals, distributions, documents, investors,
-    keys, me, offerings, properties, rehab, statements, system, tokenization, transactions, users,
-    valuations,
+    keys, me, network, offerings, properties, rehab, statements, system, tokenization,
+    transactions, users, valuations,
 };
 use self::state::App;
 use crate::error::Error;
@@ -155,6 +155,8 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(documents::get))
         .routes(routes!(documents::content))
         .routes(routes!(system::healthz))
+        .routes(routes!(network::network))
+        .routes(routes!(network::grant))
         .routes(routes!(system::readyz))
         .routes(routes!(system::metrics))
         .routes(routes!(investors::nonce))

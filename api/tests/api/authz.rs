@@ -137,6 +137,8 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/documents/{id}", ALL),
     ("GET", "/v1/documents/{id}/content", ALL),
     ("GET", "/healthz", PUBLIC),
+    ("GET", "/v1/network", PUBLIC),
+    ("POST", "/v1/test-funds", ADMIN),
     ("GET", "/readyz", PUBLIC),
     ("GET", "/metrics", PUBLIC),
 ];
@@ -680,6 +682,7 @@ async fn request<'a>(
             }
         }
         ("POST", "/v1/deals") => call(path).json(&deal_body(&fx.property)),
+        ("POST", "/v1/test-funds") => call(path).json(&json!({"wallet": Address::repeat_byte(0xd0), "usd": "5"})),
         ("POST", "/v1/properties/{id}/valuations") => call(path).json(&json!({
             "value": {"amount": format!("{}.00", 100_000 + n), "currency": "USD"},
             "valued_on": "2026-11-25", "source": "operator"})),

@@ -16,6 +16,7 @@ mod documents;
 mod hold;
 mod investors;
 mod market;
+mod network;
 mod outbox;
 mod outbox_crash;
 mod properties;

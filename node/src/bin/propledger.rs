@@ -125,6 +125,9 @@ async fn run(cli: Cli, scrubber: &Scrubber) -> anyhow::Result<()> {
         Some(Command::Audit(AuditCommand::Verify { export })) => {
             return audit_verify(&cli, export).await;
         }
+        Some(Command::Demo { api_url, api_key }) => {
+            return demo(&cli, api_url, api_key.as_ref()).await;
+        }
         Some(Command::Users(cmd)) => return users(&cli, cmd).await,
         Some(Command::Keys(cmd)) => return keys(&cli, cmd).await,
         Some(Command::Run) | None => {}
@@ -174,6 +177,7 @@ async fn run(cli: Cli, scrubber: &Scrubber) -> anyhow::Result<()> {
         api.public_url = url.trim_end_matches('/').to_owned();
     }
     api.audit_rpc_allowlist = cli.audit_rpc_allow.clone();
+    api.public_rpc_url = cli.public_rpc_url.clone();
     api.anchor_interval =
         (cli.anchor_interval_mins > 0).then(|| Duration::from_secs(cli.anchor_interval_mins * 60));
     config.api = Some(ApiSettings {
@@ -212,7 +216,47 @@ async fn run(cli: Cli, scrubber: &Scrubber) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The node's database URL, as the node would open it.
+/// `propledger demo`: the lifecycle against a running node.
+async fn demo(cli: &Cli, api_url: &str, api_key: Option<&Secret<String>>) -> anyhow::Result<()> {
+    let api_key = match api_key {
+        Some(k) => k.expose().clone(),
+        None => {
+            let path = cli.data_dir.join(propledger_node::node::ADMIN_KEY_FILE);
+            std::fs::read_to_string(&path)
+                .with_context(|| {
+                    format!(
+                        "no --api-key (or PROPLEDGER_API_KEY), and no admin key in {}",
+                        path.display()
+                    )
+                })?
+                .trim()
+                .to_owned()
+        }
+    };
+    let config = propledger_node::demo::DemoConfig {
+        api_url: api_url.to_owned(),
+        api_key,
+        rpc_url: cli.rpc_url.as_ref().map(|u| u.expose().clone()),
+        tls: propledger_net::tls::client_config(&cli.ca_file)?,
+        investors: None,
+        tag: None,
+    };
+    let outcome = propledger_node::demo::run(config, &mut |line| println!("{line}"), &mut |_| {
+        Box::pin(async {})
+    })
+    .await?;
+    println!(
+        "Done. The property: {}/v1/properties/{}",
+        api_url.trim_end_matches('/'),
+        outcome.property
+    );
+    anyhow::ensure!(
+        outcome.verification["clean"] == true,
+        "the auditor's verification found differences"
+    );
+    Ok(())
+}
+
 /// `propledger export`: the property's audit export, from the node's database and deployment
 /// record.
 async fn export(cli: &Cli, property: &str, out: &std::path::Path) -> anyhow::Result<()> {
@@ -270,6 +314,7 @@ async fn audit_verify(cli: &Cli, export: &std::path::Path) -> anyhow::Result<()>
     Ok(())
 }
 
+/// The node's database URL, as the node would open it.
 fn database_url(cli: &Cli) -> String {
     cli.database_url
         .as_ref()

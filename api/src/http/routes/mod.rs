@@ -13,6 +13,7 @@ pub mod documents;
 pub mod investors;
 pub mod keys;
 pub mod me;
+pub mod network;
 pub mod offerings;
 pub mod properties;
 pub mod rehab;

@@ -1,0 +1,183 @@
+//! The harness of PropLedger's end-to-end tests: the `propledger` binary as a child process
+//! on fixed loopback ports, so it can be killed and started again where clients left it.
+//!
+//! The binary is the one Cargo built beside the test (`target/<profile>/propledger`); a
+//! workspace test run builds it.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a start may take.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The `propledger` binary built beside the running test.
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's path");
+    // target/<profile>/deps/<test> -> target/<profile>/propledger
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test runs from target/<profile>/deps")
+        .join("propledger");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p propledger-node` (a workspace test run does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A free loopback port (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a port")
+        .local_addr()
+        .expect("its address")
+        .port()
+}
+
+/// Runs the binary to its end (`export`, `audit verify`): its output.
+pub fn command(args: &[String]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .env_remove("PROPLEDGER_PRIVATE_KEY")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run propledger")
+}
+
+/// A running node: its arguments (kept to start it again), its API and its log.
+#[derive(Debug)]
+pub struct NodeProcess {
+    args: Vec<String>,
+    child: Option<Child>,
+    log: Arc<Mutex<String>>,
+    /// The API's URL.
+    pub api_url: String,
+    /// How many times it was started.
+    pub starts: u32,
+}
+
+impl NodeProcess {
+    /// Starts the node with `args` (which should fix `--api-listen`, and `--chain-port` on the
+    /// embedded chain, for a restart to come back where clients expect it) and waits until its
+    /// API answers.
+    pub fn start(args: Vec<String>) -> NodeProcess {
+        let mut node = NodeProcess {
+            args,
+            child: None,
+            log: Arc::new(Mutex::new(String::new())),
+            api_url: String::new(),
+            starts: 0,
+        };
+        node.spawn();
+        node
+    }
+
+    fn spawn(&mut self) {
+        let mut child = Command::new(binary())
+            .args(&self.args)
+            .env("RUST_LOG", "info")
+            .env_remove("PROPLEDGER_PRIVATE_KEY")
+            .env_remove("PROPLEDGER_API_KEY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn propledger");
+        self.starts += 1;
+        let marker = format!("=== start {} ===\n", self.starts);
+        self.log.lock().expect("log").push_str(&marker);
+        let pipe = |reader: Box<dyn Read + Send>| {
+            let log = self.log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(reader).lines() {
+                    let Ok(line) = line else { break };
+                    let mut log = log.lock().expect("log");
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        };
+        pipe(Box::new(child.stdout.take().expect("stdout")));
+        pipe(Box::new(child.stderr.take().expect("stderr")));
+        self.child = Some(child);
+        let start = Instant::now();
+        loop {
+            let log = self.log();
+            let this_start = &log[log.rfind(&marker).unwrap_or(0)..];
+            if let Some(at) = this_start.find("PropLedger API: ") {
+                let rest = &this_start[at + "PropLedger API: ".len()..];
+                self.api_url = rest
+                    .split_whitespace()
+                    .next()
+                    .expect("the API's URL")
+                    .to_owned();
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                std::thread::sleep(Duration::from_millis(200));
+                panic!("the node exited ({status}) while starting:\n{}", self.log());
+            }
+            assert!(
+                start.elapsed() < START_TIMEOUT,
+                "the node did not start:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Everything it printed, every start.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log").clone()
+    }
+
+    /// Kills it with SIGKILL, as a crash would, and waits until it is gone.
+    pub fn kill(&mut self) {
+        self.signal("-KILL");
+    }
+
+    /// Kills it (SIGKILL) and starts it again with the same arguments.
+    pub fn restart_after_kill(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Stops it with SIGTERM; its log.
+    pub fn stop(mut self) -> String {
+        self.signal("-TERM");
+        self.log()
+    }
+
+    fn signal(&mut self, signal: &str) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while !matches!(child.try_wait(), Ok(Some(_))) {
+            if start.elapsed() > START_TIMEOUT {
+                let _ = child.kill();
+                panic!("the node did not exit on {signal}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Let the readers drain what is left.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
