@@ -44,6 +44,25 @@ pub fn contract(chain: &ChainContext) -> Result<propledger_contracts::deploy::De
     })
 }
 
+/// The books anchored on a second, external chain too (`--anchor-rpc-url`): an anchor contract
+/// there, the key that anchors on it, and connections to it.
+#[derive(Clone, Debug)]
+pub struct ExternalAnchor {
+    /// The external chain's id (never the platform's chain).
+    pub chain_id: u64,
+    /// Its anchor contract.
+    pub contract: propledger_contracts::deploy::Deployed,
+    /// The address of the key that anchors there (the outbox's `anchor` sender).
+    pub signer: Address,
+    /// Reads and sends.
+    pub provider: alloy::providers::DynProvider,
+    /// The chain as the checks read its logs.
+    pub source: propledger_indexer::source::SourceConfig,
+}
+
+/// The outbox key role of the external chain's anchors.
+pub const EXTERNAL_KEY_ROLE: &str = "anchor";
+
 /// An anchor queued (or found queued) for the books' head.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Queued {
@@ -51,13 +70,30 @@ pub struct Queued {
     pub entries: u64,
     /// The head hash it records.
     pub head_hash: String,
-    /// The outbox action recording it.
-    pub action_id: ActionId,
+    /// The outbox action recording it on the platform's chain (absent when that chain's last
+    /// anchor already covers the head).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_id: Option<ActionId>,
+    /// The outbox action recording it on the external anchor chain, when one is configured
+    /// and its last anchor does not cover the head yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_action_id: Option<ActionId>,
 }
 
-/// Queues an anchor of the books' current head through the outbox, in `tx`; `None` when there
-/// is nothing new to anchor (no posted entry, or the chain's last anchor covers the head). An
-/// anchor of the same head already queued and not failed is returned instead of a second one.
+/// Where an anchor goes.
+struct Target<'a> {
+    chain_id: u64,
+    contract: Address,
+    provider: &'a alloy::providers::DynProvider,
+    key_role: &'a str,
+    signer: Address,
+    resource_type: &'static str,
+}
+
+/// Queues an anchor of the books' current head through the outbox, in `tx`, on the platform's
+/// chain and on the external anchor chain when there is one; `None` when there is nothing new
+/// to anchor on either (no posted entry, or each chain's last anchor covers the head). An anchor
+/// of the same head already queued and not failed is returned instead of a second one.
 pub async fn queue(
     tx: &mut Tx,
     chain: &ChainContext,
@@ -69,58 +105,112 @@ pub async fn queue(
     if entries == 0 {
         return Ok(None);
     }
-    let last = LedgerAnchor::new(anchor.address, &chain.provider)
+    let head = B256::from(hash.0);
+    let action_id = queue_on(
+        tx,
+        Target {
+            chain_id: chain.chain_id,
+            contract: anchor.address,
+            provider: &chain.provider,
+            key_role: "admin",
+            signer: chain.signer("admin")?,
+            resource_type: "ledger_anchor",
+        },
+        entries,
+        head,
+        actor,
+    )
+    .await?;
+    let external_action_id = match &chain.external_anchor {
+        Some(ext) => {
+            queue_on(
+                tx,
+                Target {
+                    chain_id: ext.chain_id,
+                    contract: ext.contract.address,
+                    provider: &ext.provider,
+                    key_role: EXTERNAL_KEY_ROLE,
+                    signer: ext.signer,
+                    resource_type: "ledger_anchor_external",
+                },
+                entries,
+                head,
+                actor,
+            )
+            .await?
+        }
+        None => None,
+    };
+    if action_id.is_none() && external_action_id.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Queued {
+        entries,
+        head_hash: format!("{head:#x}"),
+        action_id,
+        external_action_id,
+    }))
+}
+
+/// Queues (or finds queued) an anchor of `entries` ending in `head` on one chain; `None` when
+/// that chain's last anchor covers it.
+async fn queue_on(
+    tx: &mut Tx,
+    target: Target<'_>,
+    entries: u64,
+    head: B256,
+    actor: &Actor,
+) -> Result<Option<ActionId>> {
+    let last = LedgerAnchor::new(target.contract, target.provider)
         .lastEntries()
         .call()
         .await
-        .map_err(|e| Error::Unavailable(format!("the anchor contract: {e}")))?;
+        .map_err(|e| {
+            Error::Unavailable(format!(
+                "the anchor contract on chain {}: {e}",
+                target.chain_id
+            ))
+        })?;
     if entries <= last {
         return Ok(None);
     }
-    let head_hash = format!("0x{}", hex::encode(hash.0));
     let found = Query::new(
-        "SELECT id FROM api_outbox WHERE kind = $1 AND resource_type = 'ledger_anchor' \
-         AND resource_id = $2 AND status <> 'failed' ORDER BY created_at LIMIT 1",
+        "SELECT id FROM api_outbox WHERE kind = $1 AND resource_type = $2 \
+         AND resource_id = $3 AND status <> 'failed' ORDER BY created_at LIMIT 1",
     )
     .bind(KIND)
+    .bind(target.resource_type)
     .bind(entries.to_string())
     .fetch_optional(tx.exec())
     .await?;
     if let Some(row) = found {
-        return Ok(Some(Queued {
-            entries,
-            head_hash,
-            action_id: ActionId::stored(&row.get::<String>("id")?)?,
-        }));
+        return Ok(Some(ActionId::stored(&row.get::<String>("id")?)?));
     }
     let call = Call::new(
-        anchor.address,
+        target.contract,
         LedgerAnchor::anchorCall {
             entries,
-            headHash: B256::from(hash.0),
+            headHash: head,
             documentsRoot: B256::ZERO,
         }
         .abi_encode(),
     );
-    let action_id = outbox::enqueue(
-        tx,
-        NewAction {
-            chain_id: chain.chain_id,
-            key_role: "admin",
-            signer: chain.signer("admin")?,
-            kind: KIND,
-            call,
-            after: None,
-            actor,
-            resource: Some(("ledger_anchor", entries.to_string())),
-        },
-    )
-    .await?;
-    Ok(Some(Queued {
-        entries,
-        head_hash,
-        action_id,
-    }))
+    Ok(Some(
+        outbox::enqueue(
+            tx,
+            NewAction {
+                chain_id: target.chain_id,
+                key_role: target.key_role,
+                signer: target.signer,
+                kind: KIND,
+                call,
+                after: None,
+                actor,
+                resource: Some((target.resource_type, entries.to_string())),
+            },
+        )
+        .await?,
+    ))
 }
 
 /// When the last anchor was queued (ms since the epoch), if ever.
@@ -157,10 +247,25 @@ pub struct AnchorView {
     pub matches: bool,
 }
 
+/// The anchors of the external anchor chain, checked against the books.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ExternalAnchors {
+    /// Whether every anchor there matches the books.
+    pub clean: bool,
+    /// The external chain's id.
+    pub chain_id: u64,
+    /// Its anchor contract.
+    pub contract: String,
+    /// Posted entries after its last anchor.
+    pub unanchored_entries: u64,
+    /// Its anchors, oldest first.
+    pub anchors: Vec<AnchorView>,
+}
+
 /// Every anchor, checked against the books.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct AnchorCheck {
-    /// Whether every anchor matches the books.
+    /// Whether every anchor matches the books (on both chains, with an external one).
     pub clean: bool,
     /// The anchor contract.
     pub contract: String,
@@ -172,16 +277,56 @@ pub struct AnchorCheck {
     pub unanchored_entries: u64,
     /// The anchors, oldest first.
     pub anchors: Vec<AnchorView>,
+    /// The external anchor chain's, when one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalAnchors>,
 }
 
-/// Reads every anchor from the chain (`source`) up to its head and checks each against the
-/// books.
+/// Reads every anchor from the platform's chain (`source`) and from the external anchor chain
+/// (when configured) up to their heads, and checks each against the books.
 pub async fn check(
     chain: &ChainContext,
     source: &RpcSource,
     ledger: &Ledger,
 ) -> Result<AnchorCheck> {
     let anchor = contract(chain)?;
+    let (entries_now, hash_now) = ledger.verifier().head().await.map_err(ledger_error)?;
+    let anchors = read_anchors(anchor, source, ledger).await?;
+    let last = anchors.iter().map(|a| a.entries).max().unwrap_or(0);
+    let external = match &chain.external_anchor {
+        Some(ext) => {
+            let source = RpcSource::connect(ext.source.clone())
+                .await
+                .map_err(|e| Error::Unavailable(format!("the external anchor chain: {e}")))?;
+            let anchors = read_anchors(ext.contract, &source, ledger).await?;
+            let last = anchors.iter().map(|a| a.entries).max().unwrap_or(0);
+            Some(ExternalAnchors {
+                clean: anchors.iter().all(|a| a.matches),
+                chain_id: ext.chain_id,
+                contract: ext.contract.address.to_checksum(None),
+                unanchored_entries: entries_now.saturating_sub(last),
+                anchors,
+            })
+        }
+        None => None,
+    };
+    Ok(AnchorCheck {
+        clean: anchors.iter().all(|a| a.matches) && external.as_ref().is_none_or(|e| e.clean),
+        contract: Address::to_checksum(&anchor.address, None),
+        ledger_entries: entries_now,
+        ledger_head_hash: format!("0x{}", hex::encode(hash_now.0)),
+        unanchored_entries: entries_now.saturating_sub(last),
+        anchors,
+        external,
+    })
+}
+
+/// Every `Anchored` event of one anchor contract, each next to the books' hash at its entry.
+async fn read_anchors(
+    anchor: propledger_contracts::deploy::Deployed,
+    source: &RpcSource,
+    ledger: &Ledger,
+) -> Result<Vec<AnchorView>> {
     let head = source
         .head()
         .await
@@ -196,7 +341,6 @@ pub async fn check(
             format!("more than {ANCHORS_MAX} anchors to check"),
         ));
     }
-    let (entries_now, hash_now) = ledger.verifier().head().await.map_err(ledger_error)?;
     let mut anchors = Vec::new();
     for log in logs {
         if log.topics.first() != Some(&LedgerAnchor::Anchored::SIGNATURE_HASH) {
@@ -223,13 +367,5 @@ pub async fn check(
             matches,
         });
     }
-    let last = anchors.iter().map(|a| a.entries).max().unwrap_or(0);
-    Ok(AnchorCheck {
-        clean: anchors.iter().all(|a| a.matches),
-        contract: Address::to_checksum(&anchor.address, None),
-        ledger_entries: entries_now,
-        ledger_head_hash: format!("0x{}", hex::encode(hash_now.0)),
-        unanchored_entries: entries_now.saturating_sub(last),
-        anchors,
-    })
+    Ok(anchors)
 }

@@ -41,6 +41,8 @@ pub struct ChainContext {
     /// The chain as the indexer reads it, for the auditors' reconciliation (`None`: the audit
     /// routes that read the chain answer 503).
     pub source: Option<propledger_indexer::source::SourceConfig>,
+    /// The books anchored on a second, external chain too (`None`: only on this one).
+    pub external_anchor: Option<crate::anchors::ExternalAnchor>,
 }
 
 impl ChainContext {
@@ -265,7 +267,8 @@ impl Api {
 
     /// Starts one outbox sender per signing key (each takes over only while it holds its key's
     /// lock among every process on the database); they stop when `stop` turns true. None
-    /// starts while chain actions are held.
+    /// starts while chain actions are held. The key of role `anchor` sends on the external
+    /// anchor chain ([`ChainContext::external_anchor`]).
     pub fn spawn_senders(
         &self,
         ledger: propledger_ledger::Ledger,
@@ -281,16 +284,24 @@ impl Api {
         let mut seen = std::collections::BTreeSet::new();
         let mut handles = Vec::new();
         for (role, key) in keys {
-            // One sender per address, whatever roles share it.
-            if !seen.insert(key.address()) {
-                continue;
-            }
+            // The external anchor chain's key sends there, on that chain's nonces.
+            let (provider, config) = match (&context.external_anchor, role.as_str()) {
+                (Some(ext), crate::anchors::EXTERNAL_KEY_ROLE) => {
+                    let mut c = config.clone();
+                    c.chain_id = ext.chain_id;
+                    (ext.provider.clone(), c)
+                }
+                (None, crate::anchors::EXTERNAL_KEY_ROLE) => continue,
+                // One sender per address, whatever roles share it.
+                _ if !seen.insert(key.address()) => continue,
+                _ => (context.provider.clone(), config.clone()),
+            };
             let mut sender = crate::outbox::sender::Sender::new(
                 self.inner.db.clone(),
-                context.provider.clone(),
+                provider,
                 key,
                 &role,
-                config.clone(),
+                config,
             );
             let ledger = ledger.clone();
             let stop = stop.clone();

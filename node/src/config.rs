@@ -33,6 +33,17 @@ pub struct Cli {
     )]
     pub rpc_url: Option<Secret<String>>,
 
+    /// A second, external chain's JSON-RPC endpoint to anchor the books' head on too, beside
+    /// the platform's chain (the admin key deploys an anchor contract there once and anchors
+    /// with it; it needs gas money on that chain). Another chain than the platform's.
+    #[arg(
+        long,
+        env = "PROPLEDGER_ANCHOR_RPC_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub anchor_rpc_url: Option<Secret<String>>,
+
     /// The deployer and platform admin key (the operator of a production embedded chain):
     /// `keystore:<path>[,password-file=<path>]` (Web3 Secret Storage) or, for development,
     /// hex. Defaults to the first dev account of the standard test mnemonic, which is only

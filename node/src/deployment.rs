@@ -27,6 +27,19 @@ pub struct DeploymentRecord {
     /// were kept, which the next start fills in.
     #[serde(default, skip_serializing_if = "CodeHashes::is_empty")]
     pub code: CodeHashes,
+    /// The books' anchor contract on the external anchor chain (`--anchor-rpc-url`), once
+    /// deployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_anchor: Option<ExternalAnchorRecord>,
+}
+
+/// The books' anchor contract on an external chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalAnchorRecord {
+    /// The external chain's id.
+    pub chain_id: u64,
+    /// The contract.
+    pub contract: propledger_contracts::deploy::Deployed,
 }
 
 impl DeploymentRecord {
@@ -40,6 +53,7 @@ impl DeploymentRecord {
             version: Self::VERSION,
             platform,
             code: CodeHashes::new(),
+            external_anchor: None,
         }
     }
 

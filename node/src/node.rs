@@ -48,6 +48,9 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// An external JSON-RPC endpoint; `None` runs the local chain. May carry credentials.
     pub rpc_url: Option<Secret<String>>,
+    /// A second, external chain the books' head is anchored on too (with the admin key), beside
+    /// the platform's own chain. May carry credentials.
+    pub anchor_rpc_url: Option<Secret<String>>,
     /// The deployer/admin key (loaded with [`crate::keys`]); `None` uses [`DEV_PRIVATE_KEY`] on
     /// development chains.
     pub signer: Option<PrivateKeySigner>,
@@ -96,6 +99,7 @@ impl NodeConfig {
         Self {
             data_dir,
             rpc_url: None,
+            anchor_rpc_url: None,
             signer: None,
             role_keys: RoleKeys::default(),
             production: false,
@@ -387,6 +391,21 @@ impl Node {
                 (record, Vec::new())
             }
         };
+        let mut record = record;
+        let external_anchor = match &config.anchor_rpc_url {
+            Some(url) => Some(
+                external_anchor(
+                    url.expose(),
+                    &tls,
+                    &signing_keys[0].1,
+                    chain_id,
+                    &mut record,
+                    &config.data_dir,
+                )
+                .await?,
+            ),
+            None => None,
+        };
         if shared.as_ref() != Some(&record.platform) {
             propledger_api::platform::store(&shared_db, &record.platform).await?;
         }
@@ -463,6 +482,7 @@ impl Node {
                         held: (!code_mismatches.is_empty())
                             .then(|| code::refusal(&code_mismatches)),
                         embedded: chain.is_some(),
+                        external_anchor,
                     },
                 )
                 .await?,
@@ -672,6 +692,49 @@ struct ChainWriting<'a> {
     held: Option<String>,
     /// The chain is the node's own embedded chain.
     embedded: bool,
+    /// The external anchor chain: its id, its anchor contract and its endpoint.
+    external_anchor: Option<(u64, deploy::Deployed, String)>,
+}
+
+/// The books' anchor contract on the external anchor chain at `url`: the one the record holds
+/// for that chain when its code is there, else a new one deployed with `key` (and recorded).
+/// The platform's own chain is refused: anchors there would add nothing.
+async fn external_anchor(
+    url: &str,
+    tls: &Arc<rustls::ClientConfig>,
+    key: &PrivateKeySigner,
+    platform_chain: u64,
+    record: &mut DeploymentRecord,
+    data_dir: &std::path::Path,
+) -> Result<(u64, deploy::Deployed, String)> {
+    let client = propledger_net::rpc::client(url, tls)
+        .await
+        .map_err(endpoint_error)?;
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(key.clone()))
+        .connect_client(client);
+    let chain_id = provider.get_chain_id().await.map_err(endpoint_error)?;
+    if chain_id == platform_chain {
+        return Err(Error::Config(format!(
+            "--anchor-rpc-url names chain {chain_id}, the platform's own chain: anchors there add nothing; name another chain"
+        )));
+    }
+    if let Some(a) = record.external_anchor.filter(|a| a.chain_id == chain_id) {
+        let code = provider
+            .get_code_at(a.contract.address)
+            .await
+            .map_err(endpoint_error)?;
+        if !code.is_empty() {
+            info!(chain_id, anchor = %a.contract.address, "anchoring the books on the external chain too");
+            return Ok((chain_id, a.contract, url.to_owned()));
+        }
+        warn!(chain_id, anchor = %a.contract.address, "the external anchor chain has no code at the recorded anchor contract; deploying another");
+    }
+    let contract = deploy::deploy_anchor(&provider, key.address()).await?;
+    record.external_anchor = Some(crate::deployment::ExternalAnchorRecord { chain_id, contract });
+    record.save(data_dir)?;
+    info!(chain_id, anchor = %contract.address, "deployed the books' anchor contract on the external anchor chain");
+    Ok((chain_id, contract, url.to_owned()))
 }
 
 /// Opens the API on the node's database, makes the first admin key on an empty database, and
@@ -715,12 +778,33 @@ async fn start_api(
             .get_or_insert_with(|| writing.rpc_url.to_owned());
         config.audit_rpc_allowlist.push(writing.rpc_url.to_owned());
     }
+    let mut keys = writing.keys;
+    let external_anchor = match &writing.external_anchor {
+        Some((chain_id, contract, url)) => {
+            let key = keys
+                .first()
+                .map(|(_, k)| k.clone())
+                .ok_or_else(|| Error::Config("no admin key to anchor with".to_owned()))?;
+            let mut source = propledger_indexer::source::SourceConfig::new(url.clone());
+            source.tls = Some(writing.tls.clone());
+            let anchor = propledger_api::anchors::ExternalAnchor {
+                chain_id: *chain_id,
+                contract: *contract,
+                signer: key.address(),
+                provider: ChainContext::connect_provider(url, writing.tls).await?,
+                source,
+            };
+            keys.push((propledger_api::anchors::EXTERNAL_KEY_ROLE.to_owned(), key));
+            Some(anchor)
+        }
+        None => None,
+    };
     let context = ChainContext {
         chain_id: writing.chain_id,
         platform: writing.platform,
-        signers: writing
-            .keys
+        signers: keys
             .iter()
+            .filter(|(role, _)| role != propledger_api::anchors::EXTERNAL_KEY_ROLE)
             .map(|(role, key)| (role.clone(), key.address()))
             .collect(),
         provider: ChainContext::connect_provider(writing.rpc_url, writing.tls).await?,
@@ -729,6 +813,7 @@ async fn start_api(
             source.tls = Some(writing.tls.clone());
             source
         }),
+        external_anchor,
     };
     let api = Api::with_chain(db, config, Some(chain), Some(context))?;
     api.attach_ledger(writing.ledger.clone())?;
@@ -738,7 +823,7 @@ async fn start_api(
     let (stop, mut stopped) = watch::channel(false);
     let senders = api.spawn_senders(
         writing.ledger,
-        writing.keys,
+        keys,
         SenderConfig::new(writing.chain_id, writing.confirmations),
         stopped.clone(),
     )?;

@@ -49,6 +49,11 @@ pub(crate) struct Setup {
 
 impl Setup {
     pub(crate) async fn start(chain: Chain, db: Db) -> Setup {
+        Self::start_with(chain, db, &[]).await
+    }
+
+    /// With more arguments.
+    pub(crate) async fn start_with(chain: Chain, db: Db, extra: &[String]) -> Setup {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let mut args = vec![
             "--data-dir".to_owned(),
@@ -95,6 +100,7 @@ impl Setup {
         if let Some(url) = &database_url {
             args.extend(["--database-url".to_owned(), url.clone()]);
         }
+        args.extend(extra.iter().cloned());
         let node = NodeProcess::start(args);
         Setup {
             node,

@@ -139,6 +139,7 @@ impl ChainApp {
                 .collect(),
             provider: reader.clone(),
             source: Some(SourceConfig::new(url.clone())),
+            external_anchor: None,
         };
         let app = TestApp::build(
             engine,

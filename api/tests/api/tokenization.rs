@@ -496,6 +496,7 @@ async fn launch_child() {
             .collect(),
         provider,
         source: None,
+        external_anchor: None,
     };
     let mut config = ApiConfig::new(PathBuf::from(env("PL_CHILD_DATA")));
     config.rate_limits = RateLimits::off();

@@ -39,7 +39,10 @@ async fn main() -> ExitCode {
     // Every secret on the command line is known before anything is logged; keys loaded from
     // keystores are learnt as they are decrypted.
     let scrubber = Scrubber::new();
-    for url in [&cli.rpc_url, &cli.database_url].into_iter().flatten() {
+    for url in [&cli.rpc_url, &cli.anchor_rpc_url, &cli.database_url]
+        .into_iter()
+        .flatten()
+    {
         scrubber.learn_url(url.expose());
     }
     for key in key_options(&cli).into_iter().filter_map(|(_, key)| key) {
@@ -135,6 +138,7 @@ async fn run(cli: Cli, scrubber: &Scrubber) -> anyhow::Result<()> {
 
     let mut config = NodeConfig::new(cli.data_dir.clone());
     config.rpc_url = cli.rpc_url.clone();
+    config.anchor_rpc_url = cli.anchor_rpc_url.clone();
     config.production = cli.production;
     config.accept_deployed_code = cli.accept_deployed_code;
     let loader = KeyLoader::new(cli.keystore_password_file.clone());

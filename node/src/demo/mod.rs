@@ -712,8 +712,10 @@ impl Run<'_> {
             .ok()
             .await?;
         self.pause("anchor queued").await;
-        if let Some(a) = anchored["anchor"]["action_id"].as_str() {
-            self.settled(&[json!(a)]).await?;
+        for which in ["action_id", "external_action_id"] {
+            if let Some(a) = anchored["anchor"][which].as_str() {
+                self.settled(&[json!(a)]).await?;
+            }
         }
         let anchors = self
             .api
@@ -722,10 +724,22 @@ impl Run<'_> {
             .ok()
             .await?;
         self.say(format!(
-            "13. Books anchored on chain: {} anchors, all matching: {}",
+            "13. Books anchored on chain: {} anchors, {}: {}",
             anchors["anchors"].as_array().map_or(0, Vec::len),
+            if anchors["clean"] == true {
+                "all matching"
+            } else {
+                "SOME NOT MATCHING"
+            },
             self.link("/v1/audit/anchors")
         ));
+        if let Some(ext) = anchors.get("external") {
+            self.say(format!(
+                "    and on the external chain {}: {} anchors",
+                ext["chain_id"],
+                ext["anchors"].as_array().map_or(0, Vec::len)
+            ));
+        }
         self.caught_up().await?;
         let verification = self
             .api
