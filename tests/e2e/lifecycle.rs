@@ -46,7 +46,7 @@ async fn lifecycle(case: usize) {
         })
         .await
         .unwrap_or_else(|e| panic!("the lifecycle failed: {e:#}\n{}", setup.node.log()));
-    check_figures(&setup, &outcome).await;
+    check_figures(&setup.node.api_url, &outcome).await;
     check_standalone_audit(&setup, &outcome);
     setup.node.stop();
 }
@@ -66,9 +66,9 @@ fn amount(v: &Value) -> &str {
 }
 
 /// Every figure of the lifecycle, as literals.
-pub(crate) async fn check_figures(setup: &Setup, o: &Outcome) {
+pub(crate) async fn check_figures(api_url: &str, o: &Outcome) {
     let api = ApiClient::new(
-        &setup.node.api_url,
+        api_url,
         propledger_net::tls::client_config(&[]).expect("tls"),
     );
     let auditor = &o.auditor_key;
@@ -317,8 +317,19 @@ pub(crate) async fn check_figures(setup: &Setup, o: &Outcome) {
 
 /// `propledger export`, then `propledger audit verify` against the chain's endpoint: clean.
 pub(crate) fn check_standalone_audit(setup: &Setup, o: &Outcome) {
-    let out = setup.data_dir.path().join("audit-export.json");
-    let mut args = setup.store_args();
+    check_export(setup.store_args(), setup.data_dir.path(), &setup.rpc_url, o);
+}
+
+/// The export of the node whose store `store_args` name, written under `dir`, verified against
+/// `rpc_url`.
+pub(crate) fn check_export(
+    store_args: Vec<String>,
+    dir: &std::path::Path,
+    rpc_url: &str,
+    o: &Outcome,
+) {
+    let out = dir.join("audit-export.json");
+    let mut args = store_args;
     args.extend(
         [
             "export",
@@ -334,7 +345,7 @@ pub(crate) fn check_standalone_audit(setup: &Setup, o: &Outcome) {
     let verified = propledger_e2e::command(
         &[
             "--rpc-url",
-            &setup.rpc_url,
+            rpc_url,
             "audit",
             "verify",
             "--export",

@@ -8,6 +8,7 @@
 //! --full`) kills the node at every one of them.
 
 mod external_anchor;
+mod failover;
 mod lifecycle;
 mod restart;
 mod setup;

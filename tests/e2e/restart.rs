@@ -74,7 +74,7 @@ async fn killed_during_the_lifecycle(chain: Chain, db: Db) {
         kill_points(),
         "every chosen point was reached"
     );
-    check_figures(&setup, &outcome).await;
+    check_figures(&setup.node.api_url, &outcome).await;
     check_standalone_audit(&setup, &outcome);
     let log = setup.node.stop();
     assert_eq!(

@@ -111,27 +111,9 @@ impl Setup {
         }
     }
 
-    /// The admin key the node made on its first start.
-    pub(crate) fn admin_key(&self) -> String {
-        std::fs::read_to_string(self.data_dir.path().join("admin.key"))
-            .expect("admin.key")
-            .trim()
-            .to_owned()
-    }
-
     /// The lifecycle's settings: the investors' fixed keys, and this node.
     pub(crate) fn demo(&self) -> DemoConfig {
-        let key = |n: u8| {
-            PrivateKeySigner::from_bytes(&keccak256(format!("e2e investor {n}"))).expect("a key")
-        };
-        DemoConfig {
-            api_url: self.node.api_url.clone(),
-            api_key: self.admin_key(),
-            rpc_url: None,
-            tls: propledger_net::tls::client_config(&[]).expect("tls"),
-            investors: Some([key(1), key(2), key(3)]),
-            tag: Some("e2e".to_owned()),
-        }
+        demo_config(&self.node.api_url, self.data_dir.path())
     }
 
     /// Arguments naming this node's data directory and database, for one-shot commands.
@@ -144,5 +126,24 @@ impl Setup {
             args.extend(["--database-url".to_owned(), url.clone()]);
         }
         args
+    }
+}
+
+/// The lifecycle's settings against `api_url`: the investors' fixed keys, and the admin key the
+/// node with `data_dir` made on its first start.
+pub(crate) fn demo_config(api_url: &str, data_dir: &std::path::Path) -> DemoConfig {
+    let key = |n: u8| {
+        PrivateKeySigner::from_bytes(&keccak256(format!("e2e investor {n}"))).expect("a key")
+    };
+    DemoConfig {
+        api_url: api_url.to_owned(),
+        api_key: std::fs::read_to_string(data_dir.join("admin.key"))
+            .expect("admin.key")
+            .trim()
+            .to_owned(),
+        rpc_url: None,
+        tls: propledger_net::tls::client_config(&[]).expect("tls"),
+        investors: Some([key(1), key(2), key(3)]),
+        tag: Some("e2e".to_owned()),
     }
 }

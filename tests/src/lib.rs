@@ -181,3 +181,71 @@ impl Drop for NodeProcess {
         }
     }
 }
+
+/// A TCP front on a loopback port that forwards each connection to the current upstream, as a
+/// load balancer in front of API replicas does; [`Front::switch`] sends new connections to
+/// another upstream and closes the open ones.
+#[derive(Debug)]
+pub struct Front {
+    addr: std::net::SocketAddr,
+    upstream: Arc<Mutex<String>>,
+    generation: tokio::sync::watch::Sender<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Front {
+    /// Listens on loopback `port` (0: a free one), forwarding to `upstream` (`host:port`).
+    pub async fn start(port: u16, upstream: &str) -> Front {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind the front");
+        let addr = listener.local_addr().expect("its address");
+        let upstream = Arc::new(Mutex::new(upstream.to_owned()));
+        let (generation, _) = tokio::sync::watch::channel(0u64);
+        let task = tokio::spawn({
+            let upstream = upstream.clone();
+            let generation = generation.clone();
+            async move {
+                loop {
+                    let Ok((mut client, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let target = upstream.lock().expect("upstream").clone();
+                    let mut changed = generation.subscribe();
+                    tokio::spawn(async move {
+                        let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
+                            return;
+                        };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            _ = changed.changed() => {}
+                        }
+                    });
+                }
+            }
+        });
+        Front {
+            addr,
+            upstream,
+            generation,
+            task,
+        }
+    }
+
+    /// Its URL (`http://127.0.0.1:<port>`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Sends connections to `upstream` from now on, closing the open ones.
+    pub fn switch(&self, upstream: &str) {
+        *self.upstream.lock().expect("upstream") = upstream.to_owned();
+        self.generation.send_modify(|g| *g += 1);
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
