@@ -23,8 +23,12 @@ use tracing::{info, warn};
 use crate::error::Result;
 use crate::follow::{Indexer, IndexerConfig};
 
-/// How often a standby tries the lock, and how often a leader checks it still holds it.
+/// How often a leader checks it still holds the lock.
 pub const LOCK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How often a standby tries the lock: the most a takeover waits after the leader's process
+/// is gone (a try is one short connection on PostgreSQL, a lock-file attempt on SQLite).
+pub const STANDBY_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The lock naming the indexer of `chain_id`.
 pub fn lock_name(chain_id: u64) -> String {
@@ -116,7 +120,7 @@ pub async fn run_exclusive(
                         _ => {}
                     }
                     tokio::select! {
-                        () = tokio::time::sleep(LOCK_INTERVAL) => {}
+                        () = tokio::time::sleep(STANDBY_INTERVAL) => {}
                         _ = stop.changed() => {}
                     }
                     continue;

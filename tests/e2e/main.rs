@@ -7,6 +7,7 @@
 //! by `PROPLEDGER_TEST_SEED` (default: the day); `PROPLEDGER_TEST_FULL=1` (`scripts/test
 //! --full`) kills the node at every one of them.
 
+mod bench;
 mod external_anchor;
 mod failover;
 mod lifecycle;

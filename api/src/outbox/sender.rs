@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 use crate::types::now_ms;
 
 /// How often a standing-by sender tries to take the key's lock.
-const STANDBY_RETRY: Duration = Duration::from_secs(1);
+const STANDBY_RETRY: Duration = Duration::from_millis(500);
 
 /// How often a running sender checks that it still holds the key's lock.
 const LOCK_CHECK: Duration = Duration::from_secs(5);
