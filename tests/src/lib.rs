@@ -30,13 +30,22 @@ pub fn binary() -> PathBuf {
     bin
 }
 
-/// A free loopback port (bound and released).
+/// A free loopback port, below Linux's ephemeral range (32768 and up), so that no outgoing
+/// connection is given it between the check and the node's bind, or between a kill and the
+/// restart that binds it again; chosen at random, and checked by binding it.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("a port")
-        .local_addr()
-        .expect("its address")
-        .port()
+    use std::hash::{BuildHasher, Hasher};
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    for _ in 0..1000 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        h.write_u32(std::process::id());
+        let port = 20_000 + (h.finish() % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000");
 }
 
 /// Runs the binary to its end (`export`, `audit verify`): its output.
