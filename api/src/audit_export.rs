@@ -137,6 +137,18 @@ pub struct AuditExport {
     pub entries: Vec<ExportEntry>,
     /// The ids of the property's accounts.
     pub property_accounts: Vec<i64>,
+    /// The books' anchor contract on a second, external chain, when the node anchors there too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_anchor: Option<ExportExternalAnchor>,
+}
+
+/// The anchor contract on the external anchor chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportExternalAnchor {
+    /// That chain's id.
+    pub chain_id: u64,
+    /// The contract and its deployment block.
+    pub contract: propledger_contracts::deploy::Deployed,
 }
 
 fn b256(bytes: &[u8]) -> Result<B256> {
@@ -297,6 +309,7 @@ pub async fn export(
         events,
         entries,
         property_accounts,
+        external_anchor: None,
     })
 }
 
@@ -439,6 +452,17 @@ fn to_entry(e: &ExportEntry) -> std::result::Result<Entry, String> {
 pub async fn verify(
     export: &AuditExport,
     source: &RpcSource,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Verdict> {
+    verify_with(export, source, None, progress).await
+}
+
+/// [`verify`], and the anchors on the external anchor chain the export names, read from
+/// `anchor_source` (without it they are reported as not checked).
+pub async fn verify_with(
+    export: &AuditExport,
+    source: &RpcSource,
+    anchor_source: Option<&RpcSource>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Verdict> {
     let mut v = Verdict::default();
@@ -661,57 +685,36 @@ pub async fn verify(
     v.check("entries", findings);
 
     progress("anchors");
-    let mut findings = Vec::new();
     match export.platform.anchor {
-        None => findings.push(
-            "the platform has no anchor contract: nothing proves the books' history".to_owned(),
+        None => v.check(
+            "anchors",
+            vec![
+                "the platform has no anchor contract: nothing proves the books' history".to_owned(),
+            ],
         ),
-        Some(anchor) => {
-            let head = source.head().await.map_err(rpc("the chain's head"))?;
-            let logs = source
-                .sparse_logs(anchor.block, head, &[anchor.address])
-                .await
-                .map_err(rpc("eth_getLogs"))?;
-            let hashes: HashMap<u64, B256> =
-                export.entries.iter().map(|e| (e.seq, e.hash)).collect();
-            let mut last = 0u64;
-            for log in logs {
-                if log.topics.first() != Some(&LedgerAnchor::Anchored::SIGNATURE_HASH) {
-                    continue;
-                }
-                let data =
-                    alloy::primitives::LogData::new_unchecked(log.topics.clone(), log.data.clone());
-                let Ok(a) = LedgerAnchor::Anchored::decode_log_data(&data) else {
-                    findings.push(format!(
-                        "an Anchored event in block {} does not decode",
-                        log.block_number
-                    ));
-                    continue;
-                };
-                last = last.max(a.entries);
-                match hashes.get(&a.entries) {
-                    Some(h) if *h == a.headHash => {}
-                    Some(_) => findings.push(format!(
-                        "anchor {} (block {}): the books' entry {} no longer ends in the anchored hash",
-                        a.index, log.block_number, a.entries
-                    )),
-                    None => findings.push(format!(
-                        "anchor {} (block {}) covers {} entries; the export has no entry {}",
-                        a.index, log.block_number, a.entries, a.entries
-                    )),
-                }
-            }
-            let total = export.entries.last().map_or(0, |e| e.seq);
-            v.checks.push((
-                "unanchored tail".to_owned(),
+        Some(anchor) => check_anchors(&mut v, "anchors", anchor, source, export).await?,
+    }
+    if let Some(ext) = export.external_anchor {
+        progress("anchors on the external chain");
+        match anchor_source {
+            Some(s) if s.chain_id() != ext.chain_id => v.check(
+                "external anchors",
+                vec![format!(
+                    "the anchor endpoint serves chain {}, not the external anchor chain {}",
+                    s.chain_id(),
+                    ext.chain_id
+                )],
+            ),
+            Some(s) => check_anchors(&mut v, "external anchors", ext.contract, s, export).await?,
+            None => v.checks.push((
+                "external anchors".to_owned(),
                 format!(
-                    "{} entries after the last anchor",
-                    total.saturating_sub(last)
+                    "not checked: the books are anchored on chain {} too; name its endpoint with --anchor-rpc-url",
+                    ext.chain_id
                 ),
-            ));
+            )),
         }
     }
-    v.check("anchors", findings);
 
     progress("cap table");
     let shares = p.shares;
@@ -771,4 +774,64 @@ pub async fn verify(
         findings,
     );
     Ok(v)
+}
+
+/// Every anchor of `anchor` (read from `source`) against the export's entries, as check `what`,
+/// with the unanchored tail.
+async fn check_anchors(
+    v: &mut Verdict,
+    what: &str,
+    anchor: propledger_contracts::deploy::Deployed,
+    source: &RpcSource,
+    export: &AuditExport,
+) -> Result<()> {
+    let mut findings = Vec::new();
+    let head = source.head().await.map_err(rpc("the chain's head"))?;
+    let logs = source
+        .sparse_logs(anchor.block, head, &[anchor.address])
+        .await
+        .map_err(rpc("eth_getLogs"))?;
+    let hashes: HashMap<u64, B256> = export.entries.iter().map(|e| (e.seq, e.hash)).collect();
+    // The platform chain's findings read as before; the external chain's name it.
+    let on = if what == "anchors" {
+        String::new()
+    } else {
+        format!("{what}: ")
+    };
+    let mut last = 0u64;
+    for log in logs {
+        if log.topics.first() != Some(&LedgerAnchor::Anchored::SIGNATURE_HASH) {
+            continue;
+        }
+        let data = alloy::primitives::LogData::new_unchecked(log.topics.clone(), log.data.clone());
+        let Ok(a) = LedgerAnchor::Anchored::decode_log_data(&data) else {
+            findings.push(format!(
+                "an Anchored event in block {} does not decode",
+                log.block_number
+            ));
+            continue;
+        };
+        last = last.max(a.entries);
+        match hashes.get(&a.entries) {
+            Some(h) if *h == a.headHash => {}
+            Some(_) => findings.push(format!(
+                "{on}anchor {} (block {}): the books' entry {} no longer ends in the anchored hash",
+                a.index, log.block_number, a.entries
+            )),
+            None => findings.push(format!(
+                "{on}anchor {} (block {}) covers {} entries; the export has no entry {}",
+                a.index, log.block_number, a.entries, a.entries
+            )),
+        }
+    }
+    let total = export.entries.last().map_or(0, |e| e.seq);
+    v.checks.push((
+        format!("{on}unanchored tail"),
+        format!(
+            "{} entries after the last anchor",
+            total.saturating_sub(last)
+        ),
+    ));
+    v.check(what, findings);
+    Ok(())
 }

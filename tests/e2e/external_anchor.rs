@@ -64,6 +64,52 @@ async fn anchors_go_to_the_external_chain_too() {
         .expect("lastEntries");
     assert_eq!(Some(last), ext_anchors[0]["entries"].as_u64(), "{anchors}");
 
+    // The standalone verification checks the external chain's anchors when given its endpoint,
+    // says it did not without it, and refuses another chain in its place.
+    let out = setup.data_dir.path().join("export.json");
+    let mut args = setup.store_args();
+    args.extend(
+        [
+            "export",
+            "--property",
+            &outcome.property,
+            "--out",
+            &out.display().to_string(),
+        ]
+        .map(str::to_owned),
+    );
+    assert!(propledger_e2e::command(&args).status.success());
+    let verify = |anchor_url: Option<&str>| {
+        let mut args = vec!["--rpc-url".to_owned(), setup.rpc_url.clone()];
+        if let Some(u) = anchor_url {
+            args.extend(["--anchor-rpc-url".to_owned(), u.to_owned()]);
+        }
+        args.extend(["audit", "verify", "--export", &out.display().to_string()].map(str::to_owned));
+        let ran = propledger_e2e::command(&args);
+        (
+            ran.status.success(),
+            String::from_utf8_lossy(&ran.stdout).into_owned(),
+        )
+    };
+    let (ok, text) = verify(Some(external.url()));
+    assert!(ok, "{text}");
+    assert!(text.contains("external anchors: ok"), "{text}");
+    assert!(
+        text.contains("external anchors: unanchored tail: "),
+        "{text}"
+    );
+    let (ok, text) = verify(None);
+    assert!(ok, "{text}");
+    assert!(text.contains("external anchors: not checked"), "{text}");
+    let (ok, text) = verify(Some(&setup.rpc_url));
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(
+            "the anchor endpoint serves chain 31337, not the external anchor chain 31338"
+        ),
+        "{text}"
+    );
+
     // A restart anchors with the same contract.
     setup.node.restart_after_kill();
     let log = setup.node.log();

@@ -269,8 +269,15 @@ async fn export(cli: &Cli, property: &str, out: &std::path::Path) -> anyhow::Res
     let url = database_url(cli);
     let db = propledger_api::db::Db::connect(&url).await?;
     let ledger = propledger_ledger::Ledger::connect(&url).await?;
-    let made =
+    let mut made =
         propledger_api::audit_export::export(&db, &ledger, &record.platform, property).await?;
+    made.external_anchor =
+        record
+            .external_anchor
+            .map(|a| propledger_api::audit_export::ExportExternalAnchor {
+                chain_id: a.chain_id,
+                contract: a.contract,
+            });
     let text = serde_json::to_vec_pretty(&made)?;
     std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
     println!(
@@ -293,12 +300,24 @@ async fn audit_verify(cli: &Cli, export: &std::path::Path) -> anyhow::Result<()>
     let text = std::fs::read(export).with_context(|| format!("reading {}", export.display()))?;
     let made: propledger_api::audit_export::AuditExport = serde_json::from_slice(&text)
         .with_context(|| format!("{} is not an audit export", export.display()))?;
-    let mut source = propledger_indexer::source::SourceConfig::new(url.expose().clone());
-    source.tls = Some(propledger_net::tls::client_config(&cli.ca_file)?);
-    let source = propledger_indexer::source::RpcSource::connect(source).await?;
-    let verdict = propledger_api::audit_export::verify(&made, &source, &mut |step| {
-        eprintln!("checking {step}...");
-    })
+    let tls = propledger_net::tls::client_config(&cli.ca_file)?;
+    let connect = |url: &str| {
+        let mut source = propledger_indexer::source::SourceConfig::new(url.to_owned());
+        source.tls = Some(tls.clone());
+        propledger_indexer::source::RpcSource::connect(source)
+    };
+    let source = connect(url.expose()).await?;
+    // The external anchor chain, when the export names one and its endpoint is given.
+    let anchor_source = match &cli.anchor_rpc_url {
+        Some(u) => Some(connect(u.expose()).await?),
+        None => None,
+    };
+    let verdict = propledger_api::audit_export::verify_with(
+        &made,
+        &source,
+        anchor_source.as_ref(),
+        &mut |step| eprintln!("checking {step}..."),
+    )
     .await?;
     for (what, found) in &verdict.checks {
         println!("{what}: {found}");
