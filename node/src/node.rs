@@ -401,6 +401,7 @@ impl Node {
                     chain_id,
                     &mut record,
                     &config.data_dir,
+                    &shared_db,
                 )
                 .await?,
             ),
@@ -696,8 +697,9 @@ struct ChainWriting<'a> {
     external_anchor: Option<(u64, deploy::Deployed, String)>,
 }
 
-/// The books' anchor contract on the external anchor chain at `url`: the one the record holds
-/// for that chain when its code is there, else a new one deployed with `key` (and recorded).
+/// The books' anchor contract on the external anchor chain at `url`: the one the database (or
+/// else the data directory's record) holds for that chain when its code is there, else a new
+/// one deployed with `key`; recorded in both.
 /// The platform's own chain is refused: anchors there would add nothing.
 async fn external_anchor(
     url: &str,
@@ -706,6 +708,7 @@ async fn external_anchor(
     platform_chain: u64,
     record: &mut DeploymentRecord,
     data_dir: &std::path::Path,
+    db: &propledger_api::db::Db,
 ) -> Result<(u64, deploy::Deployed, String)> {
     let client = propledger_net::rpc::client(url, tls)
         .await
@@ -719,20 +722,36 @@ async fn external_anchor(
             "--anchor-rpc-url names chain {chain_id}, the platform's own chain: anchors there add nothing; name another chain"
         )));
     }
-    if let Some(a) = record.external_anchor.filter(|a| a.chain_id == chain_id) {
+    // The database's contract first (shared by every node on it), then this data directory's.
+    let shared = propledger_api::platform::stored_external_anchor(db, chain_id).await?;
+    let own = record
+        .external_anchor
+        .filter(|a| a.chain_id == chain_id)
+        .map(|a| a.contract);
+    for contract in [shared, own].into_iter().flatten() {
         let code = provider
-            .get_code_at(a.contract.address)
+            .get_code_at(contract.address)
             .await
             .map_err(endpoint_error)?;
-        if !code.is_empty() {
-            info!(chain_id, anchor = %a.contract.address, "anchoring the books on the external chain too");
-            return Ok((chain_id, a.contract, url.to_owned()));
+        if code.is_empty() {
+            warn!(chain_id, anchor = %contract.address, "the external anchor chain has no code at a recorded anchor contract");
+            continue;
         }
-        warn!(chain_id, anchor = %a.contract.address, "the external anchor chain has no code at the recorded anchor contract; deploying another");
+        if own != Some(contract) {
+            record.external_anchor =
+                Some(crate::deployment::ExternalAnchorRecord { chain_id, contract });
+            record.save(data_dir)?;
+        }
+        if shared != Some(contract) {
+            propledger_api::platform::store_external_anchor(db, chain_id, &contract).await?;
+        }
+        info!(chain_id, anchor = %contract.address, "anchoring the books on the external chain too");
+        return Ok((chain_id, contract, url.to_owned()));
     }
     let contract = deploy::deploy_anchor(&provider, key.address()).await?;
     record.external_anchor = Some(crate::deployment::ExternalAnchorRecord { chain_id, contract });
     record.save(data_dir)?;
+    propledger_api::platform::store_external_anchor(db, chain_id, &contract).await?;
     info!(chain_id, anchor = %contract.address, "deployed the books' anchor contract on the external anchor chain");
     Ok((chain_id, contract, url.to_owned()))
 }

@@ -110,6 +110,38 @@ async fn anchors_go_to_the_external_chain_too() {
         "{text}"
     );
 
+    // A second node on the same database and chains, with a data directory of its own, anchors
+    // with the contract the database records instead of deploying another.
+    let second_dir = tempfile::tempdir().unwrap();
+    let second = propledger_e2e::NodeProcess::start(
+        [
+            "--data-dir",
+            &second_dir.path().display().to_string(),
+            "--api-listen",
+            &format!("127.0.0.1:{}", propledger_e2e::free_port()),
+            "--rpc-url",
+            &setup.rpc_url,
+            "--database-url",
+            &format!(
+                "sqlite:{}",
+                setup.data_dir.path().join("ledger.db").display()
+            ),
+            "--anchor-rpc-url",
+            external.url(),
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    );
+    let log = second.stop();
+    assert!(
+        log.contains("anchoring the books on the external chain too"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("deployed the books' anchor contract"),
+        "{log}"
+    );
+
     // A restart anchors with the same contract.
     setup.node.restart_after_kill();
     let log = setup.node.log();
