@@ -167,6 +167,32 @@ async fn engine_rounds(engine: Engine, label: &str) {
         }
         compare(label, name, api_addr, &path, &key, real.bytes.clone()).await;
     }
+    // The property's query alone behind a bare handler: the database's share of the route.
+    let name = "the query alone (bare handler)";
+    if wanted(name) {
+        let db = app.api.db().clone();
+        let bare = axum::Router::new().route(
+            "/v1/properties/{id}",
+            axum::routing::get(
+                move |axum::extract::Path(id): axum::extract::Path<String>| {
+                    let db = db.clone();
+                    async move {
+                        let id = propledger_api::properties::PropertyId::parse(&id).unwrap();
+                        let (doc, _) = propledger_api::properties::get_raw(db.reader(), id)
+                            .await
+                            .unwrap();
+                        ([("content-type", "application/json")], doc)
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let bare_addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, bare).await });
+        let path = format!("/v1/properties/{id}");
+        let body = app.get(&path).token(&key).send().await.bytes.clone();
+        compare(label, name, bare_addr, &path, &key, body).await;
+    }
     drop(app);
 }
 
