@@ -59,6 +59,7 @@ pub mod transactions;
 pub mod types;
 pub mod users;
 pub mod valuations;
+pub mod waterfall;
 
 pub use app::{Api, ApiConfig, ChainContext, ChainStatus};
 pub use error::{Error, Result};

@@ -1,0 +1,702 @@
+//! Distribution waterfalls: the cash a property distributes, run through its tiers in order.
+//!
+//! A waterfall is a list of tiers, each taking what it is owed from what is left:
+//! - a **reserve** top-up to a target balance;
+//! - the **management fee**: basis points of the period's gross rent, or a yearly rate on
+//!   contributed capital pro rata for the period's days;
+//! - the **preferred return**: a yearly rate on each investor's unreturned capital, accrued by
+//!   the day since the last distribution and cumulative (what a distribution cannot pay is
+//!   carried to the next), simple or compounding (compounding accrues on the unpaid preferred
+//!   return too);
+//! - **return of capital**, pro rata to each investor's unreturned capital;
+//! - the sponsor's **catch-up**: a share of the cash to the sponsor until the sponsor holds the
+//!   promote's share of all profits paid (preferred return, catch-up and split);
+//! - the **split** of the rest: the promote to the sponsor, the remainder to investors pro rata
+//!   to their contributed capital.
+//!
+//! Everything is in cents, exactly: rates round down, and a tier's amount is divided among
+//! investors by the largest remainder, so every split sums to the tier's amount and the tiers
+//! sum to the cash distributed. The engine is pure: it takes the state the books hold (each
+//! investor's contributed and returned capital, unpaid preferred return and profit paid, the
+//! reserve, the sponsor's profit, the last distribution's date) and returns what each tier and
+//! each investor gets, and the state after.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Basis points in one.
+const BPS: u128 = 10_000;
+/// Days in a year for accruals (actual/365).
+const YEAR_DAYS: u128 = 365;
+
+/// What a management fee is a rate of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeeBasis {
+    /// The period's gross rent.
+    GrossRent,
+    /// Contributed capital, a yearly rate pro rata for the period's days.
+    ContributedCapital,
+}
+
+/// How the preferred return accrues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Accrual {
+    /// On unreturned capital only.
+    Simple,
+    /// On unreturned capital and the preferred return accrued and not yet paid.
+    Compounding,
+}
+
+/// One tier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Tier {
+    /// Keeps cash back until the reserve holds `target_cents`.
+    Reserve {
+        /// The reserve's target balance.
+        target_cents: u64,
+    },
+    /// The manager's fee.
+    ManagementFee {
+        /// The rate.
+        bps: u32,
+        /// Of what.
+        basis: FeeBasis,
+    },
+    /// The preferred return: `rate_bps` a year on unreturned capital, cumulative.
+    PreferredReturn {
+        /// The yearly rate.
+        rate_bps: u32,
+        /// Simple or compounding.
+        accrual: Accrual,
+    },
+    /// Unreturned capital paid back.
+    ReturnOfCapital,
+    /// `sponsor_bps` of the cash to the sponsor until the sponsor holds `promote_bps` of all
+    /// profits paid; the rest of that cash to investors.
+    CatchUp {
+        /// The sponsor's share of the cash while catching up.
+        sponsor_bps: u32,
+        /// The share of all profits the catch-up brings the sponsor to.
+        promote_bps: u32,
+    },
+    /// The rest: `promote_bps` to the sponsor, the remainder to investors.
+    Split {
+        /// The sponsor's promote.
+        promote_bps: u32,
+    },
+}
+
+impl Tier {
+    /// The tier's name, as outcomes and entries show it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Tier::Reserve { .. } => "reserve",
+            Tier::ManagementFee { .. } => "management_fee",
+            Tier::PreferredReturn { .. } => "preferred_return",
+            Tier::ReturnOfCapital => "return_of_capital",
+            Tier::CatchUp { .. } => "catch_up",
+            Tier::Split { .. } => "split",
+        }
+    }
+}
+
+/// A property's waterfall.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waterfall {
+    /// The tiers, in order.
+    pub tiers: Vec<Tier>,
+}
+
+impl Waterfall {
+    /// Checks the tiers: rates within bounds, each kind at most once, and a catch-up only
+    /// before a split with the same promote.
+    pub fn check(&self) -> Result<()> {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, t) in self.tiers.iter().enumerate() {
+            let at = format!("/tiers/{i}");
+            if !seen.insert(t.name()) {
+                return Err(Error::invalid(at, format!("a second {} tier", t.name())));
+            }
+            let bounded = |bps: u32, what: &str| {
+                if bps > 10_000 {
+                    Err(Error::invalid(
+                        format!("/tiers/{i}/{what}"),
+                        "at most 10000 basis points",
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
+            match *t {
+                Tier::ManagementFee { bps, .. } => bounded(bps, "bps")?,
+                Tier::PreferredReturn { rate_bps, .. } => bounded(rate_bps, "rate_bps")?,
+                Tier::Split { promote_bps } => bounded(promote_bps, "promote_bps")?,
+                Tier::CatchUp {
+                    sponsor_bps,
+                    promote_bps,
+                } => {
+                    bounded(sponsor_bps, "sponsor_bps")?;
+                    bounded(promote_bps, "promote_bps")?;
+                    if sponsor_bps <= promote_bps {
+                        return Err(Error::invalid(
+                            format!("{at}/sponsor_bps"),
+                            "must exceed the promote, or the sponsor never catches up",
+                        ));
+                    }
+                    let split = self.tiers[i + 1..].iter().find_map(|t| match t {
+                        Tier::Split { promote_bps } => Some(*promote_bps),
+                        _ => None,
+                    });
+                    if split != Some(promote_bps) {
+                        return Err(Error::invalid(
+                            at,
+                            "a catch-up needs a later split with the same promote",
+                        ));
+                    }
+                }
+                Tier::Reserve { .. } | Tier::ReturnOfCapital => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An investor's standing, as the books hold it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvestorState {
+    /// Who.
+    pub investor: String,
+    /// Capital contributed.
+    pub contributed: u64,
+    /// Capital returned.
+    pub returned: u64,
+    /// Preferred return accrued and not yet paid.
+    pub pref_unpaid: u64,
+    /// Profits paid so far (preferred return, and shares of catch-up and split).
+    pub profit_paid: u64,
+}
+
+impl InvestorState {
+    fn unreturned(&self) -> u64 {
+        self.contributed.saturating_sub(self.returned)
+    }
+}
+
+/// The property's standing before a distribution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State {
+    /// Every investor.
+    pub investors: Vec<InvestorState>,
+    /// The reserve's balance.
+    pub reserve: u64,
+    /// The sponsor's profits paid so far (catch-up and promote).
+    pub sponsor_profit: u64,
+    /// The date accruals run from (the last distribution, or the first contribution).
+    pub accrued_to: NaiveDate,
+}
+
+/// A distribution's inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Distribution {
+    /// The cash to distribute.
+    pub cash: u64,
+    /// Its date: accruals run to it.
+    pub on: NaiveDate,
+    /// The period's gross rent (for a fee on it).
+    pub gross_rent: u64,
+}
+
+/// What one tier took.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TierPaid {
+    /// The tier's name.
+    pub tier: &'static str,
+    /// What it took.
+    pub amount: u64,
+    /// To the sponsor (catch-up and split).
+    pub sponsor: u64,
+    /// To each investor, in the state's order.
+    pub investors: Vec<u64>,
+}
+
+/// A distribution run through the waterfall.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    /// Each tier, in order.
+    pub tiers: Vec<TierPaid>,
+    /// Preferred return accrued by this distribution's date and not paid: carried on.
+    pub pref_carried: u64,
+    /// A management fee owed and not paid for want of cash.
+    pub fee_unpaid: u64,
+    /// Cash no tier took (none when the waterfall ends in a split).
+    pub undistributed: u64,
+    /// The standing after it.
+    #[serde(skip)]
+    pub after: State,
+}
+
+/// Divides `total` among `weights` in proportion, exactly: each gets the floor of its share,
+/// and the cents left go one by one to the largest remainders (the earlier one on a tie).
+pub fn allocate(total: u64, weights: &[u64]) -> Vec<u64> {
+    let sum: u128 = weights.iter().map(|w| u128::from(*w)).sum();
+    if sum == 0 {
+        return vec![0; weights.len()];
+    }
+    let mut out = Vec::with_capacity(weights.len());
+    let mut rest = Vec::with_capacity(weights.len());
+    for (i, w) in weights.iter().enumerate() {
+        let exact = u128::from(total) * u128::from(*w);
+        out.push((exact / sum) as u64);
+        rest.push((exact % sum, i));
+    }
+    let mut left = total - out.iter().sum::<u64>();
+    rest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, i) in rest {
+        if left == 0 {
+            break;
+        }
+        out[i] += 1;
+        left -= 1;
+    }
+    out
+}
+
+fn rate(amount: u128, bps: u32, days: u128) -> u128 {
+    amount * u128::from(bps) * days / (BPS * YEAR_DAYS)
+}
+
+fn cents(v: u128) -> Result<u64> {
+    u64::try_from(v).map_err(|_| Error::invalid("/cash", "too large"))
+}
+
+/// Runs `d` through `w` from `state`.
+pub fn run(w: &Waterfall, state: &State, d: Distribution) -> Result<Outcome> {
+    w.check()?;
+    if d.on < state.accrued_to {
+        return Err(Error::invalid(
+            "/on",
+            format!("before the last distribution ({})", state.accrued_to),
+        ));
+    }
+    let days = u128::try_from((d.on - state.accrued_to).num_days()).unwrap_or(0);
+    let mut s = state.clone();
+    s.accrued_to = d.on;
+    let n = s.investors.len();
+    let mut cash = d.cash;
+    let mut tiers = Vec::new();
+    let mut fee_unpaid = 0;
+    for tier in &w.tiers {
+        let mut paid = TierPaid {
+            tier: tier.name(),
+            amount: 0,
+            sponsor: 0,
+            investors: vec![0; n],
+        };
+        match *tier {
+            Tier::Reserve { target_cents } => {
+                let take = target_cents.saturating_sub(s.reserve).min(cash);
+                s.reserve += take;
+                paid.amount = take;
+            }
+            Tier::ManagementFee { bps, basis } => {
+                let owed = match basis {
+                    FeeBasis::GrossRent => u128::from(d.gross_rent) * u128::from(bps) / BPS,
+                    FeeBasis::ContributedCapital => rate(
+                        s.investors.iter().map(|i| u128::from(i.contributed)).sum(),
+                        bps,
+                        days,
+                    ),
+                };
+                let owed = cents(owed)?;
+                paid.amount = owed.min(cash);
+                fee_unpaid = owed - paid.amount;
+            }
+            Tier::PreferredReturn { rate_bps, accrual } => {
+                for i in &mut s.investors {
+                    let base = match accrual {
+                        Accrual::Simple => u128::from(i.unreturned()),
+                        Accrual::Compounding => {
+                            u128::from(i.unreturned()) + u128::from(i.pref_unpaid)
+                        }
+                    };
+                    i.pref_unpaid += cents(rate(base, rate_bps, days))?;
+                }
+                let owed: Vec<u64> = s.investors.iter().map(|i| i.pref_unpaid).collect();
+                let take = owed.iter().sum::<u64>().min(cash);
+                paid.investors = allocate(take, &owed);
+                for (i, p) in s.investors.iter_mut().zip(&paid.investors) {
+                    i.pref_unpaid -= p;
+                    i.profit_paid += p;
+                }
+                paid.amount = take;
+            }
+            Tier::ReturnOfCapital => {
+                let owed: Vec<u64> = s.investors.iter().map(InvestorState::unreturned).collect();
+                let take = owed.iter().sum::<u64>().min(cash);
+                paid.investors = allocate(take, &owed);
+                for (i, p) in s.investors.iter_mut().zip(&paid.investors) {
+                    i.returned += p;
+                }
+                paid.amount = take;
+            }
+            Tier::CatchUp {
+                sponsor_bps,
+                promote_bps,
+            } => {
+                // The sponsor is caught up when S = p (P + S): investors' profits P, sponsor's S.
+                // Cash x in this tier moves S by a x and P by (1 - a) x, so
+                // x = (p (P + S) - S) / (a - p), in basis points.
+                let p = u128::from(promote_bps);
+                let a = u128::from(sponsor_bps);
+                let investors: u128 = s.investors.iter().map(|i| u128::from(i.profit_paid)).sum();
+                let sponsor = u128::from(s.sponsor_profit);
+                let short = (p * (investors + sponsor)).saturating_sub(BPS * sponsor);
+                let needed = short.div_ceil(a - p);
+                let take = cents(needed)?.min(cash);
+                let to_sponsor = cents(u128::from(take) * a / BPS)?;
+                paid.sponsor = to_sponsor;
+                let weights: Vec<u64> = s.investors.iter().map(|i| i.contributed).collect();
+                paid.investors = allocate(take - to_sponsor, &weights);
+                paid.amount = take;
+            }
+            Tier::Split { promote_bps } => {
+                let to_sponsor = cents(u128::from(cash) * u128::from(promote_bps) / BPS)?;
+                let weights: Vec<u64> = s.investors.iter().map(|i| i.contributed).collect();
+                paid.sponsor = to_sponsor;
+                paid.investors = allocate(cash - to_sponsor, &weights);
+                paid.amount = cash;
+            }
+        }
+        if matches!(tier, Tier::CatchUp { .. } | Tier::Split { .. }) {
+            s.sponsor_profit += paid.sponsor;
+            for (i, p) in s.investors.iter_mut().zip(&paid.investors) {
+                i.profit_paid += p;
+            }
+        }
+        cash -= paid.amount;
+        tiers.push(paid);
+    }
+    Ok(Outcome {
+        tiers,
+        pref_carried: s.investors.iter().map(|i| i.pref_unpaid).sum(),
+        fee_unpaid,
+        undistributed: cash,
+        after: s,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    /// Ada put in 60,000.00 and Bob 40,000.00 on 2025-01-01 (in cents).
+    fn start() -> State {
+        State {
+            investors: vec![
+                InvestorState {
+                    investor: "ada".into(),
+                    contributed: 6_000_000,
+                    ..Default::default()
+                },
+                InvestorState {
+                    investor: "bob".into(),
+                    contributed: 4_000_000,
+                    ..Default::default()
+                },
+            ],
+            reserve: 0,
+            sponsor_profit: 0,
+            accrued_to: day("2025-01-01"),
+        }
+    }
+
+    fn pref_roc_split(accrual: Accrual, catch_up: bool) -> Waterfall {
+        let mut tiers = vec![
+            Tier::PreferredReturn {
+                rate_bps: 800,
+                accrual,
+            },
+            Tier::ReturnOfCapital,
+        ];
+        if catch_up {
+            tiers.push(Tier::CatchUp {
+                sponsor_bps: 10_000,
+                promote_bps: 2_000,
+            });
+        }
+        tiers.push(Tier::Split { promote_bps: 2_000 });
+        Waterfall { tiers }
+    }
+
+    fn dist(cash: u64, on: &str) -> Distribution {
+        Distribution {
+            cash,
+            on: day(on),
+            gross_rent: 0,
+        }
+    }
+
+    /// (tier, amount, sponsor, [ada, bob]) of each tier.
+    fn table(o: &Outcome) -> Vec<(&'static str, u64, u64, Vec<u64>)> {
+        o.tiers
+            .iter()
+            .map(|t| (t.tier, t.amount, t.sponsor, t.investors.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_year_of_preferred_return_then_capital_back() {
+        // 8% on 100,000 for 365 days is 8,000: all paid; the other 2,000 returns capital.
+        let o = run(
+            &pref_roc_split(Accrual::Simple, false),
+            &start(),
+            dist(1_000_000, "2026-01-01"),
+        )
+        .unwrap();
+        assert_eq!(
+            table(&o),
+            [
+                ("preferred_return", 800_000, 0, vec![480_000, 320_000]),
+                ("return_of_capital", 200_000, 0, vec![120_000, 80_000]),
+                ("split", 0, 0, vec![0, 0]),
+            ]
+        );
+        assert_eq!(o.pref_carried, 0);
+        assert_eq!(o.after.investors[0].returned, 120_000);
+    }
+
+    #[test]
+    fn a_shortfall_is_carried_simple_and_compounding() {
+        // Year one: 5,000 of the 8,000 owed; 3,000 carried.
+        let w = pref_roc_split(Accrual::Simple, false);
+        let first = run(&w, &start(), dist(500_000, "2026-01-01")).unwrap();
+        assert_eq!(
+            table(&first)[0],
+            ("preferred_return", 500_000, 0, vec![300_000, 200_000])
+        );
+        assert_eq!(first.pref_carried, 300_000);
+        // Year two, simple: 8,000 more, 11,000 owed; of 20,000 the other 9,000 returns capital.
+        let second = run(&w, &first.after, dist(2_000_000, "2027-01-01")).unwrap();
+        assert_eq!(
+            table(&second),
+            [
+                ("preferred_return", 1_100_000, 0, vec![660_000, 440_000]),
+                ("return_of_capital", 900_000, 0, vec![540_000, 360_000]),
+                ("split", 0, 0, vec![0, 0]),
+            ]
+        );
+        // Compounding: year two accrues on 103,000 (8,240), 11,240 owed.
+        let w = pref_roc_split(Accrual::Compounding, false);
+        let first = run(&w, &start(), dist(500_000, "2026-01-01")).unwrap();
+        let second = run(&w, &first.after, dist(2_000_000, "2027-01-01")).unwrap();
+        assert_eq!(
+            table(&second),
+            [
+                ("preferred_return", 1_124_000, 0, vec![674_400, 449_600]),
+                ("return_of_capital", 876_000, 0, vec![525_600, 350_400]),
+                ("split", 0, 0, vec![0, 0]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_sale_reaches_the_promote_with_and_without_catch_up() {
+        // 150,000 after a year: 8,000 preferred, 100,000 capital, 42,000 left.
+        let o = run(
+            &pref_roc_split(Accrual::Simple, true),
+            &start(),
+            dist(15_000_000, "2026-01-01"),
+        )
+        .unwrap();
+        // Catch-up: 2,000 brings the sponsor to 20% of 10,000; then 40,000 split 20/80.
+        assert_eq!(
+            table(&o),
+            [
+                ("preferred_return", 800_000, 0, vec![480_000, 320_000]),
+                (
+                    "return_of_capital",
+                    10_000_000,
+                    0,
+                    vec![6_000_000, 4_000_000]
+                ),
+                ("catch_up", 200_000, 200_000, vec![0, 0]),
+                ("split", 4_000_000, 800_000, vec![1_920_000, 1_280_000]),
+            ]
+        );
+        // The sponsor holds 20% of all profits: 10,000 of 50,000.
+        assert_eq!(o.after.sponsor_profit, 1_000_000);
+        let profits: u64 = o.after.investors.iter().map(|i| i.profit_paid).sum();
+        assert_eq!(profits + o.after.sponsor_profit, 5_000_000);
+        // Without the catch-up the 42,000 is split: 8,400 to the sponsor.
+        let o = run(
+            &pref_roc_split(Accrual::Simple, false),
+            &start(),
+            dist(15_000_000, "2026-01-01"),
+        )
+        .unwrap();
+        assert_eq!(
+            table(&o)[2],
+            ("split", 4_200_000, 840_000, vec![2_016_000, 1_344_000])
+        );
+    }
+
+    #[test]
+    fn reserve_and_fee_come_first() {
+        let w = Waterfall {
+            tiers: vec![
+                Tier::Reserve {
+                    target_cents: 500_000,
+                },
+                Tier::ManagementFee {
+                    bps: 500,
+                    basis: FeeBasis::GrossRent,
+                },
+                Tier::PreferredReturn {
+                    rate_bps: 800,
+                    accrual: Accrual::Simple,
+                },
+            ],
+        };
+        let mut s = start();
+        s.reserve = 200_000;
+        // 3,000 tops the reserve up to 5,000; 5% of 24,000 of rent is 1,200; 6,000 of the
+        // 8,000 preferred return is paid.
+        let o = run(
+            &w,
+            &s,
+            Distribution {
+                cash: 1_020_000,
+                on: day("2026-01-01"),
+                gross_rent: 2_400_000,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            table(&o),
+            [
+                ("reserve", 300_000, 0, vec![0, 0]),
+                ("management_fee", 120_000, 0, vec![0, 0]),
+                ("preferred_return", 600_000, 0, vec![360_000, 240_000]),
+            ]
+        );
+        assert_eq!(o.after.reserve, 500_000);
+        assert_eq!(o.pref_carried, 200_000);
+        assert_eq!(o.undistributed, 0);
+    }
+
+    #[test]
+    fn bad_waterfalls_are_refused() {
+        let catch_up_alone = Waterfall {
+            tiers: vec![Tier::CatchUp {
+                sponsor_bps: 10_000,
+                promote_bps: 2_000,
+            }],
+        };
+        assert!(catch_up_alone.check().is_err());
+        let twice = Waterfall {
+            tiers: vec![Tier::ReturnOfCapital, Tier::ReturnOfCapital],
+        };
+        assert!(twice.check().is_err());
+        let too_high = Waterfall {
+            tiers: vec![Tier::Split {
+                promote_bps: 10_001,
+            }],
+        };
+        assert!(too_high.check().is_err());
+        // A date before the last distribution.
+        let w = pref_roc_split(Accrual::Simple, false);
+        assert!(run(&w, &start(), dist(1, "2024-12-31")).is_err());
+    }
+
+    #[test]
+    fn allocation_is_exact() {
+        assert_eq!(allocate(100, &[1, 1, 1]), [34, 33, 33]);
+        assert_eq!(allocate(0, &[5, 5]), [0, 0]);
+        assert_eq!(allocate(7, &[0, 0]), [0, 0]);
+        assert_eq!(allocate(10, &[1, 3]), [3, 7]);
+    }
+
+    fn tiers() -> impl Strategy<Value = Waterfall> {
+        (
+            any::<bool>(),
+            0u32..2_000,
+            any::<bool>(),
+            any::<bool>(),
+            0u64..1_000_000,
+        )
+            .prop_map(|(compounding, rate, catch_up, reserve, target)| {
+                let mut tiers = Vec::new();
+                if reserve {
+                    tiers.push(Tier::Reserve {
+                        target_cents: target,
+                    });
+                }
+                tiers.push(Tier::PreferredReturn {
+                    rate_bps: rate,
+                    accrual: if compounding {
+                        Accrual::Compounding
+                    } else {
+                        Accrual::Simple
+                    },
+                });
+                tiers.push(Tier::ReturnOfCapital);
+                if catch_up {
+                    tiers.push(Tier::CatchUp {
+                        sponsor_bps: 10_000,
+                        promote_bps: 2_000,
+                    });
+                }
+                tiers.push(Tier::Split { promote_bps: 2_000 });
+                Waterfall { tiers }
+            })
+    }
+
+    proptest! {
+        /// Over random histories the tiers sum to the cash distributed, each tier's parts sum
+        /// to it, and no investor gets back more capital than they put in.
+        #[test]
+        fn tiers_sum_to_the_cash(
+            w in tiers(),
+            contributions in proptest::collection::vec(1u64..10_000_000, 1..5),
+            history in proptest::collection::vec((0u64..5_000_000, 1i64..400), 1..8),
+        ) {
+            let mut s = State {
+                investors: contributions.iter().enumerate().map(|(i, c)| InvestorState {
+                    investor: format!("i{i}"),
+                    contributed: *c,
+                    ..Default::default()
+                }).collect(),
+                reserve: 0,
+                sponsor_profit: 0,
+                accrued_to: day("2025-01-01"),
+            };
+            for (cash, days) in history {
+                let on = s.accrued_to + chrono::Duration::days(days);
+                let o = run(&w, &s, Distribution { cash, on, gross_rent: 0 }).unwrap();
+                let total: u64 = o.tiers.iter().map(|t| t.amount).sum();
+                prop_assert_eq!(total + o.undistributed, cash);
+                prop_assert_eq!(o.undistributed, 0);
+                for t in &o.tiers {
+                    if t.tier != "reserve" {
+                        prop_assert_eq!(t.sponsor + t.investors.iter().sum::<u64>(), t.amount);
+                    }
+                }
+                for i in &o.after.investors {
+                    prop_assert!(i.returned <= i.contributed);
+                }
+                s = o.after;
+            }
+        }
+    }
+}
