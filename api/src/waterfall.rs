@@ -167,7 +167,7 @@ impl Waterfall {
 }
 
 /// An investor's standing, as the books hold it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvestorState {
     /// Who.
     pub investor: String,
@@ -179,11 +179,48 @@ pub struct InvestorState {
     pub pref_unpaid: u64,
     /// Profits paid so far (preferred return, and shares of catch-up and split).
     pub profit_paid: u64,
+    /// The date the preferred return is accrued to (the last distribution, or the investor's
+    /// first contribution).
+    pub accrued_to: NaiveDate,
 }
 
 impl InvestorState {
+    /// An investor who contributed `contributed` on `on`.
+    pub fn new(investor: impl Into<String>, contributed: u64, on: NaiveDate) -> Self {
+        InvestorState {
+            investor: investor.into(),
+            contributed,
+            returned: 0,
+            pref_unpaid: 0,
+            profit_paid: 0,
+            accrued_to: on,
+        }
+    }
+
     fn unreturned(&self) -> u64 {
         self.contributed.saturating_sub(self.returned)
+    }
+
+    /// Accrues the preferred return up to `on` (a contribution's date, before it is added, so
+    /// that capital accrues only from when it came in).
+    pub fn accrue(&mut self, rate_bps: u32, accrual: Accrual, on: NaiveDate) -> Result<()> {
+        if on < self.accrued_to {
+            return Err(Error::invalid(
+                "/on",
+                format!(
+                    "before the preferred return's accrual date ({})",
+                    self.accrued_to
+                ),
+            ));
+        }
+        let days = u128::try_from((on - self.accrued_to).num_days()).unwrap_or(0);
+        let base = match accrual {
+            Accrual::Simple => u128::from(self.unreturned()),
+            Accrual::Compounding => u128::from(self.unreturned()) + u128::from(self.pref_unpaid),
+        };
+        self.pref_unpaid += cents(rate(base, rate_bps, days))?;
+        self.accrued_to = on;
+        Ok(())
     }
 }
 
@@ -196,8 +233,8 @@ pub struct State {
     pub reserve: u64,
     /// The sponsor's profits paid so far (catch-up and promote).
     pub sponsor_profit: u64,
-    /// The date accruals run from (the last distribution, or the first contribution).
-    pub accrued_to: NaiveDate,
+    /// The last distribution's date (a fee on contributed capital runs from it).
+    pub last_distribution: NaiveDate,
 }
 
 /// A distribution's inputs.
@@ -277,15 +314,15 @@ fn cents(v: u128) -> Result<u64> {
 /// Runs `d` through `w` from `state`.
 pub fn run(w: &Waterfall, state: &State, d: Distribution) -> Result<Outcome> {
     w.check()?;
-    if d.on < state.accrued_to {
+    if d.on < state.last_distribution {
         return Err(Error::invalid(
             "/on",
-            format!("before the last distribution ({})", state.accrued_to),
+            format!("before the last distribution ({})", state.last_distribution),
         ));
     }
-    let days = u128::try_from((d.on - state.accrued_to).num_days()).unwrap_or(0);
+    let days = u128::try_from((d.on - state.last_distribution).num_days()).unwrap_or(0);
     let mut s = state.clone();
-    s.accrued_to = d.on;
+    s.last_distribution = d.on;
     let n = s.investors.len();
     let mut cash = d.cash;
     let mut tiers = Vec::new();
@@ -318,13 +355,7 @@ pub fn run(w: &Waterfall, state: &State, d: Distribution) -> Result<Outcome> {
             }
             Tier::PreferredReturn { rate_bps, accrual } => {
                 for i in &mut s.investors {
-                    let base = match accrual {
-                        Accrual::Simple => u128::from(i.unreturned()),
-                        Accrual::Compounding => {
-                            u128::from(i.unreturned()) + u128::from(i.pref_unpaid)
-                        }
-                    };
-                    i.pref_unpaid += cents(rate(base, rate_bps, days))?;
+                    i.accrue(rate_bps, accrual, d.on)?;
                 }
                 let owed: Vec<u64> = s.investors.iter().map(|i| i.pref_unpaid).collect();
                 let take = owed.iter().sum::<u64>().min(cash);
@@ -404,20 +435,12 @@ mod tests {
     fn start() -> State {
         State {
             investors: vec![
-                InvestorState {
-                    investor: "ada".into(),
-                    contributed: 6_000_000,
-                    ..Default::default()
-                },
-                InvestorState {
-                    investor: "bob".into(),
-                    contributed: 4_000_000,
-                    ..Default::default()
-                },
+                InvestorState::new("ada", 6_000_000, day("2025-01-01")),
+                InvestorState::new("bob", 4_000_000, day("2025-01-01")),
             ],
             reserve: 0,
             sponsor_profit: 0,
-            accrued_to: day("2025-01-01"),
+            last_distribution: day("2025-01-01"),
         }
     }
 
@@ -474,6 +497,34 @@ mod tests {
         );
         assert_eq!(o.pref_carried, 0);
         assert_eq!(o.after.investors[0].returned, 120_000);
+    }
+
+    #[test]
+    fn capital_accrues_from_when_it_came_in() {
+        // Bob joins on 2025-07-01, 184 days before the distribution: 40,000 at 8% for 184
+        // days is 1,613.15; Ada's full year is 4,800.
+        let mut s = start();
+        s.investors[1] = InvestorState::new("bob", 4_000_000, day("2025-07-01"));
+        let o = run(
+            &pref_roc_split(Accrual::Simple, false),
+            &s,
+            dist(1_000_000, "2026-01-01"),
+        )
+        .unwrap();
+        assert_eq!(
+            table(&o)[..2],
+            [
+                ("preferred_return", 641_315, 0, vec![480_000, 161_315]),
+                ("return_of_capital", 358_685, 0, vec![215_211, 143_474]),
+            ]
+        );
+        // Ada adds 10,000 on 2026-07-02: her unreturned 57,847.89 accrues to that day first
+        // (182 days: 2,307.57), the new capital only after.
+        let mut ada = o.after.investors[0].clone();
+        ada.accrue(800, Accrual::Simple, day("2026-07-02")).unwrap();
+        assert_eq!(ada.pref_unpaid, 230_757);
+        ada.contributed += 1_000_000;
+        assert!(ada.accrue(800, Accrual::Simple, day("2026-07-01")).is_err());
     }
 
     #[test]
@@ -672,17 +723,15 @@ mod tests {
             history in proptest::collection::vec((0u64..5_000_000, 1i64..400), 1..8),
         ) {
             let mut s = State {
-                investors: contributions.iter().enumerate().map(|(i, c)| InvestorState {
-                    investor: format!("i{i}"),
-                    contributed: *c,
-                    ..Default::default()
+                investors: contributions.iter().enumerate().map(|(i, c)| {
+                    InvestorState::new(format!("i{i}"), *c, day("2025-01-01"))
                 }).collect(),
                 reserve: 0,
                 sponsor_profit: 0,
-                accrued_to: day("2025-01-01"),
+                last_distribution: day("2025-01-01"),
             };
             for (cash, days) in history {
-                let on = s.accrued_to + chrono::Duration::days(days);
+                let on = s.last_distribution + chrono::Duration::days(days);
                 let o = run(&w, &s, Distribution { cash, on, gross_rent: 0 }).unwrap();
                 let total: u64 = o.tiers.iter().map(|t| t.amount).sum();
                 prop_assert_eq!(total + o.undistributed, cash);
