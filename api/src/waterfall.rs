@@ -32,7 +32,7 @@ const BPS: u128 = 10_000;
 const YEAR_DAYS: u128 = 365;
 
 /// What a management fee is a rate of.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FeeBasis {
     /// The period's gross rent.
@@ -42,7 +42,7 @@ pub enum FeeBasis {
 }
 
 /// How the preferred return accrues.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Accrual {
     /// On unreturned capital only.
@@ -748,4 +748,212 @@ mod tests {
             }
         }
     }
+}
+
+/// A tier as the API takes and shows it: like [`Tier`], with the reserve's target as money.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TierSpec {
+    /// Keeps cash back until the reserve holds `target`.
+    Reserve {
+        /// The reserve's target balance (USD).
+        target: crate::types::Money,
+    },
+    /// The manager's fee: `bps` of the period's gross rent, or a yearly rate on contributed
+    /// capital.
+    ManagementFee {
+        /// The rate.
+        bps: u32,
+        /// Of what.
+        basis: FeeBasis,
+    },
+    /// The preferred return: `rate_bps` a year on unreturned capital, cumulative.
+    PreferredReturn {
+        /// The yearly rate.
+        rate_bps: u32,
+        /// Simple or compounding.
+        accrual: Accrual,
+    },
+    /// Unreturned capital paid back.
+    ReturnOfCapital,
+    /// `sponsor_bps` of the cash to the sponsor until the sponsor holds `promote_bps` of all
+    /// profits paid.
+    CatchUp {
+        /// The sponsor's share of the cash while catching up.
+        sponsor_bps: u32,
+        /// The share of all profits the catch-up brings the sponsor to.
+        promote_bps: u32,
+    },
+    /// The rest: `promote_bps` to the sponsor, the remainder to investors.
+    Split {
+        /// The sponsor's promote.
+        promote_bps: u32,
+    },
+}
+
+impl TierSpec {
+    fn tier(&self, i: usize, errors: &mut Vec<crate::error::FieldError>) -> Tier {
+        match self {
+            TierSpec::Reserve { target } => {
+                let cents = crate::deals::usd(&format!("/tiers/{i}/target"), target, errors);
+                if cents < 0 {
+                    errors.push(crate::error::FieldError::new(
+                        format!("/tiers/{i}/target/amount"),
+                        "must not be negative",
+                    ));
+                }
+                Tier::Reserve {
+                    target_cents: u64::try_from(cents).unwrap_or(0),
+                }
+            }
+            TierSpec::ManagementFee { bps, basis } => Tier::ManagementFee {
+                bps: *bps,
+                basis: *basis,
+            },
+            TierSpec::PreferredReturn { rate_bps, accrual } => Tier::PreferredReturn {
+                rate_bps: *rate_bps,
+                accrual: *accrual,
+            },
+            TierSpec::ReturnOfCapital => Tier::ReturnOfCapital,
+            TierSpec::CatchUp {
+                sponsor_bps,
+                promote_bps,
+            } => Tier::CatchUp {
+                sponsor_bps: *sponsor_bps,
+                promote_bps: *promote_bps,
+            },
+            TierSpec::Split { promote_bps } => Tier::Split {
+                promote_bps: *promote_bps,
+            },
+        }
+    }
+}
+
+/// Most tiers in a waterfall (each kind at most once).
+pub const MAX_TIERS: usize = 6;
+
+/// A new version of a property's waterfall.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWaterfall {
+    /// The tiers, in the order they take cash.
+    pub tiers: Vec<TierSpec>,
+}
+
+/// One version of a property's waterfall.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WaterfallVersion {
+    /// The property.
+    pub property_id: crate::properties::PropertyId,
+    /// Its number: 1 for the first, one more for each change.
+    pub version: i64,
+    /// The tiers, in order.
+    pub tiers: Vec<TierSpec>,
+    /// Who set it.
+    pub set_by: String,
+    /// When (RFC 3339).
+    pub set_at: String,
+}
+
+impl WaterfallVersion {
+    /// The waterfall the engine runs.
+    pub fn waterfall(&self) -> Result<Waterfall> {
+        let mut errors = Vec::new();
+        let tiers = self
+            .tiers
+            .iter()
+            .enumerate()
+            .map(|(i, t)| t.tier(i, &mut errors))
+            .collect();
+        if !errors.is_empty() {
+            return Err(Error::Corrupt("a stored waterfall".to_owned()));
+        }
+        Ok(Waterfall { tiers })
+    }
+}
+
+/// Records a new version of `property`'s waterfall (the earlier ones are kept).
+pub async fn set(
+    tx: &mut crate::db::Tx,
+    actor: &crate::auth::Actor,
+    property: crate::properties::PropertyId,
+    new: &NewWaterfall,
+) -> Result<WaterfallVersion> {
+    crate::properties::get(tx.exec(), property).await?;
+    if new.tiers.is_empty() || new.tiers.len() > MAX_TIERS {
+        return Err(Error::invalid(
+            "/tiers",
+            format!("from 1 to {MAX_TIERS} tiers"),
+        ));
+    }
+    let mut errors = Vec::new();
+    let tiers: Vec<Tier> = new
+        .tiers
+        .iter()
+        .enumerate()
+        .map(|(i, t)| t.tier(i, &mut errors))
+        .collect();
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    Waterfall { tiers }.check()?;
+    let last = crate::db::Query::new(
+        "SELECT MAX(version) AS v FROM api_waterfalls WHERE property_id = $1",
+    )
+    .bind(property.to_string())
+    .fetch_one(tx.exec())
+    .await?
+    .get::<Option<i64>>("v")?
+    .unwrap_or(0);
+    let now = crate::types::now_ms();
+    let v = WaterfallVersion {
+        property_id: property,
+        version: last + 1,
+        tiers: new.tiers.clone(),
+        set_by: actor.reference(),
+        set_at: crate::types::rfc3339(now),
+    };
+    let doc = serde_json::to_string(&v)
+        .map_err(|e| Error::Internal(format!("rendering a waterfall: {e}")))?;
+    let inserted = crate::db::Query::new(
+        "INSERT INTO api_waterfalls (property_id, version, doc, set_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(property.to_string())
+    .bind(v.version)
+    .bind(doc)
+    .bind(now)
+    .execute(tx.exec())
+    .await;
+    match inserted {
+        Ok(_) => Ok(v),
+        // Another change took this version number first.
+        Err(e) if crate::db::is_unique_violation(&e) => Err(Error::conflict(
+            "waterfall_changed",
+            "the waterfall changed meanwhile; read it and try again",
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// Most versions a listing shows (the latest).
+pub const VERSIONS_SHOWN: i64 = 100;
+
+/// `property`'s waterfall versions, the latest first (at most [`VERSIONS_SHOWN`]).
+pub async fn versions(
+    exec: crate::db::Exec<'_>,
+    property: crate::properties::PropertyId,
+) -> Result<Vec<WaterfallVersion>> {
+    let rows = crate::db::Query::new(
+        "SELECT doc FROM api_waterfalls WHERE property_id = $1 ORDER BY version DESC LIMIT $2",
+    )
+    .bind(property.to_string())
+    .bind(VERSIONS_SHOWN)
+    .fetch_all(exec)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            serde_json::from_str(&r.get::<String>("doc")?)
+                .map_err(|_| Error::Corrupt("a stored waterfall".to_owned()))
+        })
+        .collect()
 }

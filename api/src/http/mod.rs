@@ -39,7 +39,7 @@ use self::problem::{ApiError, Problem};
 use self::routes::{
     agent, audit, auth, books, chain_audit, compliance, deals, distributions, documents, investors,
     keys, me, network, offerings, properties, rehab, statements, system, tokenization,
-    transactions, users, valuations,
+    transactions, users, valuations, waterfalls,
 };
 use self::state::App;
 use crate::error::Error;
@@ -155,6 +155,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(documents::get))
         .routes(routes!(documents::content))
         .routes(routes!(system::healthz))
+        .routes(routes!(waterfalls::get, waterfalls::set))
         .routes(routes!(network::network))
         .routes(routes!(network::grant))
         .routes(routes!(system::readyz))

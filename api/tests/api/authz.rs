@@ -105,6 +105,8 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/properties/{id}/tokenization", ALL),
     ("GET", "/v1/properties/{id}/documents", ALL),
     ("GET", "/v1/properties/{id}/valuations", ALL),
+    ("GET", "/v1/properties/{id}/waterfall", ALL),
+    ("PUT", "/v1/properties/{id}/waterfall", OPERATE),
     ("POST", "/v1/properties/{id}/valuations", OPERATE),
     ("GET", "/v1/properties/{id}/transactions", ALL),
     ("POST", "/v1/properties/{id}/transactions", OPERATE),
@@ -163,6 +165,15 @@ fn contractor_body(n: usize) -> Value {
     json!({"company": format!("Builder {n}"), "trade": "general", "contact_name": "Sam",
            "email": "sam@example.com", "license_number": "L-1", "license_expires_on": "2099-01-01",
            "insurance_expires_on": "2099-01-01", "payout_wallet": Address::repeat_byte(0xc0)})
+}
+
+/// A waterfall: an 8% preferred return, capital back, then a 20% promote.
+fn waterfall_body() -> Value {
+    json!({"tiers": [
+        {"kind": "preferred_return", "rate_bps": 800, "accrual": "simple"},
+        {"kind": "return_of_capital"},
+        {"kind": "split", "promote_bps": 2000},
+    ]})
 }
 
 /// A closing cost, not paid yet.
@@ -237,6 +248,7 @@ async fn snapshot(app: &TestApp) -> Vec<(String, i64)> {
             "SELECT COUNT(*) AS n FROM api_tokenizations",
         ),
         ("blobs", "SELECT COUNT(*) AS n FROM api_blobs"),
+        ("waterfalls", "SELECT COUNT(*) AS n FROM api_waterfalls"),
         ("idempotency", "SELECT COUNT(*) AS n FROM api_idempotency"),
     ] {
         out.push((name.to_owned(), app.count(sql).await));
@@ -682,6 +694,17 @@ async fn request<'a>(
             }
         }
         ("POST", "/v1/deals") => call(path).json(&deal_body(&fx.property)),
+        ("PUT", "/v1/properties/{id}/waterfall") => call(path).json(&waterfall_body()),
+        ("GET", "/v1/properties/{id}/waterfall") => {
+            // The property has a waterfall to read.
+            app.call(axum::http::Method::PUT, &path)
+                .token(&app.admin_key)
+                .json(&waterfall_body())
+                .send()
+                .await
+                .expect(StatusCode::CREATED);
+            call(path)
+        }
         ("POST", "/v1/test-funds") => call(path).json(&json!({"wallet": Address::repeat_byte(0xd0), "usd": "5"})),
         ("POST", "/v1/properties/{id}/valuations") => call(path).json(&json!({
             "value": {"amount": format!("{}.00", 100_000 + n), "currency": "USD"},

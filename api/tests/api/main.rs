@@ -24,3 +24,4 @@ mod rehab;
 mod support;
 mod tokenization;
 mod transactions;
+mod waterfalls;

@@ -23,6 +23,7 @@ pub mod tokenization;
 pub mod transactions;
 pub mod users;
 pub mod valuations;
+pub mod waterfalls;
 
 /// Declares a page of a resource for the OpenAPI document (a concrete type per resource keeps
 /// the schema names readable).
