@@ -52,13 +52,13 @@ pub enum Accrual {
 }
 
 /// One tier.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Tier {
-    /// Keeps cash back until the reserve holds `target_cents`.
+    /// Keeps cash back until the reserve holds `target`.
     Reserve {
-        /// The reserve's target balance.
-        target_cents: u64,
+        /// The reserve's target balance (USD).
+        target: crate::types::Money,
     },
     /// The manager's fee.
     ManagementFee {
@@ -133,6 +133,9 @@ impl Waterfall {
                 }
             };
             match *t {
+                Tier::Reserve { ref target } => {
+                    reserve_cents(i, target)?;
+                }
                 Tier::ManagementFee { bps, .. } => bounded(bps, "bps")?,
                 Tier::PreferredReturn { rate_bps, .. } => bounded(rate_bps, "rate_bps")?,
                 Tier::Split { promote_bps } => bounded(promote_bps, "promote_bps")?,
@@ -159,7 +162,7 @@ impl Waterfall {
                         ));
                     }
                 }
-                Tier::Reserve { .. } | Tier::ReturnOfCapital => {}
+                Tier::ReturnOfCapital => {}
             }
         }
         Ok(())
@@ -303,6 +306,22 @@ pub fn allocate(total: u64, weights: &[u64]) -> Vec<u64> {
     out
 }
 
+/// A reserve target in cents: USD, not negative; errors name tier `i`'s field.
+fn reserve_cents(i: usize, target: &crate::types::Money) -> Result<u64> {
+    let mut errors = Vec::new();
+    let cents = crate::deals::usd(&format!("/tiers/{i}/target"), target, &mut errors);
+    if errors.is_empty() && cents < 0 {
+        errors.push(crate::error::FieldError::new(
+            format!("/tiers/{i}/target/amount"),
+            "must not be negative",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    Ok(u64::try_from(cents).unwrap_or(0))
+}
+
 fn rate(amount: u128, bps: u32, days: u128) -> u128 {
     amount * u128::from(bps) * days / (BPS * YEAR_DAYS)
 }
@@ -335,8 +354,10 @@ pub fn run(w: &Waterfall, state: &State, d: Distribution) -> Result<Outcome> {
             investors: vec![0; n],
         };
         match *tier {
-            Tier::Reserve { target_cents } => {
-                let take = target_cents.saturating_sub(s.reserve).min(cash);
+            Tier::Reserve { ref target } => {
+                let take = reserve_cents(0, target)?
+                    .saturating_sub(s.reserve)
+                    .min(cash);
                 s.reserve += take;
                 paid.amount = take;
             }
@@ -607,7 +628,7 @@ mod tests {
         let w = Waterfall {
             tiers: vec![
                 Tier::Reserve {
-                    target_cents: 500_000,
+                    target: crate::deals::money(500_000),
                 },
                 Tier::ManagementFee {
                     bps: 500,
@@ -684,13 +705,13 @@ mod tests {
             0u32..2_000,
             any::<bool>(),
             any::<bool>(),
-            0u64..1_000_000,
+            0i64..1_000_000,
         )
             .prop_map(|(compounding, rate, catch_up, reserve, target)| {
                 let mut tiers = Vec::new();
                 if reserve {
                     tiers.push(Tier::Reserve {
-                        target_cents: target,
+                        target: crate::deals::money(target),
                     });
                 }
                 tiers.push(Tier::PreferredReturn {
@@ -750,85 +771,6 @@ mod tests {
     }
 }
 
-/// A tier as the API takes and shows it: like [`Tier`], with the reserve's target as money.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum TierSpec {
-    /// Keeps cash back until the reserve holds `target`.
-    Reserve {
-        /// The reserve's target balance (USD).
-        target: crate::types::Money,
-    },
-    /// The manager's fee: `bps` of the period's gross rent, or a yearly rate on contributed
-    /// capital.
-    ManagementFee {
-        /// The rate.
-        bps: u32,
-        /// Of what.
-        basis: FeeBasis,
-    },
-    /// The preferred return: `rate_bps` a year on unreturned capital, cumulative.
-    PreferredReturn {
-        /// The yearly rate.
-        rate_bps: u32,
-        /// Simple or compounding.
-        accrual: Accrual,
-    },
-    /// Unreturned capital paid back.
-    ReturnOfCapital,
-    /// `sponsor_bps` of the cash to the sponsor until the sponsor holds `promote_bps` of all
-    /// profits paid.
-    CatchUp {
-        /// The sponsor's share of the cash while catching up.
-        sponsor_bps: u32,
-        /// The share of all profits the catch-up brings the sponsor to.
-        promote_bps: u32,
-    },
-    /// The rest: `promote_bps` to the sponsor, the remainder to investors.
-    Split {
-        /// The sponsor's promote.
-        promote_bps: u32,
-    },
-}
-
-impl TierSpec {
-    fn tier(&self, i: usize, errors: &mut Vec<crate::error::FieldError>) -> Tier {
-        match self {
-            TierSpec::Reserve { target } => {
-                let cents = crate::deals::usd(&format!("/tiers/{i}/target"), target, errors);
-                if cents < 0 {
-                    errors.push(crate::error::FieldError::new(
-                        format!("/tiers/{i}/target/amount"),
-                        "must not be negative",
-                    ));
-                }
-                Tier::Reserve {
-                    target_cents: u64::try_from(cents).unwrap_or(0),
-                }
-            }
-            TierSpec::ManagementFee { bps, basis } => Tier::ManagementFee {
-                bps: *bps,
-                basis: *basis,
-            },
-            TierSpec::PreferredReturn { rate_bps, accrual } => Tier::PreferredReturn {
-                rate_bps: *rate_bps,
-                accrual: *accrual,
-            },
-            TierSpec::ReturnOfCapital => Tier::ReturnOfCapital,
-            TierSpec::CatchUp {
-                sponsor_bps,
-                promote_bps,
-            } => Tier::CatchUp {
-                sponsor_bps: *sponsor_bps,
-                promote_bps: *promote_bps,
-            },
-            TierSpec::Split { promote_bps } => Tier::Split {
-                promote_bps: *promote_bps,
-            },
-        }
-    }
-}
-
 /// Most tiers in a waterfall (each kind at most once).
 pub const MAX_TIERS: usize = 6;
 
@@ -837,7 +779,7 @@ pub const MAX_TIERS: usize = 6;
 #[serde(deny_unknown_fields)]
 pub struct NewWaterfall {
     /// The tiers, in the order they take cash.
-    pub tiers: Vec<TierSpec>,
+    pub tiers: Vec<Tier>,
 }
 
 /// One version of a property's waterfall.
@@ -848,7 +790,7 @@ pub struct WaterfallVersion {
     /// Its number: 1 for the first, one more for each change.
     pub version: i64,
     /// The tiers, in order.
-    pub tiers: Vec<TierSpec>,
+    pub tiers: Vec<Tier>,
     /// Who set it.
     pub set_by: String,
     /// When (RFC 3339).
@@ -857,18 +799,10 @@ pub struct WaterfallVersion {
 
 impl WaterfallVersion {
     /// The waterfall the engine runs.
-    pub fn waterfall(&self) -> Result<Waterfall> {
-        let mut errors = Vec::new();
-        let tiers = self
-            .tiers
-            .iter()
-            .enumerate()
-            .map(|(i, t)| t.tier(i, &mut errors))
-            .collect();
-        if !errors.is_empty() {
-            return Err(Error::Corrupt("a stored waterfall".to_owned()));
+    pub fn waterfall(&self) -> Waterfall {
+        Waterfall {
+            tiers: self.tiers.clone(),
         }
-        Ok(Waterfall { tiers })
     }
 }
 
@@ -886,17 +820,10 @@ pub async fn set(
             format!("from 1 to {MAX_TIERS} tiers"),
         ));
     }
-    let mut errors = Vec::new();
-    let tiers: Vec<Tier> = new
-        .tiers
-        .iter()
-        .enumerate()
-        .map(|(i, t)| t.tier(i, &mut errors))
-        .collect();
-    if !errors.is_empty() {
-        return Err(Error::Invalid(errors));
+    Waterfall {
+        tiers: new.tiers.clone(),
     }
-    Waterfall { tiers }.check()?;
+    .check()?;
     let last = crate::db::Query::new(
         "SELECT MAX(version) AS v FROM api_waterfalls WHERE property_id = $1",
     )
