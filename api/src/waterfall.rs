@@ -282,6 +282,7 @@ pub struct Outcome {
 
 /// Divides `total` among `weights` in proportion, exactly: each gets the floor of its share,
 /// and the cents left go one by one to the largest remainders (the earlier one on a tie).
+/// With no weight at all, nobody gets anything.
 pub fn allocate(total: u64, weights: &[u64]) -> Vec<u64> {
     let sum: u128 = weights.iter().map(|w| u128::from(*w)).sum();
     if sum == 0 {
@@ -425,6 +426,8 @@ pub fn run(w: &Waterfall, state: &State, d: Distribution) -> Result<Outcome> {
             }
         }
         if matches!(tier, Tier::CatchUp { .. } | Tier::Split { .. }) {
+            // With no investor to share in it, the investors' part stays undistributed.
+            paid.amount = paid.sponsor + paid.investors.iter().sum::<u64>();
             s.sponsor_profit += paid.sponsor;
             for (i, p) in s.investors.iter_mut().zip(&paid.investors) {
                 i.profit_paid += p;
@@ -883,4 +886,222 @@ pub async fn versions(
                 .map_err(|_| Error::Corrupt("a stored waterfall".to_owned()))
         })
         .collect()
+}
+
+/// A preview's request.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    /// The cash to distribute (USD).
+    pub amount: crate::types::Money,
+    /// The distribution's date, `YYYY-MM-DD` (default today).
+    pub on: Option<String>,
+    /// The period's gross rent, for a management fee on it (USD; default none).
+    pub gross_rent: Option<crate::types::Money>,
+}
+
+/// One investor's part of a tier.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PreviewShare {
+    /// The investor (registry id in hex).
+    pub investor: String,
+    /// What they get.
+    pub amount: crate::types::Money,
+}
+
+/// One tier of a preview.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PreviewTier {
+    /// The tier.
+    pub tier: String,
+    /// What it takes.
+    pub amount: crate::types::Money,
+    /// Of it, to the sponsor.
+    pub sponsor: crate::types::Money,
+    /// Of it, to each investor.
+    pub investors: Vec<PreviewShare>,
+}
+
+/// What a distribution would pay, tier by tier, before it is funded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Preview {
+    /// The waterfall version it runs.
+    pub waterfall_version: i64,
+    /// The distribution's date.
+    pub on: String,
+    /// The cash.
+    pub cash: crate::types::Money,
+    /// Each tier, in order.
+    pub tiers: Vec<PreviewTier>,
+    /// Preferred return accrued by then and left unpaid: carried on.
+    pub pref_carried: crate::types::Money,
+    /// A management fee owed and not paid for want of cash.
+    pub fee_unpaid: crate::types::Money,
+}
+
+/// One dated flow of an investor's, in cents from their side (paid in negative), and whether
+/// it is a distribution (else capital).
+pub type BookFlow = (NaiveDate, i64, bool);
+
+/// Cents of a books amount (the books keep more places; sub-cent parts are dropped).
+fn cents_of(d: rust_decimal::Decimal) -> Result<i64> {
+    use rust_decimal::prelude::ToPrimitive;
+    (d * rust_decimal::Decimal::ONE_HUNDRED)
+        .trunc()
+        .to_i64()
+        .ok_or_else(|| Error::Corrupt("a books amount out of range".to_owned()))
+}
+
+/// The standing the books give, from each investor's dated flows in day order (capital paid in
+/// negative; capital taken out and distributions claimed positive). Capital paid in accrues
+/// the preferred return from its day. A distribution paid before the waterfall ran pays the
+/// investor's accrued preferred return first and returns capital with the rest (anything
+/// beyond is profit). Capital carried out with shares sold counts as returned.
+pub fn state_from_flows(
+    w: &Waterfall,
+    flows: &[(String, Vec<BookFlow>)],
+    start: NaiveDate,
+) -> Result<State> {
+    let (rate_bps, accrual) = w
+        .tiers
+        .iter()
+        .find_map(|t| match t {
+            Tier::PreferredReturn { rate_bps, accrual } => Some((*rate_bps, *accrual)),
+            _ => None,
+        })
+        .unwrap_or((0, Accrual::Simple));
+    let mut last_distribution = start;
+    let mut investors = Vec::with_capacity(flows.len());
+    for (investor, own) in flows {
+        let Some(first) = own.first() else { continue };
+        let mut i = InvestorState::new(investor.clone(), 0, first.0);
+        for &(on, cents, distribution) in own {
+            i.accrue(rate_bps, accrual, on)?;
+            let amount = cents.unsigned_abs();
+            if distribution {
+                last_distribution = last_distribution.max(on);
+                let pref = amount.min(i.pref_unpaid);
+                i.pref_unpaid -= pref;
+                let capital = (amount - pref).min(i.unreturned());
+                i.returned += capital;
+                i.profit_paid += amount - capital;
+            } else if cents < 0 {
+                i.contributed += amount;
+            } else {
+                i.returned += amount.min(i.unreturned());
+            }
+        }
+        investors.push(i);
+    }
+    Ok(State {
+        investors,
+        reserve: 0,
+        sponsor_profit: 0,
+        last_distribution,
+    })
+}
+
+/// Previews a distribution of `req` on `property` through its current waterfall, from the
+/// books' flows up to now.
+pub async fn preview(
+    db: &crate::db::Db,
+    ledger: &propledger_ledger::Ledger,
+    property: crate::properties::PropertyId,
+    req: &PreviewRequest,
+) -> Result<Preview> {
+    let version = versions(db.reader(), property)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(Error::NotFound("waterfall"))?;
+    let mut errors = Vec::new();
+    let cash = crate::deals::usd("/amount", &req.amount, &mut errors);
+    let rent = req
+        .gross_rent
+        .as_ref()
+        .map_or(0, |m| crate::deals::usd("/gross_rent", m, &mut errors));
+    let on = match req.on.as_deref() {
+        None => chrono::Utc::now().date_naive(),
+        Some(t) => match crate::deals::parse_day("/on", t) {
+            Ok(d) => d,
+            Err(Error::Invalid(mut e)) => {
+                errors.append(&mut e);
+                NaiveDate::MIN
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    if errors.is_empty() && (cash <= 0 || rent < 0) {
+        errors.push(crate::error::FieldError::new(
+            if cash <= 0 {
+                "/amount/amount"
+            } else {
+                "/gross_rent/amount"
+            },
+            "must be more than zero",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    let realized = crate::deals::realized::realized(db, ledger, property, None, 6).await?;
+    let mut flows = Vec::new();
+    let mut start = on;
+    for inv in &realized.investors {
+        let mut own = Vec::new();
+        for f in &inv.flows {
+            let day = crate::deals::parse_day("/on", &f.on)?;
+            let amount: rust_decimal::Decimal = f
+                .amount
+                .amount
+                .parse()
+                .map_err(|_| Error::Corrupt("a flow's amount".to_owned()))?;
+            start = start.min(day);
+            own.push((day, cents_of(amount)?, f.kind == "distribution"));
+        }
+        flows.push((inv.investor.clone(), own));
+    }
+    let w = version.waterfall();
+    let state = state_from_flows(&w, &flows, start)?;
+    if on < state.last_distribution {
+        return Err(Error::invalid(
+            "/on",
+            format!("before the last distribution ({})", state.last_distribution),
+        ));
+    }
+    let o = run(
+        &w,
+        &state,
+        Distribution {
+            cash: u64::try_from(cash).unwrap_or(0),
+            on,
+            gross_rent: u64::try_from(rent).unwrap_or(0),
+        },
+    )?;
+    let m = |c: u64| crate::deals::money(i64::try_from(c).unwrap_or(i64::MAX));
+    Ok(Preview {
+        waterfall_version: version.version,
+        on: on.format("%Y-%m-%d").to_string(),
+        cash: m(u64::try_from(cash).unwrap_or(0)),
+        tiers: o
+            .tiers
+            .iter()
+            .map(|t| PreviewTier {
+                tier: t.tier.to_owned(),
+                amount: m(t.amount),
+                sponsor: m(t.sponsor),
+                investors: state
+                    .investors
+                    .iter()
+                    .zip(&t.investors)
+                    .map(|(i, c)| PreviewShare {
+                        investor: i.investor.clone(),
+                        amount: m(*c),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        pref_carried: m(o.pref_carried),
+        fee_unpaid: m(o.fee_unpaid),
+    })
 }

@@ -308,6 +308,72 @@ pub(crate) async fn check_figures(api_url: &str, o: &Outcome) {
     .collect();
     assert_eq!(histogram, expected);
 
+    // A waterfall (8% preferred return, capital back, a 20% promote) previewed for 10,000 a
+    // year after the lifecycle's day. The books give Ada 47,000 of unreturned capital (60,000
+    // in, 10,000 carried to Bob with her shares, and the 3,000 distribution returning capital
+    // since no preferred return had accrued yet) and Bob 48,000 (40,000 and 10,000 in, 2,000
+    // back): 3,760 and 3,840 of preferred return, then 2,400 of capital split 47:48.
+    let waterfall = serde_json::json!({"tiers": [
+        {"kind": "preferred_return", "rate_bps": 800, "accrual": "simple"},
+        {"kind": "return_of_capital"},
+        {"kind": "split", "promote_bps": 2000},
+    ]});
+    api.put(format!("/v1/properties/{p}/waterfall"))
+        .token(&o.operator_key)
+        .json(&waterfall)
+        .ok()
+        .await
+        .expect("set the waterfall");
+    let on = (chrono::Utc::now().date_naive() + chrono::Duration::days(365)).to_string();
+    let preview = api
+        .post(format!("/v1/properties/{p}/waterfall/preview"))
+        .token(auditor)
+        .json(&serde_json::json!({"amount": {"amount": "10000.00", "currency": "USD"}, "on": on}))
+        .ok()
+        .await
+        .expect("preview");
+    let tiers: Vec<(&str, &str, Vec<&str>)> = preview["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["tier"].as_str().unwrap(),
+                amount(&t["amount"]),
+                t["investors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| amount(&s["amount"]))
+                    .collect(),
+            )
+        })
+        .collect();
+    // Investors come in registry-id order, so each one's two parts are paired up first.
+    let mut parts: Vec<(&str, &str)> = tiers[0]
+        .2
+        .iter()
+        .copied()
+        .zip(tiers[1].2.iter().copied())
+        .collect();
+    parts.sort_unstable();
+    assert_eq!(
+        (tiers[0].0, tiers[0].1),
+        ("preferred_return", "7600.00"),
+        "{preview}"
+    );
+    assert_eq!(
+        (tiers[1].0, tiers[1].1),
+        ("return_of_capital", "2400.00"),
+        "{preview}"
+    );
+    assert_eq!(
+        parts,
+        [("3760.00", "1187.37"), ("3840.00", "1212.63")],
+        "{preview}"
+    );
+    assert_eq!((tiers[2].0, tiers[2].1), ("split", "0.00"), "{preview}");
+
     // The books' own checks and the anchors are clean.
     let ledger = get(&api, auditor, "/v1/audit/ledger").await;
     assert_eq!(ledger["clean"], true, "{ledger}");

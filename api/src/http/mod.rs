@@ -156,6 +156,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(documents::content))
         .routes(routes!(system::healthz))
         .routes(routes!(waterfalls::get, waterfalls::set))
+        .routes(routes!(waterfalls::preview))
         .routes(routes!(network::network))
         .routes(routes!(network::grant))
         .routes(routes!(system::readyz))

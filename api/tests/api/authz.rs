@@ -107,6 +107,7 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/properties/{id}/valuations", ALL),
     ("GET", "/v1/properties/{id}/waterfall", ALL),
     ("PUT", "/v1/properties/{id}/waterfall", OPERATE),
+    ("POST", "/v1/properties/{id}/waterfall/preview", ALL),
     ("POST", "/v1/properties/{id}/valuations", OPERATE),
     ("GET", "/v1/properties/{id}/transactions", ALL),
     ("POST", "/v1/properties/{id}/transactions", OPERATE),
@@ -695,15 +696,21 @@ async fn request<'a>(
         }
         ("POST", "/v1/deals") => call(path).json(&deal_body(&fx.property)),
         ("PUT", "/v1/properties/{id}/waterfall") => call(path).json(&waterfall_body()),
-        ("GET", "/v1/properties/{id}/waterfall") => {
+        ("GET", "/v1/properties/{id}/waterfall")
+        | ("POST", "/v1/properties/{id}/waterfall/preview") => {
             // The property has a waterfall to read.
-            app.call(axum::http::Method::PUT, &path)
+            app.call(axum::http::Method::PUT, path.trim_end_matches("/preview"))
                 .token(&app.admin_key)
                 .json(&waterfall_body())
                 .send()
                 .await
                 .expect(StatusCode::CREATED);
-            call(path)
+            let call = call(path.clone());
+            if method == "POST" {
+                call.json(&json!({"amount": {"amount": "1000.00", "currency": "USD"}}))
+            } else {
+                call
+            }
         }
         ("POST", "/v1/test-funds") => call(path).json(&json!({"wallet": Address::repeat_byte(0xd0), "usd": "5"})),
         ("POST", "/v1/properties/{id}/valuations") => call(path).json(&json!({

@@ -39,6 +39,21 @@ async fn waterfall_versions(engine: Engine) {
         .send()
         .await
         .problem(StatusCode::NOT_FOUND, "not-found", None);
+    // Previews read the books.
+    let ledger = propledger_ledger::Ledger::connect(&app.url).await.unwrap();
+    app.api.attach_ledger(ledger).unwrap();
+    let preview = |body: Value| {
+        app.post(&format!("{path}/preview"))
+            .token(&op)
+            .json(&body)
+            .send()
+    };
+    let usd = |a: &str| json!({"amount": a, "currency": "USD"});
+    preview(json!({"amount": usd("100.00")})).await.problem(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        None,
+    );
 
     // Refused, naming the field, and nothing recorded.
     for (body, field) in [
@@ -124,6 +139,31 @@ async fn waterfall_versions(engine: Engine) {
         .json();
     assert_eq!(h["current"], v2);
     assert_eq!(h["versions"], json!([v2, v1]));
+
+    // Previews: every bad field named; with no investors in the books, nothing to pay them.
+    for (body, field) in [
+        (json!({"amount": usd("0")}), "/amount/amount"),
+        (
+            json!({"amount": {"amount": "5", "currency": "EUR"}}),
+            "/amount/currency",
+        ),
+        (json!({"amount": usd("5"), "on": "someday"}), "/on"),
+    ] {
+        preview(body)
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY, "validation", Some(field));
+    }
+    let p = preview(json!({"amount": usd("100.00"), "on": "2030-01-01"}))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(p["waterfall_version"], 2, "{p}");
+    assert_eq!(p["tiers"][0]["tier"], "preferred_return", "{p}");
+    assert_eq!(p["tiers"][0]["amount"]["amount"], "0.00", "{p}");
+    // The promote's 30 goes to the sponsor; with nobody to share the other 70, it stays.
+    assert_eq!(p["tiers"][2]["amount"]["amount"], "30.00", "{p}");
+    assert_eq!(p["tiers"][2]["sponsor"]["amount"], "30.00", "{p}");
+    assert_eq!(p["tiers"][2]["investors"], json!([]), "{p}");
 
     // Another property's, and no property.
     put(&app, &op, "01a24f73-0000-7000-8000-000000000000", &second)

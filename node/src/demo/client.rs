@@ -96,6 +96,11 @@ impl ApiClient {
     pub fn post(&self, path: impl Into<String>) -> Call<'_> {
         self.call(Method::POST, path)
     }
+
+    /// A PUT.
+    pub fn put(&self, path: impl Into<String>) -> Call<'_> {
+        self.call(Method::PUT, path)
+    }
 }
 
 impl Call<'_> {

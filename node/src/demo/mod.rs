@@ -498,7 +498,7 @@ impl Run<'_> {
         ));
         let rules = self
             .api
-            .call(hyper::Method::PUT, format!("/v1/tokens/{shares}/rules"))
+            .put(format!("/v1/tokens/{shares}/rules"))
             .token(&self.admin)
             .json(&json!({
                 "accredited_only": false, "countries_restricted": true, "allowed_countries": ["US"],

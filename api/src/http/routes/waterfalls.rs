@@ -83,3 +83,25 @@ pub async fn set(
     let resource = format!("{id}@{}", v.version);
     Ok(w.finish(StatusCode::CREATED, &v, Some(resource)).await?)
 }
+
+/// What a distribution of `amount` on `on` would pay through the property's current
+/// waterfall, tier by tier and investor by investor, from the books' flows (capital paid in
+/// accrues the preferred return from its day; distributions paid before pay the accrued
+/// preferred return first, then return capital). Nothing is recorded.
+#[utoipa::path(post, path = "/v1/properties/{id}/waterfall/preview", tag = "distributions",
+    request_body = waterfall::PreviewRequest,
+    params(("id" = String, Path, description = "The property's id")),
+    responses((status = 200, body = waterfall::Preview)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn preview(
+    State(app): State<App>,
+    auth: Auth,
+    Path(id): Path<String>,
+    body: Json<waterfall::PreviewRequest>,
+) -> ApiResult<axum::Json<waterfall::Preview>> {
+    auth.require(Allowed::READ)?;
+    let id = PropertyId::parse(&id)?;
+    Ok(axum::Json(
+        waterfall::preview(app.db(), app.ledger()?, id, &body.value).await?,
+    ))
+}
