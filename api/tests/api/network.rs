@@ -89,5 +89,41 @@ async fn test_funds_reach_the_wallet(engine: Engine) {
             .unwrap(),
         U256::from(2_500_500_000u64)
     );
+
+    // A platform that settles in a real token (its test stablecoin forgotten here) grants
+    // nothing, and says so.
+    let real = {
+        let mut platform = w.platform.clone();
+        platform.test_stablecoin = None;
+        let admin = crate::outbox::DEV_KEY
+            .parse::<alloy::signers::local::PrivateKeySigner>()
+            .unwrap()
+            .address();
+        propledger_api::app::ChainContext {
+            chain_id: 31337,
+            platform,
+            signers: [("admin".to_owned(), admin)].into_iter().collect(),
+            provider: w.reader.clone(),
+            source: None,
+            external_anchor: None,
+        }
+    };
+    let other = crate::support::TestApp::build(engine, |_| {}, Some(real)).await;
+    let n = other
+        .get("/v1/network")
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(n["test_funds"], false, "{n}");
+    let p = other
+        .post("/v1/test-funds")
+        .token(&other.admin_key)
+        .json(&json!({"wallet": wallet, "usd": "1"}))
+        .send()
+        .await
+        .problem(StatusCode::CONFLICT, "conflict", None);
+    assert_eq!(p["code"], "no_test_token", "{p}");
+    assert_eq!(other.count("SELECT COUNT(*) AS n FROM api_outbox").await, 0);
     w.finish().await;
 }
