@@ -1031,14 +1031,16 @@ pub async fn preview(
             Err(e) => return Err(e),
         },
     };
-    if errors.is_empty() && (cash <= 0 || rent < 0) {
+    if !errors.iter().any(|e| e.pointer.starts_with("/amount")) && cash <= 0 {
         errors.push(crate::error::FieldError::new(
-            if cash <= 0 {
-                "/amount/amount"
-            } else {
-                "/gross_rent/amount"
-            },
+            "/amount/amount",
             "must be more than zero",
+        ));
+    }
+    if !errors.iter().any(|e| e.pointer.starts_with("/gross_rent")) && rent < 0 {
+        errors.push(crate::error::FieldError::new(
+            "/gross_rent/amount",
+            "must not be negative",
         ));
     }
     if !errors.is_empty() {

@@ -47,6 +47,35 @@ async fn drop_guards(app: &TestApp, engine: Engine) {
     }
 }
 
+/// Removes the ledger's entries from chain position `seq` on and puts the head back on the one
+/// before, as an intruder rewriting the books would (append-only guards dropped first).
+async fn truncate_ledger(app: &TestApp, engine: Engine, seq: u64) {
+    drop_guards(app, engine).await;
+    run(
+        app,
+        &format!(
+            "DELETE FROM ledger_postings WHERE entry_id IN \
+             (SELECT id FROM ledger_entries WHERE chain_seq >= {seq})"
+        ),
+    )
+    .await;
+    run(
+        app,
+        &format!("DELETE FROM ledger_entries WHERE chain_seq >= {seq}"),
+    )
+    .await;
+    run(
+        app,
+        &format!(
+            "UPDATE ledger_head SET chain_seq = {prev}, chain_hash = \
+             (SELECT hash FROM ledger_entries WHERE chain_seq = {prev}), version = version + 1 \
+             WHERE id = 1",
+            prev = seq - 1
+        ),
+    )
+    .await;
+}
+
 async fn check(app: &TestApp, token: &str) -> Value {
     app.get("/v1/audit/ledger")
         .token(token)
@@ -496,30 +525,7 @@ async fn an_anchor_catches_a_consistent_rewrite(engine: Engine) {
     // The rewrite: the anchored entry and those after it removed, the head put back to the
     // entry before, and other entries booked in their place through the ledger. The hash chain
     // is whole again; only the anchor tells.
-    drop_guards(app, engine).await;
-    let seq = anchored;
-    run(
-        app,
-        &format!(
-            "DELETE FROM ledger_postings WHERE entry_id IN \
-             (SELECT id FROM ledger_entries WHERE chain_seq >= {seq})"
-        ),
-    )
-    .await;
-    run(
-        app,
-        &format!("DELETE FROM ledger_entries WHERE chain_seq >= {seq}"),
-    )
-    .await;
-    run(
-        app,
-        &format!(
-            "UPDATE ledger_head SET chain_seq = {prev}, chain_hash = \
-             (SELECT hash FROM ledger_entries WHERE chain_seq = {prev}), version = version + 1 WHERE id = 1",
-            prev = seq - 1
-        ),
-    )
-    .await;
+    truncate_ledger(app, engine, anchored).await;
     for (i, amount) in ["15.00", "16.00", "17.00"].iter().enumerate() {
         rent(app, &op, &property, &format!("forged-{i}"), amount).await;
     }
@@ -625,30 +631,7 @@ async fn an_export_verifies_from_the_chain_alone(engine: Engine) {
     // The ledger rewritten consistently from the anchored entry on, then exported: the hash
     // chain verifies, the anchor does not.
     let anchored = asked["anchor"]["entries"].as_u64().unwrap();
-    drop_guards(app, engine).await;
-    run(
-        app,
-        &format!(
-            "DELETE FROM ledger_postings WHERE entry_id IN \
-             (SELECT id FROM ledger_entries WHERE chain_seq >= {anchored})"
-        ),
-    )
-    .await;
-    run(
-        app,
-        &format!("DELETE FROM ledger_entries WHERE chain_seq >= {anchored}"),
-    )
-    .await;
-    run(
-        app,
-        &format!(
-            "UPDATE ledger_head SET chain_seq = {prev}, chain_hash = \
-             (SELECT hash FROM ledger_entries WHERE chain_seq = {prev}), version = version + 1 \
-             WHERE id = 1",
-            prev = anchored - 1
-        ),
-    )
-    .await;
+    truncate_ledger(app, engine, anchored).await;
     rent(app, &op, &property, "forged-0", "1.00").await;
     rent(app, &op, &property, "forged-1", "2.00").await;
     let rewritten = audit_export::export(app.api.db(), &ledger, &w.platform, &property)

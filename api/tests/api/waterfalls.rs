@@ -148,6 +148,10 @@ async fn waterfall_versions(engine: Engine) {
             "/amount/currency",
         ),
         (json!({"amount": usd("5"), "on": "someday"}), "/on"),
+        (
+            json!({"amount": usd("5"), "gross_rent": usd("-1")}),
+            "/gross_rent/amount",
+        ),
     ] {
         preview(body)
             .await
