@@ -354,7 +354,8 @@ impl Api {
     }
 
     /// Starts the API's background upkeep, once a minute: forgetting old idempotency keys,
-    /// trimming rate limiter state, posting the scheduled rents that fell due. It stops when
+    /// trimming rate limiter state, posting the scheduled rents that fell due, settling the
+    /// distributions run through waterfalls that the chain carried out. It stops when
     /// the returned handle is aborted.
     pub fn spawn_upkeep(&self) -> tokio::task::JoinHandle<()> {
         let api = self.clone();
@@ -387,6 +388,11 @@ impl Api {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(n, "posted scheduled rents"),
                         Err(e) => tracing::warn!(error = %e, "posting scheduled rents failed"),
+                    }
+                    match crate::waterfall::runs::settle_all(&api).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(n, "settled distributions run through waterfalls"),
+                        Err(e) => tracing::warn!(error = %e, "settling waterfall runs failed"),
                     }
                 }
             }

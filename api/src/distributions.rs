@@ -457,7 +457,7 @@ pub(crate) async fn receivers(db: &Db, shares: Address, block: u64) -> Result<Ve
 }
 
 /// The investors of wallets, by checksummed wallet.
-async fn investors_of(db: &Db) -> Result<std::collections::HashMap<String, String>> {
+pub(crate) async fn investors_of(db: &Db) -> Result<std::collections::HashMap<String, String>> {
     let rows = Query::new("SELECT wallet, investor_id FROM api_investor_wallets")
         .fetch_all(db.reader())
         .await?;

@@ -54,6 +54,7 @@ pub mod properties;
 pub mod reconcile;
 pub mod rehab;
 pub mod siwe;
+pub mod tax;
 pub mod tokenization;
 pub mod transactions;
 pub mod types;

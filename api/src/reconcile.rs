@@ -8,6 +8,8 @@
 //!   invoice's hash is the `DrawReleased` event's reference);
 //! - a distribution declared through the API is the record of the `DistributionFunded` event
 //!   that names its reference;
+//! - a sponsor's fee or promote paid by a distribution run through the waterfall is the run's
+//!   record of the `DrawReleased` event naming its reference;
 //! - a draw paid through the bank is booked under its invoice's hash with no chain event to
 //!   meet: it is settled off chain, not missing from the chain.
 //!
@@ -109,6 +111,33 @@ async fn records(db: &Db) -> Result<HashMap<String, Record>> {
                 off_chain: d.status == DrawStatus::PaidOffChain,
             },
         );
+    }
+    let runs = Query::new(
+        "SELECT doc, status FROM api_waterfall_runs WHERE status <> 'failed' ORDER BY created_at LIMIT $1",
+    )
+    .bind(RECORDS_MAX + 1)
+    .fetch_all(db.reader())
+    .await?;
+    for r in runs {
+        let run: crate::waterfall::runs::Run = serde_json::from_str(&r.get::<String>("doc")?)
+            .map_err(|_| Error::Corrupt("a stored waterfall run".into()))?;
+        for (kind, reference, m) in [
+            ("fee", &run.fee_reference, &run.management_fee),
+            ("promote", &run.promote_reference, &run.promote),
+        ] {
+            let Some(reference) = reference else { continue };
+            out.insert(
+                reference.to_ascii_lowercase(),
+                Record {
+                    key: format!("waterfall:{}:{kind}", run.id),
+                    amount: m
+                        .amount
+                        .parse::<Decimal>()
+                        .map_err(|_| Error::Corrupt("a run's amount".into()))?,
+                    off_chain: false,
+                },
+            );
+        }
     }
     for r in declared {
         out.insert(

@@ -7,6 +7,8 @@
 //! | treasury `Refunded` (failed offering) | Dr investor capital / Cr treasury cash (the refunded wallet's investor) |
 //! | shares `Transfer` between two investors | Dr seller's capital / Cr buyer's capital, the capital the shares carry |
 //! | treasury `DrawReleased` | Dr capitalized improvements (budget line) / Cr treasury cash |
+//! | treasury `DrawReleased` on the waterfall's fee line | Dr management fees / Cr treasury cash |
+//! | treasury `DrawReleased` on the waterfall's promote line | Dr sponsor promote / Cr treasury cash |
 //! | treasury `DistributionFunded` | Dr distributions / Cr distributions payable; Dr distributor cash / Cr treasury cash |
 //! | distributor `Claimed` (a payout paid) | Dr distributions payable / Cr distributor cash |
 //! | distributor `Swept` to the treasury (unclaimed and dust back) | Dr treasury cash / Cr distributor cash; Dr distributions payable / Cr distributions |
@@ -134,6 +136,15 @@ fn pair(debit: Target, credit: Target, amount: U256) -> Vec<Line> {
     ]
 }
 
+/// The budget line a distribution waterfall pays the sponsor's management fee from: a draw on
+/// it is the fee, not an improvement. `keccak256("propledger.waterfall.fee")`.
+pub const FEE_LINE: B256 =
+    alloy::primitives::b256!("0x7808134ddd57aa0c457ea6735f5af6da73b903e066b2aca354f773968ab3606b");
+/// The budget line a distribution waterfall pays the sponsor's promote (catch-up and split)
+/// from. `keccak256("propledger.waterfall.promote")`.
+pub const PROMOTE_LINE: B256 =
+    alloy::primitives::b256!("0x63367f107a2f29e751c541a8083cd0c815b337717a1474d1b4023b450df3056c");
+
 /// `Deposited.kind` of a distribution's unclaimed remainder swept back by the distributor
 /// (`PropertyTreasury.DEPOSIT_UNCLAIMED`).
 const DEPOSIT_UNCLAIMED: u8 = 2;
@@ -204,7 +215,15 @@ pub fn plan(kind: ContractKind, log: &RawLog) -> Option<Plan> {
                 Plan {
                     description: format!("Rehab draw {} to {:#x}", e.drawId, e.contractor),
                     reference: nonzero(Some(e.invoiceHash)),
-                    lines: pair(Improvements(e.line), Chart(codes::TREASURY_CASH), e.amount),
+                    lines: pair(
+                        match e.line {
+                            FEE_LINE => Chart(codes::MANAGEMENT_FEES),
+                            PROMOTE_LINE => Chart(codes::SPONSOR_PROMOTE),
+                            line => Improvements(line),
+                        },
+                        Chart(codes::TREASURY_CASH),
+                        e.amount,
+                    ),
                     fee: None,
                 }
             } else if topic0 == PropertyTreasury::DistributionFunded::SIGNATURE_HASH {
@@ -569,6 +588,33 @@ mod tests {
             }
             .encode_log_data(),
         )
+    }
+
+    /// The waterfall's sponsor lines are the hashes their docs name, and a draw on them books
+    /// the fee or the promote, where any other line is an improvement.
+    #[test]
+    fn sponsor_lines_book_the_fee_and_the_promote() {
+        use alloy::primitives::keccak256;
+        assert_eq!(FEE_LINE, keccak256("propledger.waterfall.fee"));
+        assert_eq!(PROMOTE_LINE, keccak256("propledger.waterfall.promote"));
+        let draw = |line: B256| {
+            let e = PropertyTreasury::DrawReleased {
+                drawId: U256::from(1),
+                contractor: Address::repeat_byte(5),
+                line,
+                invoiceHash: B256::repeat_byte(9),
+                amount: U256::from(700),
+            };
+            plan(ContractKind::Treasury, &log_of(&e.encode_log_data()))
+                .unwrap()
+                .lines[0]
+                .target
+                .clone()
+        };
+        assert_eq!(draw(FEE_LINE), Target::Chart(codes::MANAGEMENT_FEES));
+        assert_eq!(draw(PROMOTE_LINE), Target::Chart(codes::SPONSOR_PROMOTE));
+        let other = B256::repeat_byte(3);
+        assert_eq!(draw(other), Target::Improvements(other));
     }
 
     /// A sweep back to the treasury is booked once, from the distributor's event: the treasury's

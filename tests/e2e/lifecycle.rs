@@ -309,10 +309,10 @@ pub(crate) async fn check_figures(api_url: &str, o: &Outcome) {
     assert_eq!(histogram, expected);
 
     // A waterfall (8% preferred return, capital back, a 20% promote) previewed for 10,000 a
-    // year after the lifecycle's day. The books give Ada 47,000 of unreturned capital (60,000
-    // in, 10,000 carried to Bob with her shares, and the 3,000 distribution returning capital
-    // since no preferred return had accrued yet) and Bob 48,000 (40,000 and 10,000 in, 2,000
-    // back): 3,760 and 3,840 of preferred return, then 2,400 of capital split 47:48.
+    // year after the lifecycle's day. The investors paid in 100,000 and the 5,000 distribution
+    // returned capital (no preferred return had accrued yet): 95,000 unreturned accrues 7,600
+    // in the year, and the other 2,400 returns capital. Ada and Bob hold 500 shares each, so
+    // each is paid half: 3,800 and 1,200.
     let waterfall = serde_json::json!({"tiers": [
         {"kind": "preferred_return", "rate_bps": 800, "accrual": "simple"},
         {"kind": "return_of_capital"},
@@ -332,7 +332,7 @@ pub(crate) async fn check_figures(api_url: &str, o: &Outcome) {
         .ok()
         .await
         .expect("preview");
-    let tiers: Vec<(&str, &str, Vec<&str>)> = preview["tiers"]
+    let tiers: Vec<(&str, &str, &str)> = preview["tiers"]
         .as_array()
         .unwrap()
         .iter()
@@ -340,39 +340,40 @@ pub(crate) async fn check_figures(api_url: &str, o: &Outcome) {
             (
                 t["tier"].as_str().unwrap(),
                 amount(&t["amount"]),
-                t["investors"]
+                amount(&t["investors"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tiers,
+        [
+            ("preferred_return", "7600.00", "7600.00"),
+            ("return_of_capital", "2400.00", "2400.00"),
+            ("split", "0.00", "0.00"),
+        ],
+        "{preview}"
+    );
+    let holders: Vec<(&str, Vec<(&str, &str)>)> = preview["holders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                amount(&h["amount"]),
+                h["by_tier"]
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|s| amount(&s["amount"]))
+                    .map(|t| (t["tier"].as_str().unwrap(), amount(&t["amount"])))
                     .collect(),
             )
         })
         .collect();
-    // Investors come in registry-id order, so each one's two parts are paired up first.
-    let mut parts: Vec<(&str, &str)> = tiers[0]
-        .2
-        .iter()
-        .copied()
-        .zip(tiers[1].2.iter().copied())
-        .collect();
-    parts.sort_unstable();
-    assert_eq!(
-        (tiers[0].0, tiers[0].1),
-        ("preferred_return", "7600.00"),
-        "{preview}"
+    let half = (
+        "5000",
+        vec![("preferred_return", "3800"), ("return_of_capital", "1200")],
     );
-    assert_eq!(
-        (tiers[1].0, tiers[1].1),
-        ("return_of_capital", "2400.00"),
-        "{preview}"
-    );
-    assert_eq!(
-        parts,
-        [("3760.00", "1187.37"), ("3840.00", "1212.63")],
-        "{preview}"
-    );
-    assert_eq!((tiers[2].0, tiers[2].1), ("split", "0.00"), "{preview}");
+    assert_eq!(holders, [half.clone(), half], "{preview}");
 
     // The books' own checks and the anchors are clean.
     let ledger = get(&api, auditor, "/v1/audit/ledger").await;

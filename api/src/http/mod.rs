@@ -38,7 +38,7 @@ use utoipa_axum::routes;
 use self::problem::{ApiError, Problem};
 use self::routes::{
     agent, audit, auth, books, chain_audit, compliance, deals, distributions, documents, investors,
-    keys, me, network, offerings, properties, rehab, statements, system, tokenization,
+    keys, me, network, offerings, properties, rehab, statements, system, tax, tokenization,
     transactions, users, valuations, waterfalls,
 };
 use self::state::App;
@@ -157,6 +157,10 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(system::healthz))
         .routes(routes!(waterfalls::get, waterfalls::set))
         .routes(routes!(waterfalls::preview))
+        .routes(routes!(waterfalls::runs, waterfalls::fund))
+        .routes(routes!(tax::mine))
+        .routes(routes!(tax::of_investor))
+        .routes(routes!(tax::export))
         .routes(routes!(network::network))
         .routes(routes!(network::grant))
         .routes(routes!(system::readyz))

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::types::rfc3339;
 
 /// An amount of a token, exactly.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 pub struct Amount {
     /// Base units, as a decimal integer.
     pub units: String,

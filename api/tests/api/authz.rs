@@ -108,6 +108,15 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/properties/{id}/waterfall", ALL),
     ("PUT", "/v1/properties/{id}/waterfall", OPERATE),
     ("POST", "/v1/properties/{id}/waterfall/preview", ALL),
+    ("GET", "/v1/properties/{id}/waterfall/distributions", ALL),
+    (
+        "POST",
+        "/v1/properties/{id}/waterfall/distributions",
+        OPERATE,
+    ),
+    ("GET", "/v1/me/tax-statements/{year}", INVESTOR),
+    ("GET", "/v1/investors/{id}/tax-statements/{year}", ALL),
+    ("GET", "/v1/tax-statements/{year}", ALL),
     ("POST", "/v1/properties/{id}/valuations", OPERATE),
     ("GET", "/v1/properties/{id}/transactions", ALL),
     ("POST", "/v1/properties/{id}/transactions", OPERATE),
@@ -250,6 +259,10 @@ async fn snapshot(app: &TestApp) -> Vec<(String, i64)> {
         ),
         ("blobs", "SELECT COUNT(*) AS n FROM api_blobs"),
         ("waterfalls", "SELECT COUNT(*) AS n FROM api_waterfalls"),
+        (
+            "waterfall runs",
+            "SELECT COUNT(*) AS n FROM api_waterfall_runs",
+        ),
         ("idempotency", "SELECT COUNT(*) AS n FROM api_idempotency"),
     ] {
         out.push((name.to_owned(), app.count(sql).await));
@@ -666,7 +679,8 @@ async fn request<'a>(
         .replace(
             "/v1/audit/properties/{id}",
             &format!("/v1/audit/properties/{}", fx.property),
-        );
+        )
+        .replace("{year}", "2026");
     let call = |path: String| app.call(m.clone(), &path);
     match (method, template) {
         ("POST", "/v1/auth/sessions") => {
@@ -711,6 +725,16 @@ async fn request<'a>(
             } else {
                 call
             }
+        }
+        ("POST", "/v1/properties/{id}/waterfall/distributions") => {
+            // Nobody holds the property's shares: the run pays nobody and is done at once.
+            app.call(axum::http::Method::PUT, path.trim_end_matches("/distributions"))
+                .token(&app.admin_key)
+                .json(&json!({"tiers": [{"kind": "return_of_capital"}]}))
+                .send()
+                .await
+                .expect(StatusCode::CREATED);
+            call(path).json(&json!({"amount": {"amount": "10.00", "currency": "USD"}}))
         }
         ("POST", "/v1/test-funds") => call(path).json(&json!({"wallet": Address::repeat_byte(0xd0), "usd": "5"})),
         ("POST", "/v1/properties/{id}/valuations") => call(path).json(&json!({

@@ -24,4 +24,5 @@ mod rehab;
 mod support;
 mod tokenization;
 mod transactions;
+mod waterfall_runs;
 mod waterfalls;

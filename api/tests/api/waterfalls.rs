@@ -167,7 +167,23 @@ async fn waterfall_versions(engine: Engine) {
     // The promote's 30 goes to the sponsor; with nobody to share the other 70, it stays.
     assert_eq!(p["tiers"][2]["amount"]["amount"], "30.00", "{p}");
     assert_eq!(p["tiers"][2]["sponsor"]["amount"], "30.00", "{p}");
-    assert_eq!(p["tiers"][2]["investors"], json!([]), "{p}");
+    assert_eq!(p["tiers"][2]["investors"]["amount"], "0.00", "{p}");
+    assert_eq!(p["undistributed"]["amount"], "70.00", "{p}");
+    assert_eq!(p["holders"], json!([]), "{p}");
+    // A sponsor wallet must be one.
+    put(
+        &app,
+        &op,
+        &property,
+        &json!({"tiers": [{"kind": "return_of_capital"}], "sponsor": "0x12"}),
+    )
+    .send()
+    .await
+    .problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        Some("/sponsor"),
+    );
 
     // Another property's, and no property.
     put(&app, &op, "01a24f73-0000-7000-8000-000000000000", &second)

@@ -62,6 +62,8 @@ pub mod codes {
     pub const HOA_DUES: &str = "5600";
     /// The platform's fees on offering proceeds and distributions.
     pub const PLATFORM_FEES: &str = "5700";
+    /// The sponsor's promote (catch-up and split) paid out by a distribution waterfall.
+    pub const SPONSOR_PROMOTE: &str = "5800";
     /// Expenses of no other account.
     pub const OTHER_EXPENSES: &str = "5900";
 }
@@ -189,6 +191,12 @@ pub const PROPERTY_TEMPLATE: &[TemplateLine] = &[
     line(codes::UTILITIES, "Utilities", Expense, Unlimited),
     line(codes::HOA_DUES, "HOA dues", Expense, Unlimited),
     line(codes::PLATFORM_FEES, "Platform fees", Expense, Unlimited),
+    line(
+        codes::SPONSOR_PROMOTE,
+        "Sponsor promote",
+        Expense,
+        Unlimited,
+    ),
     line(codes::OTHER_EXPENSES, "Other expenses", Expense, Unlimited),
 ];
 

@@ -19,6 +19,7 @@ pub mod properties;
 pub mod rehab;
 pub mod statements;
 pub mod system;
+pub mod tax;
 pub mod tokenization;
 pub mod transactions;
 pub mod users;

@@ -26,6 +26,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+pub mod runs;
+
 /// Basis points in one.
 const BPS: u128 = 10_000;
 /// Days in a year for accruals (actual/365).
@@ -284,18 +286,29 @@ pub struct Outcome {
 /// and the cents left go one by one to the largest remainders (the earlier one on a tie).
 /// With no weight at all, nobody gets anything.
 pub fn allocate(total: u64, weights: &[u64]) -> Vec<u64> {
-    let sum: u128 = weights.iter().map(|w| u128::from(*w)).sum();
-    if sum == 0 {
+    let weights: Vec<u128> = weights.iter().map(|w| u128::from(*w)).collect();
+    allocate_wide(u128::from(total), &weights)
+        .into_iter()
+        .map(|v| v as u64) // each part is at most `total`
+        .collect()
+}
+
+/// [`allocate`] for token base units, which outgrow `u64`. The products are taken in 256
+/// bits, so any amounts a token holds divide exactly.
+pub fn allocate_wide(total: u128, weights: &[u128]) -> Vec<u128> {
+    use alloy::primitives::U256;
+    let sum: U256 = weights.iter().map(|w| U256::from(*w)).sum();
+    if sum.is_zero() {
         return vec![0; weights.len()];
     }
-    let mut out = Vec::with_capacity(weights.len());
+    let mut out: Vec<u128> = Vec::with_capacity(weights.len());
     let mut rest = Vec::with_capacity(weights.len());
     for (i, w) in weights.iter().enumerate() {
-        let exact = u128::from(total) * u128::from(*w);
-        out.push((exact / sum) as u64);
+        let exact = U256::from(total) * U256::from(*w);
+        out.push((exact / sum).to::<u128>());
         rest.push((exact % sum, i));
     }
-    let mut left = total - out.iter().sum::<u64>();
+    let mut left = total - out.iter().sum::<u128>();
     rest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     for (_, i) in rest {
         if left == 0 {
@@ -445,6 +458,99 @@ pub fn run(w: &Waterfall, state: &State, d: Distribution) -> Result<Outcome> {
     })
 }
 
+/// What moved the investors' standing, for [`replay`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Capital paid in.
+    Contributed(u64),
+    /// Capital paid back outside a distribution (a refund).
+    Withdrawn(u64),
+    /// A distribution not run through the waterfall: it pays the accrued preferred return
+    /// first, then returns capital; anything beyond is profit.
+    Plain(u64),
+    /// A distribution run through the waterfall: what each tier paid (tier, sponsor's part,
+    /// investors' part) and the preferred return it left unpaid.
+    Run {
+        /// (tier, to the sponsor, to the investors) of each tier.
+        tiers: Vec<(String, u64, u64)>,
+        /// Preferred return carried on after it.
+        pref_carried: u64,
+    },
+}
+
+/// The investors' standing, as one class, after `events` (dated, in day order) from `start`.
+/// Capital accrues the preferred return from its day at `w`'s rate; a run sets what it left
+/// unpaid, so a rate that changed since does not rewrite what was carried.
+pub fn replay(w: &Waterfall, events: &[(NaiveDate, Event)], start: NaiveDate) -> Result<State> {
+    Ok(replay_detailed(w, events, start)?.0)
+}
+
+/// [`replay`], with how each plain distribution divided: (profit, capital returned), in order.
+pub fn replay_detailed(
+    w: &Waterfall,
+    events: &[(NaiveDate, Event)],
+    start: NaiveDate,
+) -> Result<(State, Vec<(u64, u64)>)> {
+    let mut plain = Vec::new();
+    let (rate_bps, accrual) = w
+        .tiers
+        .iter()
+        .find_map(|t| match t {
+            Tier::PreferredReturn { rate_bps, accrual } => Some((*rate_bps, *accrual)),
+            _ => None,
+        })
+        .unwrap_or((0, Accrual::Simple));
+    let mut i = InvestorState::new(CLASS, 0, start);
+    let (mut reserve, mut sponsor_profit, mut last_distribution) = (0, 0, start);
+    for (on, e) in events {
+        i.accrue(rate_bps, accrual, *on)?;
+        match e {
+            Event::Contributed(c) => i.contributed += c,
+            Event::Withdrawn(c) => i.returned += (*c).min(i.unreturned()),
+            Event::Plain(c) => {
+                last_distribution = *on;
+                let pref = (*c).min(i.pref_unpaid);
+                i.pref_unpaid -= pref;
+                let capital = (c - pref).min(i.unreturned());
+                i.returned += capital;
+                i.profit_paid += c - capital;
+                plain.push((c - capital, capital));
+            }
+            Event::Run {
+                tiers,
+                pref_carried,
+            } => {
+                last_distribution = *on;
+                for (tier, sponsor, investors) in tiers {
+                    match tier.as_str() {
+                        "reserve" => reserve += investors + sponsor,
+                        "preferred_return" => i.profit_paid += investors,
+                        "return_of_capital" => i.returned += investors,
+                        "catch_up" | "split" => {
+                            i.profit_paid += investors;
+                            sponsor_profit += sponsor;
+                        }
+                        _ => {}
+                    }
+                }
+                i.pref_unpaid = *pref_carried;
+            }
+        }
+    }
+    Ok((
+        State {
+            investors: vec![i],
+            reserve,
+            sponsor_profit,
+            last_distribution,
+        },
+        plain,
+    ))
+}
+
+/// The name the investors go by as one class.
+pub const CLASS: &str = "investors";
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -500,6 +606,43 @@ mod tests {
             .iter()
             .map(|t| (t.tier, t.amount, t.sponsor, t.investors.clone()))
             .collect()
+    }
+
+    /// Replaying what a run paid gives the standing the run left, so the books' history
+    /// carries each distribution into the next.
+    #[test]
+    fn a_replayed_run_leaves_the_standing_the_run_did() {
+        let w = pref_roc_split(Accrual::Compounding, true);
+        let start = day("2025-01-01");
+        let mut events = vec![(start, Event::Contributed(10_000_000))];
+        let mut state = replay(&w, &events, start).unwrap();
+        for (cash, on) in [(500_000, "2026-01-01"), (14_000_000, "2027-03-01")] {
+            let o = run(&w, &state, dist(cash, on)).unwrap();
+            events.push((
+                day(on),
+                Event::Run {
+                    tiers: o
+                        .tiers
+                        .iter()
+                        .map(|t| (t.tier.to_owned(), t.sponsor, t.investors.iter().sum()))
+                        .collect(),
+                    pref_carried: o.pref_carried,
+                },
+            ));
+            state = replay(&w, &events, start).unwrap();
+            assert_eq!(state, o.after, "{on}");
+        }
+        // The sale paid every unreturned cent back and the catch-up brought the sponsor to a
+        // fifth of all profits.
+        let i = &state.investors[0];
+        assert_eq!(
+            (i.contributed, i.returned, i.pref_unpaid),
+            (10_000_000, 10_000_000, 0)
+        );
+        assert_eq!(
+            state.sponsor_profit * 5,
+            state.sponsor_profit + i.profit_paid
+        );
     }
 
     #[test]
@@ -783,6 +926,10 @@ pub const MAX_TIERS: usize = 6;
 pub struct NewWaterfall {
     /// The tiers, in the order they take cash.
     pub tiers: Vec<Tier>,
+    /// The sponsor's wallet, paid the management fee and the promote (needed once a
+    /// distribution pays either).
+    #[serde(default)]
+    pub sponsor: Option<String>,
 }
 
 /// One version of a property's waterfall.
@@ -794,6 +941,9 @@ pub struct WaterfallVersion {
     pub version: i64,
     /// The tiers, in order.
     pub tiers: Vec<Tier>,
+    /// The sponsor's wallet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sponsor: Option<String>,
     /// Who set it.
     pub set_by: String,
     /// When (RFC 3339).
@@ -827,6 +977,21 @@ pub async fn set(
         tiers: new.tiers.clone(),
     }
     .check()?;
+    let sponsor = match &new.sponsor {
+        None => None,
+        Some(s) => Some(
+            s.parse::<alloy::primitives::Address>()
+                .ok()
+                .filter(|a| !a.is_zero())
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "/sponsor",
+                        "expected a wallet address (0x and 40 hex digits)",
+                    )
+                })?
+                .to_checksum(None),
+        ),
+    };
     let last = crate::db::Query::new(
         "SELECT MAX(version) AS v FROM api_waterfalls WHERE property_id = $1",
     )
@@ -840,6 +1005,7 @@ pub async fn set(
         property_id: property,
         version: last + 1,
         tiers: new.tiers.clone(),
+        sponsor,
         set_by: actor.reference(),
         set_at: crate::types::rfc3339(now),
     };
@@ -900,29 +1066,66 @@ pub struct PreviewRequest {
     pub gross_rent: Option<crate::types::Money>,
 }
 
-/// One investor's part of a tier.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct PreviewShare {
-    /// The investor (registry id in hex).
-    pub investor: String,
-    /// What they get.
-    pub amount: crate::types::Money,
-}
-
-/// One tier of a preview.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct PreviewTier {
+/// One tier of a preview or a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TierShown {
     /// The tier.
     pub tier: String,
     /// What it takes.
     pub amount: crate::types::Money,
-    /// Of it, to the sponsor.
+    /// Of it, to the sponsor (management fee, catch-up and promote).
     pub sponsor: crate::types::Money,
-    /// Of it, to each investor.
-    pub investors: Vec<PreviewShare>,
+    /// Of it, to the investors.
+    pub investors: crate::types::Money,
 }
 
-/// What a distribution would pay, tier by tier, before it is funded.
+/// One holder's part of the investors' share, as the distributor pays it: the share in
+/// proportion to the holder's shares (rounded down to the token's unit, as the chain does),
+/// divided among the tiers in proportion to what each gave the investors.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HolderPart {
+    /// The wallet.
+    pub holder: String,
+    /// Its investor, when the wallet is one an investor added here.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub investor_id: Option<String>,
+    /// Its shares.
+    pub shares: crate::market::Amount,
+    /// What it is paid.
+    pub amount: crate::market::Amount,
+    /// Of it, by tier (only the tiers that pay investors).
+    pub by_tier: Vec<TierPart>,
+}
+
+/// A holder's part of one tier.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TierPart {
+    /// The tier.
+    pub tier: String,
+    /// The part.
+    pub amount: crate::market::Amount,
+}
+
+/// The investors' standing a distribution starts from (why each tier takes what it does).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Standing {
+    /// Capital paid in.
+    pub contributed: crate::types::Money,
+    /// Capital returned.
+    pub returned: crate::types::Money,
+    /// Preferred return owed from before, accrued to the last distribution and not paid.
+    pub pref_unpaid: crate::types::Money,
+    /// Profits paid to investors so far.
+    pub profit_paid: crate::types::Money,
+    /// The sponsor's profits paid so far (catch-up and promote).
+    pub sponsor_profit: crate::types::Money,
+    /// What earlier distributions kept back in the reserve.
+    pub reserve: crate::types::Money,
+    /// The last distribution's date (accruals run from it).
+    pub last_distribution: String,
+}
+
+/// What a distribution would pay, tier by tier and holder by holder, before it is funded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Preview {
     /// The waterfall version it runs.
@@ -931,97 +1134,321 @@ pub struct Preview {
     pub on: String,
     /// The cash.
     pub cash: crate::types::Money,
+    /// The standing it starts from.
+    pub standing: Standing,
     /// Each tier, in order.
-    pub tiers: Vec<PreviewTier>,
+    pub tiers: Vec<TierShown>,
+    /// Funded through the distributor, for the holders at the record date.
+    pub investors: crate::types::Money,
+    /// The management fee, paid to the sponsor's wallet.
+    pub management_fee: crate::types::Money,
+    /// The promote (catch-up and split), paid to the sponsor's wallet.
+    pub promote: crate::types::Money,
+    /// Kept back in the treasury as reserve.
+    pub reserve: crate::types::Money,
     /// Preferred return accrued by then and left unpaid: carried on.
     pub pref_carried: crate::types::Money,
     /// A management fee owed and not paid for want of cash.
     pub fee_unpaid: crate::types::Money,
+    /// Cash no tier took: it stays in the treasury.
+    pub undistributed: crate::types::Money,
+    /// Each holder's part of the investors' share, at today's holdings (empty before the
+    /// property is tokenized).
+    pub holders: Vec<HolderPart>,
 }
 
-/// One dated flow of an investor's, in cents from their side (paid in negative), and whether
-/// it is a distribution (else capital).
-pub type BookFlow = (NaiveDate, i64, bool);
+/// A distribution run through the waterfall, planned: the inputs, the standing and the outcome.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    /// The waterfall version it runs.
+    pub version: WaterfallVersion,
+    /// Its date.
+    pub on: NaiveDate,
+    /// The cash, in cents.
+    pub cash: u64,
+    /// The period's gross rent, in cents.
+    pub gross_rent: u64,
+    /// The investors' standing before it.
+    pub before: State,
+    /// What it pays.
+    pub outcome: Outcome,
+}
+
+fn m(c: u64) -> crate::types::Money {
+    crate::deals::money(i64::try_from(c).unwrap_or(i64::MAX))
+}
+
+impl Planned {
+    /// Cents to the sponsor as the management fee.
+    pub fn fee(&self) -> u64 {
+        self.tier_sum(|t| (t.tier == "management_fee").then_some(t.amount))
+    }
+
+    /// Cents to the sponsor as promote (catch-up and split).
+    pub fn promote(&self) -> u64 {
+        self.tier_sum(|t| Some(t.sponsor))
+    }
+
+    /// Cents to the investors.
+    pub fn investors(&self) -> u64 {
+        self.tier_sum(|t| Some(t.investors.iter().sum()))
+    }
+
+    /// Cents kept in the reserve.
+    pub fn reserve(&self) -> u64 {
+        self.tier_sum(|t| (t.tier == "reserve").then_some(t.amount))
+    }
+
+    fn tier_sum(&self, f: impl Fn(&TierPaid) -> Option<u64>) -> u64 {
+        self.outcome.tiers.iter().filter_map(f).sum()
+    }
+
+    /// Each tier as shown.
+    pub fn tiers(&self) -> Vec<TierShown> {
+        self.outcome
+            .tiers
+            .iter()
+            .map(|t| {
+                let investors: u64 = t.investors.iter().sum();
+                TierShown {
+                    tier: t.tier.to_owned(),
+                    amount: m(t.amount),
+                    sponsor: m(t.amount - investors),
+                    investors: m(investors),
+                }
+            })
+            .collect()
+    }
+
+    /// The standing before.
+    pub fn standing(&self) -> Standing {
+        let s = &self.before;
+        let i = s.investors.first();
+        let f = |g: fn(&InvestorState) -> u64| m(i.map_or(0, g));
+        Standing {
+            contributed: f(|i| i.contributed),
+            returned: f(|i| i.returned),
+            pref_unpaid: f(|i| i.pref_unpaid),
+            profit_paid: f(|i| i.profit_paid),
+            sponsor_profit: m(s.sponsor_profit),
+            reserve: m(s.reserve),
+            last_distribution: s.last_distribution.format("%Y-%m-%d").to_string(),
+        }
+    }
+
+    /// The preview of it, with `holders`.
+    pub fn preview(&self, holders: Vec<HolderPart>) -> Preview {
+        let o = &self.outcome;
+        Preview {
+            waterfall_version: self.version.version,
+            on: self.on.format("%Y-%m-%d").to_string(),
+            cash: m(self.cash),
+            standing: self.standing(),
+            tiers: self.tiers(),
+            investors: m(self.investors()),
+            management_fee: m(self.fee()),
+            promote: m(self.promote()),
+            reserve: m(self.reserve()),
+            pref_carried: m(o.pref_carried),
+            fee_unpaid: m(o.fee_unpaid),
+            undistributed: m(o.undistributed),
+            holders,
+        }
+    }
+
+    /// (tier, cents to investors) of the tiers that pay investors.
+    pub fn investor_tiers(&self) -> Vec<(String, u64)> {
+        self.outcome
+            .tiers
+            .iter()
+            .map(|t| (t.tier.to_owned(), t.investors.iter().sum::<u64>()))
+            .filter(|(_, c)| *c > 0)
+            .collect()
+    }
+}
+
+/// A holder at a distribution: wallet, investor, shares.
+pub(crate) type Holding = (
+    alloy::primitives::Address,
+    Option<String>,
+    alloy::primitives::U256,
+);
+
+/// Divides `total` units among `holders` as the distributor does (each `total * shares /
+/// supply`, rounded down), and each holder's part among `tiers` (tier, cents) in proportion.
+pub(crate) fn divide(
+    holders: &[Holding],
+    supply: alloy::primitives::U256,
+    total: alloy::primitives::U256,
+    tiers: &[(String, u64)],
+    decimals: u32,
+) -> Result<Vec<HolderPart>> {
+    use alloy::primitives::U256;
+    if supply.is_zero() {
+        return Ok(Vec::new());
+    }
+    let weights: Vec<u128> = tiers.iter().map(|(_, c)| u128::from(*c)).collect();
+    let mut out = Vec::with_capacity(holders.len());
+    for (wallet, investor, shares) in holders {
+        if shares.is_zero() {
+            continue;
+        }
+        let paid = total
+            .checked_mul(*shares)
+            .map(|p| p / supply)
+            .ok_or_else(|| Error::invalid("/amount", "too large"))?;
+        let paid_wide: u128 = paid
+            .try_into()
+            .map_err(|_| Error::invalid("/amount", "too large"))?;
+        let parts = allocate_wide(paid_wide, &weights);
+        out.push(HolderPart {
+            holder: wallet.to_checksum(None),
+            investor_id: investor.clone(),
+            shares: crate::market::Amount::shares(*shares),
+            amount: crate::market::Amount::of(paid, decimals),
+            by_tier: tiers
+                .iter()
+                .zip(parts)
+                .map(|((t, _), p)| TierPart {
+                    tier: t.clone(),
+                    amount: crate::market::Amount::of(U256::from(p), decimals),
+                })
+                .collect(),
+        });
+    }
+    Ok(out)
+}
 
 /// Cents of a books amount (the books keep more places; sub-cent parts are dropped).
-fn cents_of(d: rust_decimal::Decimal) -> Result<i64> {
+fn cents_of(d: rust_decimal::Decimal) -> Result<u64> {
     use rust_decimal::prelude::ToPrimitive;
-    (d * rust_decimal::Decimal::ONE_HUNDRED)
+    (d.abs() * rust_decimal::Decimal::ONE_HUNDRED)
         .trunc()
-        .to_i64()
+        .to_u64()
         .ok_or_else(|| Error::Corrupt("a books amount out of range".to_owned()))
 }
 
-/// The standing the books give, from each investor's dated flows in day order (capital paid in
-/// negative; capital taken out and distributions claimed positive). Capital paid in accrues
-/// the preferred return from its day. A distribution paid before the waterfall ran pays the
-/// investor's accrued preferred return first and returns capital with the rest (anything
-/// beyond is profit). Capital carried out with shares sold counts as returned.
-pub fn state_from_flows(
-    w: &Waterfall,
-    flows: &[(String, Vec<BookFlow>)],
-    start: NaiveDate,
-) -> Result<State> {
-    let (rate_bps, accrual) = w
-        .tiers
-        .iter()
-        .find_map(|t| match t {
-            Tier::PreferredReturn { rate_bps, accrual } => Some((*rate_bps, *accrual)),
-            _ => None,
-        })
-        .unwrap_or((0, Accrual::Simple));
-    let mut last_distribution = start;
-    let mut investors = Vec::with_capacity(flows.len());
-    for (investor, own) in flows {
-        let Some(first) = own.first() else { continue };
-        let mut i = InvestorState::new(investor.clone(), 0, first.0);
-        for &(on, cents, distribution) in own {
-            i.accrue(rate_bps, accrual, on)?;
-            let amount = cents.unsigned_abs();
-            if distribution {
-                last_distribution = last_distribution.max(on);
-                let pref = amount.min(i.pref_unpaid);
-                i.pref_unpaid -= pref;
-                let capital = (amount - pref).min(i.unreturned());
-                i.returned += capital;
-                i.profit_paid += amount - capital;
-            } else if cents < 0 {
-                i.contributed += amount;
-            } else {
-                i.returned += amount.min(i.unreturned());
-            }
-        }
-        investors.push(i);
-    }
-    Ok(State {
-        investors,
-        reserve: 0,
-        sponsor_profit: 0,
-        last_distribution,
-    })
-}
-
-/// Previews a distribution of `req` on `property` through its current waterfall, from the
-/// books' flows up to now.
-pub async fn preview(
+/// The dated events of `property`'s investors from the books and the index: capital paid in
+/// and refunded (capital carried between investors with shares nets out within the class),
+/// distributions funded outside the waterfall, and the waterfall's own runs (`runs`, not
+/// failed). In day order; the runs last on their day.
+pub(crate) async fn events(
     db: &crate::db::Db,
     ledger: &propledger_ledger::Ledger,
     property: crate::properties::PropertyId,
-    req: &PreviewRequest,
-) -> Result<Preview> {
-    let version = versions(db.reader(), property)
+    runs: &[runs::Run],
+) -> Result<Vec<(NaiveDate, Event)>> {
+    use std::collections::BTreeMap;
+    let realized = crate::deals::realized::realized(db, ledger, property, None, 6).await?;
+    let mut capital: BTreeMap<NaiveDate, rust_decimal::Decimal> = BTreeMap::new();
+    for inv in &realized.investors {
+        for f in inv.flows.iter().filter(|f| f.kind == "capital") {
+            let day = crate::deals::parse_day("/on", &f.on)?;
+            let amount: rust_decimal::Decimal = f
+                .amount
+                .amount
+                .parse()
+                .map_err(|_| Error::Corrupt("a flow's amount".to_owned()))?;
+            *capital.entry(day).or_default() += amount;
+        }
+    }
+    let mut out = Vec::new();
+    for (day, net) in capital {
+        let c = cents_of(net)?;
+        if c == 0 {
+            continue;
+        }
+        out.push((
+            day,
+            if net.is_sign_negative() {
+                Event::Contributed(c)
+            } else {
+                Event::Withdrawn(c)
+            },
+        ));
+    }
+    let ours: std::collections::HashSet<String> = runs
+        .iter()
+        .map(|r| r.reference.to_ascii_lowercase())
+        .collect();
+    for (day, reference, amount) in funded_distributions(db, ledger, property).await? {
+        if !ours.contains(&reference) {
+            out.push((day, Event::Plain(cents_of(amount)?)));
+        }
+    }
+    for r in runs.iter().filter(|r| r.status != runs::RunStatus::Failed) {
+        out.push((crate::deals::parse_day("/on", &r.on)?, r.event()?));
+    }
+    out.sort_by_key(|(d, e)| (*d, matches!(e, Event::Run { .. })));
+    Ok(out)
+}
+
+/// Each distribution funded from `property`'s treasury, as the books hold it: (day,
+/// reference, amount).
+pub(crate) async fn funded_distributions(
+    db: &crate::db::Db,
+    ledger: &propledger_ledger::Ledger,
+    property: crate::properties::PropertyId,
+) -> Result<Vec<(NaiveDate, String, rust_decimal::Decimal)>> {
+    if !crate::market::index_exists(db).await? {
+        return Ok(Vec::new());
+    }
+    let token = crate::tokenization::token_id(property).to_string();
+    let Some(treasury) = crate::market::registered(db, &["treasury"])
         .await?
         .into_iter()
-        .next()
-        .ok_or(Error::NotFound("waterfall"))?;
+        .find(|c| c.property_id == token)
+    else {
+        return Ok(Vec::new());
+    };
+    let rows = crate::db::Query::new(
+        "SELECT e.decoded, b.entry_key FROM idx_events e JOIN idx_bookings b \
+         ON b.block_number = e.block_number AND b.log_index = e.log_index \
+         WHERE e.address = $1 AND e.event = 'DistributionFunded' AND b.status = 'posted' \
+         ORDER BY e.block_number, e.log_index",
+    )
+    .bind(treasury.address.to_vec())
+    .fetch_all(db.reader())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let v: serde_json::Value = serde_json::from_str(&r.get::<String>("decoded")?)
+            .map_err(|_| Error::Corrupt("an indexed distribution".to_owned()))?;
+        let reference = v["ref"].as_str().unwrap_or_default().to_ascii_lowercase();
+        let key = propledger_ledger::core::IdempotencyKey::parse(&r.get::<String>("entry_key")?)
+            .map_err(|_| Error::Corrupt("a booking's key".to_owned()))?;
+        let Some(entry) = ledger
+            .entries()
+            .by_key(&key)
+            .await
+            .map_err(crate::deals::costs::ledger_error)?
+        else {
+            continue;
+        };
+        if entry.status != propledger_ledger::core::EntryStatus::Posted {
+            continue;
+        }
+        let Some(first) = entry.postings.first() else {
+            continue;
+        };
+        out.push((entry.effective_date, reference, first.amount.value()));
+    }
+    Ok(out)
+}
+
+/// Checks a preview's or a run's inputs: (cash, gross rent, date) in cents; the date
+/// defaults to `today`.
+pub(crate) fn check_inputs(
+    amount: &crate::types::Money,
+    on: Option<&str>,
+    gross_rent: Option<&crate::types::Money>,
+    today: NaiveDate,
+) -> Result<(u64, u64, NaiveDate)> {
     let mut errors = Vec::new();
-    let cash = crate::deals::usd("/amount", &req.amount, &mut errors);
-    let rent = req
-        .gross_rent
-        .as_ref()
-        .map_or(0, |m| crate::deals::usd("/gross_rent", m, &mut errors));
-    let on = match req.on.as_deref() {
-        None => chrono::Utc::now().date_naive(),
+    let cash = crate::deals::usd("/amount", amount, &mut errors);
+    let rent = gross_rent.map_or(0, |m| crate::deals::usd("/gross_rent", m, &mut errors));
+    let on = match on {
+        None => today,
         Some(t) => match crate::deals::parse_day("/on", t) {
             Ok(d) => d,
             Err(Error::Invalid(mut e)) => {
@@ -1046,64 +1473,89 @@ pub async fn preview(
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
     }
-    let realized = crate::deals::realized::realized(db, ledger, property, None, 6).await?;
-    let mut flows = Vec::new();
-    let mut start = on;
-    for inv in &realized.investors {
-        let mut own = Vec::new();
-        for f in &inv.flows {
-            let day = crate::deals::parse_day("/on", &f.on)?;
-            let amount: rust_decimal::Decimal = f
-                .amount
-                .amount
-                .parse()
-                .map_err(|_| Error::Corrupt("a flow's amount".to_owned()))?;
-            start = start.min(day);
-            own.push((day, cents_of(amount)?, f.kind == "distribution"));
-        }
-        flows.push((inv.investor.clone(), own));
-    }
+    Ok((
+        u64::try_from(cash).unwrap_or(0),
+        u64::try_from(rent).unwrap_or(0),
+        on,
+    ))
+}
+
+/// Plans a distribution of `cash` on `on` through `property`'s current waterfall, from the
+/// books' events and the runs before it.
+pub(crate) async fn plan(
+    db: &crate::db::Db,
+    ledger: &propledger_ledger::Ledger,
+    property: crate::properties::PropertyId,
+    (cash, gross_rent, on): (u64, u64, NaiveDate),
+    runs: &[runs::Run],
+) -> Result<Planned> {
+    let version = versions(db.reader(), property)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(Error::NotFound("waterfall"))?;
     let w = version.waterfall();
-    let state = state_from_flows(&w, &flows, start)?;
-    if on < state.last_distribution {
+    let events = events(db, ledger, property, runs).await?;
+    let start = events.first().map_or(on, |e| e.0.min(on));
+    let last = events.last().map_or(start, |e| e.0);
+    if on < last {
         return Err(Error::invalid(
             "/on",
-            format!("before the last distribution ({})", state.last_distribution),
+            format!("before the books' last capital or distribution ({last})"),
         ));
     }
-    let o = run(
+    let before = replay(&w, &events, start)?;
+    let outcome = run(
         &w,
-        &state,
+        &before,
         Distribution {
-            cash: u64::try_from(cash).unwrap_or(0),
+            cash,
             on,
-            gross_rent: u64::try_from(rent).unwrap_or(0),
+            gross_rent,
         },
     )?;
-    let m = |c: u64| crate::deals::money(i64::try_from(c).unwrap_or(i64::MAX));
-    Ok(Preview {
-        waterfall_version: version.version,
-        on: on.format("%Y-%m-%d").to_string(),
-        cash: m(u64::try_from(cash).unwrap_or(0)),
-        tiers: o
-            .tiers
-            .iter()
-            .map(|t| PreviewTier {
-                tier: t.tier.to_owned(),
-                amount: m(t.amount),
-                sponsor: m(t.sponsor),
-                investors: state
-                    .investors
-                    .iter()
-                    .zip(&t.investors)
-                    .map(|(i, c)| PreviewShare {
-                        investor: i.investor.clone(),
-                        amount: m(*c),
-                    })
-                    .collect(),
-            })
-            .collect(),
-        pref_carried: m(o.pref_carried),
-        fee_unpaid: m(o.fee_unpaid),
+    Ok(Planned {
+        version,
+        on,
+        cash,
+        gross_rent,
+        before,
+        outcome,
     })
+}
+
+/// Previews a distribution of `req` on `property` through its current waterfall, from the
+/// books up to now, divided among today's holders. The date defaults to the chain's.
+pub async fn preview(
+    app: &crate::http::state::App,
+    property: crate::properties::PropertyId,
+    req: &PreviewRequest,
+) -> Result<Preview> {
+    // The date defaults to the chain's, as a run's does.
+    let today = match app.chain() {
+        Ok(_) => runs::chain_today(app).await?,
+        Err(_) => chrono::Utc::now().date_naive(),
+    };
+    let inputs = check_inputs(
+        &req.amount,
+        req.on.as_deref(),
+        req.gross_rent.as_ref(),
+        today,
+    )?;
+    let runs = runs::list(app.db().reader(), property).await?;
+    let planned = plan(app.db(), app.ledger()?, property, inputs, &runs).await?;
+    let holders = match runs::holders_now(app, property).await? {
+        Some((holders, supply, decimals)) => divide(
+            &holders,
+            supply,
+            crate::distributions::units_of_cents(
+                i64::try_from(planned.investors()).unwrap_or(i64::MAX),
+                decimals,
+            )?,
+            &planned.investor_tiers(),
+            decimals,
+        )?,
+        None => Vec::new(),
+    };
+    Ok(planned.preview(holders))
 }
