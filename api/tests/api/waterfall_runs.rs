@@ -461,6 +461,9 @@ async fn two_years_through_a_waterfall(engine: Engine) {
         .await;
     assert_eq!(resp.status, StatusCode::OK);
     let csv = String::from_utf8(resp.bytes).unwrap();
+    // The sponsor's draws are the runs' records: the books reconcile with the chain.
+    let r = w.reconcile().await;
+    assert!(r.is_clean(), "{r:?}");
     assert!(csv.starts_with("investor_id,year,line,"), "{csv}");
     assert_eq!(
         csv.lines().filter(|l| l.contains(",total,")).count(),
