@@ -375,6 +375,46 @@ pub(crate) async fn check_figures(api_url: &str, o: &Outcome) {
     );
     assert_eq!(holders, [half.clone(), half], "{preview}");
 
+    // This year's tax statements. The 5,000 distribution came the day the capital did, before
+    // any preferred return accrued: it returned capital. Ada bought 600 shares for 60,000 and
+    // gave up 100 to Bob, whose price the platform does not know, at a cost basis of 10,000.
+    let year = chrono::Utc::now().date_naive().format("%Y").to_string();
+    let ada = get(
+        &api,
+        auditor,
+        &format!("/v1/investors/{}/tax-statements/{year}", o.investors[0]),
+    )
+    .await;
+    let t = &ada["totals"];
+    assert_eq!(
+        (
+            t["distributions"].as_str(),
+            t["income"].as_str(),
+            t["return_of_capital"].as_str()
+        ),
+        (Some("3000"), Some("0"), Some("3000")),
+        "{ada}"
+    );
+    assert_eq!(amount(&ada["purchases"][0]["shares"]), "600", "{ada}");
+    assert_eq!(amount(&ada["purchases"][0]["cost"]), "60000", "{ada}");
+    assert_eq!(amount(&ada["disposals"][0]["shares"]), "100", "{ada}");
+    assert_eq!(amount(&ada["disposals"][0]["cost_basis"]), "10000", "{ada}");
+    assert!(ada["disposals"][0]["gain"].is_null(), "{ada}");
+    let bob = get(
+        &api,
+        auditor,
+        &format!("/v1/investors/{}/tax-statements/{year}", o.investors[1]),
+    )
+    .await;
+    assert_eq!(bob["totals"]["return_of_capital"], "2000", "{bob}");
+    let hows: Vec<&str> = bob["purchases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["how"].as_str().unwrap())
+        .collect();
+    assert_eq!(hows, ["offering", "transfer"], "{bob}");
+
     // The books' own checks and the anchors are clean.
     let ledger = get(&api, auditor, "/v1/audit/ledger").await;
     assert_eq!(ledger["clean"], true, "{ledger}");
