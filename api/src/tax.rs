@@ -324,7 +324,7 @@ async fn read_year(app: &App, year: i32) -> Result<Year> {
         };
         let by_ref: HashMap<String, &runs::Run> = runs
             .iter()
-            .filter(|r| r.status == runs::RunStatus::Funded)
+            .filter(|r| r.status != runs::RunStatus::Failed)
             .map(|r| (r.reference.to_ascii_lowercase(), r))
             .collect();
         // Plain distributions divide as the standing gives them.
@@ -431,6 +431,7 @@ async fn plain_parts(
     let (_, parts) = waterfall::replay_detailed(&w, &events, start)?;
     let ours: HashSet<String> = runs
         .iter()
+        .filter(|r| r.status != runs::RunStatus::Failed)
         .map(|r| r.reference.to_ascii_lowercase())
         .collect();
     let plain: Vec<String> = waterfall::funded_distributions(app.db(), ledger, property)

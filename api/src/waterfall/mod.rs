@@ -1367,8 +1367,11 @@ pub(crate) async fn events(
             },
         ));
     }
+    // A failed run's investor distribution, should the chain have funded it, counts as a
+    // plain one.
     let ours: std::collections::HashSet<String> = runs
         .iter()
+        .filter(|r| r.status != runs::RunStatus::Failed)
         .map(|r| r.reference.to_ascii_lowercase())
         .collect();
     for (day, reference, amount) in funded_distributions(db, ledger, property).await? {
