@@ -303,6 +303,8 @@ pub fn router(app: App) -> Router {
     let request_id = HeaderName::from_static(layers::REQUEST_ID);
     let timeout = app.config().request_timeout;
     routes
+        .route("/", get(system::web_app))
+        .route("/app/{name}", get(system::web_asset))
         .route("/v1/docs", get(system::docs))
         .route("/v1/docs/{name}", get(system::docs_asset))
         .route("/problems/{slug}", get(system::problem_type))

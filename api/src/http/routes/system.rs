@@ -257,6 +257,49 @@ pub async fn docs() -> Response {
     resp
 }
 
+/// The web app's page policy: its own script and styles only, no inline code, no other
+/// origin (the wallet extension talks to the chain itself), never framed.
+const APP_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The web app investors and staff use (built from `web/` by `scripts/build-web`).
+pub async fn web_app() -> Response {
+    let mut resp = static_asset(
+        include_bytes!("../../../assets/app/index.html"),
+        "text/html; charset=utf-8",
+    );
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(APP_CSP),
+    );
+    // The page changes with each release: revalidate it; its assets are named by the page.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    resp
+}
+
+/// A file of the web app.
+pub async fn web_asset(Path(name): Path<String>) -> ApiResult<Response> {
+    let mut resp = match name.as_str() {
+        "app.js" => static_asset(
+            include_bytes!("../../../assets/app/app.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "app.css" => static_asset(
+            include_bytes!("../../../assets/app/app.css"),
+            "text/css; charset=utf-8",
+        ),
+        _ => return Err(Error::NotFound("file").into()),
+    };
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(resp)
+}
+
 /// A file of the docs page.
 pub async fn docs_asset(Path(name): Path<String>) -> ApiResult<Response> {
     Ok(match name.as_str() {

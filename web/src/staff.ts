@@ -1,0 +1,375 @@
+// The staff's pages: sign in with an API key or a password and TOTP code; properties with
+// search, a property's page (tokenization, offering progress, books, distributions, on-chain
+// history), creating and tokenizing a property, and reviewing investor applications.
+
+import { ApiError, call, get, post, session, setSession } from "./api";
+import { errorText } from "./investor";
+import { h, field, money, short, show, status, table } from "./ui";
+
+export function signedIn(): boolean {
+  const r = session().role;
+  return r !== null && r !== "investor";
+}
+
+export function signInPage(): void {
+  const key = h("input", { type: "password", required: true, autocomplete: "off" }) as HTMLInputElement;
+  const user = h("input", { type: "text", autocomplete: "username" }) as HTMLInputElement;
+  const pass = h("input", { type: "password", autocomplete: "current-password" }) as HTMLInputElement;
+  const code = h("input", { type: "text", inputmode: "numeric", autocomplete: "one-time-code" }) as HTMLInputElement;
+  const note = h("div", {});
+  const finish = async (token: string) => {
+    setSession(token, "staff");
+    const me = await get("/v1/auth/session");
+    setSession(token, me.role);
+    location.hash = "#/staff/properties";
+  };
+  show(
+    h("h1", {}, "Staff sign-in"),
+    h(
+      "form",
+      {
+        onsubmit: async (e: Event) => {
+          e.preventDefault();
+          try {
+            await finish(key.value.trim());
+          } catch (err) {
+            setSession(null, null);
+            note.replaceChildren(status(errorText(err), "error"));
+          }
+        },
+      },
+      h("h2", {}, "With an API key"),
+      field("API key", key),
+      h("button", { type: "submit" }, "Sign in"),
+    ),
+    h(
+      "form",
+      {
+        onsubmit: async (e: Event) => {
+          e.preventDefault();
+          try {
+            const s = await post("/v1/auth/sessions", {
+              username: user.value,
+              password: pass.value,
+              totp_code: code.value,
+            });
+            await finish(s.token);
+          } catch (err) {
+            setSession(null, null);
+            note.replaceChildren(status(errorText(err), "error"));
+          }
+        },
+      },
+      h("h2", {}, "With a password"),
+      field("Username", user),
+      field("Password", pass),
+      field("Authenticator code", code),
+      h("button", { type: "submit" }, "Sign in"),
+    ),
+    note,
+  );
+}
+
+function address(p: any): string {
+  const a = p.address ?? {};
+  return [a.line1, a.city, a.region].filter(Boolean).join(", ");
+}
+
+export async function properties(query: URLSearchParams): Promise<void> {
+  const params = new URLSearchParams();
+  for (const k of ["city", "status"]) {
+    const v = query.get(k);
+    if (v) params.set(k, v);
+  }
+  params.set("limit", "100");
+  const page = await get(`/v1/properties?${params}`);
+  const city = h("input", { type: "search", value: query.get("city") ?? "" }) as HTMLInputElement;
+  const st = h(
+    "select",
+    {},
+    h("option", { value: "" }, "any"),
+    ...["prospect", "under_contract", "owned", "rehab", "listed", "sold"].map((s) =>
+      h("option", { value: s, selected: query.get("status") === s }, s.replace(/_/g, " ")),
+    ),
+  ) as HTMLSelectElement;
+  show(
+    h("h1", {}, "Properties"),
+    h(
+      "form",
+      {
+        class: "search",
+        role: "search",
+        onsubmit: (e: Event) => {
+          e.preventDefault();
+          const q = new URLSearchParams();
+          if (city.value) q.set("city", city.value);
+          if (st.value) q.set("status", st.value);
+          location.hash = `#/staff/properties?${q}`;
+        },
+      },
+      field("City", city),
+      field("Status", st),
+      h("button", { type: "submit" }, "Search"),
+    ),
+    h("p", {}, h("a", { href: "#/staff/new-property" }, "Add a property")),
+    table(
+      "Properties",
+      ["Address", "Type", "Status", "List price"],
+      page.items.map((p: any) => [
+        h("a", { href: `#/staff/properties/${p.id}` }, address(p) || p.id),
+        p.property_type,
+        p.status,
+        money(p.list_price),
+      ]),
+    ),
+  );
+}
+
+async function optional(path: string): Promise<any | null> {
+  try {
+    return await get(path);
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 404 || e.status === 403)) return null;
+    throw e;
+  }
+}
+
+export async function property(id: string): Promise<void> {
+  const p = await get(`/v1/properties/${id}`);
+  const [tok, docs, tb, events] = await Promise.all([
+    optional(`/v1/properties/${id}/tokenization`),
+    optional(`/v1/properties/${id}/documents`),
+    optional(`/v1/books/${id}/trial-balance`),
+    optional(`/v1/audit/properties/${id}/events?limit=50`),
+  ]);
+  const offeringAddr = tok?.contracts?.offering;
+  const offering = offeringAddr ? await optional(`/v1/offerings/${offeringAddr}`) : null;
+  const note = h("div", {});
+  const parts: (Node | null)[] = [
+    h("h1", {}, address(p) || `Property ${id}`),
+    table("Details", ["", ""], [
+      ["Type", p.property_type],
+      ["Status", p.status],
+      ["List price", money(p.list_price)],
+      ["Square feet", p.square_feet ?? "–"],
+      ["Bedrooms", p.bedrooms ?? "–"],
+    ]),
+  ];
+  if (docs) {
+    const items: any[] = docs.items ?? docs;
+    parts.push(table("Documents", ["Kind", "File", "Id"], items.map((d: any) => [d.kind, d.filename ?? "", d.id])));
+  }
+  if (tok?.contracts) {
+    parts.push(
+      table(
+        "Contracts",
+        ["Contract", "Address"],
+        Object.entries(tok.contracts).map(([k, v]) => [k, String(v)]),
+      ),
+    );
+  } else {
+    parts.push(tokenizeForm(id, docs, note));
+  }
+  if (offering) {
+    const sold = Number(offering.sold.amount);
+    const max = Number(offering.terms.shares_for_sale.amount);
+    parts.push(
+      h("h2", {}, "Offering"),
+      h(
+        "p",
+        {},
+        h("label", { for: "offering-progress" }, `Sold ${offering.sold.amount} of ${max} shares, raised ${offering.raised.amount} ${offering.currency} (${offering.status}) `),
+        h("progress", { id: "offering-progress", max, value: sold }, String(sold)),
+      ),
+    );
+  }
+  if (tb) {
+    parts.push(
+      table(
+        "Books: trial balance",
+        ["Account", "Name", "Debit", "Credit"],
+        tb.lines.map((l: any) => [l.code, l.name, l.debit.amount, l.credit.amount]),
+      ),
+    );
+  }
+  if (tok?.contracts) {
+    const amount = h("input", { type: "text", inputmode: "decimal", required: true, placeholder: "1000.00" }) as HTMLInputElement;
+    parts.push(
+      h(
+        "form",
+        {
+          onsubmit: async (e: Event) => {
+            e.preventDefault();
+            try {
+              const d = await post("/v1/distributions", {
+                property: id,
+                amount: { amount: amount.value, currency: "USD" },
+              });
+              note.replaceChildren(status(`Distribution ${d.id} declared: it is being funded.`, "ok"));
+            } catch (err) {
+              note.replaceChildren(status(errorText(err), "error"));
+            }
+          },
+        },
+        h("h2", {}, "Declare a distribution"),
+        field("Amount (USD)", amount),
+        h("button", { type: "submit" }, "Declare"),
+      ),
+    );
+  }
+  if (events) {
+    parts.push(
+      table(
+        "On-chain history",
+        ["Block", "Contract", "Event", "Transaction"],
+        events.items.map((e: any) => [e.block_number, e.contract, e.event, h("code", { title: e.tx_hash }, short(e.tx_hash))]),
+      ),
+    );
+  }
+  parts.push(note);
+  show(...parts);
+}
+
+function tokenizeForm(id: string, docs: any, note: HTMLElement): HTMLElement {
+  const items: any[] = docs ? (docs.items ?? docs) : [];
+  const deeds = items.filter((d: any) => d.kind === "deed");
+  if (deeds.length === 0) {
+    return status("Upload the deed to tokenize this property.");
+  }
+  const inputs = {
+    name: h("input", { type: "text", required: true }) as HTMLInputElement,
+    symbol: h("input", { type: "text", required: true, maxlength: 11 }) as HTMLInputElement,
+    parcel: h("input", { type: "text", required: true }) as HTMLInputElement,
+    price: h("input", { type: "number", min: "1", value: "100", required: true }) as HTMLInputElement,
+    shares: h("input", { type: "number", min: "1", value: "1000", required: true }) as HTMLInputElement,
+    max: h("input", { type: "number", min: "1", value: "400", required: true }) as HTMLInputElement,
+    cap: h("input", { type: "number", min: "0", value: "1000", required: true }) as HTMLInputElement,
+    days: h("input", { type: "number", min: "1", value: "30", required: true }) as HTMLInputElement,
+  };
+  return h(
+    "form",
+    {
+      onsubmit: async (e: Event) => {
+        e.preventDefault();
+        const now = Date.now();
+        try {
+          await post(`/v1/properties/${id}/tokenization`, {
+            name: inputs.name.value,
+            symbol: inputs.symbol.value,
+            parcel_id: inputs.parcel.value,
+            document_id: deeds[0].id,
+            offering: {
+              price_per_share: inputs.price.value,
+              min_purchase: "1",
+              max_per_investor: inputs.max.value,
+              shares_for_sale: inputs.shares.value,
+              soft_cap: inputs.cap.value,
+              opens_at: new Date(now - 60_000).toISOString(),
+              closes_at: new Date(now + Number(inputs.days.value) * 86_400_000).toISOString(),
+            },
+          });
+          note.replaceChildren(status("Tokenization queued: the deed, shares and offering are being deployed.", "ok"));
+        } catch (err) {
+          note.replaceChildren(status(errorText(err), "error"));
+        }
+      },
+    },
+    h("h2", {}, "Tokenize"),
+    field("Share name", inputs.name),
+    field("Symbol", inputs.symbol),
+    field("Parcel id", inputs.parcel),
+    field("Price per share (USD)", inputs.price),
+    field("Shares for sale", inputs.shares),
+    field("Most per investor", inputs.max),
+    field("Soft cap (USD)", inputs.cap),
+    field("Days open", inputs.days),
+    h("button", { type: "submit" }, "Tokenize"),
+  );
+}
+
+export function newProperty(): void {
+  const i = {
+    line1: h("input", { type: "text", required: true }) as HTMLInputElement,
+    city: h("input", { type: "text", required: true }) as HTMLInputElement,
+    region: h("input", { type: "text", required: true }) as HTMLInputElement,
+    postal: h("input", { type: "text", required: true }) as HTMLInputElement,
+    price: h("input", { type: "text", inputmode: "decimal", required: true }) as HTMLInputElement,
+    deed: h("input", { type: "file", required: true, accept: "application/pdf" }) as HTMLInputElement,
+  };
+  const note = h("div", {});
+  show(
+    h("h1", {}, "Add a property"),
+    h(
+      "form",
+      {
+        onsubmit: async (e: Event) => {
+          e.preventDefault();
+          try {
+            const p = await post("/v1/properties", {
+              address: { line1: i.line1.value, city: i.city.value, region: i.region.value, postal_code: i.postal.value, country: "US" },
+              property_type: "single_family",
+              status: "prospect",
+              list_price: { amount: i.price.value, currency: "USD" },
+            });
+            const f = i.deed.files?.[0];
+            if (f) {
+              const form = new FormData();
+              form.append("kind", "deed");
+              form.append("file", f, f.name);
+              await call("POST", `/v1/properties/${p.id}/documents`, undefined, { form });
+            }
+            location.hash = `#/staff/properties/${p.id}`;
+          } catch (err) {
+            note.replaceChildren(status(errorText(err), "error"));
+          }
+        },
+      },
+      field("Street", i.line1),
+      field("City", i.city),
+      field("State", i.region),
+      field("Postal code", i.postal),
+      field("List price (USD)", i.price),
+      field("Deed (PDF)", i.deed),
+      h("button", { type: "submit" }, "Add"),
+    ),
+    note,
+  );
+}
+
+export async function applications(): Promise<void> {
+  const page = await get("/v1/investors?status=submitted&limit=100");
+  const note = h("div", {});
+  const decide = async (id: string, approve: boolean) => {
+    try {
+      if (approve) {
+        await post(`/v1/investors/${id}/approve`, { accredited: true, kyc_expires_on: `${new Date().getUTCFullYear() + 1}-12-31` });
+      } else {
+        await post(`/v1/investors/${id}/reject`, { reason: "The documents do not match the application." });
+      }
+      void applications();
+    } catch (err) {
+      note.replaceChildren(status(errorText(err), "error"));
+    }
+  };
+  show(
+    h("h1", {}, "Applications to review"),
+    table(
+      "Submitted applications",
+      ["Name", "Country", "Accredited (claimed)", "Wallets", ""],
+      page.items.map((i: any) => [
+        i.legal_name,
+        i.country,
+        i.accredited_claim ? "yes" : "no",
+        (i.wallets ?? []).map(short).join(", "),
+        h(
+          "span",
+          {},
+          h("button", { type: "button", onclick: () => void decide(i.id, true) }, "Approve"),
+          " ",
+          h("button", { type: "button", onclick: () => void decide(i.id, false) }, "Reject"),
+        ),
+      ]),
+    ),
+    note,
+  );
+}
