@@ -36,6 +36,7 @@ pub mod auth;
 pub mod blobs;
 pub mod books;
 pub mod chain_audit;
+pub mod charts;
 pub mod compliance;
 pub mod db;
 pub mod deals;

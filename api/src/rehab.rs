@@ -368,6 +368,26 @@ pub async fn create_project(tx: &mut Tx, actor: &Actor, new: &NewProject) -> Res
     Ok(p)
 }
 
+/// Most projects listed for one property.
+pub const PROJECTS_LISTED: i64 = 100;
+
+/// `property`'s projects, oldest first (at most [`PROJECTS_LISTED`]).
+pub async fn projects_of(exec: Exec<'_>, property: PropertyId) -> Result<Vec<Project>> {
+    let rows = crate::db::Query::new(
+        "SELECT doc FROM api_rehab_projects WHERE property_id = $1 ORDER BY created_at, id LIMIT $2",
+    )
+    .bind(property.to_string())
+    .bind(PROJECTS_LISTED)
+    .fetch_all(exec)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            serde_json::from_str(&r.get::<String>("doc")?)
+                .map_err(|_| Error::Corrupt("a stored rehab project".to_owned()))
+        })
+        .collect()
+}
+
 /// One project.
 pub async fn project(exec: Exec<'_>, id: ProjectId) -> Result<Project> {
     Ok(

@@ -297,8 +297,95 @@ try {
     const d = await api("GET", `/v1/distributions/${distribution}`);
     return d.status === "funded";
   });
+
+  // A rehab project with a draw another operator requested: the operator approves and releases
+  // it in the page; the treasury pays the contractor.
+  const requester = (
+    await api("POST", "/v1/api-keys", { name: "browser requester", role: "operator", service: "browser-requester" })
+  ).secret;
+  const deal = await api(
+    "POST",
+    "/v1/deals",
+    { property_id: property, strategy: "hold", purchase_price: { amount: "250000.00", currency: "USD" } },
+    requester,
+  );
+  const project = await api("POST", "/v1/rehab-projects", { deal_id: deal.id }, requester);
+  const line = await api(
+    "POST",
+    `/v1/rehab-projects/${project.id}/lines`,
+    { category: "roof", budget: { amount: "500.00", currency: "USD" } },
+    requester,
+  );
+  await confirmed(line.budget_actions);
+  const payee = privateKeyToAccount(generatePrivateKey()).address;
+  const contractor = await api(
+    "POST",
+    "/v1/contractors",
+    {
+      company: "Browser Roofing",
+      trade: "roofing",
+      contact_name: "Sam",
+      email: "sam@example.com",
+      license_number: "L-7",
+      license_expires_on: "2099-01-01",
+      insurance_expires_on: "2099-01-01",
+      rating: 4,
+      payout_wallet: payee,
+    },
+    requester,
+  );
+  const bid = await api(
+    "POST",
+    `/v1/rehab-lines/${line.id}/bids`,
+    { contractor_id: contractor.id, amount: { amount: "450.00", currency: "USD" }, scope: "new roof", valid_until: "2099-01-01" },
+    requester,
+  );
+  await api("POST", `/v1/rehab-bids/${bid.id}/accept`, {}, requester);
+  const form = new FormData();
+  form.append("kind", "invoice");
+  form.append("file", new Blob([Buffer.from("%PDF-1.7 invoice 1")], { type: "application/pdf" }), "invoice-1.pdf");
+  const invoice = await (
+    await fetch(`${apiUrl}/v1/properties/${property}/documents`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${requester}` },
+      body: form,
+    })
+  ).json();
+  const draw = await api(
+    "POST",
+    `/v1/rehab-lines/${line.id}/draws`,
+    { contractor_id: contractor.id, amount: { amount: "300.00", currency: "USD" }, invoice_document_id: invoice.id },
+    requester,
+  );
+  await op.goto(`${apiUrl}/#/staff/properties/${property}`);
   await op.reload();
-  await op.getByRole("heading", { name: /77 Browser Lane/ }).waitFor();
+  await op.getByRole("button", { name: "Approve" }).click();
+  await op.getByText("Draw approved.").waitFor();
+  await op.getByRole("button", { name: "Release" }).click();
+  await op.getByText("Draw released").waitFor();
+  const released = await until("the draw released", async () => {
+    const v = await api("GET", `/v1/rehab-projects/${project.id}`);
+    const d = v.draws.find((x) => x.id === draw.id);
+    return d?.status === "released" && d.action_id ? d : null;
+  });
+  await confirmed([released.action_id]);
+  const contractorPaid = await reader.readContract({
+    address: network.contracts.settlement_token,
+    abi: [
+      {
+        type: "function",
+        name: "balanceOf",
+        stateMutability: "view",
+        inputs: [{ type: "address" }],
+        outputs: [{ type: "uint256" }],
+      },
+    ],
+    functionName: "balanceOf",
+    args: [payee],
+  });
+  check(contractorPaid === 300_000_000n, `the contractor's balance ${contractorPaid}`);
+  await op.reload();
+  await op.getByRole("heading", { name: "Rehab budget" }).waitFor();
   await shot(op, "operator-property");
 
   // Ada claims it in her portfolio.

@@ -73,4 +73,13 @@ export async function call<T = any>(
 }
 
 export const get = <T = any>(path: string) => call<T>("GET", path);
+
+/// A binary answer (a chart), with the session's token.
+export async function blob(path: string): Promise<Blob> {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  const r = await fetch(path, { headers });
+  if (!r.ok) throw new ApiError(r.status, `The chart is not available (${r.status}).`);
+  return r.blob();
+}
 export const post = <T = any>(path: string, body: unknown = {}) => call<T>("POST", path, body);

@@ -1,9 +1,9 @@
 // The investor's pages: sign in with the wallet, apply, offerings with eligibility, buying,
 // holdings, distributions and claims, transfers, refunds, statements.
 
-import { ApiError, call, get, post, session, setSession } from "./api";
+import { ApiError, blob, call, get, post, session, setSession } from "./api";
 import { message } from "./siwe";
-import { h, field, propertyLabel, short, show, status, table } from "./ui";
+import { chart, h, field, propertyLabel, short, show, status, table } from "./ui";
 import * as wallet from "./wallet";
 
 /// Signs in with the wallet (EIP-4361), switching it to the platform's chain first.
@@ -142,6 +142,7 @@ export async function offering(address: string): Promise<void> {
       h("label", { for: "sold" }, `Sold: ${o.sold.amount} of ${t.shares_for_sale.amount} shares `),
       h("progress", { id: "sold", max: forSale, value: sold }, `${sold}`),
     ),
+    chart(`/v1/offerings/${address}/chart`, `Chart: ${sold} of ${forSale} shares sold`, blob),
     h("h2", {}, "Your eligibility"),
     o.status !== "open"
       ? status(`This offering is not open (${o.status}).`)

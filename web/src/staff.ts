@@ -2,9 +2,9 @@
 // search, a property's page (tokenization, offering progress, books, distributions, on-chain
 // history), creating and tokenizing a property, and reviewing investor applications.
 
-import { ApiError, call, get, post, session, setSession } from "./api";
+import { ApiError, blob, call, get, post, session, setSession } from "./api";
 import { errorText } from "./investor";
-import { h, field, money, short, show, status, table } from "./ui";
+import { chart, h, field, money, short, show, status, table } from "./ui";
 
 export function signedIn(): boolean {
   const r = session().role;
@@ -171,6 +171,7 @@ export async function property(id: string): Promise<void> {
     parts.push(tokenizeForm(id, docs, note));
   }
   if (offering) {
+    parts.push(chart(`/v1/offerings/${offeringAddr}/chart`, "Chart: offering progress", blob));
     const sold = Number(offering.sold.amount);
     const max = Number(offering.terms.shares_for_sale.amount);
     parts.push(
@@ -182,6 +183,10 @@ export async function property(id: string): Promise<void> {
         h("progress", { id: "offering-progress", max, value: sold }, String(sold)),
       ),
     );
+  }
+  const projects = await optional(`/v1/rehab-projects?property_id=${id}`);
+  for (const pr of projects ?? []) {
+    parts.push(await rehab(pr.id, () => void property(id), note));
   }
   if (tb) {
     parts.push(
@@ -228,6 +233,47 @@ export async function property(id: string): Promise<void> {
   }
   parts.push(note);
   show(...parts);
+}
+
+/// A rehab project: each line's budget against what was committed and drawn, and the draws
+/// with what may be done next (approve a requested one, release an approved one).
+async function rehab(projectId: string, again: () => void, note: HTMLElement): Promise<HTMLElement> {
+  const v = await get(`/v1/rehab-projects/${projectId}`);
+  const category = new Map<string, string>(v.lines.map((l: any) => [l.id, l.category]));
+  const act = async (path: string, done: string) => {
+    try {
+      await post(path, {});
+      note.replaceChildren(status(done, "ok"));
+      again();
+    } catch (err) {
+      note.replaceChildren(status(errorText(err), "error"));
+    }
+  };
+  return h(
+    "section",
+    { class: "rehab" },
+    h("h2", {}, "Rehab budget"),
+    chart(`/v1/rehab-projects/${projectId}/chart`, "Chart: each line's budget, committed and drawn", blob),
+    table(
+      "Budget against actual",
+      ["Line", "Budget", "Drawn", "Pending draws", "Remaining"],
+      v.lines.map((l: any) => [l.category, money(l.budget), money(l.drawn), money(l.pending_draws), money(l.remaining)]),
+    ),
+    table(
+      "Draws",
+      ["Line", "Amount", "Status", ""],
+      v.draws.map((d: any) => [
+        category.get(d.line_id) ?? d.line_id,
+        money(d.amount),
+        d.status,
+        d.status === "requested"
+          ? h("button", { type: "button", onclick: () => void act(`/v1/rehab-draws/${d.id}/approve`, "Draw approved.") }, "Approve")
+          : d.status === "approved"
+            ? h("button", { type: "button", onclick: () => void act(`/v1/rehab-draws/${d.id}/release`, "Draw released: the treasury pays the contractor.") }, "Release")
+            : "",
+      ]),
+    ),
+  );
 }
 
 function tokenizeForm(id: string, docs: any, note: HTMLElement): HTMLElement {

@@ -72,3 +72,16 @@ export function money(m: { amount: string; currency?: string } | undefined | nul
 export function propertyLabel(tokenId: string): string {
   return tokenId.length > 10 ? `Property …${tokenId.slice(-6)}` : `Property ${tokenId}`;
 }
+
+/// A chart the API draws (SVG), fetched with the session's token and shown as an image.
+export function chart(path: string, alt: string, load: (path: string) => Promise<Blob>): HTMLElement {
+  const img = h("img", { alt, class: "chart", width: 640 }) as HTMLImageElement;
+  void load(path)
+    .then((b) => {
+      img.src = URL.createObjectURL(b);
+    })
+    .catch(() => {
+      img.alt = `${alt} (not available)`;
+    });
+  return img;
+}

@@ -109,6 +109,9 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("PUT", "/v1/properties/{id}/waterfall", OPERATE),
     ("POST", "/v1/properties/{id}/waterfall/preview", ALL),
     ("GET", "/v1/properties/{id}/waterfall/distributions", ALL),
+    ("GET", "/v1/rehab-projects", ALL),
+    ("GET", "/v1/rehab-projects/{id}/chart", ALL),
+    ("GET", "/v1/offerings/{address}/chart", EVERYONE),
     (
         "POST",
         "/v1/properties/{id}/waterfall/distributions",
@@ -881,6 +884,8 @@ async fn request<'a>(
         ("POST", "/v1/me/transfers") => call(path).json(&json!({"token": w.property.shares.address, "to": fx.recipient, "amount": "1"})),
         ("POST", "/v1/me/refunds") => call(path).json(&json!({"offering": fx.refund_offering})),
         ("GET", "/v1/offerings/{address}") => call(format!("/v1/offerings/{}", w.property.offering.address)),
+        ("GET", "/v1/offerings/{address}/chart") => call(format!("/v1/offerings/{}/chart", w.property.offering.address)),
+        ("GET", "/v1/rehab-projects") => call(format!("/v1/rehab-projects?property_id={}", fx.property)),
         ("POST", "/v1/offerings/{address}/finalize") | ("POST", "/v1/offerings/{address}/cancel") => {
             let offering = if !fresh {
                 w.property.offering.address

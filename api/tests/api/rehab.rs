@@ -160,6 +160,32 @@ async fn a_rehab_with_bids_and_draws(engine: Engine) {
         assert_eq!(a["status"], "confirmed", "{a}");
     }
     let (roof, kitchen, paint) = (&lines[0], &lines[1], &lines[2]);
+    // The property's projects, and the project's chart: one bar group per line.
+    let listed = app
+        .get(&format!("/v1/rehab-projects?property_id={property}"))
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["id"], project.as_str());
+    app.get("/v1/rehab-projects?property_id=nope")
+        .token(&auditor)
+        .send()
+        .await
+        .problem(StatusCode::BAD_REQUEST, "validation", Some("property_id"));
+    let svg = app
+        .get(&format!("/v1/rehab-projects/{project}/chart"))
+        .token(&auditor)
+        .send()
+        .await;
+    assert_eq!(svg.status, StatusCode::OK);
+    assert_eq!(svg.headers["content-type"], "image/svg+xml");
+    let svg = String::from_utf8(svg.bytes).unwrap();
+    for category in ["roof", "kitchen", "paint"] {
+        assert!(svg.contains(category), "{svg}");
+    }
 
     // Contractors: one insured, one whose insurance expired.
     let contractor = |company: &str, wallet: u8, insured_until: &str| {

@@ -73,6 +73,41 @@ pub async fn get(
     ))
 }
 
+/// An SVG response.
+pub(crate) fn svg(body: String) -> Response {
+    let mut r = axum::response::IntoResponse::into_response(body);
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("image/svg+xml"),
+    );
+    r
+}
+
+/// One offering's progress as a chart (SVG): shares sold of those for sale.
+#[utoipa::path(get, path = "/v1/offerings/{address}/chart", tag = "offerings",
+    params(("address" = String, Path, description = "The offering contract")),
+    responses((status = 200, content_type = "image/svg+xml", body = String)),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor", "investor"]))))]
+pub async fn chart(
+    State(app): State<App>,
+    auth: Auth,
+    Path(offering): Path<String>,
+) -> ApiResult<Response> {
+    auth.require(Allowed::ANYONE)?;
+    let offering = address("address", &offering)?;
+    let ctx = app.chain()?;
+    let s = market::offering_state(app.db(), app.terms(), &ctx.provider, offering, now_s()).await?;
+    let sold = crate::charts::whole(&s.sold.amount);
+    let max = crate::charts::whole(&s.terms.shares_for_sale.amount);
+    Ok(svg(crate::charts::progress(
+        &format!("Offering: {sold} of {max} shares sold"),
+        "shares",
+        sold,
+        max,
+    )?))
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn offering_action(
     app: App,

@@ -115,6 +115,31 @@ pub async fn create_project(
     )
 }
 
+/// Which projects to list.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProjectQuery {
+    /// The property's projects (its id).
+    pub property_id: String,
+}
+
+/// A property's rehab projects, oldest first (at most 100).
+#[utoipa::path(get, path = "/v1/rehab-projects", tag = "rehab", params(ProjectQuery),
+    responses((status = 200, body = Vec<Project>)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn projects(
+    State(app): State<App>,
+    auth: Auth,
+    crate::http::extract::Query(q): crate::http::extract::Query<ProjectQuery>,
+) -> ApiResult<axum::Json<Vec<Project>>> {
+    auth.require(Allowed::READ)?;
+    let property = crate::properties::PropertyId::parse(&q.property_id)
+        .map_err(|_| Error::invalid("property_id", "a property's id"))?;
+    Ok(axum::Json(
+        rehab::projects_of(app.db().reader(), property).await?,
+    ))
+}
+
 /// A project with its lines (budget, committed, drawn, pending draws, remaining), bids and
 /// draws, and the project's totals.
 #[utoipa::path(get, path = "/v1/rehab-projects/{id}", tag = "rehab",
@@ -130,6 +155,43 @@ pub async fn project(
     Ok(axum::Json(
         rehab::view(app.db(), ProjectId::parse(&id)?).await?,
     ))
+}
+
+/// A project's budget against what was committed and drawn, line by line, as a chart (SVG).
+#[utoipa::path(get, path = "/v1/rehab-projects/{id}/chart", tag = "rehab",
+    params(("id" = String, Path, description = "The project's id")),
+    responses((status = 200, content_type = "image/svg+xml", body = String)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn project_chart(
+    State(app): State<App>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::response::Response> {
+    auth.require(Allowed::READ)?;
+    let v = rehab::view(app.db(), ProjectId::parse(&id)?).await?;
+    let w = crate::charts::whole;
+    let lines: Vec<(String, i64, i64, i64)> = v
+        .lines
+        .iter()
+        .map(|l| {
+            let committed = l
+                .bids
+                .iter()
+                .filter(|b| b.status == rehab::BidStatus::Accepted)
+                .map(|b| w(&b.amount.amount))
+                .sum();
+            (
+                l.line.category.clone(),
+                w(&l.line.budget.amount),
+                committed,
+                w(&l.drawn.amount),
+            )
+        })
+        .collect();
+    Ok(super::offerings::svg(crate::charts::budget(
+        "Budget, committed and drawn",
+        &lines,
+    )?))
 }
 
 /// The settlement token's units of cents.

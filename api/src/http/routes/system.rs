@@ -259,7 +259,7 @@ pub async fn docs() -> Response {
 
 /// The web app's page policy: its own script and styles only, no inline code, no other
 /// origin (the wallet extension talks to the chain itself), never framed.
-const APP_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+const APP_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
      connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// The web app investors and staff use (built from `web/` by `scripts/build-web`).
