@@ -77,6 +77,24 @@ const chain = defineChain({
 });
 const reader = createPublicClient({ chain, transport: http(rpcUrl) });
 
+/// An address's test dollars, in base units.
+async function usdOf(address) {
+  return reader.readContract({
+    address: network.contracts.settlement_token,
+    abi: [
+      {
+        type: "function",
+        name: "balanceOf",
+        stateMutability: "view",
+        inputs: [{ type: "address" }],
+        outputs: [{ type: "uint256" }],
+      },
+    ],
+    functionName: "balanceOf",
+    args: [address],
+  });
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   headless: true,
@@ -227,13 +245,16 @@ try {
   // Investors: a wallet each, funded by the dev chain's faucet.
   async function investor(name, country) {
     const { context, account } = await walletContext(generatePrivateKey());
-    const funds = await api("POST", "/v1/test-funds", { wallet: account.address, usd: "5000" });
-    await confirmed(funds.actions);
     const page = await context.newPage();
     watch(page, name);
     await page.goto(`${apiUrl}/`);
     await page.getByRole("button", { name: "Connect wallet" }).click();
     await page.getByRole("heading", { name: "Offerings" }).waitFor();
+    // The development chain's faucet, from the page: 10,000 test dollars and gas money.
+    await page.getByRole("link", { name: "Portfolio" }).click();
+    await page.getByRole("button", { name: "Get test funds" }).click();
+    await page.getByText("Test funds are on their way").waitFor();
+    await until(`${name}'s test dollars`, async () => (await usdOf(account.address)) === 10_000_000_000n);
     await page.getByRole("link", { name: "Application" }).click();
     await page.getByLabel("Legal name").fill(`${name} Browser`);
     await page.getByLabel("Email").fill(`${name.toLowerCase()}@example.com`);
@@ -369,20 +390,7 @@ try {
     return d?.status === "released" && d.action_id ? d : null;
   });
   await confirmed([released.action_id]);
-  const contractorPaid = await reader.readContract({
-    address: network.contracts.settlement_token,
-    abi: [
-      {
-        type: "function",
-        name: "balanceOf",
-        stateMutability: "view",
-        inputs: [{ type: "address" }],
-        outputs: [{ type: "uint256" }],
-      },
-    ],
-    functionName: "balanceOf",
-    args: [payee],
-  });
+  const contractorPaid = await usdOf(payee);
   check(contractorPaid === 300_000_000n, `the contractor's balance ${contractorPaid}`);
   await op.reload();
   await op.getByRole("heading", { name: "Rehab budget" }).waitFor();
@@ -401,22 +409,9 @@ try {
       : null;
   });
   check(register, "Ada's claim paid");
-  const paid = await reader.readContract({
-    address: network.contracts.settlement_token,
-    abi: [
-      {
-        type: "function",
-        name: "balanceOf",
-        stateMutability: "view",
-        inputs: [{ type: "address" }],
-        outputs: [{ type: "uint256" }],
-      },
-    ],
-    functionName: "balanceOf",
-    args: [ada.account.address],
-  });
-  // 5,000 from the faucet, 1,000 for the shares, 100 back.
-  check(paid === 4_100_000_000n, `Ada's balance ${paid}`);
+  const paid = await usdOf(ada.account.address);
+  // 10,000 from the faucet, 1,000 for the shares, 100 back.
+  check(paid === 9_100_000_000n, `Ada's balance ${paid}`);
 
   check(failures.length === 0, failures.join("\n"));
   console.log(JSON.stringify({ ok: true, property, offering, distribution }));

@@ -175,7 +175,12 @@ async function download(path: string, name: string): Promise<void> {
 }
 
 export async function portfolio(): Promise<void> {
-  const [me, dists] = await Promise.all([get("/v1/me"), get("/v1/me/distributions")]);
+  const [me, dists, statement, net] = await Promise.all([
+    get("/v1/me"),
+    get("/v1/me/distributions"),
+    get("/v1/me/statements"),
+    get("/v1/network"),
+  ]);
   const log = h("ol", { class: "progress-log", "aria-live": "polite" });
   const note = h("div", {});
   const act = async (path: string, body: unknown) => {
@@ -243,10 +248,51 @@ export async function portfolio(): Promise<void> {
     field("Number of shares", amount),
     h("button", { type: "submit" }, "Transfer"),
   );
+  const faucetNote = h("div", {});
+  const faucet = net.test_funds
+    ? h(
+        "p",
+        {},
+        h(
+          "button",
+          {
+            type: "button",
+            id: "faucet",
+            onclick: async () => {
+              try {
+                const f = await post("/v1/me/test-funds");
+                faucetNote.replaceChildren(
+                  status(`Test funds are on their way: ${f.usd} test dollars and gas money.`, "ok"),
+                );
+              } catch (err) {
+                faucetNote.replaceChildren(status(errorText(err), "error"));
+              }
+            },
+          },
+          "Get test funds",
+        ),
+        " This is a development chain: its dollars are for testing only.",
+      )
+    : null;
+  const capital = table(
+    "Your capital accounts",
+    ["Property", "Contributed", "Returned", "Distributed", "Balance", "Ownership %"],
+    statement.properties.map((s: any) => [
+      propertyLabel(s.property),
+      s.contributed,
+      s.returned,
+      s.distributed,
+      s.balance,
+      s.ownership_percent,
+    ]),
+  );
   show(
     h("h1", {}, "Your portfolio"),
     h("p", { class: "addr" }, `Wallet ${me.wallet}`),
+    faucet,
+    faucetNote,
     holdings,
+    capital,
     purchases,
     table("Distributions", ["Property", "Declared", "Received", "Claimable", ""], distRows),
     refunds.length > 0 ? table("Refunds due", ["Offering", "Shares", "Amount", ""], refunds) : null,

@@ -164,6 +164,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(tax::export))
         .routes(routes!(network::network))
         .routes(routes!(network::grant))
+        .routes(routes!(network::faucet))
         .routes(routes!(system::readyz))
         .routes(routes!(system::metrics))
         .routes(routes!(investors::nonce))

@@ -90,6 +90,53 @@ async fn test_funds_reach_the_wallet(engine: Engine) {
         U256::from(2_500_500_000u64)
     );
 
+    // The faucet: a signed-in wallet funds itself once.
+    let key = crate::chainapp::investor_key(77);
+    let session = w.sign_in(&key).await;
+    let f = app
+        .post("/v1/me/test-funds")
+        .token(&session)
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    assert_eq!(f["usd"], "10000", "{f}");
+    let actions: Vec<serde_json::Value> = f["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| json!({"id": a}))
+        .collect();
+    for a in w.settled(&actions).await {
+        assert_eq!(a["status"], "confirmed", "{a}");
+    }
+    assert_eq!(
+        TestStablecoin::new(w.platform.settlement_token, &w.reader)
+            .balanceOf(key.address())
+            .call()
+            .await
+            .unwrap(),
+        U256::from(10_000_000_000u64)
+    );
+    let queued = app.count("SELECT COUNT(*) AS n FROM api_outbox").await;
+    let p = app
+        .post("/v1/me/test-funds")
+        .token(&session)
+        .send()
+        .await
+        .problem(StatusCode::CONFLICT, "conflict", None);
+    assert_eq!(p["code"], "already_funded", "{p}");
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM api_outbox").await,
+        queued
+    );
+    // Staff have no faucet of their own.
+    app.post("/v1/me/test-funds")
+        .token(&app.admin_key)
+        .send()
+        .await
+        .expect(StatusCode::FORBIDDEN);
+
     // A platform that settles in a real token (its test stablecoin forgotten here) grants
     // nothing, and says so.
     let real = {

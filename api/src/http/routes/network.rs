@@ -186,7 +186,23 @@ pub async fn grant(
         Begun::Fresh(w) => w,
         Begun::Replay(r) => return Ok(r),
     };
-    let resource = Some(("wallet", wallet.to_checksum(None)));
+    let body = enqueue_grant(&mut w, token.address, wallet, units, usd, "wallet").await?;
+    Ok(
+        w.finish(StatusCode::ACCEPTED, &body, Some(body.wallet.clone()))
+            .await?,
+    )
+}
+
+/// Queues gas money and `units` test dollars for `wallet` (the actions' resource is `kind`).
+async fn enqueue_grant(
+    w: &mut crate::http::write::Write<'_>,
+    token: Address,
+    wallet: Address,
+    units: U256,
+    usd: Decimal,
+    kind: &str,
+) -> Result<TestFunds, Error> {
+    let resource = Some((kind, wallet.to_checksum(None)));
     let gas = Call {
         to: wallet,
         data: Vec::new(),
@@ -198,7 +214,7 @@ pub async fn grant(
     ];
     if !units.is_zero() {
         let mint = Call::new(
-            token.address,
+            token,
             TestStablecoin::mintCall {
                 to: wallet,
                 amount: units,
@@ -210,12 +226,61 @@ pub async fn grant(
                 .await?,
         );
     }
-    let body = TestFunds {
+    Ok(TestFunds {
         wallet: wallet.to_checksum(None),
         gas_wei: GAS_GRANT_WEI.to_string(),
         usd: usd.normalize().to_string(),
         actions,
+    })
+}
+
+/// Test dollars the faucet gives a wallet.
+pub const FAUCET_USD: u64 = 10_000;
+
+/// The development chain's faucet: gas money and 10,000 test dollars for the signed-in wallet,
+/// once per wallet. Only on a platform that settles in its own test stablecoin (409
+/// `no_test_token` elsewhere); a wallet funded before is a 409 `already_funded`.
+#[utoipa::path(post, path = "/v1/me/test-funds", tag = "investors",
+    responses((status = 202, body = TestFunds)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["investor"]))))]
+pub async fn faucet(State(app): State<App>, ctx: Ctx, auth: Auth) -> ApiResult<Response> {
+    let wallet: Address = super::investors::wallet_of(&auth)?
+        .parse()
+        .map_err(|_| Error::Corrupt("a session's wallet".to_owned()))?;
+    let chain = app.writable_chain()?;
+    let Some(token) = chain.platform.test_stablecoin else {
+        return Err(Error::conflict(
+            "no_test_token",
+            "this platform settles in a real token: there is no faucet",
+        )
+        .into());
     };
+    let mut w = match Write::begin(
+        &app,
+        &ctx.0,
+        auth.0.actor(),
+        "POST",
+        "/v1/me/test-funds",
+        None,
+        &[wallet.as_slice()],
+    )
+    .await?
+    {
+        Begun::Fresh(w) => w,
+        Begun::Replay(r) => return Ok(r),
+    };
+    let before =
+        crate::outbox::of_resource(w.tx().exec(), "faucet", &wallet.to_checksum(None)).await?;
+    if !before.is_empty() {
+        return Err(Error::conflict(
+            "already_funded",
+            "the faucet funded this wallet before; it gives each wallet once",
+        )
+        .into());
+    }
+    let usd = Decimal::from(FAUCET_USD);
+    let units = U256::from(FAUCET_USD) * U256::from(10u64).pow(U256::from(TEST_USD_DECIMALS));
+    let body = enqueue_grant(&mut w, token.address, wallet, units, usd, "faucet").await?;
     Ok(
         w.finish(StatusCode::ACCEPTED, &body, Some(body.wallet.clone()))
             .await?,
