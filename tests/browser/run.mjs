@@ -295,6 +295,13 @@ try {
 
   await ada.page.goto(`${apiUrl}/#/offerings/${offering}`);
   await ada.page.getByText("You may buy in this offering.").waitFor();
+  // The offering's documents: the deed, downloadable.
+  await ada.page.getByRole("cell", { name: "deed.pdf" }).waitFor();
+  const [saved] = await Promise.all([
+    ada.page.waitForEvent("download"),
+    ada.page.getByRole("button", { name: "Download" }).first().click(),
+  ]);
+  check(saved.suggestedFilename() === "deed.pdf", `downloaded ${saved.suggestedFilename()}`);
   await shot(ada.page, "investor-offering");
   await ada.page.getByLabel("Shares to buy").fill("10");
   await ada.page.getByRole("button", { name: "Buy shares" }).click();
@@ -412,6 +419,19 @@ try {
   const paid = await usdOf(ada.account.address);
   // 10,000 from the faucet, 1,000 for the shares, 100 back.
   check(paid === 9_100_000_000n, `Ada's balance ${paid}`);
+
+  // The audit page: the books' checks, the reconciliation and the property verified against the
+  // chain, all clean.
+  await op.goto(`${apiUrl}/#/staff/audit`);
+  await op.getByRole("heading", { name: "Audit" }).waitFor();
+  await op.locator("caption", { hasText: "Reconciliation at block" }).waitFor({ timeout: 60_000 });
+  await op.getByLabel("Property").selectOption(property);
+  await op.getByRole("button", { name: "Verify" }).click();
+  await op.locator("caption", { hasText: "Blocks " }).waitFor({ timeout: 60_000 });
+  const findings = await op.getByText("Findings: see below.").count();
+  check(findings === 0, `the audit page has ${findings} sections with findings: ${await op.locator("main").innerText()}`);
+  check((await op.getByText("Clean.").count()) >= 3, "clean checks on the audit page");
+  await shot(op, "auditor-audit");
 
   check(failures.length === 0, failures.join("\n"));
   console.log(JSON.stringify({ ok: true, property, offering, distribution }));

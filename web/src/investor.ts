@@ -81,7 +81,11 @@ export async function offerings(): Promise<void> {
 }
 
 export async function offering(address: string): Promise<void> {
-  const [o, me] = await Promise.all([get(`/v1/offerings/${address}`), get("/v1/me")]);
+  const [o, me, docs] = await Promise.all([
+    get(`/v1/offerings/${address}`),
+    get("/v1/me"),
+    get(`/v1/offerings/${address}/documents`),
+  ]);
   const v = verdictOf(me, address);
   const t = o.terms;
   const sold = Number(o.sold.amount);
@@ -143,6 +147,20 @@ export async function offering(address: string): Promise<void> {
       h("progress", { id: "sold", max: forSale, value: sold }, `${sold}`),
     ),
     chart(`/v1/offerings/${address}/chart`, `Chart: ${sold} of ${forSale} shares sold`, blob),
+    table(
+      "Documents",
+      ["Kind", "File", "SHA-256", ""],
+      (docs as any[]).map((d) => [
+        d.kind,
+        d.filename ?? d.title,
+        h("code", { title: d.sha256 }, short(d.sha256)),
+        h(
+          "button",
+          { type: "button", onclick: () => void save(d.content_url, d.filename ?? "document") },
+          "Download",
+        ),
+      ]),
+    ),
     h("h2", {}, "Your eligibility"),
     o.status !== "open"
       ? status(`This offering is not open (${o.status}).`)
@@ -162,6 +180,17 @@ export function errorText(err: unknown): string {
   const e = err as any;
   if (e?.code === 4001) return "You declined the request in your wallet.";
   return e?.message ? String(e.message) : String(err);
+}
+
+/// Saves a file the API serves (with the session's token).
+async function save(path: string, name: string): Promise<void> {
+  const b = await blob(path);
+  const url = URL.createObjectURL(b);
+  const a = h("a", { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  URL.revokeObjectURL(url);
 }
 
 async function download(path: string, name: string): Promise<void> {

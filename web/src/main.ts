@@ -18,6 +18,7 @@ function nav(): void {
         ? [
             ["#/staff/properties", "Properties"],
             ["#/staff/applications", "Applications"],
+            ["#/staff/audit", "Audit"],
           ]
         : [
             ["#/", "Home"],
@@ -82,6 +83,7 @@ async function route(): Promise<void> {
       if (parts[1] === "properties" && parts[2]) return await staff.property(parts[2]);
       if (parts[1] === "new-property") return staff.newProperty();
       if (parts[1] === "applications") return await staff.applications();
+      if (parts[1] === "audit") return await staff.audit();
       return await staff.properties(q);
     }
     if (!investor.signedIn()) return home();

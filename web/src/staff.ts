@@ -222,14 +222,18 @@ export async function property(id: string): Promise<void> {
       ),
     );
   }
-  if (events) {
+  const cap = tok?.contracts ? await optional(`/v1/audit/properties/${id}/cap-table`) : null;
+  if (cap) {
     parts.push(
       table(
-        "On-chain history",
-        ["Block", "Contract", "Event", "Transaction"],
-        events.items.map((e: any) => [e.block_number, e.contract, e.event, h("code", { title: e.tx_hash }, short(e.tx_hash))]),
+        `Cap table at block ${cap.block}${cap.checked_against_chain ? " (checked against the chain)" : ""}`,
+        ["Wallet", "Investor", "Shares"],
+        cap.holders.map((x: any) => [h("code", { title: x.wallet }, short(x.wallet)), x.investor_id ?? "–", x.shares]),
       ),
     );
+  }
+  if (events) {
+    parts.push(history(events.items));
   }
   parts.push(note);
   show(...parts);
@@ -273,6 +277,129 @@ async function rehab(projectId: string, again: () => void, note: HTMLElement): P
             : "",
       ]),
     ),
+  );
+}
+
+/// The on-chain history; a transaction's hash shows only that transaction's events.
+function history(items: any[], only?: string): HTMLElement {
+  const box = h("section", { class: "history" });
+  const shown = only ? items.filter((e) => e.tx_hash === only) : items;
+  box.append(
+    only
+      ? h(
+          "p",
+          {},
+          `Transaction ${only} `,
+          h("button", { type: "button", onclick: () => box.replaceWith(history(items)) }, "Show all"),
+        )
+      : "",
+    table(
+      "On-chain history",
+      ["Block", "Contract", "Event", "Transaction"],
+      shown.map((e: any) => [
+        e.block_number,
+        e.contract,
+        e.event,
+        h(
+          "a",
+          {
+            href: `#tx-${e.tx_hash}`,
+            title: e.tx_hash,
+            onclick: (ev: Event) => {
+              ev.preventDefault();
+              box.replaceWith(history(items, e.tx_hash));
+            },
+          },
+          short(e.tx_hash),
+        ),
+      ]),
+    ),
+  );
+  return box;
+}
+
+/// The auditor's page: the books' own checks, the anchors, the reconciliation with the chain,
+/// and a property's verification against a chain endpoint.
+export async function audit(): Promise<void> {
+  const [ledger, anchors, props, net] = await Promise.all([
+    get("/v1/audit/ledger"),
+    get("/v1/audit/anchors"),
+    get("/v1/properties?limit=100"),
+    get("/v1/network"),
+  ]);
+  const verdict = (clean: boolean) => (clean ? status("Clean.", "ok") : status("Findings: see below.", "error"));
+  const rec = h("div", {}, status("Reconciling the books with the chain…"));
+  void get("/v1/audit/reconciliation")
+    .then((r: any) => {
+      const findings =
+        r.unmatched_in_books.length + r.unmatched_on_chain.length + r.amount_differences.length + r.cap_tables.length;
+      rec.replaceChildren(
+        verdict(findings === 0),
+        table(`Reconciliation at block ${r.block}`, ["", ""], [
+          ["Matched", r.matched.length],
+          ["On chain, not in the books", r.unmatched_in_books.length],
+          ["In the books, not on chain", r.unmatched_on_chain.length],
+          ["Amounts differing", r.amount_differences.length],
+          ["Cap tables differing", r.cap_tables.length],
+          ["Balances checked", r.balances.length],
+        ]),
+      );
+    })
+    .catch((err) => rec.replaceChildren(status(errorText(err), "error")));
+  const which = h(
+    "select",
+    {},
+    ...props.items.map((p: any) => h("option", { value: p.id }, address(p) || p.id)),
+  ) as HTMLSelectElement;
+  const out = h("div", {});
+  show(
+    h("h1", {}, "Audit"),
+    h("h2", {}, "The books' own checks"),
+    verdict(ledger.clean),
+    table("Hash chain", ["", ""], [
+      ["Entries chained", ledger.chained_entries],
+      ["Head", h("code", {}, short(ledger.head_hash))],
+    ]),
+    h("h2", {}, "Anchors"),
+    verdict(anchors.clean),
+    table("Anchored on chain", ["", ""], [
+      ["Entries", anchors.ledger_entries],
+      ["Not yet anchored", anchors.unanchored_entries],
+      ["Anchors", anchors.anchors.length],
+    ]),
+    h("h2", {}, "Reconciliation"),
+    rec,
+    h(
+      "form",
+      {
+        onsubmit: async (e: Event) => {
+          e.preventDefault();
+          out.replaceChildren(status("Verifying against the chain…"));
+          try {
+            const v = await post("/v1/audit/verifications", { property: which.value, rpc_url: net.rpc_url });
+            out.replaceChildren(
+              verdict(v.clean),
+              table(`Blocks ${v.from_block} to ${v.to_block} at ${v.rpc_url}`, ["", ""], [
+                ["Events on chain", v.events_on_chain],
+                ["Events stored", v.events_stored],
+                ["Missing", v.missing.length],
+                ["Extra", v.extra.length],
+                ["Changed", v.changed.length],
+                ["Entries checked", v.entries_checked],
+                ["Entries without an event", v.entries_without_event.length],
+                ["Entries differing", v.entries_differing.length],
+              ]),
+            );
+          } catch (err) {
+            out.replaceChildren(status(errorText(err), "error"));
+          }
+        },
+      },
+      h("h2", {}, "Verify a property against the chain"),
+      field("Property", which),
+      h("button", { type: "submit" }, "Verify"),
+    ),
+    out,
   );
 }
 

@@ -182,6 +182,8 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(offerings::list))
         .routes(routes!(offerings::get))
         .routes(routes!(offerings::chart))
+        .routes(routes!(offerings::documents))
+        .routes(routes!(offerings::document_content))
         .routes(routes!(offerings::finalize))
         .routes(routes!(offerings::cancel))
         .routes(routes!(offerings::rules, offerings::set_rules))

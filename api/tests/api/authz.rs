@@ -113,6 +113,12 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/me/test-funds", INVESTOR),
     ("GET", "/v1/rehab-projects/{id}/chart", ALL),
     ("GET", "/v1/offerings/{address}/chart", EVERYONE),
+    ("GET", "/v1/offerings/{address}/documents", EVERYONE),
+    (
+        "GET",
+        "/v1/offerings/{address}/documents/{id}/content",
+        EVERYONE,
+    ),
     (
         "POST",
         "/v1/properties/{id}/waterfall/distributions",
@@ -886,6 +892,13 @@ async fn request<'a>(
         ("POST", "/v1/me/refunds") => call(path).json(&json!({"offering": fx.refund_offering})),
         ("GET", "/v1/offerings/{address}") => call(format!("/v1/offerings/{}", w.property.offering.address)),
         ("GET", "/v1/offerings/{address}/chart") => call(format!("/v1/offerings/{}/chart", w.property.offering.address)),
+        ("GET", "/v1/offerings/{address}/documents") | ("GET", "/v1/offerings/{address}/documents/{id}/content") => {
+            // The fixtures' tokenized property's offering, and its deed.
+            let t = app.get(&format!("/v1/properties/{}/tokenization", fx.property)).token(&app.admin_key)
+                .send().await.expect(StatusCode::OK).json();
+            let offering = t["contracts"]["offering"].as_str().unwrap().to_owned();
+            call(template.replace("{address}", &offering).replace("{id}", &fx.document))
+        }
         ("GET", "/v1/rehab-projects") => call(format!("/v1/rehab-projects?property_id={}", fx.property)),
         ("POST", "/v1/offerings/{address}/finalize") | ("POST", "/v1/offerings/{address}/cancel") => {
             let offering = if !fresh {

@@ -156,6 +156,11 @@ pub async fn content(
 ) -> ApiResult<Response> {
     auth.require(Allowed::READ)?;
     let doc = documents::get(app.db().reader(), DocumentId::parse(&id)?).await?;
+    stream(&app, &doc).await
+}
+
+/// A document's bytes as an attachment.
+pub(crate) async fn stream(app: &App, doc: &documents::Document) -> ApiResult<Response> {
     let stream = app
         .blobs()
         .open(app.db(), documents::sha256_of(&doc)?)

@@ -108,6 +108,90 @@ pub async fn chart(
     )?))
 }
 
+/// Kinds of a property's documents an offering shows investors (invoices, contracts and the
+/// like stay with staff).
+const OFFERING_KINDS: &[crate::documents::DocumentKind] = &[
+    crate::documents::DocumentKind::Deed,
+    crate::documents::DocumentKind::Title,
+    crate::documents::DocumentKind::Inspection,
+    crate::documents::DocumentKind::Appraisal,
+    crate::documents::DocumentKind::Photo,
+    crate::documents::DocumentKind::Insurance,
+];
+
+/// Most documents an offering lists.
+const OFFERING_DOCUMENTS_MAX: u32 = 200;
+
+/// The documents an offering shows: its property's deed, title, inspection, appraisal, photos
+/// and insurance.
+async fn offering_documents(
+    app: &App,
+    offering: Address,
+) -> ApiResult<Vec<crate::documents::Document>> {
+    let Some(c) = market::contract(app.db(), offering, "offering").await? else {
+        return Err(Error::NotFound("offering").into());
+    };
+    let Ok(token) = c.property_id.parse::<u128>() else {
+        return Ok(Vec::new());
+    };
+    let property = crate::properties::PropertyId(uuid::Uuid::from_u128(token));
+    let page = crate::types::PageRequest::parse(Some(OFFERING_DOCUMENTS_MAX), None)?;
+    Ok(crate::documents::list(app.db(), property, &page)
+        .await?
+        .items
+        .into_iter()
+        .filter(|d| OFFERING_KINDS.contains(&d.kind))
+        .map(|mut d| {
+            d.content_url = format!(
+                "/v1/offerings/{}/documents/{}/content",
+                offering.to_checksum(None),
+                d.id
+            );
+            d
+        })
+        .collect())
+}
+
+/// The documents an offering shows investors: its property's deed, title, inspection,
+/// appraisal, photos and insurance, each with the hash it was stored under.
+#[utoipa::path(get, path = "/v1/offerings/{address}/documents", tag = "offerings",
+    params(("address" = String, Path, description = "The offering contract")),
+    responses((status = 200, body = Vec<crate::documents::Document>)),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor", "investor"]))))]
+pub async fn documents(
+    State(app): State<App>,
+    auth: Auth,
+    Path(offering): Path<String>,
+) -> ApiResult<axum::Json<Vec<crate::documents::Document>>> {
+    auth.require(Allowed::ANYONE)?;
+    let offering = address("address", &offering)?;
+    Ok(axum::Json(offering_documents(&app, offering).await?))
+}
+
+/// One of an offering's documents, as an attachment.
+#[utoipa::path(get, path = "/v1/offerings/{address}/documents/{id}/content", tag = "offerings",
+    params(("address" = String, Path, description = "The offering contract"),
+        ("id" = String, Path, description = "The document's id")),
+    responses((status = 200, description = "The file", content_type = "application/octet-stream")),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor", "investor"]))))]
+pub async fn document_content(
+    State(app): State<App>,
+    auth: Auth,
+    Path((offering, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    auth.require(Allowed::ANYONE)?;
+    let offering = address("address", &offering)?;
+    let id = crate::documents::DocumentId::parse(&id)?;
+    let doc = offering_documents(&app, offering)
+        .await?
+        .into_iter()
+        .find(|d| d.id == id)
+        .ok_or(Error::NotFound("document"))?;
+    super::documents::stream(&app, &doc).await
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn offering_action(
     app: App,
