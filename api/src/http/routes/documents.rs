@@ -163,7 +163,7 @@ pub async fn content(
 pub(crate) async fn stream(app: &App, doc: &documents::Document) -> ApiResult<Response> {
     let stream = app
         .blobs()
-        .open(app.db(), documents::sha256_of(&doc)?)
+        .open(app.db(), documents::sha256_of(doc)?)
         .await?;
     let mut resp = Body::from_stream(stream).into_response();
     let h = resp.headers_mut();
