@@ -130,6 +130,55 @@ pub fn budget(title: &str, lines: &[(String, i64, i64, i64)]) -> Result<String> 
     Ok(out)
 }
 
+/// A step line of a balance over days (whole dollars), labelled with dates.
+pub fn balance(title: &str, points: &[(chrono::NaiveDate, i64)]) -> Result<String> {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(chart_err)?;
+        let first = points.first().map(|p| p.0).unwrap_or_default();
+        let last = points.last().map_or(first, |p| p.0);
+        let span = (last - first).num_days().max(1);
+        let top = points.iter().map(|p| p.1).max().unwrap_or(0).max(1);
+        let top = top + top / 10 + 1;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(30)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0i64..span, 0i64..top)
+            .map_err(chart_err)?;
+        chart
+            .configure_mesh()
+            .x_labels(5)
+            .x_label_formatter(&|d| {
+                (first + chrono::Duration::days(*d))
+                    .format("%Y-%m-%d")
+                    .to_string()
+            })
+            .y_desc("USD")
+            .draw()
+            .map_err(chart_err)?;
+        // A balance holds until the next day that moves it.
+        let mut steps = Vec::with_capacity(points.len() * 2);
+        for (i, (d, v)) in points.iter().enumerate() {
+            let x = (*d - first).num_days();
+            if i > 0 {
+                steps.push((x, points[i - 1].1));
+            }
+            steps.push((x, *v));
+        }
+        if let Some(&(_, v)) = points.last() {
+            steps.push((span, v));
+        }
+        chart
+            .draw_series(LineSeries::new(steps, BLUE.stroke_width(2)))
+            .map_err(chart_err)?;
+        root.present().map_err(chart_err)?;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +200,19 @@ mod tests {
         assert!(b.contains("committed") && b.contains("drawn"), "{b}");
         // One bar per line and amount, besides the background.
         assert!(b.matches("<rect").count() >= 6, "{b}");
+        let day = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+        let c = balance(
+            "Cash",
+            &[
+                (day("2026-01-01"), 50_000),
+                (day("2026-03-01"), 45_000),
+                (day("2026-06-30"), 60_000),
+            ],
+        )
+        .unwrap();
+        assert!(c.contains("<polyline"), "{c}");
+        assert!(c.contains("2026-01-01"), "{c}");
+        assert!(balance("Cash", &[]).unwrap().starts_with("<svg"));
         assert_eq!(whole("1234.99"), 1234);
         assert_eq!(whole("-5"), 0);
     }

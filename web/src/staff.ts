@@ -4,7 +4,7 @@
 
 import { ApiError, blob, call, get, post, session, setSession } from "./api";
 import { errorText } from "./investor";
-import { chart, h, field, money, short, show, status, table } from "./ui";
+import { chart, h, field, money, short, show, status, table, units } from "./ui";
 
 export function signedIn(): boolean {
   const r = session().role;
@@ -142,6 +142,7 @@ export async function property(id: string): Promise<void> {
     optional(`/v1/books/${id}/trial-balance`),
     optional(`/v1/audit/properties/${id}/events?limit=50`),
   ]);
+  const deals = await optional(`/v1/deals?property_id=${id}&limit=20`);
   const offeringAddr = tok?.contracts?.offering;
   const offering = offeringAddr ? await optional(`/v1/offerings/${offeringAddr}`) : null;
   const note = h("div", {});
@@ -155,6 +156,15 @@ export async function property(id: string): Promise<void> {
       ["Bedrooms", p.bedrooms ?? "–"],
     ]),
   ];
+  if (deals && deals.items.length > 0) {
+    parts.push(
+      table(
+        "Deals",
+        ["Strategy", "Status", "Purchase price", "Estimated repairs"],
+        deals.items.map((d: any) => [d.strategy, d.status, money(d.purchase_price), money(d.estimated_repairs)]),
+      ),
+    );
+  }
   if (docs) {
     const items: any[] = docs.items ?? docs;
     parts.push(table("Documents", ["Kind", "File", "Id"], items.map((d: any) => [d.kind, d.filename ?? "", d.id])));
@@ -189,6 +199,7 @@ export async function property(id: string): Promise<void> {
     parts.push(await rehab(pr.id, () => void property(id), note));
   }
   if (tb) {
+    parts.push(chart(`/v1/books/${id}/cash-chart`, "Chart: the property's cash over time", blob));
     parts.push(
       table(
         "Books: trial balance",
@@ -228,7 +239,11 @@ export async function property(id: string): Promise<void> {
       table(
         `Cap table at block ${cap.block}${cap.checked_against_chain ? " (checked against the chain)" : ""}`,
         ["Wallet", "Investor", "Shares"],
-        cap.holders.map((x: any) => [h("code", { title: x.wallet }, short(x.wallet)), x.investor_id ?? "–", x.shares]),
+        cap.holders.map((x: any) => [
+          h("code", { title: x.wallet }, short(x.wallet)),
+          x.investor_id ?? "–",
+          units(x.shares, 18),
+        ]),
       ),
     );
   }

@@ -85,3 +85,12 @@ export function chart(path: string, alt: string, load: (path: string) => Promise
     });
   return img;
 }
+
+/// Base units of a token as whole units, exactly (`decimals` places, trailing zeros dropped).
+export function units(text: string, decimals: number): string {
+  const v = BigInt(text);
+  const one = 10n ** BigInt(decimals);
+  const whole = v / one;
+  const frac = (v % one).toString().padStart(decimals, "0").replace(/0+$/, "");
+  return frac ? `${whole}.${frac}` : `${whole}`;
+}

@@ -156,6 +156,74 @@ async fn cash_at(ledger: &Ledger, scope: &Scope, day: Option<NaiveDate>) -> Resu
     Ok(cash)
 }
 
+/// Most days a cash history holds (the latest).
+pub const HISTORY_DAYS_MAX: usize = 3_660;
+
+/// The property's cash (treasury, operating and distributor accounts together) at the end of
+/// each day an entry moved it, from its posted entries, oldest first (at most
+/// [`HISTORY_DAYS_MAX`], the latest).
+pub async fn cash_by_day(ledger: &Ledger, property: &str) -> Result<Vec<(NaiveDate, Decimal)>> {
+    let dim = property_dim(property)?;
+    let chart = ledger
+        .accounts()
+        .list(&propledger_ledger::account::AccountFilter {
+            property: Some(dim.clone()),
+            ..Default::default()
+        })
+        .await
+        .map_err(ledger_error)?;
+    if chart.is_empty() {
+        return Err(Error::NotFound("property's books"));
+    }
+    let cash: std::collections::HashSet<AccountId> = chart
+        .iter()
+        .filter(|a| CASH.contains(&a.code.as_str()))
+        .map(|a| a.id)
+        .collect();
+    let filter = EntryFilter {
+        property: Some(dim),
+        status: Some(EntryStatus::Posted),
+        ..EntryFilter::default()
+    };
+    let mut by_day: BTreeMap<NaiveDate, Decimal> = BTreeMap::new();
+    let mut after: Option<EntryId> = None;
+    loop {
+        let page = ledger
+            .entries()
+            .search(&filter, after, PAGE)
+            .await
+            .map_err(ledger_error)?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        for e in &page {
+            let change: Decimal = e
+                .postings
+                .iter()
+                .filter(|p| cash.contains(&p.account))
+                .map(|p| match p.direction {
+                    Direction::Debit => p.amount.value(),
+                    Direction::Credit => -p.amount.value(),
+                })
+                .sum();
+            if !change.is_zero() {
+                *by_day.entry(e.effective_date).or_default() += change;
+            }
+        }
+    }
+    let mut running = Decimal::ZERO;
+    let mut out: Vec<(NaiveDate, Decimal)> = by_day
+        .into_iter()
+        .map(|(d, c)| {
+            running += c;
+            (d, running)
+        })
+        .collect();
+    if out.len() > HISTORY_DAYS_MAX {
+        out.drain(..out.len() - HISTORY_DAYS_MAX);
+    }
+    Ok(out)
+}
+
 /// The cash flow statement of a property for effective dates `from..=to`.
 pub async fn cash_flow(
     ledger: &Ledger,

@@ -147,6 +147,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(books::list_entries))
         .routes(routes!(books::capital_accounts))
         .routes(routes!(books::cash_flow))
+        .routes(routes!(books::cash_chart))
         .routes(routes!(books::fees, books::set_fees))
         .routes(routes!(books::close))
         .routes(routes!(books::export))

@@ -321,6 +321,29 @@ pub async fn capital_accounts(
     ))
 }
 
+/// The property's cash over time as a chart (SVG): its treasury, operating and distributor
+/// accounts together at the end of each day an entry moved them.
+#[utoipa::path(get, path = "/v1/books/{property}/cash-chart", tag = "books",
+    params(("property" = String, Path, description = "The property (API id or deed token id)")),
+    responses((status = 200, content_type = "image/svg+xml", body = String)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn cash_chart(
+    State(app): State<App>,
+    auth: Auth,
+    Path(property): Path<String>,
+) -> ApiResult<axum::response::Response> {
+    auth.require(Allowed::READ)?;
+    let days = books::cashflow::cash_by_day(app.ledger()?, &property).await?;
+    let points: Vec<(chrono::NaiveDate, i64)> = days
+        .iter()
+        .map(|(d, v)| (*d, crate::charts::whole(&v.to_string())))
+        .collect();
+    Ok(super::offerings::svg(crate::charts::balance(
+        "Cash over time",
+        &points,
+    )?))
+}
+
 /// The property's cash flow statement for a period (direct method): operating, investing and
 /// financing flows of its cash accounts, from the opening to the closing cash.
 #[utoipa::path(get, path = "/v1/books/{property}/cash-flow", tag = "books",
