@@ -409,6 +409,23 @@ try {
   await shot(ada.page, "investor-portfolio");
   await ada.page.getByRole("button", { name: "Claim" }).click();
   await ada.page.getByText("Done.").waitFor({ timeout: 60_000 });
+  // A transfer to Chen is refused before anything is signed: the compliance pre-check's
+  // sentence is shown.
+  await ada.page.goto(`${apiUrl}/#/portfolio`);
+  await ada.page.reload();
+  await ada.page.getByLabel("To wallet").fill(chen.account.address);
+  await ada.page.getByLabel("Number of shares").fill("1");
+  await ada.page.getByRole("button", { name: "Transfer" }).click();
+  const refusal = await ada.page.locator(".status.error").first().textContent({ timeout: 30_000 });
+  check(/country/i.test(refusal), `the transfer's refusal: ${refusal}`);
+  // The statement, as CSV.
+  const [statement] = await Promise.all([
+    ada.page.waitForEvent("download"),
+    ada.page.getByRole("button", { name: "Download statement (CSV)" }).click(),
+  ]);
+  check(statement.suggestedFilename() === "statement.csv", `statement ${statement.suggestedFilename()}`);
+  const csvText = await (await import("node:fs/promises")).readFile(await statement.path(), "utf8");
+  check(csvText.startsWith("property,contributed,"), `statement: ${csvText}`);
   const register = await until("the claim", async () => {
     const r = await api("GET", `/v1/distributions/${distribution}/register`);
     return r.holders.find((l) => l.holder.toLowerCase() === ada.account.address.toLowerCase() && l.claim === "paid")

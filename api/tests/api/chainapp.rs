@@ -49,7 +49,11 @@ pub(crate) struct ChainApp {
     pub(crate) reader: DynProvider,
     pub(crate) url: String,
     stop: watch::Sender<bool>,
+    /// Stops only the outbox's senders.
+    hold: watch::Sender<bool>,
     senders: Vec<tokio::task::JoinHandle<()>>,
+    /// The indexer.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// A property whose offering sells 1,000 shares at 100 USD (6 decimals), at most 400 to one
@@ -169,19 +173,30 @@ impl ChainApp {
         }
         let mut sender_cfg = SenderConfig::new(31337, 0);
         sender_cfg.poll = Duration::from_millis(20);
-        let mut senders = if send {
+        // The senders stop on their own signal too, so a test may hold the outbox.
+        let (hold, held) = watch::channel(false);
+        let senders = if send {
+            let mut both = stopped.clone();
+            let mut held = held.clone();
+            let (to_senders, for_senders) = watch::channel(false);
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = both.wait_for(|s| *s) => {}
+                    _ = held.wait_for(|s| *s) => {}
+                }
+                let _ = to_senders.send(true);
+            });
             app.api
                 .spawn_senders(
                     ledger,
                     vec![("admin".to_owned(), signer)],
                     sender_cfg,
-                    stopped,
+                    for_senders,
                 )
                 .expect("senders")
         } else {
             Vec::new()
         };
-        senders.extend(tasks);
         ChainApp {
             app,
             chain,
@@ -192,17 +207,27 @@ impl ChainApp {
             reader,
             url,
             stop,
+            hold,
             senders,
+            tasks,
         }
     }
 
     /// Stops the senders and the chain.
     pub(crate) async fn finish(self) {
         let _ = self.stop.send(true);
-        for h in self.senders {
+        for h in self.senders.into_iter().chain(self.tasks) {
             let _ = h.await;
         }
         self.chain.shutdown().await.unwrap();
+    }
+
+    /// Stops the outbox's senders (the indexer goes on): actions recorded after stay queued.
+    pub(crate) async fn hold_outbox(&mut self) {
+        let _ = self.hold.send(true);
+        for h in self.senders.drain(..) {
+            let _ = h.await;
+        }
     }
 
     /// Another property, its offering closing `open_for` seconds after the chain's time, indexed.

@@ -158,6 +158,20 @@ async fn run(w: &ChainApp, op: &str, property: &str, body: Value) -> Value {
     done
 }
 
+/// Declares a run of `amount` (its actions are not waited for).
+async fn app_run(w: &ChainApp, op: &str, property: &str, amount: &str) -> Value {
+    w.app
+        .post(&format!(
+            "/v1/properties/{property}/waterfall/distributions"
+        ))
+        .token(op)
+        .json(&json!({"amount": usd(amount)}))
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json()
+}
+
 fn d(text: &str) -> Decimal {
     text.parse().unwrap()
 }
@@ -469,6 +483,33 @@ async fn two_years_through_a_waterfall(engine: Engine) {
         csv.lines().filter(|l| l.contains(",total,")).count(),
         2,
         "{csv}"
+    );
+    // While a run is in flight (the outbox held), another is refused and nothing is recorded.
+    let mut w = w;
+    w.hold_outbox().await;
+    let pending = app_run(&w, &op, &property, "100.00").await;
+    assert_eq!(pending["status"], "declared", "{pending}");
+    let before = w.app.count("SELECT COUNT(*) AS n FROM api_outbox").await;
+    let p = w
+        .app
+        .post(&format!(
+            "/v1/properties/{property}/waterfall/distributions"
+        ))
+        .token(&op)
+        .json(&json!({"amount": usd("50.00")}))
+        .send()
+        .await
+        .problem(StatusCode::CONFLICT, "conflict", None);
+    assert_eq!(p["code"], "waterfall_run_pending", "{p}");
+    assert_eq!(
+        w.app.count("SELECT COUNT(*) AS n FROM api_outbox").await,
+        before
+    );
+    assert_eq!(
+        w.app
+            .count("SELECT COUNT(*) AS n FROM api_waterfall_runs")
+            .await,
+        3
     );
     w.finish().await;
 }
