@@ -168,6 +168,11 @@ fn u256_of(v: &serde_json::Value, key: &str) -> Result<U256> {
         .ok_or_else(|| Error::Corrupt(format!("an indexed event's {key}")))
 }
 
+/// A chain number in a smaller type, or an error naming it out of range.
+fn fits<T: TryFrom<U256>>(v: U256) -> Result<T> {
+    T::try_from(v).map_err(|_| Error::Corrupt(format!("a chain amount out of range: {v}")))
+}
+
 fn address_of(v: &serde_json::Value, key: &str) -> Result<Address> {
     v[key]
         .as_str()
@@ -335,7 +340,7 @@ async fn read_year(app: &App, year: i32) -> Result<Year> {
         let mut dists = Vec::new();
         for r in events_of(app, p.distributor, &["DistributionCreated"]).await? {
             let v = decoded(&r.get::<String>("decoded")?)?;
-            let record = day_of(u256_of(&v, "recordTime")?.to::<u64>());
+            let record = day_of(fits(u256_of(&v, "recordTime")?)?);
             if record.year() != year {
                 continue;
             }
@@ -345,7 +350,7 @@ async fn read_year(app: &App, year: i32) -> Result<Year> {
                     let parts = run
                         .investor_tiers()?
                         .into_iter()
-                        .map(|(t, c)| Ok((t != "return_of_capital", units(c)?.to::<u128>())))
+                        .map(|(t, c)| Ok((t != "return_of_capital", fits::<u128>(units(c)?)?)))
                         .collect::<Result<Vec<_>>>()?;
                     let fee = crate::types::Currency::USD
                         .minor_units("/fee", &run.management_fee.amount)
@@ -362,8 +367,8 @@ async fn read_year(app: &App, year: i32) -> Result<Year> {
                 }
             };
             dists.push(Dist {
-                number: u256_of(&v, "distributionId")?.to::<u64>(),
-                checkpoint: u256_of(&v, "checkpointId")?.to::<u32>(),
+                number: fits(u256_of(&v, "distributionId")?)?,
+                checkpoint: fits(u256_of(&v, "checkpointId")?)?,
                 record,
                 amount: u256_of(&v, "amount")?,
                 supply: u256_of(&v, "supplyAtRecord")?,
@@ -455,7 +460,7 @@ fn statement_of(
     investor_id: &str,
     wallets: &HashSet<Address>,
     shares_of: &HashMap<(usize, u64, Address), U256>,
-) -> TaxStatement {
+) -> Result<TaxStatement> {
     let d = app_year.decimals;
     let amt = |u: U256| Amount::of(u, d);
     let mut distributions = Vec::new();
@@ -490,7 +495,8 @@ fn statement_of(
                 })
                 .sum();
             let weights: Vec<u128> = dist.parts.iter().map(|(_, w)| *w).collect();
-            let split = waterfall::allocate_wide(owed.to::<u128>(), &weights);
+            let owed_wide: u128 = fits(owed)?;
+            let split = waterfall::allocate_wide(owed_wide, &weights);
             let income: u128 = dist
                 .parts
                 .iter()
@@ -498,7 +504,7 @@ fn statement_of(
                 .filter(|(p, _)| p.0)
                 .map(|(_, v)| *v)
                 .sum();
-            let capital = owed.to::<u128>() - income;
+            let capital = owed_wide - income;
             let fee = dist.fee * held / dist.supply;
             total += owed;
             income_t += U256::from(income);
@@ -576,8 +582,8 @@ fn statement_of(
             };
             if in_year {
                 let gain = basis.zip(proceeds).map(|(b, p)| {
-                    let g = i128::try_from(p.to::<u128>()).unwrap_or(i128::MAX)
-                        - i128::try_from(b.to::<u128>()).unwrap_or(i128::MAX);
+                    let g = i128::try_from(p).unwrap_or(i128::MAX)
+                        - i128::try_from(b).unwrap_or(i128::MAX);
                     gain_t += g;
                     signed_text(g, d)
                 });
@@ -593,7 +599,7 @@ fn statement_of(
             }
         }
     }
-    TaxStatement {
+    Ok(TaxStatement {
         investor_id: investor_id.to_owned(),
         year: app_year.year,
         currency: crate::deals::costs::BOOKS_CURRENCY.to_owned(),
@@ -607,7 +613,7 @@ fn statement_of(
             fees: amt(fees_t).amount,
             realized_gain: signed_text(gain_t, d),
         },
-    }
+    })
 }
 
 /// Each wallet's shares at each distribution's record date, for `wallets`.
@@ -688,7 +694,7 @@ pub async fn of_wallets(
     let investor_id = label;
     let y = read_year(app, year).await?;
     let held = holdings(app, &y, wallets).await?;
-    Ok(statement_of(&y, investor_id, wallets, &held))
+    statement_of(&y, investor_id, wallets, &held)
 }
 
 /// Every investor's statement for `year` and the sponsor's payments.
@@ -704,13 +710,13 @@ pub async fn export(app: &App, year: i32) -> Result<TaxExport> {
     let y = read_year(app, year).await?;
     let everyone: HashSet<Address> = all.values().flatten().copied().collect();
     let held = holdings(app, &y, &everyone).await?;
-    let statements = all
-        .iter()
-        .map(|(id, w)| statement_of(&y, id, w, &held))
-        .filter(|s| {
-            !(s.distributions.is_empty() && s.purchases.is_empty() && s.disposals.is_empty())
-        })
-        .collect();
+    let mut statements = Vec::with_capacity(all.len());
+    for (id, w) in &all {
+        let s = statement_of(&y, id, w, &held)?;
+        if !(s.distributions.is_empty() && s.purchases.is_empty() && s.disposals.is_empty()) {
+            statements.push(s);
+        }
+    }
     let mut sponsor = Vec::new();
     for r in runs::all_funded(app.db().reader()).await? {
         if r.day()?.year() != year {
