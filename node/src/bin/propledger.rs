@@ -249,9 +249,13 @@ async fn demo(cli: &Cli, api_url: &str, api_key: Option<&Secret<String>>) -> any
         Box::pin(async {})
     })
     .await?;
+    let base = api_url.trim_end_matches('/');
     println!(
-        "Done. The property: {}/v1/properties/{}",
-        api_url.trim_end_matches('/'),
+        "Done. The property: {base}/v1/properties/{}",
+        outcome.property
+    );
+    println!(
+        "In the web app, with the admin key at #/staff: {base}/#/staff/properties/{}",
         outcome.property
     );
     anyhow::ensure!(
