@@ -426,6 +426,14 @@ try {
   check(statement.suggestedFilename() === "statement.csv", `statement ${statement.suggestedFilename()}`);
   const csvText = await (await import("node:fs/promises")).readFile(await statement.path(), "utf8");
   check(csvText.startsWith("property,contributed,"), `statement: ${csvText}`);
+  // This year's tax statement: the distribution she was owed, all of it returning capital.
+  const [tax] = await Promise.all([
+    ada.page.waitForEvent("download"),
+    ada.page.getByRole("button", { name: "Download tax statement (CSV)" }).click(),
+  ]);
+  const taxText = await (await import("node:fs/promises")).readFile(await tax.path(), "utf8");
+  const total = taxText.split("\n").find((l) => l.includes(",total,"));
+  check(total && total.split(",")[7] === "100" && total.split(",")[9] === "100", `tax statement: ${taxText}`);
   const register = await until("the claim", async () => {
     const r = await api("GET", `/v1/distributions/${distribution}/register`);
     return r.holders.find((l) => l.holder.toLowerCase() === ada.account.address.toLowerCase() && l.claim === "paid")

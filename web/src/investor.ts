@@ -334,6 +334,29 @@ export async function portfolio(): Promise<void> {
       { type: "button", onclick: () => void download("/v1/me/statements?format=csv", "statement.csv") },
       "Download statement (CSV)",
     ),
+    taxForm(),
+  );
+}
+
+/// The yearly tax statement: distributions as income and return of capital, purchases and
+/// disposals with their cost basis.
+function taxForm(): HTMLElement {
+  const now = new Date().getUTCFullYear();
+  const year = h(
+    "select",
+    {},
+    ...[now, now - 1, now - 2, now - 3].map((y) => h("option", { value: y }, String(y))),
+  ) as HTMLSelectElement;
+  return h(
+    "form",
+    {
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        void download(`/v1/me/tax-statements/${year.value}?format=csv`, `tax-${year.value}.csv`);
+      },
+    },
+    field("Tax year", year),
+    h("button", { type: "submit" }, "Download tax statement (CSV)"),
   );
 }
 
