@@ -29,6 +29,7 @@
 
 pub mod admin;
 pub mod anchors;
+pub mod anomalies;
 pub mod app;
 pub mod audit;
 pub mod audit_export;

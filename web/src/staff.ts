@@ -336,11 +336,12 @@ function history(items: any[], only?: string): HTMLElement {
 /// The auditor's page: the books' own checks, the anchors, the reconciliation with the chain,
 /// and a property's verification against a chain endpoint.
 export async function audit(): Promise<void> {
-  const [ledger, anchors, props, net] = await Promise.all([
+  const [ledger, anchors, props, net, flags] = await Promise.all([
     get("/v1/audit/ledger"),
     get("/v1/audit/anchors"),
     get("/v1/properties?limit=100"),
     get("/v1/network"),
+    get("/v1/audit/anomalies"),
   ]);
   const verdict = (clean: boolean) => (clean ? status("Clean.", "ok") : status("Findings: see below.", "error"));
   const rec = h("div", {}, status("Reconciling the books with the chain…"));
@@ -384,6 +385,14 @@ export async function audit(): Promise<void> {
     ]),
     h("h2", {}, "Reconciliation"),
     rec,
+    h("h2", {}, "Anomalies"),
+    (flags as any[]).length === 0
+      ? status("Nothing to look at.", "ok")
+      : table(
+          "Flags to look at (business hours 08:00 to 18:00 UTC on weekdays)",
+          ["Kind", "About", "Why"],
+          (flags as any[]).map((a) => [a.kind.replace(/_/g, " "), a.subject, a.explanation]),
+        ),
     h(
       "form",
       {

@@ -148,6 +148,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(books::capital_accounts))
         .routes(routes!(books::cash_flow))
         .routes(routes!(books::cash_chart))
+        .routes(routes!(chain_audit::anomalies))
         .routes(routes!(books::fees, books::set_fees))
         .routes(routes!(books::close))
         .routes(routes!(books::export))

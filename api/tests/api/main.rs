@@ -1,6 +1,7 @@
 //! The API's integration tests: the real router over a real database (SQLite and a throwaway
 //! PostgreSQL cluster), called as clients call it.
 
+mod anomalies;
 mod audit;
 mod auth;
 mod authz;

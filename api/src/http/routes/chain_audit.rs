@@ -273,3 +273,61 @@ pub async fn anchor(
     };
     Ok(w.finish(status, &body, resource).await?)
 }
+
+/// What the anomaly checks look at.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AnomalyQuery {
+    /// Only this property's draws (its id); the writes are always the whole platform's.
+    pub property: Option<String>,
+    /// How far above its accepted bid a line may be drawn, in percent (0 to 1000, default 10).
+    pub tolerance_pct: Option<i64>,
+    /// Business hours in UTC, `8-18` by default; `0-24` is around the clock, every day.
+    pub hours: Option<String>,
+}
+
+/// The books' anomaly checks, each flag explained: draws far above their line's accepted bid,
+/// duplicate invoices, the same amount to the same contractor within days, payments to a wallet
+/// the contractor was never paid to (or another contractor's), and writes of money outside
+/// business hours.
+#[utoipa::path(get, path = "/v1/audit/anomalies", tag = "audit", params(AnomalyQuery),
+    responses((status = 200, body = Vec<crate::anomalies::Anomaly>)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "auditor"]))))]
+pub async fn anomalies(
+    State(app): State<App>,
+    auth: Auth,
+    Query(q): Query<AnomalyQuery>,
+) -> ApiResult<axum::Json<Vec<crate::anomalies::Anomaly>>> {
+    auth.require(Allowed::AUDIT)?;
+    let property = q
+        .property
+        .as_deref()
+        .map(|p| {
+            crate::properties::PropertyId::parse(p)
+                .map_err(|_| Error::invalid("property", "a property's id"))
+        })
+        .transpose()?;
+    let tolerance_pct = q.tolerance_pct.unwrap_or(10);
+    if !(0..=1000).contains(&tolerance_pct) {
+        return Err(Error::invalid("tolerance_pct", "from 0 to 1000").into());
+    }
+    let hours = match q.hours.as_deref() {
+        None => (8, 18),
+        Some(h) => h
+            .split_once('-')
+            .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+            .filter(|(a, b)| a < b && *b <= 24)
+            .ok_or_else(|| Error::invalid("hours", "two hours such as 8-18, the first earlier"))?,
+    };
+    Ok(axum::Json(
+        crate::anomalies::run(
+            app.db(),
+            crate::anomalies::Checks {
+                property,
+                tolerance_pct,
+                hours,
+            },
+        )
+        .await?,
+    ))
+}
