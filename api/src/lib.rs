@@ -28,6 +28,7 @@
 //! resources.
 
 pub mod admin;
+pub mod analytics;
 pub mod anchors;
 pub mod anomalies;
 pub mod app;

@@ -143,6 +143,7 @@ export async function property(id: string): Promise<void> {
     optional(`/v1/audit/properties/${id}/events?limit=50`),
   ]);
   const deals = await optional(`/v1/deals?property_id=${id}&limit=20`);
+  const perf = await optional(`/v1/properties/${id}/analytics`);
   const offeringAddr = tok?.contracts?.offering;
   const offering = offeringAddr ? await optional(`/v1/offerings/${offeringAddr}`) : null;
   const note = h("div", {});
@@ -156,6 +157,20 @@ export async function property(id: string): Promise<void> {
       ["Bedrooms", p.bedrooms ?? "–"],
     ]),
   ];
+  if (perf) {
+    const pct = (v: string | null, name: string) =>
+      v === null ? `– (${perf.unavailable?.[name] ?? "not available"})` : `${v}%`;
+    parts.push(
+      table(`Performance, ${perf.from} to ${perf.to}`, ["", ""], [
+        ["Net operating income", money(perf.noi)],
+        ["Cap rate", pct(perf.cap_rate_percent, "cap_rate_percent")],
+        ["Cash-on-cash", pct(perf.cash_on_cash_percent, "cash_on_cash_percent")],
+        ["IRR", pct(perf.irr_percent, "irr_percent")],
+        ["Equity multiple", perf.equity_multiple ?? `– (${perf.unavailable?.equity_multiple ?? "not available"})`],
+        ["Occupancy", `${perf.occupancy_percent}%`],
+      ]),
+    );
+  }
   if (deals && deals.items.length > 0) {
     parts.push(
       table(

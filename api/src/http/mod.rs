@@ -37,9 +37,9 @@ use utoipa_axum::routes;
 
 use self::problem::{ApiError, Problem};
 use self::routes::{
-    agent, audit, auth, books, chain_audit, compliance, deals, distributions, documents, investors,
-    keys, me, network, offerings, properties, rehab, statements, system, tax, tokenization,
-    transactions, users, valuations, waterfalls,
+    agent, analytics, audit, auth, books, chain_audit, compliance, deals, distributions, documents,
+    investors, keys, me, network, offerings, properties, rehab, statements, system, tax,
+    tokenization, transactions, users, valuations, waterfalls,
 };
 use self::state::App;
 use crate::error::Error;
@@ -149,6 +149,8 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(books::cash_flow))
         .routes(routes!(books::cash_chart))
         .routes(routes!(chain_audit::anomalies))
+        .routes(routes!(analytics::property))
+        .routes(routes!(analytics::portfolio))
         .routes(routes!(books::fees, books::set_fees))
         .routes(routes!(books::close))
         .routes(routes!(books::export))

@@ -112,6 +112,8 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/rehab-projects", ALL),
     ("GET", "/v1/books/{property}/cash-chart", ALL),
     ("GET", "/v1/audit/anomalies", AUDIT),
+    ("GET", "/v1/properties/{id}/analytics", ALL),
+    ("GET", "/v1/analytics", ALL),
     ("POST", "/v1/me/test-funds", INVESTOR),
     ("GET", "/v1/rehab-projects/{id}/chart", ALL),
     ("GET", "/v1/offerings/{address}/chart", EVERYONE),

@@ -12,6 +12,7 @@ both_engines!(
     rent_and_expenses_are_booked,
     a_schedule_posts_each_month_once,
     random_histories_keep_the_books_true,
+    analytics_of_a_year,
 );
 
 async fn setup(engine: Engine) -> (TestApp, propledger_ledger::Ledger, String, String, String) {
@@ -715,4 +716,108 @@ async fn random_histories_keep_the_books_true(engine: Engine) {
             })
             .unwrap();
     });
+}
+
+/// A year of rent and expenses, a valuation and rent schedules: the property's NOI, cap rate and
+/// occupancy with literal figures, and the portfolio's.
+async fn analytics_of_a_year(engine: Engine) {
+    let (app, _ledger, op, auditor, property) = setup(engine).await;
+    let path = format!("/v1/properties/{property}/transactions");
+    for (i, (category, amount, on)) in [
+        ("rent", "2000.00", "2025-06-15"),
+        ("rent", "2000.00", "2026-01-05"),
+        ("rent", "2000.00", "2026-02-05"),
+        ("rent", "2000.00", "2026-03-05"),
+        ("taxes", "1200.00", "2026-02-10"),
+        ("repairs", "300.00", "2026-03-10"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        app.post(&path)
+            .token(&op)
+            .header("idempotency-key", &format!("t{i}"))
+            .json(&txn(category, amount, on))
+            .send()
+            .await
+            .expect(StatusCode::CREATED);
+    }
+    app.post(&format!("/v1/properties/{property}/valuations"))
+        .token(&op)
+        .json(&json!({"value": {"amount": "300000.00", "currency": "USD"}, "valued_on": "2026-04-01", "source": "operator"}))
+        .send()
+        .await
+        .expect(StatusCode::CREATED);
+    for (starts, ends) in [("2026-01-01", Some("2026-03-31")), ("2026-06-01", None)] {
+        app.post(&format!("/v1/properties/{property}/rent-schedules"))
+            .token(&op)
+            .json(
+                &json!({"amount": {"amount": "2000.00", "currency": "USD"}, "day_of_month": 5,
+                          "starts_on": starts, "ends_on": ends, "tenant": "J. Doe"}),
+            )
+            .send()
+            .await
+            .expect(StatusCode::CREATED);
+    }
+    let a = app
+        .get(&format!(
+            "/v1/properties/{property}/analytics?as_of=2026-06-30"
+        ))
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    // Three months of rent in the year to June 30 (the June 2025 rent is before it), 1,500 of
+    // expenses: NOI 4,500 on a value of 300,000 is 1.50%. Schedules cover January to March (90
+    // days) and June (30): 120 of 365 days.
+    assert_eq!(
+        (a["from"].as_str(), a["to"].as_str()),
+        (Some("2025-07-01"), Some("2026-06-30")),
+        "{a}"
+    );
+    assert_eq!(a["operating_income"]["amount"], "6000.00", "{a}");
+    assert_eq!(a["operating_expenses"]["amount"], "1500.00", "{a}");
+    assert_eq!(a["noi"]["amount"], "4500.00", "{a}");
+    assert_eq!(a["cap_rate_percent"], "1.50", "{a}");
+    assert_eq!(a["occupancy_percent"], "32.88", "{a}");
+    assert_eq!(a["cash_on_cash_percent"], Value::Null, "{a}");
+    assert_eq!(
+        a["unavailable"]["cash_on_cash_percent"], "no capital paid in",
+        "{a}"
+    );
+    assert!(a["unavailable"]["irr_percent"].is_string(), "{a}");
+    // Before the valuation, no cap rate, and why.
+    let early = app
+        .get(&format!(
+            "/v1/properties/{property}/analytics?as_of=2026-03-31"
+        ))
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(early["cap_rate_percent"], Value::Null, "{early}");
+    assert!(
+        early["unavailable"]["cap_rate_percent"].is_string(),
+        "{early}"
+    );
+    let p = app
+        .get("/v1/analytics?as_of=2026-06-30")
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(p["properties"], 1, "{p}");
+    assert_eq!(
+        (p["noi"]["amount"].as_str(), p["value"]["amount"].as_str()),
+        (Some("4500.00"), Some("300000.00"))
+    );
+    assert_eq!(p["cap_rate_percent"], "1.50");
+    app.get(&format!("/v1/properties/{property}/analytics?as_of=June"))
+        .token(&auditor)
+        .send()
+        .await
+        .problem(StatusCode::BAD_REQUEST, "validation", Some("as_of"));
 }

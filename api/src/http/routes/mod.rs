@@ -2,6 +2,7 @@
 //! the module that owns the rule; none holds SQL of its own.
 
 pub mod agent;
+pub mod analytics;
 pub mod audit;
 pub mod auth;
 pub mod books;
