@@ -56,6 +56,7 @@ pub mod platform;
 pub mod properties;
 pub mod reconcile;
 pub mod rehab;
+pub mod sales;
 pub mod siwe;
 pub mod tax;
 pub mod tokenization;

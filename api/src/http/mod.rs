@@ -38,7 +38,7 @@ use utoipa_axum::routes;
 use self::problem::{ApiError, Problem};
 use self::routes::{
     agent, analytics, audit, auth, books, chain_audit, compliance, deals, distributions, documents,
-    investors, keys, me, network, offerings, properties, rehab, statements, system, tax,
+    investors, keys, me, network, offerings, properties, rehab, sales, statements, system, tax,
     tokenization, transactions, users, valuations, waterfalls,
 };
 use self::state::App;
@@ -151,6 +151,8 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(chain_audit::anomalies))
         .routes(routes!(analytics::property))
         .routes(routes!(analytics::portfolio))
+        .routes(routes!(sales::import))
+        .routes(routes!(sales::trends))
         .routes(routes!(books::fees, books::set_fees))
         .routes(routes!(books::close))
         .routes(routes!(books::export))

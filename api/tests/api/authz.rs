@@ -114,6 +114,8 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/audit/anomalies", AUDIT),
     ("GET", "/v1/properties/{id}/analytics", ALL),
     ("GET", "/v1/analytics", ALL),
+    ("POST", "/v1/sales/imports", OPERATE),
+    ("GET", "/v1/market/trends", ALL),
     ("POST", "/v1/me/test-funds", INVESTOR),
     ("GET", "/v1/rehab-projects/{id}/chart", ALL),
     ("GET", "/v1/offerings/{address}/chart", EVERYONE),
@@ -903,6 +905,10 @@ async fn request<'a>(
             let offering = t["contracts"]["offering"].as_str().unwrap().to_owned();
             call(template.replace("{address}", &offering).replace("{id}", &fx.document))
         }
+        ("POST", "/v1/sales/imports") => call(path).raw("text/csv", format!(
+            "address,city,region,sale_date,sale_price\n{n} Authz St,Springfield,IL,2026-01-01,100000.00\n"
+        )),
+        ("GET", "/v1/market/trends") => call(format!("{path}?city=Springfield&region=IL")),
         ("GET", "/v1/rehab-projects") => call(format!("/v1/rehab-projects?property_id={}", fx.property)),
         ("POST", "/v1/offerings/{address}/finalize") | ("POST", "/v1/offerings/{address}/cancel") => {
             let offering = if !fresh {

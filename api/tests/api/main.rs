@@ -22,6 +22,7 @@ mod outbox;
 mod outbox_crash;
 mod properties;
 mod rehab;
+mod sales;
 mod support;
 mod tokenization;
 mod transactions;

@@ -18,6 +18,7 @@ pub mod network;
 pub mod offerings;
 pub mod properties;
 pub mod rehab;
+pub mod sales;
 pub mod statements;
 pub mod system;
 pub mod tax;

@@ -1,0 +1,27 @@
+-- Property sales imported for comparable sales and market trends. Equivalent to the other
+-- engine's 0016_sales.sql.
+CREATE TABLE api_sales (
+    id                TEXT     PRIMARY KEY,
+    address           TEXT     NOT NULL,
+    city              TEXT     NOT NULL,
+    region            TEXT     NOT NULL,
+    -- lower(city) '|' lower(region): the area trends are asked for.
+    area_key          TEXT     NOT NULL,
+    postal_code       TEXT,
+    latitude          TEXT,
+    longitude         TEXT,
+    sale_date         TEXT     NOT NULL,
+    -- USD in cents.
+    price_minor       BIGINT   NOT NULL CHECK (price_minor > 0),
+    living_area_sqft  BIGINT,
+    lot_size_sqft     BIGINT,
+    bedrooms          BIGINT,
+    bathrooms_tenths  BIGINT,
+    year_built        BIGINT,
+    property_type     TEXT     NOT NULL,
+    condition         TEXT,
+    source            TEXT     NOT NULL,
+    imported_at       BIGINT   NOT NULL,
+    UNIQUE (address, area_key, sale_date, price_minor)
+);
+CREATE INDEX api_sales_area ON api_sales (area_key, sale_date);

@@ -1,0 +1,187 @@
+//! Property sales imported from CSV and RESO JSON, and the market trend they give: literal
+//! medians on a small set, and on the real Grinnell, Iowa sales (Stat2Data's GrinnellHouses)
+//! against medians computed independently (Python's `decimal`, in `scripts/sales-fixture`'s
+//! virtualenv).
+
+use axum::http::StatusCode;
+use propledger_api::db::Engine;
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, both_engines};
+
+both_engines!(sales_imports_and_trends);
+
+const GRINNELL: &str = include_str!("../fixtures/grinnell-houses.csv");
+
+fn quarters(t: &Value) -> Vec<(String, u64, String)> {
+    t["quarters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| {
+            (
+                q["quarter"].as_str().unwrap().to_owned(),
+                q["sales"].as_u64().unwrap(),
+                q["median_price_per_sqft"]["amount"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn sales_imports_and_trends(engine: Engine) {
+    let app = TestApp::new(engine).await;
+    let op = app.key("operator").await;
+    let auditor = app.key("auditor").await;
+    let import = |content_type: &'static str, body: Vec<u8>| {
+        let (app, op) = (&app, &op);
+        async move {
+            app.post("/v1/sales/imports")
+                .token(op)
+                .raw(content_type, body)
+                .send()
+                .await
+        }
+    };
+    // Three sales in one quarter, one in the next: medians 100.00 (of 80, 100, 125) and 150.00.
+    let csv = "address,city,region,sale_date,sale_price,living_area_sqft,bedrooms,bathrooms,year_built\n\
+        1 Elm St,Springfield,IL,2026-01-10,120000.00,1500,3,2,1990\n\
+        2 Elm St,Springfield,IL,2026-02-10,200000.00,2000,4,2.5,2001\n\
+        3 Elm St,Springfield,IL,2026-03-10,250000.00,2000,4,3,2015\n\
+        4 Elm St,Springfield,IL,2026-04-10,300000.00,2000,4,3,2018\n";
+    let r = import("text/csv", csv.into())
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    assert_eq!(
+        (
+            r["rows"].as_u64(),
+            r["inserted"].as_u64(),
+            r["duplicates"].as_u64()
+        ),
+        (Some(4), Some(4), Some(0)),
+        "{r}"
+    );
+    // Again: every sale is a duplicate.
+    let r = import("text/csv", csv.into())
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    assert_eq!(
+        (r["inserted"].as_u64(), r["duplicates"].as_u64()),
+        (Some(0), Some(4)),
+        "{r}"
+    );
+    let trend = |city: &'static str, region: &'static str| {
+        let (app, auditor) = (&app, &auditor);
+        async move {
+            app.get(&format!("/v1/market/trends?city={city}&region={region}"))
+                .token(auditor)
+                .send()
+                .await
+                .expect(StatusCode::OK)
+                .json()
+        }
+    };
+    let t = trend("Springfield", "IL").await;
+    assert_eq!(
+        quarters(&t),
+        [
+            ("2026-Q1".into(), 3, "100.00".into()),
+            ("2026-Q2".into(), 1, "150.00".into())
+        ],
+        "{t}"
+    );
+
+    // A bad import names each bad row and field, and stores nothing.
+    let bad = "address,city,region,sale_date,sale_price\n5 Elm St,Springfield,IL,2026-05-01,99000\n,Springfield,IL,2026-05-32,free\n";
+    let p = import("text/csv", bad.into()).await.problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        Some("/rows/1/address"),
+    );
+    let pointers: Vec<&str> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        pointers,
+        ["/rows/1/address", "/rows/1/sale_date", "/rows/1/sale_price"],
+        "{p}"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM api_sales").await, 4);
+    import("text/csv", "address,colour\n".into()).await.problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        Some("/header"),
+    );
+    import("text/plain", "x".into()).await.problem(
+        StatusCode::BAD_REQUEST,
+        "validation",
+        Some("content-type"),
+    );
+
+    // RESO records.
+    let reso = json!({"value": [
+        {"UnparsedAddress": "9 Oak Ave", "City": "Springfield", "StateOrProvince": "IL",
+         "CloseDate": "2026-04-20", "ClosePrice": 180000, "LivingArea": 1200,
+         "BedroomsTotal": 3, "BathroomsTotalDecimal": 1.5, "YearBuilt": 1955,
+         "PropertySubType": "SingleFamilyResidence", "Latitude": 39.78, "Longitude": -89.65}
+    ]});
+    let r = import("application/json", serde_json::to_vec(&reso).unwrap())
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    assert_eq!(r["inserted"], 1, "{r}");
+    // Q2 now has 150.00 and 150.00: still 150.00.
+    assert_eq!(
+        quarters(&trend("Springfield", "IL").await)[1],
+        ("2026-Q2".into(), 2, "150.00".into())
+    );
+    let bad = json!({"value": [{"UnparsedAddress": "10 Oak Ave", "City": "Springfield", "StateOrProvince": "IL", "CloseDate": "2026-04-20"}]});
+    import("application/json", serde_json::to_vec(&bad).unwrap())
+        .await
+        .problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("/rows/0/sale_price"),
+        );
+
+    // The real data set: 929 rows, of which 10 repeat a sale (same address, day and price) and
+    // are counted as duplicates; 902 of the 919 sales have a living area, in 41 quarters.
+    let r = import("text/csv", GRINNELL.into())
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    assert_eq!(
+        (r["inserted"].as_u64(), r["duplicates"].as_u64()),
+        (Some(919), Some(10)),
+        "{r}"
+    );
+    let t = trend("Grinnell", "IA").await;
+    let q = quarters(&t);
+    assert_eq!(q.len(), 41, "{t}");
+    assert_eq!(q.iter().map(|x| x.1).sum::<u64>(), 902);
+    for expected in [
+        ("2006-Q1", 30, "80.29"),
+        ("2008-Q3", 32, "82.67"),
+        ("2010-Q2", 22, "79.87"),
+        ("2014-Q4", 25, "102.74"),
+    ] {
+        assert!(
+            q.contains(&(expected.0.to_owned(), expected.1, expected.2.to_owned())),
+            "{expected:?} in {q:?}"
+        );
+    }
+    // Operators import; auditors read.
+    app.post("/v1/sales/imports")
+        .token(&auditor)
+        .raw("text/csv", csv)
+        .send()
+        .await
+        .expect(StatusCode::FORBIDDEN);
+}
