@@ -40,6 +40,7 @@ pub mod books;
 pub mod chain_audit;
 pub mod charts;
 pub mod compliance;
+pub mod comps;
 pub mod db;
 pub mod deals;
 pub mod distributions;

@@ -517,6 +517,40 @@ pub async fn trend(db: &Db, city: &str, region: &str) -> Result<Trend> {
     })
 }
 
+/// The area's sales with a living area, as the comps read them.
+pub async fn area_sales(db: &Db, city: &str, region: &str) -> Result<Vec<crate::comps::Sold>> {
+    let rows = Query::new(
+        "SELECT id, address, sale_date, price_minor, living_area_sqft, lot_size_sqft, bedrooms, \
+         bathrooms_tenths, year_built, latitude, longitude FROM api_sales \
+         WHERE area_key = $1 AND living_area_sqft IS NOT NULL ORDER BY sale_date, id LIMIT $2",
+    )
+    .bind(area_key(city, region))
+    .bind(TREND_READ_MAX)
+    .fetch_all(db.reader())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let coord = |k: &str| -> Result<Option<f64>> {
+            Ok(r.get::<Option<String>>(k)?
+                .and_then(|t| t.parse::<f64>().ok()))
+        };
+        out.push(crate::comps::Sold {
+            id: r.get("id")?,
+            address: r.get("address")?,
+            sale_date: NaiveDate::parse_from_str(&r.get::<String>("sale_date")?, "%Y-%m-%d")
+                .map_err(|_| Error::Corrupt("a sale's day".to_owned()))?,
+            price: Decimal::new(r.get::<i64>("price_minor")?, 2),
+            area: r.get("living_area_sqft")?,
+            lot: r.get("lot_size_sqft")?,
+            bedrooms: r.get("bedrooms")?,
+            baths_tenths: r.get("bathrooms_tenths")?,
+            year_built: r.get("year_built")?,
+            location: coord("latitude")?.zip(coord("longitude")?),
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

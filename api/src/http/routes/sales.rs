@@ -103,3 +103,31 @@ pub async fn trends(
         sales::trend(app.db(), &q.city, &q.region).await?,
     ))
 }
+
+/// An after-repair value from comparable sales in the subject's area that closed before the
+/// valuation day: the comps closest to the subject, each adjusted for time (the area's market
+/// index), living area, bedrooms, bathrooms, age and lot, every adjustment explained, and
+/// their weighted result. 409 `no_comps` when the area has no sale before the day.
+#[utoipa::path(post, path = "/v1/valuations/comps", tag = "valuations",
+    request_body = crate::comps::Subject,
+    responses((status = 200, body = crate::comps::Valuation)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn comps(
+    State(app): State<App>,
+    auth: Auth,
+    body: crate::http::extract::Json<crate::comps::Subject>,
+) -> ApiResult<axum::Json<crate::comps::Valuation>> {
+    auth.require(Allowed::READ)?;
+    let s = &body.value;
+    let facts = crate::comps::facts(s, chrono::Utc::now().date_naive())?;
+    let sales = sales::area_sales(app.db(), &s.city, &s.region).await?;
+    crate::comps::value(&facts, &sales)
+        .map(axum::Json)
+        .ok_or_else(|| {
+            Error::conflict(
+                "no_comps",
+                "the area has no sale with a living area before the valuation day",
+            )
+            .into()
+        })
+}

@@ -1,0 +1,494 @@
+//! Comparable sales: an after-repair value (ARV) for a subject from the sales most like it,
+//! each adjusted for its differences, with every adjustment shown.
+//!
+//! - **Candidates**: sales in the subject's area that closed before the valuation day (never
+//!   after it) and have a living area.
+//! - **Similarity**: a score adding the relative difference in living area, the differences in
+//!   bedrooms and bathrooms, a tenth of the difference in age (years), the months since the sale
+//!   over twelve, and, when both have coordinates, the distance in kilometres. The lowest scores
+//!   are the comps (six at most).
+//! - **Market index**: the area's median price per square foot by quarter, from sales before the
+//!   day. A comp's price is brought to the day by the ratio of the latest quarter's index to the
+//!   index of the comp's quarter.
+//! - **Adjustments**, to the time-adjusted price: living area at half the area's latest median
+//!   price per square foot; 3% of the price per bedroom; 2% per bathroom; 0.3% per year of age
+//!   (newer is worth more), counting at most fifty years; the lot up to 5% of the price, in
+//!   proportion to the relative difference.
+//! - **ARV**: the adjusted prices weighted by `1 / (1 + score)`, rounded to the dollar.
+//!
+//! Everything is exact decimal arithmetic; coordinates are the only floats, and they only rank.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{Error, Result};
+use crate::types::Money;
+
+/// Most comps a valuation uses.
+pub const MAX_COMPS: usize = 6;
+/// Most years of age difference an adjustment counts.
+pub const MAX_AGE_YEARS: i64 = 50;
+
+/// A sale, as the comps read it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sold {
+    /// Its id.
+    pub id: String,
+    /// Address.
+    pub address: String,
+    /// Day sold.
+    pub sale_date: NaiveDate,
+    /// Price (USD).
+    pub price: Decimal,
+    /// Living area.
+    pub area: i64,
+    /// Lot size.
+    pub lot: Option<i64>,
+    /// Bedrooms.
+    pub bedrooms: Option<i64>,
+    /// Bathrooms in tenths.
+    pub baths_tenths: Option<i64>,
+    /// Year built.
+    pub year_built: Option<i64>,
+    /// Latitude and longitude.
+    pub location: Option<(f64, f64)>,
+}
+
+/// The subject to value.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Subject {
+    /// City.
+    pub city: String,
+    /// State or region.
+    pub region: String,
+    /// Living area (square feet), after repairs.
+    pub living_area_sqft: i64,
+    /// Bedrooms.
+    pub bedrooms: Option<i64>,
+    /// Bathrooms (2.5 for two and a half).
+    #[schema(value_type = Option<f64>)]
+    pub bathrooms: Option<serde_json::Number>,
+    /// Year built.
+    pub year_built: Option<i64>,
+    /// Lot size (square feet).
+    pub lot_size_sqft: Option<i64>,
+    /// Latitude (decimal degrees).
+    pub latitude: Option<f64>,
+    /// Longitude (decimal degrees).
+    pub longitude: Option<f64>,
+    /// The valuation day (`YYYY-MM-DD`, default today): only sales before it count.
+    pub as_of: Option<String>,
+}
+
+/// One adjustment to a comp's price.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Adjustment {
+    /// `time`, `living_area`, `bedrooms`, `bathrooms`, `age` or `lot`.
+    pub kind: String,
+    /// The amount added (negative: taken off).
+    pub amount: Money,
+    /// Why, as a sentence.
+    pub why: String,
+}
+
+/// One comp.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Comp {
+    /// The sale.
+    pub sale_id: String,
+    /// Its address.
+    pub address: String,
+    /// Its day.
+    pub sale_date: String,
+    /// Its price.
+    pub price: Money,
+    /// The similarity score (lower is closer).
+    pub score: String,
+    /// Its adjustments.
+    pub adjustments: Vec<Adjustment>,
+    /// The adjusted price.
+    pub adjusted_price: Money,
+    /// Its weight in the ARV (percent).
+    pub weight_percent: String,
+}
+
+/// A comps valuation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Valuation {
+    /// The valuation day.
+    pub as_of: String,
+    /// The after-repair value.
+    pub arv: Money,
+    /// The area's latest median price per square foot (the index the time adjustment uses).
+    pub market_price_per_sqft: Money,
+    /// The comps, closest first.
+    pub comps: Vec<Comp>,
+}
+
+fn usd(v: Decimal, places: u32) -> Money {
+    let mut v = v.round_dp_with_strategy(places, RoundingStrategy::MidpointAwayFromZero);
+    v.rescale(places);
+    Money {
+        amount: v.to_string(),
+        currency: "USD".to_owned(),
+    }
+}
+
+fn quarter(d: NaiveDate) -> (i32, u32) {
+    (d.year(), (d.month() - 1) / 3 + 1)
+}
+
+/// The area's median price per square foot by quarter, from `sales`.
+pub fn index(sales: &[Sold]) -> BTreeMap<(i32, u32), Decimal> {
+    let mut by: BTreeMap<(i32, u32), Vec<Decimal>> = BTreeMap::new();
+    for s in sales.iter().filter(|s| s.area > 0) {
+        by.entry(quarter(s.sale_date))
+            .or_default()
+            .push(s.price / Decimal::from(s.area));
+    }
+    by.into_iter()
+        .filter_map(|(q, mut v)| {
+            v.sort();
+            let n = v.len();
+            let m = if n % 2 == 1 {
+                v[n / 2]
+            } else {
+                (v[n / 2 - 1] + v[n / 2]) / Decimal::TWO
+            };
+            (n > 0).then_some((q, m))
+        })
+        .collect()
+}
+
+/// The index for a quarter: its own, else the latest before it.
+fn index_at(index: &BTreeMap<(i32, u32), Decimal>, q: (i32, u32)) -> Option<Decimal> {
+    index.range(..=q).next_back().map(|(_, v)| *v)
+}
+
+fn km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (la1, lo1, la2, lo2) = (
+        a.0.to_radians(),
+        a.1.to_radians(),
+        b.0.to_radians(),
+        b.1.to_radians(),
+    );
+    let h = ((la2 - la1) / 2.0).sin().powi(2)
+        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
+    12_742.0 * h.sqrt().asin()
+}
+
+/// The subject's facts, checked.
+#[derive(Clone, Debug)]
+pub struct Facts {
+    /// Living area.
+    pub area: i64,
+    /// Bedrooms.
+    pub bedrooms: Option<i64>,
+    /// Bathrooms in tenths.
+    pub baths_tenths: Option<i64>,
+    /// Year built.
+    pub year_built: Option<i64>,
+    /// Lot.
+    pub lot: Option<i64>,
+    /// Coordinates.
+    pub location: Option<(f64, f64)>,
+    /// The day.
+    pub as_of: NaiveDate,
+}
+
+fn score(f: &Facts, s: &Sold) -> f64 {
+    let rel = |a: i64, b: i64| ((a - b).abs() as f64) / (a.max(b).max(1) as f64);
+    let mut v = rel(f.area, s.area) * 4.0;
+    if let (Some(a), Some(b)) = (f.bedrooms, s.bedrooms) {
+        v += (a - b).abs() as f64 * 0.5;
+    }
+    if let (Some(a), Some(b)) = (f.baths_tenths, s.baths_tenths) {
+        v += (a - b).abs() as f64 / 10.0 * 0.5;
+    }
+    if let (Some(a), Some(b)) = (f.year_built, s.year_built) {
+        v += (a - b).abs() as f64 / 10.0 * 0.3;
+    }
+    v += (f.as_of - s.sale_date).num_days().max(0) as f64 / 365.0;
+    if let (Some(a), Some(b)) = (f.location, s.location) {
+        v += km(a, b);
+    }
+    v
+}
+
+/// Values `f` from `sales` (the area's, any day: those on or after the day are left out).
+pub fn value(f: &Facts, sales: &[Sold]) -> Option<Valuation> {
+    let before: Vec<Sold> = sales
+        .iter()
+        .filter(|s| s.sale_date < f.as_of && s.area > 0)
+        .cloned()
+        .collect();
+    if before.is_empty() {
+        return None;
+    }
+    let idx = index(&before);
+    let now = index_at(&idx, quarter(f.as_of))?;
+    let mut ranked: Vec<(f64, &Sold)> = before.iter().map(|s| (score(f, s), s)).collect();
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.sale_date.cmp(&a.1.sale_date)));
+    ranked.truncate(MAX_COMPS);
+    let pct = |p: &str| p.parse::<Decimal>().unwrap_or_default() / Decimal::ONE_HUNDRED;
+    let mut comps = Vec::with_capacity(ranked.len());
+    let mut weighted = Decimal::ZERO;
+    let mut weights = Decimal::ZERO;
+    let mut parts = Vec::new();
+    for (sc, s) in &ranked {
+        let then = index_at(&idx, quarter(s.sale_date)).unwrap_or(now);
+        let mut adj = Vec::new();
+        let factor = if then.is_zero() {
+            Decimal::ONE
+        } else {
+            now / then
+        };
+        let timed = s.price * factor;
+        adj.push((
+            "time",
+            timed - s.price,
+            format!(
+                "the area's price per square foot moved from {} to {} since the sale",
+                usd(then, 2).amount,
+                usd(now, 2).amount
+            ),
+        ));
+        let area_rate = now / Decimal::TWO;
+        let d_area = f.area - s.area;
+        if d_area != 0 {
+            adj.push((
+                "living_area",
+                area_rate * Decimal::from(d_area),
+                format!(
+                    "{d_area:+} square feet at {} (half the area's price per square foot)",
+                    usd(area_rate, 2).amount
+                ),
+            ));
+        }
+        if let (Some(a), Some(b)) = (f.bedrooms, s.bedrooms)
+            && a != b
+        {
+            adj.push((
+                "bedrooms",
+                timed * pct("3") * Decimal::from(a - b),
+                format!("{:+} bedrooms at 3% of the price each", a - b),
+            ));
+        }
+        if let (Some(a), Some(b)) = (f.baths_tenths, s.baths_tenths)
+            && a != b
+        {
+            adj.push((
+                "bathrooms",
+                timed * pct("2") * Decimal::new(a - b, 1),
+                format!(
+                    "{:+} bathrooms at 2% of the price each",
+                    Decimal::new(a - b, 1)
+                ),
+            ));
+        }
+        if let (Some(a), Some(b)) = (f.year_built, s.year_built)
+            && a != b
+        {
+            let years = (a - b).clamp(-MAX_AGE_YEARS, MAX_AGE_YEARS);
+            adj.push((
+                "age",
+                timed * pct("0.3") * Decimal::from(years),
+                format!(
+                    "built {} years {} at 0.3% of the price a year (at most {MAX_AGE_YEARS} years)",
+                    (a - b).abs(),
+                    if a > b { "later" } else { "earlier" }
+                ),
+            ));
+        }
+        if let (Some(a), Some(b)) = (f.lot, s.lot)
+            && a != b
+            && a.max(b) > 0
+        {
+            let rel = Decimal::from(a - b) / Decimal::from(a.max(b));
+            adj.push((
+                "lot",
+                timed * pct("5") * rel,
+                format!(
+                    "a lot of {a} square feet against {b}: up to 5% of the price, in proportion"
+                ),
+            ));
+        }
+        let adjusted = s.price + adj.iter().map(|a| a.1).sum::<Decimal>();
+        let weight =
+            Decimal::ONE / (Decimal::ONE + Decimal::try_from(*sc).unwrap_or(Decimal::ONE_HUNDRED));
+        weighted += adjusted * weight;
+        weights += weight;
+        parts.push(weight);
+        comps.push(Comp {
+            sale_id: s.id.clone(),
+            address: s.address.clone(),
+            sale_date: s.sale_date.format("%Y-%m-%d").to_string(),
+            price: usd(s.price, 2),
+            score: format!("{sc:.3}"),
+            adjustments: adj
+                .into_iter()
+                .map(|(k, a, why)| Adjustment {
+                    kind: k.to_owned(),
+                    amount: usd(a, 2),
+                    why,
+                })
+                .collect(),
+            adjusted_price: usd(adjusted, 2),
+            weight_percent: String::new(),
+        });
+    }
+    for (c, w) in comps.iter_mut().zip(parts) {
+        c.weight_percent = crate::deals::finance::percent_of(w, weights)
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+    }
+    Some(Valuation {
+        as_of: f.as_of.format("%Y-%m-%d").to_string(),
+        arv: usd(weighted / weights, 0),
+        market_price_per_sqft: usd(now, 2),
+        comps,
+    })
+}
+
+/// Checks a subject: its facts.
+pub fn facts(s: &Subject, today: NaiveDate) -> Result<Facts> {
+    let mut errors = Vec::new();
+    if !(1..=1_000_000).contains(&s.living_area_sqft) {
+        errors.push(crate::error::FieldError::new(
+            "/living_area_sqft",
+            "from 1 to 1,000,000",
+        ));
+    }
+    let baths_tenths = s.bathrooms.as_ref().and_then(|b| {
+        let b = b
+            .to_string()
+            .parse::<Decimal>()
+            .unwrap_or(Decimal::NEGATIVE_ONE);
+        if b.is_sign_negative() || b.scale() > 1 || b > Decimal::from(100) {
+            errors.push(crate::error::FieldError::new(
+                "/bathrooms",
+                "from 0 to 100 with at most one decimal",
+            ));
+            None
+        } else {
+            (b * Decimal::TEN).trunc().try_into().ok()
+        }
+    });
+    let location = match (s.latitude, s.longitude) {
+        (Some(a), Some(b)) if a.abs() <= 90.0 && b.abs() <= 180.0 => Some((a, b)),
+        (None, None) => None,
+        _ => {
+            errors.push(crate::error::FieldError::new(
+                "/latitude",
+                "latitude and longitude in decimal degrees, together",
+            ));
+            None
+        }
+    };
+    let as_of = match s.as_of.as_deref() {
+        None => today,
+        Some(t) => match crate::deals::parse_day("/as_of", t) {
+            Ok(d) => d,
+            Err(Error::Invalid(mut e)) => {
+                errors.append(&mut e);
+                today
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    Ok(Facts {
+        area: s.living_area_sqft,
+        bedrooms: s.bedrooms,
+        baths_tenths,
+        year_built: s.year_built,
+        lot: s.lot_size_sqft,
+        location,
+        as_of,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sold(id: &str, day: &str, price: i64, area: i64, beds: i64) -> Sold {
+        Sold {
+            id: id.into(),
+            address: format!("{id} Elm St"),
+            sale_date: day.parse().unwrap(),
+            price: Decimal::from(price),
+            area,
+            lot: None,
+            bedrooms: Some(beds),
+            baths_tenths: Some(20),
+            year_built: Some(2000),
+            location: None,
+        }
+    }
+
+    #[test]
+    fn no_comp_postdates_the_day_and_every_adjustment_is_shown() {
+        let sales = [
+            sold("a", "2026-01-10", 200_000, 2000, 3),
+            sold("b", "2026-02-10", 210_000, 2000, 3),
+            sold("c", "2026-04-10", 220_000, 2000, 4),
+            sold("late", "2026-07-01", 900_000, 2000, 3),
+        ];
+        let f = Facts {
+            area: 2100,
+            bedrooms: Some(3),
+            baths_tenths: Some(20),
+            year_built: Some(2000),
+            lot: None,
+            location: None,
+            as_of: "2026-06-30".parse().unwrap(),
+        };
+        let v = value(&f, &sales).unwrap();
+        assert!(v.comps.iter().all(|c| c.sale_id != "late"));
+        assert_eq!(v.comps.len(), 3);
+        // Q1's index is the median of 100 and 105 = 102.50; Q2's is 110: the market price.
+        assert_eq!(v.market_price_per_sqft.amount, "110.00");
+        let a = v.comps.iter().find(|c| c.sale_id == "a").unwrap();
+        let kinds: Vec<&str> = a.adjustments.iter().map(|x| x.kind.as_str()).collect();
+        assert_eq!(kinds, ["time", "living_area"]);
+        // 200,000 × 110 / 102.5 = 214,634.15; +100 sq ft at 55.00 = 5,500.
+        assert_eq!(a.adjustments[0].amount.amount, "14634.15");
+        assert_eq!(a.adjustments[1].amount.amount, "5500.00");
+        assert_eq!(a.adjusted_price.amount, "220134.15");
+        // c has one bedroom more than the subject: 3% off.
+        let c = v.comps.iter().find(|c| c.sale_id == "c").unwrap();
+        assert!(
+            c.adjustments
+                .iter()
+                .any(|x| x.kind == "bedrooms" && x.amount.amount == "-6600.00"),
+            "{c:?}"
+        );
+        let total: Decimal = v
+            .comps
+            .iter()
+            .map(|c| c.weight_percent.parse::<Decimal>().unwrap())
+            .sum();
+        assert!(
+            (total - Decimal::ONE_HUNDRED).abs() <= Decimal::new(2, 2),
+            "{total}"
+        );
+        assert!(
+            value(
+                &Facts {
+                    as_of: "2026-01-01".parse().unwrap(),
+                    ..f
+                },
+                &sales
+            )
+            .is_none()
+        );
+    }
+}
