@@ -6,15 +6,17 @@
 //! - **Similarity**: a score adding the relative difference in living area, the differences in
 //!   bedrooms and bathrooms, a tenth of the difference in age (years), the months since the sale
 //!   over twelve, and, when both have coordinates, the distance in kilometres. The lowest scores
-//!   are the comps (six at most).
-//! - **Market index**: the area's median price per square foot by quarter, from sales before the
-//!   day. A comp's price is brought to the day by the ratio of the latest quarter's index to the
-//!   index of the comp's quarter.
-//! - **Adjustments**, to the time-adjusted price: living area at half the area's latest median
-//!   price per square foot; 3% of the price per bedroom; 2% per bathroom; 0.3% per year of age
-//!   (newer is worth more), counting at most fifty years; the lot up to 5% of the price, in
+//!   are the comps.
+//! - **Market index**: for each quarter, the area's median price per square foot over the twelve
+//!   months ending with it, from sales before the day. A comp's price is brought to the day by
+//!   the ratio of the latest index to the index of the comp's quarter.
+//! - **Adjustments**, for the differences in living area, bedrooms, bathrooms and age (fifty
+//!   years at most): rates fitted by least squares on the area's earlier sales (at least 30 with
+//!   every feature), else fixed rules (half the price per square foot; 3%, 2% and 0.3% of the
+//!   median price a bedroom, a bathroom and a year); the lot up to 5% of the price, in
 //!   proportion to the relative difference.
-//! - **ARV**: the adjusted prices weighted by `1 / (1 + score)`, rounded to the dollar.
+//! - **ARV**: the adjusted prices of the ten closest sales, weighted by `1 / (1 + score)`,
+//!   rounded to the dollar.
 //!
 //! Everything is exact decimal arithmetic; coordinates are the only floats, and they only rank.
 
@@ -29,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::types::Money;
 
 /// Most comps a valuation uses.
-pub const MAX_COMPS: usize = 6;
+pub const MAX_COMPS: usize = 10;
 /// Most years of age difference an adjustment counts.
 pub const MAX_AGE_YEARS: i64 = 50;
 
@@ -143,7 +145,9 @@ fn quarter(d: NaiveDate) -> (i32, u32) {
     (d.year(), (d.month() - 1) / 3 + 1)
 }
 
-/// The area's median price per square foot by quarter, from `sales`.
+/// The area's market index: for each quarter with sales, the median price per square foot of
+/// the sales in the twelve months ending with it (that quarter and the three before), which
+/// smooths a thin quarter.
 pub fn index(sales: &[Sold]) -> BTreeMap<(i32, u32), Decimal> {
     let mut by: BTreeMap<(i32, u32), Vec<Decimal>> = BTreeMap::new();
     for s in sales.iter().filter(|s| s.area > 0) {
@@ -151,8 +155,14 @@ pub fn index(sales: &[Sold]) -> BTreeMap<(i32, u32), Decimal> {
             .or_default()
             .push(s.price / Decimal::from(s.area));
     }
-    by.into_iter()
-        .filter_map(|(q, mut v)| {
+    let ordinal = |(y, q): (i32, u32)| i64::from(y) * 4 + i64::from(q);
+    by.keys()
+        .map(|&k| {
+            let mut v: Vec<Decimal> = by
+                .iter()
+                .filter(|(q, _)| (0..4).contains(&(ordinal(k) - ordinal(**q))))
+                .flat_map(|(_, v)| v.iter().copied())
+                .collect();
             v.sort();
             let n = v.len();
             let m = if n % 2 == 1 {
@@ -160,9 +170,114 @@ pub fn index(sales: &[Sold]) -> BTreeMap<(i32, u32), Decimal> {
             } else {
                 (v[n / 2 - 1] + v[n / 2]) / Decimal::TWO
             };
-            (n > 0).then_some((q, m))
+            (k, m)
         })
         .collect()
+}
+
+/// What each difference is worth, in dollars: a square foot of living area, a bedroom, a
+/// bathroom, a year of age.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rates {
+    /// A square foot of living area.
+    pub area: Decimal,
+    /// A bedroom.
+    pub bedroom: Decimal,
+    /// A bathroom.
+    pub bathroom: Decimal,
+    /// A year newer.
+    pub year: Decimal,
+    /// Fitted on the area's sales (else the fixed rules).
+    pub fitted: bool,
+}
+
+/// Fewest sales the rates are fitted on.
+pub const MIN_FIT_SALES: usize = 30;
+
+impl Rates {
+    /// Least squares of price on living area, bedrooms, bathrooms and year built over the
+    /// sales that have them all (floating point; the rates are rounded to the cent). `None`
+    /// with fewer than [`MIN_FIT_SALES`] or a degenerate fit.
+    pub fn fit(sales: &[Sold]) -> Option<Rates> {
+        use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+        let rows: Vec<([f64; 5], f64)> = sales
+            .iter()
+            .filter_map(|s| {
+                Some((
+                    [
+                        1.0,
+                        s.area as f64,
+                        s.bedrooms? as f64,
+                        s.baths_tenths? as f64 / 10.0,
+                        s.year_built? as f64,
+                    ],
+                    s.price.to_f64()?,
+                ))
+            })
+            .collect();
+        if rows.len() < MIN_FIT_SALES {
+            return None;
+        }
+        let mut a = [[0.0f64; 6]; 5];
+        for (x, y) in &rows {
+            for i in 0..5 {
+                for j in 0..5 {
+                    a[i][j] += x[i] * x[j];
+                }
+                a[i][5] += x[i] * y;
+            }
+        }
+        for c in 0..5 {
+            let p = (c..5).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))?;
+            a.swap(c, p);
+            if a[c][c].abs() < 1e-9 {
+                return None;
+            }
+            let pivot = a[c];
+            for (r, row) in a.iter_mut().enumerate() {
+                if r != c {
+                    let f = row[c] / pivot[c];
+                    for (v, p) in row.iter_mut().zip(&pivot).skip(c) {
+                        *v -= f * p;
+                    }
+                }
+            }
+        }
+        let beta = |i: usize| -> Option<Decimal> {
+            let v = a[i][5] / a[i][i];
+            v.is_finite()
+                .then(|| Decimal::from_f64(v))
+                .flatten()
+                .map(|d| d.round_dp(2))
+        };
+        let area = beta(1)?;
+        if area <= Decimal::ZERO {
+            return None;
+        }
+        Some(Rates {
+            area,
+            bedroom: beta(2)?,
+            bathroom: beta(3)?,
+            year: beta(4)?,
+            fitted: true,
+        })
+    }
+
+    /// The fixed rules, from the area's price per square foot and median price: half the price
+    /// per square foot, 3% of the median price a bedroom, 2% a bathroom, 0.3% a year.
+    pub fn fixed(sales: &[Sold], per_sqft: Decimal) -> Rates {
+        let mut prices: Vec<Decimal> = sales.iter().map(|s| s.price).collect();
+        prices.sort();
+        let median = prices.get(prices.len() / 2).copied().unwrap_or_default();
+        let pct = |p: i64, scale: u32| median * Decimal::new(p, scale) / Decimal::ONE_HUNDRED;
+        Rates {
+            area: per_sqft / Decimal::TWO,
+            bedroom: pct(3, 0),
+            bathroom: pct(2, 0),
+            year: pct(3, 1),
+            fitted: false,
+        }
+    }
 }
 
 /// The index for a quarter: its own, else the latest before it.
@@ -232,6 +347,7 @@ pub fn value(f: &Facts, sales: &[Sold]) -> Option<Valuation> {
     }
     let idx = index(&before);
     let now = index_at(&idx, quarter(f.as_of))?;
+    let rates = Rates::fit(&before).unwrap_or_else(|| Rates::fixed(&before, now));
     let mut ranked: Vec<(f64, &Sold)> = before.iter().map(|s| (score(f, s), s)).collect();
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.sale_date.cmp(&a.1.sale_date)));
     ranked.truncate(MAX_COMPS);
@@ -258,15 +374,19 @@ pub fn value(f: &Facts, sales: &[Sold]) -> Option<Valuation> {
                 usd(now, 2).amount
             ),
         ));
-        let area_rate = now / Decimal::TWO;
+        let how = if rates.fitted {
+            "fitted on the area's earlier sales"
+        } else {
+            "the fixed rule"
+        };
         let d_area = f.area - s.area;
         if d_area != 0 {
             adj.push((
                 "living_area",
-                area_rate * Decimal::from(d_area),
+                rates.area * Decimal::from(d_area),
                 format!(
-                    "{d_area:+} square feet at {} (half the area's price per square foot)",
-                    usd(area_rate, 2).amount
+                    "{d_area:+} square feet at {} a square foot ({how})",
+                    usd(rates.area, 2).amount
                 ),
             ));
         }
@@ -275,8 +395,12 @@ pub fn value(f: &Facts, sales: &[Sold]) -> Option<Valuation> {
         {
             adj.push((
                 "bedrooms",
-                timed * pct("3") * Decimal::from(a - b),
-                format!("{:+} bedrooms at 3% of the price each", a - b),
+                rates.bedroom * Decimal::from(a - b),
+                format!(
+                    "{:+} bedrooms at {} each ({how})",
+                    a - b,
+                    usd(rates.bedroom, 2).amount
+                ),
             ));
         }
         if let (Some(a), Some(b)) = (f.baths_tenths, s.baths_tenths)
@@ -284,10 +408,11 @@ pub fn value(f: &Facts, sales: &[Sold]) -> Option<Valuation> {
         {
             adj.push((
                 "bathrooms",
-                timed * pct("2") * Decimal::new(a - b, 1),
+                rates.bathroom * Decimal::new(a - b, 1),
                 format!(
-                    "{:+} bathrooms at 2% of the price each",
-                    Decimal::new(a - b, 1)
+                    "{:+} bathrooms at {} each ({how})",
+                    Decimal::new(a - b, 1),
+                    usd(rates.bathroom, 2).amount
                 ),
             ));
         }
@@ -297,11 +422,12 @@ pub fn value(f: &Facts, sales: &[Sold]) -> Option<Valuation> {
             let years = (a - b).clamp(-MAX_AGE_YEARS, MAX_AGE_YEARS);
             adj.push((
                 "age",
-                timed * pct("0.3") * Decimal::from(years),
+                rates.year * Decimal::from(years),
                 format!(
-                    "built {} years {} at 0.3% of the price a year (at most {MAX_AGE_YEARS} years)",
+                    "built {} years {} at {} a year, counting at most {MAX_AGE_YEARS} ({how})",
                     (a - b).abs(),
-                    if a > b { "later" } else { "earlier" }
+                    if a > b { "later" } else { "earlier" },
+                    usd(rates.year, 2).amount
                 ),
             ));
         }
@@ -434,6 +560,42 @@ mod tests {
         }
     }
 
+    /// Prices made exactly from the features give back their rates.
+    #[test]
+    fn fitted_rates_recover_a_linear_market() {
+        let mut sales = Vec::new();
+        for i in 0..40i64 {
+            let (area, beds, baths, year) = (
+                1000 + 37 * i,
+                2 + i % 3,
+                10 + 5 * (i % 4),
+                1950 + (i * 7) % 60,
+            );
+            let price =
+                50_000 + 100 * area + 5_000 * beds + 8_000 * baths / 10 + 300 * (year - 1900);
+            sales.push(Sold {
+                id: i.to_string(),
+                address: String::new(),
+                sale_date: "2026-01-01".parse().unwrap(),
+                price: Decimal::from(price),
+                area,
+                lot: None,
+                bedrooms: Some(beds),
+                baths_tenths: Some(baths),
+                year_built: Some(year),
+                location: None,
+            });
+        }
+        let r = Rates::fit(&sales).unwrap();
+        assert!(r.fitted);
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert_eq!(
+            (r.area, r.bedroom, r.bathroom, r.year),
+            (d("100"), d("5000"), d("8000"), d("300"))
+        );
+        assert_eq!(Rates::fit(&sales[..10]), None, "too few sales");
+    }
+
     #[test]
     fn no_comp_postdates_the_day_and_every_adjustment_is_shown() {
         let sales = [
@@ -454,21 +616,24 @@ mod tests {
         let v = value(&f, &sales).unwrap();
         assert!(v.comps.iter().all(|c| c.sale_id != "late"));
         assert_eq!(v.comps.len(), 3);
-        // Q1's index is the median of 100 and 105 = 102.50; Q2's is 110: the market price.
-        assert_eq!(v.market_price_per_sqft.amount, "110.00");
+        // Q1's index is the median of 100 and 105 = 102.50; Q2's, over the twelve months to it,
+        // of 100, 105 and 110 = 105: the market price. Too few sales to fit rates: the fixed
+        // rules.
+        assert_eq!(v.market_price_per_sqft.amount, "105.00");
         let a = v.comps.iter().find(|c| c.sale_id == "a").unwrap();
         let kinds: Vec<&str> = a.adjustments.iter().map(|x| x.kind.as_str()).collect();
         assert_eq!(kinds, ["time", "living_area"]);
-        // 200,000 × 110 / 102.5 = 214,634.15; +100 sq ft at 55.00 = 5,500.
-        assert_eq!(a.adjustments[0].amount.amount, "14634.15");
-        assert_eq!(a.adjustments[1].amount.amount, "5500.00");
-        assert_eq!(a.adjusted_price.amount, "220134.15");
-        // c has one bedroom more than the subject: 3% off.
+        // 200,000 × 105 / 102.5 = 204,878.05; +100 sq ft at 52.50 = 5,250.
+        assert_eq!(a.adjustments[0].amount.amount, "4878.05");
+        assert_eq!(a.adjustments[1].amount.amount, "5250.00");
+        assert_eq!(a.adjusted_price.amount, "210128.05");
+        assert!(a.adjustments[1].why.contains("the fixed rule"), "{a:?}");
+        // c has one bedroom more than the subject: 3% of the median price (210,000) off.
         let c = v.comps.iter().find(|c| c.sale_id == "c").unwrap();
         assert!(
             c.adjustments
                 .iter()
-                .any(|x| x.kind == "bedrooms" && x.amount.amount == "-6600.00"),
+                .any(|x| x.kind == "bedrooms" && x.amount.amount == "-6300.00"),
             "{c:?}"
         );
         let total: Decimal = v
