@@ -541,6 +541,155 @@ pub fn facts(s: &Subject, today: NaiveDate) -> Result<Facts> {
     })
 }
 
+/// An improvement a rehab budget line makes.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Upgrade {
+    /// `bedroom_added`, `bathroom_added`, `living_area_added` or `condition_improved`.
+    pub kind: String,
+    /// For `living_area_added`: the square feet added.
+    pub square_feet: Option<i64>,
+    /// What the line costs (USD).
+    pub cost: Money,
+}
+
+/// What upgrades to value, on which subject.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradeRequest {
+    /// The property as it is.
+    pub subject: Subject,
+    /// The rehab's lines (at most 20).
+    pub upgrades: Vec<Upgrade>,
+}
+
+/// One line's estimate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct UpgradeValue {
+    /// The upgrade.
+    pub kind: String,
+    /// Its cost.
+    pub cost: Money,
+    /// The ARV it adds on its own (null when the sales cannot tell).
+    pub value_added: Option<Money>,
+    /// (Value added − cost) / cost, percent.
+    pub return_percent: Option<String>,
+    /// Why a figure is null.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+}
+
+/// Upgrade scenarios: the ARV as it is, after every upgrade, and each line's value and return.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct UpgradeScenarios {
+    /// The ARV as it is.
+    pub before: Money,
+    /// The ARV after every upgrade the sales can value.
+    pub after: Money,
+    /// Each line.
+    pub lines: Vec<UpgradeValue>,
+}
+
+/// Most upgrades one request values.
+pub const MAX_UPGRADES: usize = 20;
+
+fn with_upgrade(f: &Facts, u: &Upgrade) -> Option<Facts> {
+    let mut g = f.clone();
+    match u.kind.as_str() {
+        "bedroom_added" => g.bedrooms = Some(f.bedrooms.unwrap_or(0) + 1),
+        "bathroom_added" => g.baths_tenths = Some(f.baths_tenths.unwrap_or(0) + 10),
+        "living_area_added" => g.area = f.area + u.square_feet.unwrap_or(0),
+        _ => return None,
+    }
+    Some(g)
+}
+
+fn arv_of(v: &Valuation) -> Decimal {
+    v.arv.amount.parse().unwrap_or_default()
+}
+
+/// Values `upgrades` on `f` from `sales`: each line's ARV added on its own, and all together.
+/// A condition improvement cannot be valued from sales that carry no condition.
+pub fn upgrades(
+    f: &Facts,
+    upgrades: &[Upgrade],
+    sales: &[Sold],
+) -> Result<Option<UpgradeScenarios>> {
+    let mut errors = Vec::new();
+    if upgrades.is_empty() || upgrades.len() > MAX_UPGRADES {
+        errors.push(crate::error::FieldError::new(
+            "/upgrades",
+            format!("from 1 to {MAX_UPGRADES} upgrades"),
+        ));
+    }
+    let mut costs = Vec::with_capacity(upgrades.len());
+    for (i, u) in upgrades.iter().enumerate() {
+        if ![
+            "bedroom_added",
+            "bathroom_added",
+            "living_area_added",
+            "condition_improved",
+        ]
+        .contains(&u.kind.as_str())
+        {
+            errors.push(crate::error::FieldError::new(
+                format!("/upgrades/{i}/kind"),
+                "bedroom_added, bathroom_added, living_area_added or condition_improved",
+            ));
+        }
+        if u.kind == "living_area_added"
+            && !u.square_feet.is_some_and(|s| (1..=100_000).contains(&s))
+        {
+            errors.push(crate::error::FieldError::new(
+                format!("/upgrades/{i}/square_feet"),
+                "from 1 to 100,000",
+            ));
+        }
+        costs.push(crate::deals::usd(
+            &format!("/upgrades/{i}/cost"),
+            &u.cost,
+            &mut errors,
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    let Some(base) = value(f, sales) else {
+        return Ok(None);
+    };
+    let before = arv_of(&base);
+    let mut all = f.clone();
+    let mut lines = Vec::with_capacity(upgrades.len());
+    for (u, cents) in upgrades.iter().zip(costs) {
+        let cost = Decimal::new(cents, 2);
+        let (value_added, unavailable) = match with_upgrade(f, u).and_then(|g| value(&g, sales)) {
+            Some(v) => {
+                all = with_upgrade(&all, u).unwrap_or(all);
+                (Some(arv_of(&v) - before), None)
+            }
+            None => (
+                None,
+                Some("the sales carry no condition, so its value cannot be estimated".to_owned()),
+            ),
+        };
+        lines.push(UpgradeValue {
+            kind: u.kind.clone(),
+            cost: usd(cost, 2),
+            value_added: value_added.map(|v| usd(v, 0)),
+            return_percent: value_added
+                .and_then(|v| crate::deals::finance::percent_of(v - cost, cost))
+                .map(|p| p.to_string()),
+            unavailable,
+        });
+    }
+    let after = value(&all, sales).map_or(before, |v| arv_of(&v));
+    Ok(Some(UpgradeScenarios {
+        before: usd(before, 0),
+        after: usd(after, 0),
+        lines,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

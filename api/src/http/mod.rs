@@ -154,6 +154,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(sales::import))
         .routes(routes!(sales::trends))
         .routes(routes!(sales::comps))
+        .routes(routes!(sales::upgrades))
         .routes(routes!(books::fees, books::set_fees))
         .routes(routes!(books::close))
         .routes(routes!(books::export))

@@ -117,6 +117,7 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/sales/imports", OPERATE),
     ("GET", "/v1/market/trends", ALL),
     ("POST", "/v1/valuations/comps", ALL),
+    ("POST", "/v1/valuations/upgrades", ALL),
     ("POST", "/v1/me/test-funds", INVESTOR),
     ("GET", "/v1/rehab-projects/{id}/chart", ALL),
     ("GET", "/v1/offerings/{address}/chart", EVERYONE),
@@ -916,6 +917,13 @@ async fn request<'a>(
                 "address,city,region,sale_date,sale_price,living_area_sqft\n1 Comp St,Springfield,IL,2020-01-01,100000.00,1000\n")
                 .send().await.expect(StatusCode::CREATED);
             call(path).json(&json!({"city": "Springfield", "region": "IL", "living_area_sqft": 1200}))
+        }
+        ("POST", "/v1/valuations/upgrades") => {
+            app.post("/v1/sales/imports").token(&app.admin_key).raw("text/csv",
+                "address,city,region,sale_date,sale_price,living_area_sqft\n2 Comp St,Springfield,IL,2020-01-01,100000.00,1000\n")
+                .send().await.expect(StatusCode::CREATED);
+            call(path).json(&json!({"subject": {"city": "Springfield", "region": "IL", "living_area_sqft": 1200},
+                "upgrades": [{"kind": "bathroom_added", "cost": {"amount": "1000.00", "currency": "USD"}}]}))
         }
         ("GET", "/v1/rehab-projects") => call(format!("/v1/rehab-projects?property_id={}", fx.property)),
         ("POST", "/v1/offerings/{address}/finalize") | ("POST", "/v1/offerings/{address}/cancel") => {

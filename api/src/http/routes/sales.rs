@@ -131,3 +131,31 @@ pub async fn comps(
             .into()
         })
 }
+
+/// Upgrade scenarios for a rehab: the ARV as it is, after every upgrade (bedroom added,
+/// bathroom added, living area added), and each line's value added on its own and return on
+/// its cost, from comparable sales as `/v1/valuations/comps` finds them. A condition
+/// improvement is listed without a value: the sales carry no condition.
+#[utoipa::path(post, path = "/v1/valuations/upgrades", tag = "valuations",
+    request_body = crate::comps::UpgradeRequest,
+    responses((status = 200, body = crate::comps::UpgradeScenarios)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn upgrades(
+    State(app): State<App>,
+    auth: Auth,
+    body: crate::http::extract::Json<crate::comps::UpgradeRequest>,
+) -> ApiResult<axum::Json<crate::comps::UpgradeScenarios>> {
+    auth.require(Allowed::READ)?;
+    let r = &body.value;
+    let facts = crate::comps::facts(&r.subject, chrono::Utc::now().date_naive())?;
+    let sales = sales::area_sales(app.db(), &r.subject.city, &r.subject.region).await?;
+    crate::comps::upgrades(&facts, &r.upgrades, &sales)?
+        .map(axum::Json)
+        .ok_or_else(|| {
+            Error::conflict(
+                "no_comps",
+                "the area has no sale with a living area before the valuation day",
+            )
+            .into()
+        })
+}
