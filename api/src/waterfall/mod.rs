@@ -1213,7 +1213,12 @@ impl Planned {
                 TierShown {
                     tier: t.tier.to_owned(),
                     amount: m(t.amount),
-                    sponsor: m(t.amount - investors),
+                    // The fee and the promote go to the sponsor; the reserve stays in the treasury.
+                    sponsor: m(if t.tier == "reserve" {
+                        0
+                    } else {
+                        t.amount - investors
+                    }),
                     investors: m(investors),
                 }
             })

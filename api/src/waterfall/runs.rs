@@ -148,7 +148,12 @@ impl Run {
                 .map(|t| {
                     Ok((
                         t.tier.clone(),
-                        cents("sponsor", &t.sponsor)?,
+                        // The reserve's part is the tier's whole amount (it is neither party's).
+                        if t.tier == "reserve" {
+                            cents("amount", &t.amount)?
+                        } else {
+                            cents("sponsor", &t.sponsor)?
+                        },
                         cents("investors", &t.investors)?,
                     ))
                 })

@@ -23,7 +23,10 @@ use crate::sales::{self, ImportResult, ResoImport, Trend};
 /// naming each bad row and field (`/rows/{i}/{field}`), and nothing is stored; a sale already
 /// stored is counted as a duplicate.
 #[utoipa::path(post, path = "/v1/sales/imports", tag = "valuations",
-    request_body(content = String, content_type = "text/csv"),
+    request_body(content(
+        (String = "text/csv"),
+        (ResoImport = "application/json"),
+    )),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses((status = 201, body = ImportResult)),
     security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator"]))))]
