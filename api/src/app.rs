@@ -142,6 +142,8 @@ impl ApiConfig {
 pub const MAX_EXPORTS: usize = 2;
 /// Whole-books audit checks (the hash chain, a reconciliation) one process runs at once.
 pub const MAX_AUDITS: usize = 1;
+/// Valuation models one process trains at once (each keeps a core busy for seconds).
+pub const MAX_TRAININGS: usize = 1;
 
 /// The API of one process.
 #[derive(Clone)]
@@ -171,6 +173,12 @@ pub(crate) struct Inner {
     pub(crate) exports: Arc<tokio::sync::Semaphore>,
     /// Whole-books audit checks running at once (each reads every entry or booking).
     pub(crate) audits: Arc<tokio::sync::Semaphore>,
+    /// Valuation models training at once.
+    pub(crate) trainings: Arc<tokio::sync::Semaphore>,
+    /// Trained valuation models, loaded.
+    pub(crate) models: crate::avm::ModelCache,
+    /// Areas' sales, ready to value from.
+    pub(crate) markets: crate::sales::MarketCache,
 }
 
 impl std::fmt::Debug for Api {
@@ -217,6 +225,9 @@ impl Api {
                 writes_held: std::sync::OnceLock::new(),
                 exports: Arc::new(tokio::sync::Semaphore::new(MAX_EXPORTS)),
                 audits: Arc::new(tokio::sync::Semaphore::new(MAX_AUDITS)),
+                trainings: Arc::new(tokio::sync::Semaphore::new(MAX_TRAININGS)),
+                models: Default::default(),
+                markets: Default::default(),
             }),
         })
     }

@@ -179,6 +179,115 @@ pub fn balance(title: &str, points: &[(chrono::NaiveDate, i64)]) -> Result<Strin
     Ok(out)
 }
 
+/// Bars of signed whole-dollar figures, one per label (a property's income, expenses and NOI).
+pub fn figures(title: &str, bars: &[(String, i64)]) -> Result<String> {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(chart_err)?;
+        let top = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1);
+        let bottom = bars.iter().map(|b| b.1).min().unwrap_or(0).min(0);
+        let pad = (top - bottom) / 10 + 1;
+        let n = i32::try_from(bars.len()).unwrap_or(i32::MAX).max(1);
+        let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(30)
+            .y_label_area_size(80)
+            .build_cartesian_2d(
+                (0..n).into_segmented(),
+                (bottom - if bottom < 0 { pad } else { 0 })..(top + pad),
+            )
+            .map_err(chart_err)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(labels.len())
+            .x_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) => usize::try_from(*i)
+                    .ok()
+                    .and_then(|i| labels.get(i))
+                    .cloned()
+                    .unwrap_or_default(),
+                _ => String::new(),
+            })
+            .y_desc("USD")
+            .draw()
+            .map_err(chart_err)?;
+        chart
+            .draw_series(bars.iter().enumerate().map(|(i, b)| {
+                let i = i32::try_from(i).unwrap_or(0);
+                let color = if b.1 < 0 { GREY } else { BLUE };
+                let mut r = Rectangle::new(
+                    [
+                        (SegmentValue::Exact(i), 0),
+                        (SegmentValue::Exact(i + 1), b.1),
+                    ],
+                    color.filled(),
+                );
+                r.set_margin(0, 0, 12, 12);
+                r
+            }))
+            .map_err(chart_err)?;
+        root.present().map_err(chart_err)?;
+    }
+    Ok(out)
+}
+
+/// A line of an area's median price per square foot by quarter (in cents, labelled in
+/// dollars and cents).
+pub fn trend(title: &str, quarters: &[(String, i64)]) -> Result<String> {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(chart_err)?;
+        let top = quarters.iter().map(|q| q.1).max().unwrap_or(0).max(1);
+        let top = top + top / 10 + 1;
+        let n = i64::try_from(quarters.len()).unwrap_or(i64::MAX).max(1);
+        let names: Vec<String> = quarters.iter().map(|q| q.0.clone()).collect();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(30)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0i64..(n - 1).max(1), 0i64..top)
+            .map_err(chart_err)?;
+        chart
+            .configure_mesh()
+            .x_labels(6)
+            .x_label_formatter(&|i| {
+                usize::try_from(*i)
+                    .ok()
+                    .and_then(|i| names.get(i))
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .y_label_formatter(&|c| format!("{}.{:02}", c / 100, c % 100))
+            .y_desc("USD per square foot")
+            .draw()
+            .map_err(chart_err)?;
+        chart
+            .draw_series(LineSeries::new(
+                quarters
+                    .iter()
+                    .enumerate()
+                    .map(|(i, q)| (i64::try_from(i).unwrap_or(0), q.1)),
+                BLUE.stroke_width(2),
+            ))
+            .map_err(chart_err)?;
+        chart
+            .draw_series(
+                quarters.iter().enumerate().map(|(i, q)| {
+                    Circle::new((i64::try_from(i).unwrap_or(0), q.1), 3, BLUE.filled())
+                }),
+            )
+            .map_err(chart_err)?;
+        root.present().map_err(chart_err)?;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +307,21 @@ mod tests {
         .unwrap();
         assert!(b.contains(">\nroof\n<") || b.contains("roof"), "{b}");
         assert!(b.contains("committed") && b.contains("drawn"), "{b}");
+        let f = figures(
+            "Twelve months",
+            &[("Income".into(), 6_000), ("NOI".into(), -1_500)],
+        )
+        .unwrap();
+        assert!(f.contains("Income") && f.contains("NOI"), "{f}");
+        let t = trend(
+            "Grinnell, IA",
+            &[("2012-Q3".into(), 8_029), ("2012-Q4".into(), 8_267)],
+        )
+        .unwrap();
+        assert!(
+            t.contains("2012-Q3") && t.contains("80.") && t.contains("per square foot"),
+            "{t}"
+        );
         // One bar per line and amount, besides the background.
         assert!(b.matches("<rect").count() >= 6, "{b}");
         let day = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();

@@ -130,6 +130,221 @@ pub struct Valuation {
     pub market_price_per_sqft: Money,
     /// The comps, closest first.
     pub comps: Vec<Comp>,
+    /// The area's learned model's estimate, next to the comps' (the latest model that learned
+    /// only from sales before the day).
+    pub model: Option<crate::avm::Estimate>,
+    /// Why there is no model estimate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_unavailable: Option<String>,
+}
+
+/// An amount in whole dollars.
+pub fn dollars(v: Decimal) -> Money {
+    usd(v, 0)
+}
+
+/// Sales without coordinates are scanned; located ones are also filed in cells of this many
+/// degrees (about a kilometre of latitude), searched outward from the subject's.
+const CELL_DEGREES: f64 = 0.01;
+/// Kilometres in a degree of latitude (on the sphere [`km`] measures on).
+const KM_PER_DEGREE: f64 = 12_742.0 * std::f64::consts::PI / 360.0;
+/// Valuation days whose index and rates a market keeps.
+const DAYS_KEPT: usize = 8;
+
+/// What a valuation day derives from the sales before it: the index, the level on the day and
+/// the adjustment rates.
+#[derive(Debug)]
+pub struct Day {
+    index: BTreeMap<(i32, u32), Decimal>,
+    now: Decimal,
+    rates: Rates,
+}
+
+/// An area's sales, ready to value from: sorted by day (so the sales before a valuation day
+/// are a prefix), the located ones filed by cell, and the last few days' index and rates kept.
+#[derive(Debug)]
+pub struct Market {
+    sales: Vec<Sold>,
+    cells: std::collections::HashMap<(i64, i64), Vec<usize>>,
+    unlocated: Vec<usize>,
+    /// The cells' extent: south, west, north, east.
+    bbox: Option<(i64, i64, i64, i64)>,
+    days: std::sync::Mutex<Vec<(NaiveDate, std::sync::Arc<Day>)>>,
+}
+
+fn cell(loc: (f64, f64)) -> (i64, i64) {
+    (
+        (loc.0 / CELL_DEGREES).floor() as i64,
+        (loc.1 / CELL_DEGREES).floor() as i64,
+    )
+}
+
+impl Market {
+    /// The market of `sales` (those without a living area are left out).
+    pub fn new(mut sales: Vec<Sold>) -> Market {
+        sales.retain(|s| s.area > 0);
+        sales.sort_by(|a, b| a.sale_date.cmp(&b.sale_date).then(a.id.cmp(&b.id)));
+        let mut cells: std::collections::HashMap<(i64, i64), Vec<usize>> = Default::default();
+        let mut unlocated = Vec::new();
+        for (i, s) in sales.iter().enumerate() {
+            match s.location {
+                Some(l) => cells.entry(cell(l)).or_default().push(i),
+                None => unlocated.push(i),
+            }
+        }
+        let bbox = cells
+            .keys()
+            .fold(None, |b: Option<(i64, i64, i64, i64)>, &(y, x)| {
+                Some(b.map_or((y, x, y, x), |(y0, x0, y1, x1)| {
+                    (y0.min(y), x0.min(x), y1.max(y), x1.max(x))
+                }))
+            });
+        Market {
+            sales,
+            cells,
+            unlocated,
+            bbox,
+            days: Default::default(),
+        }
+    }
+
+    /// Its sales, by day.
+    pub fn sales(&self) -> &[Sold] {
+        &self.sales
+    }
+
+    fn before(&self, day: NaiveDate) -> usize {
+        self.sales.partition_point(|s| s.sale_date < day)
+    }
+
+    /// The index and rates of `day`, from the sales before it (`None` without any).
+    pub fn day(&self, day: NaiveDate) -> Option<std::sync::Arc<Day>> {
+        let lock = || {
+            self.days
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((_, d)) = lock().iter().find(|(k, _)| *k == day) {
+            return Some(d.clone());
+        }
+        let before = &self.sales[..self.before(day)];
+        if before.is_empty() {
+            return None;
+        }
+        let idx = index(before);
+        let now = index_at(&idx, quarter(day))?;
+        let rates = Rates::fit(before).unwrap_or_else(|| Rates::fixed(before, now));
+        let d = std::sync::Arc::new(Day {
+            index: idx,
+            now,
+            rates,
+        });
+        let mut days = lock();
+        if days.len() >= DAYS_KEPT {
+            days.remove(0);
+        }
+        days.push((day, d.clone()));
+        Some(d)
+    }
+
+    /// The area's market level on the valuation day: the index comps are brought to.
+    pub fn level(&self, day: NaiveDate) -> Option<Decimal> {
+        self.day(day).map(|d| d.now)
+    }
+
+    /// The [`MAX_COMPS`] sales before the day with the lowest scores, lowest first (ties: the
+    /// later sale, then the earlier filed). A located subject searches the cells in rings
+    /// outward and stops once no sale in a further ring could score below the ones it has (its
+    /// distance alone would pass them); when the rings would visit more cells than the area
+    /// has, it scores every sale. `scan` always scores every sale: the baseline the cells are
+    /// measured against.
+    pub fn closest(&self, f: &Facts, scan: bool) -> Vec<(f64, &Sold)> {
+        let n = self.before(f.as_of);
+        let mut best: Vec<(f64, usize)> = Vec::with_capacity(MAX_COMPS + 1);
+        let searched = match f.location {
+            Some(loc) if !scan => self.ring_search(f, loc, n, &mut best),
+            _ => false,
+        };
+        if !searched {
+            best.clear();
+            for i in 0..n {
+                self.offer(f, i, &mut best);
+            }
+        }
+        best.into_iter().map(|(s, i)| (s, &self.sales[i])).collect()
+    }
+
+    fn offer(&self, f: &Facts, i: usize, best: &mut Vec<(f64, usize)>) {
+        let sc = score(f, &self.sales[i]);
+        let worse = |a: &(f64, usize)| {
+            a.0.total_cmp(&sc)
+                .then(self.sales[i].sale_date.cmp(&self.sales[a.1].sale_date))
+                .then(a.1.cmp(&i))
+                .is_gt()
+        };
+        if best.len() < MAX_COMPS || best.last().is_some_and(worse) {
+            let at = best.partition_point(|a| !worse(a));
+            best.insert(at, (sc, i));
+            best.truncate(MAX_COMPS);
+        }
+    }
+
+    /// The ring search; `false` when it gave up for a full scan.
+    fn ring_search(
+        &self,
+        f: &Facts,
+        loc: (f64, f64),
+        n: usize,
+        best: &mut Vec<(f64, usize)>,
+    ) -> bool {
+        for &i in self.unlocated.iter().take_while(|&&i| i < n) {
+            self.offer(f, i, best);
+        }
+        let (cy, cx) = cell(loc);
+        let visit = |y: i64, x: i64, best: &mut Vec<(f64, usize)>| {
+            if let Some(v) = self.cells.get(&(y, x)) {
+                for &i in v.iter().take_while(|&&i| i < n) {
+                    self.offer(f, i, best);
+                }
+            }
+        };
+        let Some((y0, x0, y1, x1)) = self.bbox else {
+            return true;
+        };
+        let mut ring = 0i64;
+        loop {
+            // Every located sale visited: done.
+            if ring > 0 && cy - ring < y0 && cy + ring > y1 && cx - ring < x0 && cx + ring > x1 {
+                return true;
+            }
+            // More cells visited than the area files sales in: scoring them all is cheaper.
+            let visited = (2 * ring + 1).saturating_mul(2 * ring + 1);
+            if usize::try_from(visited).unwrap_or(usize::MAX) > 4 * self.cells.len() + 64 {
+                return false;
+            }
+            if ring == 0 {
+                visit(cy, cx, best);
+            } else {
+                for d in -ring..=ring {
+                    visit(cy - ring, cx + d, best);
+                    visit(cy + ring, cx + d, best);
+                }
+                for d in (1 - ring)..ring {
+                    visit(cy + d, cx - ring, best);
+                    visit(cy + d, cx + ring, best);
+                }
+            }
+            // Every sale in a further ring is at least `ring` whole cells away; a cell is
+            // narrowest east to west, at the latitude farthest from the equator it reaches.
+            let far_lat = (loc.0.abs() + (ring + 1) as f64 * CELL_DEGREES).min(90.0);
+            let cell_km = CELL_DEGREES * KM_PER_DEGREE * far_lat.to_radians().cos().clamp(0.0, 1.0);
+            let floor = ring as f64 * cell_km;
+            if best.len() == MAX_COMPS && best.last().is_some_and(|l| l.0 <= floor) {
+                return true;
+            }
+            ring += 1;
+        }
+    }
 }
 
 fn usd(v: Decimal, places: u32) -> Money {
@@ -280,6 +495,11 @@ impl Rates {
     }
 }
 
+/// The index on a day: its quarter's, else the latest before it.
+pub fn index_on(index: &BTreeMap<(i32, u32), Decimal>, day: NaiveDate) -> Option<Decimal> {
+    index_at(index, quarter(day))
+}
+
 /// The index for a quarter: its own, else the latest before it.
 fn index_at(index: &BTreeMap<(i32, u32), Decimal>, q: (i32, u32)) -> Option<Decimal> {
     index.range(..=q).next_back().map(|(_, v)| *v)
@@ -337,27 +557,31 @@ fn score(f: &Facts, s: &Sold) -> f64 {
 
 /// Values `f` from `sales` (the area's, any day: those on or after the day are left out).
 pub fn value(f: &Facts, sales: &[Sold]) -> Option<Valuation> {
-    let before: Vec<Sold> = sales
-        .iter()
-        .filter(|s| s.sale_date < f.as_of && s.area > 0)
-        .cloned()
-        .collect();
-    if before.is_empty() {
-        return None;
+    Market::new(sales.to_vec()).value(f)
+}
+
+impl Market {
+    /// Values `f` from the sales before its day.
+    pub fn value(&self, f: &Facts) -> Option<Valuation> {
+        self.value_with(f, false)
     }
-    let idx = index(&before);
-    let now = index_at(&idx, quarter(f.as_of))?;
-    let rates = Rates::fit(&before).unwrap_or_else(|| Rates::fixed(&before, now));
-    let mut ranked: Vec<(f64, &Sold)> = before.iter().map(|s| (score(f, s), s)).collect();
-    ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.sale_date.cmp(&a.1.sale_date)));
-    ranked.truncate(MAX_COMPS);
+
+    /// As [`Market::value`]; `scan` scores every sale instead of searching the cells.
+    pub fn value_with(&self, f: &Facts, scan: bool) -> Option<Valuation> {
+        let day = self.day(f.as_of)?;
+        Some(appraise(f, &day, &self.closest(f, scan)))
+    }
+}
+
+fn appraise(f: &Facts, day: &Day, ranked: &[(f64, &Sold)]) -> Valuation {
+    let (idx, now, rates) = (&day.index, day.now, day.rates);
     let pct = |p: &str| p.parse::<Decimal>().unwrap_or_default() / Decimal::ONE_HUNDRED;
     let mut comps = Vec::with_capacity(ranked.len());
     let mut weighted = Decimal::ZERO;
     let mut weights = Decimal::ZERO;
     let mut parts = Vec::new();
-    for (sc, s) in &ranked {
-        let then = index_at(&idx, quarter(s.sale_date)).unwrap_or(now);
+    for (sc, s) in ranked {
+        let then = index_at(idx, quarter(s.sale_date)).unwrap_or(now);
         let mut adj = Vec::new();
         let factor = if then.is_zero() {
             Decimal::ONE
@@ -473,12 +697,14 @@ pub fn value(f: &Facts, sales: &[Sold]) -> Option<Valuation> {
             .map(|p| p.to_string())
             .unwrap_or_default();
     }
-    Some(Valuation {
+    Valuation {
         as_of: f.as_of.format("%Y-%m-%d").to_string(),
         arv: usd(weighted / weights, 0),
         market_price_per_sqft: usd(now, 2),
         comps,
-    })
+        model: None,
+        model_unavailable: None,
+    }
 }
 
 /// Checks a subject: its facts.
@@ -563,9 +789,38 @@ pub struct UpgradeRequest {
     pub upgrades: Vec<Upgrade>,
 }
 
+/// A rehab project's budget line, valued as an upgrade.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineUpgrade {
+    /// The budget line.
+    pub line_id: String,
+    /// What it does: `bedroom_added`, `bathroom_added`, `living_area_added` or
+    /// `condition_improved`.
+    pub kind: String,
+    /// For `living_area_added`: the square feet added.
+    pub square_feet: Option<i64>,
+}
+
+/// Which of a rehab project's lines to value.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectUpgrades {
+    /// The lines (at most 20).
+    pub lines: Vec<LineUpgrade>,
+    /// The valuation day (`YYYY-MM-DD`, default today).
+    pub as_of: Option<String>,
+}
+
 /// One line's estimate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct UpgradeValue {
+    /// The rehab budget line, when valued from a project.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line_id: Option<String>,
+    /// The line's category.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     /// The upgrade.
     pub kind: String,
     /// Its cost.
@@ -608,12 +863,12 @@ fn arv_of(v: &Valuation) -> Decimal {
     v.arv.amount.parse().unwrap_or_default()
 }
 
-/// Values `upgrades` on `f` from `sales`: each line's ARV added on its own, and all together.
+/// Values `upgrades` on `f` from the market: each line's ARV added on its own, and all together.
 /// A condition improvement cannot be valued from sales that carry no condition.
 pub fn upgrades(
     f: &Facts,
     upgrades: &[Upgrade],
-    sales: &[Sold],
+    market: &Market,
 ) -> Result<Option<UpgradeScenarios>> {
     let mut errors = Vec::new();
     if upgrades.is_empty() || upgrades.len() > MAX_UPGRADES {
@@ -654,7 +909,7 @@ pub fn upgrades(
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
     }
-    let Some(base) = value(f, sales) else {
+    let Some(base) = market.value(f) else {
         return Ok(None);
     };
     let before = arv_of(&base);
@@ -662,7 +917,7 @@ pub fn upgrades(
     let mut lines = Vec::with_capacity(upgrades.len());
     for (u, cents) in upgrades.iter().zip(costs) {
         let cost = Decimal::new(cents, 2);
-        let (value_added, unavailable) = match with_upgrade(f, u).and_then(|g| value(&g, sales)) {
+        let (value_added, unavailable) = match with_upgrade(f, u).and_then(|g| market.value(&g)) {
             Some(v) => {
                 all = with_upgrade(&all, u).unwrap_or(all);
                 (Some(arv_of(&v) - before), None)
@@ -673,6 +928,8 @@ pub fn upgrades(
             ),
         };
         lines.push(UpgradeValue {
+            line_id: None,
+            category: None,
             kind: u.kind.clone(),
             cost: usd(cost, 2),
             value_added: value_added.map(|v| usd(v, 0)),
@@ -682,7 +939,7 @@ pub fn upgrades(
             unavailable,
         });
     }
-    let after = value(&all, sales).map_or(before, |v| arv_of(&v));
+    let after = market.value(&all).map_or(before, |v| arv_of(&v));
     Ok(Some(UpgradeScenarios {
         before: usd(before, 0),
         after: usd(after, 0),

@@ -35,6 +35,7 @@ pub mod app;
 pub mod audit;
 pub mod audit_export;
 pub mod auth;
+pub mod avm;
 pub mod blobs;
 pub mod books;
 pub mod chain_audit;

@@ -383,7 +383,8 @@ pub fn parse_reso(body: &ResoImport) -> Result<Vec<Sale>> {
     Ok(out)
 }
 
-fn area_key(city: &str, region: &str) -> String {
+/// The key an area's sales and models are stored under: its city and region, lower case.
+pub fn area_key(city: &str, region: &str) -> String {
     format!(
         "{}|{}",
         city.trim().to_lowercase(),
@@ -395,6 +396,7 @@ fn area_key(city: &str, region: &str) -> String {
 pub async fn store(tx: &mut Tx, sales: &[Sale], source: &str) -> Result<ImportResult> {
     let now = crate::types::now_ms();
     let mut inserted = 0;
+    let mut changed = std::collections::BTreeSet::new();
     for s in sales {
         let n = Query::new(
             "INSERT INTO api_sales (id, address, city, region, area_key, postal_code, latitude, longitude, \
@@ -425,6 +427,18 @@ pub async fn store(tx: &mut Tx, sales: &[Sale], source: &str) -> Result<ImportRe
         .execute(tx.exec())
         .await?;
         inserted += n;
+        if n > 0 {
+            changed.insert(area_key(&s.city, &s.region));
+        }
+    }
+    for key in changed {
+        Query::new(
+            "INSERT INTO api_sales_areas (area_key, generation) VALUES ($1, 1) \
+             ON CONFLICT (area_key) DO UPDATE SET generation = api_sales_areas.generation + 1",
+        )
+        .bind(key)
+        .execute(tx.exec())
+        .await?;
     }
     let rows = u64::try_from(sales.len()).unwrap_or(u64::MAX);
     Ok(ImportResult {
@@ -515,6 +529,57 @@ pub async fn trend(db: &Db, city: &str, region: &str) -> Result<Trend> {
         region: region.to_owned(),
         quarters,
     })
+}
+
+/// Areas whose sales a process keeps in memory.
+const MARKETS_KEPT: usize = 8;
+
+/// Areas' sales kept in memory, ready to value from, each with the generation it was read at.
+#[derive(Debug, Default)]
+pub struct MarketCache {
+    markets: std::sync::Mutex<Vec<(String, i64, std::sync::Arc<crate::comps::Market>)>>,
+}
+
+/// The area's market: from memory while its sales are unchanged (one indexed read checks),
+/// else read again.
+pub async fn market(
+    db: &Db,
+    cache: &MarketCache,
+    city: &str,
+    region: &str,
+) -> Result<std::sync::Arc<crate::comps::Market>> {
+    let key = area_key(city, region);
+    let generation: i64 = Query::new("SELECT generation FROM api_sales_areas WHERE area_key = $1")
+        .bind(key.clone())
+        .fetch_optional(db.reader())
+        .await?
+        .map(|r| r.get::<i64>("generation"))
+        .transpose()?
+        .unwrap_or(0);
+    let lock = || {
+        cache
+            .markets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some((_, _, m)) = lock()
+        .iter()
+        .find(|(k, g, _)| *k == key && *g == generation)
+    {
+        return Ok(m.clone());
+    }
+    let sales = area_sales(db, city, region).await?;
+    let market = tokio::task::spawn_blocking(move || crate::comps::Market::new(sales))
+        .await
+        .map_err(|e| Error::Internal(format!("reading an area's sales: {e}")))?;
+    let market = std::sync::Arc::new(market);
+    let mut kept = lock();
+    kept.retain(|(k, _, _)| *k != key);
+    if kept.len() >= MARKETS_KEPT {
+        kept.remove(0);
+    }
+    kept.push((key, generation, market.clone()));
+    Ok(market)
 }
 
 /// The area's sales with a living area, as the comps read them.

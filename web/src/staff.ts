@@ -125,6 +125,49 @@ export async function properties(query: URLSearchParams): Promise<void> {
   );
 }
 
+/// The property's area: its market trend, and its value from comparable sales next to the
+/// area's learned model, when the area has sales before today.
+async function market(p: any): Promise<Node[]> {
+  const area = new URLSearchParams({ city: p.address.city, region: p.address.region ?? "" });
+  const trend = await optional(`/v1/market/trends?${area}`);
+  if (!trend || trend.quarters.length === 0) return [];
+  const out: Node[] = [
+    h("h2", {}, "Market"),
+    chart(`/v1/market/trends/chart?${area}`, "Chart: the area's median price per square foot by quarter", blob),
+  ];
+  if (!p.square_feet) return out;
+  let v: any = null;
+  try {
+    v = await post("/v1/valuations/comps", {
+      city: p.address.city,
+      region: p.address.region ?? "",
+      living_area_sqft: p.square_feet,
+      bedrooms: p.bedrooms ?? null,
+      bathrooms: p.bathrooms ? Number(p.bathrooms) : null,
+      year_built: p.year_built ?? null,
+      lot_size_sqft: p.lot_size_sqft ?? null,
+      latitude: p.location?.latitude ?? null,
+      longitude: p.location?.longitude ?? null,
+    });
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 409) return out;
+    throw e;
+  }
+  out.push(
+    table("Valuation", ["", ""], [
+      ["After-repair value from comps", money(v.arv)],
+      ["Learned model", v.model ? `${money(v.model.value)} (version ${v.model.version})` : `– (${v.model_unavailable})`],
+      ["Area price per square foot", money(v.market_price_per_sqft)],
+    ]),
+    table(
+      "Comparable sales",
+      ["Address", "Sold", "Price", "Adjusted", "Weight"],
+      v.comps.map((c: any) => [c.address, c.sale_date, money(c.price), money(c.adjusted_price), `${c.weight_percent}%`]),
+    ),
+  );
+  return out;
+}
+
 async function optional(path: string): Promise<any | null> {
   try {
     return await get(path);
@@ -169,8 +212,14 @@ export async function property(id: string): Promise<void> {
         ["Equity multiple", perf.equity_multiple ?? `– (${perf.unavailable?.equity_multiple ?? "not available"})`],
         ["Occupancy", `${perf.occupancy_percent}%`],
       ]),
+      chart(
+        `/v1/properties/${id}/analytics/chart`,
+        "Chart: the twelve months' income, expenses, NOI and the investors' capital",
+        blob,
+      ),
     );
   }
+  parts.push(...(await market(p)));
   if (deals && deals.items.length > 0) {
     parts.push(
       table(

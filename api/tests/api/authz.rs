@@ -116,10 +116,15 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/analytics", ALL),
     ("POST", "/v1/sales/imports", OPERATE),
     ("GET", "/v1/market/trends", ALL),
+    ("GET", "/v1/market/trends/chart", ALL),
+    ("GET", "/v1/properties/{id}/analytics/chart", ALL),
     ("POST", "/v1/valuations/comps", ALL),
     ("POST", "/v1/valuations/upgrades", ALL),
+    ("POST", "/v1/valuations/models", OPERATE),
+    ("GET", "/v1/valuations/models", ALL),
     ("POST", "/v1/me/test-funds", INVESTOR),
     ("GET", "/v1/rehab-projects/{id}/chart", ALL),
+    ("POST", "/v1/rehab-projects/{id}/upgrade-scenarios", ALL),
     ("GET", "/v1/offerings/{address}/chart", EVERYONE),
     ("GET", "/v1/offerings/{address}/documents", EVERYONE),
     (
@@ -800,6 +805,13 @@ async fn request<'a>(
                 .send().await.expect(StatusCode::CREATED).json()["id"].clone();
             call(path).json(&json!({"deal_id": deal}))
         }
+        ("POST", "/v1/rehab-projects/{id}/upgrade-scenarios") => {
+            // The property's area has a sale to compare with.
+            app.post("/v1/sales/imports").token(&app.admin_key).raw("text/csv",
+                "address,city,region,sale_date,sale_price,living_area_sqft\n3 Comp St,Chicago,IL,2020-01-01,100000.00,1000\n")
+                .send().await.expect(StatusCode::CREATED);
+            call(path).json(&json!({"lines": [{"line_id": fx.line, "kind": "bathroom_added"}]}))
+        }
         ("POST", "/v1/rehab-projects/{id}/lines") => call(path).json(&json!({
             "category": format!("line {n}"), "budget": {"amount": "1.00", "currency": "USD"}})),
         ("POST", "/v1/rehab-lines/{id}/bids") => call(path).json(&json!({
@@ -910,7 +922,7 @@ async fn request<'a>(
         ("POST", "/v1/sales/imports") => call(path).raw("text/csv", format!(
             "address,city,region,sale_date,sale_price\n{n} Authz St,Springfield,IL,2026-01-01,100000.00\n"
         )),
-        ("GET", "/v1/market/trends") => call(format!("{path}?city=Springfield&region=IL")),
+        ("GET", "/v1/market/trends") | ("GET", "/v1/market/trends/chart") => call(format!("{path}?city=Springfield&region=IL")),
         ("POST", "/v1/valuations/comps") => {
             // The area has a sale to compare with.
             app.post("/v1/sales/imports").token(&app.admin_key).raw("text/csv",
@@ -925,6 +937,18 @@ async fn request<'a>(
             call(path).json(&json!({"subject": {"city": "Springfield", "region": "IL", "living_area_sqft": 1200},
                 "upgrades": [{"kind": "bathroom_added", "cost": {"amount": "1000.00", "currency": "USD"}}]}))
         }
+        ("POST", "/v1/valuations/models") => {
+            // Enough sales to train on.
+            let mut csv = String::from("address,city,region,sale_date,sale_price,living_area_sqft,bedrooms\n");
+            for i in 0..60 {
+                csv.push_str(&format!("{i} Model St,Modelton,IL,2020-01-{:02},{}.00,{},{}\n",
+                    1 + i % 28, 100_000 + 1_000 * i, 1000 + 10 * i, 2 + i % 3));
+            }
+            app.post("/v1/sales/imports").token(&app.admin_key).raw("text/csv", csv)
+                .send().await.expect(StatusCode::CREATED);
+            call(path).json(&json!({"city": "Modelton", "region": "IL"}))
+        }
+        ("GET", "/v1/valuations/models") => call(format!("{path}?city=Modelton&region=IL")),
         ("GET", "/v1/rehab-projects") => call(format!("/v1/rehab-projects?property_id={}", fx.property)),
         ("POST", "/v1/offerings/{address}/finalize") | ("POST", "/v1/offerings/{address}/cancel") => {
             let offering = if !fresh {

@@ -26,5 +26,6 @@ mod sales;
 mod support;
 mod tokenization;
 mod transactions;
+mod valuation_bench;
 mod waterfall_runs;
 mod waterfalls;

@@ -160,6 +160,100 @@ async fn a_rehab_with_bids_and_draws(engine: Engine) {
         assert_eq!(a["status"], "confirmed", "{a}");
     }
     let (roof, kitchen, paint) = (&lines[0], &lines[1], &lines[2]);
+
+    // Upgrade scenarios from the project's lines: the property (Springfield, IL, 1,400 sq ft,
+    // three bedrooms, 2.5 bathrooms) is the subject and each line's budget its cost. The
+    // answer is the direct route's for the same facts and costs, each line named.
+    let sales = "address,city,region,sale_date,sale_price,latitude,longitude,living_area_sqft,bedrooms,bathrooms,year_built,lot_size_sqft\n\
+        1 Oak St,Springfield,IL,2024-01-10,200000.00,39.801,-89.601,1500,3,2,1980,4000\n\
+        2 Oak St,Springfield,IL,2024-03-15,185000.00,39.802,-89.602,1350,3,1.5,1975,3000\n\
+        3 Oak St,Springfield,IL,2024-05-20,240000.00,39.810,-89.610,1800,4,2.5,1990,5000\n\
+        4 Oak St,Springfield,IL,2024-07-01,170000.00,39.790,-89.590,1200,2,1,1960,2500\n\
+        5 Oak St,Springfield,IL,2024-09-09,215000.00,39.805,-89.605,1450,3,2.5,1985,3500\n\
+        6 Oak St,Springfield,IL,2024-11-11,260000.00,39.820,-89.620,2000,4,3,2000,6000\n";
+    app.post("/v1/sales/imports")
+        .token(&op)
+        .raw("text/csv", sales)
+        .send()
+        .await
+        .expect(StatusCode::CREATED);
+    let scenarios = post(
+        &w,
+        &auditor,
+        &format!("/v1/rehab-projects/{project}/upgrade-scenarios"),
+        json!({"as_of": "2025-01-01", "lines": [
+            {"line_id": roof, "kind": "bathroom_added"},
+            {"line_id": kitchen, "kind": "living_area_added", "square_feet": 200},
+            {"line_id": paint, "kind": "condition_improved"},
+        ]}),
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    let direct = post(
+        &w,
+        &auditor,
+        "/v1/valuations/upgrades",
+        json!({
+            "subject": {"city": "Springfield", "region": "IL", "living_area_sqft": 1400,
+                        "bedrooms": 3, "bathrooms": 2.5, "year_built": 1978,
+                        "lot_size_sqft": 3125, "latitude": 39.8, "longitude": -89.6,
+                        "as_of": "2025-01-01"},
+            "upgrades": [
+                {"kind": "bathroom_added", "cost": usd("10000.00")},
+                {"kind": "living_area_added", "square_feet": 200, "cost": usd("8000.00")},
+                {"kind": "condition_improved", "cost": usd("2000.00")},
+            ]
+        }),
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    let mut unnamed = scenarios.clone();
+    for (i, (id, category)) in [(roof, "roof"), (kitchen, "kitchen"), (paint, "paint")]
+        .into_iter()
+        .enumerate()
+    {
+        let line = unnamed["lines"][i].as_object_mut().unwrap();
+        assert_eq!(line.remove("line_id").unwrap(), id.as_str(), "{scenarios}");
+        assert_eq!(line.remove("category").unwrap(), category, "{scenarios}");
+    }
+    assert_eq!(unnamed, direct);
+    assert!(
+        scenarios["lines"][0]["value_added"]["amount"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+            > 0,
+        "{scenarios}"
+    );
+    post(
+        &w,
+        &auditor,
+        &format!("/v1/rehab-projects/{project}/upgrade-scenarios"),
+        json!({"lines": [{"line_id": "nope", "kind": "bathroom_added"},
+                         {"line_id": roof, "kind": "pool_added"}]}),
+    )
+    .await
+    .problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        Some("/lines/0/line_id"),
+    );
+    let p = post(
+        &w,
+        &auditor,
+        &format!("/v1/rehab-projects/{project}/upgrade-scenarios"),
+        json!({"lines": [{"line_id": roof, "kind": "pool_added"}]}),
+    )
+    .await
+    .problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+        Some("/lines/0/kind"),
+    );
+    assert_eq!(p["errors"].as_array().unwrap().len(), 1, "{p}");
     // The property's projects, and the project's chart: one bar group per line.
     let listed = app
         .get(&format!("/v1/rehab-projects?property_id={property}"))

@@ -278,7 +278,31 @@ async fn comps_on_real_sales(engine: Engine) {
         &train.iter().map(row).collect::<Vec<_>>(),
         &train.iter().map(|s| f(s.price)).collect::<Vec<_>>(),
     );
-    let (mut comps, mut naive, mut linear) = (Vec::new(), Vec::new(), Vec::new());
+    // The learned model, trained through the API on the sales before the split (tuned by
+    // cross-validation on them alone), and the same training in the library to value every
+    // later sale.
+    let trained = app
+        .post("/v1/valuations/models")
+        .token(&op)
+        .json(&json!({"city": "Grinnell", "region": "IA", "before": SPLIT}))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    let (model, metrics) = propledger_api::avm::train(&train).unwrap();
+    assert_eq!(trained["metrics"]["sales"], train.len() as u64);
+    assert_eq!(
+        trained["metrics"]["cv_mape_percent"].as_str().unwrap(),
+        metrics.cv_mape_percent,
+        "the same sales train the same model"
+    );
+    assert!(trained["metrics"]["last_sale"].as_str().unwrap() < SPLIT);
+    assert_eq!(trained["version"], 1);
+    assert_eq!(trained["kind"], "random_forest");
+    assert_eq!(trained["metrics"]["grid"].as_array().unwrap().len(), 12);
+    let level = propledger_api::comps::index_on(&index, split).unwrap();
+    let (mut comps, mut naive, mut linear, mut learned) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for s in &test {
         let actual = f(s.price);
         let facts = propledger_api::comps::Facts {
@@ -295,22 +319,33 @@ async fn comps_on_real_sales(engine: Engine) {
         assert!(v.comps.iter().all(|c| c.sale_date.as_str() < SPLIT));
         let est = v.arv.amount.parse::<f64>().unwrap();
         comps.push((est, actual));
+        learned.push((f(model.estimate(&facts, level).unwrap()), actual));
         naive.push((last * s.area as f64, actual));
         linear.push((
             row(s).iter().zip(&beta).map(|(a, b)| a * b).sum::<f64>(),
             actual,
         ));
     }
-    let (c, n, l) = (errors(&comps), errors(&naive), errors(&linear));
+    let (c, n, l, m) = (
+        errors(&comps),
+        errors(&naive),
+        errors(&linear),
+        errors(&learned),
+    );
     println!(
         "valuation on {} later sales, trained on {} before {SPLIT}:",
         test.len(),
         train.len()
     );
+    println!(
+        "model: {:?}, cross-validated MAPE {}%, trained in {} ms",
+        model.params, metrics.cv_mape_percent, metrics.training_ms
+    );
     println!("| method | MAPE | median absolute error |");
     println!("|---|---:|---:|");
     for (name, (mape, mae)) in [
         ("comps", c),
+        ("model (random forest)", m),
         ("median price per sq ft", n),
         ("linear regression", l),
     ] {
@@ -318,7 +353,7 @@ async fn comps_on_real_sales(engine: Engine) {
     }
     // Every method's error is finite and plausible; the comps beat both baselines on both
     // measures.
-    for (mape, mae) in [c, n, l] {
+    for (mape, mae) in [c, m, n, l] {
         assert!(mape.is_finite() && mape > 1.0 && mae > 0.0, "{mape} {mae}");
     }
     // Upgrade scenarios on a 1,200 square foot house with three bedrooms and one bathroom.
@@ -393,10 +428,124 @@ async fn comps_on_real_sales(engine: Engine) {
     );
     assert_eq!(area["return_percent"], "-47.75", "{up}");
 
+    // The trend as a chart: a point per quarter, labelled.
+    let svg = app
+        .get("/v1/market/trends/chart?city=Grinnell&region=IA")
+        .token(&auditor)
+        .send()
+        .await;
+    assert_eq!(svg.status, StatusCode::OK);
+    assert_eq!(svg.headers["content-type"], "image/svg+xml");
+    let svg = String::from_utf8(svg.bytes).unwrap();
+    assert!(
+        svg.contains("Grinnell, IA: median price per square foot"),
+        "{svg}"
+    );
+    assert_eq!(svg.matches("<circle").count(), 41, "a point per quarter");
+
+    // The comps valuation shows the model's estimate next to its own, from the model that
+    // learned only from sales before the day, and says why when there is none.
+    let subject = &body["subject"];
+    let v = app
+        .post("/v1/valuations/comps")
+        .token(&auditor)
+        .json(subject)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let facts = propledger_api::comps::Facts {
+        area: 1200,
+        bedrooms: Some(3),
+        baths_tenths: Some(10),
+        year_built: Some(1960),
+        lot: None,
+        location: None,
+        as_of: split,
+    };
+    assert_eq!(
+        v["model"]["value"]["amount"],
+        model.estimate(&facts, level).unwrap().to_string(),
+        "{v}"
+    );
+    assert_eq!(v["model"]["model_id"], trained["id"], "{v}");
+    let mut early = subject.clone();
+    early["as_of"] = json!("2012-06-01");
+    let v = app
+        .post("/v1/valuations/comps")
+        .token(&auditor)
+        .json(&early)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(v["model"], Value::Null, "{v}");
+    assert!(
+        v["model_unavailable"]
+            .as_str()
+            .unwrap()
+            .contains("before the valuation day"),
+        "{v}"
+    );
+    // Retrained on every sale: version 2, listed first; the auditor reads but cannot train.
+    let again = app
+        .post("/v1/valuations/models")
+        .token(&op)
+        .json(&json!({"city": "grinnell", "region": "ia"}))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    assert_eq!(again["version"], 2);
+    assert_eq!(again["metrics"]["sales"], sales.len() as u64);
+    let listed = app
+        .get("/v1/valuations/models?city=Grinnell&region=IA")
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let versions: Vec<i64> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, [2, 1]);
+    app.post("/v1/valuations/models")
+        .token(&auditor)
+        .json(&json!({"city": "Grinnell", "region": "IA"}))
+        .send()
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    let p = app
+        .post("/v1/valuations/models")
+        .token(&op)
+        .json(&json!({"city": "Nowhere", "region": "IA"}))
+        .send()
+        .await
+        .problem(StatusCode::CONFLICT, "conflict", None);
+    assert_eq!(p["code"], "too_few_sales", "{p}");
+    app.post("/v1/valuations/models")
+        .token(&op)
+        .json(&json!({"city": "Grinnell", "region": "IA", "before": "2013-13-01"}))
+        .send()
+        .await
+        .problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("/before"),
+        );
+
     for (name, (mape, mae)) in [("the naive baseline", n), ("the linear regression", l)] {
         assert!(
             c.0 < mape && c.1 < mae,
             "comps {c:?} against {name} {:?}",
+            (mape, mae)
+        );
+        assert!(
+            m.0 < mape && m.1 < mae,
+            "model {m:?} against {name} {:?}",
             (mape, mae)
         );
     }

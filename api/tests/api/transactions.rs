@@ -802,6 +802,20 @@ async fn analytics_of_a_year(engine: Engine) {
         early["unavailable"]["cap_rate_percent"].is_string(),
         "{early}"
     );
+    // The same figures as a chart: income, expenses, NOI and the investors' capital.
+    let svg = app
+        .get(&format!(
+            "/v1/properties/{property}/analytics/chart?as_of=2026-06-30"
+        ))
+        .token(&auditor)
+        .send()
+        .await;
+    assert_eq!(svg.status, StatusCode::OK);
+    assert_eq!(svg.headers["content-type"], "image/svg+xml");
+    let svg = String::from_utf8(svg.bytes).unwrap();
+    for label in ["Income", "Expenses", "NOI", "2025-07-01 to 2026-06-30"] {
+        assert!(svg.contains(label), "{label}: {svg}");
+    }
     let p = app
         .get("/v1/analytics?as_of=2026-06-30")
         .token(&auditor)

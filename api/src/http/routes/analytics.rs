@@ -48,6 +48,46 @@ pub async fn property(
     ))
 }
 
+/// A property's twelve months as a chart (SVG): operating income, operating expenses and NOI,
+/// and the investors' capital contributed and distributions received, in whole dollars.
+#[utoipa::path(get, path = "/v1/properties/{id}/analytics/chart", tag = "properties",
+    params(("id" = String, Path, description = "The property's id"), AsOf),
+    responses((status = 200, content_type = "image/svg+xml", body = String)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn property_chart(
+    State(app): State<App>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<AsOf>,
+) -> ApiResult<axum::response::Response> {
+    auth.require(Allowed::READ)?;
+    let to = day(&q)?;
+    let id = PropertyId::parse(&id)?;
+    let a = analytics::property(app.db(), app.ledger()?, id, to).await?;
+    let signed = |m: &crate::types::Money| {
+        use rust_decimal::prelude::ToPrimitive;
+        m.amount
+            .parse::<rust_decimal::Decimal>()
+            .ok()
+            .and_then(|d| d.trunc().to_i64())
+            .unwrap_or(0)
+    };
+    let sum = |f: fn(&analytics::InvestorFigures) -> &crate::types::Money| {
+        a.investors.iter().map(|i| signed(f(i))).sum::<i64>()
+    };
+    let bars = vec![
+        ("Income".to_owned(), signed(&a.operating_income)),
+        ("Expenses".to_owned(), signed(&a.operating_expenses)),
+        ("NOI".to_owned(), signed(&a.noi)),
+        ("Contributed".to_owned(), sum(|i| &i.contributed)),
+        ("Distributed".to_owned(), sum(|i| &i.distributed)),
+    ];
+    Ok(super::offerings::svg(crate::charts::figures(
+        &format!("{} to {}", a.from, a.to),
+        &bars,
+    )?))
+}
+
 /// Every property's analytics and the portfolio's NOI, value, cap rate and equity multiple
 /// (at most 200 properties).
 #[utoipa::path(get, path = "/v1/analytics", tag = "properties", params(AsOf),

@@ -1,0 +1,24 @@
+-- Trained valuation models, by area and version. Equivalent to the other engine's
+-- 0017_valuation_models.sql.
+CREATE TABLE api_valuation_models (
+    id          TEXT     PRIMARY KEY,
+    -- lower(city) '|' lower(region), as api_sales.
+    area_key    TEXT     NOT NULL,
+    version     BIGINT  NOT NULL CHECK (version > 0),
+    -- The latest sale learned from: the model values later days only.
+    last_sale   TEXT     NOT NULL,
+    created_at  BIGINT  NOT NULL,
+    -- The model as the API shows it (settings, metrics, who and when).
+    doc         TEXT     NOT NULL,
+    -- The forest, serialized.
+    model       TEXT     NOT NULL,
+    UNIQUE (area_key, version)
+);
+
+-- Each area's sales generation, raised by every import that stores one of its sales: a process
+-- keeps an area's sales in memory, ready to value from, until it changes.
+CREATE TABLE api_sales_areas (
+    area_key    TEXT     PRIMARY KEY,
+    generation  BIGINT  NOT NULL
+);
+INSERT INTO api_sales_areas (area_key, generation) SELECT DISTINCT area_key, 1 FROM api_sales;
