@@ -30,6 +30,14 @@ pub fn whole(text: &str) -> i64 {
         .max(0)
 }
 
+/// Whole cents of a decimal amount (truncated).
+pub fn cents(text: &str) -> i64 {
+    text.parse::<Decimal>()
+        .ok()
+        .and_then(|d| (d * Decimal::ONE_HUNDRED).trunc().to_i64())
+        .unwrap_or(0)
+}
+
 /// A bar of `value` over `max`, labelled: an offering's shares sold of those for sale.
 pub fn progress(title: &str, label: &str, value: i64, max: i64) -> Result<String> {
     let mut out = String::new();
@@ -196,7 +204,7 @@ pub fn figures(title: &str, bars: &[(String, i64)]) -> Result<String> {
             .x_label_area_size(30)
             .y_label_area_size(80)
             .build_cartesian_2d(
-                (0..n).into_segmented(),
+                (0..n - 1).into_segmented(),
                 (bottom - if bottom < 0 { pad } else { 0 })..(top + pad),
             )
             .map_err(chart_err)?;

@@ -54,6 +54,7 @@ pub mod investors;
 pub mod keys;
 pub mod market;
 pub mod outbox;
+pub mod pdf;
 pub mod platform;
 pub mod properties;
 pub mod reconcile;

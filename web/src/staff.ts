@@ -217,6 +217,27 @@ export async function property(id: string): Promise<void> {
         "Chart: the twelve months' income, expenses, NOI and the investors' capital",
         blob,
       ),
+      h(
+        "p",
+        {},
+        h(
+          "button",
+          {
+            type: "button",
+            onclick: async () => {
+              try {
+                const pdf = await blob(`/v1/properties/${id}/analytics/statement`);
+                const a = h("a", { href: URL.createObjectURL(pdf), download: `performance-${id}.pdf` }) as HTMLAnchorElement;
+                a.click();
+                setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+              } catch (err) {
+                note.replaceChildren(status(errorText(err), "error"));
+              }
+            },
+          },
+          "Download the performance statement (PDF)",
+        ),
+      ),
     );
   }
   parts.push(...(await market(p)));

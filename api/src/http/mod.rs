@@ -151,6 +151,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(chain_audit::anomalies))
         .routes(routes!(analytics::property))
         .routes(routes!(analytics::property_chart))
+        .routes(routes!(analytics::property_statement))
         .routes(routes!(analytics::portfolio))
         .routes(routes!(sales::import))
         .routes(routes!(sales::trends))

@@ -118,6 +118,7 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/market/trends", ALL),
     ("GET", "/v1/market/trends/chart", ALL),
     ("GET", "/v1/properties/{id}/analytics/chart", ALL),
+    ("GET", "/v1/properties/{id}/analytics/statement", ALL),
     ("POST", "/v1/valuations/comps", ALL),
     ("POST", "/v1/valuations/upgrades", ALL),
     ("POST", "/v1/valuations/models", OPERATE),

@@ -406,3 +406,22 @@ pub(crate) fn property_body(city: &str, lat: f64, lon: f64, price: &str, sqft: i
         "market_data": {"median_rent": "2400.00", "comps": 4}
     })
 }
+
+/// The text of a PDF, as poppler's `pdftotext` reads it (layout kept).
+pub(crate) fn pdf_text(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("doc.pdf");
+    std::fs::write(&path, pdf).expect("write the PDF");
+    let out = std::process::Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (Debian's poppler-utils; scripts/install-test-tools installs it)");
+    assert!(
+        out.status.success(),
+        "pdftotext: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 text")
+}

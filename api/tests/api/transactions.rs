@@ -816,6 +816,36 @@ async fn analytics_of_a_year(engine: Engine) {
     for label in ["Income", "Expenses", "NOI", "2025-07-01 to 2026-06-30"] {
         assert!(svg.contains(label), "{label}: {svg}");
     }
+    // The performance statement as a PDF, read back: the same figures, and the chart's labels
+    // as text.
+    let pdf = app
+        .get(&format!(
+            "/v1/properties/{property}/analytics/statement?as_of=2026-06-30"
+        ))
+        .token(&auditor)
+        .send()
+        .await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    assert_eq!(pdf.headers["content-type"], "application/pdf");
+    let text = crate::support::pdf_text(&pdf.bytes);
+    for expected in [
+        "Performance statement",
+        "2025-07-01 to 2026-06-30",
+        "Operating income",
+        "6000.00 USD",
+        "Operating expenses",
+        "1500.00 USD",
+        "Net operating income",
+        "4500.00 USD",
+        "300000.00 USD",
+        "1.50%",
+        "32.88%",
+        "none (no capital paid in)",
+        "Income",
+        "NOI",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in {text}");
+    }
     let p = app
         .get("/v1/analytics?as_of=2026-06-30")
         .token(&auditor)

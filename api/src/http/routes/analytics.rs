@@ -64,6 +64,12 @@ pub async fn property_chart(
     let to = day(&q)?;
     let id = PropertyId::parse(&id)?;
     let a = analytics::property(app.db(), app.ledger()?, id, to).await?;
+    Ok(super::offerings::svg(figures_chart(&a)?))
+}
+
+/// The twelve months' income, expenses and NOI, and the investors' capital paid in and
+/// distributions, as bars of whole dollars.
+fn figures_chart(a: &PropertyAnalytics) -> Result<String, Error> {
     let signed = |m: &crate::types::Money| {
         use rust_decimal::prelude::ToPrimitive;
         m.amount
@@ -82,10 +88,154 @@ pub async fn property_chart(
         ("Contributed".to_owned(), sum(|i| &i.contributed)),
         ("Distributed".to_owned(), sum(|i| &i.distributed)),
     ];
-    Ok(super::offerings::svg(crate::charts::figures(
-        &format!("{} to {}", a.from, a.to),
-        &bars,
-    )?))
+    crate::charts::figures(&format!("{} to {}", a.from, a.to), &bars)
+}
+
+/// A property's performance statement as a PDF: the twelve months' figures, each rehab
+/// project's budget variance, each investor's capital and IRR, the chart of
+/// `/v1/properties/{id}/analytics/chart`, and the area's market trend when it has sales.
+#[utoipa::path(get, path = "/v1/properties/{id}/analytics/statement", tag = "properties",
+    params(("id" = String, Path, description = "The property's id"), AsOf),
+    responses((status = 200, content_type = "application/pdf", body = Vec<u8>)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn property_statement(
+    State(app): State<App>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<AsOf>,
+) -> ApiResult<axum::response::Response> {
+    use crate::pdf::Block;
+    auth.require(Allowed::READ)?;
+    let to = day(&q)?;
+    let id = PropertyId::parse(&id)?;
+    let property = crate::properties::get(app.db().reader(), id).await?;
+    let a = analytics::property(app.db(), app.ledger()?, id, to).await?;
+    let money = |m: &crate::types::Money| format!("{} {}", m.amount, m.currency);
+    let or_why = |v: &Option<String>, name: &str, unit: &str| match v {
+        Some(v) => format!("{v}{unit}"),
+        None => format!(
+            "none ({})",
+            a.unavailable
+                .get(name)
+                .map_or("not available", String::as_str)
+        ),
+    };
+    let mut figures = vec![
+        ("Operating income".to_owned(), money(&a.operating_income)),
+        (
+            "Operating expenses".to_owned(),
+            money(&a.operating_expenses),
+        ),
+        ("Net operating income".to_owned(), money(&a.noi)),
+    ];
+    if let Some(v) = &a.value {
+        figures.push(("Value".to_owned(), money(v)));
+    }
+    figures.extend([
+        (
+            "Cap rate".to_owned(),
+            or_why(&a.cap_rate_percent, "cap_rate_percent", "%"),
+        ),
+        (
+            "Cash-on-cash".to_owned(),
+            or_why(&a.cash_on_cash_percent, "cash_on_cash_percent", "%"),
+        ),
+        ("IRR".to_owned(), or_why(&a.irr_percent, "irr_percent", "%")),
+        (
+            "Equity multiple".to_owned(),
+            or_why(&a.equity_multiple, "equity_multiple", ""),
+        ),
+        ("Occupancy".to_owned(), format!("{}%", a.occupancy_percent)),
+    ]);
+    let mut blocks = vec![
+        Block::Heading("The twelve months".to_owned()),
+        Block::Rows(figures),
+        Block::Chart(figures_chart(&a)?),
+    ];
+    if !a.budget.is_empty() {
+        blocks.push(Block::Heading("Rehab budgets".to_owned()));
+        for b in &a.budget {
+            blocks.push(Block::Rows(vec![
+                (format!("Project {}", b.project_id), String::new()),
+                ("  Budget".to_owned(), money(&b.budget)),
+                ("  Committed".to_owned(), money(&b.committed)),
+                ("  Drawn".to_owned(), money(&b.drawn)),
+                (
+                    "  Variance".to_owned(),
+                    format!(
+                        "{}{}",
+                        money(&b.variance),
+                        b.variance_percent
+                            .as_ref()
+                            .map(|p| format!(" ({p}%)"))
+                            .unwrap_or_default()
+                    ),
+                ),
+            ]));
+        }
+    }
+    if !a.investors.is_empty() {
+        blocks.push(Block::Heading("Investors".to_owned()));
+        for i in &a.investors {
+            blocks.push(Block::Rows(vec![
+                (format!("Investor {}", i.investor), String::new()),
+                ("  Capital paid in".to_owned(), money(&i.contributed)),
+                ("  Distributions".to_owned(), money(&i.distributed)),
+                (
+                    "  IRR".to_owned(),
+                    i.irr_percent
+                        .as_ref()
+                        .map_or("none".to_owned(), |p| format!("{p}%")),
+                ),
+            ]));
+        }
+    }
+    let region = property.address.region.clone().unwrap_or_default();
+    let trend = crate::sales::trend(app.db(), &property.address.city, &region).await?;
+    if !trend.quarters.is_empty() {
+        blocks.push(Block::Heading("The area's market".to_owned()));
+        let points: Vec<(String, i64)> = trend
+            .quarters
+            .iter()
+            .map(|x| {
+                (
+                    x.quarter.clone(),
+                    crate::charts::cents(&x.median_price_per_sqft.amount),
+                )
+            })
+            .collect();
+        blocks.push(Block::Chart(crate::charts::trend(
+            &format!(
+                "{}, {}: median price per square foot",
+                trend.city, trend.region
+            ),
+            &points,
+        )?));
+    }
+    let statement = crate::pdf::Statement {
+        title: "Performance statement".to_owned(),
+        subtitle: format!(
+            "{}, {} · {} to {}",
+            property.address.line1, property.address.city, a.from, a.to
+        ),
+        blocks,
+    };
+    let pdf = tokio::task::spawn_blocking(move || crate::pdf::render(&statement))
+        .await
+        .map_err(|e| Error::Internal(format!("writing a PDF: {e}")))??;
+    let mut r = axum::response::IntoResponse::into_response(pdf);
+    let headers = r.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/pdf"),
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!(
+        "inline; filename=\"performance-{id}-{}.pdf\"",
+        a.to
+    )) {
+        headers.insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
 }
 
 /// Every property's analytics and the portfolio's NOI, value, cap rate and equity multiple

@@ -122,17 +122,10 @@ pub async fn trends_chart(
         .quarters
         .iter()
         .map(|x| {
-            let cents = x
-                .median_price_per_sqft
-                .amount
-                .parse::<rust_decimal::Decimal>()
-                .ok()
-                .and_then(|d| {
-                    use rust_decimal::prelude::ToPrimitive;
-                    (d * rust_decimal::Decimal::ONE_HUNDRED).trunc().to_i64()
-                })
-                .unwrap_or(0);
-            (x.quarter.clone(), cents)
+            (
+                x.quarter.clone(),
+                crate::charts::cents(&x.median_price_per_sqft.amount),
+            )
         })
         .collect();
     Ok(super::offerings::svg(crate::charts::trend(
