@@ -153,6 +153,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(analytics::property_chart))
         .routes(routes!(analytics::property_statement))
         .routes(routes!(analytics::portfolio))
+        .routes(routes!(analytics::portfolio_statement))
         .routes(routes!(sales::import))
         .routes(routes!(sales::trends))
         .routes(routes!(sales::comps))

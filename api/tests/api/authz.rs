@@ -114,6 +114,7 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/audit/anomalies", AUDIT),
     ("GET", "/v1/properties/{id}/analytics", ALL),
     ("GET", "/v1/analytics", ALL),
+    ("GET", "/v1/analytics/statement", ALL),
     ("POST", "/v1/sales/imports", OPERATE),
     ("GET", "/v1/market/trends", ALL),
     ("GET", "/v1/market/trends/chart", ALL),

@@ -859,6 +859,23 @@ async fn analytics_of_a_year(engine: Engine) {
         (Some("4500.00"), Some("300000.00"))
     );
     assert_eq!(p["cap_rate_percent"], "1.50");
+    let pdf = app
+        .get("/v1/analytics/statement?as_of=2026-06-30")
+        .token(&auditor)
+        .send()
+        .await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    let text = crate::support::pdf_text(&pdf.bytes);
+    for expected in [
+        "Portfolio statement",
+        "The twelve months to 2026-06-30",
+        "4500.00 USD",
+        "300000.00 USD",
+        "1.50%",
+        "Each property's NOI",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in {text}");
+    }
     app.get(&format!("/v1/properties/{property}/analytics?as_of=June"))
         .token(&auditor)
         .send()

@@ -220,22 +220,7 @@ pub async fn property_statement(
         ),
         blocks,
     };
-    let pdf = tokio::task::spawn_blocking(move || crate::pdf::render(&statement))
-        .await
-        .map_err(|e| Error::Internal(format!("writing a PDF: {e}")))??;
-    let mut r = axum::response::IntoResponse::into_response(pdf);
-    let headers = r.headers_mut();
-    headers.insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("application/pdf"),
-    );
-    if let Ok(v) = axum::http::HeaderValue::from_str(&format!(
-        "inline; filename=\"performance-{id}-{}.pdf\"",
-        a.to
-    )) {
-        headers.insert(axum::http::header::CONTENT_DISPOSITION, v);
-    }
-    Ok(r)
+    pdf_response(statement, &format!("performance-{id}-{}", a.to)).await
 }
 
 /// Every property's analytics and the portfolio's NOI, value, cap rate and equity multiple
@@ -253,4 +238,96 @@ pub async fn portfolio(
     Ok(axum::Json(
         analytics::portfolio(app.db(), app.ledger()?, to).await?,
     ))
+}
+
+/// The portfolio's statement as a PDF: its NOI, value, cap rate and equity multiple, each
+/// property's, and a chart of each property's NOI (labelled by the first part of its id).
+#[utoipa::path(get, path = "/v1/analytics/statement", tag = "properties", params(AsOf),
+    responses((status = 200, content_type = "application/pdf", body = Vec<u8>)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn portfolio_statement(
+    State(app): State<App>,
+    auth: Auth,
+    Query(q): Query<AsOf>,
+) -> ApiResult<axum::response::Response> {
+    use crate::pdf::Block;
+    auth.require(Allowed::READ)?;
+    let to = day(&q)?;
+    let p = analytics::portfolio(app.db(), app.ledger()?, to).await?;
+    let money = |m: &crate::types::Money| format!("{} {}", m.amount, m.currency);
+    let pct = |v: &Option<String>| v.as_ref().map_or("none".to_owned(), |v| format!("{v}%"));
+    let mut blocks = vec![
+        Block::Heading("The portfolio".to_owned()),
+        Block::Rows(vec![
+            ("Properties".to_owned(), p.properties.to_string()),
+            ("Net operating income".to_owned(), money(&p.noi)),
+            ("Value".to_owned(), money(&p.value)),
+            ("Cap rate".to_owned(), pct(&p.cap_rate_percent)),
+            (
+                "Equity multiple".to_owned(),
+                p.equity_multiple
+                    .clone()
+                    .unwrap_or_else(|| "none".to_owned()),
+            ),
+        ]),
+    ];
+    if !p.items.is_empty() {
+        let bars: Vec<(String, i64)> = p
+            .items
+            .iter()
+            .take(20)
+            .map(|a| {
+                (
+                    a.property_id.to_string().chars().take(8).collect(),
+                    crate::charts::cents(&a.noi.amount) / 100,
+                )
+            })
+            .collect();
+        blocks.push(Block::Chart(crate::charts::figures(
+            "Each property's NOI",
+            &bars,
+        )?));
+        blocks.push(Block::Heading("Properties".to_owned()));
+        for a in &p.items {
+            blocks.push(Block::Rows(vec![
+                (format!("Property {}", a.property_id), String::new()),
+                ("  Net operating income".to_owned(), money(&a.noi)),
+                (
+                    "  Value".to_owned(),
+                    a.value.as_ref().map_or("none".to_owned(), money),
+                ),
+                ("  Cap rate".to_owned(), pct(&a.cap_rate_percent)),
+                (
+                    "  Occupancy".to_owned(),
+                    format!("{}%", a.occupancy_percent),
+                ),
+            ]));
+        }
+    }
+    let statement = crate::pdf::Statement {
+        title: "Portfolio statement".to_owned(),
+        subtitle: format!("The twelve months to {}", p.to),
+        blocks,
+    };
+    pdf_response(statement, &format!("portfolio-{}", p.to)).await
+}
+
+/// A rendered statement, as an inline PDF named `name`.
+async fn pdf_response(
+    statement: crate::pdf::Statement,
+    name: &str,
+) -> ApiResult<axum::response::Response> {
+    let pdf = tokio::task::spawn_blocking(move || crate::pdf::render(&statement))
+        .await
+        .map_err(|e| Error::Internal(format!("writing a PDF: {e}")))??;
+    let mut r = axum::response::IntoResponse::into_response(pdf);
+    let headers = r.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/pdf"),
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("inline; filename=\"{name}.pdf\"")) {
+        headers.insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
 }
