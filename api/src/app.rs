@@ -179,6 +179,8 @@ pub(crate) struct Inner {
     pub(crate) models: crate::avm::ModelCache,
     /// Areas' sales, ready to value from.
     pub(crate) markets: crate::sales::MarketCache,
+    /// Properties read lately (SQLite only).
+    pub(crate) properties: crate::properties::PropertyCache,
 }
 
 impl std::fmt::Debug for Api {
@@ -203,6 +205,7 @@ impl Api {
         chain: Option<Arc<dyn ChainStatus>>,
         context: Option<ChainContext>,
     ) -> Result<Api> {
+        let sqlite = db.engine() == Engine::Sqlite;
         let location = config.blob_location.unwrap_or(match db.engine() {
             Engine::Sqlite => BlobLocation::Disk,
             Engine::Postgres => BlobLocation::Database,
@@ -228,6 +231,7 @@ impl Api {
                 trainings: Arc::new(tokio::sync::Semaphore::new(MAX_TRAININGS)),
                 models: Default::default(),
                 markets: Default::default(),
+                properties: crate::properties::PropertyCache::new(sqlite),
             }),
         })
     }

@@ -229,15 +229,23 @@ try {
     return t.contracts?.offering ? t : null;
   });
   const { offering, shares } = tokenization.contracts;
-  // Only US investors.
-  const rules = await api("PUT", `/v1/tokens/${shares}/rules`, {
-    accredited_only: false,
-    countries_restricted: true,
-    allowed_countries: ["US"],
-    max_investors: 0,
-    lockup_until: null,
-    max_balance_per_investor: "0",
-    min_holding: "0",
+  // Only US investors. The share token is known once the index has read its deployment, which
+  // may trail the tokenization's confirmation: until then the rules are refused with 404.
+  const rules = await until("the share token in the index", async () => {
+    try {
+      return await api("PUT", `/v1/tokens/${shares}/rules`, {
+        accredited_only: false,
+        countries_restricted: true,
+        allowed_countries: ["US"],
+        max_investors: 0,
+        lockup_until: null,
+        max_balance_per_investor: "0",
+        min_holding: "0",
+      });
+    } catch (e) {
+      if (String(e.message).includes(": 404 ")) return null;
+      throw e;
+    }
   });
   await confirmed(rules.actions);
   await until("the index", async () => (await api("GET", `/v1/offerings/${offering}`)).status === "open");

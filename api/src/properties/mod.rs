@@ -14,4 +14,4 @@ pub use model::{
     PropertyType, PropertyUpdate,
 };
 pub use search::{BoundingBox, MAX_RADIUS_M, PropertyQuery, SearchRequest};
-pub use store::{Hit, create, get, get_raw, render_page, search, update};
+pub use store::{Hit, PropertyCache, create, get, get_raw, render_page, search, update};

@@ -1,5 +1,7 @@
 //! Storing, reading and searching properties.
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 
 use super::geo::{Location, bounding_box, haversine_m};
@@ -123,6 +125,82 @@ pub async fn create(tx: &mut Tx, actor: &Actor, new: NewProperty) -> Result<Prop
 /// One property.
 pub async fn get(exec: Exec<'_>, id: PropertyId) -> Result<Property> {
     parse(&get_raw(exec, id).await?.0)
+}
+
+/// Properties read lately, as rendered JSON with their version, for a single-node SQLite
+/// deployment, where this process is the only writer: each SQLite read crosses to the driver's
+/// worker thread and back, which costs more than the rest of `GET /v1/properties/{id}`.
+///
+/// An entry is tagged with the generation current when its read began; a committed change to
+/// any property raises the generation ([`PropertyCache::changed`], called after the commit), so
+/// a read that raced the change is never served. Off for PostgreSQL, where other processes
+/// write. Bounded by bytes: when full it starts again empty.
+#[derive(Debug, Default)]
+pub struct PropertyCache {
+    on: bool,
+    generation: std::sync::atomic::AtomicU64,
+    entries: std::sync::Mutex<Entries>,
+}
+
+/// The cache's bytes held, and its entries: each property's generation, rendered JSON and
+/// version.
+type Entries = (
+    usize,
+    std::collections::HashMap<PropertyId, (u64, Arc<str>, i64)>,
+);
+
+/// Most bytes of rendered properties the cache holds.
+const CACHE_MAX_BYTES: usize = 32 * 1024 * 1024;
+
+impl PropertyCache {
+    /// A cache, on or off.
+    pub fn new(on: bool) -> PropertyCache {
+        PropertyCache {
+            on,
+            ..Default::default()
+        }
+    }
+
+    /// Notes a committed change to a property.
+    pub fn changed(&self) {
+        if self.on {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// One property as its rendered JSON and its version, from the cache when it holds the
+    /// current generation's, else read.
+    pub async fn get(&self, exec: Exec<'_>, id: PropertyId) -> Result<(Arc<str>, i64)> {
+        if !self.on {
+            let (doc, version) = get_raw(exec, id).await?;
+            return Ok((doc.into(), version));
+        }
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        if let Some((g, doc, version)) = self.lock().1.get(&id)
+            && *g == generation
+        {
+            return Ok((doc.clone(), *version));
+        }
+        let (doc, version) = get_raw(exec, id).await?;
+        let doc: Arc<str> = doc.into();
+        let mut e = self.lock();
+        if e.0 + doc.len() > CACHE_MAX_BYTES {
+            e.1.clear();
+            e.0 = 0;
+        }
+        e.0 += doc.len();
+        if let Some(old) = e.1.insert(id, (generation, doc.clone(), version)) {
+            e.0 -= old.1.len();
+        }
+        Ok((doc, version))
+    }
 }
 
 /// One property as its rendered JSON, and its version.

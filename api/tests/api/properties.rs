@@ -86,6 +86,9 @@ async fn create_get_update(engine: Engine) {
         .token(&key)
         .send()
         .await;
+    // The read after the change is the changed property (on SQLite, the first read was kept in
+    // the process's cache, which the change's commit invalidated).
+    assert_eq!(again.headers["etag"], "\"2\"");
     assert_eq!(again.json()["status"], "under_contract");
 
     // Unknown ids, well-formed or not, are not found.

@@ -101,8 +101,15 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     auth.require(Allowed::READ)?;
-    let (doc, version) = properties::get_raw(app.db().reader(), PropertyId::parse(&id)?).await?;
-    Ok(json_bytes(doc, Some(version)))
+    let (doc, version) = app
+        .inner
+        .properties
+        .get(app.db().reader(), PropertyId::parse(&id)?)
+        .await?;
+    Ok(json_bytes(
+        axum::body::Bytes::copy_from_slice(doc.as_bytes()),
+        Some(version),
+    ))
 }
 
 /// Changes a property: absent fields stay, `null` clears an optional one, `address` is
@@ -139,9 +146,12 @@ pub async fn update(
     };
     let property = properties::update(w.tx(), id, body.value, if_match.0).await?;
     let etag = format!("\"{}\"", property.version);
-    let mut resp = w
+    let finished = w
         .finish(StatusCode::OK, &property, Some(id.to_string()))
-        .await?;
+        .await;
+    // After the commit (or its failure): reads that began before it are not served again.
+    app.inner.properties.changed();
+    let mut resp = finished?;
     if let Ok(v) = HeaderValue::from_str(&etag) {
         resp.headers_mut().insert(header::ETAG, v);
     }
