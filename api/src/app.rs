@@ -205,7 +205,7 @@ impl Api {
         chain: Option<Arc<dyn ChainStatus>>,
         context: Option<ChainContext>,
     ) -> Result<Api> {
-        let sqlite = db.engine() == Engine::Sqlite;
+        let watch = db.change_watch();
         let location = config.blob_location.unwrap_or(match db.engine() {
             Engine::Sqlite => BlobLocation::Disk,
             Engine::Postgres => BlobLocation::Database,
@@ -231,7 +231,7 @@ impl Api {
                 trainings: Arc::new(tokio::sync::Semaphore::new(MAX_TRAININGS)),
                 models: Default::default(),
                 markets: Default::default(),
-                properties: crate::properties::PropertyCache::new(sqlite),
+                properties: crate::properties::PropertyCache::new(watch),
             }),
         })
     }

@@ -47,7 +47,11 @@ pub struct Db {
 
 #[derive(Clone, Debug)]
 enum Inner {
-    Sqlite { read: SqlitePool, write: SqlitePool },
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+        watch: std::sync::Arc<ChangeWatch>,
+    },
     Postgres(PgPool),
 }
 
@@ -93,7 +97,11 @@ impl Db {
             .run(&write)
             .await?;
         Ok(Db {
-            inner: Inner::Sqlite { read, write },
+            inner: Inner::Sqlite {
+                read,
+                write,
+                watch: std::sync::Arc::new(ChangeWatch::new(path)),
+            },
         })
     }
 
@@ -112,6 +120,14 @@ impl Db {
         Ok(Db {
             inner: Inner::Postgres(pool),
         })
+    }
+
+    /// For SQLite, what tells a commit by any connection or process: see [`ChangeWatch`].
+    pub fn change_watch(&self) -> Option<std::sync::Arc<ChangeWatch>> {
+        match &self.inner {
+            Inner::Sqlite { watch, .. } => Some(watch.clone()),
+            Inner::Postgres(_) => None,
+        }
     }
 
     /// The engine in use.
@@ -147,7 +163,7 @@ impl Db {
     /// Closes the pools.
     pub async fn close(&self) {
         match &self.inner {
-            Inner::Sqlite { read, write } => {
+            Inner::Sqlite { read, write, .. } => {
                 write.close().await;
                 read.close().await;
             }
@@ -415,5 +431,53 @@ pub fn is_unique_violation(e: &Error) -> bool {
     match e {
         Error::Database(sqlx::Error::Database(db)) => db.is_unique_violation(),
         _ => false,
+    }
+}
+
+/// Tells whether a SQLite database in WAL mode changed, without a query: the header of its
+/// shared-memory WAL index (`<database>-shm`), which every connection of every process updates
+/// on each commit (the frame count, the salts when the log restarts, the change counter), read
+/// with one `stat` and one positioned read. A token that differs means a commit happened; no
+/// token (no index file yet) means nothing may be assumed.
+#[derive(Debug)]
+pub struct ChangeWatch {
+    shm: std::path::PathBuf,
+    /// The index file open, and its inode: a new file (after every connection closed and the
+    /// database was opened again) is opened again.
+    file: std::sync::Mutex<Option<(u64, std::fs::File)>>,
+}
+
+/// The WAL index header's size: two copies follow each other; the first is read.
+const WAL_INDEX_HEADER: usize = 48;
+
+/// What a [`ChangeWatch`] reads: the index file's inode and its header.
+pub type ChangeToken = (u64, [u8; WAL_INDEX_HEADER]);
+
+impl ChangeWatch {
+    fn new(database: &Path) -> ChangeWatch {
+        let mut shm = database.as_os_str().to_owned();
+        shm.push("-shm");
+        ChangeWatch {
+            shm: shm.into(),
+            file: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The current token, or `None` when it cannot be read.
+    pub fn token(&self) -> Option<ChangeToken> {
+        use std::os::unix::fs::{FileExt, MetadataExt};
+        let ino = std::fs::metadata(&self.shm).ok()?.ino();
+        let mut held = self
+            .file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.as_ref().is_none_or(|(i, _)| *i != ino) {
+            let f = std::fs::File::open(&self.shm).ok()?;
+            *held = Some((f.metadata().ok()?.ino(), f));
+        }
+        let (ino, f) = held.as_ref()?;
+        let mut header = [0u8; WAL_INDEX_HEADER];
+        f.read_exact_at(&mut header, 0).ok()?;
+        Some((*ino, header))
     }
 }

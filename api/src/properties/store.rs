@@ -137,7 +137,8 @@ pub async fn get(exec: Exec<'_>, id: PropertyId) -> Result<Property> {
 /// write. Bounded by bytes: when full it starts again empty.
 #[derive(Debug, Default)]
 pub struct PropertyCache {
-    on: bool,
+    /// The database's change watch; `None`: no cache.
+    watch: Option<Arc<crate::db::ChangeWatch>>,
     generation: std::sync::atomic::AtomicU64,
     entries: std::sync::Mutex<Entries>,
 }
@@ -146,24 +147,27 @@ pub struct PropertyCache {
 /// version.
 type Entries = (
     usize,
-    std::collections::HashMap<PropertyId, (u64, Arc<str>, i64)>,
+    std::collections::HashMap<PropertyId, (Tag, Arc<str>, i64)>,
 );
+
+/// When an entry was read: this process's generation and the database's change token.
+type Tag = (u64, crate::db::ChangeToken);
 
 /// Most bytes of rendered properties the cache holds.
 const CACHE_MAX_BYTES: usize = 32 * 1024 * 1024;
 
 impl PropertyCache {
-    /// A cache, on or off.
-    pub fn new(on: bool) -> PropertyCache {
+    /// A cache over a SQLite database's change watch; `None` (PostgreSQL): none.
+    pub fn new(watch: Option<Arc<crate::db::ChangeWatch>>) -> PropertyCache {
         PropertyCache {
-            on,
+            watch,
             ..Default::default()
         }
     }
 
     /// Notes a committed change to a property.
     pub fn changed(&self) {
-        if self.on {
+        if self.watch.is_some() {
             self.generation
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
@@ -178,13 +182,17 @@ impl PropertyCache {
     /// One property as its rendered JSON and its version, from the cache when it holds the
     /// current generation's, else read.
     pub async fn get(&self, exec: Exec<'_>, id: PropertyId) -> Result<(Arc<str>, i64)> {
-        if !self.on {
+        // The tag is taken before the read: a commit after it changes the token.
+        let tag = self.watch.as_ref().and_then(|w| {
+            let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+            w.token().map(|t| (generation, t))
+        });
+        let Some(tag) = tag else {
             let (doc, version) = get_raw(exec, id).await?;
             return Ok((doc.into(), version));
-        }
-        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
-        if let Some((g, doc, version)) = self.lock().1.get(&id)
-            && *g == generation
+        };
+        if let Some((t, doc, version)) = self.lock().1.get(&id)
+            && *t == tag
         {
             return Ok((doc.clone(), *version));
         }
@@ -196,7 +204,7 @@ impl PropertyCache {
             e.0 = 0;
         }
         e.0 += doc.len();
-        if let Some(old) = e.1.insert(id, (generation, doc.clone(), version)) {
+        if let Some(old) = e.1.insert(id, (tag, doc.clone(), version)) {
             e.0 -= old.1.len();
         }
         Ok((doc, version))

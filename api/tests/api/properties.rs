@@ -90,6 +90,26 @@ async fn create_get_update(engine: Engine) {
     // the process's cache, which the change's commit invalidated).
     assert_eq!(again.headers["etag"], "\"2\"");
     assert_eq!(again.json()["status"], "under_contract");
+    // A commit by another process on the same database (here, a pool of its own) is seen at
+    // once too: the cache watches the database's WAL index, not only this process's writes.
+    let other = propledger_api::db::Db::connect(&app.url).await.unwrap();
+    let mut tx = other.begin().await.unwrap();
+    propledger_api::db::Query::new(
+        "UPDATE api_properties SET doc = replace(doc, 'under_contract', 'sold') WHERE id = $1",
+    )
+    .bind(id.clone())
+    .execute(tx.exec())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let seen = app
+        .get(&format!("/v1/properties/{id}"))
+        .token(&key)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(seen["status"], "sold");
 
     // Unknown ids, well-formed or not, are not found.
     for missing in [
