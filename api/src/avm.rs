@@ -51,6 +51,8 @@ pub const FEATURES: [&str; 5] = [
 pub const MIN_SALES: usize = 50;
 /// Most sales a model is trained on (the latest).
 pub const MAX_SALES: usize = 10_000;
+/// Most bytes of JSON a stored model inflates to.
+pub const MAX_STORED_JSON: u64 = 512 * 1024 * 1024;
 /// Cross-validation folds.
 pub const FOLDS: usize = 5;
 /// Trees in each forest.
@@ -317,14 +319,28 @@ impl Model {
         (v > Decimal::ZERO).then_some(v)
     }
 
-    /// The model as stored.
-    pub fn to_json(&self) -> std::result::Result<String, String> {
-        serde_json::to_string(self).map_err(|e| e.to_string())
+    /// The model as stored: its JSON, gzip-compressed (a forest's JSON repeats itself, and
+    /// compresses several times over).
+    pub fn to_bytes(&self) -> std::result::Result<Vec<u8>, String> {
+        use std::io::Write;
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        serde_json::to_writer(&mut z, self).map_err(|e| e.to_string())?;
+        z.flush().map_err(|e| e.to_string())?;
+        z.finish().map_err(|e| e.to_string())
     }
 
-    /// A stored model.
-    pub fn from_json(s: &str) -> std::result::Result<Model, String> {
-        serde_json::from_str(s).map_err(|e| e.to_string())
+    /// A stored model (at most [`MAX_STORED_JSON`] bytes of JSON once inflated).
+    pub fn from_bytes(b: &[u8]) -> std::result::Result<Model, String> {
+        use std::io::Read;
+        let mut json = Vec::new();
+        flate2::read::GzDecoder::new(b)
+            .take(MAX_STORED_JSON + 1)
+            .read_to_end(&mut json)
+            .map_err(|e| e.to_string())?;
+        if json.len() as u64 > MAX_STORED_JSON {
+            return Err("a stored model larger than any the API writes".to_owned());
+        }
+        serde_json::from_slice(&json).map_err(|e| e.to_string())
     }
 }
 
@@ -426,7 +442,7 @@ pub async fn store(
     };
     let doc = serde_json::to_string(&info)
         .map_err(|e| Error::Internal(format!("rendering a model: {e}")))?;
-    let body = model.to_json().map_err(Error::Internal)?;
+    let body = model.to_bytes().map_err(Error::Internal)?;
     Query::new(
         "INSERT INTO api_valuation_models (id, area_key, version, last_sale, created_at, doc, model) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -514,12 +530,12 @@ pub async fn usable(
     if let Some(m) = cache.get(info.id) {
         return Ok(Some((info, m)));
     }
-    let body: String = Query::new("SELECT model FROM api_valuation_models WHERE id = $1")
+    let body: Vec<u8> = Query::new("SELECT model FROM api_valuation_models WHERE id = $1")
         .bind(info.id.to_string())
         .fetch_one(db.reader())
         .await?
         .get("model")?;
-    let model = tokio::task::spawn_blocking(move || Model::from_json(&body))
+    let model = tokio::task::spawn_blocking(move || Model::from_bytes(&body))
         .await
         .map_err(|e| Error::Internal(format!("loading a model: {e}")))?
         .map_err(|_| Error::Corrupt("a stored valuation model".to_owned()))?;
@@ -566,7 +582,7 @@ mod tests {
         // A smooth market: cross-validated error within a few percent.
         let cv: Decimal = ma.cv_mape_percent.parse().unwrap();
         assert!(cv < Decimal::from(10), "{cv}");
-        let back = Model::from_json(&a.to_json().unwrap()).unwrap();
+        let back = Model::from_bytes(&a.to_bytes().unwrap()).unwrap();
         let f = Facts {
             area: 1500,
             bedrooms: Some(3),

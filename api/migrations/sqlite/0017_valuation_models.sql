@@ -10,8 +10,8 @@ CREATE TABLE api_valuation_models (
     created_at  INTEGER  NOT NULL,
     -- The model as the API shows it (settings, metrics, who and when).
     doc         TEXT     NOT NULL,
-    -- The forest, serialized.
-    model       TEXT     NOT NULL,
+    -- The forest, as gzip-compressed JSON.
+    model       BLOB     NOT NULL,
     UNIQUE (area_key, version)
 ) STRICT;
 

@@ -338,8 +338,11 @@ async fn comps_on_real_sales(engine: Engine) {
         train.len()
     );
     println!(
-        "model: {:?}, cross-validated MAPE {}%, trained in {} ms",
-        model.params, metrics.cv_mape_percent, metrics.training_ms
+        "model: {:?}, cross-validated MAPE {}%, trained in {} ms, {} bytes stored",
+        model.params,
+        metrics.cv_mape_percent,
+        metrics.training_ms,
+        model.to_bytes().unwrap().len()
     );
     println!("| method | MAPE | median absolute error |");
     println!("|---|---:|---:|");
