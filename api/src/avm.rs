@@ -209,9 +209,32 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// Why a model was not trained.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrainError {
+    /// The area has fewer than [`MIN_SALES`] sales to learn from (the caller's to fix).
+    TooFewSales(String),
+    /// The learner failed (a fault, not the caller's).
+    Failed(String),
+}
+
+impl From<String> for TrainError {
+    fn from(e: String) -> Self {
+        TrainError::Failed(e)
+    }
+}
+
+impl std::fmt::Display for TrainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrainError::TooFewSales(s) | TrainError::Failed(s) => f.write_str(s),
+        }
+    }
+}
+
 /// Trains a model on `sales` (the latest [`MAX_SALES`] with a living area): the grid scored by
-/// cross-validation, the best refitted on them all. `Err` says why it cannot be trained.
-pub fn train(sales: &[Sold]) -> std::result::Result<(Model, Metrics), String> {
+/// cross-validation, the best refitted on them all.
+pub fn train(sales: &[Sold]) -> std::result::Result<(Model, Metrics), TrainError> {
     let started = Instant::now();
     let mut sales: Vec<&Sold> = sales.iter().filter(|s| s.area > 0).collect();
     sales.sort_by(|a, b| a.sale_date.cmp(&b.sale_date).then(a.id.cmp(&b.id)));
@@ -219,10 +242,10 @@ pub fn train(sales: &[Sold]) -> std::result::Result<(Model, Metrics), String> {
         sales.drain(..sales.len() - MAX_SALES);
     }
     if sales.len() < MIN_SALES {
-        return Err(format!(
+        return Err(TrainError::TooFewSales(format!(
             "the area has {} sales with a living area; a model needs at least {MIN_SALES}",
             sales.len()
-        ));
+        )));
     }
     let owned: Vec<Sold> = sales.iter().map(|s| (*s).clone()).collect();
     let index = crate::comps::index(&owned);
@@ -288,7 +311,7 @@ pub fn train(sales: &[Sold]) -> std::result::Result<(Model, Metrics), String> {
             }
         }
     }
-    let (mape, mae, params) = best.ok_or("no setting was tried")?;
+    let (mape, mae, params) = best.ok_or_else(|| "no setting was tried".to_owned())?;
     let forest = fit(&rows, &target, params)?;
     let day = |s: &Sold| s.sale_date.format("%Y-%m-%d").to_string();
     let metrics = Metrics {
@@ -600,7 +623,10 @@ mod tests {
     #[test]
     fn too_few_sales_are_refused() {
         let e = train(&market(20)).unwrap_err();
-        assert!(e.contains("at least 50"), "{e}");
+        assert!(
+            matches!(&e, TrainError::TooFewSales(m) if m.contains("at least 50")),
+            "{e}"
+        );
     }
 
     #[test]

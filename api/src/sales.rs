@@ -582,12 +582,14 @@ pub async fn market(
     Ok(market)
 }
 
-/// The area's sales with a living area, as the comps read them.
+/// The area's sales with a living area, as the comps read them: the latest
+/// [`TREND_READ_MAX`], oldest first.
 pub async fn area_sales(db: &Db, city: &str, region: &str) -> Result<Vec<crate::comps::Sold>> {
     let rows = Query::new(
         "SELECT id, address, sale_date, price_minor, living_area_sqft, lot_size_sqft, bedrooms, \
          bathrooms_tenths, year_built, latitude, longitude FROM api_sales \
-         WHERE area_key = $1 AND living_area_sqft IS NOT NULL ORDER BY sale_date, id LIMIT $2",
+         WHERE area_key = $1 AND living_area_sqft IS NOT NULL \
+         ORDER BY sale_date DESC, id DESC LIMIT $2",
     )
     .bind(area_key(city, region))
     .bind(TREND_READ_MAX)
@@ -613,6 +615,7 @@ pub async fn area_sales(db: &Db, city: &str, region: &str) -> Result<Vec<crate::
             location: coord("latitude")?.zip(coord("longitude")?),
         });
     }
+    out.reverse();
     Ok(out)
 }
 

@@ -150,7 +150,8 @@ async function market(p: any): Promise<Node[]> {
       longitude: p.location?.longitude ?? null,
     });
   } catch (e) {
-    if (e instanceof ApiError && e.status === 409) return out;
+    // No sales before today (409), or facts the comps do not take (422): no valuation shown.
+    if (e instanceof ApiError && (e.status === 409 || e.status === 422)) return out;
     throw e;
   }
   out.push(

@@ -70,14 +70,8 @@ pub async fn property_chart(
 /// The twelve months' income, expenses and NOI, and the investors' capital paid in and
 /// distributions, as bars of whole dollars.
 fn figures_chart(a: &PropertyAnalytics) -> Result<String, Error> {
-    let signed = |m: &crate::types::Money| {
-        use rust_decimal::prelude::ToPrimitive;
-        m.amount
-            .parse::<rust_decimal::Decimal>()
-            .ok()
-            .and_then(|d| d.trunc().to_i64())
-            .unwrap_or(0)
-    };
+    // Whole dollars, toward zero (a loss stays negative).
+    let signed = |m: &crate::types::Money| crate::charts::cents(&m.amount) / 100;
     let sum = |f: fn(&analytics::InvestorFigures) -> &crate::types::Money| {
         a.investors.iter().map(|i| signed(f(i))).sum::<i64>()
     };

@@ -344,7 +344,10 @@ pub async fn train(
     })
     .await
     .map_err(|e| Error::Internal(format!("training a model: {e}")))?
-    .map_err(|why| Error::conflict("too_few_sales", why))?;
+    .map_err(|e| match e {
+        crate::avm::TrainError::TooFewSales(why) => Error::conflict("too_few_sales", why),
+        crate::avm::TrainError::Failed(why) => Error::Internal(format!("training a model: {why}")),
+    })?;
     let mut w = match Write::begin(
         &app,
         &ctx.0,
