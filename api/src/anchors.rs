@@ -70,6 +70,8 @@ pub struct Queued {
     pub entries: u64,
     /// The head hash it records.
     pub head_hash: String,
+    /// The published business documents' Merkle root it records (zero when none).
+    pub documents_root: String,
     /// The outbox action recording it on the platform's chain (absent when that chain's last
     /// anchor already covers the head).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -106,6 +108,9 @@ pub async fn queue(
         return Ok(None);
     }
     let head = B256::from(hash.0);
+    let documents_root = crate::business_docs::proof::current_root(tx)
+        .await?
+        .map_or(B256::ZERO, |(root, _)| root);
     let action_id = queue_on(
         tx,
         Target {
@@ -117,7 +122,7 @@ pub async fn queue(
             resource_type: "ledger_anchor",
         },
         entries,
-        head,
+        (head, documents_root),
         actor,
     )
     .await?;
@@ -134,7 +139,7 @@ pub async fn queue(
                     resource_type: "ledger_anchor_external",
                 },
                 entries,
-                head,
+                (head, documents_root),
                 actor,
             )
             .await?
@@ -147,6 +152,7 @@ pub async fn queue(
     Ok(Some(Queued {
         entries,
         head_hash: format!("{head:#x}"),
+        documents_root: format!("{documents_root:#x}"),
         action_id,
         external_action_id,
     }))
@@ -158,7 +164,7 @@ async fn queue_on(
     tx: &mut Tx,
     target: Target<'_>,
     entries: u64,
-    head: B256,
+    (head, documents_root): (B256, B256),
     actor: &Actor,
 ) -> Result<Option<ActionId>> {
     let last = LedgerAnchor::new(target.contract, target.provider)
@@ -191,7 +197,7 @@ async fn queue_on(
         LedgerAnchor::anchorCall {
             entries,
             headHash: head,
-            documentsRoot: B256::ZERO,
+            documentsRoot: documents_root,
         }
         .abi_encode(),
     );
@@ -321,12 +327,28 @@ pub async fn check(
     })
 }
 
-/// Every `Anchored` event of one anchor contract, each next to the books' hash at its entry.
-async fn read_anchors(
+/// One `Anchored` event as the chain recorded it.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// Its number on the contract.
+    pub index: u64,
+    /// Posted entries it covers.
+    pub entries: u64,
+    /// The books' head hash.
+    pub head_hash: B256,
+    /// The published documents' Merkle root.
+    pub documents_root: B256,
+    /// Its block.
+    pub block_number: u64,
+    /// Its transaction.
+    pub tx_hash: B256,
+}
+
+/// Every `Anchored` event of one anchor contract up to the chain's head, oldest first.
+pub async fn recorded(
     anchor: propledger_contracts::deploy::Deployed,
     source: &RpcSource,
-    ledger: &Ledger,
-) -> Result<Vec<AnchorView>> {
+) -> Result<Vec<Recorded>> {
     let head = source
         .head()
         .await
@@ -350,19 +372,39 @@ async fn read_anchors(
         let e = LedgerAnchor::Anchored::decode_log_data(&data).map_err(|e| {
             Error::Unavailable(format!("an Anchored event that does not decode: {e}"))
         })?;
+        anchors.push(Recorded {
+            index: u64::try_from(e.index).unwrap_or(u64::MAX),
+            entries: e.entries,
+            head_hash: e.headHash,
+            documents_root: e.documentsRoot,
+            block_number: log.block_number,
+            tx_hash: log.tx_hash,
+        });
+    }
+    Ok(anchors)
+}
+
+/// Every `Anchored` event of one anchor contract, each next to the books' hash at its entry.
+async fn read_anchors(
+    anchor: propledger_contracts::deploy::Deployed,
+    source: &RpcSource,
+    ledger: &Ledger,
+) -> Result<Vec<AnchorView>> {
+    let mut anchors = Vec::new();
+    for e in recorded(anchor, source).await? {
         let books = ledger
             .verifier()
             .hash_at(e.entries)
             .await
             .map_err(ledger_error)?;
-        let matches = books.is_some_and(|h| B256::from(h.0) == e.headHash);
+        let matches = books.is_some_and(|h| B256::from(h.0) == e.head_hash);
         anchors.push(AnchorView {
-            index: u64::try_from(e.index).unwrap_or(u64::MAX),
+            index: e.index,
             entries: e.entries,
-            head_hash: format!("{:#x}", e.headHash),
-            documents_root: format!("{:#x}", e.documentsRoot),
-            block_number: log.block_number,
-            tx_hash: format!("{:#x}", log.tx_hash),
+            head_hash: format!("{:#x}", e.head_hash),
+            documents_root: format!("{:#x}", e.documents_root),
+            block_number: e.block_number,
+            tx_hash: format!("{:#x}", e.tx_hash),
             books_hash: books.map(|h| format!("0x{}", hex::encode(h.0))),
             matches,
         });

@@ -52,6 +52,14 @@ pub enum Error {
         /// A sentence for people.
         detail: String,
     },
+    /// An edit based on an older version changed sections that were changed since.
+    #[error("conflict: the edit and the changes since its base overlap in {sections:?}")]
+    MergeConflict {
+        /// The current version.
+        current: i64,
+        /// The sections (by key) both changed; `title` and `variable:<name>` for those.
+        sections: Vec<String>,
+    },
     /// `If-Match` named another version than the current one.
     #[error("precondition failed: the resource is at version {current}")]
     PreconditionFailed {

@@ -38,6 +38,7 @@ pub mod auth;
 pub mod avm;
 pub mod blobs;
 pub mod books;
+pub mod business_docs;
 pub mod chain_audit;
 pub mod charts;
 pub mod compliance;

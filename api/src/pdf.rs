@@ -26,6 +26,8 @@ const MARGIN: f32 = 50.0;
 const FIGURE_X: f32 = 330.0;
 /// Characters on a line of body text before it wraps.
 const WRAP: usize = 95;
+/// Characters of the title on a line before it wraps.
+const TITLE_WRAP: usize = 48;
 /// Characters of a row's figure on a line before it wraps.
 const FIGURE_WRAP: usize = 42;
 /// Most blocks a statement holds.
@@ -256,7 +258,9 @@ pub fn render(s: &Statement) -> Result<Vec<u8>> {
         )));
     }
     let mut p = Pages::new();
-    p.text(MARGIN, 18.0, true, &s.title);
+    for line in wrap_at(&s.title, TITLE_WRAP) {
+        p.text(MARGIN, 18.0, true, &line);
+    }
     p.text(MARGIN, 10.0, false, &s.subtitle);
     for b in &s.blocks {
         match b {

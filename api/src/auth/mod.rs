@@ -114,6 +114,8 @@ impl Allowed {
     pub const REVIEW: Allowed = Allowed(&[Role::Admin, Role::Compliance, Role::Auditor]);
     /// Admins and compliance staff.
     pub const COMPLIANCE: Allowed = Allowed(&[Role::Admin, Role::Compliance]);
+    /// Staff who write business documents.
+    pub const DOCUMENTS: Allowed = Allowed(&[Role::Admin, Role::Operator, Role::Compliance]);
     /// Investors (signed-in wallets), for their own data.
     pub const INVESTOR: Allowed = Allowed(&[Role::Investor]);
 

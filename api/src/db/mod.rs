@@ -218,6 +218,18 @@ pub enum Exec<'a> {
     PgConn(&'a mut sqlx::PgConnection),
 }
 
+impl Exec<'_> {
+    /// The same place for a shorter while, so one `Exec` runs several statements in turn.
+    pub fn reborrow(&mut self) -> Exec<'_> {
+        match self {
+            Exec::SqlitePool(p) => Exec::SqlitePool(p),
+            Exec::PgPool(p) => Exec::PgPool(p),
+            Exec::SqliteConn(c) => Exec::SqliteConn(c),
+            Exec::PgConn(c) => Exec::PgConn(c),
+        }
+    }
+}
+
 /// A bind value.
 #[derive(Clone, Debug)]
 pub enum Arg {

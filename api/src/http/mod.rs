@@ -37,9 +37,9 @@ use utoipa_axum::routes;
 
 use self::problem::{ApiError, Problem};
 use self::routes::{
-    agent, analytics, audit, auth, books, chain_audit, compliance, deals, distributions, documents,
-    investors, keys, me, network, offerings, properties, rehab, sales, statements, system, tax,
-    tokenization, transactions, users, valuations, waterfalls,
+    agent, analytics, audit, auth, books, business_documents, chain_audit, compliance, deals,
+    distributions, documents, investors, keys, me, network, offerings, properties, rehab, sales,
+    statements, system, tax, tokenization, transactions, users, valuations, waterfalls,
 };
 use self::state::App;
 use crate::error::Error;
@@ -69,6 +69,7 @@ pub const MAX_JSON_BODY_BYTES: usize = 1024 * 1024;
         (name = "audit", description = "The audit log of every write"),
         (name = "properties", description = "Properties"),
         (name = "documents", description = "Documents attached to properties"),
+        (name = "business-documents", description = "SOPs, business plans, policies, deal memos and statement templates: versions, diffs, approvals, publication proofs, rendering and search"),
         (name = "deals", description = "Deals: acquisitions, their pipeline, pro-formas and returns"),
         (name = "books", description = "A property's books: accounts, trial balance, statements"),
         (name = "investors", description = "Investors: applications, review, and their own data"),
@@ -88,6 +89,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
     let uploads = OpenApiRouter::new()
         .routes(routes!(documents::upload, documents::list))
         .routes(routes!(investors::add_document))
+        .routes(routes!(business_documents::attach))
         .layer(DefaultBodyLimit::max(upload_limit));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::sign_in))
@@ -208,6 +210,27 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(investors::reject))
         .routes(routes!(investors::action))
         .routes(routes!(compliance::check))
+        .routes(routes!(
+            business_documents::list,
+            business_documents::create
+        ))
+        .routes(routes!(business_documents::search))
+        .routes(routes!(business_documents::templates))
+        .routes(routes!(business_documents::get, business_documents::edit))
+        .routes(routes!(business_documents::rollback))
+        .routes(routes!(business_documents::permissions))
+        .routes(routes!(business_documents::submit))
+        .routes(routes!(business_documents::decide))
+        .routes(routes!(business_documents::publish))
+        .routes(routes!(business_documents::archive))
+        .routes(routes!(business_documents::versions))
+        .routes(routes!(business_documents::version))
+        .routes(routes!(business_documents::diff))
+        .routes(routes!(business_documents::history))
+        .routes(routes!(business_documents::render))
+        .routes(routes!(business_documents::proof))
+        .routes(routes!(business_documents::verify))
+        .routes(routes!(business_documents::attachment))
         .merge(uploads)
 }
 

@@ -41,6 +41,9 @@ pub struct Problem {
     /// The resource's current version, for a failed `If-Match`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_version: Option<i64>,
+    /// For a merge conflict: the sections both sides changed (by key).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<String>,
     /// Seconds to wait before retrying, for rate limits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_s: Option<u64>,
@@ -146,6 +149,7 @@ impl Problem {
             code: None,
             errors: Vec::new(),
             current_version: None,
+            conflicts: Vec::new(),
             retry_after_s: None,
         }
     }
@@ -176,6 +180,21 @@ impl Problem {
             Error::Conflict { code, detail } => {
                 let mut p = Problem::new(StatusCode::CONFLICT, "conflict", detail.clone());
                 p.code = Some(code);
+                p
+            }
+            Error::MergeConflict { current, sections } => {
+                let mut p = Problem::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    format!(
+                        "the edit and the changes made since the version it was based on both \
+                         changed {}; read version {current}, redo the edit on it and retry",
+                        sections.join(", ")
+                    ),
+                );
+                p.code = Some("merge_conflict");
+                p.current_version = Some(*current);
+                p.conflicts = sections.clone();
                 p
             }
             Error::PreconditionFailed { current } => {

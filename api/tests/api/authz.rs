@@ -27,6 +27,7 @@ const ADMIN: &[&str] = &["admin"];
 const OPERATE: &[&str] = &["admin", "operator"];
 const AUDIT: &[&str] = &["admin", "auditor"];
 const PUBLIC: &[&str] = &[];
+const WRITE_DOCS: &[&str] = &["admin", "operator", "compliance"];
 
 /// Route x role: the staff roles that may call each route (empty: no credential needed).
 const TABLE: &[(&str, &str, &[&str])] = &[
@@ -173,6 +174,43 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/books/export", ALL),
     ("GET", "/v1/documents/{id}", ALL),
     ("GET", "/v1/documents/{id}/content", ALL),
+    ("GET", "/v1/business-documents", ALL),
+    ("POST", "/v1/business-documents", WRITE_DOCS),
+    ("GET", "/v1/business-documents/search", ALL),
+    ("GET", "/v1/business-document-templates", ALL),
+    ("GET", "/v1/business-documents/{id}", ALL),
+    ("PUT", "/v1/business-documents/{id}", WRITE_DOCS),
+    ("POST", "/v1/business-documents/{id}/rollback", WRITE_DOCS),
+    ("PUT", "/v1/business-documents/{id}/permissions", WRITE_DOCS),
+    ("POST", "/v1/business-documents/{id}/submit", WRITE_DOCS),
+    ("POST", "/v1/business-documents/{id}/approvals", WRITE_DOCS),
+    ("POST", "/v1/business-documents/{id}/publish", WRITE_DOCS),
+    ("POST", "/v1/business-documents/{id}/archive", WRITE_DOCS),
+    ("GET", "/v1/business-documents/{id}/versions", ALL),
+    ("GET", "/v1/business-documents/{id}/versions/{number}", ALL),
+    ("GET", "/v1/business-documents/{id}/diff", ALL),
+    ("GET", "/v1/business-documents/{id}/history", ALL),
+    ("POST", "/v1/business-documents/{id}/render", ALL),
+    (
+        "GET",
+        "/v1/business-documents/{id}/versions/{number}/proof",
+        ALL,
+    ),
+    (
+        "POST",
+        "/v1/business-documents/{id}/versions/{number}/verify",
+        ALL,
+    ),
+    (
+        "POST",
+        "/v1/business-documents/{id}/attachments",
+        WRITE_DOCS,
+    ),
+    (
+        "GET",
+        "/v1/business-documents/{id}/attachments/{attachment}",
+        ALL,
+    ),
     ("GET", "/healthz", PUBLIC),
     ("GET", "/v1/network", PUBLIC),
     ("POST", "/v1/test-funds", ADMIN),
@@ -200,6 +238,56 @@ fn contractor_body(n: usize) -> Value {
     json!({"company": format!("Builder {n}"), "trade": "general", "contact_name": "Sam",
            "email": "sam@example.com", "license_number": "L-1", "license_expires_on": "2099-01-01",
            "insurance_expires_on": "2099-01-01", "payout_wallet": Address::repeat_byte(0xc0)})
+}
+
+/// A business document's body.
+fn business_doc_body(n: usize) -> Value {
+    json!({"type": "sop", "title": format!("Procedure {n}"),
+           "content": {"sections": [{"title": "Purpose", "body": "Why this exists."}]}})
+}
+
+/// A business document made by the admin key in `state` (draft, in_review, approved — in
+/// review with an approval — or published); returns its id.
+async fn business_doc(app: &crate::support::TestApp, n: usize, state: &str) -> String {
+    let doc = app
+        .post("/v1/business-documents")
+        .token(&app.admin_key)
+        .json(&business_doc_body(n))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    if state == "draft" {
+        return doc;
+    }
+    let path = format!("/v1/business-documents/{doc}");
+    app.post(&format!("{path}/submit"))
+        .token(&app.admin_key)
+        .send()
+        .await
+        .expect(StatusCode::OK);
+    if state == "in_review" {
+        return doc;
+    }
+    let approver = app.key("compliance").await;
+    app.post(&format!("{path}/approvals"))
+        .token(&approver)
+        .json(&json!({"decision": "approve"}))
+        .send()
+        .await
+        .expect(StatusCode::OK);
+    if state == "approved" {
+        return doc;
+    }
+    app.post(&format!("{path}/publish"))
+        .token(&app.admin_key)
+        .send()
+        .await
+        .expect(StatusCode::OK);
+    doc
 }
 
 /// A waterfall: an 8% preferred return, capital back, then a 20% promote.
@@ -289,6 +377,15 @@ async fn snapshot(app: &TestApp) -> Vec<(String, i64)> {
             "SELECT COUNT(*) AS n FROM api_waterfall_runs",
         ),
         ("idempotency", "SELECT COUNT(*) AS n FROM api_idempotency"),
+        (
+            "business documents",
+            "SELECT CAST(COUNT(*) + COALESCE(SUM(head_version), 0) AS BIGINT) AS n \
+             FROM api_business_documents",
+        ),
+        (
+            "business document trail",
+            "SELECT COUNT(*) AS n FROM api_business_document_events",
+        ),
     ] {
         out.push((name.to_owned(), app.count(sql).await));
     }
@@ -734,6 +831,63 @@ async fn request<'a>(
             }
         }
         ("POST", "/v1/deals") => call(path).json(&deal_body(&fx.property)),
+        ("POST", "/v1/business-documents") => call(path).json(&business_doc_body(n)),
+        ("GET", "/v1/business-documents/search") => call(format!("{path}?q=procedure")),
+        (_, t) if t.starts_with("/v1/business-documents/{id}") => {
+            let state = match t.rsplit('/').next().unwrap_or("") {
+                "approvals" => "in_review",
+                "publish" => "approved",
+                "proof" | "verify" => "published",
+                _ => "draft",
+            };
+            let doc = business_doc(app, n, state).await;
+            let path = template.replace("{id}", &doc).replace("{number}", "1");
+            match (method, t.rsplit('/').next().unwrap_or("")) {
+                ("PUT", "{id}") => call(path)
+                    .header("if-match", "\"1\"")
+                    .json(&json!({"content": business_doc_body(n)["content"]})),
+                ("POST", "rollback") => {
+                    // A second version to roll back from.
+                    let mut b = business_doc_body(n);
+                    b["content"]["sections"][0]["body"] = json!("Changed.");
+                    app.call(Method::PUT, &format!("/v1/business-documents/{doc}"))
+                        .token(&app.admin_key)
+                        .header("if-match", "\"1\"")
+                        .json(&json!({"content": b["content"]}))
+                        .send()
+                        .await
+                        .expect(StatusCode::OK);
+                    call(path).json(&json!({"version": 1}))
+                }
+                ("PUT", "permissions") => call(path).json(&json!({"approvals_required": 1})),
+                ("POST", "approvals") => call(path).json(&json!({"decision": "approve"})),
+                ("GET", "diff") => call(format!("{path}?from=1&to=1")),
+                ("POST", "render") => call(path).json(&json!({"format": "html"})),
+                ("POST", "verify") => {
+                    let b = business_doc_body(n);
+                    call(path).json(&json!({"title": b["title"], "content": {"sections": [
+                        {"key": "purpose", "title": "Purpose", "body": "Why this exists."}], "variables": []}}))
+                }
+                ("POST", "attachments") => {
+                    call(path).multipart(&[("title", "Checklist")], Some(("list.pdf", "application/pdf", b"%PDF-1.7 list")))
+                }
+                ("GET", "{attachment}") => {
+                    let att = app
+                        .post(&format!("/v1/business-documents/{doc}/attachments"))
+                        .token(&app.admin_key)
+                        .multipart(&[], Some(("list.pdf", "application/pdf", b"%PDF-1.7 list")))
+                        .send()
+                        .await
+                        .expect(StatusCode::CREATED)
+                        .json();
+                    call(format!(
+                        "/v1/business-documents/{doc}/attachments/{}",
+                        att["id"].as_str().unwrap()
+                    ))
+                }
+                _ => call(path),
+            }
+        }
         ("PUT", "/v1/properties/{id}/waterfall") => call(path).json(&waterfall_body()),
         ("GET", "/v1/properties/{id}/waterfall")
         | ("POST", "/v1/properties/{id}/waterfall/preview") => {

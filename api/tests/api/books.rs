@@ -369,7 +369,7 @@ async fn exports_stream_the_books(engine: Engine) {
 
 /// Two investors' capital in the first property's books, as the indexer books it from the
 /// chain: contributions, a refund, a distribution.
-async fn capital(ledger: &propledger_ledger::Ledger, property: &str) {
+pub(crate) async fn capital(ledger: &propledger_ledger::Ledger, property: &str) {
     use propledger_ledger::core::chart::codes;
     use propledger_ledger::core::{
         AccountCode, AccountType, Amount, Currency, DimValue, Dimensions, EntryDraft,

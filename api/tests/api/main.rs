@@ -7,6 +7,7 @@ mod auth;
 mod authz;
 mod bench;
 mod books;
+mod business_documents;
 mod chain_audit;
 mod chainapp;
 mod compliance;

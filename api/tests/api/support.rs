@@ -313,6 +313,10 @@ impl TestApp {
         self.call(Method::POST, path)
     }
 
+    pub(crate) fn put(&self, path: &str) -> Call<'_> {
+        self.call(Method::PUT, path)
+    }
+
     pub(crate) fn patch(&self, path: &str) -> Call<'_> {
         self.call(Method::PATCH, path)
     }

@@ -161,10 +161,25 @@ pub async fn content(
 
 /// A document's bytes as an attachment.
 pub(crate) async fn stream(app: &App, doc: &documents::Document) -> ApiResult<Response> {
-    let stream = app
-        .blobs()
-        .open(app.db(), documents::sha256_of(doc)?)
-        .await?;
+    stream_file(
+        app,
+        documents::sha256_of(doc)?,
+        &doc.content_type,
+        doc.size,
+        doc.filename.as_deref(),
+    )
+    .await
+}
+
+/// Stored bytes as an attachment, with their type, size and file name.
+pub(crate) async fn stream_file(
+    app: &App,
+    sha256: crate::blobs::Sha256Hash,
+    content_type: &str,
+    size: i64,
+    filename: Option<&str>,
+) -> ApiResult<Response> {
+    let stream = app.blobs().open(app.db(), sha256).await?;
     let mut resp = Body::from_stream(stream).into_response();
     let h = resp.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, name, value: String| {
@@ -172,12 +187,10 @@ pub(crate) async fn stream(app: &App, doc: &documents::Document) -> ApiResult<Re
             h.insert(name, v);
         }
     };
-    set(h, header::CONTENT_TYPE, doc.content_type.clone());
-    set(h, header::CONTENT_LENGTH, doc.size.to_string());
-    set(h, header::ETAG, format!("\"{}\"", doc.sha256));
-    let name: String = doc
-        .filename
-        .as_deref()
+    set(h, header::CONTENT_TYPE, content_type.to_owned());
+    set(h, header::CONTENT_LENGTH, size.to_string());
+    set(h, header::ETAG, format!("\"{}\"", hex::encode(sha256)));
+    let name: String = filename
         .unwrap_or("document")
         .chars()
         .map(|c| {
