@@ -44,6 +44,9 @@ pub enum Block {
     Rows(Vec<(String, String)>),
     /// A chart: an SVG document, drawn across the page.
     Chart(String),
+    /// A table: the first row is its header (bold); the first column is wider than the others,
+    /// which share the rest of the line. Cells wrap within their column.
+    Table(Vec<Vec<String>>),
 }
 
 /// A statement to render.
@@ -172,6 +175,54 @@ impl Pages {
         }
     }
 
+    fn table(&mut self, rows: &[Vec<String>]) {
+        let size = 9.0;
+        let columns = rows.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        let width = PAGE.0 - 2.0 * MARGIN;
+        let first = if columns == 1 { width } else { width * 0.34 };
+        let rest = if columns == 1 {
+            0.0
+        } else {
+            (width - first) / (columns - 1) as f32
+        };
+        let x_of = |i: usize| {
+            if i == 0 {
+                MARGIN
+            } else {
+                MARGIN + first + rest * (i - 1) as f32
+            }
+        };
+        // About 0.55 em per character of DejaVu Sans.
+        let chars = |w: f32| ((w - 6.0) / (size * 0.55)).max(4.0) as usize;
+        for (r, row) in rows.iter().enumerate() {
+            let cells: Vec<Vec<String>> = row
+                .iter()
+                .enumerate()
+                .map(|(i, c)| wrap_at(c, chars(if i == 0 { first } else { rest })))
+                .collect();
+            let height = cells.iter().map(Vec::len).max().unwrap_or(1);
+            for line in 0..height {
+                self.room(size * 1.5);
+                let y = self.y + size;
+                if let Some(page) = self.ops.last_mut() {
+                    for (i, cell) in cells.iter().enumerate() {
+                        if let Some(text) = cell.get(line).filter(|t| !t.is_empty()) {
+                            page.push(Op::Text {
+                                x: x_of(i),
+                                y,
+                                size,
+                                bold: r == 0,
+                                text: text.clone(),
+                            });
+                        }
+                    }
+                }
+                self.y += size * 1.5;
+            }
+        }
+        self.y += size * 0.5;
+    }
+
     fn chart(&mut self, svg: &str) -> Result<()> {
         let options = usvg::Options {
             fontdb: fonts().2.clone(),
@@ -279,6 +330,7 @@ pub fn render(s: &Statement) -> Result<Vec<u8>> {
                 }
             }
             Block::Chart(svg) => p.chart(svg)?,
+            Block::Table(rows) => p.table(rows),
         }
     }
     p.finish(&s.title)

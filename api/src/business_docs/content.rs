@@ -298,12 +298,12 @@ impl Content {
             }
             if !is_key(&s.key) {
                 c.push(
-                    &format!("{ptr}/key"),
+                    format!("{ptr}/key"),
                     "1 to 64 of a-z, 0-9, _ and -".to_owned(),
                 );
             } else if !keys.insert(s.key.as_str()) {
                 c.push(
-                    &format!("{ptr}/key"),
+                    format!("{ptr}/key"),
                     format!("the key {:?} is used twice", s.key),
                 );
             }
@@ -312,13 +312,13 @@ impl Content {
                 || s.title.chars().any(char::is_control)
             {
                 c.push(
-                    &format!("{ptr}/title"),
+                    format!("{ptr}/title"),
                     "1 to 200 printable characters".to_owned(),
                 );
             }
             if s.body.chars().count() > MAX_BODY {
                 c.push(
-                    &format!("{ptr}/body"),
+                    format!("{ptr}/body"),
                     format!("at most {MAX_BODY} characters"),
                 );
             }
@@ -326,7 +326,7 @@ impl Content {
                 for name in placeholders(text) {
                     if !declared.contains(name) && !LIVE.iter().any(|(n, _)| *n == name) {
                         c.push(
-                            &format!("{ptr}/{field}"),
+                            format!("{ptr}/{field}"),
                             format!(
                                 "the placeholder {{{{{name}}}}} names no declared variable and no live figure"
                             ),
@@ -346,22 +346,22 @@ impl Content {
             let ptr = format!("/content/variables/{i}");
             if !is_var_name(&v.name) {
                 c.push(
-                    &format!("{ptr}/name"),
+                    format!("{ptr}/name"),
                     "a-z first, then a-z, 0-9 and _ (up to 64)".to_owned(),
                 );
             } else if !names.insert(v.name.as_str()) {
                 c.push(
-                    &format!("{ptr}/name"),
+                    format!("{ptr}/name"),
                     format!("{:?} is declared twice", v.name),
                 );
             }
             if v.label.as_ref().is_some_and(|l| l.chars().count() > 200) {
-                c.push(&format!("{ptr}/label"), "at most 200 characters".to_owned());
+                c.push(format!("{ptr}/label"), "at most 200 characters".to_owned());
             }
             if let Some(d) = &v.default
                 && let Err(why) = super::render::value_text(v.kind, d)
             {
-                c.push(&format!("{ptr}/default"), why);
+                c.push(format!("{ptr}/default"), why);
             }
         }
         c.finish()

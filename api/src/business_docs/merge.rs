@@ -372,7 +372,7 @@ pub fn merge(
             .filter(|k| merged.get(k).is_some_and(|m| m.parent == parent))
             .collect();
         for (i, k) in second.iter().enumerate() {
-            if seq.contains(k) || !merged.get(k).is_some_and(|m| m.parent == parent) {
+            if seq.contains(k) || merged.get(k).is_none_or(|m| m.parent != parent) {
                 continue;
             }
             let at = second[..i]

@@ -125,14 +125,12 @@ pub async fn current_root(tx: &mut Tx) -> Result<Option<(B256, i64)>> {
 
 /// How many publications a recorded root covers.
 pub async fn root_count(exec: Exec<'_>, root: B256) -> Result<Option<i64>> {
-    Ok(
-        Query::new("SELECT count FROM api_business_document_roots WHERE root = $1")
-            .bind(root.to_vec())
-            .fetch_optional(exec)
-            .await?
-            .map(|r| r.get::<i64>("count"))
-            .transpose()?,
-    )
+    Query::new("SELECT count FROM api_business_document_roots WHERE root = $1")
+        .bind(root.to_vec())
+        .fetch_optional(exec)
+        .await?
+        .map(|r| r.get::<i64>("count"))
+        .transpose()
 }
 
 /// A version's publication: its number in publication order, its hash and its leaf.

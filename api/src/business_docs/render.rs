@@ -50,7 +50,7 @@ pub fn value_text(kind: VarType, v: &Value) -> std::result::Result<String, Strin
             _ => Err("a list of at most 100 texts".to_owned()),
         },
         VarType::Money => {
-            let amount = v.get("amount").and_then(|a| decimal(a));
+            let amount = v.get("amount").and_then(decimal);
             let currency = v.get("currency").and_then(Value::as_str);
             match (amount, currency) {
                 (Some(a), Some(c)) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) => {
@@ -92,7 +92,10 @@ pub fn values(
                 Err(why) => c.push(format!("/variables/{}", v.name), why),
             },
             None if v.required => c.push(format!("/variables/{}", v.name), "required"),
-            None => {}
+            // An optional variable without a value leaves its place empty.
+            None => {
+                out.insert(v.name.clone(), String::new());
+            }
         }
     }
     c.finish()?;
@@ -283,7 +286,7 @@ fn markdown_blocks(md: &str, blocks: &mut Vec<Block>) {
     let mut text = String::new();
     let mut in_table = false;
     let mut row: Vec<String> = Vec::new();
-    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut rows: Vec<Vec<String>> = Vec::new();
     let mut item_depth = 0usize;
     let flush = |text: &mut String, blocks: &mut Vec<Block>| {
         let t = text.trim().to_owned();
@@ -294,10 +297,10 @@ fn markdown_blocks(md: &str, blocks: &mut Vec<Block>) {
     };
     for e in Parser::new_ext(md, options()) {
         match e {
-            Event::Start(Tag::Heading { .. }) | Event::Start(Tag::Paragraph) if !in_table => {
-                if item_depth == 0 {
-                    flush(&mut text, blocks);
-                }
+            Event::Start(Tag::Heading { .. }) | Event::Start(Tag::Paragraph)
+                if !in_table && item_depth == 0 =>
+            {
+                flush(&mut text, blocks);
             }
             Event::End(TagEnd::Heading(level)) => {
                 let t = text.trim().to_owned();
@@ -327,13 +330,11 @@ fn markdown_blocks(md: &str, blocks: &mut Vec<Block>) {
             }
             Event::End(TagEnd::Table) => {
                 in_table = false;
-                blocks.push(Block::Rows(std::mem::take(&mut rows)));
+                blocks.push(Block::Table(std::mem::take(&mut rows)));
             }
             Event::End(TagEnd::TableCell) => row.push(std::mem::take(&mut text).trim().to_owned()),
             Event::End(TagEnd::TableRow) | Event::End(TagEnd::TableHead) => {
-                let mut cells = std::mem::take(&mut row).into_iter();
-                let label = cells.next().unwrap_or_default();
-                rows.push((label, cells.collect::<Vec<_>>().join("   ")));
+                rows.push(std::mem::take(&mut row));
             }
             Event::Text(t) | Event::Code(t) | Event::Html(t) | Event::InlineHtml(t) => {
                 text.push_str(&t);
@@ -462,11 +463,11 @@ pub async fn live(
                 .map_err(|_| Error::Corrupt("a budget amount".to_owned()))
         })
     };
-    let usd = |d: Decimal| {
+    fn usd(d: Decimal) -> String {
         let mut d = d.round_dp(2);
         d.rescale(2);
         format!("{d} USD")
-    };
+    }
     out.insert("property.rehab_budget".to_owned(), usd(sum(|b| &b.budget)?));
     out.insert(
         "property.rehab_committed".to_owned(),
@@ -477,21 +478,40 @@ pub async fn live(
         "property.rehab_variance".to_owned(),
         usd(sum(|b| &b.variance)?),
     );
-    let mut table = String::from(
-        "| Project | Budget | Committed | Drawn | Variance |\n|---|---|---|---|---|\n",
-    );
+    // Each budget line of every project: its budget, the accepted bid, the draws paid.
+    let mut table =
+        String::from("| Line | Budget | Committed | Drawn | Variance |\n|---|---|---|---|---|\n");
+    let mut lines = 0;
+    let amount = |m: &crate::types::Money| {
+        m.amount
+            .parse::<Decimal>()
+            .map_err(|_| Error::Corrupt("a rehab amount".to_owned()))
+    };
     for b in &f.budget {
-        table.push_str(&format!(
-            "| {} | {} | {} | {} | {} |\n",
-            b.project_id,
-            money(&b.budget),
-            money(&b.committed),
-            money(&b.drawn),
-            money(&b.variance)
-        ));
+        let id = crate::rehab::ProjectId::stored(&b.project_id)?;
+        for l in crate::rehab::view(db, id).await?.lines {
+            let committed = l
+                .line
+                .committed
+                .as_ref()
+                .map_or(Ok(Decimal::ZERO), amount)?;
+            let (budget, drawn) = (amount(&l.line.budget)?, amount(&l.drawn)?);
+            let mut category = l.line.category.replace(['|', '\\', '\n'], " ");
+            if let Some(first) = category.get(..1) {
+                category = first.to_uppercase() + &category[1..];
+            }
+            table.push_str(&format!(
+                "| {category} | {} | {} | {} | {} |\n",
+                usd(budget),
+                usd(committed),
+                usd(drawn),
+                usd(drawn - budget)
+            ));
+            lines += 1;
+        }
     }
-    if f.budget.is_empty() {
-        table = "No rehab projects.".to_owned();
+    if lines == 0 {
+        table = "No rehab budget lines.".to_owned();
     }
     out.insert("property.budget_vs_actual".to_owned(), table);
     if let Some(who) = investor {

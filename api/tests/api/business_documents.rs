@@ -492,6 +492,34 @@ async fn a_document_through_its_life(engine: Engine) {
         .json();
     assert_eq!(policies["items"].as_array().unwrap().len(), 1);
 
+    // A file attached goes to the blob store and comes back byte for byte.
+    let att = app
+        .post(&format!("{doc}/attachments"))
+        .token(&ada)
+        .multipart(
+            &[("title", "Move-in checklist")],
+            Some(("checklist.pdf", "application/pdf", b"%PDF-1.7 checklist")),
+        )
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    let listed = app.get(&doc).token(&aud).send().await.json();
+    assert_eq!(listed["attachments"][0]["id"], att["id"]);
+    assert_eq!(listed["attachments"][0]["title"], "Move-in checklist");
+    let bytes = app
+        .get(att["content_url"].as_str().unwrap())
+        .token(&aud)
+        .send()
+        .await;
+    assert_eq!(bytes.status, StatusCode::OK);
+    assert_eq!(bytes.bytes, b"%PDF-1.7 checklist");
+    app.get(att["content_url"].as_str().unwrap())
+        .token(&eve)
+        .send()
+        .await
+        .problem(StatusCode::FORBIDDEN, "forbidden", None);
+
     // Archived: read-only.
     app.post(&format!("{doc}/archive"))
         .token(&ada)
@@ -544,6 +572,7 @@ async fn a_document_through_its_life(engine: Engine) {
             ("submitted".into(), subject(0), Some(6)),
             ("rejected".into(), subject(2), Some(6)),
             ("permissions_changed".into(), subject(0), None),
+            ("attached".into(), subject(0), None),
             ("archived".into(), subject(0), Some(6)),
         ]
     );
@@ -613,7 +642,7 @@ fn page_images(pdf: &[u8], name: &str) {
     let file = tmp.path().join("doc.pdf");
     std::fs::write(&file, pdf).unwrap();
     let out = std::process::Command::new("pdftoppm")
-        .args(["-png", "-r", "60"])
+        .args(["-png", "-r", "80"])
         .arg(&file)
         .arg(dir.join(name))
         .output()
@@ -696,7 +725,7 @@ async fn templates_render_the_books(engine: Engine) {
         "Latest value 300000.00 USD",
         "cap rate 1.50%",
         "Budget 0.00 USD",
-        "No rehab projects.",
+        "No rehab budget lines.",
         "A roof near the end of its life, Vacancy between tenants",
     ] {
         assert!(text.contains(expected), "{expected:?} in {text}");
@@ -853,6 +882,118 @@ async fn some_books(w: &ChainApp, op: &str) {
         .expect(StatusCode::CREATED);
 }
 
+/// A tokenized property whose deal has a rehab project: a roof line of 10,000 USD with an
+/// accepted bid of 9,000 and a draw of 3,000 released on chain, and a paint line of 2,000.
+async fn rehab(w: &ChainApp, op: &str) -> String {
+    let app = &w.app;
+    let approver = app.key("operator").await;
+    let property = crate::chain_audit::tokenized_with_a_deposit(w, op).await;
+    let usd = |a: &str| json!({"amount": a, "currency": "USD"});
+    let post = |token: &str, path: String, body: Value| {
+        let call = app.post(&path).token(token).json(&body);
+        async move { call.send().await }
+    };
+    let deal = post(
+        op,
+        "/v1/deals".into(),
+        json!({"property_id": property, "strategy": "flip", "purchase_price": usd("150000")}),
+    )
+    .await
+    .expect(StatusCode::CREATED)
+    .json()["id"]
+        .clone();
+    let project = post(op, "/v1/rehab-projects".into(), json!({"deal_id": deal}))
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut lines = Vec::new();
+    let mut actions = Vec::new();
+    for (category, budget) in [("roof", "10000"), ("paint", "2000")] {
+        let l = post(
+            op,
+            format!("/v1/rehab-projects/{project}/lines"),
+            json!({"category": category, "budget": usd(budget)}),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+        actions.push(json!({"id": l["budget_actions"][0]}));
+        lines.push(l["id"].as_str().unwrap().to_owned());
+    }
+    for a in w.settled(&actions).await {
+        assert_eq!(a["status"], "confirmed", "{a}");
+    }
+    let acme = post(
+        op,
+        "/v1/contractors".into(),
+        json!({"company": "Acme Roofing", "trade": "roofing", "contact_name": "Sam",
+               "email": "sam@example.com", "license_number": "L-1",
+               "license_expires_on": "2099-01-01", "insurance_expires_on": "2099-01-01",
+               "rating": 4, "payout_wallet": alloy::primitives::Address::repeat_byte(0xa1)}),
+    )
+    .await
+    .expect(StatusCode::CREATED)
+    .json()["id"]
+        .clone();
+    let bid = post(
+        op,
+        format!("/v1/rehab-lines/{}/bids", lines[0]),
+        json!({"contractor_id": acme, "amount": usd("9000"), "scope": "reshingle",
+               "valid_until": "2099-01-01"}),
+    )
+    .await
+    .expect(StatusCode::CREATED)
+    .json();
+    post(
+        op,
+        format!("/v1/rehab-bids/{}/accept", bid["id"].as_str().unwrap()),
+        json!({}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let invoice = app
+        .post(&format!("/v1/properties/{property}/documents"))
+        .token(op)
+        .multipart(
+            &[("kind", "invoice")],
+            Some(("invoice.pdf", "application/pdf", b"%PDF roof invoice")),
+        )
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .clone();
+    let draw = post(
+        op,
+        format!("/v1/rehab-lines/{}/draws", lines[0]),
+        json!({"contractor_id": acme, "amount": usd("3000"), "invoice_document_id": invoice}),
+    )
+    .await
+    .expect(StatusCode::CREATED)
+    .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    post(
+        &approver,
+        format!("/v1/rehab-draws/{draw}/approve"),
+        json!({}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let released = post(op, format!("/v1/rehab-draws/{draw}/release"), json!({}))
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    let settled = w.settled(&[json!({"id": released["action_id"]})]).await;
+    assert_eq!(settled[0]["status"], "confirmed", "{settled:?}");
+    w.caught_up().await;
+    property
+}
+
 /// The root a leaf and its proof lead to, hashing pairs in sorted order.
 fn fold(leaf: B256, proof: &[Value]) -> B256 {
     proof.iter().fold(leaf, |acc, s| {
@@ -997,6 +1138,46 @@ async fn a_publication_is_proven_on_chain(engine: Engine) {
         .send()
         .await
         .expect(StatusCode::NOT_FOUND);
+
+    // A deal memo of a property under rehab: the budget against what was committed and drawn,
+    // as the rehab records and the chain's released draw have it.
+    let property = rehab(&w, &op).await;
+    let memo = app
+        .post(DOCS)
+        .token(&op)
+        .json(&json!({"template": "deal_memo"}))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    let pdf = app
+        .post(&format!("{DOCS}/{}/render", memo["id"].as_str().unwrap()))
+        .token(&auditor)
+        .json(&json!({"property_id": property, "variables": {
+            "purchase_price": {"amount": "150000", "currency": "USD"},
+            "closing_date": "2027-01-15", "thesis": "A roof and paint, then sell"}}))
+        .send()
+        .await;
+    assert_eq!(
+        pdf.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&pdf.bytes)
+    );
+    let text = words(&crate::support::pdf_text(&pdf.bytes));
+    for expected in [
+        "Budget 12000.00 USD, committed 9000.00 USD, drawn 3000.00 USD (variance -9000.00 USD)"
+            .to_owned(),
+        "Line Budget Committed Drawn Variance".to_owned(),
+        "Roof 10000.00 USD 9000.00 USD 3000.00 USD -7000.00 USD".to_owned(),
+        "Paint 2000.00 USD 0.00 USD 0.00 USD -2000.00 USD".to_owned(),
+        "Purchase price 150000.00 USD, closing by 2027-01-15".to_owned(),
+    ] {
+        assert!(text.contains(&expected), "{expected:?} in {text}");
+    }
+    if engine == Engine::Sqlite {
+        page_images(&pdf.bytes, "deal-memo-rehab");
+    }
     w.finish().await;
 }
 

@@ -190,7 +190,7 @@ async fn a_tampered_ledger_is_named(engine: Engine) {
 
 /// A property tokenized through the API, its treasury holding a direct deposit of 5,000 USD
 /// (without a reference); returns its id.
-async fn tokenized_with_a_deposit(w: &ChainApp, op: &str) -> String {
+pub(crate) async fn tokenized_with_a_deposit(w: &ChainApp, op: &str) -> String {
     use alloy::primitives::{Address, B256};
     let app = &w.app;
     let (property, document) = property_with_deed(app, op).await;
