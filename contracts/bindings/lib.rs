@@ -2,7 +2,7 @@
 //!
 //! | item | what it holds |
 //! |---|---|
-//! | [`identity_registry`], [`property_deed`], [`property_directory`], [`share_compliance`], [`property_shares`], [`share_offering`], [`property_treasury`], [`distributor`], [`property_launcher`], [`shares_factory`], [`offering_factory`], [`treasury_factory`], [`test_stablecoin`], [`ledger_anchor`] | alloy `sol!` bindings (calls, events, errors, `deploy`) generated at compile time from the committed artifacts in `contracts/artifacts/` |
+//! | [`identity_registry`], [`property_deed`], [`property_directory`], [`share_compliance`], [`property_shares`], [`share_offering`], [`property_treasury`], [`distributor`], [`property_launcher`], [`shares_factory`], [`offering_factory`], [`treasury_factory`], [`test_stablecoin`], [`ledger_anchor`], [`share_settlement`] | alloy `sol!` bindings (calls, events, errors, `deploy`) generated at compile time from the committed artifacts in `contracts/artifacts/` |
 //! | [`ReasonCode`] | the transfer-restriction codes of `contracts/src/ReasonCodes.sol` (see `contracts/REASON_CODES.md`) |
 //! | [`deploy`] | deploys the shared platform contracts once per chain, the launcher among them |
 //! | [`launch`] | tokenizes a property in one transaction through the launcher: the call to send (for an outbox), the decoder of its `PropertyLaunched` log, and a sender that waits for it |
@@ -170,10 +170,18 @@ bindings!(
     LedgerAnchor,
     "artifacts/LedgerAnchor.json"
 );
+bindings!(
+    /// `ShareSettlement`: delivery versus payment of property shares against the settlement
+    /// token (offers, bids, partial fills, the agent's approval, a trading fee).
+    share_settlement,
+    ShareSettlement,
+    "artifacts/ShareSettlement.json"
+);
 
 pub use distributor::Distributor;
 pub use identity_registry::IdentityRegistry;
 pub use ledger_anchor::LedgerAnchor;
+pub use share_settlement::ShareSettlement;
 pub use offering_factory::OfferingFactory;
 pub use property_deed::PropertyDeed;
 pub use property_directory::PropertyDirectory;

@@ -4,6 +4,7 @@ pragma solidity ^0.8.30;
 import {Fixture} from "./utils/Fixture.sol";
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {PropertyLauncher} from "../src/PropertyLauncher.sol";
+import {ShareSettlement} from "../src/ShareSettlement.sol";
 
 /// A plain OpenZeppelin ERC-20: the baseline the share token's costs are compared with.
 contract PlainToken is ERC20 {
@@ -79,6 +80,57 @@ contract GasComparisonTest is Fixture {
     function test_offeringPurchaseNewBuyer() public {
         _buy(carol, 2e18);
         vm.snapshotGasLastCall("offering_purchase_new_buyer");
+    }
+
+    // ------------------------------------------------------------ delivery versus payment
+
+    /// A market with a 1% fee, and Alice's offer of 10 settled shares at 50 tUSD each; the
+    /// buyers approved the market for their payments.
+    function _market() internal returns (ShareSettlement market, uint256 id) {
+        _settle();
+        market = new ShareSettlement(admin, agent, usd, makeAddr("platform"), 100);
+        vm.prank(agent);
+        market.setListed(address(shares), true);
+        vm.startPrank(alice);
+        shares.approve(address(market), type(uint256).max);
+        id = market.place(
+            address(shares), ShareSettlement.Side.Sell, 10e18, PRICE, uint64(block.timestamp + 1 days)
+        );
+        vm.stopPrank();
+        vm.prank(bob);
+        usd.approve(address(market), type(uint256).max);
+        vm.prank(carol);
+        usd.approve(address(market), type(uint256).max);
+    }
+
+    /// The baseline's payment leg: a plain transfer of the settlement token between holders.
+    function test_plainPaymentToHolder() public {
+        vm.prank(bob);
+        usd.transfer(alice, 50e6);
+        vm.snapshotGasLastCall("plain_payment_to_holder");
+    }
+
+    function test_settlementPlaceOffer() public {
+        (ShareSettlement market,) = _market();
+        vm.prank(alice);
+        market.place(
+            address(shares), ShareSettlement.Side.Sell, 5e18, PRICE, uint64(block.timestamp + 1 days)
+        );
+        vm.snapshotGasLastCall("settlement_place_offer");
+    }
+
+    function test_settlementTakeByHolder() public {
+        (ShareSettlement market, uint256 id) = _market();
+        vm.prank(bob);
+        market.take(id, 1e18);
+        vm.snapshotGasLastCall("settlement_take_by_holder");
+    }
+
+    function test_settlementTakeByNewHolder() public {
+        (ShareSettlement market, uint256 id) = _market();
+        vm.prank(carol);
+        market.take(id, 1e18);
+        vm.snapshotGasLastCall("settlement_take_by_new_holder");
     }
 
     // ------------------------------------------------------------ tokenizing a property
