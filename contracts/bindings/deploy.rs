@@ -22,7 +22,7 @@
 
 use crate::{
     Error, IdentityRegistry, LedgerAnchor, OfferingFactory, PropertyDeed, PropertyDirectory,
-    PropertyLauncher, SharesFactory, TestStablecoin, TreasuryFactory,
+    PropertyLauncher, ShareSettlement, SharesFactory, TestStablecoin, TreasuryFactory,
 };
 
 alloy::sol! {
@@ -142,6 +142,10 @@ pub struct Platform {
     /// platforms had one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchor: Option<Deployed>,
+    /// The [`ShareSettlement`] market where investors trade shares against the settlement token
+    /// (`None` in a record made before platforms had one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settlement: Option<Deployed>,
 }
 
 /// The factories of a platform's launcher.
@@ -213,6 +217,13 @@ impl Platform {
         if let Some(anchor) = self.anchor {
             all.push(named("LedgerAnchor", anchor, &LedgerAnchor::BYTECODE));
         }
+        if let Some(settlement) = self.settlement {
+            all.push(named(
+                "ShareSettlement",
+                settlement,
+                &ShareSettlement::BYTECODE,
+            ));
+        }
         all
     }
 
@@ -232,6 +243,34 @@ pub async fn deploy_anchor<P: Provider>(provider: &P, admin: Address) -> Result<
     deploy_contract(
         "deploy LedgerAnchor",
         LedgerAnchor::deploy_builder(provider, admin, admin).from(admin),
+    )
+    .await
+}
+
+/// The trading fee a new market starts with, in basis points of each payment (the admin holds
+/// `FEE_ADMIN_ROLE` and changes it with `setFee`).
+pub const DEFAULT_TRADING_FEE_BPS: u16 = 25;
+
+/// Deploys a [`ShareSettlement`] market for `settlement_token`: administered by the admin, who
+/// receives the fees (at [`DEFAULT_TRADING_FEE_BPS`]); the transfer agent lists share tokens and
+/// approves trades. Part of every new platform, and added to one recorded before platforms had
+/// it.
+pub async fn deploy_settlement<P: Provider>(
+    provider: &P,
+    roles: &Roles,
+    settlement_token: Address,
+) -> Result<Deployed, Error> {
+    deploy_contract(
+        "deploy ShareSettlement",
+        ShareSettlement::deploy_builder(
+            provider,
+            roles.admin,
+            roles.agent,
+            settlement_token,
+            roles.admin,
+            DEFAULT_TRADING_FEE_BPS,
+        )
+        .from(roles.admin),
     )
     .await
 }
@@ -347,6 +386,7 @@ pub async fn deploy_platform<P: Provider>(
     .await?;
 
     let anchor = deploy_anchor(provider, admin).await?;
+    let settlement = deploy_settlement(provider, &roles, settlement_token).await?;
 
     Ok(Platform {
         chain_id,
@@ -359,6 +399,7 @@ pub async fn deploy_platform<P: Provider>(
         launcher,
         factories,
         anchor: Some(anchor),
+        settlement: Some(settlement),
     })
 }
 

@@ -453,6 +453,7 @@ mod tests {
                 treasury: at(8),
             },
             anchor: None,
+            settlement: None,
         }
     }
 

@@ -181,7 +181,6 @@ bindings!(
 pub use distributor::Distributor;
 pub use identity_registry::IdentityRegistry;
 pub use ledger_anchor::LedgerAnchor;
-pub use share_settlement::ShareSettlement;
 pub use offering_factory::OfferingFactory;
 pub use property_deed::PropertyDeed;
 pub use property_directory::PropertyDirectory;
@@ -190,6 +189,7 @@ pub use property_shares::PropertyShares;
 pub use property_treasury::PropertyTreasury;
 pub use share_compliance::ShareCompliance;
 pub use share_offering::ShareOffering;
+pub use share_settlement::ShareSettlement;
 pub use shares_factory::SharesFactory;
 pub use test_stablecoin::TestStablecoin;
 pub use treasury_factory::TreasuryFactory;

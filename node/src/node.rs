@@ -363,6 +363,23 @@ impl Node {
                     record.save(&config.data_dir)?;
                     info!(anchor = %anchor.address, "deployed the books' anchor contract the platform lacked");
                 }
+                // Likewise the share market, with this node's role holders (the recorded
+                // admin's key is this node's, checked above).
+                if record.platform.settlement.is_none()
+                    && mismatches.is_empty()
+                    && record.platform.roles.admin == roles.admin
+                {
+                    let market = deploy::deploy_settlement(
+                        &provider,
+                        &record.platform.roles,
+                        record.platform.settlement_token,
+                    )
+                    .await?;
+                    record.platform.settlement = Some(market);
+                    record.code = code::observe(&provider, &record.platform).await?;
+                    record.save(&config.data_dir)?;
+                    info!(settlement = %market.address, "deployed the share market the platform lacked");
+                }
                 (record, mismatches)
             }
             None => {

@@ -4,8 +4,9 @@ use crate::support::{Chain, TestResult, US, mined, shares, usd, within};
 use alloy::primitives::{Address, B256};
 use propledger_contracts::{
     Distributor, Error, IdentityRegistry, PropertyDeed, PropertyDirectory, PropertyLauncher,
-    PropertyShares, PropertyTreasury, ShareCompliance, ShareOffering, TestStablecoin,
-    deploy::{Roles, SettlementToken, deploy_platform},
+    PropertyShares, PropertyTreasury, ShareCompliance, ShareOffering, ShareSettlement,
+    TestStablecoin,
+    deploy::{DEFAULT_TRADING_FEE_BPS, Roles, SettlementToken, deploy_platform},
 };
 
 #[tokio::test]
@@ -97,6 +98,33 @@ async fn each_role_goes_to_its_own_account() -> TestResult {
             treasury.distributor().call().await?,
             property.distributor.address
         );
+        // The share market: the agent lists tokens and approves trades, the admin sets the fee
+        // and receives it.
+        let market = ShareSettlement::new(platform.settlement.expect("a market").address, p);
+        assert!(
+            market
+                .hasRole(market.AGENT_ROLE().call().await?, agent)
+                .call()
+                .await?
+        );
+        assert!(
+            !market
+                .hasRole(market.AGENT_ROLE().call().await?, chain.admin)
+                .call()
+                .await?
+        );
+        assert!(
+            market
+                .hasRole(market.FEE_ADMIN_ROLE().call().await?, chain.admin)
+                .call()
+                .await?
+        );
+        assert_eq!(market.feeRecipient().call().await?, chain.admin);
+        assert_eq!(market.feeBps().call().await?, DEFAULT_TRADING_FEE_BPS);
+        assert_eq!(
+            market.settlementToken().call().await?,
+            platform.settlement_token
+        );
 
         // One admin everywhere, handed over in two steps after two days; no operator holds it.
         let admins = [
@@ -109,6 +137,7 @@ async fn each_role_goes_to_its_own_account() -> TestResult {
             deed.defaultAdmin().call().await?,
             directory.defaultAdmin().call().await?,
             launcher.defaultAdmin().call().await?,
+            market.defaultAdmin().call().await?,
         ];
         assert!(admins.iter().all(|a| *a == chain.admin), "{admins:?}");
         assert_eq!(token.defaultAdminDelay().call().await?, 2 * 24 * 3600);

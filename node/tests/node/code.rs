@@ -61,6 +61,7 @@ async fn a_fresh_node_records_its_contracts_code_and_a_restart_on_it_proceeds() 
             "PropertyDeed",
             "PropertyDirectory",
             "PropertyLauncher",
+            "ShareSettlement",
             "SharesFactory",
             "TestStablecoin",
             "TreasuryFactory",
@@ -107,11 +108,13 @@ async fn a_fresh_node_records_its_contracts_code_and_a_restart_on_it_proceeds() 
         .expect("record");
     assert_eq!(filled, record);
 
-    // A record from before platforms had an anchor contract gets one deployed at the next
-    // start, with its code recorded.
+    // A record from before platforms had an anchor contract and a share market gets both
+    // deployed at the next start, with their code recorded.
     let mut old = record.clone();
     old.platform.anchor = None;
     old.code.remove("LedgerAnchor");
+    old.platform.settlement = None;
+    old.code.remove("ShareSettlement");
     old.save(dir.path()).expect("save");
     // (A database from then records no platform either.)
     {
@@ -129,16 +132,21 @@ async fn a_fresh_node_records_its_contracts_code_and_a_restart_on_it_proceeds() 
     }
     let text = std::fs::read_to_string(DeploymentRecord::path(dir.path())).expect("read");
     assert!(!text.contains("anchor"), "{text}");
+    assert!(!text.contains("\"settlement\""), "{text}");
     let node = Node::start(config(dir.path())).await.expect("restart");
     assert!(node.code_mismatches().is_empty());
     let anchor = node.platform().anchor.expect("an anchor");
     assert_ne!(Some(anchor), record.platform.anchor, "a new one");
+    let market = node.platform().settlement.expect("a share market");
+    assert_ne!(Some(market), record.platform.settlement, "a new one");
     node.shutdown().await.expect("shutdown");
     let upgraded = DeploymentRecord::load(dir.path())
         .expect("load")
         .expect("record");
     assert_eq!(upgraded.platform.anchor, Some(anchor));
     assert_eq!(upgraded.code["LedgerAnchor"].address, anchor.address);
+    assert_eq!(upgraded.platform.settlement, Some(market));
+    assert_eq!(upgraded.code["ShareSettlement"].address, market.address);
 }
 
 /// The binary, on a record whose artifact hash differs from this build's (as after an upgrade
