@@ -369,7 +369,8 @@ impl Api {
     }
 
     /// Starts the API's background upkeep, once a minute: forgetting old idempotency keys,
-    /// trimming rate limiter state, posting the scheduled rents that fell due, settling the
+    /// trimming rate limiter state, listing launched share tokens on the share market, posting
+    /// the scheduled rents that fell due, settling the
     /// distributions run through waterfalls that the chain carried out. It stops when
     /// the returned handle is aborted.
     pub fn spawn_upkeep(&self) -> tokio::task::JoinHandle<()> {
@@ -389,6 +390,11 @@ impl Api {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(n, "forgot expired idempotency keys"),
                     Err(e) => tracing::warn!(error = %e, "expiring idempotency keys failed"),
+                }
+                match api.list_on_market().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(n, "queued share tokens' listings on the market"),
+                    Err(e) => tracing::warn!(error = %e, "listing share tokens failed"),
                 }
                 match api.anchor_if_due().await {
                     Ok(Some(q)) => {
@@ -412,6 +418,19 @@ impl Api {
                 }
             }
         })
+    }
+
+    /// Queues the listing of every launched property's share token on the platform's share
+    /// market (once each); nothing without a writable chain. Returns how many it queued.
+    pub async fn list_on_market(&self) -> crate::error::Result<usize> {
+        let Ok(chain) = self.writable_chain() else {
+            return Ok(0);
+        };
+        let n = crate::tokenization::list_on_market(&self.inner.db, chain).await?;
+        if n > 0 {
+            self.inner.outbox_wake.notify_waiters();
+        }
+        Ok(n)
     }
 
     /// Queues an anchor of the books' head when the last one was queued longer ago than

@@ -548,3 +548,78 @@ async fn learn_contracts<P: Provider>(
     tx.commit().await?;
     Ok(c)
 }
+
+/// The outbox kind of a listing on the share market.
+pub const LIST_KIND: &str = "market.list";
+/// Most tokenizations one pass of [`list_on_market`] looks at.
+const LIST_BATCH: i64 = 100;
+
+/// Lists the share token of every launched property on the platform's share market, once per
+/// property, through the outbox (the transfer agent's key): the contracts are learned from the
+/// directory when they are not known yet. Nothing when the platform has no market or this node
+/// holds no key for the agent. Returns how many listings it queued.
+pub async fn list_on_market(db: &Db, chain: &crate::app::ChainContext) -> Result<usize> {
+    use alloy::sol_types::SolCall;
+    let Some(market) = chain.platform.settlement else {
+        return Ok(0);
+    };
+    let Ok(agent) = chain.signer("agent") else {
+        return Ok(0);
+    };
+    let rows = Query::new(
+        "SELECT t.property_id FROM api_tokenizations t JOIN api_outbox o ON o.id = t.action_id \
+         WHERE o.status = 'confirmed' AND t.market_action_id IS NULL \
+         ORDER BY t.property_id LIMIT $1",
+    )
+    .bind(LIST_BATCH)
+    .fetch_all(db.reader())
+    .await?;
+    let mut queued = 0;
+    for row in rows {
+        let property = PropertyId::stored(&row.get::<String>("property_id")?)?;
+        let t = get(db, &chain.provider, &chain.platform, property).await?;
+        let Some(c) = t.contracts else { continue };
+        let shares: Address = c
+            .shares
+            .parse()
+            .map_err(|_| Error::Corrupt(format!("share token address {:?}", c.shares)))?;
+        let call = outbox::Call::new(
+            market.address,
+            propledger_contracts::ShareSettlement::setListedCall {
+                token: shares,
+                listed_: true,
+            }
+            .abi_encode(),
+        );
+        let mut tx = db.begin().await?;
+        let id = outbox::enqueue(
+            &mut tx,
+            outbox::NewAction {
+                chain_id: chain.chain_id,
+                key_role: "agent",
+                signer: agent,
+                kind: LIST_KIND,
+                call,
+                after: None,
+                actor: &crate::auth::Actor::system("share market"),
+                resource: Some(("tokenization", property.to_string())),
+            },
+        )
+        .await?;
+        let claimed = Query::new(
+            "UPDATE api_tokenizations SET market_action_id = $1, updated_at = $2 \
+             WHERE property_id = $3 AND market_action_id IS NULL",
+        )
+        .bind(id.to_string())
+        .bind(now_ms())
+        .bind(property.to_string())
+        .execute(tx.exec())
+        .await?;
+        // Another replica listed it first: drop this one.
+        if claimed == 1 {
+            tx.commit().await?;
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}

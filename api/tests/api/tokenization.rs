@@ -258,6 +258,17 @@ async fn tokenize_a_property(engine: Engine) {
     let directory = PropertyDirectory::new(w.platform.directory.address, &w.reader);
     assert!(directory.propertyIds().call().await.unwrap().contains(&id));
 
+    // The upkeep lists the share token on the platform's share market, once.
+    let market = propledger_contracts::ShareSettlement::new(
+        w.platform.settlement.expect("a market").address,
+        &w.reader,
+    );
+    assert!(!market.listed(addr("shares")).call().await.unwrap());
+    assert_eq!(app.api.list_on_market().await.unwrap(), 1);
+    assert_eq!(app.api.list_on_market().await.unwrap(), 0);
+    w.outbox_idle().await;
+    assert!(market.listed(addr("shares")).call().await.unwrap());
+
     // The index follows it: the offering is for sale on its terms.
     w.caught_up().await;
     let offering = app
