@@ -39,7 +39,7 @@ use self::problem::{ApiError, Problem};
 use self::routes::{
     agent, analytics, audit, auth, books, business_documents, chain_audit, compliance, deals,
     distributions, documents, investors, keys, me, network, offerings, properties, rehab, sales,
-    statements, system, tax, tokenization, transactions, users, valuations, waterfalls,
+    statements, system, tax, tokenization, trading, transactions, users, valuations, waterfalls,
 };
 use self::state::App;
 use crate::error::Error;
@@ -75,6 +75,7 @@ pub const MAX_JSON_BODY_BYTES: usize = 1024 * 1024;
         (name = "investors", description = "Investors: applications, review, and their own data"),
         (name = "offerings", description = "Share offerings: state, finalizing, cancelling"),
         (name = "compliance", description = "Whether a transfer or purchase would pass, and why"),
+        (name = "market", description = "Secondary trading: the share market's orders and trades, and the transactions an investor signs to trade"),
         (name = "system", description = "Health, readiness and metrics"),
     ),
     components(schemas(Problem))
@@ -210,6 +211,11 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(investors::reject))
         .routes(routes!(investors::action))
         .routes(routes!(compliance::check))
+        .routes(routes!(trading::orders))
+        .routes(routes!(trading::trades))
+        .routes(routes!(trading::place))
+        .routes(routes!(trading::take))
+        .routes(routes!(trading::cancel))
         .routes(routes!(
             business_documents::list,
             business_documents::create

@@ -48,6 +48,11 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/me/purchases", INVESTOR),
     ("POST", "/v1/me/transfers", INVESTOR),
     ("POST", "/v1/me/refunds", INVESTOR),
+    ("GET", "/v1/market/orders", EVERYONE),
+    ("GET", "/v1/market/trades", EVERYONE),
+    ("POST", "/v1/me/orders", INVESTOR),
+    ("POST", "/v1/me/orders/{id}/take", INVESTOR),
+    ("POST", "/v1/me/orders/{id}/cancel", INVESTOR),
     ("GET", "/v1/me/distributions", INVESTOR),
     ("GET", "/v1/contractors", ALL),
     ("POST", "/v1/contractors", OPERATE),
@@ -539,6 +544,8 @@ async fn fixtures(w: &ChainApp) -> Fixtures {
     w.outbox_idle().await;
     w.fund(buyer.address(), 100_000_000_000).await;
     w.fund(keeper_key.address(), 100_000_000_000).await;
+    // Gas for the recipient's bids on the market.
+    w.fund(recipient.address(), 0).await;
     let refundable = w.another_property(30 * 86_400).await;
     for (key, session, offering, amount) in [
         (&buyer, &buyer_session, w.property.offering.address, "20"),
@@ -560,6 +567,19 @@ async fn fixtures(w: &ChainApp) -> Fixtures {
             .json();
         assert!(w.sign_and_send(key, &prepared).await.iter().all(|ok| *ok));
     }
+    // The share token is listed on the platform's market.
+    let market = propledger_contracts::ShareSettlement::new(
+        w.platform.settlement.expect("a market").address,
+        &w.admin,
+    );
+    market
+        .setListed(w.property.shares.address, true)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
     let cancel = app
         .post(&format!(
             "/v1/offerings/{}/cancel",
@@ -1066,6 +1086,55 @@ async fn request<'a>(
         ("POST", "/v1/me/purchases") => call(path).json(&json!({"offering": w.property.offering.address, "amount": "1"})),
         ("POST", "/v1/me/transfers") => call(path).json(&json!({"token": w.property.shares.address, "to": fx.recipient, "amount": "1"})),
         ("POST", "/v1/me/refunds") => call(path).json(&json!({"offering": fx.refund_offering})),
+        ("GET", "/v1/market/orders") | ("GET", "/v1/market/trades") => {
+            call(format!("{path}?token={}", w.property.shares.address))
+        }
+        ("POST", "/v1/me/orders") => call(path).json(&json!({
+            "token": w.property.shares.address, "side": "buy", "amount": "1", "price": "1"})),
+        ("POST", "/v1/me/orders/{id}/take") | ("POST", "/v1/me/orders/{id}/cancel") => {
+            // A bid for one share: by another investor to take (the buyer sells into it), or
+            // by the buyer to cancel.
+            let maker = if template.ends_with("/take") {
+                investor_key(6)
+            } else {
+                investor_key(4)
+            };
+            let market = propledger_contracts::ShareSettlement::new(
+                w.platform.settlement.expect("a market").address,
+                w.wallet(&maker),
+            );
+            let now = w
+                .reader
+                .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+                .await
+                .unwrap()
+                .unwrap()
+                .header
+                .timestamp;
+            let expires = now + 30 * 86_400;
+            let receipt = market
+                .place(
+                    w.property.shares.address,
+                    1,
+                    alloy::primitives::U256::from(10u64).pow(alloy::primitives::U256::from(18u64)),
+                    alloy::primitives::U256::from(1_000_000u64),
+                    expires,
+                )
+                .send()
+                .await
+                .unwrap()
+                .get_receipt()
+                .await
+                .unwrap();
+            assert!(receipt.status());
+            let id = market.orderCount().call().await.unwrap();
+            let path = template.replace("{id}", &id.to_string());
+            if template.ends_with("/take") {
+                call(path).json(&json!({"amount": "1"}))
+            } else {
+                call(path)
+            }
+        }
         ("GET", "/v1/offerings/{address}") => call(format!("/v1/offerings/{}", w.property.offering.address)),
         ("GET", "/v1/offerings/{address}/chart") => call(format!("/v1/offerings/{}/chart", w.property.offering.address)),
         ("GET", "/v1/offerings/{address}/documents") | ("GET", "/v1/offerings/{address}/documents/{id}/content") => {

@@ -26,6 +26,7 @@ mod rehab;
 mod sales;
 mod support;
 mod tokenization;
+mod trading;
 mod transactions;
 mod valuation_bench;
 mod waterfall_runs;

@@ -24,6 +24,7 @@ pub mod statements;
 pub mod system;
 pub mod tax;
 pub mod tokenization;
+pub mod trading;
 pub mod transactions;
 pub mod users;
 pub mod valuations;

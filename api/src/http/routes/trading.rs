@@ -1,0 +1,649 @@
+//! Secondary trading on the platform's share market (`ShareSettlement`): the open orders and
+//! the trades of a share token, read from the chain, and the transactions an investor's wallet
+//! signs to offer, bid, take and cancel, each checked first (a take by the share token's own
+//! compliance verdict for that seller and buyer). The node never holds the investor's key.
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
+use alloy::sol_types::{SolCall, SolEvent};
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::investors::wallet_of;
+use crate::app::ChainContext;
+use crate::auth::Allowed;
+use crate::compliance::{self, TransferCheck, share_units, token_units};
+use crate::error::Error;
+use crate::http::extract::{Auth, Json, Query};
+use crate::http::problem::ApiResult;
+use crate::http::state::App;
+use crate::market::unsigned::{self, Estimate};
+use crate::market::{self, Amount};
+use propledger_contracts::{ShareSettlement, TestStablecoin};
+
+/// Most market events one read looks at.
+pub const EVENTS_MAX: usize = 100_000;
+
+fn chain_err(e: impl std::fmt::Display) -> Error {
+    Error::Unavailable(format!("chain: {e}"))
+}
+
+fn market_of(chain: &ChainContext) -> Result<propledger_contracts::deploy::Deployed, Error> {
+    chain.platform.settlement.ok_or_else(|| {
+        Error::Unavailable(
+            "this platform was deployed before it had a share market (ShareSettlement)".to_owned(),
+        )
+    })
+}
+
+async fn decimals(app: &App) -> Result<u32, Error> {
+    Ok(market::index_head(app.db())
+        .await?
+        .ok_or_else(|| Error::Unavailable("the index has not read the chain yet".to_owned()))?
+        .decimals)
+}
+
+async fn share_token(app: &App, pointer: &str, s: &str) -> Result<Address, Error> {
+    let token = s
+        .parse::<Address>()
+        .map_err(|_| Error::invalid(pointer, "an address (0x and 40 hex digits)"))?;
+    if market::contract(app.db(), token, "shares").await?.is_none() {
+        return Err(Error::invalid(
+            pointer,
+            "not a share token of this platform",
+        ));
+    }
+    Ok(token)
+}
+
+/// Every log of the market up to the chain's head, oldest first.
+async fn market_logs(
+    chain: &ChainContext,
+) -> Result<Vec<propledger_indexer::source::RawLog>, Error> {
+    let market = market_of(chain)?;
+    let source = crate::chain_audit::source(chain.source.as_ref()).await?;
+    let head = source.head().await.map_err(chain_err)?;
+    let logs = source
+        .sparse_logs(market.block, head, &[market.address])
+        .await
+        .map_err(chain_err)?;
+    if logs.len() > EVENTS_MAX {
+        return Err(Error::conflict(
+            "too_many_events",
+            format!("the market has more than {EVENTS_MAX} events to read"),
+        ));
+    }
+    Ok(logs)
+}
+
+fn decode<E: SolEvent>(log: &propledger_indexer::source::RawLog) -> Option<E> {
+    if log.topics.first() != Some(&E::SIGNATURE_HASH) {
+        return None;
+    }
+    let data = alloy::primitives::LogData::new_unchecked(log.topics.clone(), log.data.clone());
+    E::decode_log_data(&data).ok()
+}
+
+/// Which side an order's maker is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The maker sells (an offer).
+    Sell,
+    /// The maker buys (a bid).
+    Buy,
+}
+
+/// An open order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderView {
+    /// Its number on the market.
+    pub id: String,
+    /// Who placed it.
+    pub maker: String,
+    /// Sell (an offer) or buy (a bid).
+    pub side: Side,
+    /// Shares ordered.
+    pub amount: Amount,
+    /// Shares still on offer.
+    pub remaining: Amount,
+    /// Price per whole share in the settlement token.
+    pub price: Amount,
+    /// When it expires (unix seconds).
+    pub expires_at: u64,
+}
+
+/// A token to look at.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TokenParams {
+    /// The share token.
+    pub token: String,
+}
+
+/// The open orders of a share token on the market.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderBook {
+    /// The market.
+    pub market: String,
+    /// Whether the token is listed (its orders can be taken).
+    pub listed: bool,
+    /// Whether its trades wait for the transfer agent's approval.
+    pub approval_required: bool,
+    /// The fee, in basis points of each payment, paid from the seller's proceeds.
+    pub fee_bps: u16,
+    /// Open orders: offers cheapest first, then bids dearest first.
+    pub orders: Vec<OrderView>,
+}
+
+/// The open orders of a share token, read from the chain (not expired, not cancelled, with
+/// shares left).
+#[utoipa::path(get, path = "/v1/market/orders", tag = "market", params(TokenParams),
+    responses((status = 200, body = OrderBook)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor", "investor"]))))]
+pub async fn orders(
+    State(app): State<App>,
+    auth: Auth,
+    Query(q): Query<TokenParams>,
+) -> ApiResult<axum::Json<OrderBook>> {
+    auth.require(Allowed::ANYONE)?;
+    let token = share_token(&app, "token", &q.token).await?;
+    let chain = app.chain()?;
+    let m = market_of(chain)?;
+    let contract = ShareSettlement::new(m.address, &chain.provider);
+    let decimals = decimals(&app).await?;
+    let now = chain
+        .provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .map_err(chain_err)?
+        .map_or(0, |b| b.header.timestamp);
+    let mut orders = Vec::new();
+    for log in market_logs(chain).await? {
+        let Some(e) = decode::<ShareSettlement::OrderPlaced>(&log) else {
+            continue;
+        };
+        if e.token != token {
+            continue;
+        }
+        let o = contract.order(e.orderId).call().await.map_err(chain_err)?;
+        if o.cancelled || o.remaining.is_zero() || o.expiresAt <= now {
+            continue;
+        }
+        orders.push(OrderView {
+            id: e.orderId.to_string(),
+            maker: o.maker.to_checksum(None),
+            side: if o.side == 0 { Side::Sell } else { Side::Buy },
+            amount: Amount::shares(o.amount),
+            remaining: Amount::shares(o.remaining),
+            price: Amount::of(o.price, decimals),
+            expires_at: o.expiresAt,
+        });
+    }
+    orders.sort_by(|a, b| {
+        let price = |o: &OrderView| o.price.units.parse::<U256>().unwrap_or_default();
+        match (a.side, b.side) {
+            (Side::Sell, Side::Sell) => price(a).cmp(&price(b)),
+            (Side::Buy, Side::Buy) => price(b).cmp(&price(a)),
+            (Side::Sell, Side::Buy) => std::cmp::Ordering::Less,
+            (Side::Buy, Side::Sell) => std::cmp::Ordering::Greater,
+        }
+    });
+    Ok(axum::Json(OrderBook {
+        market: m.address.to_checksum(None),
+        listed: contract.listed(token).call().await.map_err(chain_err)?,
+        approval_required: contract
+            .approvalRequired(token)
+            .call()
+            .await
+            .map_err(chain_err)?,
+        fee_bps: contract.feeBps().call().await.map_err(chain_err)?,
+        orders,
+    }))
+}
+
+/// A settled trade.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TradeView {
+    /// Its number on the market.
+    pub trade_id: String,
+    /// The order it took.
+    pub order_id: String,
+    /// Who sold.
+    pub seller: String,
+    /// Who bought.
+    pub buyer: String,
+    /// Shares moved.
+    pub shares: Amount,
+    /// What the buyer paid.
+    pub payment: Amount,
+    /// The fee, out of the seller's proceeds.
+    pub fee: Amount,
+    /// Its block.
+    pub block_number: u64,
+    /// Its transaction.
+    pub tx_hash: String,
+}
+
+/// The trades of a share token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Trades {
+    /// Oldest first.
+    pub items: Vec<TradeView>,
+}
+
+/// The settled trades of a share token, oldest first, read from the chain.
+#[utoipa::path(get, path = "/v1/market/trades", tag = "market", params(TokenParams),
+    responses((status = 200, body = Trades)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor", "investor"]))))]
+pub async fn trades(
+    State(app): State<App>,
+    auth: Auth,
+    Query(q): Query<TokenParams>,
+) -> ApiResult<axum::Json<Trades>> {
+    auth.require(Allowed::ANYONE)?;
+    let token = share_token(&app, "token", &q.token).await?;
+    let chain = app.chain()?;
+    let decimals = decimals(&app).await?;
+    let items = market_logs(chain)
+        .await?
+        .iter()
+        .filter_map(|log| {
+            let e = decode::<ShareSettlement::TradeSettled>(log)?;
+            (e.token == token).then(|| TradeView {
+                trade_id: e.tradeId.to_string(),
+                order_id: e.orderId.to_string(),
+                seller: e.seller.to_checksum(None),
+                buyer: e.buyer.to_checksum(None),
+                shares: Amount::shares(e.amount),
+                payment: Amount::of(e.payment, decimals),
+                fee: Amount::of(e.fee, decimals),
+                block_number: log.block_number,
+                tx_hash: format!("{:#x}", log.tx_hash),
+            })
+        })
+        .collect();
+    Ok(axum::Json(Trades { items }))
+}
+
+/// Transactions to sign, in order, for an order or a take.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreparedTrade {
+    /// The share token's compliance verdict for the delivery (for an offer, the seller's
+    /// side; for a take, this seller to this buyer). Absent for a bid, which is judged when it
+    /// is taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<compliance::Verdict>,
+    /// What the buyer pays in the settlement token.
+    pub payment: Amount,
+    /// The fee, out of the seller's proceeds.
+    pub fee: Amount,
+    /// Shares moved.
+    pub shares: Amount,
+    /// Sign and send them in this order, each after the one before is mined.
+    pub transactions: Vec<unsigned::UnsignedTx>,
+}
+
+fn refused(v: &compliance::Verdict) -> Error {
+    Error::conflict(
+        "not_allowed",
+        format!("{} ({}): {}", v.name, v.code, v.sentence),
+    )
+}
+
+async fn chain_time<P: Provider>(p: &P) -> Result<u64, Error> {
+    Ok(p.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .map_err(chain_err)?
+        .map_or(0, |b| b.header.timestamp))
+}
+
+/// The market's allowance the wallet gives for `needed` of `asset`, prepared when it falls
+/// short, after checking the wallet holds that much.
+#[allow(clippy::too_many_arguments)]
+async fn allowance_tx(
+    chain: &ChainContext,
+    wallet: Address,
+    market: Address,
+    asset: Address,
+    needed: U256,
+    what: &str,
+) -> Result<Option<unsigned::UnsignedTx>, Error> {
+    let erc20 = TestStablecoin::new(asset, &chain.provider);
+    let held = erc20.balanceOf(wallet).call().await.map_err(chain_err)?;
+    if held < needed {
+        return Err(Error::conflict(
+            "insufficient_balance",
+            format!("the wallet holds less of {what} than the trade needs"),
+        ));
+    }
+    let allowance = erc20
+        .allowance(wallet, market)
+        .call()
+        .await
+        .map_err(chain_err)?;
+    if allowance >= needed {
+        return Ok(None);
+    }
+    Ok(Some(
+        unsigned::build(
+            &chain.provider,
+            chain.chain_id,
+            wallet,
+            asset,
+            TestStablecoin::approveCall {
+                spender: market,
+                value: needed,
+            }
+            .abi_encode(),
+            format!("allow the market to take {what} for the trade"),
+            Estimate::Now,
+        )
+        .await?,
+    ))
+}
+
+/// An order to place.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrder {
+    /// The share token.
+    pub token: String,
+    /// Sell (offer the wallet's shares) or buy (bid for shares).
+    pub side: Side,
+    /// Shares (decimal text).
+    pub amount: String,
+    /// Price per whole share in the settlement token (decimal text).
+    pub price: String,
+    /// Days until it expires (1 to 365, default 30).
+    #[serde(default)]
+    pub expires_in_days: Option<u64>,
+}
+
+/// Prepares an offer or a bid for the signed-in wallet: the market's allowance for the shares
+/// (an offer) or the payment (a bid) when the wallet has not given enough, then the order. An
+/// offer is refused when the token would not let the wallet's shares go (frozen, lock-up,
+/// balance), with its reason code.
+#[utoipa::path(post, path = "/v1/me/orders", tag = "market", request_body = NewOrder,
+    responses((status = 200, body = PreparedTrade)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["investor"]))))]
+pub async fn place(
+    State(app): State<App>,
+    auth: Auth,
+    body: Json<NewOrder>,
+) -> ApiResult<axum::Json<PreparedTrade>> {
+    let wallet: Address = wallet_of(&auth)?
+        .parse()
+        .map_err(|_| Error::Corrupt("a session's wallet".to_owned()))?;
+    let b = body.value;
+    let token = share_token(&app, "/token", &b.token).await?;
+    let amount = share_units("/amount", &b.amount)?;
+    let decimals = decimals(&app).await?;
+    let price = token_units("/price", &b.price, decimals)?;
+    let days = b.expires_in_days.unwrap_or(30);
+    if !(1..=365).contains(&days) {
+        return Err(Error::invalid("/expires_in_days", "1 to 365").into());
+    }
+    if amount.is_zero() {
+        return Err(Error::invalid("/amount", "more than zero").into());
+    }
+    if price.is_zero() {
+        return Err(Error::invalid("/price", "more than zero").into());
+    }
+    let chain = app.chain()?;
+    let p = &chain.provider;
+    let m = market_of(chain)?;
+    let contract = ShareSettlement::new(m.address, p);
+    if !contract.listed(token).call().await.map_err(chain_err)? {
+        return Err(
+            Error::conflict("not_listed", "the share token is not listed on the market").into(),
+        );
+    }
+    let Ok(q) = contract.quote(amount, price).call().await else {
+        return Err(Error::invalid(
+            "/price",
+            "the payment for this amount at this price is not a whole number of the settlement token's units",
+        )
+        .into());
+    };
+    let verdict = match b.side {
+        Side::Sell => {
+            let req = TransferCheck {
+                token,
+                from: wallet,
+                to: wallet,
+                amount: b.amount.clone(),
+            };
+            let v = compliance::check_transfer(p, &req, None).await?;
+            if !v.allowed {
+                return Err(refused(&v).into());
+            }
+            Some(v)
+        }
+        Side::Buy => None,
+    };
+    let mut transactions = Vec::new();
+    let approve = match b.side {
+        Side::Sell => allowance_tx(chain, wallet, m.address, token, amount, "shares").await?,
+        Side::Buy => {
+            allowance_tx(
+                chain,
+                wallet,
+                m.address,
+                chain.platform.settlement_token,
+                q.payment,
+                "the settlement token",
+            )
+            .await?
+        }
+    };
+    transactions.extend(approve);
+    let expires_at = chain_time(p).await? + days * 86_400;
+    transactions.push(
+        unsigned::build(
+            p,
+            chain.chain_id,
+            wallet,
+            m.address,
+            ShareSettlement::placeCall {
+                token,
+                side: match b.side {
+                    Side::Sell => 0,
+                    Side::Buy => 1,
+                },
+                amount,
+                price,
+                expiresAt: expires_at,
+            }
+            .abi_encode(),
+            format!(
+                "{} {} shares at {} each",
+                if b.side == Side::Sell {
+                    "offer"
+                } else {
+                    "bid for"
+                },
+                compliance::units_text(amount, compliance::SHARE_DECIMALS),
+                compliance::units_text(price, decimals)
+            ),
+            Estimate::Now,
+        )
+        .await?,
+    );
+    Ok(axum::Json(PreparedTrade {
+        verdict,
+        payment: Amount::of(q.payment, decimals),
+        fee: Amount::of(q.fee, decimals),
+        shares: Amount::shares(amount),
+        transactions,
+    }))
+}
+
+/// Shares to take.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Take {
+    /// Shares (decimal text), at most what is left on the order.
+    pub amount: String,
+}
+
+/// Prepares the signed-in wallet's take of an order: buying from an offer or selling into a
+/// bid. The share token judges the delivery from this seller to this buyer first (its reason
+/// code when it refuses); then the market's allowance when it falls short, and the take.
+#[utoipa::path(post, path = "/v1/me/orders/{id}/take", tag = "market", request_body = Take,
+    params(("id" = String, Path, description = "The order's number on the market")),
+    responses((status = 200, body = PreparedTrade)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["investor"]))))]
+pub async fn take(
+    State(app): State<App>,
+    auth: Auth,
+    Path(id): Path<String>,
+    body: Json<Take>,
+) -> ApiResult<axum::Json<PreparedTrade>> {
+    let wallet: Address = wallet_of(&auth)?
+        .parse()
+        .map_err(|_| Error::Corrupt("a session's wallet".to_owned()))?;
+    let id: U256 = id.parse().map_err(|_| Error::NotFound("order"))?;
+    let amount = share_units("/amount", &body.value.amount)?;
+    if amount.is_zero() {
+        return Err(Error::invalid("/amount", "more than zero").into());
+    }
+    let chain = app.chain()?;
+    let p = &chain.provider;
+    let m = market_of(chain)?;
+    let contract = ShareSettlement::new(m.address, p);
+    let o = contract.order(id).call().await.map_err(chain_err)?;
+    if o.maker.is_zero() {
+        return Err(Error::NotFound("order").into());
+    }
+    if o.cancelled || o.expiresAt <= chain_time(p).await? {
+        return Err(
+            Error::conflict("order_closed", "the order was cancelled or has expired").into(),
+        );
+    }
+    if o.maker == wallet {
+        return Err(Error::conflict("self_trade", "the wallet placed this order").into());
+    }
+    if amount > o.remaining {
+        return Err(Error::invalid(
+            "/amount",
+            format!(
+                "at most the {} shares left on the order",
+                compliance::units_text(o.remaining, compliance::SHARE_DECIMALS)
+            ),
+        )
+        .into());
+    }
+    let decimals = decimals(&app).await?;
+    let Ok(q) = contract.quote(amount, o.price).call().await else {
+        return Err(Error::invalid(
+            "/amount",
+            "the payment for this amount is not a whole number of the settlement token's units",
+        )
+        .into());
+    };
+    let sell_order = o.side == 0;
+    let (seller, buyer) = if sell_order {
+        (o.maker, wallet)
+    } else {
+        (wallet, o.maker)
+    };
+    let req = TransferCheck {
+        token: o.token,
+        from: seller,
+        to: buyer,
+        amount: body.value.amount.clone(),
+    };
+    let verdict = compliance::check_transfer(p, &req, None).await?;
+    if !verdict.allowed {
+        return Err(refused(&verdict).into());
+    }
+    let mut transactions = Vec::new();
+    let approve = if sell_order {
+        allowance_tx(
+            chain,
+            wallet,
+            m.address,
+            chain.platform.settlement_token,
+            q.payment,
+            "the settlement token",
+        )
+        .await?
+    } else {
+        allowance_tx(chain, wallet, m.address, o.token, amount, "shares").await?
+    };
+    transactions.extend(approve);
+    transactions.push(
+        unsigned::build(
+            p,
+            chain.chain_id,
+            wallet,
+            m.address,
+            ShareSettlement::takeCall {
+                orderId: id,
+                amount,
+            }
+            .abi_encode(),
+            format!(
+                "{} {} shares for {}",
+                if sell_order { "buy" } else { "sell" },
+                compliance::units_text(amount, compliance::SHARE_DECIMALS),
+                compliance::units_text(q.payment, decimals)
+            ),
+            Estimate::Skip,
+        )
+        .await?,
+    );
+    Ok(axum::Json(PreparedTrade {
+        verdict: Some(verdict),
+        payment: Amount::of(q.payment, decimals),
+        fee: Amount::of(q.fee, decimals),
+        shares: Amount::shares(amount),
+        transactions,
+    }))
+}
+
+/// Prepares the cancellation of the signed-in wallet's own order.
+#[utoipa::path(post, path = "/v1/me/orders/{id}/cancel", tag = "market",
+    params(("id" = String, Path, description = "The order's number on the market")),
+    responses((status = 200, body = unsigned::UnsignedTx)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["investor"]))))]
+pub async fn cancel(
+    State(app): State<App>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<unsigned::UnsignedTx>> {
+    let wallet: Address = wallet_of(&auth)?
+        .parse()
+        .map_err(|_| Error::Corrupt("a session's wallet".to_owned()))?;
+    let id: U256 = id.parse().map_err(|_| Error::NotFound("order"))?;
+    let chain = app.chain()?;
+    let m = market_of(chain)?;
+    let o = ShareSettlement::new(m.address, &chain.provider)
+        .order(id)
+        .call()
+        .await
+        .map_err(chain_err)?;
+    if o.maker.is_zero() {
+        return Err(Error::NotFound("order").into());
+    }
+    if o.maker != wallet {
+        return Err(Error::Forbidden("only the order's maker cancels it here".to_owned()).into());
+    }
+    if o.cancelled {
+        return Err(Error::conflict("order_closed", "the order is cancelled already").into());
+    }
+    Ok(axum::Json(
+        unsigned::build(
+            &chain.provider,
+            chain.chain_id,
+            wallet,
+            m.address,
+            ShareSettlement::cancelCall { orderId: id }.abi_encode(),
+            "cancel the order".to_owned(),
+            Estimate::Now,
+        )
+        .await?,
+    ))
+}
