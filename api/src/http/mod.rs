@@ -216,6 +216,9 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(trading::place))
         .routes(routes!(trading::take))
         .routes(routes!(trading::cancel))
+        .routes(routes!(trading::set_approval))
+        .routes(routes!(trading::approvals))
+        .routes(routes!(trading::decide))
         .routes(routes!(
             business_documents::list,
             business_documents::create

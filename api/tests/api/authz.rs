@@ -53,6 +53,9 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/me/orders", INVESTOR),
     ("POST", "/v1/me/orders/{id}/take", INVESTOR),
     ("POST", "/v1/me/orders/{id}/cancel", INVESTOR),
+    ("POST", "/v1/market/tokens/{token}/approval", DECIDE),
+    ("GET", "/v1/market/approvals", ALL),
+    ("POST", "/v1/market/approvals/{trade_id}", DECIDE),
     ("GET", "/v1/me/distributions", INVESTOR),
     ("GET", "/v1/contractors", ALL),
     ("POST", "/v1/contractors", OPERATE),
@@ -1086,6 +1089,57 @@ async fn request<'a>(
         ("POST", "/v1/me/purchases") => call(path).json(&json!({"offering": w.property.offering.address, "amount": "1"})),
         ("POST", "/v1/me/transfers") => call(path).json(&json!({"token": w.property.shares.address, "to": fx.recipient, "amount": "1"})),
         ("POST", "/v1/me/refunds") => call(path).json(&json!({"offering": fx.refund_offering})),
+        ("POST", "/v1/market/tokens/{token}/approval") => call(format!(
+            "/v1/market/tokens/{}/approval",
+            w.property.shares.address
+        ))
+        .json(&json!({"required": false})),
+        ("POST", "/v1/market/approvals/{trade_id}") => {
+            // A trade waiting for approval: the recipient bids for one share, the buyer sells
+            // into the bid while the token requires approval.
+            let address = w.platform.settlement.expect("a market").address;
+            let as_admin = propledger_contracts::ShareSettlement::new(address, &w.admin);
+            let set = |required: bool| {
+                let as_admin = as_admin.clone();
+                async move {
+                    as_admin
+                        .setApprovalRequired(w.property.shares.address, required)
+                        .send()
+                        .await
+                        .unwrap()
+                        .get_receipt()
+                        .await
+                        .unwrap();
+                }
+            };
+            let now = w
+                .reader
+                .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+                .await
+                .unwrap()
+                .unwrap()
+                .header
+                .timestamp;
+            let one = alloy::primitives::U256::from(10u64).pow(alloy::primitives::U256::from(18u64));
+            let bidder = propledger_contracts::ShareSettlement::new(address, w.wallet(&investor_key(6)));
+            assert!(bidder
+                .place(w.property.shares.address, 1, one, alloy::primitives::U256::from(1_000_000u64), now + 86_400)
+                .send().await.unwrap().get_receipt().await.unwrap().status());
+            let order = bidder.orderCount().call().await.unwrap();
+            set(true).await;
+            let seller = w.wallet(&investor_key(4));
+            assert!(propledger_contracts::PropertyShares::new(w.property.shares.address, &seller)
+                .approve(address, one)
+                .send().await.unwrap().get_receipt().await.unwrap().status());
+            let taker = propledger_contracts::ShareSettlement::new(address, &seller);
+            assert!(taker.take(order, one).send().await.unwrap().get_receipt().await.unwrap().status());
+            set(false).await;
+            let trade = taker.tradeCount().call().await.unwrap();
+            call(format!("/v1/market/approvals/{trade}")).json(&json!({"decision": "reject"}))
+        }
+        ("GET", "/v1/market/approvals") => {
+            call(format!("{path}?token={}", w.property.shares.address))
+        }
         ("GET", "/v1/market/orders") | ("GET", "/v1/market/trades") => {
             call(format!("{path}?token={}", w.property.shares.address))
         }

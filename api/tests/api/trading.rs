@@ -262,5 +262,119 @@ async fn a_trade_through_the_market(engine: Engine) {
         .expect(StatusCode::OK)
         .json();
     assert_eq!(book["orders"], json!([]), "{book}");
+
+    // Delivery versus approval: compliance makes the token's trades wait for the agent.
+    let compliance = app.key("compliance").await;
+    let set = app
+        .post(&format!("/v1/market/tokens/{token}/approval"))
+        .token(&compliance)
+        .json(&json!({"required": true}))
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    assert_eq!(w.settled(&[set]).await[0]["status"], "confirmed");
+    let offer = app
+        .post("/v1/me/orders")
+        .token(&ada_session)
+        .json(&json!({"token": token, "side": "sell", "amount": "2", "price": "130"}))
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert!(w.sign_and_send(&ada, &offer).await.iter().all(|ok| *ok));
+    let book = app
+        .get(&format!("/v1/market/orders?token={token}"))
+        .token(&bob_session)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(book["approval_required"], true, "{book}");
+    let id = book["orders"][0]["id"].as_str().unwrap().to_owned();
+    let take_one = || {
+        app.post(&format!("/v1/me/orders/{id}/take"))
+            .token(&bob_session)
+            .json(&json!({"amount": "1"}))
+    };
+    let take = take_one().send().await.expect(StatusCode::OK).json();
+    assert!(w.sign_and_send(&bob, &take).await.iter().all(|ok| *ok));
+    // Reserved, not moved.
+    assert_eq!(balance(bob.address()).await, U256::from(3u64) * one);
+    let pending = app
+        .get(&format!("/v1/market/approvals?token={token}"))
+        .token(&compliance)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let items = pending["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{pending}");
+    assert_eq!(items[0]["payment"]["amount"], "130", "{pending}");
+    assert_eq!(items[0]["verdict"]["allowed"], true, "{pending}");
+    let trade = items[0]["trade_id"].as_str().unwrap().to_owned();
+    app.post(&format!("/v1/market/approvals/{trade}"))
+        .token(&compliance)
+        .json(&json!({"decision": "maybe"}))
+        .send()
+        .await
+        .problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("/decision"),
+        );
+    let approved = app
+        .post(&format!("/v1/market/approvals/{trade}"))
+        .token(&compliance)
+        .json(&json!({"decision": "approve"}))
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    assert_eq!(w.settled(&[approved]).await[0]["status"], "confirmed");
+    assert_eq!(balance(bob.address()).await, U256::from(4u64) * one);
+    // Rejected: the share goes back on the order.
+    let take = take_one().send().await.expect(StatusCode::OK).json();
+    assert!(w.sign_and_send(&bob, &take).await.iter().all(|ok| *ok));
+    let pending = app
+        .get(&format!("/v1/market/approvals?token={token}"))
+        .token(&compliance)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let trade = pending["items"][0]["trade_id"].as_str().unwrap().to_owned();
+    let rejected = app
+        .post(&format!("/v1/market/approvals/{trade}"))
+        .token(&compliance)
+        .json(&json!({"decision": "reject"}))
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    assert_eq!(w.settled(&[rejected]).await[0]["status"], "confirmed");
+    app.post(&format!("/v1/market/approvals/{trade}"))
+        .token(&compliance)
+        .json(&json!({"decision": "approve"}))
+        .send()
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    let book = app
+        .get(&format!("/v1/market/orders?token={token}"))
+        .token(&bob_session)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(book["orders"][0]["remaining"]["amount"], "1", "{book}");
+    assert_eq!(balance(bob.address()).await, U256::from(4u64) * one);
+    let trades = app
+        .get(&format!("/v1/market/trades?token={token}"))
+        .token(&compliance)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(trades["items"].as_array().unwrap().len(), 2, "{trades}");
     w.finish().await;
 }

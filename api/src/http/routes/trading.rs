@@ -647,3 +647,213 @@ pub async fn cancel(
         .await?,
     ))
 }
+
+/// Whether a token's trades wait for the transfer agent's approval.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSetting {
+    /// Whether a take only reserves the shares until the agent approves the trade.
+    pub required: bool,
+}
+
+/// Sets whether a share token's trades wait for the transfer agent's approval (delivery
+/// versus approval), through the outbox with the agent's key.
+#[utoipa::path(post, path = "/v1/market/tokens/{token}/approval", tag = "market",
+    request_body = ApprovalSetting,
+    params(("token" = String, Path, description = "The share token"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses((status = 202, body = crate::outbox::Action)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "compliance"]))))]
+pub async fn set_approval(
+    State(app): State<App>,
+    ctx: crate::http::extract::Ctx,
+    auth: Auth,
+    idem: crate::http::extract::Idem,
+    Path(token): Path<String>,
+    body: Json<ApprovalSetting>,
+) -> ApiResult<axum::response::Response> {
+    let p = auth.require(Allowed::COMPLIANCE)?;
+    let token = share_token(&app, "token", &token).await?;
+    let m = market_of(app.chain()?)?;
+    let call = crate::outbox::Call::new(
+        m.address,
+        ShareSettlement::setApprovalRequiredCall {
+            token,
+            required: body.value.required,
+        }
+        .abi_encode(),
+    );
+    super::agent::one_action(
+        &app,
+        &ctx,
+        p.actor(),
+        idem.0,
+        "/v1/market/tokens/{token}/approval",
+        &[token.as_slice(), &body.raw],
+        "agent",
+        "market.approval_required",
+        call,
+        ("share_token", token.to_checksum(None)),
+    )
+    .await
+}
+
+/// A trade waiting for the transfer agent's approval.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingTrade {
+    /// Its number on the market.
+    pub trade_id: String,
+    /// The order it takes.
+    pub order_id: String,
+    /// The share token.
+    pub token: String,
+    /// Who sells.
+    pub seller: String,
+    /// Who buys.
+    pub buyer: String,
+    /// Shares reserved.
+    pub shares: Amount,
+    /// What the buyer would pay.
+    pub payment: Amount,
+    /// The share token's verdict on the delivery now.
+    pub verdict: compliance::Verdict,
+}
+
+/// Trades waiting for approval.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingTrades {
+    /// Oldest first.
+    pub items: Vec<PendingTrade>,
+}
+
+/// The trades of a share token waiting for the transfer agent's approval, each with the
+/// token's verdict on its delivery now.
+#[utoipa::path(get, path = "/v1/market/approvals", tag = "market", params(TokenParams),
+    responses((status = 200, body = PendingTrades)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator", "compliance", "auditor"]))))]
+pub async fn approvals(
+    State(app): State<App>,
+    auth: Auth,
+    Query(q): Query<TokenParams>,
+) -> ApiResult<axum::Json<PendingTrades>> {
+    auth.require(Allowed::READ)?;
+    let token = share_token(&app, "token", &q.token).await?;
+    let chain = app.chain()?;
+    let m = market_of(chain)?;
+    let contract = ShareSettlement::new(m.address, &chain.provider);
+    let decimals = decimals(&app).await?;
+    let mut items = Vec::new();
+    for log in market_logs(chain).await? {
+        let Some(e) = decode::<ShareSettlement::TradeRequested>(&log) else {
+            continue;
+        };
+        let t = contract
+            .pending(e.tradeId)
+            .call()
+            .await
+            .map_err(chain_err)?;
+        if !t.open {
+            continue;
+        }
+        let o = contract.order(t.orderId).call().await.map_err(chain_err)?;
+        if o.token != token {
+            continue;
+        }
+        let (seller, buyer) = if o.side == 0 {
+            (o.maker, t.taker)
+        } else {
+            (t.taker, o.maker)
+        };
+        let q = contract
+            .quote(t.amount, o.price)
+            .call()
+            .await
+            .map_err(chain_err)?;
+        let verdict = compliance::check_transfer(
+            &chain.provider,
+            &TransferCheck {
+                token,
+                from: seller,
+                to: buyer,
+                amount: compliance::units_text(t.amount, compliance::SHARE_DECIMALS),
+            },
+            None,
+        )
+        .await?;
+        items.push(PendingTrade {
+            trade_id: e.tradeId.to_string(),
+            order_id: t.orderId.to_string(),
+            token: token.to_checksum(None),
+            seller: seller.to_checksum(None),
+            buyer: buyer.to_checksum(None),
+            shares: Amount::shares(t.amount),
+            payment: Amount::of(q.payment, decimals),
+            verdict,
+        });
+    }
+    Ok(axum::Json(PendingTrades { items }))
+}
+
+/// The transfer agent's decision on a trade waiting for approval.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TradeDecision {
+    /// `approve` (the trade settles now, both parties checked again) or `reject` (its shares
+    /// go back on the order).
+    pub decision: String,
+}
+
+/// Approves or rejects a trade waiting for approval, through the outbox with the agent's key.
+/// An approval the chain would refuse (a party no longer eligible, an allowance withdrawn) is a
+/// 409 naming the reason, and nothing is queued.
+#[utoipa::path(post, path = "/v1/market/approvals/{trade_id}", tag = "market",
+    request_body = TradeDecision,
+    params(("trade_id" = String, Path, description = "The trade's number on the market"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses((status = 202, body = crate::outbox::Action)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "compliance"]))))]
+pub async fn decide(
+    State(app): State<App>,
+    ctx: crate::http::extract::Ctx,
+    auth: Auth,
+    idem: crate::http::extract::Idem,
+    Path(trade_id): Path<String>,
+    body: Json<TradeDecision>,
+) -> ApiResult<axum::response::Response> {
+    let p = auth.require(Allowed::COMPLIANCE)?;
+    let id: U256 = trade_id.parse().map_err(|_| Error::NotFound("trade"))?;
+    let chain = app.chain()?;
+    let m = market_of(chain)?;
+    let t = ShareSettlement::new(m.address, &chain.provider)
+        .pending(id)
+        .call()
+        .await
+        .map_err(chain_err)?;
+    if !t.open {
+        return Err(Error::NotFound("trade waiting for approval").into());
+    }
+    let (data, kind) = match body.value.decision.as_str() {
+        "approve" => (
+            ShareSettlement::approveCall { tradeId: id }.abi_encode(),
+            "market.approve",
+        ),
+        "reject" => (
+            ShareSettlement::rejectCall { tradeId: id }.abi_encode(),
+            "market.reject",
+        ),
+        _ => return Err(Error::invalid("/decision", "approve or reject").into()),
+    };
+    super::agent::one_action(
+        &app,
+        &ctx,
+        p.actor(),
+        idem.0,
+        "/v1/market/approvals/{trade_id}",
+        &[trade_id.as_bytes(), &body.raw],
+        "agent",
+        kind,
+        crate::outbox::Call::new(m.address, data),
+        ("market_trade", trade_id.clone()),
+    )
+    .await
+}
