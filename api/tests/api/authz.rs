@@ -570,7 +570,9 @@ async fn fixtures(w: &ChainApp) -> Fixtures {
             .json();
         assert!(w.sign_and_send(key, &prepared).await.iter().all(|ok| *ok));
     }
-    // The share token is listed on the platform's market.
+    // The share token is listed on the platform's market (the admin's key signs the outbox's
+    // actions too: they finish first).
+    w.outbox_idle().await;
     let market = propledger_contracts::ShareSettlement::new(
         w.platform.settlement.expect("a market").address,
         &w.admin,
@@ -1096,7 +1098,9 @@ async fn request<'a>(
         .json(&json!({"required": false})),
         ("POST", "/v1/market/approvals/{trade_id}") => {
             // A trade waiting for approval: the recipient bids for one share, the buyer sells
-            // into the bid while the token requires approval.
+            // into the bid while the token requires approval. The admin's key also signs the
+            // outbox's actions: let them finish first so the nonces do not collide.
+            w.outbox_idle().await;
             let address = w.platform.settlement.expect("a market").address;
             let as_admin = propledger_contracts::ShareSettlement::new(address, &w.admin);
             let set = |required: bool| {
