@@ -216,6 +216,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(trading::place))
         .routes(routes!(trading::take))
         .routes(routes!(trading::cancel))
+        .routes(routes!(trading::my_trades))
         .routes(routes!(trading::set_approval))
         .routes(routes!(trading::approvals))
         .routes(routes!(trading::decide))

@@ -53,6 +53,7 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/me/orders", INVESTOR),
     ("POST", "/v1/me/orders/{id}/take", INVESTOR),
     ("POST", "/v1/me/orders/{id}/cancel", INVESTOR),
+    ("GET", "/v1/me/trades", INVESTOR),
     ("POST", "/v1/market/tokens/{token}/approval", DECIDE),
     ("GET", "/v1/market/approvals", ALL),
     ("POST", "/v1/market/approvals/{trade_id}", DECIDE),

@@ -376,5 +376,47 @@ async fn a_trade_through_the_market(engine: Engine) {
         .expect(StatusCode::OK)
         .json();
     assert_eq!(trades["items"].as_array().unwrap().len(), 2, "{trades}");
+
+    // What Ada's sales realized, first in first out: her 12 shares cost 100 each; 3 sold for
+    // 376.50 less a fee of 0.94125, 1 for 130 less 0.325.
+    let mine = app
+        .get("/v1/me/trades")
+        .token(&ada_session)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let sales: Vec<(String, String, String)> = mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["side"].as_str().unwrap().to_owned(),
+                t["cost_basis"].as_str().unwrap_or("").to_owned(),
+                t["realized_gain"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sales,
+        [
+            ("sell".into(), "300".into(), "75.55875".into()),
+            ("sell".into(), "100".into(), "29.675".into()),
+        ],
+        "{mine}"
+    );
+    assert_eq!(mine["realized_total"], "105.23375", "{mine}");
+    // Bob's are purchases: lots, nothing realized.
+    let his = app
+        .get("/v1/me/trades")
+        .token(&bob_session)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(his["items"].as_array().unwrap().len(), 2, "{his}");
+    assert_eq!(his["items"][0]["side"], "buy", "{his}");
+    assert_eq!(his["realized_total"], "0", "{his}");
     w.finish().await;
 }

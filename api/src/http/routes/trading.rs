@@ -857,3 +857,211 @@ pub async fn decide(
     )
     .await
 }
+
+/// One of the investor's trades, with what a sale realized.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyTrade {
+    /// Its number on the market.
+    pub trade_id: String,
+    /// The share token.
+    pub token: String,
+    /// Whether the investor bought or sold.
+    pub side: Side,
+    /// Shares moved.
+    pub shares: Amount,
+    /// What the buyer paid.
+    pub payment: Amount,
+    /// The fee, out of the seller's proceeds.
+    pub fee: Amount,
+    /// For a sale: the cost of the shares sold, first in first out (offering purchases at
+    /// their price, then shares bought on the market at theirs); absent when some of the
+    /// shares came another way (a transfer), so their cost is not known here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_basis: Option<String>,
+    /// For a sale: the payment less the fee less the cost basis (decimal text, negative for a
+    /// loss).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub realized_gain: Option<String>,
+    /// Its block.
+    pub block_number: u64,
+    /// Its transaction.
+    pub tx_hash: String,
+}
+
+/// The investor's trades and what their sales realized.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyTrades {
+    /// Oldest first.
+    pub items: Vec<MyTrade>,
+    /// The sum of the realized gains (decimal text, in the settlement token).
+    pub realized_total: String,
+    /// The settlement token's currency.
+    pub currency: String,
+}
+
+/// A lot of shares: how many are left and what they cost.
+struct Lot {
+    shares: U256,
+    cost: U256,
+}
+
+/// Takes `amount` shares from the oldest lots; their cost, or `None` when the lots hold fewer.
+fn consume(lots: &mut std::collections::VecDeque<Lot>, mut amount: U256) -> Option<U256> {
+    let mut cost = U256::ZERO;
+    while !amount.is_zero() {
+        let lot = lots.front_mut()?;
+        let take = amount.min(lot.shares);
+        // The whole lot carries its cost exactly; a part carries its share, rounded down, and
+        // the rest stays with what is left.
+        let part = if take == lot.shares {
+            lot.cost
+        } else {
+            lot.cost * take / lot.shares
+        };
+        lot.shares -= take;
+        lot.cost -= part;
+        cost += part;
+        amount -= take;
+        if lot.shares.is_zero() {
+            lots.pop_front();
+        }
+    }
+    Some(cost)
+}
+
+fn dec(units: U256, decimals: u32) -> rust_decimal::Decimal {
+    compliance::units_text(units, decimals)
+        .parse()
+        .unwrap_or_default()
+}
+
+/// The signed-in investor's trades on the market (any of their wallets), each sale with its
+/// cost basis and realized gain, first in first out: settled offering purchases are the first
+/// lots, at what was paid, then shares bought on the market in chain order.
+#[utoipa::path(get, path = "/v1/me/trades", tag = "market",
+    responses((status = 200, body = MyTrades)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["investor"]))))]
+pub async fn my_trades(State(app): State<App>, auth: Auth) -> ApiResult<axum::Json<MyTrades>> {
+    use std::collections::{BTreeMap, VecDeque};
+    let wallet = wallet_of(&auth)?;
+    let me: Address = wallet
+        .parse()
+        .map_err(|_| Error::Corrupt("a session's wallet".to_owned()))?;
+    let wallets: Vec<Address> = match crate::investors::of_wallet(app.db(), &wallet).await? {
+        Some(inv) if !inv.wallets.is_empty() => {
+            inv.wallets.iter().filter_map(|w| w.parse().ok()).collect()
+        }
+        _ => vec![me],
+    };
+    let chain = app.chain()?;
+    let p = &chain.provider;
+    let head = market::index_head(app.db())
+        .await?
+        .ok_or_else(|| Error::Unavailable("the index has not read the chain yet".to_owned()))?;
+    let decimals = head.decimals;
+    let investor_no =
+        propledger_contracts::IdentityRegistry::new(chain.platform.identity_registry.address, p)
+            .walletStatus(me)
+            .call()
+            .await
+            .map_err(chain_err)?
+            .investorNo;
+    let now = u64::try_from(crate::types::now_ms() / 1000).unwrap_or(0);
+    let mut lots: BTreeMap<Address, VecDeque<Lot>> = BTreeMap::new();
+    if investor_no != 0 {
+        for s in market::offerings(app.db(), app.terms(), p, now).await? {
+            if !s.soft_cap_reached {
+                continue;
+            }
+            let offering: Address = s
+                .address
+                .parse()
+                .map_err(|_| Error::Corrupt("an offering address".to_owned()))?;
+            let bought = propledger_contracts::ShareOffering::new(offering, p)
+                .purchaseOf(investor_no)
+                .call()
+                .await
+                .map_err(chain_err)?;
+            if bought.shares != 0 {
+                lots.entry(s.terms.shares_token)
+                    .or_default()
+                    .push_back(Lot {
+                        shares: U256::from(bought.shares),
+                        cost: U256::from(bought.paid),
+                    });
+            }
+        }
+    }
+    let mut items = Vec::new();
+    let mut total = rust_decimal::Decimal::ZERO;
+    for log in market_logs(chain).await? {
+        let Some(e) = decode::<ShareSettlement::TradeSettled>(&log) else {
+            continue;
+        };
+        let (bought, sold) = (wallets.contains(&e.buyer), wallets.contains(&e.seller));
+        if !bought && !sold {
+            continue;
+        }
+        let token_lots = lots.entry(e.token).or_default();
+        let mut trade = MyTrade {
+            trade_id: e.tradeId.to_string(),
+            token: e.token.to_checksum(None),
+            side: if sold { Side::Sell } else { Side::Buy },
+            shares: Amount::shares(e.amount),
+            payment: Amount::of(e.payment, decimals),
+            fee: Amount::of(e.fee, decimals),
+            cost_basis: None,
+            realized_gain: None,
+            block_number: log.block_number,
+            tx_hash: format!("{:#x}", log.tx_hash),
+        };
+        if sold && let Some(cost) = consume(token_lots, e.amount) {
+            let gain = dec(e.payment - e.fee, decimals) - dec(cost, decimals);
+            total += gain;
+            trade.cost_basis = Some(dec(cost, decimals).normalize().to_string());
+            trade.realized_gain = Some(gain.normalize().to_string());
+        }
+        if bought {
+            token_lots.push_back(Lot {
+                shares: e.amount,
+                cost: e.payment,
+            });
+        }
+        items.push(trade);
+    }
+    Ok(axum::Json(MyTrades {
+        items,
+        realized_total: total.normalize().to_string(),
+        currency: head.currency.clone(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lots_are_used_oldest_first_and_keep_their_whole_cost() {
+        let mut lots = std::collections::VecDeque::from([
+            Lot {
+                shares: U256::from(3u8),
+                cost: U256::from(100u8),
+            },
+            Lot {
+                shares: U256::from(2u8),
+                cost: U256::from(90u8),
+            },
+        ]);
+        // A third of the first lot: 33, rounded down; the rest keeps 67.
+        assert_eq!(consume(&mut lots, U256::from(1u8)), Some(U256::from(33u8)));
+        // The first lot's last two shares carry exactly what is left of it, then one of the
+        // second lot's.
+        assert_eq!(
+            consume(&mut lots, U256::from(3u8)),
+            Some(U256::from(67u8 + 45))
+        );
+        assert_eq!(lots.len(), 1);
+        // More than the lots hold: unknown.
+        assert_eq!(consume(&mut lots, U256::from(2u8)), None);
+    }
+}
