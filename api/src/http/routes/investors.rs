@@ -159,6 +159,13 @@ pub async fn verify(
     )
 }
 
+/// The signed-in wallet's address.
+pub(crate) fn wallet_address(auth: &Auth) -> ApiResult<alloy::primitives::Address> {
+    Ok(wallet_of(auth)?
+        .parse()
+        .map_err(|_| Error::Corrupt("a session's wallet".to_owned()))?)
+}
+
 pub(crate) fn wallet_of(auth: &Auth) -> ApiResult<String> {
     match auth.require(Allowed::INVESTOR)? {
         Principal::Wallet { wallet, .. } => Ok(wallet.clone()),

@@ -10,7 +10,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::investors::{InvestorDetail, detail, wallet_of};
+use super::investors::{InvestorDetail, detail, wallet_address, wallet_of};
 use crate::compliance::{self, PurchaseCheck, TransferCheck, Verdict, share_units};
 use crate::error::Error;
 use crate::http::extract::{Auth, Json};
@@ -285,14 +285,16 @@ fn parse_address(pointer: &str, s: &str) -> Result<Address, Error> {
         .map_err(|_| Error::invalid(pointer, "an address (0x and 40 hex digits)"))
 }
 
-fn refused(v: &Verdict) -> Error {
+/// A compliance refusal as a 409 naming the reason.
+pub(crate) fn refused(v: &Verdict) -> Error {
     Error::conflict(
         "not_allowed",
         format!("{} ({}): {}", v.name, v.code, v.sentence),
     )
 }
 
-async fn decimals(app: &App) -> ApiResult<u32> {
+/// The settlement token's decimals, as the index read them.
+pub(crate) async fn decimals(app: &App) -> ApiResult<u32> {
     Ok(market::index_head(app.db())
         .await?
         .ok_or_else(|| Error::Unavailable("the index has not read the chain yet".to_owned()))?
@@ -309,9 +311,7 @@ pub async fn purchase(
     auth: Auth,
     body: Json<PurchaseRequest>,
 ) -> ApiResult<axum::Json<Prepared>> {
-    let wallet: Address = wallet_of(&auth)?
-        .parse()
-        .map_err(|_| Error::Corrupt("a session's wallet".to_owned()))?;
+    let wallet = wallet_address(&auth)?;
     let offering = parse_address("/offering", &body.value.offering)?;
     if market::contract(app.db(), offering, "offering")
         .await?
@@ -416,9 +416,7 @@ pub async fn transfer(
     auth: Auth,
     body: Json<TransferRequest>,
 ) -> ApiResult<axum::Json<Prepared>> {
-    let wallet: Address = wallet_of(&auth)?
-        .parse()
-        .map_err(|_| Error::Corrupt("a session's wallet".to_owned()))?;
+    let wallet = wallet_address(&auth)?;
     let token = parse_address("/token", &body.value.token)?;
     if market::contract(app.db(), token, "shares").await?.is_none() {
         return Err(Error::invalid("/token", "not a share token of this platform").into());
@@ -479,9 +477,7 @@ pub async fn refund(
     auth: Auth,
     body: Json<RefundRequest>,
 ) -> ApiResult<axum::Json<Prepared>> {
-    let wallet: Address = wallet_of(&auth)?
-        .parse()
-        .map_err(|_| Error::Corrupt("a session's wallet".to_owned()))?;
+    let wallet = wallet_address(&auth)?;
     let offering = parse_address("/offering", &body.value.offering)?;
     if market::contract(app.db(), offering, "offering")
         .await?

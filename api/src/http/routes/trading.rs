@@ -10,7 +10,8 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::investors::wallet_of;
+use super::investors::{wallet_address, wallet_of};
+use super::me::{decimals, refused};
 use crate::app::ChainContext;
 use crate::auth::Allowed;
 use crate::compliance::{self, TransferCheck, share_units, token_units};
@@ -35,13 +36,6 @@ fn market_of(chain: &ChainContext) -> Result<propledger_contracts::deploy::Deplo
             "this platform was deployed before it had a share market (ShareSettlement)".to_owned(),
         )
     })
-}
-
-async fn decimals(app: &App) -> Result<u32, Error> {
-    Ok(market::index_head(app.db())
-        .await?
-        .ok_or_else(|| Error::Unavailable("the index has not read the chain yet".to_owned()))?
-        .decimals)
 }
 
 async fn share_token(app: &App, pointer: &str, s: &str) -> Result<Address, Error> {
@@ -285,13 +279,6 @@ pub struct PreparedTrade {
     pub transactions: Vec<unsigned::UnsignedTx>,
 }
 
-fn refused(v: &compliance::Verdict) -> Error {
-    Error::conflict(
-        "not_allowed",
-        format!("{} ({}): {}", v.name, v.code, v.sentence),
-    )
-}
-
 async fn chain_time<P: Provider>(p: &P) -> Result<u64, Error> {
     Ok(p.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
         .await
@@ -373,9 +360,7 @@ pub async fn place(
     auth: Auth,
     body: Json<NewOrder>,
 ) -> ApiResult<axum::Json<PreparedTrade>> {
-    let wallet: Address = wallet_of(&auth)?
-        .parse()
-        .map_err(|_| Error::Corrupt("a session's wallet".to_owned()))?;
+    let wallet = wallet_address(&auth)?;
     let b = body.value;
     let token = share_token(&app, "/token", &b.token).await?;
     let amount = share_units("/amount", &b.amount)?;
@@ -501,9 +486,7 @@ pub async fn take(
     Path(id): Path<String>,
     body: Json<Take>,
 ) -> ApiResult<axum::Json<PreparedTrade>> {
-    let wallet: Address = wallet_of(&auth)?
-        .parse()
-        .map_err(|_| Error::Corrupt("a session's wallet".to_owned()))?;
+    let wallet = wallet_address(&auth)?;
     let id: U256 = id.parse().map_err(|_| Error::NotFound("order"))?;
     let amount = share_units("/amount", &body.value.amount)?;
     if amount.is_zero() {
@@ -614,9 +597,7 @@ pub async fn cancel(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<unsigned::UnsignedTx>> {
-    let wallet: Address = wallet_of(&auth)?
-        .parse()
-        .map_err(|_| Error::Corrupt("a session's wallet".to_owned()))?;
+    let wallet = wallet_address(&auth)?;
     let id: U256 = id.parse().map_err(|_| Error::NotFound("order"))?;
     let chain = app.chain()?;
     let m = market_of(chain)?;
