@@ -45,11 +45,22 @@ pub enum ReasonCode {
     /// 13: the amount includes shares bought in an offering that has not reached its soft cap,
     /// which cannot leave their investor until it settles.
     OfferingUnsettled = 13,
+    /// 14: jurisdiction groups are enforced and the sender's and recipient's countries are in
+    /// different groups.
+    JurisdictionMismatch = 14,
+    /// 15: the sender investor's transfers today would exceed the daily volume limit.
+    DailyLimitExceeded = 15,
+    /// 16: the sender investor's transfers this calendar month would exceed the monthly limit.
+    MonthlyLimitExceeded = 16,
+    /// 17: the recipient would be a new investor and its country's investor cap is reached.
+    CountryCapReached = 17,
+    /// 18: the mint would take the total supply above the supply cap.
+    SupplyCapExceeded = 18,
 }
 
 impl ReasonCode {
     /// Every code, in numeric order.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 19] = [
         Self::Allowed,
         Self::Paused,
         Self::SenderFrozen,
@@ -64,6 +75,11 @@ impl ReasonCode {
         Self::MaxBalanceExceeded,
         Self::BelowMinHolding,
         Self::OfferingUnsettled,
+        Self::JurisdictionMismatch,
+        Self::DailyLimitExceeded,
+        Self::MonthlyLimitExceeded,
+        Self::CountryCapReached,
+        Self::SupplyCapExceeded,
     ];
 
     /// The numeric code.
@@ -93,6 +109,11 @@ impl ReasonCode {
             Self::MaxBalanceExceeded => "max_balance_exceeded",
             Self::BelowMinHolding => "below_min_holding",
             Self::OfferingUnsettled => "offering_unsettled",
+            Self::JurisdictionMismatch => "jurisdiction_mismatch",
+            Self::DailyLimitExceeded => "daily_limit_exceeded",
+            Self::MonthlyLimitExceeded => "monthly_limit_exceeded",
+            Self::CountryCapReached => "country_cap_reached",
+            Self::SupplyCapExceeded => "supply_cap_exceeded",
         }
     }
 
@@ -113,6 +134,11 @@ impl ReasonCode {
             Self::MaxBalanceExceeded => "maximum balance per investor exceeded",
             Self::BelowMinHolding => "holding would fall below the minimum",
             Self::OfferingUnsettled => "unsettled offering shares cannot leave the investor",
+            Self::JurisdictionMismatch => "jurisdiction groups of sender and recipient differ",
+            Self::DailyLimitExceeded => "daily transfer limit exceeded",
+            Self::MonthlyLimitExceeded => "monthly transfer limit exceeded",
+            Self::CountryCapReached => "maximum number of investors in the country reached",
+            Self::SupplyCapExceeded => "supply cap exceeded",
         }
     }
 
@@ -133,6 +159,11 @@ impl ReasonCode {
             Self::MaxBalanceExceeded => "MAX_BALANCE_EXCEEDED",
             Self::BelowMinHolding => "BELOW_MIN_HOLDING",
             Self::OfferingUnsettled => "OFFERING_UNSETTLED",
+            Self::JurisdictionMismatch => "JURISDICTION_MISMATCH",
+            Self::DailyLimitExceeded => "DAILY_LIMIT_EXCEEDED",
+            Self::MonthlyLimitExceeded => "MONTHLY_LIMIT_EXCEEDED",
+            Self::CountryCapReached => "COUNTRY_CAP_REACHED",
+            Self::SupplyCapExceeded => "SUPPLY_CAP_EXCEEDED",
         }
     }
 
@@ -310,8 +341,8 @@ mod tests {
             assert_eq!(format!("{code:#}"), code.message());
         }
         assert!(matches!(
-            ReasonCode::try_from(14),
-            Err(Error::UnknownReasonCode(14))
+            ReasonCode::try_from(19),
+            Err(Error::UnknownReasonCode(19))
         ));
         assert!(matches!(
             "nope".parse::<ReasonCode>(),

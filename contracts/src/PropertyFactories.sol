@@ -99,13 +99,32 @@ contract SharesFactory is ContractFactory {
     }
 }
 
-/// @title OfferingFactory
-/// @notice Creates `ShareCompliance` rule sets and `ShareOffering`s for the `PropertyLauncher`.
-contract OfferingFactory is ContractFactory {
+/// @title ComplianceFactory
+/// @notice Creates `ShareCompliance` rule sets. The `OfferingFactory` creates one in its
+/// constructor and forwards to it: the rules' code does not fit in the offering factory's own.
+contract ComplianceFactory is ContractFactory {
     /// @notice Creates a compliance rule set (see `ShareCompliance`).
     function createCompliance(address admin, address rulesAdmin) external returns (ShareCompliance c) {
         c = new ShareCompliance(admin, rulesAdmin);
         _created();
+    }
+}
+
+/// @title OfferingFactory
+/// @notice Creates `ShareCompliance` rule sets (through its `ComplianceFactory`) and
+/// `ShareOffering`s for the `PropertyLauncher`.
+contract OfferingFactory is ContractFactory {
+    /// @notice Where the compliance rule sets are created (this factory's first creation).
+    ComplianceFactory public immutable complianceFactory;
+
+    constructor() {
+        complianceFactory = new ComplianceFactory();
+        _created();
+    }
+
+    /// @notice Creates a compliance rule set (see `ShareCompliance`).
+    function createCompliance(address admin, address rulesAdmin) external returns (ShareCompliance c) {
+        c = complianceFactory.createCompliance(admin, rulesAdmin);
     }
 
     /// @notice Creates a share offering (see `ShareOffering`).

@@ -68,12 +68,14 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
         uint16 escrowRound; // which escrow `Holding.unsettled` amounts belong to
     }
 
-    /// @notice Per-investor state, one storage slot: the holding across the investor's wallets and
-    /// the part of it that is unsettled (valid while `round` is the open escrow's round).
+    /// @notice Per-investor state, one storage slot: the holding across the investor's wallets,
+    /// the part of it that is unsettled (valid while `round` is the open escrow's round), and the
+    /// country the investor was counted under when it started holding (see `countryInvestors`).
     struct Holding {
         uint128 balance;
-        uint112 unsettled;
+        uint96 unsettled;
         uint16 round;
+        uint16 country;
     }
 
     struct Recorded {
@@ -93,6 +95,7 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
     mapping(uint32 id => uint64) private _checkpointTime;
     address private _escrowOffering;
     mapping(address lostWallet => address) private _recoveredTo;
+    mapping(uint16 country => uint32) private _countryInvestors;
 
     /// @notice The token was paused (ERC-3643).
     event Paused(address account);
@@ -164,6 +167,7 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
         registry = registry_;
         compliance = compliance_;
         propertyId = propertyId_;
+        compliance_.bindToken(registry_);
         _grantRole(AGENT_ROLE, agent);
         if (minter != address(0)) _grantRole(MINTER_ROLE, minter);
         if (checkpointer != address(0)) _grantRole(CHECKPOINT_ROLE, checkpointer);
@@ -173,12 +177,12 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
 
     /// @notice The reason code for a transfer of `amount` from `from` to `to` (0 = allowed).
     function canTransfer(address from, address to, uint256 amount) external view returns (uint8 code) {
-        (code,) = _checkTransfer(from, to, amount);
+        (code,,,) = _checkTransfer(from, to, amount);
     }
 
     /// @notice The reason code for issuing `amount` new shares to `to` (0 = allowed).
     function canMint(address to, uint256 amount) external view returns (uint8 code) {
-        (code,) = _checkMint(to, amount);
+        (code,,) = _checkMint(to, amount);
     }
 
     /// @notice ERC-1404: same as `canTransfer`.
@@ -187,53 +191,64 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
         view
         returns (uint8 code)
     {
-        (code,) = _checkTransfer(from, to, amount);
+        (code,,,) = _checkTransfer(from, to, amount);
     }
 
     /// @notice ERC-1404: a short text for a reason code.
-    function messageForTransferRestriction(uint8 code) external pure returns (string memory) {
-        return ReasonCodes.message(code);
+    function messageForTransferRestriction(uint8 code) external view returns (string memory) {
+        return compliance.message(code);
     }
 
     // The order of the checks below is part of the contract with the API (REASON_CODES.md).
 
-    function _checkTransfer(address from, address to, uint256 amount) private view returns (uint8, uint64) {
-        if (amount == 0) return (ReasonCodes.SUCCESS, 0); // nothing moves
+    /// The checks answer the code and, when it is 0, the recipient's investor and country, and
+    /// whether a volume limit counts the transfer.
+    function _checkTransfer(address from, address to, uint256 amount)
+        private
+        view
+        returns (uint8, uint64, uint16, bool)
+    {
+        if (amount == 0) return (ReasonCodes.SUCCESS, 0, 0, false); // nothing moves
         State memory st = _state;
-        if (st.paused) return (ReasonCodes.PAUSED, 0);
+        if (st.paused) return (ReasonCodes.PAUSED, 0, 0, false);
         Holder memory sender = _holders[from];
-        if (sender.frozen) return (ReasonCodes.SENDER_FROZEN, 0);
+        if (sender.frozen) return (ReasonCodes.SENDER_FROZEN, 0, 0, false);
         (bool senderInvestorFrozen, IdentityRegistry.WalletStatus memory r) =
             registry.transferStatus(sender.investorNo, from, to);
-        if (senderInvestorFrozen) return (ReasonCodes.SENDER_FROZEN, 0);
+        if (senderInvestorFrozen) return (ReasonCodes.SENDER_FROZEN, 0, 0, false);
         uint8 code = _recipientCheck(to, r);
-        if (code != 0) return (code, 0);
-        if (sender.balance < amount) return (ReasonCodes.INSUFFICIENT_BALANCE, 0);
+        if (code != 0) return (code, 0, 0, false);
+        if (sender.balance < amount) return (ReasonCodes.INSUFFICIENT_BALANCE, 0, 0, false);
         if (sender.hasFrozenTokens && sender.balance - _frozenAmount[from] < amount) {
-            return (ReasonCodes.INSUFFICIENT_UNFROZEN_BALANCE, 0);
+            return (ReasonCodes.INSUFFICIENT_UNFROZEN_BALANCE, 0, 0, false);
         }
         return _holdingCode(st, sender.investorNo, r, amount, false);
     }
 
-    function _checkMint(address to, uint256 amount) private view returns (uint8, uint64) {
+    function _checkMint(address to, uint256 amount) private view returns (uint8, uint64, uint16) {
         State memory st = _state;
-        if (st.paused) return (ReasonCodes.PAUSED, 0);
+        if (st.paused) return (ReasonCodes.PAUSED, 0, 0);
         IdentityRegistry.WalletStatus memory r = registry.walletStatus(to);
         uint8 code = _recipientCheck(to, r);
-        if (code != 0) return (code, 0);
-        code = compliance.check(_facts(st, 0, 0, r, amount, true, false));
-        return (code, r.investorNo);
+        if (code != 0) return (code, 0, 0);
+        Holding memory none;
+        code = compliance.check(_facts(st, 0, none, r, amount, true, false));
+        return (code, r.investorNo, r.country);
     }
 
     /// Recipient-side checks for forced transfers and recoveries: the agent may override the sender's
     /// restrictions (frozen, lock-up, minimum holding) but never deliver shares to an ineligible investor
     /// nor take unsettled offering shares away from their investor.
-    function _checkForced(address from, address to, uint256 amount) private view returns (uint8, uint64) {
+    function _checkForced(address from, address to, uint256 amount)
+        private
+        view
+        returns (uint8, uint64, uint16, bool)
+    {
         Holder memory sender = _holders[from];
         IdentityRegistry.WalletStatus memory r = registry.walletStatus(to);
         uint8 code = _recipientCheck(to, r);
-        if (code != 0) return (code, 0);
-        if (sender.balance < amount) return (ReasonCodes.INSUFFICIENT_BALANCE, 0);
+        if (code != 0) return (code, 0, 0, false);
+        if (sender.balance < amount) return (ReasonCodes.INSUFFICIENT_BALANCE, 0, 0, false);
         return _holdingCode(_state, sender.investorNo, r, amount, true);
     }
 
@@ -255,14 +270,15 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
         IdentityRegistry.WalletStatus memory r,
         uint256 amount,
         bool forced
-    ) private view returns (uint8, uint64) {
+    ) private view returns (uint8, uint64, uint16, bool) {
         Holding memory held = _investors[senderNo];
         if (r.investorNo != senderNo && _lockedOut(st, held, amount)) {
-            return (ReasonCodes.OFFERING_UNSETTLED, 0);
+            return (ReasonCodes.OFFERING_UNSETTLED, 0, 0, false);
         }
-        ShareCompliance.TransferFacts memory f = _facts(st, senderNo, held.balance, r, amount, forced, true);
+        ShareCompliance.TransferFacts memory f = _facts(st, senderNo, held, r, amount, forced, true);
         if (forced) f.senderBalanceAfter = 0; // the sender-side minimum holding does not bind an agent
-        return (compliance.check(f), r.investorNo);
+        (uint8 code, bool counted) = compliance.judge(f);
+        return (code, r.investorNo, r.country, counted);
     }
 
     function _recipientCode(IdentityRegistry.WalletStatus memory r, Holder memory recipient)
@@ -287,14 +303,23 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
     function _facts(
         State memory st,
         uint64 senderNo,
-        uint256 senderHolding,
+        Holding memory held,
         IdentityRegistry.WalletStatus memory r,
         uint256 amount,
         bool lockupExempt,
         bool isTransfer
     ) private view returns (ShareCompliance.TransferFacts memory f) {
         bool same = isTransfer && senderNo == r.investorNo;
+        uint256 senderHolding = held.balance;
         uint256 recipientBefore = same ? senderHolding : _investors[r.investorNo].balance;
+        f.senderNo = senderNo;
+        f.senderCountedIn = held.country;
+        if (recipientBefore == 0) f.recipientCountryInvestors = _countryInvestors[r.country];
+        f.isMint = !isTransfer;
+        f.amount = amount;
+        uint256 supply = st.totalSupply;
+        f.supplyAfter =
+            isTransfer ? supply : (amount > type(uint256).max - supply ? type(uint256).max : supply + amount);
         f.lockupExempt = lockupExempt;
         f.holderTransfer = isTransfer && !lockupExempt;
         f.sameInvestor = same;
@@ -385,9 +410,12 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
             emit Transfer(from, to, 0);
             return;
         }
-        (uint8 code, uint64 toNo) = _checkTransfer(from, to, value);
+        (uint8 code, uint64 toNo, uint16 toCountry, bool counted) = _checkTransfer(from, to, value);
         if (code != 0) revert TransferRestricted(code);
-        _move(from, to, value, toNo);
+        uint64 fromNo = _holders[from].investorNo;
+        _move(from, to, value, toNo, toCountry);
+        // The investor's own transfer to another investor, while a volume limit counts it.
+        if (counted) compliance.transferred(fromNo, value);
     }
 
     // ---------------------------------------------------------------- issuance
@@ -420,7 +448,7 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
         investorNo = _mintChecked(to, amount);
         Holding storage held = _investors[investorNo];
         uint256 before = held.round == st.escrowRound ? held.unsettled : 0;
-        held.unsettled = (before + amount).toUint112();
+        held.unsettled = (before + amount).toUint96();
         held.round = st.escrowRound;
     }
 
@@ -433,9 +461,9 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
         Holding storage held = _investors[no];
         uint256 unsettled = held.round == st.escrowRound ? held.unsettled : 0;
         if (amount > unsettled) revert UnsettledExceeded(no, unsettled, amount);
-        held.unsettled = uint112(unsettled - amount);
+        held.unsettled = uint96(unsettled - amount);
         _releaseFrozenFor(from, amount);
-        _move(from, address(0), amount, 0);
+        _move(from, address(0), amount, 0, 0);
         emit Redeemed(from, no, amount, msg.sender);
     }
 
@@ -450,10 +478,10 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
 
     function _mintChecked(address to, uint256 amount) private returns (uint64 investorNo) {
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
-        uint8 code;
-        (code, investorNo) = _checkMint(to, amount);
+        (uint8 code, uint64 no, uint16 country) = _checkMint(to, amount);
         if (code != 0) revert TransferRestricted(code);
-        _move(address(0), to, amount, investorNo);
+        investorNo = no;
+        _move(address(0), to, amount, investorNo, country);
         emit Issued(to, investorNo, amount);
     }
 
@@ -469,7 +497,7 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
             revert TransferRestricted(ReasonCodes.OFFERING_UNSETTLED);
         }
         _releaseFrozenFor(from, amount);
-        _move(from, address(0), amount, 0);
+        _move(from, address(0), amount, 0, 0);
         emit Redeemed(from, h.investorNo, amount, msg.sender);
     }
 
@@ -482,10 +510,10 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
     {
         if (from == address(0)) revert ERC20InvalidSender(address(0));
         if (to == address(0)) revert ERC20InvalidReceiver(address(0));
-        (uint8 code, uint64 toNo) = _checkForced(from, to, amount);
+        (uint8 code, uint64 toNo, uint16 toCountry,) = _checkForced(from, to, amount);
         if (code != 0) revert TransferRestricted(code);
         _releaseFrozenFor(from, amount);
-        _move(from, to, amount, toNo);
+        _move(from, to, amount, toNo, toCountry);
         emit ForcedTransfer(from, to, amount, msg.sender);
         return true;
     }
@@ -517,10 +545,10 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
                 || (target.balance != 0 && target.investorNo != lost.investorNo)
                 || _recoveredTo[newWallet] != address(0)
         ) revert InvalidRecovery(lostWallet, newWallet);
-        (uint8 code, uint64 toNo) = _checkForced(lostWallet, newWallet, lost.balance);
+        (uint8 code, uint64 toNo, uint16 toCountry,) = _checkForced(lostWallet, newWallet, lost.balance);
         if (code != 0) revert TransferRestricted(code);
         uint256 frozenAmount = _frozenAmount[lostWallet];
-        _move(lostWallet, newWallet, lost.balance, toNo);
+        _move(lostWallet, newWallet, lost.balance, toNo, toCountry);
         Holder storage moved = _holders[newWallet];
         if (lost.frozen && !moved.frozen) {
             moved.frozen = true;
@@ -666,6 +694,12 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
         return _state.escrowOpen ? _escrowOffering : address(0);
     }
 
+    /// @notice Investors holding shares now whose registry country was `country` when they started
+    /// holding (the count the compliance's country caps judge).
+    function countryInvestors(uint16 country) external view returns (uint32) {
+        return _countryInvestors[country];
+    }
+
     /// @notice Number of investors with a non-zero holding.
     function investorCount() external view returns (uint32) {
         return _state.investorCount;
@@ -715,8 +749,9 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
     // ---------------------------------------------------------------- balance movement
 
     /// Every balance change goes through here: checkpoints, investor attribution and counts.
-    /// `toNo` is the investor the recipient was verified as by one of the checks above.
-    function _move(address from, address to, uint256 value, uint64 toNo) private {
+    /// `toNo` is the investor the recipient was verified as by one of the checks above, and
+    /// `toCountry` its country then (the count it joins if it starts holding).
+    function _move(address from, address to, uint256 value, uint64 toNo, uint16 toCountry) private {
         State memory s = _state;
         bool stateChanged;
         if (from == address(0) || to == address(0)) {
@@ -753,6 +788,7 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
             if (value != 0 && before == value) {
                 s.investorCount -= 1;
                 stateChanged = true;
+                _countryInvestors[held.country] -= 1;
             }
         }
         if (to != address(0)) {
@@ -772,6 +808,8 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
             if (value != 0 && before == 0) {
                 s.investorCount += 1;
                 stateChanged = true;
+                held.country = toCountry;
+                _countryInvestors[toCountry] += 1;
             }
         }
         if (stateChanged) _state = s;

@@ -20,6 +20,11 @@ library ReasonCodes {
     uint8 internal constant MAX_BALANCE_EXCEEDED = 11;
     uint8 internal constant BELOW_MIN_HOLDING = 12;
     uint8 internal constant OFFERING_UNSETTLED = 13;
+    uint8 internal constant JURISDICTION_MISMATCH = 14;
+    uint8 internal constant DAILY_LIMIT_EXCEEDED = 15;
+    uint8 internal constant MONTHLY_LIMIT_EXCEEDED = 16;
+    uint8 internal constant COUNTRY_CAP_REACHED = 17;
+    uint8 internal constant SUPPLY_CAP_EXCEEDED = 18;
 
     /// @notice Short English text for a code, for `messageForTransferRestriction`.
     function message(uint8 code) internal pure returns (string memory) {
@@ -37,6 +42,11 @@ library ReasonCodes {
         if (code == MAX_BALANCE_EXCEEDED) return "maximum balance per investor exceeded";
         if (code == BELOW_MIN_HOLDING) return "holding would fall below the minimum";
         if (code == OFFERING_UNSETTLED) return "unsettled offering shares cannot leave the investor";
+        if (code == JURISDICTION_MISMATCH) return "jurisdiction groups of sender and recipient differ";
+        if (code == DAILY_LIMIT_EXCEEDED) return "daily transfer limit exceeded";
+        if (code == MONTHLY_LIMIT_EXCEEDED) return "monthly transfer limit exceeded";
+        if (code == COUNTRY_CAP_REACHED) return "maximum number of investors in the country reached";
+        if (code == SUPPLY_CAP_EXCEEDED) return "supply cap exceeded";
         return "unknown restriction";
     }
 }

@@ -284,6 +284,7 @@ pub(crate) async fn check_figures(api_url: &str, o: &Outcome) {
         (("compliance", "CountryAllowed"), 1),
         (("compliance", "RoleGranted"), 2),
         (("compliance", "RulesUpdated"), 2),
+        (("compliance", "TokenBound"), 1),
         (("deed", "DeedMinted"), 1),
         (("deed", "Transfer"), 1),
         (("distributor", "Claimed"), 2),

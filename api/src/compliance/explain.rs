@@ -73,6 +73,35 @@ pub struct Facts {
     pub sender: Option<WalletFacts>,
     /// The recipient.
     pub recipient: WalletFacts,
+    /// The limits' facts, read when the code is one of theirs (14 to 18).
+    pub limits: Option<LimitFacts>,
+}
+
+/// What the compliance's limits knew at the block.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LimitFacts {
+    /// The daily volume limit per investor (0: none).
+    pub daily_volume: U256,
+    /// The monthly volume limit per investor (0: none).
+    pub monthly_volume: U256,
+    /// The supply cap (0: none).
+    pub max_supply: U256,
+    /// The token's total supply.
+    pub total_supply: U256,
+    /// What the sender's investor has transferred today and this month.
+    pub sender_today: U256,
+    /// See `sender_today`.
+    pub sender_month: U256,
+    /// The sender investor's country and its jurisdiction group.
+    pub sender_country: u16,
+    /// See `sender_country`.
+    pub sender_group: u8,
+    /// The recipient's jurisdiction group.
+    pub recipient_group: u8,
+    /// The recipient country's investor cap and its investors holding.
+    pub country_cap: u32,
+    /// See `country_cap`.
+    pub country_investors: u32,
 }
 
 fn shares(u: U256) -> String {
@@ -196,5 +225,47 @@ pub fn sentence(code: ReasonCode, f: &Facts) -> String {
         ReasonCode::OfferingUnsettled => {
             "these shares were bought in an offering that has not reached its soft cap; they cannot leave their investor until it does (or until they are refunded)".to_owned()
         }
+        ReasonCode::JurisdictionMismatch
+        | ReasonCode::DailyLimitExceeded
+        | ReasonCode::MonthlyLimitExceeded
+        | ReasonCode::CountryCapReached
+        | ReasonCode::SupplyCapExceeded => limit_sentence(code, f),
+    }
+}
+
+fn limit_sentence(code: ReasonCode, f: &Facts) -> String {
+    let Some(l) = &f.limits else {
+        return code.message().to_owned();
+    };
+    let volume = |spent: U256, limit: U256, period: &str| {
+        format!(
+            "the sender's investor has transferred {} to other investors {period} (UTC); {} more would exceed the limit of {} ({} may still move {period})",
+            shares(spent),
+            units_text(f.amount, SHARE_DECIMALS),
+            shares(limit),
+            shares(limit.saturating_sub(spent))
+        )
+    };
+    match code {
+        ReasonCode::JurisdictionMismatch => format!(
+            "transfers are allowed only within one jurisdiction group: the sender's country, {}, is in group {}, and the recipient's, {}, in group {}",
+            country(l.sender_country),
+            l.sender_group,
+            country(f.recipient.country),
+            l.recipient_group
+        ),
+        ReasonCode::DailyLimitExceeded => volume(l.sender_today, l.daily_volume, "today"),
+        ReasonCode::MonthlyLimitExceeded => volume(l.sender_month, l.monthly_volume, "this month"),
+        ReasonCode::CountryCapReached => format!(
+            "{} has reached its cap of {} investors in this token, and the recipient would be a new one",
+            country(f.recipient.country),
+            l.country_cap
+        ),
+        _ => format!(
+            "the supply would be {}, above the cap of {} ({} may still be issued)",
+            shares(l.total_supply.saturating_add(f.amount)),
+            shares(l.max_supply),
+            shares(l.max_supply.saturating_sub(l.total_supply))
+        ),
     }
 }

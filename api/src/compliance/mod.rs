@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use crate::error::{Error, Result};
 use crate::types::rfc3339;
 
-pub use explain::{Facts, HolderFacts, WalletFacts, sentence};
+pub use explain::{Facts, HolderFacts, LimitFacts, WalletFacts, sentence};
 
 /// Share amounts have 18 decimals.
 pub const SHARE_DECIMALS: u32 = 18;
@@ -235,7 +235,76 @@ async fn wallet_facts(
     })
 }
 
-/// Reads everything the sentence needs, at one block.
+/// The limits' facts at a block. A token whose compliance predates the limits has none.
+async fn limit_facts(
+    registry: &IdentityRegistry::IdentityRegistryInstance<&DynProvider>,
+    shares: &PropertyShares::PropertySharesInstance<&DynProvider>,
+    compliance: &ShareCompliance::ShareComplianceInstance<&DynProvider>,
+    sender_no: u64,
+    recipient_country: u16,
+    b: BlockId,
+) -> Result<Option<LimitFacts>> {
+    let Ok(limits) = compliance.limits().block(b).call().await else {
+        return Ok(None);
+    };
+    let c = |e| not_a("share token", "token")(e);
+    let (today, month) = if sender_no == 0 {
+        (U256::ZERO, U256::ZERO)
+    } else {
+        let v = compliance
+            .volumeOf(sender_no)
+            .block(b)
+            .call()
+            .await
+            .map_err(c)?;
+        (v.today, v.thisMonth)
+    };
+    let sender_country = if sender_no == 0 {
+        0
+    } else {
+        let id = registry
+            .investorIdOf(sender_no)
+            .block(b)
+            .call()
+            .await
+            .map_err(c)?;
+        registry
+            .investor(id)
+            .block(b)
+            .call()
+            .await
+            .map_err(c)?
+            .country
+    };
+    let sender = compliance
+        .countryRules(sender_country)
+        .block(b)
+        .call()
+        .await
+        .map_err(c)?;
+    let recipient = compliance
+        .countryRules(recipient_country)
+        .block(b)
+        .call()
+        .await
+        .map_err(c)?;
+    Ok(Some(LimitFacts {
+        daily_volume: U256::from(limits.dailyVolume),
+        monthly_volume: U256::from(limits.monthlyVolume),
+        max_supply: U256::from(limits.maxSupply),
+        total_supply: shares.totalSupply().block(b).call().await.map_err(c)?,
+        sender_today: today,
+        sender_month: month,
+        sender_country,
+        sender_group: sender.group,
+        recipient_group: recipient.group,
+        country_cap: recipient.cap,
+        country_investors: recipient.investors,
+    }))
+}
+
+/// Reads everything the sentence for `code` needs, at one block.
+#[allow(clippy::too_many_arguments)]
 async fn facts(
     provider: &DynProvider,
     token: Address,
@@ -244,6 +313,7 @@ async fn facts(
     amount: U256,
     at: u64,
     time: u64,
+    code: u8,
 ) -> Result<Facts> {
     let b = BlockId::number(at);
     let shares = PropertyShares::new(token, provider);
@@ -278,6 +348,20 @@ async fn facts(
         .call()
         .await
         .map_err(not_a("share token", "token"))?;
+    let limits = if code >= ReasonCode::JurisdictionMismatch.code() {
+        let sender_no = sender.as_ref().map_or(0, |s| s.holder.attributed_no);
+        limit_facts(
+            &registry,
+            &shares,
+            &compliance,
+            sender_no,
+            recipient.country,
+            b,
+        )
+        .await?
+    } else {
+        None
+    };
     Ok(Facts {
         block_time_s: time,
         paused: shares
@@ -302,6 +386,7 @@ async fn facts(
         amount,
         sender,
         recipient,
+        limits,
     })
 }
 
@@ -328,6 +413,7 @@ pub async fn check_transfer(
         amount,
         number,
         time,
+        code,
     )
     .await?;
     verdict(code, &facts, number, time)
@@ -375,7 +461,10 @@ pub async fn check_purchase(
         .call()
         .await
         .map_err(not_a("share token", "/offering"))?;
-    let facts = facts(provider, token, None, req.wallet, amount, number, time).await?;
+    let facts = facts(
+        provider, token, None, req.wallet, amount, number, time, code,
+    )
+    .await?;
     let mut v = verdict(code, &facts, number, time)?;
     let o = |e| not_a("offering", "/offering")(e);
     let terms = offering.terms().block(b).call().await.map_err(o)?;
@@ -487,7 +576,8 @@ pub fn about_recipient(code: u8) -> bool {
             | ReasonCode::RecipientNotVerified
             | ReasonCode::CountryNotAllowed
             | ReasonCode::NotAccredited
-            | ReasonCode::MaxBalanceExceeded)
+            | ReasonCode::MaxBalanceExceeded
+            | ReasonCode::CountryCapReached)
     )
 }
 

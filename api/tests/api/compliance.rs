@@ -6,6 +6,10 @@
 //! the check allowed it and otherwise reverts with the code (or the offering's error) the check
 //! named.
 //!
+//! The compliance's limits take part too: a supply cap and daily and monthly volume limits at
+//! the amount's boundary (after an earlier transfer of the seller's on some cases), a cap on the
+//! recipient's country at its investors' count, and jurisdiction groups.
+//!
 //! Each case is judged on a block mined empty at time `T`; the chain is then put back (snapshot)
 //! and the transaction mined at the same `T` on the same state.
 
@@ -89,6 +93,12 @@ fn who(rng: &mut Rng) -> Who {
     }
 }
 
+/// An investor the seller sometimes transfers to before the judged transfer, so the volume
+/// limits have something counted already.
+fn sink() -> PrivateKeySigner {
+    investor_key(300)
+}
+
 fn id_of(key: &PrivateKeySigner) -> B256 {
     keccak256(key.address())
 }
@@ -97,6 +107,7 @@ fn id_of(key: &PrivateKeySigner) -> B256 {
 /// has gas and settlement tokens.
 async fn base(w: &ChainApp, seller: &PrivateKeySigner, pool: &[PrivateKeySigner]) {
     w.investor(seller, "US", true, "2099-01-01").await;
+    w.investor(&sink(), "GB", true, "2099-01-01").await;
     w.fund(seller.address(), 10_000_000_000).await;
     for k in pool {
         w.fund(k.address(), 100_000_000_000).await;
@@ -112,7 +123,7 @@ async fn checks_agree_with_the_chain(engine: Engine) {
     let cases: u64 = if std::env::var("PROPLEDGER_TEST_FULL").is_ok_and(|v| v == "1") {
         150
     } else if engine == Engine::Sqlite {
-        24
+        40
     } else {
         8
     };
@@ -139,8 +150,32 @@ async fn checks_agree_with_the_chain(engine: Engine) {
             .unwrap();
         let t = head.header.timestamp + 100;
         let purchase = rng.chance(1);
+        let prior = if rng.chance(1) {
+            send(
+                PropertyShares::new(token, w.wallet(&seller)).transfer(sink().address(), shares(1)),
+            )
+            .await;
+            shares(1)
+        } else {
+            U256::ZERO
+        };
         let buyer = pool[rng.below(pool.len() as u64) as usize].clone();
         let other = who(&mut rng);
+        // Half the cases judge the limits alone: an eligible recipient, no freeze, no pause and
+        // no other rule, small amounts.
+        let limits_case = rng.chance(2);
+        let other = if limits_case {
+            Who {
+                registered: true,
+                accredited: true,
+                kyc: 86_400,
+                investor_frozen: false,
+                wallet_frozen: false,
+                ..other
+            }
+        } else {
+            other
+        };
         // The recipient (a transfer's) or the buyer: registered with random facts.
         if other.registered {
             let id = id_of(&buyer);
@@ -155,11 +190,11 @@ async fn checks_agree_with_the_chain(engine: Engine) {
             send(admin_shares.setAddressFrozen(buyer.address(), true)).await;
         }
         // The seller's side.
-        if rng.below(8) == 0 {
-            send(admin_shares.freezePartialTokens(seller.address(), shares(rng.pick(&[10, 50]))))
+        if !limits_case && rng.below(8) == 0 {
+            send(admin_shares.freezePartialTokens(seller.address(), shares(rng.pick(&[10, 49]))))
                 .await;
         }
-        if rng.below(12) == 0 {
+        if !limits_case && rng.below(12) == 0 {
             send(admin_shares.pause()).await;
         }
         // Rules, often several at once, with boundary values.
@@ -171,6 +206,11 @@ async fn checks_agree_with_the_chain(engine: Engine) {
             3 => shares(51),
             4 => shares(10) + U256::from(1u64),
             _ => shares(rng.below(400) + 1),
+        };
+        let amount = if limits_case {
+            shares(rng.pick(&[1, 2, 5]))
+        } else {
+            amount
         };
         let rules = ShareCompliance::Rules {
             accreditedOnly: rng.chance(1),
@@ -197,14 +237,58 @@ async fn checks_agree_with_the_chain(engine: Engine) {
                 0
             },
         };
-        if rules.minHolding == 0
-            || rules.maxBalancePerInvestor == 0
-            || rules.minHolding <= rules.maxBalancePerInvestor
+        if !limits_case
+            && (rules.minHolding == 0
+                || rules.maxBalancePerInvestor == 0
+                || rules.minHolding <= rules.maxBalancePerInvestor)
         {
             send(admin_rules.setRules(rules.clone())).await;
         }
-        if rules.countriesRestricted {
+        if !limits_case && rules.countriesRestricted {
             send(admin_rules.setCountries(vec![rng.pick(&[840u16, 826])], true)).await;
+        }
+        // The limits, at the boundaries.
+        let supply = reader_shares.totalSupply().call().await.unwrap();
+        let u96 = |v: U256| alloy::primitives::Uint::<96, 2>::from(v.to::<u128>());
+        let volume = prior + amount;
+        let odds = if limits_case { 2 } else { 5 };
+        let limits = ShareCompliance::Limits {
+            dailyVolume: if rng.below(odds) == 0 {
+                u96(rng.pick(&[volume, volume - U256::from(1u64)]))
+            } else {
+                Default::default()
+            },
+            monthlyVolume: if rng.below(odds) == 0 {
+                u96(rng.pick(&[volume, volume - U256::from(1u64)]))
+            } else {
+                Default::default()
+            },
+            groupsEnforced: rng.below(odds) == 0,
+            maxSupply: if rng.below(odds) == 0 || (limits_case && purchase) {
+                rng.pick(&[supply + amount, supply + amount - U256::from(1u64)])
+                    .to()
+            } else {
+                0
+            },
+        };
+        send(admin_rules.setLimits(limits.clone())).await;
+        if limits.groupsEnforced {
+            let groups = vec![
+                rng.pick(&[0u8, 1]),
+                rng.pick(&[0u8, 1]),
+                rng.pick(&[0u8, 2]),
+            ];
+            send(admin_rules.setJurisdictionGroups(vec![840, 826, 276], groups)).await;
+        }
+        if rng.below(odds) == 0 {
+            let investors = admin_rules
+                .countryRules(other.country)
+                .call()
+                .await
+                .unwrap()
+                .investors;
+            let cap = rng.pick(&[investors, investors + 1]);
+            send(admin_rules.setCountryCaps(vec![other.country], vec![cap])).await;
         }
         let buyer_wallet = w.wallet(&buyer);
         if purchase {
@@ -274,6 +358,17 @@ async fn checks_agree_with_the_chain(engine: Engine) {
                     );
                 }
                 ReasonCode::LockupActive => assert!(sentence.contains("locked until"), "{what}"),
+                ReasonCode::DailyLimitExceeded => assert!(sentence.contains("today"), "{what}"),
+                ReasonCode::MonthlyLimitExceeded => {
+                    assert!(sentence.contains("this month"), "{what}");
+                }
+                ReasonCode::CountryCapReached => assert!(sentence.contains("cap of"), "{what}"),
+                ReasonCode::SupplyCapExceeded => {
+                    assert!(sentence.contains("above the cap"), "{what}");
+                }
+                ReasonCode::JurisdictionMismatch => {
+                    assert!(sentence.contains("jurisdiction group"), "{what}");
+                }
                 ReasonCode::CountryNotAllowed => assert!(
                     ["United States", "United Kingdom", "Germany"]
                         .iter()
@@ -386,6 +481,17 @@ async fn checks_agree_with_the_chain(engine: Engine) {
     assert!(
         seen.len() >= 4 || cases < 20,
         "too few kinds of verdict: {seen:?}"
+    );
+    let limits = [
+        "jurisdiction_mismatch",
+        "daily_limit_exceeded",
+        "monthly_limit_exceeded",
+        "country_cap_reached",
+        "supply_cap_exceeded",
+    ];
+    assert!(
+        limits.iter().filter(|l| seen.contains_key(**l)).count() >= 2 || cases < 20,
+        "too few of the limits' refusals: {seen:?}"
     );
     eprintln!("verdicts: {seen:?}");
     w.finish().await;

@@ -506,6 +506,176 @@ async fn compliance_actions(engine: Engine) {
     assert_eq!(on_chain.maxInvestors, 50);
     assert_eq!(U256::from(on_chain.maxBalancePerInvestor), shares(300));
 
+    // The limits: set, read back, judged, then lifted again.
+    let mut limited = new_rules.clone();
+    limited["max_supply"] = json!("10000");
+    limited["daily_transfer_limit"] = json!("7.5");
+    limited["monthly_transfer_limit"] = json!("100");
+    limited["country_caps"] = json!({"US": 3});
+    limited["jurisdiction_groups"] = json!({"US": 1, "GB": 2});
+    limited["jurisdiction_groups_enforced"] = json!(true);
+    for (field, value, pointer) in [
+        (
+            "daily_transfer_limit",
+            json!("79228162515"),
+            "/daily_transfer_limit",
+        ),
+        ("country_caps", json!({"ZZ": 1}), "/country_caps/ZZ"),
+        ("max_supply", json!("-1"), "/max_supply"),
+    ] {
+        let mut bad = limited.clone();
+        bad[field] = value;
+        w.app
+            .call(axum::http::Method::PUT, &rules_path)
+            .token(&compliance)
+            .json(&bad)
+            .send()
+            .await
+            .problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                Some(pointer),
+            );
+    }
+    let change = w
+        .app
+        .call(axum::http::Method::PUT, &rules_path)
+        .token(&compliance)
+        .json(&limited)
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    let actions = change["actions"].as_array().unwrap();
+    let kinds: Vec<&str> = actions
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "compliance.set_rules",
+            "compliance.set_limits",
+            "compliance.set_country_caps",
+            "compliance.set_jurisdiction_groups"
+        ]
+    );
+    for a in w.settled(actions).await {
+        assert_eq!(a["status"], "confirmed", "{a}");
+    }
+    w.caught_up().await;
+    let rules = w
+        .app
+        .get(&rules_path)
+        .token(&compliance)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(
+        (
+            &rules["max_supply"],
+            &rules["daily_transfer_limit"],
+            &rules["monthly_transfer_limit"],
+            &rules["country_caps"],
+            &rules["jurisdiction_groups"],
+            &rules["jurisdiction_groups_enforced"]
+        ),
+        (
+            &json!("10000"),
+            &json!("7.5"),
+            &json!("100"),
+            &json!({"US": 3}),
+            &json!({"GB": 2, "US": 1}),
+            &json!(true)
+        ),
+        "{rules}"
+    );
+    let check = |to: Address, amount: &'static str| {
+        let app = &w.app;
+        let holder = holder.address();
+        async move {
+            app.post("/v1/compliance/check")
+                .token(&app.admin_key)
+                .json(&json!({"token": token, "from": holder, "to": to, "amount": amount}))
+                .send()
+                .await
+                .expect(StatusCode::OK)
+                .json()
+        }
+    };
+    let v = check(other.address(), "1").await;
+    assert_eq!(
+        (v["code"].as_u64(), v["name"].as_str()),
+        (Some(14), Some("jurisdiction_mismatch")),
+        "{v}"
+    );
+    assert_eq!(
+        v["sentence"],
+        "transfers are allowed only within one jurisdiction group: the sender's country, The United States Of America, is in group 1, and the recipient's, The United Kingdom Of Great Britain And Northern Ireland, in group 2",
+        "{v}"
+    );
+    // An unchanged body sends nothing but the scalar rules.
+    let change = w
+        .app
+        .call(axum::http::Method::PUT, &rules_path)
+        .token(&compliance)
+        .json(&limited)
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    assert_eq!(change["actions"].as_array().unwrap().len(), 1, "{change}");
+    assert_eq!(
+        w.settled(change["actions"].as_array().unwrap()).await[0]["status"],
+        "confirmed"
+    );
+    let change = w
+        .app
+        .call(axum::http::Method::PUT, &rules_path)
+        .token(&compliance)
+        .json(&new_rules)
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    let actions = change["actions"].as_array().unwrap();
+    let kinds: Vec<&str> = actions
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "compliance.set_rules",
+            "compliance.set_limits",
+            "compliance.set_country_caps",
+            "compliance.set_jurisdiction_groups"
+        ]
+    );
+    for a in w.settled(actions).await {
+        assert_eq!(a["status"], "confirmed", "{a}");
+    }
+    w.caught_up().await;
+    assert_eq!(check(other.address(), "1").await["code"], 0);
+    let rules = w
+        .app
+        .get(&rules_path)
+        .token(&compliance)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(
+        (
+            &rules["country_caps"],
+            &rules["jurisdiction_groups"],
+            &rules["max_supply"]
+        ),
+        (&json!({}), &json!({}), &json!("0")),
+        "{rules}"
+    );
+
     // A partial freeze, then one of each refusal shape.
     let freezes = format!("/v1/tokens/{token}/freezes");
     let a = w

@@ -222,6 +222,14 @@ contract PropLedgerInvariants is Fixture {
         assertEq(shares.investorBalance(0), 0, "shares attributed to investor 0");
         assertEq(invSum, shares.totalSupply(), "sum of investor balances != totalSupply");
         assertEq(shares.investorCount(), nonZero, "investorCount != investors with a holding");
+        // The compliance's investors per country (for the country caps) add up to the same count.
+        uint16[4] memory countries = [uint16(840), 826, 408, 276];
+        uint256 counted;
+        for (uint256 i = 0; i < countries.length; i++) {
+            (, uint32 n,) = compliance.countryRules(countries[i]);
+            counted += n;
+        }
+        assertEq(counted, shares.investorCount(), "investors per country do not add up to investorCount");
     }
 
     function _checkFrozen() internal view {

@@ -16,6 +16,7 @@ import {PropertyLauncher} from "../../src/PropertyLauncher.sol";
 import {
     ContractFactory,
     SharesFactory,
+    ComplianceFactory,
     OfferingFactory,
     TreasuryFactory
 } from "../../src/PropertyFactories.sol";
@@ -314,13 +315,14 @@ contract PropertyLauncherTest is UnitBase {
     /// The events an indexer and the API read: the deed's, the directory's and `PropertyLaunched`,
     /// in this order, naming the contracts at the addresses the factories predicted.
     function test_launch_emitsTheDeedDirectoryAndLaunchEvents() public {
-        address compliance_ = offeringFactory.nextAddress(0);
-        address offering_ = offeringFactory.nextAddress(1);
+        ComplianceFactory rulesFactory = offeringFactory.complianceFactory();
+        address compliance_ = rulesFactory.nextAddress(0);
+        address offering_ = offeringFactory.nextAddress(0);
         address shares_ = sharesFactory.nextAddress(0);
         address distributor_ = treasuryFactory.nextAddress(0);
         address treasury_ = treasuryFactory.nextAddress(1);
         // The factories' prediction agrees with the EVM's own rule.
-        assertEq(compliance_, vm.computeCreateAddress(address(offeringFactory), offeringFactory.nonce()));
+        assertEq(compliance_, vm.computeCreateAddress(address(rulesFactory), rulesFactory.nonce()));
         assertEq(shares_, vm.computeCreateAddress(address(sharesFactory), sharesFactory.nonce()));
 
         vm.expectEmit(address(deed));
@@ -405,7 +407,9 @@ contract PropertyLauncherTest is UnitBase {
         assertTrue(l.shares.hasRole(l.shares.CHECKPOINT_ROLE(), address(l.distributor)));
         assertTrue(l.treasury.hasRole(l.treasury.OFFERING_ROLE(), address(l.offering)));
         assertTrue(l.distributor.hasRole(l.distributor.FUNDER_ROLE(), address(l.treasury)));
-        assertEq(offeringFactory.nonce(), 6);
+        // The offering factory's own nonce counts its offerings (and its compliance factory).
+        assertEq(offeringFactory.nonce(), 4);
+        assertEq(offeringFactory.complianceFactory().nonce(), 4);
         assertEq(treasuryFactory.nonce(), 7);
     }
 
@@ -698,9 +702,14 @@ contract PropertyLauncherTest is UnitBase {
         _launch(_args(NEW_ID), _offeringTerms(SOFT_CAP));
         assertEq(vm.getNonce(address(sharesFactory)), sharesFactory.nonce());
         assertEq(vm.getNonce(address(offeringFactory)), offeringFactory.nonce());
+        assertEq(
+            vm.getNonce(address(offeringFactory.complianceFactory())),
+            offeringFactory.complianceFactory().nonce()
+        );
         assertEq(vm.getNonce(address(treasuryFactory)), treasuryFactory.nonce());
         assertEq(sharesFactory.nonce(), 3);
-        assertEq(offeringFactory.nonce(), 5);
+        assertEq(offeringFactory.nonce(), 4);
+        assertEq(offeringFactory.complianceFactory().nonce(), 3);
         assertEq(treasuryFactory.nonce(), 5);
     }
 }

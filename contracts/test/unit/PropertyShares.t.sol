@@ -204,7 +204,16 @@ contract PropertySharesErc20Test is UnitBase {
         assertEq(
             shares.messageForTransferRestriction(13), "unsettled offering shares cannot leave the investor"
         );
-        assertEq(shares.messageForTransferRestriction(14), "unknown restriction");
+        assertEq(
+            shares.messageForTransferRestriction(14), "jurisdiction groups of sender and recipient differ"
+        );
+        assertEq(shares.messageForTransferRestriction(15), "daily transfer limit exceeded");
+        assertEq(shares.messageForTransferRestriction(16), "monthly transfer limit exceeded");
+        assertEq(
+            shares.messageForTransferRestriction(17), "maximum number of investors in the country reached"
+        );
+        assertEq(shares.messageForTransferRestriction(18), "supply cap exceeded");
+        assertEq(shares.messageForTransferRestriction(19), "unknown restriction");
         assertEq(shares.messageForTransferRestriction(255), "unknown restriction");
     }
 

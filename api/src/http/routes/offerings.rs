@@ -1,7 +1,7 @@
 //! Offerings (their state from the index; finalizing and cancelling through the outbox) and
 //! share tokens' compliance rules (read from the chain; changed through the outbox).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use alloy::primitives::{Address, U256};
 use alloy::sol_types::SolCall;
@@ -299,9 +299,97 @@ pub struct Rules {
     pub max_balance_per_investor: String,
     /// The smallest non-zero holding ("0": one whole share for a new investor).
     pub min_holding: String,
+    /// The most shares the supply may reach by issuance ("0": no cap).
+    #[serde(default = "zero")]
+    pub max_supply: String,
+    /// The most shares one investor may transfer to other investors per UTC day ("0": no limit).
+    #[serde(default = "zero")]
+    pub daily_transfer_limit: String,
+    /// The same per UTC calendar month ("0": no limit).
+    #[serde(default = "zero")]
+    pub monthly_transfer_limit: String,
+    /// Investor caps per country (ISO 3166-1 alpha-2 to the most investors from there); a
+    /// country left out has no cap of its own.
+    #[serde(default)]
+    pub country_caps: BTreeMap<String, u32>,
+    /// Jurisdiction groups per country (alpha-2 to a group number, 1 to 255); a country left
+    /// out is in group 0.
+    #[serde(default)]
+    pub jurisdiction_groups: BTreeMap<String, u8>,
+    /// Investors may transfer only to investors whose country is in the same group.
+    #[serde(default)]
+    pub jurisdiction_groups_enforced: bool,
     /// The block the rules were read at (ignored when changing them).
     #[serde(default, skip_deserializing)]
     pub block_number: u64,
+}
+
+fn zero() -> String {
+    "0".to_owned()
+}
+
+/// A per-country setting of `compliance` now (countries set to 0 left out), from its `event`s
+/// in the index: `CountryCapSet` (`cap`) or `JurisdictionGroupSet` (`group`).
+async fn per_country(
+    app: &App,
+    compliance: Address,
+    event: &str,
+    field: &str,
+) -> ApiResult<BTreeMap<u16, u32>> {
+    let rows = crate::db::Query::new(
+        "SELECT decoded FROM idx_events WHERE address = $1 AND event = $2 \
+         ORDER BY block_number, log_index",
+    )
+    .bind(compliance.to_vec())
+    .bind(event.to_owned())
+    .fetch_all(app.db().reader())
+    .await?;
+    let mut map = BTreeMap::new();
+    for r in rows {
+        let v: serde_json::Value = serde_json::from_str(&r.get::<String>("decoded")?)
+            .map_err(|_| Error::Corrupt("an indexed event".to_owned()))?;
+        let number = |k: &str| {
+            v[k].as_str()
+                .and_then(|s| s.parse::<u32>().ok())
+                .or_else(|| v[k].as_u64().and_then(|n| u32::try_from(n).ok()))
+                .ok_or_else(|| Error::Corrupt(format!("an indexed {event}")))
+        };
+        let c = u16::try_from(number("country")?)
+            .map_err(|_| Error::Corrupt(format!("an indexed {event}")))?;
+        match number(field)? {
+            0 => map.remove(&c),
+            n => map.insert(c, n),
+        };
+    }
+    Ok(map)
+}
+
+/// The per-country calls that turn `current` into `wanted`, in batches the contract accepts.
+fn country_calls<T: Copy>(
+    current: &BTreeMap<u16, u32>,
+    wanted: &BTreeMap<u16, u32>,
+    value: impl Fn(u32) -> T,
+    call: impl Fn(Vec<u16>, Vec<T>) -> Vec<u8>,
+) -> Vec<Vec<u8>> {
+    let changed: Vec<(u16, u32)> = current
+        .keys()
+        .chain(wanted.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter_map(|c| {
+            let w = wanted.get(c).copied().unwrap_or(0);
+            (current.get(c).copied().unwrap_or(0) != w).then_some((*c, w))
+        })
+        .collect();
+    changed
+        .chunks(256)
+        .map(|chunk| {
+            call(
+                chunk.iter().map(|(c, _)| *c).collect(),
+                chunk.iter().map(|(_, v)| value(*v)).collect(),
+            )
+        })
+        .collect()
 }
 
 /// The countries of `compliance` allowed now, from its `CountryAllowed` events in the index.
@@ -368,6 +456,18 @@ pub async fn rules(
         .call()
         .await
         .map_err(|e| Error::Unavailable(format!("chain: {e}")))?;
+    // A compliance created before the limits existed has none.
+    let limits = ShareCompliance::new(compliance, &ctx.provider)
+        .limits()
+        .block(block.into())
+        .call()
+        .await
+        .ok();
+    let shares_text = |v: U256| units_text(v, SHARE_DECIMALS);
+    let alpha = |m: BTreeMap<u16, u32>| m.into_iter().map(|(c, v)| (alpha2(c), v)).collect();
+    let country_caps = alpha(per_country(&app, compliance, "CountryCapSet", "cap").await?);
+    let jurisdiction_groups: BTreeMap<String, u32> =
+        alpha(per_country(&app, compliance, "JurisdictionGroupSet", "group").await?);
     Ok(axum::Json(Rules {
         accredited_only: r.accreditedOnly,
         countries_restricted: r.countriesRestricted,
@@ -386,6 +486,27 @@ pub async fn rules(
         }),
         max_balance_per_investor: units_text(U256::from(r.maxBalancePerInvestor), SHARE_DECIMALS),
         min_holding: units_text(U256::from(r.minHolding), SHARE_DECIMALS),
+        max_supply: shares_text(
+            limits
+                .as_ref()
+                .map_or(U256::ZERO, |l| U256::from(l.maxSupply)),
+        ),
+        daily_transfer_limit: shares_text(
+            limits
+                .as_ref()
+                .map_or(U256::ZERO, |l| U256::from(l.dailyVolume)),
+        ),
+        monthly_transfer_limit: shares_text(
+            limits
+                .as_ref()
+                .map_or(U256::ZERO, |l| U256::from(l.monthlyVolume)),
+        ),
+        country_caps,
+        jurisdiction_groups: jurisdiction_groups
+            .into_iter()
+            .map(|(c, g)| (c, u8::try_from(g).unwrap_or(u8::MAX)))
+            .collect(),
+        jurisdiction_groups_enforced: limits.is_some_and(|l| l.groupsEnforced),
         block_number: block,
     }))
 }
@@ -436,6 +557,30 @@ pub async fn set_rules(
             Error::invalid("/min_holding", "must not be above max_balance_per_investor").into(),
         );
     }
+    let max_supply = u128_shares("/max_supply", &b.max_supply)?;
+    let u96 = |pointer: &str, s: &str| {
+        let v = share_units(pointer, s)?;
+        if v >= U256::from(1u8) << 96 {
+            return Err(Error::invalid(
+                pointer,
+                "too large (at most 79228162514 shares)",
+            ));
+        }
+        Ok(alloy::primitives::Uint::<96, 2>::from(v.to::<u128>()))
+    };
+    let daily = u96("/daily_transfer_limit", &b.daily_transfer_limit)?;
+    let monthly = u96("/monthly_transfer_limit", &b.monthly_transfer_limit)?;
+    let mut caps = BTreeMap::new();
+    for (c, cap) in &b.country_caps {
+        caps.insert(country_numeric(&format!("/country_caps/{c}"), c)?, *cap);
+    }
+    let mut groups = BTreeMap::new();
+    for (c, g) in &b.jurisdiction_groups {
+        groups.insert(
+            country_numeric(&format!("/jurisdiction_groups/{c}"), c)?,
+            u32::from(*g),
+        );
+    }
     let compliance = compliance_of(&app, token).await?;
     let current = allowed_countries(&app, compliance).await?;
     let rules = ShareCompliance::setRulesCall {
@@ -465,6 +610,74 @@ pub async fn set_rules(
                     .abi_encode(),
                 ),
             ));
+        }
+    }
+    let limits = ShareCompliance::Limits {
+        dailyVolume: daily,
+        monthlyVolume: monthly,
+        groupsEnforced: b.jurisdiction_groups_enforced,
+        maxSupply: max_supply,
+    };
+    let has_limits = ShareCompliance::new(compliance, &app.chain()?.provider)
+        .limits()
+        .call()
+        .await
+        .ok();
+    let current_caps = per_country(&app, compliance, "CountryCapSet", "cap").await?;
+    let current_groups = per_country(&app, compliance, "JurisdictionGroupSet", "group").await?;
+    let limit_calls: Vec<(&str, Vec<u8>)> = std::iter::empty()
+        .chain(has_limits.as_ref().is_none_or(|l| *l != limits).then(|| {
+            (
+                "compliance.set_limits",
+                ShareCompliance::setLimitsCall {
+                    limits_: limits.clone(),
+                }
+                .abi_encode(),
+            )
+        }))
+        .chain(
+            country_calls(
+                &current_caps,
+                &caps,
+                |v| v,
+                |countries, caps| {
+                    ShareCompliance::setCountryCapsCall { countries, caps }.abi_encode()
+                },
+            )
+            .into_iter()
+            .map(|c| ("compliance.set_country_caps", c)),
+        )
+        .chain(
+            country_calls(
+                &current_groups,
+                &groups,
+                |v| u8::try_from(v).unwrap_or(u8::MAX),
+                |countries, groups| {
+                    ShareCompliance::setJurisdictionGroupsCall { countries, groups }.abi_encode()
+                },
+            )
+            .into_iter()
+            .map(|c| ("compliance.set_jurisdiction_groups", c)),
+        )
+        .collect();
+    if has_limits.is_none() && !limit_calls.is_empty() {
+        let none = ShareCompliance::Limits {
+            dailyVolume: Default::default(),
+            monthlyVolume: Default::default(),
+            groupsEnforced: false,
+            maxSupply: 0,
+        };
+        if limits != none || !caps.is_empty() || !groups.is_empty() {
+            return Err(Error::invalid(
+                "/max_supply",
+                "this token's compliance predates the limits (supply cap, transfer limits, country caps, jurisdiction groups); it takes the other rules only",
+            )
+            .into());
+        }
+    }
+    if has_limits.is_some() {
+        for (kind, data) in limit_calls {
+            calls.push((kind, Call::new(compliance, data)));
         }
     }
     for (_, call) in &calls {
