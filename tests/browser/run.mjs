@@ -453,6 +453,38 @@ try {
   // 10,000 from the faucet, 1,000 for the shares, 100 back.
   check(paid === 9_100_000_000n, `Ada's balance ${paid}`);
 
+  // The market: Ada offers 5 of her shares at 105 from the page, Bea (from the US) buys 4 of them
+  // from hers, and Ada cancels the one left. Both balances move by the exact amounts (a fee of
+  // 0.25% out of Ada's proceeds), and Ada's page shows what the sale realized.
+  await until("the market listing", async () => (await api("GET", `/v1/market/orders?token=${shares}`)).listed);
+  const bea = await investor("Bea", "US");
+  await ada.page.goto(`${apiUrl}/#/offerings/${offering}`);
+  await ada.page.getByRole("link", { name: "Trade these shares on the market" }).click();
+  await ada.page.getByRole("heading", { name: "Market" }).waitFor();
+  await ada.page.getByLabel("Side").selectOption("sell");
+  await ada.page.getByLabel("Number of shares").fill("5");
+  await ada.page.getByLabel("Price per share (USD)").fill("105");
+  await ada.page.getByRole("button", { name: "Place order" }).click();
+  await ada.page.getByText("Your order is on the market.").waitFor({ timeout: 60_000 });
+  await bea.page.goto(`${apiUrl}/#/market/${shares}`);
+  await bea.page.getByRole("cell", { name: "105 USD" }).waitFor();
+  await bea.page.getByLabel("Shares to take (empty: all)").fill("4");
+  await bea.page.getByRole("button", { name: "Buy", exact: true }).click();
+  await bea.page.getByText("Your trade is booked.").waitFor({ timeout: 60_000 });
+  await bea.page.getByRole("cell", { name: "Bought" }).waitFor();
+  await shot(bea.page, "investor-market");
+  check((await usdOf(bea.account.address)) === 9_580_000_000n, "Bea paid 420");
+  const proceeds = await usdOf(ada.account.address);
+  check(proceeds === 9_518_950_000n, `Ada's balance after the sale ${proceeds}`);
+  await ada.page.goto(`${apiUrl}/#/market/${shares}`);
+  await ada.page.reload();
+  const realized = await ada.page.locator("#realized").textContent();
+  check(realized.includes("18.95 USD"), `Ada's realized gain: ${realized}`);
+  await ada.page.getByRole("button", { name: "Cancel" }).click();
+  await ada.page.getByText("Your order is cancelled.").waitFor({ timeout: 60_000 });
+  const book = await api("GET", `/v1/market/orders?token=${shares}`);
+  check(book.orders.length === 0, `the book after the cancel: ${JSON.stringify(book.orders)}`);
+
   // The audit page: the books' checks, the reconciliation and the property verified against the
   // chain, all clean.
   await op.goto(`${apiUrl}/#/staff/audit`);

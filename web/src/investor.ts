@@ -130,6 +130,7 @@ export async function offering(address: string): Promise<void> {
   }
   show(
     h("h1", {}, `Offering: ${propertyLabel(o.property_id)}`),
+    h("p", {}, h("a", { href: `#/market/${o.shares}` }, "Trade these shares on the market")),
     table("Terms", ["", ""], [
       ["Price per share", `${t.price_per_share.amount} ${o.currency}`],
       ["Smallest purchase", `${t.min_purchase.amount} shares`],
@@ -172,6 +173,121 @@ export async function offering(address: string): Promise<void> {
     buy,
     note,
     log,
+  );
+}
+
+/// The market for one property's shares: the open orders, placing an offer or a bid, taking an
+/// order, cancelling one's own, and the trades (the market's and the investor's own, with what
+/// each sale realized).
+export async function market(token: string): Promise<void> {
+  const [book, trades, mine] = await Promise.all([
+    get(`/v1/market/orders?token=${token}`),
+    get(`/v1/market/trades?token=${token}`),
+    get("/v1/me/trades"),
+  ]);
+  const me = (sessionStorage.getItem("propledger.wallet") ?? "").toLowerCase();
+  const log = h("ol", { class: "progress-log", "aria-live": "polite" });
+  const note = h("div", {});
+  const currency: string = mine.currency ?? "USD";
+  // Runs one step (the API prepares, the wallet signs), then shows the page again.
+  const act = async (button: HTMLElement, prepare: () => Promise<any>, done: string) => {
+    note.replaceChildren();
+    log.replaceChildren();
+    button.setAttribute("disabled", "");
+    try {
+      const prepared = await prepare();
+      if (await runPrepared(prepared, log)) {
+        await market(token);
+        document.getElementById("main")?.append(status(done, "ok"));
+      }
+    } catch (err) {
+      note.append(status(errorText(err), "error"));
+    } finally {
+      button.removeAttribute("disabled");
+    }
+  };
+  const takeAmount = h("input", { type: "number", min: "0", step: "any", required: true }) as HTMLInputElement;
+  const orders = (book.orders as any[]).map((o) => {
+    const own = o.maker.toLowerCase() === me;
+    const button = h("button", { type: "button" }, own ? "Cancel" : o.side === "sell" ? "Buy" : "Sell");
+    button.onclick = () =>
+      void act(
+        button,
+        async () => {
+          if (own) return { transactions: [await post(`/v1/me/orders/${o.id}/cancel`)] };
+          const amount = takeAmount.value || o.remaining.amount;
+          return post(`/v1/me/orders/${o.id}/take`, { amount });
+        },
+        own ? "Your order is cancelled." : "Your trade is booked.",
+      );
+    return [
+      o.side === "sell" ? "Offer" : "Bid",
+      o.remaining.amount,
+      `${o.price.amount} ${currency}`,
+      own ? "You" : short(o.maker),
+      new Date(o.expires_at * 1000).toISOString().slice(0, 10),
+      book.listed ? button : "–",
+    ];
+  });
+  const side = h(
+    "select",
+    {},
+    h("option", { value: "sell" }, "Sell (an offer)"),
+    h("option", { value: "buy" }, "Buy (a bid)"),
+  ) as HTMLSelectElement;
+  const amount = h("input", { type: "number", min: "0", step: "any", required: true }) as HTMLInputElement;
+  const price = h("input", { type: "number", min: "0", step: "any", required: true }) as HTMLInputElement;
+  const place = h("button", { type: "submit" }, "Place order");
+  const form = h(
+    "form",
+    {
+      class: "buy",
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        void act(
+          place,
+          () => post("/v1/me/orders", { token, side: side.value, amount: amount.value, price: price.value }),
+          "Your order is on the market.",
+        );
+      },
+    },
+    field("Side", side),
+    field("Number of shares", amount),
+    field(`Price per share (${currency})`, price),
+    place,
+  );
+  const own = (mine.items as any[]).filter((t) => t.token.toLowerCase() === token.toLowerCase());
+  show(
+    h("h1", {}, "Market"),
+    status(
+      book.listed
+        ? `Orders settle shares against ${currency} in one transaction. The fee is ${book.fee_bps / 100}% of each payment, out of the seller's proceeds${book.approval_required ? "; each trade waits for the transfer agent's approval" : ""}.`
+        : "These shares are not listed on the market yet.",
+    ),
+    table("Open orders", ["Side", "Shares", "Price per share", "By", "Expires", ""], orders),
+    book.listed && orders.length > 0 ? field("Shares to take (empty: all)", takeAmount) : null,
+    h("h2", {}, "Place an order"),
+    form,
+    note,
+    log,
+    table(
+      "Recent trades",
+      ["Shares", "Paid", "Fee", "Block"],
+      (trades.items as any[]).map((t) => [t.shares.amount, `${t.payment.amount} ${currency}`, t.fee.amount, String(t.block_number)]),
+    ),
+    table(
+      "Your trades",
+      ["Side", "Shares", "Paid", "Fee", "Cost basis", "Realized gain"],
+      own.map((t) => [
+        t.side === "sell" ? "Sold" : "Bought",
+        t.shares.amount,
+        `${t.payment.amount} ${currency}`,
+        t.fee.amount,
+        t.cost_basis ?? "–",
+        t.realized_gain ?? "–",
+      ]),
+    ),
+    h("p", { id: "realized" }, `Realized on all your sales: ${mine.realized_total} ${currency}`),
   );
 }
 

@@ -89,6 +89,7 @@ async function route(): Promise<void> {
     if (!investor.signedIn()) return home();
     if (parts[0] === "offerings" && parts[1]) return await investor.offering(parts[1]);
     if (parts[0] === "portfolio") return await investor.portfolio();
+    if (parts[0] === "market" && parts[1]) return await investor.market(parts[1]);
     if (parts[0] === "apply") return await investor.apply();
     return await investor.offerings();
   } catch (err) {
