@@ -33,6 +33,27 @@ contract IdentityRegistry is AccessControlDefaultAdminRules {
         bool verified; // registered and KYC not expired
     }
 
+    /// @notice One investor to register in a batch: its record and, unless zero, a wallet of its.
+    struct Registration {
+        bytes32 investorId;
+        uint16 country;
+        bool accredited;
+        uint64 kycExpiry;
+        address wallet;
+    }
+
+    /// @notice Most items one batch may hold: a full batch of new investors with wallets costs
+    /// about 15 million gas, under the 16,777,216 one transaction may use (EIP-7825).
+    uint256 public constant MAX_BATCH = 200;
+    /// @notice A batch item's outcome: done (or already so).
+    uint8 public constant DONE = 0;
+    /// @notice A batch item's outcome: the investor id is zero or the country invalid.
+    uint8 public constant INVALID_INVESTOR = 1;
+    /// @notice A batch item's outcome: the wallet belongs to another investor.
+    uint8 public constant WALLET_TAKEN = 2;
+    /// @notice A batch item's outcome: no such investor.
+    uint8 public constant UNKNOWN = 3;
+
     mapping(bytes32 investorId => Investor) private _investors;
     mapping(uint64 investorNo => bytes32) private _investorIds;
     mapping(address wallet => bytes32) private _walletInvestor;
@@ -53,6 +74,8 @@ contract IdentityRegistry is AccessControlDefaultAdminRules {
     /// @notice A wallet was unlinked from an investor.
     event WalletRemoved(address indexed wallet, bytes32 indexed investorId);
 
+    /// @notice A batch is empty or holds more than `MAX_BATCH` items.
+    error BadBatch(uint256 size);
     /// @notice The investor id is zero or the country code is not a valid ISO-3166-1 numeric code.
     error InvalidInvestor(bytes32 investorId);
     /// @notice No investor with this id exists.
@@ -81,6 +104,65 @@ contract IdentityRegistry is AccessControlDefaultAdminRules {
         if (investorId == bytes32(0) || country == 0 || country > 999) {
             revert InvalidInvestor(investorId);
         }
+        investorNo = _setInvestor(investorId, country, accredited, kycExpiry);
+    }
+
+    /// @notice Registers or updates many investors, each with a wallet (unless zero), in one
+    /// transaction. An item that cannot be done is skipped, never the batch: `outcomes` has one
+    /// code per item (`DONE`, `INVALID_INVESTOR`, `WALLET_TAKEN`). Repeating a batch changes
+    /// nothing more: a wallet already the investor's is `DONE`.
+    function registerInvestors(Registration[] calldata items)
+        external
+        onlyRole(REGISTRAR_ROLE)
+        returns (uint8[] memory outcomes)
+    {
+        uint256 n = items.length;
+        if (n == 0 || n > MAX_BATCH) revert BadBatch(n);
+        outcomes = new uint8[](n);
+        for (uint256 i = 0; i < n; i++) {
+            Registration calldata r = items[i];
+            if (r.investorId == bytes32(0) || r.country == 0 || r.country > 999) {
+                outcomes[i] = INVALID_INVESTOR;
+                continue;
+            }
+            bytes32 current = r.wallet == address(0) ? bytes32(0) : _walletInvestor[r.wallet];
+            if (current != bytes32(0) && current != r.investorId) {
+                outcomes[i] = WALLET_TAKEN;
+                continue;
+            }
+            _setInvestor(r.investorId, r.country, r.accredited, r.kycExpiry);
+            if (r.wallet != address(0) && current == bytes32(0)) {
+                _walletInvestor[r.wallet] = r.investorId;
+                emit WalletAdded(r.wallet, r.investorId);
+            }
+        }
+    }
+
+    /// @notice Freezes or unfreezes many investors; `outcomes` has one code per item (`DONE` or
+    /// `UNKNOWN`).
+    function setInvestorsFrozen(bytes32[] calldata investorIds, bool frozen)
+        external
+        onlyRole(REGISTRAR_ROLE)
+        returns (uint8[] memory outcomes)
+    {
+        uint256 n = investorIds.length;
+        if (n == 0 || n > MAX_BATCH) revert BadBatch(n);
+        outcomes = new uint8[](n);
+        for (uint256 i = 0; i < n; i++) {
+            Investor storage inv = _investors[investorIds[i]];
+            if (inv.no == 0) {
+                outcomes[i] = UNKNOWN;
+                continue;
+            }
+            inv.frozen = frozen;
+            emit InvestorFrozen(investorIds[i], frozen);
+        }
+    }
+
+    function _setInvestor(bytes32 investorId, uint16 country, bool accredited, uint64 kycExpiry)
+        private
+        returns (uint64 investorNo)
+    {
         Investor storage inv = _investors[investorId];
         investorNo = inv.no;
         if (investorNo == 0) {
