@@ -221,10 +221,9 @@ export async function market(token: string): Promise<void> {
         own ? "Your order is cancelled." : "Your trade is booked.",
       );
     return [
-      o.side === "sell" ? "Offer" : "Bid",
+      `${o.side === "sell" ? "Offer" : "Bid"}${own ? " (yours)" : ""}`,
       o.remaining.amount,
       `${o.price.amount} ${currency}`,
-      own ? "You" : short(o.maker),
       new Date(o.expires_at * 1000).toISOString().slice(0, 10),
       book.listed ? button : "–",
     ];
@@ -264,7 +263,7 @@ export async function market(token: string): Promise<void> {
         ? `Orders settle shares against ${currency} in one transaction. The fee is ${book.fee_bps / 100}% of each payment, out of the seller's proceeds${book.approval_required ? "; each trade waits for the transfer agent's approval" : ""}.`
         : "These shares are not listed on the market yet.",
     ),
-    table("Open orders", ["Side", "Shares", "Price per share", "By", "Expires", ""], orders),
+    table("Open orders", ["Side", "Shares", "Price", "Expires", ""], orders),
     book.listed && orders.length > 0 ? field("Shares to take (empty: all)", takeAmount) : null,
     h("h2", {}, "Place an order"),
     form,

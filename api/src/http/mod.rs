@@ -124,6 +124,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(distributions::list, distributions::declare))
         .routes(routes!(distributions::get))
         .routes(routes!(distributions::register))
+        .routes(routes!(distributions::push))
         .routes(routes!(distributions::mine))
         .routes(routes!(statements::statement))
         .routes(routes!(rehab::contractors, rehab::create_contractor))

@@ -78,6 +78,7 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/distributions", OPERATE),
     ("GET", "/v1/distributions/{id}", ALL),
     ("GET", "/v1/distributions/{id}/register", ALL),
+    ("POST", "/v1/distributions/{id}/push", OPERATE),
     ("GET", "/v1/offerings", EVERYONE),
     ("GET", "/v1/offerings/{address}", EVERYONE),
     ("POST", "/v1/offerings/{address}/finalize", OPERATE),

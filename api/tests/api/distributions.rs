@@ -443,6 +443,101 @@ async fn two_distributions_around_a_transfer(engine: Engine) {
         .send()
         .await
         .expect(StatusCode::FORBIDDEN);
-    let _ = U256::ZERO;
+
+    // A push pays whoever has not claimed (Ada's 25 of the second), once: a second push, or
+    // the same one resent, pays nobody again.
+    let second_id = second["id"].as_str().unwrap();
+    let push_path = format!("/v1/distributions/{second_id}/push");
+    w.app
+        .post(&push_path)
+        .token(&auditor)
+        .send()
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    let ada_before = usd_of(&w, ada.address()).await;
+    let pushed = w
+        .app
+        .post(&push_path)
+        .token(&operator)
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    assert_eq!(pushed["holders"], 1, "{pushed}");
+    let actions = pushed["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 1, "{pushed}");
+    assert_eq!(actions[0]["kind"], "distribution.push");
+    assert_eq!(w.settled(actions).await[0]["status"], "confirmed");
+    w.caught_up().await;
+    assert_eq!(
+        usd_of(&w, ada.address()).await,
+        ada_before + U256::from(25_000_000u64)
+    );
+    let reg = get(
+        &w,
+        &auditor,
+        &format!("/v1/distributions/{second_id}/register"),
+    )
+    .await;
+    assert!(lines(&reg).iter().all(|(_, _, _, c)| c == "paid"), "{reg}");
+    let again = w
+        .app
+        .post(&push_path)
+        .token(&operator)
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    assert_eq!(
+        (
+            again["holders"].as_u64(),
+            again["actions"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0))
+    );
+    // The push sent again (a crash after it was mined, resent): it pays nothing more.
+    let number = get(&w, &auditor, &format!("/v1/distributions/{second_id}")).await["funded"]
+        ["distribution_number"]
+        .as_u64()
+        .unwrap();
+    w.outbox_idle().await;
+    let receipt = propledger_contracts::Distributor::new(w.property.distributor.address, &w.admin)
+        .pushPayouts(U256::from(number), vec![ada.address(), bob.address()])
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    assert_eq!(
+        usd_of(&w, ada.address()).await,
+        ada_before + U256::from(25_000_000u64)
+    );
+    let tb = get(&w, &auditor, "/v1/books/1/trial-balance").await;
+    let payable: rust_decimal::Decimal = tb["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["code"] == "2100")
+        .map(|l| {
+            let d: rust_decimal::Decimal = l["debit"]["amount"].as_str().unwrap().parse().unwrap();
+            let c: rust_decimal::Decimal = l["credit"]["amount"].as_str().unwrap().parse().unwrap();
+            d - c
+        })
+        .sum();
+    assert_eq!(
+        payable,
+        rust_decimal::Decimal::ZERO,
+        "nothing left payable: {tb}"
+    );
     w.finish().await;
+}
+
+async fn usd_of(w: &ChainApp, who: alloy::primitives::Address) -> U256 {
+    propledger_contracts::TestStablecoin::new(w.platform.settlement_token, &w.reader)
+        .balanceOf(who)
+        .call()
+        .await
+        .unwrap()
 }

@@ -212,6 +212,107 @@ pub async fn register(
     ))
 }
 
+/// A push: the holders still unpaid when it was planned, and one outbox action per chunk.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Push {
+    /// Holders with a payout due and not yet paid (nor withheld).
+    pub holders: usize,
+    /// One `pushPayouts` action per chunk of at most 200 holders, sent in order.
+    pub actions: Vec<crate::outbox::Action>,
+}
+
+/// Most holders one push transaction pays (`Distributor.MAX_PUSH`).
+pub const PUSH_CHUNK: usize = 200;
+
+/// Pays every holder still unpaid instead of waiting for their claims: the distributor's
+/// `pushPayouts` through the outbox (the treasurer's key), in chunks of 200 holders. The
+/// distributor skips anyone already paid, so a push planned twice, or resent after a crash,
+/// pays nobody twice. A distribution with nobody left to pay answers no actions.
+#[utoipa::path(post, path = "/v1/distributions/{id}/push", tag = "distributions",
+    params(("id" = String, Path, description = "The distribution's id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses((status = 202, body = Push)),
+    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "operator"]))))]
+pub async fn push(
+    State(app): State<App>,
+    ctx: Ctx,
+    auth: Auth,
+    idem: Idem,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let p = auth.require(Allowed::OPERATE)?;
+    let did = DistributionId::parse(&id)?;
+    let d = distributions::declared(app.db().reader(), did).await?;
+    let (distributor, number) = distributions::claim_target(app.db(), &d).await?;
+    let dist = with_status(&app, d).await?;
+    let chain = app.chain()?;
+    let decimals = decimals(&app).await?;
+    let register = distributions::register(app.db(), &chain.provider, decimals, dist, None).await?;
+    let mut holders = Vec::new();
+    for line in &register.holders {
+        if line.claim == "unclaimed" && line.entitlement.amount != "0" {
+            holders.push(
+                line.holder
+                    .parse::<Address>()
+                    .map_err(|_| Error::Corrupt("a register's holder".to_owned()))?,
+            );
+        }
+    }
+    let calls: Vec<Call> = holders
+        .chunks(PUSH_CHUNK)
+        .map(|chunk| {
+            Call::new(
+                distributor,
+                Distributor::pushPayoutsCall {
+                    id: U256::from(number),
+                    holders: chunk.to_vec(),
+                }
+                .abi_encode(),
+            )
+        })
+        .collect();
+    if let Some(first) = calls.first() {
+        simulate(&app, "treasurer", first).await?;
+    }
+    let mut w = match Write::begin(
+        &app,
+        &ctx.0,
+        p.actor(),
+        "POST",
+        "/v1/distributions/{id}/push",
+        idem.0,
+        &[id.as_bytes()],
+    )
+    .await?
+    {
+        Begun::Fresh(w) => w,
+        Begun::Replay(r) => return Ok(r),
+    };
+    let mut actions = Vec::new();
+    let mut after = None;
+    for call in calls {
+        let action = w
+            .enqueue(
+                "treasurer",
+                "distribution.push",
+                call,
+                after,
+                Some(("distribution", did.to_string())),
+            )
+            .await?;
+        after = Some(action);
+        actions.push(crate::outbox::get(w.tx().exec(), action).await?);
+    }
+    let shown = Push {
+        holders: holders.len(),
+        actions,
+    };
+    Ok(
+        w.finish(StatusCode::ACCEPTED, &shown, Some(did.to_string()))
+            .await?,
+    )
+}
+
 /// One of the signed-in investor's distributions.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MyDistribution {
