@@ -194,6 +194,7 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(agent::add_wallet))
         .routes(routes!(agent::remove_wallet))
         .routes(routes!(agent::freeze_investor))
+        .routes(routes!(agent::freeze_investors))
         .routes(routes!(agent::token_freeze))
         .routes(routes!(agent::recover))
         .routes(routes!(agent::forced_transfer))

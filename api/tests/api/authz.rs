@@ -91,6 +91,7 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/investors/{id}/wallets", DECIDE),
     ("DELETE", "/v1/investors/{id}/wallets/{wallet}", DECIDE),
     ("POST", "/v1/investors/{id}/freeze", DECIDE),
+    ("POST", "/v1/investors/freezes", DECIDE),
     ("GET", "/v1/users", ADMIN),
     ("POST", "/v1/users", ADMIN),
     ("GET", "/v1/users/{id}", ADMIN),
@@ -1283,6 +1284,8 @@ async fn request<'a>(
         }
         ("POST", "/v1/investors/{id}/freeze") => call(format!("/v1/investors/{}/freeze", fx.approved))
             .json(&json!({"frozen": false, "reason": "review done"})),
+        ("POST", "/v1/investors/freezes") => call(path)
+            .json(&json!({"investor_ids": [fx.approved], "frozen": false, "reason": "review done"})),
         ("POST", "/v1/compliance/check") => call(path).json(&json!({
             "token": w.property.shares.address,
             "from": fx.investor_wallet,

@@ -422,7 +422,7 @@ async fn compliance_actions(engine: Engine) {
     let holder = investor_key(30);
     let (holder_token, holder_id) = w.investor(&holder, "US", true, "2099-01-01").await;
     let other = investor_key(31);
-    w.investor(&other, "GB", false, "2099-01-01").await;
+    let (_, other_id) = w.investor(&other, "GB", false, "2099-01-01").await;
     w.outbox_idle().await;
     w.fund(holder.address(), 5_000_000_000).await;
     // 20 shares: past the soft cap, so settled.
@@ -675,6 +675,82 @@ async fn compliance_actions(engine: Engine) {
         (&json!({}), &json!({}), &json!("0")),
         "{rules}"
     );
+
+    // Many investors frozen at once, one outcome each, then unfrozen.
+    let registry = IdentityRegistry::new(w.platform.identity_registry.address, &w.reader);
+    let frozen_now = |who: Address| {
+        let registry = registry.clone();
+        async move { registry.walletStatus(who).call().await.unwrap().frozen }
+    };
+    for (body, pointer) in [
+        (
+            json!({"investor_ids": [], "frozen": true, "reason": "screening"}),
+            "/investor_ids",
+        ),
+        (
+            json!({"investor_ids": [holder_id, holder_id], "frozen": true, "reason": "screening"}),
+            "/investor_ids/1",
+        ),
+        (
+            json!({"investor_ids": [holder_id], "frozen": true, "reason": ""}),
+            "/reason",
+        ),
+    ] {
+        w.app
+            .post("/v1/investors/freezes")
+            .token(&compliance)
+            .json(&body)
+            .send()
+            .await
+            .problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                Some(pointer),
+            );
+    }
+    let unknown = "01a25200-0000-7000-8000-000000000000";
+    for frozen in [true, false] {
+        let bulk = w
+            .app
+            .post("/v1/investors/freezes")
+            .token(&compliance)
+            .json(
+                &json!({"investor_ids": [holder_id, other_id, unknown, "nope"],
+                          "frozen": frozen, "reason": "sanctions screening"}),
+            )
+            .send()
+            .await
+            .expect(StatusCode::ACCEPTED)
+            .json();
+        let outcomes: Vec<&str> = bulk["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["outcome"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            outcomes,
+            ["queued", "queued", "not_found", "invalid"],
+            "{bulk}"
+        );
+        let actions = bulk["actions"].as_array().unwrap();
+        assert_eq!(actions.len(), 1, "{bulk}");
+        assert_eq!(w.settled(actions).await[0]["status"], "confirmed");
+        assert_eq!(
+            (
+                frozen_now(holder.address()).await,
+                frozen_now(other.address()).await
+            ),
+            (frozen, frozen)
+        );
+    }
+    w.app
+        .post("/v1/investors/freezes")
+        .token(&w.app.key("operator").await)
+        .json(&json!({"investor_ids": [holder_id], "frozen": true, "reason": "x"}))
+        .send()
+        .await
+        .expect(StatusCode::FORBIDDEN);
 
     // A partial freeze, then one of each refusal shape.
     let freezes = format!("/v1/tokens/{token}/freezes");
