@@ -537,22 +537,8 @@ async fn compliance_actions(engine: Engine) {
                 Some(pointer),
             );
     }
-    let change = w
-        .app
-        .call(axum::http::Method::PUT, &rules_path)
-        .token(&compliance)
-        .json(&limited)
-        .send()
-        .await
-        .expect(StatusCode::ACCEPTED)
-        .json();
-    let actions = change["actions"].as_array().unwrap();
-    let kinds: Vec<&str> = actions
-        .iter()
-        .map(|a| a["kind"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        kinds,
+        replace_rules(&w, &compliance, &rules_path, &limited).await,
         [
             "compliance.set_rules",
             "compliance.set_limits",
@@ -560,10 +546,6 @@ async fn compliance_actions(engine: Engine) {
             "compliance.set_jurisdiction_groups"
         ]
     );
-    for a in w.settled(actions).await {
-        assert_eq!(a["status"], "confirmed", "{a}");
-    }
-    w.caught_up().await;
     let rules = w
         .app
         .get(&rules_path)
@@ -616,36 +598,12 @@ async fn compliance_actions(engine: Engine) {
         "{v}"
     );
     // An unchanged body sends nothing but the scalar rules.
-    let change = w
-        .app
-        .call(axum::http::Method::PUT, &rules_path)
-        .token(&compliance)
-        .json(&limited)
-        .send()
-        .await
-        .expect(StatusCode::ACCEPTED)
-        .json();
-    assert_eq!(change["actions"].as_array().unwrap().len(), 1, "{change}");
     assert_eq!(
-        w.settled(change["actions"].as_array().unwrap()).await[0]["status"],
-        "confirmed"
+        replace_rules(&w, &compliance, &rules_path, &limited).await,
+        ["compliance.set_rules"]
     );
-    let change = w
-        .app
-        .call(axum::http::Method::PUT, &rules_path)
-        .token(&compliance)
-        .json(&new_rules)
-        .send()
-        .await
-        .expect(StatusCode::ACCEPTED)
-        .json();
-    let actions = change["actions"].as_array().unwrap();
-    let kinds: Vec<&str> = actions
-        .iter()
-        .map(|a| a["kind"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        kinds,
+        replace_rules(&w, &compliance, &rules_path, &new_rules).await,
         [
             "compliance.set_rules",
             "compliance.set_limits",
@@ -653,10 +611,6 @@ async fn compliance_actions(engine: Engine) {
             "compliance.set_jurisdiction_groups"
         ]
     );
-    for a in w.settled(actions).await {
-        assert_eq!(a["status"], "confirmed", "{a}");
-    }
-    w.caught_up().await;
     assert_eq!(check(other.address(), "1").await["code"], 0);
     let rules = w
         .app
@@ -915,4 +869,27 @@ async fn compliance_actions(engine: Engine) {
         );
     }
     w.finish().await;
+}
+
+/// Replaces a token's rules, waits until every action is confirmed and indexed, and answers the
+/// actions' kinds in order.
+async fn replace_rules(w: &ChainApp, key: &str, path: &str, body: &Value) -> Vec<String> {
+    let change = w
+        .app
+        .call(axum::http::Method::PUT, path)
+        .token(key)
+        .json(body)
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    let actions = change["actions"].as_array().unwrap();
+    for a in w.settled(actions).await {
+        assert_eq!(a["status"], "confirmed", "{a}");
+    }
+    w.caught_up().await;
+    actions
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap().to_owned())
+        .collect()
 }

@@ -667,9 +667,26 @@ pub async fn set_rules(
             groupsEnforced: false,
             maxSupply: 0,
         };
-        if limits != none || !caps.is_empty() || !groups.is_empty() {
+        // The first field that asks for a limit the old rule set cannot keep.
+        let set = [
+            ("/max_supply", limits.maxSupply != none.maxSupply),
+            (
+                "/daily_transfer_limit",
+                limits.dailyVolume != none.dailyVolume,
+            ),
+            (
+                "/monthly_transfer_limit",
+                limits.monthlyVolume != none.monthlyVolume,
+            ),
+            ("/jurisdiction_groups_enforced", limits.groupsEnforced),
+            ("/country_caps", !caps.is_empty()),
+            ("/jurisdiction_groups", !groups.is_empty()),
+        ]
+        .into_iter()
+        .find(|(_, asked)| *asked);
+        if let Some((pointer, _)) = set {
             return Err(Error::invalid(
-                "/max_supply",
+                pointer,
                 "this token's compliance predates the limits (supply cap, transfer limits, country caps, jurisdiction groups); it takes the other rules only",
             )
             .into());
