@@ -144,6 +144,13 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
     error NotEscrowOffering(address caller);
     /// @notice The investor holds fewer unsettled shares than the amount.
     error UnsettledExceeded(uint64 investorNo, uint256 unsettled, uint256 amount);
+    /// @notice A batch was empty, too long, or its lists differ in length.
+    error BadBatch(uint256 length);
+
+    /// @notice Most wallets one `issueMany` may take: a full batch of new holders costs about
+    /// 7 million gas, leaving room for rules that cost more per holder under the 16,777,216 one
+    /// transaction may use (EIP-7825).
+    uint256 public constant MAX_ISSUE = 100;
 
     /// @param admin The platform admin (grants and revokes roles; moves in two delayed steps).
     /// @param agent The transfer agent (pause, freezes, forced transfers, recovery, burns).
@@ -474,6 +481,26 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
         _state.escrowOpen = false;
         delete _escrowOffering;
         emit OfferingEscrowClosed(msg.sender);
+    }
+
+    /// @notice Issues shares to many wallets at once (a migration from another register), each
+    /// as `mint` would; an item compliance refuses is skipped, never the batch: `codes` has its
+    /// reason code (0 = issued).
+    function issueMany(address[] calldata to, uint256[] calldata amounts)
+        external
+        onlyRole(AGENT_ROLE)
+        returns (uint8[] memory codes)
+    {
+        uint256 n = to.length;
+        if (n == 0 || n > MAX_ISSUE || n != amounts.length) revert BadBatch(n);
+        codes = new uint8[](n);
+        for (uint256 i = 0; i < n; i++) {
+            (uint8 code, uint64 no, uint16 country) = _checkMint(to[i], amounts[i]);
+            codes[i] = code;
+            if (code != 0) continue;
+            _move(address(0), to[i], amounts[i], no, country);
+            emit Issued(to[i], no, amounts[i]);
+        }
     }
 
     function _mintChecked(address to, uint256 amount) private returns (uint64 investorNo) {

@@ -37,7 +37,7 @@ use utoipa_axum::routes;
 
 use self::problem::{ApiError, Problem};
 use self::routes::{
-    agent, analytics, audit, auth, books, business_documents, chain_audit, compliance, deals,
+    agent, analytics, audit, auth, books, bulk, business_documents, chain_audit, compliance, deals,
     distributions, documents, investors, keys, me, network, offerings, properties, rehab, sales,
     statements, system, tax, tokenization, trading, transactions, users, valuations, waterfalls,
 };
@@ -194,7 +194,9 @@ fn documented(app: &App) -> OpenApiRouter<App> {
         .routes(routes!(agent::add_wallet))
         .routes(routes!(agent::remove_wallet))
         .routes(routes!(agent::freeze_investor))
-        .routes(routes!(agent::freeze_investors))
+        .routes(routes!(bulk::freeze_investors))
+        .routes(routes!(bulk::register_investors))
+        .routes(routes!(bulk::issue_shares))
         .routes(routes!(agent::token_freeze))
         .routes(routes!(agent::recover))
         .routes(routes!(agent::forced_transfer))

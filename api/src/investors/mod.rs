@@ -423,11 +423,7 @@ pub async fn approve(
     by: &str,
     a: &Approval,
 ) -> Result<(Investor, NaiveDate)> {
-    let date = NaiveDate::parse_from_str(&a.kyc_expires_on, "%Y-%m-%d")
-        .map_err(|_| Error::invalid("/kyc_expires_on", "a date as YYYY-MM-DD"))?;
-    if date <= chrono::Utc::now().date_naive() {
-        return Err(Error::invalid("/kyc_expires_on", "must be in the future"));
-    }
+    let date = kyc_date(&a.kyc_expires_on)?;
     let current = get(tx, id).await?;
     if current.status != ApplicationStatus::Submitted {
         return Err(Error::conflict(
@@ -665,4 +661,161 @@ async fn touch(tx: &mut Tx, id: InvestorId, now: i64) -> Result<()> {
         .execute(tx.exec())
         .await?;
     Ok(())
+}
+
+/// One investor of a register being imported: who they are, what compliance verified, and
+/// their wallet.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    /// Legal name (1 to 200 characters).
+    pub legal_name: String,
+    /// Email for notices.
+    pub email: String,
+    /// ISO 3166-1 alpha-2 country of residence (`US`).
+    pub country: String,
+    /// Whether the accreditation was verified.
+    pub accredited: bool,
+    /// When the KYC check expires (YYYY-MM-DD, in the future).
+    pub kyc_expires_on: String,
+    /// The investor's wallet.
+    pub wallet: String,
+}
+
+/// A registration whose fields passed their checks.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckedRegistration {
+    /// The wallet.
+    pub wallet: Address,
+    /// The registry's country number.
+    pub country: u16,
+    /// When the KYC check expires.
+    pub kyc_expires_on: NaiveDate,
+}
+
+impl Registration {
+    /// Checks every field, with pointers relative to the item.
+    pub fn check(&self) -> Result<CheckedRegistration> {
+        let mut c = Checks::new();
+        let application = Application {
+            legal_name: self.legal_name.clone(),
+            email: self.email.clone(),
+            country: self.country.clone(),
+            accredited_claim: self.accredited,
+        };
+        c.take(application.check());
+        let country = country_numeric("/country", &self.country).ok();
+        let expires = c.take(kyc_date(&self.kyc_expires_on));
+        let wallet = match self.wallet.parse::<Address>() {
+            Ok(w) if !w.is_zero() => Some(w),
+            _ => {
+                c.push("/wallet", "an address (0x and 40 hex digits), not zero");
+                None
+            }
+        };
+        c.finish()?;
+        match (wallet, country, expires) {
+            (Some(wallet), Some(country), Some(kyc_expires_on)) => Ok(CheckedRegistration {
+                wallet,
+                country,
+                kyc_expires_on,
+            }),
+            _ => Err(Error::Internal(
+                "a checked registration lost a field".to_owned(),
+            )),
+        }
+    }
+}
+
+/// A KYC expiry date: YYYY-MM-DD, after today.
+fn kyc_date(text: &str) -> Result<NaiveDate> {
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| Error::invalid("/kyc_expires_on", "a date as YYYY-MM-DD"))?;
+    if date <= chrono::Utc::now().date_naive() {
+        return Err(Error::invalid("/kyc_expires_on", "must be in the future"));
+    }
+    Ok(date)
+}
+
+/// The registry's KYC expiry of a date: the last second of that day (UTC), in Unix seconds.
+pub fn kyc_expiry_s(date: NaiveDate) -> Result<u64> {
+    date.and_hms_opt(23, 59, 59)
+        .map(|t| t.and_utc().timestamp())
+        .and_then(|t| u64::try_from(t).ok())
+        .ok_or_else(|| Error::invalid("/kyc_expires_on", "out of range"))
+}
+
+/// What importing one registration did.
+#[derive(Clone, Debug)]
+pub enum Imported {
+    /// A new investor, approved, with the wallet.
+    Created(Investor),
+    /// The wallet's investor, approved (if they had only applied) and updated.
+    Updated(Investor),
+    /// The wallet's investor was rejected: nothing changed.
+    Rejected(InvestorId),
+}
+
+/// Imports one registration: the wallet's investor is approved and updated with it, or a new
+/// investor is made, approved, with the wallet. The caller registers the result on chain in
+/// the same transaction.
+pub async fn import(
+    tx: &mut Tx,
+    by: &str,
+    r: &Registration,
+    c: &CheckedRegistration,
+    new_registry_id: [u8; 32],
+) -> Result<Imported> {
+    let wallet = c.wallet.to_checksum(None);
+    let now = now_ms();
+    let owner = Query::new(
+        "SELECT i.id, i.status FROM api_investor_wallets w JOIN api_investors i ON i.id = w.investor_id \
+         WHERE w.wallet = $1 AND w.status = 'active'",
+    )
+    .bind(wallet.as_str())
+    .fetch_optional(tx.exec())
+    .await?;
+    let expires = c.kyc_expires_on.format("%Y-%m-%d").to_string();
+    if let Some(row) = owner {
+        let id = InvestorId::stored(&row.get::<String>("id")?)?;
+        if row.get::<String>("status")? == "rejected" {
+            return Ok(Imported::Rejected(id));
+        }
+        Query::new(
+            "UPDATE api_investors SET status = 'approved', legal_name = $1, email = $2, country = $3, \
+             accredited = $4, kyc_expires_on = $5, reviewed_by = $6, reviewed_at = $7, \
+             version = version + 1, updated_at = $7 WHERE id = $8",
+        )
+        .bind(r.legal_name.trim())
+        .bind(r.email.trim())
+        .bind(r.country.as_str())
+        .bind(r.accredited)
+        .bind(expires)
+        .bind(by)
+        .bind(now)
+        .bind(id.to_string())
+        .execute(tx.exec())
+        .await?;
+        return Ok(Imported::Updated(get(tx, id).await?));
+    }
+    let id = InvestorId::new();
+    Query::new(
+        "INSERT INTO api_investors (id, registry_id, status, legal_name, email, country, \
+         accredited_claim, accredited, kyc_expires_on, reviewed_by, reviewed_at, version, \
+         created_at, updated_at) \
+         VALUES ($1, $2, 'approved', $3, $4, $5, $6, $6, $7, $8, $9, 1, $9, $9)",
+    )
+    .bind(id.to_string())
+    .bind(new_registry_id.to_vec())
+    .bind(r.legal_name.trim())
+    .bind(r.email.trim())
+    .bind(r.country.as_str())
+    .bind(r.accredited)
+    .bind(expires)
+    .bind(by)
+    .bind(now)
+    .execute(tx.exec())
+    .await?;
+    link_wallet(tx, id, &wallet).await?;
+    Ok(Imported::Created(get(tx, id).await?))
 }

@@ -122,6 +122,9 @@ struct Submitted {
     value: U256,
 }
 
+/// Most gas one transaction may use (EIP-7825, Osaka).
+const TX_GAS_CAP: u64 = 1 << 24;
+
 /// The gas and fees of a signed version.
 #[derive(Clone, Copy, Debug)]
 struct Fees {
@@ -421,12 +424,18 @@ impl Sender {
             };
             match last.sent_at {
                 None => {
-                    self.broadcast(&action.id, last).await?;
-                    pass.resent += 1;
+                    if self.broadcast(&action.id, last).await? {
+                        pass.resent += 1;
+                    } else {
+                        pass.waiting += 1;
+                    }
                 }
                 Some(at) if now_ms() - at >= self.cfg.resend_after.as_millis() as i64 => {
-                    self.bump(&action, last).await?;
-                    pass.resent += 1;
+                    if self.bump(&action, last).await? {
+                        pass.resent += 1;
+                    } else {
+                        pass.waiting += 1;
+                    }
                 }
                 Some(_) => pass.waiting += 1,
             }
@@ -509,8 +518,9 @@ impl Sender {
         tx.commit().await
     }
 
-    /// Sends a recorded version; a node that already has it (or mined it) is fine.
-    async fn broadcast(&self, id: &str, v: &Version) -> Result<()> {
+    /// Sends a recorded version; a node that already has it (or mined it) is fine. `false`
+    /// when the node refused it (it is sent again on a later pass, after the poll interval).
+    async fn broadcast(&self, id: &str, v: &Version) -> Result<bool> {
         match self.provider.send_raw_transaction(&v.raw).await {
             Ok(_) => {}
             Err(e) => {
@@ -526,7 +536,7 @@ impl Sender {
                     // Refused by the node (fees, funds): the version stays recorded and is
                     // sent again on a later pass.
                     tracing::warn!(action = %id, tx = %v.hash, error = %e, "the node refused a transaction; it is retried");
-                    return Ok(());
+                    return Ok(false);
                 }
             }
         }
@@ -539,7 +549,7 @@ impl Sender {
             .await?;
         tx.commit().await?;
         failpoint::hit("outbox.sent");
-        Ok(())
+        Ok(true)
     }
 
     fn sign(&self, nonce: u64, call: &Submitted, fees: Fees) -> Result<(B256, Vec<u8>)> {
@@ -564,7 +574,7 @@ impl Sender {
         Ok((hash, raw))
     }
 
-    async fn bump(&self, action: &Submitted, last: &Version) -> Result<()> {
+    async fn bump(&self, action: &Submitted, last: &Version) -> Result<bool> {
         let fees = self.provider.estimate_eip1559_fees().await.map_err(rpc)?;
         let raise = |old: u128| old + old * u128::from(self.cfg.fee_bump_percent.max(10)) / 100 + 1;
         let priority = raise(last.priority_fee).max(fees.max_priority_fee_per_gas);
@@ -654,7 +664,9 @@ impl Sender {
                     None => return Err(rpc(e)),
                 },
             };
-            let gas_limit = estimate + estimate / 5 + 10_000;
+            // A fifth more than the estimate, but never above the most one transaction may
+            // use (EIP-7825) when the estimate itself fits.
+            let gas_limit = (estimate + estimate / 5 + 10_000).min(TX_GAS_CAP.max(estimate));
             let fees = self.provider.estimate_eip1559_fees().await.map_err(rpc)?;
             let chain_next = self
                 .provider
@@ -726,8 +738,11 @@ impl Sender {
             tx.commit().await?;
             failpoint::hit("outbox.signed");
             tracing::info!(action = %id, nonce, tx = %hash, "outbox action signed");
-            self.broadcast(&id, &v).await?;
-            pass.sent += 1;
+            if self.broadcast(&id, &v).await? {
+                pass.sent += 1;
+            } else {
+                pass.waiting += 1;
+            }
         }
         Ok(())
     }

@@ -92,6 +92,8 @@ const TABLE: &[(&str, &str, &[&str])] = &[
     ("DELETE", "/v1/investors/{id}/wallets/{wallet}", DECIDE),
     ("POST", "/v1/investors/{id}/freeze", DECIDE),
     ("POST", "/v1/investors/freezes", DECIDE),
+    ("POST", "/v1/investors/registrations", DECIDE),
+    ("POST", "/v1/tokens/{token}/issuances", DECIDE),
     ("GET", "/v1/users", ADMIN),
     ("POST", "/v1/users", ADMIN),
     ("GET", "/v1/users/{id}", ADMIN),
@@ -1284,6 +1286,14 @@ async fn request<'a>(
         }
         ("POST", "/v1/investors/{id}/freeze") => call(format!("/v1/investors/{}/freeze", fx.approved))
             .json(&json!({"frozen": false, "reason": "review done"})),
+        ("POST", "/v1/investors/registrations") => call(path).json(&json!({"investors": [{
+            "legal_name": "Imported Investor", "email": "imported@example.com", "country": "US",
+            "accredited": true, "kyc_expires_on": "2099-01-01",
+            "wallet": investor_key(8000 + n as u64).address(),
+        }]})),
+        ("POST", "/v1/tokens/{token}/issuances") => call(format!("/v1/tokens/{}/issuances", w.property.shares.address))
+            .header("idempotency-key", &format!("authz-issue-{n}"))
+            .json(&json!({"holders": [{"wallet": fx.investor_wallet, "shares": "1"}], "reason": "migration"})),
         ("POST", "/v1/investors/freezes") => call(path)
             .json(&json!({"investor_ids": [fx.approved], "frozen": false, "reason": "review done"})),
         ("POST", "/v1/compliance/check") => call(path).json(&json!({

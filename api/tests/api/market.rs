@@ -21,6 +21,7 @@ use crate::support::both_engines;
 both_engines!(
     invest_and_refund,
     compliance_actions,
+    import_and_issue,
     signer_balances_are_metrics,
     without_an_index,
     held_chain_writes
@@ -892,4 +893,285 @@ async fn replace_rules(w: &ChainApp, key: &str, path: &str, body: &Value) -> Vec
         .iter()
         .map(|a| a["kind"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// Statuses of settled actions, and the gas each used.
+async fn confirmed_gas(w: &ChainApp, actions: &Value) -> Vec<u64> {
+    let mut gas = Vec::new();
+    for a in w.settled(actions.as_array().unwrap()).await {
+        assert_eq!(a["status"], "confirmed", "{a}");
+        let hash = a["tx_hash"].as_str().unwrap().parse().unwrap();
+        let receipt = w
+            .reader
+            .get_transaction_receipt(hash)
+            .await
+            .unwrap()
+            .unwrap();
+        gas.push(receipt.gas_used);
+    }
+    gas
+}
+
+/// A register imported (investors created, an applicant approved and updated, a rejected
+/// applicant, a wallet the registry gives to a stranger and an invalid item each reported),
+/// repeated with and without its key; then shares issued to many of them, each holder checked
+/// by the token's compliance first.
+async fn import_and_issue(engine: Engine) {
+    let w = ChainApp::indexed(engine).await;
+    let compliance = w.app.key("compliance").await;
+    let applicant = investor_key(40);
+    let (_, applicant_id) = w.applicant(&applicant, "GB").await;
+    let rejected = investor_key(41);
+    let (_, rejected_id) = w.applicant(&rejected, "US").await;
+    w.app
+        .post(&format!("/v1/investors/{rejected_id}/reject"))
+        .token(&compliance)
+        .json(&json!({"reason": "documents unreadable"}))
+        .send()
+        .await
+        .expect(StatusCode::OK);
+    // A wallet the registry links to an investor this platform does not know.
+    w.outbox_idle().await;
+    let stray = investor_key(42).address();
+    let admin_registry = IdentityRegistry::new(w.platform.identity_registry.address, &w.admin);
+    let stranger = IdentityRegistry::Registration {
+        investorId: alloy::primitives::B256::repeat_byte(0x5a),
+        country: 840,
+        accredited: true,
+        kycExpiry: 4_070_908_800,
+        wallet: stray,
+    };
+    admin_registry
+        .registerInvestors(vec![stranger])
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let registry = IdentityRegistry::new(w.platform.identity_registry.address, &w.reader);
+
+    let migrated: Vec<Address> = (0..250).map(|i| investor_key(1000 + i).address()).collect();
+    let mut people: Vec<Value> = migrated
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            json!({"legal_name": format!("Holder {i}"), "email": format!("h{i}@example.com"),
+                   "country": "US", "accredited": true, "kyc_expires_on": "2099-01-01", "wallet": a})
+        })
+        .collect();
+    for (who, country) in [
+        (applicant.address(), "GB"),
+        (rejected.address(), "US"),
+        (stray, "US"),
+    ] {
+        people.push(json!({"legal_name": "Known Person", "email": "known@example.com",
+            "country": country, "accredited": false, "kyc_expires_on": "2099-01-01", "wallet": who}));
+    }
+    people.push(
+        json!({"legal_name": "Bad Item", "email": "nope", "country": "ZZ",
+        "accredited": false, "kyc_expires_on": "2099-01-01", "wallet": "0x12"}),
+    );
+    let body = json!({ "investors": people });
+    let count_before = registry.investorCount().call().await.unwrap();
+    let import = |key: Option<&'static str>| {
+        let app = &w.app;
+        let (compliance, body) = (&compliance, &body);
+        async move {
+            let mut r = app.post("/v1/investors/registrations").token(compliance);
+            if let Some(k) = key {
+                r = r.header("idempotency-key", k);
+            }
+            let resp = r.json(body).send().await;
+            resp.expect(StatusCode::ACCEPTED);
+            resp
+        }
+    };
+    let first = import(Some("import-1")).await;
+    let result = first.json();
+    let items = result["items"].as_array().unwrap();
+    assert_eq!(items.len(), 254);
+    let outcome = |i: usize| items[i]["outcome"].as_str().unwrap();
+    assert!((0..250).all(|i| outcome(i) == "created"), "{result}");
+    assert_eq!(
+        (outcome(250), outcome(251), outcome(252), outcome(253)),
+        ("updated", "rejected", "wallet_taken", "invalid")
+    );
+    assert_eq!(items[250]["investor_id"], applicant_id.as_str());
+    assert_eq!(items[251]["investor_id"], rejected_id.as_str());
+    let pointers: Vec<&str> = items[253]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        pointers,
+        [
+            "/investors/253/email",
+            "/investors/253/country",
+            "/investors/253/wallet"
+        ]
+    );
+    // 251 registrations: a batch of 200 and one of 51.
+    let gas = confirmed_gas(&w, &result["actions"]).await;
+    assert_eq!(gas.len(), 2, "{result}");
+    println!(
+        "registerInvestors gas per new investor (200 a batch): {}",
+        gas[0] / 200
+    );
+    assert_eq!(
+        registry.investorCount().call().await.unwrap(),
+        count_before + 251
+    );
+    for (i, a) in migrated.iter().enumerate().step_by(49) {
+        let s = registry.walletStatus(*a).call().await.unwrap();
+        assert!(s.verified && s.accredited && s.country == 840, "holder {i}");
+    }
+    let a = registry
+        .walletStatus(applicant.address())
+        .call()
+        .await
+        .unwrap();
+    assert!(a.verified && !a.accredited && a.country == 826);
+    assert!(
+        !registry
+            .walletStatus(rejected.address())
+            .call()
+            .await
+            .unwrap()
+            .verified
+    );
+    assert_eq!(
+        registry.investorOf(stray).call().await.unwrap(),
+        alloy::primitives::B256::repeat_byte(0x5a)
+    );
+    let detail = w
+        .app
+        .get(&format!("/v1/investors/{applicant_id}"))
+        .token(&compliance)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(
+        (
+            &detail["status"],
+            &detail["accredited"],
+            &detail["legal_name"]
+        ),
+        (&json!("approved"), &json!(false), &json!("Known Person")),
+        "{detail}"
+    );
+
+    // The same key answers the first response; without one, the repeat changes nothing more.
+    assert_eq!(import(Some("import-1")).await.bytes, first.bytes);
+    let again = import(None).await.json();
+    let items = again["items"].as_array().unwrap();
+    assert!(
+        (0..251).all(|i| items[i]["outcome"] == "updated"
+            && items[i]["investor_id"] == result["items"][i]["investor_id"]),
+        "{again}"
+    );
+    confirmed_gas(&w, &again["actions"]).await;
+    assert_eq!(
+        registry.investorCount().call().await.unwrap(),
+        count_before + 251
+    );
+    for (body, pointer) in [
+        (json!({"investors": []}), "/investors"),
+        (
+            json!({"investors": [body["investors"][0], body["investors"][0]]}),
+            "/investors/1/wallet",
+        ),
+    ] {
+        w.app
+            .post("/v1/investors/registrations")
+            .token(&compliance)
+            .json(&body)
+            .send()
+            .await
+            .problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                Some(pointer),
+            );
+    }
+
+    // Shares issued to 150 of them (two transactions), a stranger's wallet refused by the
+    // token's compliance and an invalid amount reported.
+    let token = w.property.shares.address;
+    let reader = PropertyShares::new(token, &w.reader);
+    let supply = reader.totalSupply().call().await.unwrap();
+    let mut holders: Vec<Value> = migrated[..150]
+        .iter()
+        .map(|a| json!({"wallet": a, "shares": "2.5"}))
+        .collect();
+    holders.push(json!({"wallet": investor_key(43).address(), "shares": "1"}));
+    holders.push(json!({"wallet": migrated[200], "shares": "0"}));
+    let issuances = format!("/v1/tokens/{token}/issuances");
+    let body = json!({"holders": holders, "reason": "migration from the Elm St register"});
+    w.app
+        .post(&issuances)
+        .token(&compliance)
+        .json(&body)
+        .send()
+        .await
+        .problem(StatusCode::BAD_REQUEST, "validation", Some("Idempotency-Key"));
+    let issued = w
+        .app
+        .post(&issuances)
+        .token(&compliance)
+        .header("idempotency-key", "issue-1")
+        .json(&body)
+        .send()
+        .await;
+    issued.expect(StatusCode::ACCEPTED);
+    let r = issued.json();
+    let items = r["items"].as_array().unwrap();
+    assert!(items[..150].iter().all(|i| i["outcome"] == "queued"), "{r}");
+    assert_eq!(
+        (&items[150]["outcome"], &items[150]["reason"]),
+        (&json!("refused"), &json!("recipient_not_verified"))
+    );
+    assert_eq!(items[151]["errors"][0]["pointer"], "/holders/151/shares");
+    let gas = confirmed_gas(&w, &r["actions"]).await;
+    assert_eq!(gas.len(), 2, "{r}");
+    println!(
+        "issueMany gas per new holder (100 a batch): {}",
+        gas[0] / 100
+    );
+    // A replay issues nothing again.
+    let replay = w
+        .app
+        .post(&issuances)
+        .token(&compliance)
+        .header("idempotency-key", "issue-1")
+        .json(&body)
+        .send()
+        .await;
+    replay.expect(StatusCode::ACCEPTED);
+    assert_eq!(replay.bytes, issued.bytes);
+    w.outbox_idle().await;
+    assert_eq!(
+        reader.totalSupply().call().await.unwrap(),
+        supply + shares(375)
+    );
+    assert_eq!(
+        reader.balanceOf(migrated[149]).call().await.unwrap(),
+        shares(5) / U256::from(2u8)
+    );
+    assert_eq!(
+        reader.balanceOf(migrated[150]).call().await.unwrap(),
+        U256::ZERO
+    );
+    w.app
+        .post(&issuances)
+        .token(&w.app.key("operator").await)
+        .header("idempotency-key", "issue-2")
+        .json(&body)
+        .send()
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    w.finish().await;
 }

@@ -5,6 +5,8 @@ import {console} from "forge-std/console.sol";
 import {UnitBase} from "./UnitBase.sol";
 import {IdentityRegistry} from "../../src/IdentityRegistry.sol";
 import {Distributor} from "../../src/Distributor.sol";
+import {PropertyShares} from "../../src/PropertyShares.sol";
+import {ReasonCodes} from "../../src/ReasonCodes.sol";
 
 /// Operations on many investors at once: the registry's batch registration and freeze, and the
 /// distributor's pushed payouts, up to 1,000 investors (the gas per item is printed with -vv).
@@ -122,9 +124,7 @@ contract BatchesTest is UnitBase {
     function test_pushPayouts_payEveryHolderOnceIn1000() public {
         uint256 n = 1000;
         uint256 perRegistration = _register(n);
-        for (uint256 i = 0; i < n; i++) {
-            _mint(_wallet(i), (1 + i % 7) * 1e18);
-        }
+        uint256 perIssue = _issue(0, n);
         // One holder is frozen: its payout is withheld, then paid once it is unfrozen.
         vm.prank(agent);
         shares.setAddressFrozen(_wallet(7), true);
@@ -152,6 +152,7 @@ contract BatchesTest is UnitBase {
             assertEq(distributor.pushPayouts(id, part), 0);
         }
         console.log("registration gas per investor (batches of 200):", perRegistration);
+        console.log("issue gas per new holder (batches of 100):", perIssue);
         console.log("pushed payout gas per holder (chunks of 200):", gasUsed / n);
 
         uint256 expected;
@@ -185,6 +186,83 @@ contract BatchesTest is UnitBase {
         assertEq(distributor.pushPayouts(id, frozenOne), 0);
         // Only the rounding dust is left.
         assertLt(distributor.unclaimed(id), n);
+    }
+
+    /// Issues `(1 + i % 7)` shares to each of wallets `from..from+n`, 100 a batch; the gas per
+    /// item of the last full batch.
+    function _issue(uint256 from, uint256 n) internal returns (uint256 gasPerItem) {
+        uint256 batch = shares.MAX_ISSUE();
+        for (uint256 start = from; start < from + n; start += batch) {
+            uint256 len = from + n - start < batch ? from + n - start : batch;
+            address[] memory to = new address[](len);
+            uint256[] memory amounts = new uint256[](len);
+            for (uint256 i = 0; i < len; i++) {
+                to[i] = _wallet(start + i);
+                amounts[i] = (1 + (start + i) % 7) * 1e18;
+            }
+            vm.prank(agent);
+            uint256 before = gasleft();
+            uint8[] memory codes = shares.issueMany(to, amounts);
+            if (len == batch) gasPerItem = (before - gasleft()) / len;
+            for (uint256 i = 0; i < len; i++) {
+                assertEq(codes[i], 0);
+            }
+        }
+    }
+
+    // ---- share token
+
+    function test_issueMany_oneCodePerItem() public {
+        _register(3);
+        _setRules(false, false, 0, 0, 5e18, 0); // each holder at most 5 shares
+        address[] memory to = new address[](4);
+        uint256[] memory amounts = new uint256[](4);
+        (to[0], amounts[0]) = (_wallet(0), 2e18);
+        (to[1], amounts[1]) = (makeAddr("stranger"), 1e18);
+        (to[2], amounts[2]) = (_wallet(1), 6e18);
+        (to[3], amounts[3]) = (_wallet(0), 3e18); // the same wallet again: up to the limit
+        uint256 supply = shares.totalSupply();
+        vm.expectEmit(address(shares));
+        emit PropertyShares.Issued(_wallet(0), registry.investor(_id(0)).no, 2e18);
+        vm.prank(agent);
+        uint8[] memory codes = shares.issueMany(to, amounts);
+        assertEq(codes.length, 4);
+        assertEq(codes[0], ReasonCodes.SUCCESS);
+        assertEq(codes[1], ReasonCodes.RECIPIENT_NOT_VERIFIED);
+        assertEq(codes[2], ReasonCodes.MAX_BALANCE_EXCEEDED);
+        assertEq(codes[3], ReasonCodes.SUCCESS);
+        assertEq(shares.balanceOf(_wallet(0)), 5e18);
+        assertEq(shares.balanceOf(_wallet(1)), 0, "a refused item issues nothing");
+        assertEq(shares.totalSupply(), supply + 5e18);
+        // Over the limit now: the whole batch is refused item by item, nothing issued.
+        address[] memory again = new address[](1);
+        again[0] = _wallet(0);
+        uint256[] memory one = new uint256[](1);
+        one[0] = 1;
+        vm.prank(agent);
+        assertEq(shares.issueMany(again, one)[0], ReasonCodes.MAX_BALANCE_EXCEEDED);
+        assertEq(shares.totalSupply(), supply + 5e18);
+    }
+
+    function test_issueMany_boundsAndRole() public {
+        _register(1);
+        address[] memory to = new address[](1);
+        to[0] = _wallet(0);
+        uint256[] memory amounts = new uint256[](1);
+        amounts[0] = 1e18;
+        vm.expectRevert(_unauthorized(address(this), shares.AGENT_ROLE()));
+        shares.issueMany(to, amounts);
+        vm.startPrank(agent);
+        vm.expectRevert(abi.encodeWithSelector(PropertyShares.BadBatch.selector, 0));
+        shares.issueMany(new address[](0), new uint256[](0));
+        vm.expectRevert(abi.encodeWithSelector(PropertyShares.BadBatch.selector, 1));
+        shares.issueMany(to, new uint256[](2));
+        vm.expectRevert(abi.encodeWithSelector(PropertyShares.BadBatch.selector, 101));
+        shares.issueMany(new address[](101), new uint256[](101));
+        shares.pause();
+        assertEq(shares.issueMany(to, amounts)[0], ReasonCodes.PAUSED);
+        vm.stopPrank();
+        assertEq(shares.totalSupply(), 0);
     }
 
     function test_pushPayouts_boundsAndDeadline() public {

@@ -29,14 +29,14 @@ use crate::outbox::{self, Action, Call};
 
 /// Calls `call` as the key of `role` would, at the latest block: the contract's refusal, if
 /// it would refuse. Refused at once while chain actions are held.
-pub(crate) async fn simulate(app: &App, role: &str, call: &Call) -> ApiResult<()> {
+pub(crate) async fn simulate(app: &App, role: &str, call: &Call) -> ApiResult<Bytes> {
     let ctx = app.writable_chain()?;
     let req = TransactionRequest::default()
         .with_from(ctx.signer(role)?)
         .with_to(call.to)
         .with_input(Bytes::from(call.data.clone()));
     match ctx.provider.call(req).await {
-        Ok(_) => Ok(()),
+        Ok(out) => Ok(out),
         Err(e) => match as_revert(&e) {
             Some(r) => Err(Error::conflict(
                 "would_revert",
@@ -81,7 +81,7 @@ fn address(pointer: &str, s: &str) -> Result<Address, Error> {
         .map_err(|_| Error::invalid(pointer, "an address (0x and 40 hex digits)"))
 }
 
-fn reason_of(pointer: &str, s: &str) -> Result<(), Error> {
+pub(crate) fn reason_of(pointer: &str, s: &str) -> Result<(), Error> {
     let t = s.trim();
     if t.is_empty() || t.chars().count() > 500 {
         return Err(Error::invalid(pointer, "1 to 500 characters"));
@@ -266,136 +266,6 @@ pub async fn freeze_investor(
         ("investor", id.to_string()),
     )
     .await
-}
-
-/// Freezing or unfreezing many investors with one reason.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BulkFreeze {
-    /// The investors' ids (1 to 1,000, each once).
-    pub investor_ids: Vec<String>,
-    /// Freeze (`true`) or unfreeze (`false`).
-    pub frozen: bool,
-    /// Why (kept in the audit log).
-    pub reason: String,
-}
-
-/// One investor's outcome in a bulk operation.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BulkOutcome {
-    /// The id as sent.
-    pub investor_id: String,
-    /// `queued` (in one of the actions), `not_found`, `not_approved` or `invalid` (not an id).
-    pub outcome: String,
-}
-
-/// What a bulk freeze did: one outcome per investor, in the order sent, and the actions.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BulkFreezeResult {
-    /// One per investor.
-    pub items: Vec<BulkOutcome>,
-    /// One `setInvestorsFrozen` per 200 investors queued, sent in order.
-    pub actions: Vec<Action>,
-}
-
-/// Most investors one bulk request may name.
-pub const BULK_MAX: usize = 1000;
-/// Most investors one registry transaction takes (`IdentityRegistry.MAX_BATCH`).
-pub const REGISTRY_BATCH: usize = 200;
-
-/// Freezes or unfreezes many investors on every share token, in batches of 200 per registry
-/// transaction through the outbox. Investors that cannot be frozen (unknown, not approved) are
-/// reported and skipped; the request as a whole is idempotent with an `Idempotency-Key`.
-#[utoipa::path(post, path = "/v1/investors/freezes", tag = "investors", request_body = BulkFreeze,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
-    responses((status = 202, body = BulkFreezeResult)),
-    security(("bearer" = [])), extensions(("x-roles" = json!(["admin", "compliance"]))))]
-pub async fn freeze_investors(
-    State(app): State<App>,
-    ctx: Ctx,
-    auth: Auth,
-    idem: Idem,
-    body: Json<BulkFreeze>,
-) -> ApiResult<Response> {
-    let p = auth.require(Allowed::COMPLIANCE)?;
-    let b = &body.value;
-    reason_of("/reason", &b.reason)?;
-    if b.investor_ids.is_empty() || b.investor_ids.len() > BULK_MAX {
-        return Err(Error::invalid("/investor_ids", format!("1 to {BULK_MAX} ids")).into());
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    let mut items = Vec::with_capacity(b.investor_ids.len());
-    let mut ids: Vec<alloy::primitives::B256> = Vec::new();
-    for (i, raw) in b.investor_ids.iter().enumerate() {
-        if !seen.insert(raw.as_str()) {
-            return Err(Error::invalid(format!("/investor_ids/{i}"), "named twice").into());
-        }
-        let outcome = match InvestorId::parse(raw) {
-            Err(_) => "invalid",
-            Ok(id) => match investors::read(app.db(), id).await {
-                Err(Error::NotFound(_)) => "not_found",
-                Err(e) => return Err(e.into()),
-                Ok(inv) if inv.status != ApplicationStatus::Approved => "not_approved",
-                Ok(inv) => {
-                    ids.push(alloy::primitives::B256::from(investors::registry_id(&inv)?));
-                    "queued"
-                }
-            },
-        };
-        items.push(BulkOutcome {
-            investor_id: raw.clone(),
-            outcome: outcome.to_owned(),
-        });
-    }
-    let registry = app.chain()?.platform.identity_registry.address;
-    let calls: Vec<Call> = ids
-        .chunks(REGISTRY_BATCH)
-        .map(|chunk| {
-            Call::new(
-                registry,
-                propledger_contracts::IdentityRegistry::setInvestorsFrozenCall {
-                    investorIds: chunk.to_vec(),
-                    frozen: b.frozen,
-                }
-                .abi_encode(),
-            )
-        })
-        .collect();
-    if let Some(first) = calls.first() {
-        simulate(&app, "registrar", first).await?;
-    }
-    let mut w = match Write::begin(
-        &app,
-        &ctx.0,
-        p.actor(),
-        "POST",
-        "/v1/investors/freezes",
-        idem.0,
-        &[&body.raw],
-    )
-    .await?
-    {
-        Begun::Fresh(w) => w,
-        Begun::Replay(r) => return Ok(r),
-    };
-    let kind = if b.frozen {
-        "identity.freeze_many"
-    } else {
-        "identity.unfreeze_many"
-    };
-    let mut actions = Vec::new();
-    let mut after = None;
-    for call in calls {
-        let id = w.enqueue("registrar", kind, call, after, None).await?;
-        after = Some(id);
-        actions.push(outbox::get(w.tx().exec(), id).await?);
-    }
-    Ok(w.finish(
-        StatusCode::ACCEPTED,
-        &BulkFreezeResult { items, actions },
-        None,
-    )
-    .await?)
 }
 
 /// A freeze on a share token: the whole wallet (`frozen`) or some of its shares (`freeze` or

@@ -370,11 +370,7 @@ pub async fn approve(
     let by = w.actor().reference();
     let (inv, expires) = investors::approve(w.tx(), id, &by, &body.value).await?;
     let country = investors::country_numeric("/country", &inv.country)?;
-    let kyc_expiry_s = expires
-        .and_hms_opt(23, 59, 59)
-        .map(|t| t.and_utc().timestamp())
-        .and_then(|t| u64::try_from(t).ok())
-        .ok_or_else(|| Error::invalid("/kyc_expires_on", "out of range"))?;
+    let kyc_expiry_s = investors::kyc_expiry_s(expires)?;
     let rid = investors::registry_id(&inv)?;
     let resource = || Some(("investor", id.to_string()));
     let registered = w

@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod audit;
 pub mod auth;
 pub mod books;
+pub mod bulk;
 pub mod business_documents;
 pub mod chain_audit;
 pub mod compliance;
