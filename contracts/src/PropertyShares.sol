@@ -147,8 +147,8 @@ contract PropertyShares is IERC20Metadata, IERC20Errors, AccessControlDefaultAdm
     /// @notice A batch was empty, too long, or its lists differ in length.
     error BadBatch(uint256 length);
 
-    /// @notice Most wallets one `issueMany` may take: a full batch of new holders costs about
-    /// 7 million gas, leaving room for rules that cost more per holder under the 16,777,216 one
+    /// @notice Most wallets one `issueMany` may take: a full batch of new holders costs 7 to 12
+    /// million gas (more with country restrictions and caps), under the 16,777,216 one
     /// transaction may use (EIP-7825).
     uint256 public constant MAX_ISSUE = 100;
 

@@ -14,5 +14,6 @@ mod browser;
 mod external_anchor;
 mod failover;
 mod lifecycle;
+mod push;
 mod restart;
 mod setup;

@@ -1117,7 +1117,11 @@ async fn import_and_issue(engine: Engine) {
         .json(&body)
         .send()
         .await
-        .problem(StatusCode::BAD_REQUEST, "validation", Some("Idempotency-Key"));
+        .problem(
+            StatusCode::BAD_REQUEST,
+            "validation",
+            Some("Idempotency-Key"),
+        );
     let issued = w
         .app
         .post(&issuances)
