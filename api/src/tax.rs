@@ -9,12 +9,13 @@
 //!   remainder. Any other distribution divides as the investors' standing gives it: the accrued
 //!   preferred return first, then unreturned capital, then income. The investor's part of a
 //!   run's management fee (in proportion to their shares) is shown as **fees**;
-//! - **purchases**: shares received, from an offering (at its cost) or by transfer from
-//!   another investor (cost not known to the platform: such a transfer's price is agreed off
-//!   it);
-//! - **disposals**: shares transferred to another investor or refunded, matched to purchases
-//!   first in, first out for the cost basis; the proceeds of a refund are its amount, those of
-//!   a transfer are not known to the platform, so neither is its gain.
+//! - **purchases**: shares received, from an offering (at its cost), on the share market (at
+//!   the payment) or by transfer from another investor (cost not known to the platform: such a
+//!   transfer's price is agreed off it);
+//! - **disposals**: shares sold on the market, transferred to another investor or refunded,
+//!   matched to purchases first in, first out for the cost basis; the proceeds of a sale are the
+//!   payment less the trading fee, those of a refund its amount; those of a transfer are not
+//!   known to the platform, so neither is its gain.
 //!
 //! Amounts are in the settlement token, exactly. The promote is the sponsor's, not an
 //! investor's: the operator's export lists the sponsor's fee and promote payments of the year.
@@ -23,8 +24,9 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
+use alloy::sol_types::SolEvent;
 use chrono::{Datelike, NaiveDate};
-use propledger_contracts::PropertyShares;
+use propledger_contracts::{PropertyShares, ShareSettlement};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -66,7 +68,7 @@ pub struct Purchase {
     pub property: String,
     /// The day.
     pub on: String,
-    /// `offering` or `transfer`.
+    /// `offering`, `market` or `transfer`.
     pub how: String,
     /// Shares.
     pub shares: Amount,
@@ -81,13 +83,14 @@ pub struct Disposal {
     pub property: String,
     /// The day.
     pub on: String,
-    /// `transfer` or `refund`.
+    /// `market` (a sale), `transfer` or `refund`.
     pub how: String,
     /// Shares.
     pub shares: Amount,
     /// Their cost, first in first out (unknown when a lot's is).
     pub cost_basis: Option<Amount>,
-    /// What was received (a refund's amount; unknown for a transfer).
+    /// What was received (a sale's payment less the fee, a refund's amount; unknown for a
+    /// transfer).
     pub proceeds: Option<Amount>,
     /// Proceeds less cost basis, when both are known (negative: a loss).
     pub gain: Option<String>,
@@ -270,6 +273,59 @@ struct PropertyYear {
     costs: HashMap<Vec<u8>, U256>,
     /// Amount refunded in a transaction, by its hash.
     refunds: HashMap<Vec<u8>, U256>,
+    /// The market's trades of these shares in a transaction, by its hash.
+    trades: HashMap<Vec<u8>, Vec<Trade>>,
+}
+
+/// A trade settled on the share market.
+#[derive(Clone, Copy)]
+struct Trade {
+    seller: Address,
+    buyer: Address,
+    amount: U256,
+    payment: U256,
+    fee: U256,
+}
+
+impl PropertyYear {
+    /// The trade a transfer settled, if it was one.
+    fn trade(&self, m: &ShareMove) -> Option<&Trade> {
+        self.trades
+            .get(&m.tx)?
+            .iter()
+            .find(|t| t.seller == m.from && t.buyer == m.to && t.amount == m.value)
+    }
+}
+
+/// Every trade the share market settled, by share token and transaction.
+async fn market_trades(app: &App) -> Result<HashMap<Address, HashMap<Vec<u8>, Vec<Trade>>>> {
+    let mut out: HashMap<Address, HashMap<Vec<u8>, Vec<Trade>>> = HashMap::new();
+    if app.chain()?.platform.settlement.is_none() {
+        return Ok(out);
+    }
+    let logs = crate::http::routes::trading::market_logs(app.chain()?)
+        .await
+        .map_err(|e| Error::Unavailable(format!("the share market's events: {e}")))?;
+    for log in logs {
+        if log.topics.first() != Some(&ShareSettlement::TradeSettled::SIGNATURE_HASH) {
+            continue;
+        }
+        let data = alloy::primitives::LogData::new_unchecked(log.topics.clone(), log.data.clone());
+        let e = ShareSettlement::TradeSettled::decode_log_data(&data)
+            .map_err(|_| Error::Corrupt("a TradeSettled event".to_owned()))?;
+        out.entry(e.token)
+            .or_default()
+            .entry(log.tx_hash.to_vec())
+            .or_default()
+            .push(Trade {
+                seller: e.seller,
+                buyer: e.buyer,
+                amount: e.amount,
+                payment: e.payment,
+                fee: e.fee,
+            });
+    }
+    Ok(out)
 }
 
 async fn block_day(
@@ -317,6 +373,7 @@ async fn read_year(app: &App, year: i32) -> Result<Year> {
         |c: u64| crate::distributions::units_of_cents(i64::try_from(c).unwrap_or(0), decimals);
     let mut days = HashMap::new();
     let mut out = Vec::new();
+    let mut trades = market_trades(app).await?;
     for p in properties(app).await? {
         let property = p
             .token
@@ -408,6 +465,7 @@ async fn read_year(app: &App, year: i32) -> Result<Year> {
             transfers,
             costs,
             refunds,
+            trades: trades.remove(&p.shares).unwrap_or_default(),
         });
     }
     Ok(Year {
@@ -523,14 +581,14 @@ fn statement_of(
         }
         // Lots, first in first out, over the whole history; the year's shown.
         let mut lots: VecDeque<Lot> = VecDeque::new();
-        for ShareMove {
-            tx,
-            from,
-            to,
-            value,
-            on,
-        } in &p.transfers
-        {
+        for m in &p.transfers {
+            let ShareMove {
+                tx,
+                from,
+                to,
+                value,
+                on,
+            } = m;
             let (ours_from, ours_to) = (wallets.contains(from), wallets.contains(to));
             if ours_from == ours_to {
                 continue;
@@ -540,6 +598,8 @@ fn statement_of(
             if ours_to {
                 let (how, cost) = if from.is_zero() {
                     ("offering", p.costs.get(tx).copied())
+                } else if let Some(t) = p.trade(m) {
+                    ("market", Some(t.payment))
                 } else {
                     ("transfer", None)
                 };
@@ -577,6 +637,8 @@ fn statement_of(
             }
             let (how, proceeds) = if to.is_zero() {
                 ("refund", p.refunds.get(tx).copied())
+            } else if let Some(t) = p.trade(m) {
+                ("market", Some(t.payment - t.fee))
             } else {
                 ("transfer", None)
             };

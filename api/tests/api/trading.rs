@@ -418,5 +418,63 @@ async fn a_trade_through_the_market(engine: Engine) {
     assert_eq!(his["items"].as_array().unwrap().len(), 2, "{his}");
     assert_eq!(his["items"][0]["side"], "buy", "{his}");
     assert_eq!(his["realized_total"], "0", "{his}");
+
+    // The year's tax statements show the same: Ada's sales as market disposals at the payment
+    // less the fee, Bob's purchases at the payment.
+    w.caught_up().await;
+    let year = chrono::Utc::now().format("%Y").to_string();
+    let statement = |session: String| {
+        let app = &w.app;
+        let path = format!("/v1/me/tax-statements/{year}");
+        async move {
+            app.get(&path)
+                .token(&session)
+                .send()
+                .await
+                .expect(StatusCode::OK)
+                .json()
+        }
+    };
+    let ada_tax = statement(ada_session.clone()).await;
+    let disposals: Vec<[&str; 4]> = ada_tax["disposals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            [
+                d["how"].as_str().unwrap(),
+                d["cost_basis"]["amount"].as_str().unwrap(),
+                d["proceeds"]["amount"].as_str().unwrap(),
+                d["gain"].as_str().unwrap(),
+            ]
+        })
+        .collect();
+    assert_eq!(
+        disposals,
+        [
+            ["market", "300", "375.55875", "75.55875"],
+            ["market", "100", "129.675", "29.675"],
+        ],
+        "{ada_tax}"
+    );
+    assert_eq!(ada_tax["totals"]["realized_gain"], "105.23375", "{ada_tax}");
+    let bob_tax = statement(bob_session.clone()).await;
+    let bought: Vec<[&str; 3]> = bob_tax["purchases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            [
+                p["how"].as_str().unwrap(),
+                p["shares"]["amount"].as_str().unwrap(),
+                p["cost"]["amount"].as_str().unwrap_or("-"),
+            ]
+        })
+        .collect();
+    assert_eq!(
+        &bought[bought.len() - 2..],
+        [["market", "3", "376.5"], ["market", "1", "130"]],
+        "{bob_tax}"
+    );
     w.finish().await;
 }

@@ -52,7 +52,7 @@ async fn share_token(app: &App, pointer: &str, s: &str) -> Result<Address, Error
 }
 
 /// Every log of the market up to the chain's head, oldest first.
-async fn market_logs(
+pub(crate) async fn market_logs(
     chain: &ChainContext,
 ) -> Result<Vec<propledger_indexer::source::RawLog>, Error> {
     let market = market_of(chain)?;
