@@ -279,7 +279,7 @@ contract PropLedgerHandler is Test {
 
     /// The fuzzed actions.
     function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](29);
+        s = new bytes4[](30);
         s[0] = this.transfer.selector;
         s[1] = this.approve.selector;
         s[2] = this.transferFrom.selector;
@@ -309,6 +309,7 @@ contract PropLedgerHandler is Test {
         s[26] = this.claim.selector;
         s[27] = this.claimFor.selector;
         s[28] = this.sweep.selector;
+        s[29] = this.issueMany.selector;
     }
 
     // ------------------------------------------------------------------ views for the invariants
@@ -487,6 +488,30 @@ contract PropLedgerHandler is Test {
             _gMove(address(0), to, amount, gWalletNo[to]);
         } catch (bytes memory err) {
             _failed(Path.Mint, expected, err);
+        }
+    }
+
+    /// The transfer agent's batch issue to two wallets (sometimes the same one twice): each item's
+    /// code is the model's for a mint after the items before it.
+    function issueMany(uint256 aSeed, uint256 bSeed, uint256 amountSeed) external timed {
+        address[] memory to = new address[](2);
+        uint256[] memory amounts = new uint256[](2);
+        to[0] = _actor(aSeed);
+        to[1] = aSeed % 4 == 0 ? to[0] : _actor(bSeed);
+        amounts[0] = _bound(amountSeed, 1, 2_000e18);
+        amounts[1] = _bound(amountSeed >> 128, 1, 2_000e18);
+        vm.prank(agent);
+        try shares.issueMany(to, amounts) returns (uint8[] memory codes) {
+            if (codes.length != 2) _mismatch(Path.Mint, "issueMany answered the wrong number of codes");
+            for (uint256 i = 0; i < 2; i++) {
+                if (codes[i] != _mintCode(to[i], amounts[i])) {
+                    _mismatch(Path.Mint, "an issueMany code differs from the model's");
+                }
+                if (codes[i] == 0) _gMove(address(0), to[i], amounts[i], gWalletNo[to[i]]);
+                else if (codes[i] < 14) restrictedCodes[codes[i]]++;
+            }
+        } catch {
+            _mismatch(Path.Mint, "issueMany reverted");
         }
     }
 
