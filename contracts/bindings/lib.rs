@@ -46,9 +46,11 @@ pub mod artifacts {
     pub const TREASURY_FACTORY: &str = include_str!("../artifacts/TreasuryFactory.json");
     /// `TestStablecoin.json`.
     pub const TEST_STABLECOIN: &str = include_str!("../artifacts/TestStablecoin.json");
+    /// `ShareSettlement.json`.
+    pub const SHARE_SETTLEMENT: &str = include_str!("../artifacts/ShareSettlement.json");
 
     /// Every artifact above, for tables keyed by selector (custom errors, events).
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 14] = [
         IDENTITY_REGISTRY,
         PROPERTY_DEED,
         PROPERTY_DIRECTORY,
@@ -62,6 +64,7 @@ pub mod artifacts {
         OFFERING_FACTORY,
         TREASURY_FACTORY,
         TEST_STABLECOIN,
+        SHARE_SETTLEMENT,
     ];
 }
 

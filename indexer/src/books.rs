@@ -12,6 +12,7 @@
 //! | treasury `DistributionFunded` | Dr distributions / Cr distributions payable; Dr distributor cash / Cr treasury cash |
 //! | distributor `Claimed` (a payout paid) | Dr distributions payable / Cr distributor cash |
 //! | distributor `Swept` to the treasury (unclaimed and dust back) | Dr treasury cash / Cr distributor cash; Dr distributions payable / Cr distributions |
+//! | share market `TradeSettled` with a fee, in the platform's own books | Dr fee recipient's funds / Cr trading fees |
 //!
 //! When the property has a platform fee schedule in force at the event's block, offering
 //! proceeds and a funded distribution also make Dr platform fees / Cr due to platform, the
@@ -41,7 +42,9 @@ use std::collections::HashMap;
 
 use alloy::primitives::{Address, B256, U256, U512};
 use alloy::sol_types::SolEvent;
-use propledger_contracts::{Distributor, IdentityRegistry, PropertyShares, PropertyTreasury};
+use propledger_contracts::{
+    Distributor, IdentityRegistry, PropertyShares, PropertyTreasury, ShareSettlement,
+};
 use propledger_ledger::core::Direction;
 use propledger_ledger::core::chart::codes;
 
@@ -169,7 +172,10 @@ pub fn may_book(kind: ContractKind, log: &RawLog) -> bool {
 /// stored, as `unknown`).
 pub fn plan(kind: ContractKind, log: &RawLog) -> Option<Plan> {
     use Target::{Chart, Improvements, InvestorCapital};
-    if !matches!(kind, ContractKind::Treasury | ContractKind::Distributor) {
+    if !matches!(
+        kind,
+        ContractKind::Treasury | ContractKind::Distributor | ContractKind::Settlement
+    ) {
         return None;
     }
     let topic0 = *log.topics.first()?;
@@ -295,6 +301,27 @@ pub fn plan(kind: ContractKind, log: &RawLog) -> Option<Plan> {
                 }
             } else {
                 return None;
+            }
+        }
+        // The trade's shares and capital move with the token's `Transfer`; its fee is the
+        // platform's, booked in the platform's own chart (a trade without a fee books nothing).
+        ContractKind::Settlement => {
+            if topic0 != ShareSettlement::TradeSettled::SIGNATURE_HASH {
+                return None;
+            }
+            let e = ShareSettlement::TradeSettled::decode_log_data(&data).ok()?;
+            Plan {
+                description: format!(
+                    "Trading fee on trade {} ({} share units of {:#x})",
+                    e.tradeId, e.amount, e.token
+                ),
+                reference: None,
+                lines: pair(
+                    Chart(codes::FEE_RECIPIENT_CASH),
+                    Chart(codes::TRADING_FEES),
+                    e.fee,
+                ),
+                fee: None,
             }
         }
         _ => return None,
@@ -673,6 +700,42 @@ mod tests {
             .apply(ContractKind::Treasury, Some("8"), &at(12, 1))
             .unwrap();
         assert_eq!(other.lines.len(), 2);
+    }
+
+    /// A trade's fee is the platform's revenue; a trade without one books nothing.
+    #[test]
+    fn a_trade_books_its_fee_in_the_platforms_chart() {
+        let settled = |fee: u64| {
+            log_of(
+                &ShareSettlement::TradeSettled {
+                    tradeId: U256::from(7u8),
+                    orderId: U256::from(3u8),
+                    token: Address::repeat_byte(1),
+                    seller: Address::repeat_byte(2),
+                    buyer: Address::repeat_byte(3),
+                    amount: U256::from(5u8),
+                    payment: U256::from(500u16),
+                    fee: U256::from(fee),
+                }
+                .encode_log_data(),
+            )
+        };
+        let p = plan(ContractKind::Settlement, &settled(2)).expect("booked");
+        assert_eq!(
+            p.lines,
+            pair(
+                Target::Chart(codes::FEE_RECIPIENT_CASH),
+                Target::Chart(codes::TRADING_FEES),
+                U256::from(2u8)
+            )
+        );
+        assert!(
+            p.description.starts_with("Trading fee on trade 7"),
+            "{}",
+            p.description
+        );
+        assert!(plan(ContractKind::Settlement, &settled(0)).is_none());
+        assert!(may_book(ContractKind::Settlement, &settled(2)));
     }
 
     /// Money returned to a funder outside the treasury leaves no trace in the property's books.

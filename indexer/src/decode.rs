@@ -32,11 +32,13 @@ pub enum ContractKind {
     Treasury,
     /// A property's distributor.
     Distributor,
+    /// The platform's share market (its trades' fees are the platform's revenue).
+    Settlement,
 }
 
 impl ContractKind {
     /// Every kind.
-    pub const ALL: [ContractKind; 8] = [
+    pub const ALL: [ContractKind; 9] = [
         ContractKind::IdentityRegistry,
         ContractKind::Deed,
         ContractKind::Directory,
@@ -45,6 +47,7 @@ impl ContractKind {
         ContractKind::Offering,
         ContractKind::Treasury,
         ContractKind::Distributor,
+        ContractKind::Settlement,
     ];
 
     /// The name stored in the database.
@@ -58,6 +61,7 @@ impl ContractKind {
             ContractKind::Offering => "offering",
             ContractKind::Treasury => "treasury",
             ContractKind::Distributor => "distributor",
+            ContractKind::Settlement => "settlement",
         }
     }
 
@@ -76,6 +80,7 @@ impl ContractKind {
             ContractKind::Offering => artifacts::SHARE_OFFERING,
             ContractKind::Treasury => artifacts::PROPERTY_TREASURY,
             ContractKind::Distributor => artifacts::DISTRIBUTOR,
+            ContractKind::Settlement => artifacts::SHARE_SETTLEMENT,
         }
     }
 }

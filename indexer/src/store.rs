@@ -581,6 +581,22 @@ pub(crate) fn insert_contracts(unit: &mut UnitOfWork, contracts: &[ContractRow])
     Ok(())
 }
 
+/// Adds one contract unless it is watched already (another indexer on the database may have
+/// added it first).
+pub(crate) fn insert_contract_once(unit: &mut UnitOfWork, c: &ContractRow) -> Result<()> {
+    unit.statement(
+        Statement::new(
+            "INSERT INTO idx_contracts (address, kind, property_id, added_block) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (address) DO NOTHING",
+        )
+        .bind(c.address.to_vec())
+        .bind(c.kind.as_str().to_owned())
+        .bind(c.property.clone())
+        .bind(i64_of(c.added_block)?),
+    );
+    Ok(())
+}
+
 /// Stores `headers` in the window (replacing what a rolled-back branch left) and forgets the
 /// blocks before `keep_from`.
 pub(crate) fn store_blocks(

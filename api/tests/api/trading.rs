@@ -419,6 +419,35 @@ async fn a_trade_through_the_market(engine: Engine) {
     assert_eq!(his["items"][0]["side"], "buy", "{his}");
     assert_eq!(his["realized_total"], "0", "{his}");
 
+    // The fees are the platform's revenue, in its own books: 0.94125 and 0.325.
+    let tb = app
+        .get("/v1/books/platform/trial-balance")
+        .token(&app.admin_key)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let lines: Vec<(&str, &str, &str)> = tb["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["code"].as_str().unwrap(),
+                l["debit"]["amount"].as_str().unwrap(),
+                l["credit"]["amount"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("1050", "1.266250", "0.000000"),
+            ("4300", "0.000000", "1.266250")
+        ],
+        "{tb}"
+    );
+
     // The year's tax statements show the same: Ada's sales as market disposals at the payment
     // less the fee, Bob's purchases at the payment.
     w.caught_up().await;

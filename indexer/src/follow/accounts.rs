@@ -12,6 +12,10 @@ use propledger_ledger::core::{AccountCode, AccountId, Currency, DimValue, Dimens
 use crate::books::{Holder, Target};
 use crate::error::{Error, Result};
 
+/// The property key of the platform's own books (the share market's fees), beside the
+/// properties' deed token ids; its ledger dimension is `prop-platform`.
+pub const PLATFORM_BOOKS: &str = "platform";
+
 /// The ledger dimension value of a property id.
 pub fn property_dim(id: &str) -> Result<DimValue> {
     let text = if id.len() <= 58 {
@@ -57,10 +61,17 @@ impl Books {
             return Ok(());
         }
         let dim = property_dim(id)?;
-        let chart = ledger
-            .accounts()
-            .open_property_chart(&dim, currency)
-            .await?;
+        let chart = if id == PLATFORM_BOOKS {
+            ledger
+                .accounts()
+                .open_platform_chart(&dim, currency)
+                .await?
+        } else {
+            ledger
+                .accounts()
+                .open_property_chart(&dim, currency)
+                .await?
+        };
         let chart = chart
             .into_iter()
             .filter(|a| a.dimensions.investor.is_none() && a.dimensions.budget_line.is_none())

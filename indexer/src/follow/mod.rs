@@ -118,6 +118,16 @@ struct Watched {
     property: Option<String>,
 }
 
+/// The share market's row: the platform's own books.
+fn market_row(d: propledger_contracts::deploy::Deployed) -> ContractRow {
+    ContractRow {
+        address: d.address,
+        kind: ContractKind::Settlement,
+        property: Some(accounts::PLATFORM_BOOKS.to_owned()),
+        added_block: d.block,
+    }
+}
+
 /// How much one commit may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Budget {
@@ -233,7 +243,33 @@ impl Indexer {
             ahead: AddressMap::default(),
         };
         indexer.load().await?;
+        indexer.watch_market().await?;
         Ok(indexer)
+    }
+
+    /// Watches the platform's share market when an index made before the indexer booked its
+    /// fees does not: from its deployment when the index has not passed it, else from the next
+    /// block (the trades before are left out of the platform's books, which the log says).
+    async fn watch_market(&mut self) -> Result<()> {
+        let Some(market) = self.cfg.platform.settlement else {
+            return Ok(());
+        };
+        if self.contracts.contains_key(&market.address) {
+            return Ok(());
+        }
+        let mut row = market_row(market);
+        if row.added_block < self.next_block {
+            warn!(
+                market = %market.address,
+                from = self.next_block,
+                "the share market was not watched by this index: its trading fees are booked from this block on, not before"
+            );
+            row.added_block = self.next_block;
+        }
+        let mut unit = UnitOfWork::new();
+        store::insert_contract_once(&mut unit, &row)?;
+        self.ledger.apply(unit).await?;
+        self.load().await
     }
 
     /// First start on a database: reads the settlement token's symbol and decimals (the books'
@@ -271,7 +307,7 @@ impl Indexer {
             ))
         })?;
         let p = &cfg.platform;
-        let contracts: Vec<ContractRow> = [
+        let mut contracts: Vec<ContractRow> = [
             (p.identity_registry, ContractKind::IdentityRegistry),
             (p.deed, ContractKind::Deed),
             (p.directory, ContractKind::Directory),
@@ -284,6 +320,7 @@ impl Indexer {
             added_block: d.block,
         })
         .collect();
+        contracts.extend(p.settlement.map(market_row));
         let mut unit = UnitOfWork::new();
         store::initialize(
             &mut unit,

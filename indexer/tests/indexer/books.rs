@@ -33,6 +33,7 @@ both_engines!(
     a_property_launched_under_a_uuid_sized_id_is_indexed,
     one_backfill_pass_reads_through_registrations,
     faults_and_range_limits_skip_nothing,
+    an_older_index_watches_the_market_from_its_next_block,
 );
 
 async fn indexed(engine: Engine) -> TestResult<(World, TestDb, Indexer)> {
@@ -673,5 +674,45 @@ async fn backfill_through_a_pool_of_one_connection() -> TestResult {
         &index_state(one.ledger(), world.property.shares.address).await?,
         &index_state(full.ledger(), world.property.shares.address).await?,
     );
+    Ok(())
+}
+
+/// The share market is watched from its deployment, in the platform's own books; an index made
+/// before the indexer watched it (its row gone) watches it from its next block once started
+/// again.
+async fn an_older_index_watches_the_market_from_its_next_block(engine: Engine) -> TestResult {
+    let (world, db, indexer) = indexed(engine).await?;
+    let market = world.platform.settlement.expect("a share market");
+    assert!(indexer.watched().contains(&market.address));
+    let rows: Vec<(i64, Option<String>)> = select(
+        indexer.ledger(),
+        "SELECT added_block, property_id FROM idx_contracts WHERE kind = 'settlement'",
+    )
+    .await?;
+    assert_eq!(
+        rows,
+        [(i64::try_from(market.block)?, Some("platform".to_owned()))]
+    );
+    indexer.chart_account("platform", codes::TRADING_FEES)?;
+    indexer.chart_account("platform", codes::FEE_RECIPIENT_CASH)?;
+    drop(indexer);
+
+    db.execute("DELETE FROM idx_contracts WHERE kind = 'settlement'")
+        .await?;
+    world.mine(2).await?;
+    let ledger = db.ledger().await;
+    let next = crate::support::db::next_block(&ledger).await?;
+    assert!(next > market.block);
+    let again = Indexer::new(ledger, world.indexer_config(0)).await?;
+    assert!(again.watched().contains(&market.address));
+    let rows: Vec<(i64,)> = select(
+        again.ledger(),
+        "SELECT added_block FROM idx_contracts WHERE kind = 'settlement'",
+    )
+    .await?;
+    assert_eq!(rows, [(i64::try_from(next)?,)]);
+    // Started once more, nothing is added twice.
+    let third = Indexer::new(db.ledger().await, world.indexer_config(0)).await?;
+    assert_eq!(third.watched(), again.watched());
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 
-use crate::core::chart::property_chart;
+use crate::core::chart::{platform_chart, property_chart};
 use crate::core::{
     Account, AccountBalance, AccountCode, AccountId, AccountType, Amount, BalanceLimit, Currency,
     DimValue, Dimensions, Direction, EntryStatus, NewAccount, Totals,
@@ -248,6 +248,17 @@ impl<'a> Accounts<'a> {
         currency: Currency,
     ) -> Result<Vec<Account>> {
         let chart = property_chart(property, currency)?;
+        self.open_all(&chart).await
+    }
+
+    /// Opens (idempotently) the platform's own chart under the dimension `platform`; returns
+    /// its accounts.
+    pub async fn open_platform_chart(
+        &self,
+        platform: &DimValue,
+        currency: Currency,
+    ) -> Result<Vec<Account>> {
+        let chart = platform_chart(platform, currency)?;
         self.open_all(&chart).await
     }
 

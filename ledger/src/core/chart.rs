@@ -66,6 +66,11 @@ pub mod codes {
     pub const SPONSOR_PROMOTE: &str = "5800";
     /// Expenses of no other account.
     pub const OTHER_EXPENSES: &str = "5900";
+    /// The platform's own books: settlement-token funds the share market paid to the platform's
+    /// fee recipient.
+    pub const FEE_RECIPIENT_CASH: &str = "1050";
+    /// The platform's own books: fees earned on share-market trades.
+    pub const TRADING_FEES: &str = "4300";
 }
 
 /// One line of the template.
@@ -200,9 +205,34 @@ pub const PROPERTY_TEMPLATE: &[TemplateLine] = &[
     line(codes::OTHER_EXPENSES, "Other expenses", Expense, Unlimited),
 ];
 
+/// The platform's own chart (kept under the property dimension the indexer gives the
+/// platform): what the share market's trading fees brought in.
+pub const PLATFORM_TEMPLATE: &[TemplateLine] = &[
+    line(
+        codes::FEE_RECIPIENT_CASH,
+        "Fee recipient's funds (on-chain)",
+        Asset,
+        NonNegative,
+    ),
+    line(codes::TRADING_FEES, "Trading fees", Income, Unlimited),
+];
+
 /// The template's accounts for one property, all in `currency`.
 pub fn property_chart(property: &DimValue, currency: Currency) -> Result<Vec<NewAccount>> {
-    PROPERTY_TEMPLATE
+    chart_of(PROPERTY_TEMPLATE, property, currency)
+}
+
+/// The platform's chart, under the dimension `platform`, all in `currency`.
+pub fn platform_chart(platform: &DimValue, currency: Currency) -> Result<Vec<NewAccount>> {
+    chart_of(PLATFORM_TEMPLATE, platform, currency)
+}
+
+fn chart_of(
+    template: &[TemplateLine],
+    property: &DimValue,
+    currency: Currency,
+) -> Result<Vec<NewAccount>> {
+    template
         .iter()
         .map(|l| {
             Ok(NewAccount::new(
@@ -217,9 +247,12 @@ pub fn property_chart(property: &DimValue, currency: Currency) -> Result<Vec<New
         .collect()
 }
 
-/// The template line for `code`, if it is one.
+/// The template line for `code` (of the property or the platform template), if it is one.
 pub fn template_line(code: &str) -> Option<&'static TemplateLine> {
-    PROPERTY_TEMPLATE.iter().find(|l| l.code == code)
+    PROPERTY_TEMPLATE
+        .iter()
+        .chain(PLATFORM_TEMPLATE)
+        .find(|l| l.code == code)
 }
 
 #[cfg(test)]
@@ -242,6 +275,18 @@ mod tests {
             assert!(chart.iter().any(|a| a.account_type == t), "{t}");
         }
         assert_eq!(template_line("1000").unwrap().limit, NonNegative);
+        let platform = platform_chart(&DimValue::parse("prop-platform").unwrap(), usd).unwrap();
+        assert!(
+            platform
+                .iter()
+                .all(|a| a.validate().is_ok() && template_line(a.code.as_str()).is_some())
+        );
+        assert!(
+            platform
+                .iter()
+                .all(|a| chart.iter().all(|b| b.code != a.code)),
+            "the platform's codes are not a property's"
+        );
         assert!(template_line("9999").is_none());
     }
 }

@@ -48,6 +48,20 @@ impl TestDb {
     pub(crate) async fn ledger(&self) -> Ledger {
         Ledger::connect(&self.url).await.expect("open the ledger")
     }
+
+    /// Runs a statement on the database directly, as an older build (or an intruder) would.
+    pub(crate) async fn execute(&self, sql: &str) -> TestResult {
+        use sqlx::Connection;
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if self.url.starts_with("postgres") {
+            let mut c = sqlx::PgConnection::connect(&self.url).await?;
+            sqlx::raw_sql(sql).execute(&mut c).await?;
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(&self.url).await?;
+            sqlx::raw_sql(sql).execute(&mut c).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Rows of a query on the index's database, read through [`Ledger::read_with`].
