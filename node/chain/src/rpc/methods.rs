@@ -129,6 +129,10 @@ fn parse_slot(s: &str) -> Result<U256> {
         .map_err(|_| Error::InvalidParams(format!("invalid storage slot {s:?}")))
 }
 
+/// `eth_sendRawTransactionSync`'s wait when the call names none, and the longest it may name.
+const SYNC_DEFAULT_MS: u64 = 2_000;
+const SYNC_MAX_MS: u64 = 60_000;
+
 fn chain_err(e: chaindata::Error) -> Error {
     match e {
         chaindata::Error::TooManyResults { .. } | chaindata::Error::RangeTooLarge(_) => {
@@ -503,6 +507,37 @@ impl Rpc {
                 self.check_static(&tx, raw.len())?;
                 let hash = self.shared.submit(tx).await.map_err(service_err)?;
                 to_raw(&hash)
+            }
+            // EIP-7966: the receipt in the answer, once the transaction is mined (under automine
+            // at once, since the submission returns with its block durable), or error 4 with the
+            // hash after the timeout (milliseconds, default 2 s, at most 60 s).
+            "eth_sendRawTransactionSync" => {
+                p.at_most(2)?;
+                let raw: Bytes = p.required(0)?;
+                let timeout_ms = p.optional::<U64>(1)?.map_or(SYNC_DEFAULT_MS, |t| {
+                    t.saturating_to::<u64>().min(SYNC_MAX_MS)
+                });
+                let tx = self.decode_raw(&raw)?;
+                self.check_static(&tx, raw.len())?;
+                let hash = self.shared.submit(tx).await.map_err(service_err)?;
+                let deadline = Instant::now() + std::time::Duration::from_millis(timeout_ms);
+                loop {
+                    if let Some(receipt) = {
+                        let data = self.shared.data.read();
+                        data.tx(&hash).map(|(block, i)| block.rpc_receipt(i))
+                    } {
+                        return to_raw(&receipt);
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(Error::Server {
+                            code: 4,
+                            message: format!(
+                                "the transaction {hash} was not mined within {timeout_ms} ms"
+                            ),
+                        });
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
             }
             "eth_sendTransaction" => {
                 p.at_most(1)?;

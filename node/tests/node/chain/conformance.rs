@@ -903,3 +903,45 @@ async fn snapshots_and_mining() {
     })
     .await;
 }
+
+/// EIP-7966: `eth_sendRawTransactionSync` answers the receipt itself, the same as anvil's; a
+/// transaction the node refuses is refused as by `eth_sendRawTransaction`; one that cannot be
+/// mined yet (a nonce gap) ends in error 4 after the timeout asked for (milliseconds, hex).
+#[tokio::test]
+async fn send_raw_transaction_sync_answers_the_receipt() {
+    conform(|mut t| async move {
+        let s = signer(2);
+        let raw = TxSpec::transfer(address(7), U256::from(12_345), 0).sign_1559(&s);
+        let receipt = t
+            .ok("sync receipt", "eth_sendRawTransactionSync", json!([raw]))
+            .await;
+        assert_eq!(receipt["status"], "0x1", "{}: {receipt}", t.name);
+        let polled = t.receipt(&receipt["transactionHash"]).await;
+        assert_eq!(normalize(&receipt), normalize(&polled), "{}", t.name);
+        t.call("sync again", "eth_sendRawTransactionSync", json!([raw]))
+            .await
+            .expect_err("known");
+        let mut low = TxSpec::transfer(address(7), U256::from(1), 1);
+        low.gas = 20_000;
+        t.call(
+            "sync intrinsic gas",
+            "eth_sendRawTransactionSync",
+            json!([low.sign_1559(&s)]),
+        )
+        .await
+        .expect_err("intrinsic gas");
+        // anvil 1.7.1 takes no timeout argument (and waits its own), so this part is ours.
+        if t.name == "propledger" {
+            let gap = TxSpec::transfer(address(7), U256::from(1), 5).sign_1559(&s);
+            let e = t
+                .rpc
+                .call("eth_sendRawTransactionSync", json!([gap, "0x12c"]))
+                .await
+                .expect_err("a nonce gap is not mined");
+            assert_eq!(e.code, 4, "{e:?}");
+            assert!(e.message.contains("300 ms"), "{e:?}");
+        }
+        t
+    })
+    .await;
+}
