@@ -1,7 +1,10 @@
 //! The embedded chain against anvil, side by side in one run (`scripts/bench chain`; ignored in
-//! normal test runs): 10,000 ERC-20 transfers from 8 senders by `eth_sendRawTransaction` under
-//! automine (transactions per second to receipt, p99 latency), `eth_getLogs` over 100,000
-//! logs, and each process's peak resident memory (VmHWM).
+//! normal test runs): ERC-20 transfers to new accounts under automine, 10,000 from 8 senders and
+//! 500 from 4, each sent with `eth_sendRawTransactionSync` on every node (transactions per
+//! second to receipt, p50 and p99 latency), `eth_getLogs` over 100,000 logs (the counts checked
+//! equal), and each process's peak resident memory (VmHWM). anvil runs quiet, with its defaults
+//! and with `--prune-history`; each target runs in every round, the order alternated, and the
+//! table shows medians (`PROPLEDGER_BENCH_ROUNDS`, default 3).
 
 use std::time::{Duration, Instant};
 
@@ -17,41 +20,38 @@ use super::{
     support::{self, ChildChain, GWEI, Rpc, TxSpec, address, quantity, signer},
 };
 
-const SENDERS: usize = 8;
-const TRANSFERS: usize = 10_000;
+/// The two transfer workloads: (transfers, senders).
+const WORKLOADS: [(usize, usize); 2] = [(10_000, 8), (500, 4)];
+/// Accounts the workloads send from: 1..=8 for the first, 9..=12 for the second.
+const FUNDED: usize = 12;
 const LOG_TXS: usize = 1_000;
 const LOGS_PER_TX: u64 = 100;
 /// Blocks per eth_getLogs query: 100 blocks of 100 logs stay within a 10,000-result limit.
 const LOG_QUERY_BLOCKS: u64 = 100;
+/// Rounds of every target, order alternated; the figures are their medians.
+const ROUNDS: usize = 3;
 
-#[derive(Debug, Default, Clone)]
-struct Figures {
+/// One workload's figures.
+#[derive(Debug, Default, Clone, Copy)]
+struct Transfers {
     tx_per_sec: f64,
     p50_ms: f64,
     p99_ms: f64,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Figures {
+    transfers: [Transfers; 2],
     logs_all_ms: f64,
     logs_filtered_ms: f64,
     logs_fetched: usize,
     peak_rss_mib: f64,
 }
 
-/// Polls for a receipt, backing off from 250 µs to 2 ms so a node that answers before it mines
-/// is not flooded (ours answers once the block is durable, so the first poll finds it).
-async fn wait_receipt(rpc: &Rpc, hash: &serde_json::Value) -> serde_json::Value {
-    let mut pause = Duration::from_micros(250);
-    loop {
-        let r = rpc.ok("eth_getTransactionReceipt", json!([hash])).await;
-        if !r.is_null() {
-            return r;
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(2));
-    }
-}
-
+/// Sends a transaction and has its receipt in the answer (EIP-7966), the same call on every
+/// node, so no side is measured by how a client polls.
 async fn send_and_wait(rpc: &Rpc, raw: &Bytes) -> serde_json::Value {
-    let hash = rpc.ok("eth_sendRawTransaction", json!([raw])).await;
-    wait_receipt(rpc, &hash).await
+    rpc.ok("eth_sendRawTransactionSync", json!([raw])).await
 }
 
 /// Sends each sender's transactions in order, all senders at once; returns per-transaction
@@ -87,7 +87,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 async fn run(name: &str, rpc: &Rpc, pid: u32) -> Figures {
     let mut f = Figures::default();
     let admin = signer(0);
-    // Setup: the token, and balances for the senders (accounts 1..=8).
+    // Setup: the token, and balances for the senders (accounts 1..=12).
     let deploy = send_and_wait(rpc, &{
         let mut spec = TxSpec::create(
             [
@@ -102,7 +102,7 @@ async fn run(name: &str, rpc: &Rpc, pid: u32) -> Figures {
     })
     .await;
     let token: Address = serde_json::from_value(deploy["contractAddress"].clone()).expect("token");
-    for i in 1..=SENDERS {
+    for i in 1..=FUNDED {
         let data = TestStablecoin::mintCall {
             to: address(i),
             amount: U256::from(1_000_000_000u64),
@@ -112,31 +112,41 @@ async fn run(name: &str, rpc: &Rpc, pid: u32) -> Figures {
         spec.max_fee = 100 * GWEI;
         send_and_wait(rpc, &spec.sign_1559(&admin)).await;
     }
-    let per_sender: Vec<Vec<Bytes>> = (1..=SENDERS)
-        .map(|i| {
-            let s = signer(i);
-            (0..TRANSFERS / SENDERS)
-                .map(|n| {
-                    let to = Address::left_padding_from(&((i * 100_000 + n) as u64).to_be_bytes());
-                    let data = TestStablecoin::transferCall {
-                        to,
-                        value: U256::from(1),
-                    }
-                    .abi_encode();
-                    let mut spec = TxSpec::call(token, data, n as u64);
-                    spec.gas = 80_000;
-                    spec.max_fee = 100 * GWEI;
-                    spec.sign_1559(&s)
-                })
-                .collect()
-        })
-        .collect();
-    eprintln!("[{name}] {TRANSFERS} transfers from {SENDERS} senders...");
-    let (mut latencies, elapsed) = drive(rpc, per_sender).await;
-    latencies.sort_unstable();
-    f.tx_per_sec = TRANSFERS as f64 / elapsed.as_secs_f64();
-    f.p50_ms = percentile(&latencies, 0.50);
-    f.p99_ms = percentile(&latencies, 0.99);
+    let mut first_sender = 1;
+    for (w, (transfers, senders)) in WORKLOADS.into_iter().enumerate() {
+        let per_sender: Vec<Vec<Bytes>> = (first_sender..first_sender + senders)
+            .map(|i| {
+                let s = signer(i);
+                (0..transfers / senders)
+                    .map(|n| {
+                        // Every transfer to a new account, as a platform's payouts are.
+                        let to =
+                            Address::left_padding_from(&((i * 100_000 + n) as u64).to_be_bytes());
+                        let data = TestStablecoin::transferCall {
+                            to,
+                            value: U256::from(1),
+                        }
+                        .abi_encode();
+                        let mut spec = TxSpec::call(token, data, n as u64);
+                        spec.gas = 80_000;
+                        spec.max_fee = 100 * GWEI;
+                        spec.sign_1559(&s)
+                    })
+                    .collect()
+            })
+            .collect();
+        eprintln!("[{name}] {transfers} transfers from {senders} senders...");
+        let (mut latencies, elapsed) = drive(rpc, per_sender).await;
+        latencies.sort_unstable();
+        f.transfers[w] = Transfers {
+            tx_per_sec: transfers as f64 / elapsed.as_secs_f64(),
+            p50_ms: percentile(&latencies, 0.50),
+            p99_ms: percentile(&latencies, 0.99),
+        };
+        first_sender += senders;
+    }
+    const SENDERS: usize = 8;
+    const TRANSFERS: usize = WORKLOADS[0].0;
 
     // 100,000 logs: 1,000 transactions emitting 100 each, from the same 8 senders.
     let deploy = send_and_wait(rpc, &{
@@ -224,31 +234,81 @@ async fn run(name: &str, rpc: &Rpc, pid: u32) -> Figures {
     f
 }
 
-fn print_table(ours: &Figures, anvil: &Figures) {
-    let row = |name: &str, a: f64, b: f64, higher_is_better: bool, unit: &str| {
-        let ratio = if higher_is_better { a / b } else { b / a };
-        println!("| {name:<34} | {a:>12.1} {unit:<5} | {b:>12.1} {unit:<5} | {ratio:>6.2}x |");
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The median of each figure over the rounds.
+fn medians(runs: &[Figures]) -> Figures {
+    let m = |g: &dyn Fn(&Figures) -> f64| median(runs.iter().map(g).collect());
+    let t = |w: usize| Transfers {
+        tx_per_sec: m(&|f| f.transfers[w].tx_per_sec),
+        p50_ms: m(&|f| f.transfers[w].p50_ms),
+        p99_ms: m(&|f| f.transfers[w].p99_ms),
+    };
+    Figures {
+        transfers: [t(0), t(1)],
+        logs_all_ms: m(&|f| f.logs_all_ms),
+        logs_filtered_ms: m(&|f| f.logs_filtered_ms),
+        logs_fetched: runs.first().map_or(0, |f| f.logs_fetched),
+        peak_rss_mib: m(&|f| f.peak_rss_mib),
+    }
+}
+
+fn print_table(ours: &Figures, anvil: &Figures, pruned: &Figures) {
+    let row = |name: &str, a: f64, b: f64, c: f64, higher_is_better: bool, unit: &str| {
+        let ratio = |other: f64| {
+            if higher_is_better {
+                a / other
+            } else {
+                other / a
+            }
+        };
+        println!(
+            "| {name:<38} | {a:>10.1} {unit:<4} | {b:>10.1} {unit:<4} | {c:>10.1} {unit:<4} | {:>5.2}x | {:>5.2}x |",
+            ratio(b),
+            ratio(c)
+        );
     };
     println!();
     println!(
-        "| metric                             | propledger         | anvil              | advantage |"
+        "| metric (median of {ROUNDS} alternated rounds)     | propledger      | anvil           | anvil --prune-history | vs anvil | vs pruned |"
     );
-    println!(
-        "|------------------------------------|--------------------|--------------------|--------|"
-    );
-    row(
-        "ERC-20 transfers to receipt",
-        ours.tx_per_sec,
-        anvil.tx_per_sec,
-        true,
-        "tx/s",
-    );
-    row("latency p50", ours.p50_ms, anvil.p50_ms, false, "ms");
-    row("latency p99", ours.p99_ms, anvil.p99_ms, false, "ms");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (w, (transfers, senders)) in WORKLOADS.into_iter().enumerate() {
+        let (o, a, p) = (ours.transfers[w], anvil.transfers[w], pruned.transfers[w]);
+        let what = format!("{transfers} transfers / {senders} senders");
+        row(
+            &format!("{what}: tx/s to receipt"),
+            o.tx_per_sec,
+            a.tx_per_sec,
+            p.tx_per_sec,
+            true,
+            "tx/s",
+        );
+        row(
+            &format!("{what}: latency p50"),
+            o.p50_ms,
+            a.p50_ms,
+            p.p50_ms,
+            false,
+            "ms",
+        );
+        row(
+            &format!("{what}: latency p99"),
+            o.p99_ms,
+            a.p99_ms,
+            p.p99_ms,
+            false,
+            "ms",
+        );
+    }
     row(
         "eth_getLogs, 100,000 logs",
         ours.logs_all_ms,
         anvil.logs_all_ms,
+        pruned.logs_all_ms,
         false,
         "ms",
     );
@@ -256,6 +316,7 @@ fn print_table(ours: &Figures, anvil: &Figures) {
         "eth_getLogs, 100 of 100,000 (topic)",
         ours.logs_filtered_ms,
         anvil.logs_filtered_ms,
+        pruned.logs_filtered_ms,
         false,
         "ms",
     );
@@ -263,16 +324,34 @@ fn print_table(ours: &Figures, anvil: &Figures) {
         "peak RSS (VmHWM)",
         ours.peak_rss_mib,
         anvil.peak_rss_mib,
+        pruned.peak_rss_mib,
         false,
         "MiB",
     );
     println!();
     println!(
-        "logs fetched: propledger {}, anvil {}",
-        ours.logs_fetched, anvil.logs_fetched
+        "logs fetched: propledger {}, anvil {}, anvil pruned {}",
+        ours.logs_fetched, anvil.logs_fetched, pruned.logs_fetched
+    );
+    assert_eq!(
+        ours.logs_fetched, anvil.logs_fetched,
+        "both nodes answer the same logs"
+    );
+    assert_eq!(
+        ours.logs_fetched, pruned.logs_fetched,
+        "both nodes answer the same logs"
     );
     println!(
-        "advantage = how many times better propledger is (targets: throughput >= 2x, getLogs >= 2x, memory >= 1x)"
+        "every side: the same signed transactions, each sent with eth_sendRawTransactionSync (the receipt in the answer)"
+    );
+    println!(
+        "durability: propledger answers once the block is fsynced in its data directory; anvil keeps its chain in memory (lost on exit)"
+    );
+    println!(
+        "state root: anvil computes a Merkle-Patricia stateRoot per block and serves eth_getProof; propledger's stateRoot is not one yet"
+    );
+    println!(
+        "advantage = how many times better propledger is (targets: tx/s >= 3x, getLogs >= 2x)"
     );
 }
 
@@ -281,21 +360,52 @@ fn print_table(ours: &Figures, anvil: &Figures) {
 async fn chain_vs_anvil() {
     // PROPLEDGER_BENCH_ONLY=propledger (or anvil) runs one side, for quick iterations.
     let only = std::env::var("PROPLEDGER_BENCH_ONLY").unwrap_or_default();
-    let mut ours = Figures::default();
-    let mut theirs = Figures::default();
-    if only != "anvil" {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let child = ChildChain::spawn(dir.path(), "bench");
-        let rpc = Rpc::new(&child.url);
-        let pid = child.pid();
-        ours = run("propledger", &rpc, pid).await;
-        child.stop();
+    let rounds: usize = std::env::var("PROPLEDGER_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(ROUNDS);
+    let (mut ours, mut anvil, mut pruned) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let mut sides = ["propledger", "anvil", "anvil --prune-history"];
+        if round % 2 == 1 {
+            sides.reverse();
+        }
+        for side in sides {
+            match side {
+                "propledger" if only != "anvil" => {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let child = ChildChain::spawn(dir.path(), "bench");
+                    let rpc = Rpc::new(&child.url);
+                    let pid = child.pid();
+                    ours.push(run(side, &rpc, pid).await);
+                    child.stop();
+                }
+                "anvil" | "anvil --prune-history" if only != "propledger" => {
+                    let extra: &[&str] = if side == "anvil" {
+                        &[]
+                    } else {
+                        &["--prune-history"]
+                    };
+                    let node = support::anvil_quiet(extra).await;
+                    let rpc = Rpc::new(&node.url);
+                    let figures = run(side, &rpc, node.pid).await;
+                    if side == "anvil" {
+                        anvil.push(figures);
+                    } else {
+                        pruned.push(figures);
+                    }
+                    drop(node);
+                }
+                _ => {}
+            }
+        }
     }
-    if only != "propledger" {
-        let anvil = support::anvil().await;
-        let rpc = Rpc::new(&anvil.url);
-        theirs = run("anvil", &rpc, anvil.pid).await;
-        drop(anvil);
-    }
-    print_table(&ours, &theirs);
+    let or_empty = |v: &[Figures]| {
+        if v.is_empty() {
+            Figures::default()
+        } else {
+            medians(v)
+        }
+    };
+    print_table(&or_empty(&ours), &or_empty(&anvil), &or_empty(&pruned));
 }

@@ -122,6 +122,54 @@ impl Anvil {
     }
 }
 
+/// anvil quiet (no line per request), with `extra` arguments, on a free loopback port; ready
+/// once it answers `eth_chainId`.
+pub(crate) async fn anvil_quiet(extra: &[&str]) -> Anvil {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let port_text = port.to_string();
+    let mut args = vec![
+        "--port",
+        port_text.as_str(),
+        "--hardfork",
+        "osaka",
+        "--chain-id",
+        "31337",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    let child = tokio::process::Command::new(anvil_path())
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn anvil (run scripts/install-toolchain)");
+    let pid = child.id().expect("anvil pid");
+    let url = format!("http://127.0.0.1:{port}");
+    let ready = tokio::time::timeout(Duration::from_secs(30), async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(ready.is_ok(), "anvil did not start in time");
+    Rpc::new(&url)
+        .ok("eth_chainId", serde_json::json!([]))
+        .await;
+    Anvil {
+        _child: child,
+        url,
+        pid,
+    }
+}
+
 pub(crate) async fn anvil() -> Anvil {
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(anvil_path())
