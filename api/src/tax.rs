@@ -303,9 +303,8 @@ async fn market_trades(app: &App) -> Result<HashMap<Address, HashMap<Vec<u8>, Ve
     if app.chain()?.platform.settlement.is_none() {
         return Ok(out);
     }
-    let logs = crate::http::routes::trading::market_logs(app.chain()?)
-        .await
-        .map_err(|e| Error::Unavailable(format!("the share market's events: {e}")))?;
+    // Its own errors as they are: a chain that cannot answer (503) or too many events (409).
+    let logs = crate::http::routes::trading::market_logs(app.chain()?).await?;
     for log in logs {
         if log.topics.first() != Some(&ShareSettlement::TradeSettled::SIGNATURE_HASH) {
             continue;
